@@ -1,0 +1,394 @@
+"""The one adapter between the hall and paho-mqtt 2.x (MQTT 5).
+
+Everything a hall process needs from the bus goes through :class:`BusClient`:
+
+* a Last Will that marks the node ``lost`` with its session counter, and a retained
+  ``ready`` state plus a birth message on every connect;
+* subscriptions registered once and made again in ``on_connect``, so a reconnect
+  resubscribes by itself;
+* ``connect_async`` + ``loop_start`` with reconnect backoff, so a process starts even while
+  the broker is down;
+* callbacks that only hand messages to a worker thread: no database, printer or network
+  I/O ever runs on paho's network thread;
+* payloads validated against the contract on receipt; a bad one is logged with its topic
+  and dropped, the subscriber keeps working;
+* QoS 1 messages acknowledged only after the handler returned (paho's manual ack), so a
+  process killed mid-handler gets the message again from the broker;
+* MQTT 5 request/response (response topic + correlation data, with a timeout).
+
+Example::
+
+    bus = BusClient(hall_id="h1", node_id="kiosk-01", kind="kiosk",
+                    host="127.0.0.1", port=1883, username="kiosk-01", password="...",
+                    session=3)
+    bus.subscribe(contract.QUEUE_STATE.filter(hall="h1"), on_queue_state)
+    bus.start()
+    result = bus.request("ping", {})        # answered by the edge agent
+    bus.close()
+
+Handler signatures: ``handler(msg: BusMessage) -> None`` for subscriptions and
+``handler(requester: str, args: dict) -> dict`` for :meth:`BusClient.serve`.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+import uuid
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from pydantic import ValidationError
+
+from hall_common.errors import BusTimeout, PayloadError, RequestFailed
+
+from . import contract
+from .payloads import Birth, NodeState, Request, Response, ResponseError
+
+log = logging.getLogger(__name__)
+
+MessageHandler = Callable[["BusMessage"], None]
+RequestHandler = Callable[[str, dict[str, Any]], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class BusMessage:
+    """A validated message, as handed to a subscription handler."""
+
+    topic: str
+    family: contract.TopicFamily
+    parts: dict[str, str]
+    payload: Any
+    retain: bool
+    properties: Properties | None = None
+
+
+@dataclass
+class _Subscription:
+    filter: str
+    qos: int
+    handler: MessageHandler
+
+
+class BusClient:
+    """A hall node's connection to the hall broker. See the module docstring.
+
+    :param hall_id: the hall this node belongs to.
+    :param node_id: the node's id, also its broker user name and MQTT client id.
+    :param kind: what the node is (``edge``, ``kiosk``, ``display`` ...), sent in the birth.
+    :param session: a counter that grows on every process start; sent in the will and the
+        birth so subscribers can ignore a stale will.
+    :param session_expiry: seconds the broker keeps this node's subscriptions and queued
+        QoS 1 messages while it is away (0: forget at once).
+    """
+
+    def __init__(
+        self,
+        *,
+        hall_id: str,
+        node_id: str,
+        kind: str,
+        host: str,
+        port: int,
+        username: str,
+        password: str,
+        session: int,
+        sw: str = "0",
+        config_version: int | None = None,
+        keepalive: int = 30,
+        session_expiry: int = 0,
+        inbox_size: int = 10_000,
+    ) -> None:
+        self.hall_id = hall_id
+        self.node_id = node_id
+        self.kind = kind
+        self.session = session
+        self.sw = sw
+        self.config_version = config_version
+        self._host, self._port, self._keepalive = host, port, keepalive
+        self._session_expiry = session_expiry
+        self._subs: list[_Subscription] = []
+        self._subs_lock = threading.Lock()
+        self._pending: dict[bytes, Future[Response]] = {}
+        self._pending_lock = threading.Lock()
+        self._inbox: queue.Queue[mqtt.MQTTMessage | None] = queue.Queue(maxsize=inbox_size)
+        self._connected = threading.Event()
+        self._closing = False
+        self._worker: threading.Thread | None = None
+        self.reply_topic = contract.REPLY.topic(hall=hall_id, node=node_id)
+        self.refused: str | None = None
+        """Why the broker last refused to connect us (bad password, not authorised), if it did."""
+        self.dropped = 0
+        """Messages dropped as malformed or unhandled since start (for metrics and tests)."""
+
+        client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=node_id,
+            protocol=mqtt.MQTTv5,
+            manual_ack=True,
+        )
+        client.username_pw_set(username, password)
+        will = NodeState(state="lost", session=session)
+        client.will_set(
+            contract.NODE_STATE.topic(hall=hall_id, node=node_id),
+            contract.NODE_STATE.encode(will),
+            qos=1,
+            retain=True,
+        )
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.enable_logger(logging.getLogger("paho"))
+        self._client = client
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the worker and the network loop; returns at once, connects in the background."""
+        self._worker = threading.Thread(target=self._drain, name=f"bus-{self.node_id}", daemon=True)
+        self._worker.start()
+        props = None
+        clean_start: Any = True
+        if self._session_expiry:
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = self._session_expiry
+            clean_start = False
+        self._client.connect_async(
+            self._host, self._port, keepalive=self._keepalive, clean_start=clean_start, properties=props
+        )
+        self._client.loop_start()
+
+    def wait_connected(self, timeout: float = 10.0) -> bool:
+        """Block until connected (True) or the timeout passed (False)."""
+        return self._connected.wait(timeout)
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def close(self, timeout: float = 2.0) -> None:
+        """Say ``disconnected`` (a clean stop is not ``lost``), then stop the loop and worker."""
+        self._closing = True
+        if self._connected.is_set():
+            info = self.publish(
+                contract.NODE_STATE,
+                NodeState(state="disconnected", session=self.session, ts=time.time()),
+                hall=self.hall_id,
+                node=self.node_id,
+            )
+            try:
+                info.wait_for_publish(timeout)
+            except (RuntimeError, ValueError) as exc:
+                log.warning("bus: could not publish disconnected state: %s", exc)
+        self._client.disconnect()
+        self._client.loop_stop()
+        self._inbox.put(None)
+        if self._worker is not None:
+            self._worker.join(timeout)
+        self._connected.clear()
+
+    # -- publishing --------------------------------------------------------------------------
+
+    def publish(
+        self,
+        family: contract.TopicFamily,
+        value: Any,
+        *,
+        properties: Properties | None = None,
+        **parts: str,
+    ) -> mqtt.MQTTMessageInfo:
+        """Publish ``value`` on ``family`` with the family's QoS and retain rule."""
+        topic = family.topic(**parts)
+        return self._client.publish(
+            topic, family.encode(value), qos=family.qos, retain=family.retain, properties=properties
+        )
+
+    def publish_raw(self, topic: str, payload: bytes, *, qos: int = 0, retain: bool = False) -> mqtt.MQTTMessageInfo:
+        """Publish bytes on a topic as is. Only for tests and simulators that must send
+        what a broken or foreign publisher would; application code uses :meth:`publish`."""
+        return self._client.publish(topic, payload, qos=qos, retain=retain)
+
+    # -- subscribing -------------------------------------------------------------------------
+
+    def subscribe(self, topic_filter: str, handler: MessageHandler, *, qos: int = 1) -> None:
+        """Register a subscription; it is made now if connected and again on every connect."""
+        with self._subs_lock:
+            self._subs.append(_Subscription(topic_filter, qos, handler))
+        if self._connected.is_set():
+            self._client.subscribe(topic_filter, qos=qos)
+
+    def serve(self, method: str, handler: RequestHandler) -> None:
+        """Answer requests ``method`` from any node of the hall (the edge agent does this)."""
+        topic_filter = contract.REQUEST.filter(hall=self.hall_id, method=method)
+
+        def on_request(msg: BusMessage) -> None:
+            self._answer(msg, handler)
+
+        self.subscribe(topic_filter, on_request, qos=1)
+
+    def request(self, method: str, args: dict[str, Any] | None = None, *, timeout: float = 5.0) -> dict[str, Any]:
+        """Send a request and wait for its response.
+
+        Raises :class:`BusTimeout` when no answer comes in time (the message also expires at
+        the broker, so a responder that returns later does not act on it), and
+        :class:`RequestFailed` when the responder answers with an error.
+        """
+        correlation = uuid.uuid4().bytes
+        future: Future[Response] = Future()
+        with self._pending_lock:
+            self._pending[correlation] = future
+        props = Properties(PacketTypes.PUBLISH)
+        props.ResponseTopic = self.reply_topic
+        props.CorrelationData = correlation
+        props.MessageExpiryInterval = max(1, int(timeout + 0.999))
+        try:
+            self.publish(
+                contract.REQUEST,
+                Request(args=args or {}),
+                properties=props,
+                hall=self.hall_id,
+                node=self.node_id,
+                method=method,
+            )
+            try:
+                response = future.result(timeout)
+            except FutureTimeout:
+                raise BusTimeout(f"no answer to {method} within {timeout:g} s") from None
+        finally:
+            with self._pending_lock:
+                self._pending.pop(correlation, None)
+        if not response.ok:
+            err = response.error or ResponseError(code="error")
+            raise RequestFailed(err.code, err.message)
+        return response.result or {}
+
+    # -- paho callbacks: hand off only -------------------------------------------------------
+
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        if reason.is_failure:
+            self.refused = str(reason)
+            log.error(
+                "bus: broker %s:%s refused node %s: %s (check the node's broker password and the ACL)",
+                self._host, self._port, self.node_id, reason,
+            )
+            return
+        subs = [(self.reply_topic, 1)]
+        with self._subs_lock:
+            subs += [(s.filter, s.qos) for s in self._subs]
+        for topic_filter, qos in subs:
+            client.subscribe(topic_filter, qos=qos)
+        client.publish(
+            contract.NODE_STATE.topic(hall=self.hall_id, node=self.node_id),
+            contract.NODE_STATE.encode(NodeState(state="ready", session=self.session, ts=time.time())),
+            qos=1,
+            retain=True,
+        )
+        birth = Birth(
+            session=self.session, kind=self.kind, sw=self.sw,  # type: ignore[arg-type]
+            config_version=self.config_version, ts=time.time(),
+        )
+        client.publish(
+            contract.BIRTH.topic(hall=self.hall_id, node=self.node_id),
+            contract.BIRTH.encode(birth), qos=1, retain=True,
+        )
+        self.refused = None
+        self._connected.set()
+        log.info("bus: connected", extra={"broker": f"{self._host}:{self._port}", "session": self.session})
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        self._connected.clear()
+        if not self._closing:
+            log.warning("bus: disconnected (%s); reconnecting", reason)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        if msg.topic == self.reply_topic:
+            self._resolve(msg)
+            return
+        try:
+            self._inbox.put_nowait(msg)
+        except queue.Full:
+            # Not acked: for QoS 1 the broker sends it again after we reconnect.
+            self.dropped += 1
+            log.error("bus: inbox full, message on %s dropped", msg.topic)
+
+    def _resolve(self, msg: mqtt.MQTTMessage) -> None:
+        self._client.ack(msg.mid, msg.qos)
+        correlation = getattr(msg.properties, "CorrelationData", None)
+        with self._pending_lock:
+            future = self._pending.get(correlation) if correlation else None
+        if future is None:
+            log.info("bus: late or unknown response on %s ignored", msg.topic)
+            return
+        try:
+            future.set_result(contract.REPLY.parse(msg.payload))
+        except PayloadError as exc:
+            future.set_result(Response(ok=False, error=ResponseError(code="bad_response", message=str(exc))))
+
+    # -- worker ------------------------------------------------------------------------------
+
+    def _drain(self) -> None:
+        while True:
+            msg = self._inbox.get()
+            if msg is None:
+                return
+            try:
+                self._dispatch(msg)
+            finally:
+                if msg.qos > 0:
+                    self._client.ack(msg.mid, msg.qos)
+
+    def _dispatch(self, msg: mqtt.MQTTMessage) -> None:
+        found = contract.match(msg.topic)
+        if found is None:
+            self.dropped += 1
+            log.warning("bus: message on %s is not in the contract; dropped", msg.topic)
+            return
+        family, parts = found
+        try:
+            value = family.parse(msg.payload)
+        except PayloadError as exc:
+            self.dropped += 1
+            log.warning("bus: malformed payload on %s dropped: %s", msg.topic, exc)
+            return
+        bus_msg = BusMessage(msg.topic, family, parts, value, bool(msg.retain), getattr(msg, "properties", None))
+        with self._subs_lock:
+            handlers = [s.handler for s in self._subs if mqtt.topic_matches_sub(s.filter, msg.topic)]
+        for handler in handlers:
+            try:
+                handler(bus_msg)
+            except Exception:
+                log.exception("bus: handler %s failed on %s", getattr(handler, "__qualname__", handler), msg.topic)
+
+    def _answer(self, msg: BusMessage, handler: RequestHandler) -> None:
+        props = msg.properties
+        response_topic = getattr(props, "ResponseTopic", None)
+        correlation = getattr(props, "CorrelationData", None)
+        requester = msg.parts["node"]
+        expected = contract.REPLY.topic(hall=self.hall_id, node=requester)
+        if response_topic != expected or not correlation:
+            # A node may only be answered on its own reply topic: otherwise a kiosk could make
+            # the edge publish on any topic it names (say, the queue state).
+            self.dropped += 1
+            log.warning("bus: request on %s with response topic %r refused", msg.topic, response_topic)
+            return
+        try:
+            result = handler(requester, msg.payload.args)
+            response = Response(ok=True, result=result)
+        except RequestFailed as exc:
+            response = Response(ok=False, error=ResponseError(code=exc.code, message=str(exc)[:500]))
+        except (ValidationError, PayloadError, ValueError) as exc:
+            response = Response(ok=False, error=ResponseError(code="bad_request", message=str(exc)[:500]))
+        except Exception:
+            log.exception("bus: request handler for %s failed", msg.topic)
+            response = Response(ok=False, error=ResponseError(code="internal", message="internal error"))
+        out = Properties(PacketTypes.PUBLISH)
+        out.CorrelationData = correlation
+        self._client.publish(response_topic, contract.REPLY.encode(response), qos=1, properties=out)

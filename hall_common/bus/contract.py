@@ -1,0 +1,337 @@
+"""The hall bus contract: every topic, its payload, QoS and retain rule, and who writes it.
+
+This is the only place a topic string is built. Other modules ask a :class:`TopicFamily`
+for a topic (``NODE_STATE.topic(hall="h1", node="kiosk-01")``), for a subscription filter
+(``NODE_STATE.filter(hall="h1")`` gives ``hall/v1/h1/+/$state``), or match an incoming
+topic back to its family with :func:`match`. ``docs/bus.md`` documents each family and a
+test fails when one is missing there.
+
+The module imports no MQTT client: it is plain data and parsing, tested with plain asserts.
+
+Who may write what is enforced by the broker's ACL (``firmware_configs/mosquitto/acl``):
+a node writes only below ``hall/v1/{hall}/{node}/``; everything hall-wide (queue, alarms,
+configuration for nodes, replies to requests) is written by the edge agent alone. That is
+why desired configuration and replies live outside the node's own subtree: mosquitto's ACL
+can grant but not subtract, so a node that owns ``{node}/#`` could also overwrite its own
+desired configuration.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Literal
+
+from pydantic import BaseModel, ValidationError
+
+from hall_common.errors import PayloadError, TopicError
+
+from . import payloads as p
+
+VERSION = "v1"
+EDGE_NODE = "edge"
+"""The edge agent's node id, which is also its broker user name (see the ACL)."""
+
+MAX_PAYLOAD = 256 * 1024
+"""Largest payload any subscriber parses; a bigger one is dropped before decoding."""
+
+_ID = re.compile(p.ID_PATTERN)
+_ALARM_ID = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,95}$")
+_HA_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+RESERVED_NODE_IDS = frozenset({"queue", "alarm", "config", "reply", "v1", "homeassistant"})
+"""Hall-wide first levels below ``hall/v1/{hall}/``: no node may take one as its id."""
+
+RESERVED_DEVICE_IDS = frozenset(
+    {"req", "config", "birth", "status", "sensor", "binary_sensor", "switch", "text_sensor", "$state"}
+)
+"""Levels with a meaning right below a node: no device may take one as its id."""
+
+Writer = Literal["node", "edge", "esphome", "homeassistant"]
+Encoding = Literal["json", "number", "on_off", "online_offline", "json_or_empty", "json_object"]
+
+
+def valid_id(value: str) -> bool:
+    """True if ``value`` is usable as a hall, node or device id (lowercase, digits, - and _)."""
+    return bool(_ID.match(value))
+
+
+@dataclass(frozen=True)
+class TopicFamily:
+    """One kind of topic: a pattern with named levels and the rules its messages follow."""
+
+    name: str
+    pattern: str
+    qos: int
+    retain: bool
+    writer: Writer
+    encoding: Encoding
+    doc: str
+    model: type[BaseModel] | None = None
+
+    @property
+    def levels(self) -> tuple[str, ...]:
+        return tuple(self.pattern.split("/"))
+
+    @property
+    def params(self) -> tuple[str, ...]:
+        return tuple(lv[1:-1] for lv in self.levels if lv.startswith("{"))
+
+    def topic(self, **parts: str) -> str:
+        """The concrete topic; every named level must be given and valid."""
+        missing = set(self.params) - parts.keys()
+        extra = parts.keys() - set(self.params)
+        if missing or extra:
+            raise TopicError(f"{self.name}: needs {sorted(self.params)}, got {sorted(parts)}")
+        out = []
+        for level in self.levels:
+            if level.startswith("{"):
+                key = level[1:-1]
+                value = parts[key]
+                _check_level(self.name, key, value)
+                out.append(value)
+            else:
+                out.append(level)
+        return "/".join(out)
+
+    def filter(self, **parts: str) -> str:
+        """A subscription filter: named levels not given become ``+``."""
+        unknown = parts.keys() - set(self.params)
+        if unknown:
+            raise TopicError(f"{self.name}: no level named {sorted(unknown)}")
+        out = []
+        for level in self.levels:
+            if level.startswith("{"):
+                key = level[1:-1]
+                if key in parts:
+                    _check_level(self.name, key, parts[key])
+                    out.append(parts[key])
+                else:
+                    out.append("+")
+            else:
+                out.append(level)
+        return "/".join(out)
+
+    def match(self, topic: str) -> dict[str, str] | None:
+        """The named levels of ``topic`` if it belongs to this family, else None."""
+        got = topic.split("/")
+        if len(got) != len(self.levels):
+            return None
+        parts: dict[str, str] = {}
+        for want, have in zip(self.levels, got):
+            if want.startswith("{"):
+                key = want[1:-1]
+                if not _level_ok(key, have):
+                    return None
+                parts[key] = have
+            elif want != have:
+                return None
+        return parts
+
+    def parse(self, payload: bytes) -> Any:
+        """Decode and validate a payload; raises :class:`PayloadError` with the reason."""
+        if len(payload) > MAX_PAYLOAD:
+            raise PayloadError(f"{self.name}: payload of {len(payload)} bytes is over {MAX_PAYLOAD}")
+        return _DECODERS[self.encoding](self, payload)
+
+    def encode(self, value: Any) -> bytes:
+        """Encode a value for publishing, validating it against the schema first."""
+        if self.encoding in ("json", "json_or_empty"):
+            if value is None and self.encoding == "json_or_empty":
+                return b""
+            assert self.model is not None
+            model = value if isinstance(value, self.model) else self.model.model_validate(value)
+            return model.model_dump_json(exclude_none=False).encode()
+        if self.encoding == "json_object":
+            if not isinstance(value, dict):
+                raise PayloadError(f"{self.name}: expects a JSON object")
+            return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+        if self.encoding == "number":
+            return f"{float(value):g}".encode()
+        if self.encoding == "on_off":
+            return b"ON" if value else b"OFF"
+        if self.encoding == "online_offline":
+            return b"online" if value else b"offline"
+        raise AssertionError(self.encoding)
+
+
+def _level_ok(key: str, value: str) -> bool:
+    if key == "alarm_id":
+        return bool(_ALARM_ID.match(value))
+    if key in ("component", "object_id") and value and "/" not in value:
+        return bool(_HA_ID.match(value))
+    if not _ID.match(value):
+        return False
+    if key == "node" and value in RESERVED_NODE_IDS:
+        return False
+    if key == "dev" and value in RESERVED_DEVICE_IDS:
+        return False
+    return True
+
+
+def _check_level(family: str, key: str, value: str) -> None:
+    if not isinstance(value, str) or not _level_ok(key, value):
+        raise TopicError(f"{family}: {key}={value!r} is not a valid topic level")
+
+
+def _decode_json(family: TopicFamily, payload: bytes) -> Any:
+    assert family.model is not None
+    try:
+        return family.model.model_validate_json(payload)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(x) for x in first["loc"]) or "payload"
+        raise PayloadError(f"{family.name}: {where}: {first['msg']}") from None
+
+
+def _decode_json_or_empty(family: TopicFamily, payload: bytes) -> Any:
+    return None if payload == b"" else _decode_json(family, payload)
+
+
+def _decode_json_object(family: TopicFamily, payload: bytes) -> Any:
+    try:
+        value = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PayloadError(f"{family.name}: not JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise PayloadError(f"{family.name}: expects a JSON object")
+    return value
+
+
+def _decode_number(family: TopicFamily, payload: bytes) -> float:
+    try:
+        value = float(payload.decode("ascii"))
+    except (UnicodeDecodeError, ValueError):
+        raise PayloadError(f"{family.name}: {payload[:40]!r} is not a number") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise PayloadError(f"{family.name}: {payload[:40]!r} is not a finite number")
+    return value
+
+
+def _decode_on_off(family: TopicFamily, payload: bytes) -> bool:
+    if payload == b"ON":
+        return True
+    if payload == b"OFF":
+        return False
+    raise PayloadError(f"{family.name}: expects ON or OFF, got {payload[:40]!r}")
+
+
+def _decode_online(family: TopicFamily, payload: bytes) -> bool:
+    if payload == b"online":
+        return True
+    if payload == b"offline":
+        return False
+    raise PayloadError(f"{family.name}: expects online or offline, got {payload[:40]!r}")
+
+
+_DECODERS: dict[str, Callable[[TopicFamily, bytes], Any]] = {
+    "json": _decode_json,
+    "json_or_empty": _decode_json_or_empty,
+    "json_object": _decode_json_object,
+    "number": _decode_number,
+    "on_off": _decode_on_off,
+    "online_offline": _decode_online,
+}
+
+_H = f"hall/{VERSION}/{{hall}}"
+
+NODE_STATE = TopicFamily(
+    "node_state", f"{_H}/{{node}}/$state", 1, True, "node", "json",
+    "Availability of a node: init, ready, disconnected (clean stop) or lost (its Last Will).",
+    p.NodeState,
+)
+BIRTH = TopicFamily(
+    "birth", f"{_H}/{{node}}/birth", 1, True, "node", "json",
+    "Sent on every connect: session counter, kind, software and configuration version.",
+    p.Birth,
+)
+DEVICE_STATE = TopicFamily(
+    "device_state", f"{_H}/{{node}}/{{dev}}/state", 1, True, "node", "json",
+    "Retained status of one device of a node, e.g. a printer's paper and cover.",
+    p.DeviceState,
+)
+TELEMETRY = TopicFamily(
+    "telemetry", f"{_H}/{{node}}/{{dev}}/telemetry", 0, False, "node", "json",
+    "Readings of a device, on change beyond a deadband or every N seconds.",
+    p.Telemetry,
+)
+EVENT = TopicFamily(
+    "event", f"{_H}/{{node}}/{{dev}}/event", 1, False, "node", "json",
+    "Something that happened once (door opened, button pressed); consumers dedupe on id.",
+    p.Event,
+)
+CONFIG_REPORTED = TopicFamily(
+    "config_reported", f"{_H}/{{node}}/config/reported", 1, True, "node", "json",
+    "The configuration version a node runs and whether the last one was applied.",
+    p.ConfigReported,
+)
+REQUEST = TopicFamily(
+    "request", f"{_H}/{{node}}/req/{{method}}", 1, False, "node", "json",
+    "An MQTT 5 request from a node (response topic + correlation data); the edge answers.",
+    p.Request,
+)
+ESPHOME_STATUS = TopicFamily(
+    "esphome_status", f"{_H}/{{node}}/status", 1, True, "esphome", "online_offline",
+    "ESPHome's own birth and will: online or offline.",
+)
+ESPHOME_SENSOR = TopicFamily(
+    "esphome_sensor", f"{_H}/{{node}}/sensor/{{object_id}}/state", 0, False, "esphome", "number",
+    "An ESPHome sensor reading, a plain number (ESPHome's own layout under the node prefix).",
+)
+ESPHOME_BINARY = TopicFamily(
+    "esphome_binary", f"{_H}/{{node}}/binary_sensor/{{object_id}}/state", 1, True, "esphome", "on_off",
+    "An ESPHome binary sensor (a door reed switch): ON or OFF.",
+)
+ALARM = TopicFamily(
+    "alarm", f"{_H}/alarm/{{alarm_id}}", 1, True, "edge", "json_or_empty",
+    "One alarm with severity and state; an empty retained payload means it is gone.",
+    p.Alarm,
+)
+QUEUE_STATE = TopicFamily(
+    "queue_state", f"{_H}/queue/state", 1, True, "edge", "json",
+    "The now-serving board: counters, last called, people waiting per service.",
+    p.QueueState,
+)
+QUEUE_CALLED = TopicFamily(
+    "queue_called", f"{_H}/queue/called", 1, False, "edge", "json",
+    "One call of a number to a counter, for the board's voice announcement.",
+    p.QueueCalled,
+)
+CONFIG_DESIRED = TopicFamily(
+    "config_desired", f"{_H}/config/{{node}}", 1, True, "edge", "json",
+    "The signed configuration a node should run (version, expiry, body, signature).",
+    p.ConfigDesired,
+)
+REPLY = TopicFamily(
+    "reply", f"{_H}/reply/{{node}}", 1, False, "edge", "json",
+    "Responses to a node's requests; the only response topic the edge accepts.",
+    p.Response,
+)
+HA_STATUS = TopicFamily(
+    "ha_status", "homeassistant/status", 1, True, "homeassistant", "online_offline",
+    "Home Assistant's availability; discovery is re-sent when it comes online.",
+)
+HA_DISCOVERY = TopicFamily(
+    "ha_discovery", "homeassistant/{component}/{object_id}/config", 1, True, "edge", "json_object",
+    "Home Assistant MQTT discovery documents for the hall's devices.",
+)
+
+FAMILIES: tuple[TopicFamily, ...] = (
+    NODE_STATE, BIRTH, DEVICE_STATE, TELEMETRY, EVENT, CONFIG_REPORTED, REQUEST,
+    ESPHOME_STATUS, ESPHOME_SENSOR, ESPHOME_BINARY,
+    ALARM, QUEUE_STATE, QUEUE_CALLED, CONFIG_DESIRED, REPLY,
+    HA_STATUS, HA_DISCOVERY,
+)
+
+# Most literal levels first, so ``{node}/config/reported`` wins over ``{node}/{dev}/state``.
+_BY_SPECIFICITY = sorted(FAMILIES, key=lambda f: -sum(not lv.startswith("{") for lv in f.levels))
+
+
+def match(topic: str) -> tuple[TopicFamily, dict[str, str]] | None:
+    """The family and named levels of an incoming topic, or None if it is not ours."""
+    for family in _BY_SPECIFICITY:
+        parts = family.match(topic)
+        if parts is not None:
+            return family, parts
+    return None

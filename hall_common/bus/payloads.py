@@ -1,0 +1,148 @@
+"""Payload schemas of the hall bus, one pydantic model per JSON payload.
+
+The models forbid unknown keys: a typo in a publisher is caught at the first subscriber
+instead of silently carrying a field nobody reads. Timestamps are Unix seconds (float) in
+UTC; the receiver never trusts them for ordering, only for display.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,31}$"
+
+
+class Payload(BaseModel):
+    """Base for every JSON payload: strict about keys, frozen once parsed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NodeState(Payload):
+    """A node's availability. Retained; the Last Will carries ``lost`` with the same session.
+
+    A subscriber keeps the highest session it has seen per node and ignores a state from an
+    older session, so a will that the broker delivers late cannot mark a live node lost.
+    """
+
+    state: Literal["init", "ready", "disconnected", "lost"]
+    session: int = Field(ge=0)
+    ts: float | None = None
+
+
+class Birth(Payload):
+    """What a node says about itself each time it connects."""
+
+    session: int = Field(ge=0)
+    kind: Literal["edge", "kiosk", "display", "env_node", "aed_node", "sim", "tool"]
+    sw: str = Field(max_length=64)
+    config_version: int | None = None
+    ts: float
+
+
+class DeviceState(Payload):
+    """Retained status of one device of a node (a printer, a door, a GPIO input)."""
+
+    kind: str = Field(max_length=32)
+    online: bool
+    status: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
+    ts: float
+
+
+class Telemetry(Payload):
+    """Readings of one device, sent on change beyond a deadband or every N seconds."""
+
+    values: dict[str, float]
+    ts: float
+
+
+class Event(Payload):
+    """Something that happened once: consumers are idempotent on ``id``."""
+
+    id: str = Field(min_length=8, max_length=64)
+    type: str = Field(max_length=48)
+    ts: float
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class ConfigReported(Payload):
+    """The configuration a node runs, and what became of the last one it was given."""
+
+    version: int = Field(ge=0)
+    status: Literal["applied", "rejected", "rolled_back"]
+    reason: str = Field(default="", max_length=500)
+
+
+class ConfigDesired(Payload):
+    """A signed configuration document for one node, published retained by the edge."""
+
+    version: int = Field(ge=1)
+    expires: float
+    body: dict[str, Any]
+    sig: str = Field(min_length=1, max_length=256)
+
+
+class Alarm(Payload):
+    """One alarm, the same model for every source (printer, sensor, AED, queue ...)."""
+
+    id: str = Field(max_length=96)
+    source: str = Field(max_length=96)
+    type: str = Field(max_length=48)
+    severity: Literal["critical", "major", "minor", "warning"]
+    state: Literal["ACTIVE_UNACK", "ACTIVE_ACK", "CLEARED_UNACK", "CLEARED_ACK"]
+    text: str = Field(max_length=300)
+    raised_at: float
+    acked_by: str | None = None
+    acked_at: float | None = None
+    cleared_at: float | None = None
+
+
+class CounterNow(Payload):
+    counter: str
+    name: str
+    ticket: str | None = None
+    service: str | None = None
+    called_at: float | None = None
+    open: bool = True
+
+
+class QueueState(Payload):
+    """The now-serving board: what each counter serves and how many wait per service."""
+
+    ts: float
+    counters: list[CounterNow] = Field(default_factory=list)
+    waiting: dict[str, int] = Field(default_factory=dict)
+    last_called: list[str] = Field(default_factory=list, max_length=20)
+
+
+class QueueCalled(Payload):
+    """One call, for the board's voice announcement. ``recall`` repeats an earlier call."""
+
+    id: str = Field(min_length=8, max_length=64)
+    ticket: str = Field(max_length=16)
+    counter: str = Field(max_length=32)
+    counter_name: str = Field(max_length=32)
+    service: str = Field(max_length=32)
+    recall: bool = False
+    ts: float
+
+
+class Request(Payload):
+    """The body of an MQTT 5 request; the method is the last topic level."""
+
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+class ResponseError(Payload):
+    code: str = Field(max_length=48)
+    message: str = Field(default="", max_length=500)
+
+
+class Response(Payload):
+    """The body of an MQTT 5 response, matched to its request by correlation data."""
+
+    ok: bool
+    result: dict[str, Any] | None = None
+    error: ResponseError | None = None

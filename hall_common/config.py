@@ -1,0 +1,191 @@
+"""Configuration: one schema per part, read once at start, validated, then passed down.
+
+Each part has a TOML file (``hall up`` writes them from the hall description; on a Pi they
+live in ``/etc/service-hall/``) and an environment prefix that overrides any key, nested
+keys joined by ``__``: ``KIOSK_BROKER__PORT=1884`` overrides ``[broker] port`` in the kiosk's
+file. Relative paths in a file are relative to that file's folder.
+
+A bad file stops the part at start with one line that names the file and the key::
+
+    ConfigError: kiosk-01.toml: broker.port: Input should be a valid integer
+
+Nothing else in the project reads ``os.environ`` for settings: :func:`load` does, once.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from hall_common.bus import contract
+from hall_common.bus.payloads import ID_PATTERN
+from hall_common.errors import ConfigError
+
+_base_dir: contextvars.ContextVar[Path] = contextvars.ContextVar("config_base_dir", default=Path("."))
+
+
+def _relative_to_file(value: Path) -> Path:
+    return value if value.is_absolute() else (_base_dir.get() / value)
+
+
+RelPath = Annotated[Path, AfterValidator(_relative_to_file)]
+"""A path that, when relative, is taken from the folder of the file that names it."""
+
+Id = Annotated[str, Field(pattern=ID_PATTERN)]
+
+
+class Section(BaseModel):
+    """A nested table of a configuration file: unknown keys are errors, not ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BrokerConfig(Section):
+    """Where the hall broker is and how this node logs in (its user name is its node id)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(1883, ge=1, le=65535)
+    password_file: RelPath
+    keepalive: int = Field(30, ge=5, le=600)
+
+    def password(self) -> str:
+        """Read the password when connecting, so it never sits in a config dump or a log."""
+        try:
+            return self.password_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"broker.password_file: cannot read {self.password_file}: {exc.strerror}") from None
+
+
+class HttpConfig(Section):
+    """The address a part's web server listens on."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(ge=1, le=65535)
+    threads: int = Field(8, ge=1, le=64)
+
+
+class PartConfig(BaseSettings):
+    """Settings every part has."""
+
+    model_config = SettingsConfigDict(extra="forbid", frozen=True, env_nested_delimiter="__")
+
+    data_dir: RelPath
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_file: RelPath | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment wins over the file: a technician can override one key in a
+        # systemd drop-in without editing the file.
+        return (env_settings, init_settings)
+
+
+class NodeConfig(PartConfig):
+    """Settings of every part that sits on the hall bus."""
+
+    hall_id: Id
+    hall_name: str = Field(min_length=1, max_length=60)
+    node_id: Id
+    broker: BrokerConfig
+
+    @field_validator("node_id")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if value in contract.RESERVED_NODE_IDS:
+            raise ValueError(f"{value!r} is reserved for hall-wide topics; choose another node id")
+        return value
+
+
+class KioskConfig(NodeConfig):
+    """The resident-facing touchscreen (``kiosk/``)."""
+
+    model_config = SettingsConfigDict(env_prefix="KIOSK_")
+    http: HttpConfig
+
+
+class DisplayConfig(NodeConfig):
+    """The now-serving board for the hall TV (``hall_display/``)."""
+
+    model_config = SettingsConfigDict(env_prefix="DISPLAY_")
+    http: HttpConfig
+
+
+class CentreLink(Section):
+    """How the edge agent reaches the central server."""
+
+    url: str = Field(pattern=r"^https?://")
+    timeout: float = Field(5.0, gt=0, le=60)
+
+
+class EdgeConfig(NodeConfig):
+    """The hall's one writer of hall-wide state (``edge_agent/``), with the staff console."""
+
+    model_config = SettingsConfigDict(env_prefix="EDGE_")
+    http: HttpConfig
+    centre: CentreLink | None = None
+    stale_after: float = Field(90.0, gt=0, description="seconds of silence before a node is stale")
+
+    @field_validator("node_id")
+    @classmethod
+    def _is_edge(cls, value: str) -> str:
+        if value != contract.EDGE_NODE:
+            raise ValueError(f"the edge agent's node id must be {contract.EDGE_NODE!r} (the ACL grants that user)")
+        return value
+
+
+class SensorSimConfig(NodeConfig):
+    """A simulated ESPHome environment node (``simulators/``)."""
+
+    model_config = SettingsConfigDict(env_prefix="SIM_")
+    interval: float = Field(5.0, gt=0, le=3600)
+
+
+class CentralConfig(PartConfig):
+    """The central server (``central_sync/``): many halls sync to it."""
+
+    model_config = SettingsConfigDict(env_prefix="CENTRAL_")
+    http: HttpConfig
+    database_url: str = Field(pattern=r"^(sqlite:///|postgresql://)")
+
+
+C = TypeVar("C", bound=PartConfig)
+
+
+def load(schema: type[C], path: str | os.PathLike[str]) -> C:
+    """Read ``path`` (TOML), apply environment overrides and validate against ``schema``.
+
+    Raises :class:`ConfigError` naming the file (or the environment variable) and the key.
+    """
+    path = Path(path)
+    try:
+        data: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such configuration file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    prefix = schema.model_config.get("env_prefix", "")
+    token = _base_dir.set(path.parent.resolve())
+    try:
+        return schema(**data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(x) for x in first["loc"])
+        env_name = (prefix + "__".join(str(x) for x in first["loc"])).upper()
+        where = f"{env_name} (environment)" if env_name in {k.upper() for k in os.environ} else str(path)
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise ConfigError(f"{where}: {key}: {first['msg']}{more}") from None
+    finally:
+        _base_dir.reset(token)

@@ -1,0 +1,41 @@
+"""One exception root for the shared package; each error also subclasses a builtin.
+
+Callers that only know Python's builtins (``except ValueError``) still catch ours, and
+callers that want every hall error catch :class:`HallError`.
+"""
+
+
+class HallError(Exception):
+    """Base class for errors raised by hall_common."""
+
+
+class ConfigError(HallError, ValueError):
+    """A configuration file or environment override is invalid.
+
+    The message names the file and the dotted key, so a technician can fix it
+    without reading a traceback.
+    """
+
+
+class PayloadError(HallError, ValueError):
+    """A bus payload does not match its schema; the message is dropped and logged."""
+
+
+class TopicError(HallError, ValueError):
+    """A topic does not belong to the bus contract, or a part is not a valid topic level."""
+
+
+class BusTimeout(HallError, TimeoutError):
+    """A bus request got no response in time (the responder is offline or busy)."""
+
+
+class RequestFailed(HallError, RuntimeError):
+    """A bus request was answered with an error.
+
+    ``code`` is machine-readable (``bad_request``, ``unknown_method``, ...); the message is
+    for logs, not for residents.
+    """
+
+    def __init__(self, code: str, message: str = "") -> None:
+        super().__init__(f"{code}: {message}" if message else code)
+        self.code = code

@@ -1,0 +1,111 @@
+"""Fixtures shared by the suite: a real mosquitto with the project's config, bus clients,
+and a data directory per test."""
+
+from __future__ import annotations
+
+import secrets
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+from hall_cli.broker import Broker, render_config, write_password_file
+from hall_common.bus.client import BusClient
+
+HALL = "t1"
+NODES = ("edge", "kiosk-01", "kiosk-02", "display-01", "env-01")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def free_port_block(size: int) -> int:
+    """A base port with ``size`` consecutive free ports after it (for ``hall up``)."""
+    for _ in range(200):
+        base = free_port()
+        if base + size > 65000:
+            continue
+        ok = True
+        for port in range(base, base + size):
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    ok = False
+                    break
+        if ok:
+            return base
+    raise RuntimeError("no block of free ports")
+
+
+@dataclass
+class RunningBroker:
+    """A mosquitto started for one test, with a password per node of hall ``t1``."""
+
+    broker: Broker
+    host: str
+    port: int
+    hall: str
+    passwords: dict[str, str]
+    clients: list[BusClient] = field(default_factory=list)
+
+    def client(self, node: str, *, kind: str = "tool", password: str | None = None,
+               connect: bool = True, session: int = 1, **kw) -> BusClient:
+        bus = BusClient(
+            hall_id=self.hall, node_id=node, kind=kind, host=self.host, port=self.port,
+            username=node, password=self.passwords.get(node, "") if password is None else password,
+            session=session, keepalive=10, **kw,
+        )
+        self.clients.append(bus)
+        if connect:
+            bus.start()
+            assert bus.wait_connected(10), f"{node} did not connect: {bus.refused}"
+        return bus
+
+    def restart(self) -> None:
+        self.broker.kill()
+        self.broker.start()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    """Each test's own data directory."""
+    d = tmp_path / "data"
+    d.mkdir()
+    return d
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[RunningBroker]:
+    """A real mosquitto on a free port with the project's mosquitto.conf template and ACL."""
+    port = free_port()
+    broker_dir = tmp_path / "broker"
+    passwords = {node: secrets.token_urlsafe(12) for node in NODES}
+    broker_dir.mkdir()
+    write_password_file(broker_dir / "passwd", passwords)
+    conf = render_config(broker_dir, port=port)
+    b = Broker(conf, host="127.0.0.1", port=port)
+    b.start()
+    running = RunningBroker(b, "127.0.0.1", port, HALL, passwords)
+    yield running
+    for c in running.clients:
+        c.close(timeout=1)
+    b.stop()
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 10.0, interval: float = 0.02):
+    """Poll until ``predicate()`` is truthy; returns its value or fails the test."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout} s")

@@ -1,0 +1,276 @@
+"""The bus against a real mosquitto running the project's config: passwords, ACL, Last Will,
+reconnects, malformed payloads and request/response."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from hall_common.bus import contract
+from hall_common.bus.client import BusMessage
+from hall_common.bus.payloads import Telemetry
+from hall_common.errors import BusTimeout, RequestFailed
+
+from .conftest import HALL, wait_for
+
+
+class Recorder:
+    """Collects what a subscription handler receives."""
+
+    def __init__(self) -> None:
+        self.messages: list[BusMessage] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, msg: BusMessage) -> None:
+        with self.lock:
+            self.messages.append(msg)
+
+    def topics(self) -> list[str]:
+        with self.lock:
+            return [m.topic for m in self.messages]
+
+
+def raw_connect(broker, username: str | None, password: str | None) -> mqtt.ReasonCode:
+    """Connect with a bare paho client and return the broker's CONNACK reason."""
+    result: dict[str, mqtt.ReasonCode] = {}
+    done = threading.Event()
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    if username is not None:
+        c.username_pw_set(username, password)
+
+    def on_connect(client, userdata, flags, reason, props):
+        result["reason"] = reason
+        done.set()
+
+    c.on_connect = on_connect
+    c.connect(broker.host, broker.port)
+    c.loop_start()
+    assert done.wait(5), "no CONNACK"
+    c.loop_stop()
+    c.disconnect()
+    return result["reason"]
+
+
+def test_wrong_password_is_refused(broker):
+    reason = raw_connect(broker, "kiosk-01", "not-the-password")
+    assert reason.is_failure
+    bus = broker.client("kiosk-01", password="wrong", connect=False)
+    bus.start()
+    assert not bus.wait_connected(2)
+    assert bus.refused and ("authori" in bus.refused.lower() or "password" in bus.refused.lower())
+
+
+def test_anonymous_is_refused(broker):
+    reason = raw_connect(broker, None, None)
+    assert reason.is_failure
+    assert reason.value in (0x86, 0x87)  # bad user name or password / not authorised
+
+
+def test_right_password_is_accepted(broker):
+    assert not raw_connect(broker, "kiosk-01", broker.passwords["kiosk-01"]).is_failure
+
+
+def test_kiosk_cannot_publish_hall_state_or_other_nodes_topics(broker):
+    edge = broker.client("edge")
+    seen: list[tuple[str, bytes]] = []
+    lock = threading.Lock()
+
+    def on_message(client, userdata, msg):
+        with lock:
+            seen.append((msg.topic, msg.payload))
+
+    # A bare subscriber on everything, so nothing the contract would drop is hidden from us.
+    spy = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5, client_id="spy")
+    spy.username_pw_set("edge", broker.passwords["edge"])
+    spy.on_message = on_message
+    spy.connect(broker.host, broker.port)
+    spy.subscribe("hall/v1/#", qos=1)
+    spy.loop_start()
+    time.sleep(0.3)
+
+    kiosk = broker.client("kiosk-01")
+    forbidden = [
+        contract.QUEUE_STATE.topic(hall=HALL),
+        contract.QUEUE_CALLED.topic(hall=HALL),
+        contract.ALARM.topic(hall=HALL, alarm_id="fake"),
+        contract.CONFIG_DESIRED.topic(hall=HALL, node="kiosk-01"),
+        contract.REPLY.topic(hall=HALL, node="kiosk-02"),
+        contract.NODE_STATE.topic(hall=HALL, node="kiosk-02"),
+        contract.DEVICE_STATE.topic(hall=HALL, node="edge", dev="printer-1"),
+        contract.TELEMETRY.topic(hall=HALL, node="env-01", dev="env"),
+    ]
+    for topic in forbidden:
+        kiosk.publish_raw(topic, b"forged", qos=1).wait_for_publish(5)
+    marker = contract.EVENT.topic(hall=HALL, node="kiosk-01", dev="screen")
+    kiosk.publish_raw(marker, b"marker", qos=1).wait_for_publish(5)
+
+    wait_for(lambda: any(t == marker for t, _ in seen))
+    spy.loop_stop()
+    spy.disconnect()
+    forged = [t for t, payload in seen if payload == b"forged"]
+    assert forged == [], f"the ACL let a kiosk publish on {forged}"
+    assert edge.connected
+
+
+def test_kiosk_cannot_read_another_kiosks_replies(broker):
+    got: list[str] = []
+    snoop = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5, client_id="kiosk-02")
+    snoop.username_pw_set("kiosk-02", broker.passwords["kiosk-02"])
+    snoop.on_message = lambda c, u, m: got.append(m.topic)
+    snoop.connect(broker.host, broker.port)
+    snoop.subscribe(contract.REPLY.topic(hall=HALL, node="kiosk-01"), qos=1)
+    snoop.subscribe(contract.REPLY.topic(hall=HALL, node="kiosk-02"), qos=1)
+    snoop.loop_start()
+    time.sleep(0.3)
+    edge = broker.client("edge")
+    edge.publish_raw(contract.REPLY.topic(hall=HALL, node="kiosk-01"), b"{}", qos=1).wait_for_publish(5)
+    edge.publish_raw(contract.REPLY.topic(hall=HALL, node="kiosk-02"), b"{}", qos=1).wait_for_publish(5)
+    wait_for(lambda: contract.REPLY.topic(hall=HALL, node="kiosk-02") in got)
+    snoop.loop_stop()
+    snoop.disconnect()
+    assert contract.REPLY.topic(hall=HALL, node="kiosk-01") not in got
+
+
+def test_killed_client_is_marked_lost_by_its_last_will(broker, tmp_path: Path):
+    edge = broker.client("edge")
+    states = Recorder()
+    edge.subscribe(contract.NODE_STATE.filter(hall=HALL), states)
+    helper = Path(__file__).parent / "helpers" / "bus_node.py"
+    proc = subprocess.Popen(
+        [sys.executable, str(helper), str(broker.port), HALL, "kiosk-01", broker.passwords["kiosk-01"], "7"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "connected"
+
+        def kiosk_state():
+            for m in reversed(states.messages):
+                if m.parts["node"] == "kiosk-01":
+                    return m.payload
+            return None
+
+        wait_for(lambda: kiosk_state() is not None and kiosk_state().state == "ready")
+        proc.kill()
+        proc.wait(5)
+        wait_for(lambda: kiosk_state().state == "lost")
+        assert kiosk_state().session == 7
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_clean_close_says_disconnected_not_lost(broker):
+    edge = broker.client("edge")
+    states = Recorder()
+    edge.subscribe(contract.NODE_STATE.filter(hall=HALL, node="display-01"), states)
+    display = broker.client("display-01", kind="display")
+    wait_for(lambda: any(m.payload.state == "ready" for m in states.messages))
+    display.close()
+    wait_for(lambda: states.messages[-1].payload.state == "disconnected")
+    time.sleep(0.3)
+    assert states.messages[-1].payload.state == "disconnected"
+
+
+def test_reconnect_resubscribes(broker):
+    display = broker.client("display-01", kind="display")
+    got = Recorder()
+    display.subscribe(contract.QUEUE_CALLED.filter(hall=HALL), got)
+    broker.restart()
+    wait_for(lambda: not display.connected, timeout=5)
+    wait_for(lambda: display.connected, timeout=40)
+    edge = broker.client("edge")
+    call = {"id": "call-0001", "ticket": "A012", "counter": "c3", "counter_name": "3",
+            "service": "consult", "ts": time.time()}
+
+    def delivered() -> bool:
+        # The display's SUBSCRIBE may still be in flight right after it reconnects.
+        edge.publish(contract.QUEUE_CALLED, call, hall=HALL).wait_for_publish(5)
+        time.sleep(0.1)
+        return bool(got.messages)
+
+    wait_for(delivered)
+    assert got.messages[0].payload.ticket == "A012"
+
+
+def test_malformed_payload_is_dropped_and_subscriber_keeps_working(broker, caplog):
+    edge = broker.client("edge")
+    got = Recorder()
+    edge.subscribe(contract.TELEMETRY.filter(hall=HALL), got)
+    env = broker.client("env-01", kind="env_node")
+    topic = contract.TELEMETRY.topic(hall=HALL, node="env-01", dev="env")
+    caplog.set_level(logging.WARNING, logger="hall_common.bus.client")
+    env.publish_raw(topic, b"{not json", qos=1)
+    env.publish_raw(topic, b'{"values": {"co2": "lots"}, "ts": 1}', qos=1)
+    env.publish_raw(topic, b"\xff\xfe", qos=1)
+    env.publish(contract.TELEMETRY, Telemetry(values={"co2": 612.0}, ts=time.time()), hall=HALL, node="env-01", dev="env")
+    wait_for(lambda: got.messages)
+    time.sleep(0.2)
+    assert [m.payload.values["co2"] for m in got.messages] == [612.0]
+    assert edge.dropped == 3
+    assert sum(topic in r.getMessage() and "malformed" in r.getMessage() for r in caplog.records) == 3
+
+
+def test_handler_exception_does_not_stop_the_worker(broker):
+    edge = broker.client("edge")
+    calls: list[float] = []
+
+    def flaky(msg: BusMessage) -> None:
+        calls.append(msg.payload.values["t"])
+        if len(calls) == 1:
+            raise RuntimeError("boom")
+
+    edge.subscribe(contract.TELEMETRY.filter(hall=HALL), flaky)
+    env = broker.client("env-01")
+    for t in (1.0, 2.0):
+        env.publish(contract.TELEMETRY, Telemetry(values={"t": t}, ts=0), hall=HALL, node="env-01", dev="env")
+    wait_for(lambda: len(calls) == 2)
+
+
+def test_request_response_round_trip(broker):
+    edge = broker.client("edge", kind="edge")
+    edge.serve("echo", lambda requester, args: {"from": requester, "args": args})
+    kiosk = broker.client("kiosk-01", kind="kiosk")
+    assert kiosk.request("echo", {"n": 1}) == {"from": "kiosk-01", "args": {"n": 1}}
+
+
+def test_request_error_and_timeout(broker):
+    edge = broker.client("edge")
+
+    def refuse(requester, args):
+        raise RequestFailed("closed", "outside opening hours")
+
+    edge.serve("refuse", refuse)
+    kiosk = broker.client("kiosk-01")
+    with pytest.raises(RequestFailed) as err:
+        kiosk.request("refuse", {})
+    assert err.value.code == "closed"
+    with pytest.raises(BusTimeout):
+        kiosk.request("nobody-serves-this", {}, timeout=0.5)
+
+
+def test_edge_refuses_a_response_topic_that_is_not_the_requesters(broker):
+    """A kiosk must not be able to make the edge write on a topic it names."""
+    edge = broker.client("edge")
+    edge.serve("echo", lambda requester, args: {"ok": True})
+    watcher = Recorder()
+    edge.subscribe(contract.QUEUE_STATE.filter(hall=HALL), watcher)
+    kiosk = broker.client("kiosk-01")
+    props = Properties(PacketTypes.PUBLISH)
+    props.ResponseTopic = contract.QUEUE_STATE.topic(hall=HALL)
+    props.CorrelationData = b"x" * 16
+    kiosk._client.publish(
+        contract.REQUEST.topic(hall=HALL, node="kiosk-01", method="echo"), b'{"args":{}}', qos=1, properties=props
+    ).wait_for_publish(5)
+    wait_for(lambda: edge.dropped >= 1)
+    assert kiosk.request("echo", {}) == {"ok": True}
+    assert watcher.messages == []
