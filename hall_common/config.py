@@ -70,6 +70,20 @@ class HttpConfig(Section):
     threads: int = Field(8, ge=1, le=64)
 
 
+class BootstrapUser(Section):
+    """The first console account, created at start if it does not exist yet."""
+
+    username: str = Field(min_length=1, max_length=40)
+    password_file: RelPath
+    role: Literal["admin", "staff", "viewer"] = "admin"
+
+    def password(self) -> str:
+        try:
+            return self.password_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"bootstrap_user.password_file: cannot read {self.password_file}: {exc.strerror}") from None
+
+
 class PartConfig(BaseSettings):
     """Settings every part has."""
 
@@ -136,6 +150,7 @@ class EdgeConfig(NodeConfig):
     model_config = SettingsConfigDict(env_prefix="EDGE_")
     http: HttpConfig
     centre: CentreLink | None = None
+    bootstrap_user: BootstrapUser | None = None
     stale_after: float = Field(90.0, gt=0, description="seconds of silence before a node is stale")
 
     @field_validator("node_id")
@@ -158,7 +173,11 @@ class CentralConfig(PartConfig):
 
     model_config = SettingsConfigDict(env_prefix="CENTRAL_")
     http: HttpConfig
-    database_url: str = Field(pattern=r"^(sqlite:///|postgresql://)")
+    database_url: str = Field(pattern=r"^sqlite:///", description="sqlite:///path/to/central.db")
+    bootstrap_user: BootstrapUser | None = None
+
+    def sqlite_path(self) -> Path:
+        return _relative_to_file(Path(self.database_url.removeprefix("sqlite:///")))
 
 
 C = TypeVar("C", bound=PartConfig)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import sqlite3
 import tempfile
 import time
 from pathlib import Path
@@ -32,12 +33,19 @@ from sqlite_utils.migrations import Migrations
 __all__ = ["Migrations", "open_database", "next_session", "read_or_create_secret", "write_private"]
 
 
-def open_database(path: str | os.PathLike[str], migrations: Migrations | None = None) -> sqlite_utils.Database:
-    """Open (creating if needed) a process's database and apply its pending migrations."""
+def open_database(
+    path: str | os.PathLike[str], migrations: Migrations | None = None, *, shared_thread: bool = False
+) -> sqlite_utils.Database:
+    """Open (creating if needed) a process's database and apply its pending migrations.
+
+    ``shared_thread=True`` lets a connection made on one thread be used by another (the bus
+    worker opens its database at start and then uses it alone); it is never used by two
+    threads at once.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite_utils.Database(path)
-    conn = db.conn
+    conn = sqlite3.connect(path, check_same_thread=not shared_thread)
+    db = sqlite_utils.Database(conn)
     conn.execute("PRAGMA busy_timeout = 5000")
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = FULL")

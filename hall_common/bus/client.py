@@ -87,6 +87,8 @@ class BusClient:
         birth so subscribers can ignore a stale will.
     :param session_expiry: seconds the broker keeps this node's subscriptions and queued
         QoS 1 messages while it is away (0: forget at once).
+    :param availability: ``hall`` for our own nodes ($state + birth); ``esphome`` for the
+        node simulators, which announce themselves as ESPHome does (``status`` online/offline).
     """
 
     def __init__(
@@ -105,6 +107,7 @@ class BusClient:
         keepalive: int = 30,
         session_expiry: int = 0,
         inbox_size: int = 10_000,
+        availability: str = "hall",
     ) -> None:
         self.hall_id = hall_id
         self.node_id = node_id
@@ -135,13 +138,17 @@ class BusClient:
             manual_ack=True,
         )
         client.username_pw_set(username, password)
-        will = NodeState(state="lost", session=session)
-        client.will_set(
-            contract.NODE_STATE.topic(hall=hall_id, node=node_id),
-            contract.NODE_STATE.encode(will),
-            qos=1,
-            retain=True,
-        )
+        self._availability = availability
+        if availability == "esphome":
+            client.will_set(contract.ESPHOME_STATUS.topic(hall=hall_id, node=node_id), b"offline", qos=1, retain=True)
+        else:
+            will = NodeState(state="lost", session=session)
+            client.will_set(
+                contract.NODE_STATE.topic(hall=hall_id, node=node_id),
+                contract.NODE_STATE.encode(will),
+                qos=1,
+                retain=True,
+            )
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
@@ -177,7 +184,9 @@ class BusClient:
     def close(self, timeout: float = 2.0) -> None:
         """Say ``disconnected`` (a clean stop is not ``lost``), then stop the loop and worker."""
         self._closing = True
-        if self._connected.is_set():
+        if self._connected.is_set() and self._availability == "esphome":
+            self.publish(contract.ESPHOME_STATUS, False, hall=self.hall_id, node=self.node_id).wait_for_publish(timeout)
+        elif self._connected.is_set():
             info = self.publish(
                 contract.NODE_STATE,
                 NodeState(state="disconnected", session=self.session, ts=time.time()),
@@ -189,6 +198,8 @@ class BusClient:
             except (RuntimeError, ValueError) as exc:
                 log.warning("bus: could not publish disconnected state: %s", exc)
         self._client.disconnect()
+        # paho's loop thread logs an error if it spins once more after the socket closed.
+        self._client.disable_logger()
         self._client.loop_stop()
         self._inbox.put(None)
         if self._worker is not None:
@@ -285,6 +296,15 @@ class BusClient:
             subs += [(s.filter, s.qos) for s in self._subs]
         for topic_filter, qos in subs:
             client.subscribe(topic_filter, qos=qos)
+        self._announce(client)
+        self.refused = None
+        self._connected.set()
+        log.info("bus: connected", extra={"broker": f"{self._host}:{self._port}", "session": self.session})
+
+    def _announce(self, client: mqtt.Client) -> None:
+        if self._availability == "esphome":
+            client.publish(contract.ESPHOME_STATUS.topic(hall=self.hall_id, node=self.node_id), b"online", qos=1, retain=True)
+            return
         client.publish(
             contract.NODE_STATE.topic(hall=self.hall_id, node=self.node_id),
             contract.NODE_STATE.encode(NodeState(state="ready", session=self.session, ts=time.time())),
@@ -299,9 +319,6 @@ class BusClient:
             contract.BIRTH.topic(hall=self.hall_id, node=self.node_id),
             contract.BIRTH.encode(birth), qos=1, retain=True,
         )
-        self.refused = None
-        self._connected.set()
-        log.info("bus: connected", extra={"broker": f"{self._host}:{self._port}", "session": self.session})
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         self._connected.clear()

@@ -1,0 +1,43 @@
+"""The central server: the sync API many halls talk to, and the admin console.
+
+``create_app`` builds it; ``python -m central_sync.server --config central.toml`` serves it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from flask import Flask
+
+from hall_common import auth
+from hall_common.config import CentralConfig
+from hall_common.web import get_db, health_blueprint, init_db, instance_secret
+
+from .db import migrations
+
+
+def create_app(config: CentralConfig, test_config: dict[str, Any] | None = None) -> Flask:
+    app = Flask(__name__)
+    app.config.from_mapping(
+        DATABASE=str(config.sqlite_path()),
+        SECRET_KEY=instance_secret(config.data_dir / "secret_key"),
+        CONSOLE_TITLE="物业服务中心 · 管理后台",
+    )
+    app.config.update(test_config or {})
+    init_db(app, migrations)
+    if config.bootstrap_user is not None:
+        with app.app_context():
+            u = config.bootstrap_user
+            auth.ensure_user(get_db(), u.username, u.password(), u.role)
+    auth.init_app(app)
+    from . import admin
+
+    app.register_blueprint(admin.bp)
+    app.register_blueprint(health_blueprint(lambda: {"part": "central", "ts": time.time()}))
+
+    @app.template_filter("when")
+    def when(ts: float | None) -> str:
+        return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts)) if ts else "—"
+
+    return app

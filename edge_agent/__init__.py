@@ -1,0 +1,51 @@
+"""The hall's edge agent: the one writer of hall-wide state, and the staff console.
+
+``create_app`` builds the staff console; ``python -m edge_agent --config edge.toml`` runs
+the agent (bus side) and serves the console.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from flask import Flask
+
+from hall_common import auth
+from hall_common.config import EdgeConfig
+from hall_common.web import get_db, health_blueprint, init_db, instance_secret
+
+from .db import migrations
+
+
+def create_app(config: EdgeConfig, test_config: dict[str, Any] | None = None) -> Flask:
+    """The staff console for the hall described by ``config``."""
+    app = Flask(__name__)
+    app.config.from_mapping(
+        DATABASE=str(config.data_dir / "edge.db"),
+        SECRET_KEY=instance_secret(config.data_dir / "secret_key"),
+        HALL_ID=config.hall_id,
+        HALL_NAME=config.hall_name,
+        CONSOLE_TITLE=f"{config.hall_name} · 员工控制台",
+        STALE_AFTER=config.stale_after,
+    )
+    app.config.update(test_config or {})
+    init_db(app, migrations)
+    if config.bootstrap_user is not None:
+        with app.app_context():
+            u = config.bootstrap_user
+            auth.ensure_user(get_db(), u.username, u.password(), u.role)
+    auth.init_app(app)
+    from . import console
+
+    app.register_blueprint(console.bp)
+    app.register_blueprint(health_blueprint(lambda: {"part": "edge_agent", "hall": config.hall_id, "ts": time.time()}))
+
+    @app.template_filter("ago")
+    def ago(ts: float | None) -> str:
+        if ts is None:
+            return "—"
+        seconds = max(0, int(time.time() - ts))
+        return f"{seconds} 秒前" if seconds < 120 else f"{seconds // 60} 分钟前"
+
+    return app

@@ -1,0 +1,77 @@
+"""The edge agent's bus side: it listens to every node of the hall and answers requests.
+
+The agent is the only writer of hall-wide state (DESIGN rule 1). Everything here runs on
+the bus worker thread, one message at a time, so the database needs no locking.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from hall_common.bus import contract
+from hall_common.bus.client import BusMessage
+from hall_common.config import EdgeConfig
+from hall_common.runner import node_bus
+from hall_common.storage import open_database
+
+from .db import migrations
+from .registry import Registry
+
+log = logging.getLogger(__name__)
+
+SW_VERSION = "0.1.0"
+
+
+class EdgeAgent:
+    """Wires the registry and request handlers to the bus.
+
+    Example::
+
+        agent = EdgeAgent(config)
+        agent.start()
+        ...
+        agent.close()
+    """
+
+    def __init__(self, config: EdgeConfig) -> None:
+        self.config = config
+        self.db_path: Path = config.data_dir / "edge.db"
+        self.db = open_database(self.db_path, migrations, shared_thread=True)
+        self.registry = Registry(self.db, stale_after=config.stale_after)
+        # Requests and events sent while the agent restarts wait at the broker for it.
+        self.bus = node_bus(config, kind="edge", sw=SW_VERSION, session_expiry=3600)
+        hall = config.hall_id
+        self.bus.subscribe(contract.NODE_STATE.filter(hall=hall), self._on_state)
+        self.bus.subscribe(contract.BIRTH.filter(hall=hall), self._on_birth)
+        self.bus.subscribe(contract.ESPHOME_STATUS.filter(hall=hall), self._on_esphome_status)
+        self.bus.subscribe(contract.ESPHOME_SENSOR.filter(hall=hall), self._on_reading, qos=0)
+        self.bus.subscribe(contract.TELEMETRY.filter(hall=hall), self._on_reading, qos=0)
+        self.bus.serve("ping", self._ping)
+
+    def start(self) -> None:
+        self.bus.start()
+
+    def close(self) -> None:
+        self.bus.close()
+        self.db.close()
+
+    def _on_state(self, msg: BusMessage) -> None:
+        if msg.parts["node"] != self.config.node_id:
+            self.registry.on_state(msg.parts["node"], msg.payload)
+
+    def _on_birth(self, msg: BusMessage) -> None:
+        if msg.parts["node"] != self.config.node_id:
+            self.registry.on_birth(msg.parts["node"], msg.payload)
+
+    def _on_esphome_status(self, msg: BusMessage) -> None:
+        self.registry.on_esphome_status(msg.parts["node"], msg.payload)
+
+    def _on_reading(self, msg: BusMessage) -> None:
+        self.registry.seen(msg.parts["node"])
+
+    def _ping(self, requester: str, args: dict[str, Any]) -> dict[str, Any]:
+        """Lets a kiosk (or ``hall doctor``) tell that the edge agent itself answers."""
+        return {"hall": self.config.hall_id, "session": self.bus.session, "ts": time.time()}

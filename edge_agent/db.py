@@ -1,0 +1,30 @@
+"""The edge agent's own SQLite database (``edge.db``): its schema as registered migrations."""
+
+from __future__ import annotations
+
+import sqlite_utils
+
+from hall_common.auth import add_user_table
+from hall_common.storage import Migrations
+
+migrations = Migrations("edge_agent")
+add_user_table(migrations)
+
+
+@migrations()
+def create_nodes(db: sqlite_utils.Database) -> None:
+    db["nodes"].create(
+        {
+            "node": str,
+            "kind": str,
+            "state": str,
+            "session": int,
+            "sw": str,
+            "config_version": int,
+            "first_seen": float,
+            "last_seen": float,
+            "state_changed_at": float,
+        },
+        pk="node",
+        not_null={"state", "session"},
+    )

@@ -1,0 +1,170 @@
+"""``hall doctor``: check the hall's parts and say plainly what is wrong and how to fix it.
+
+It reads the configuration files of the hall (``data/config`` from ``hall up``, or the
+folder a Pi keeps them in) and checks: the broker takes the doctor's login; the edge agent
+answers on the bus; which nodes are online; the databases open and pass SQLite's
+quick_check; each web part answers; the centre answers. Printers and the camera are
+checked once they are configured.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from hall_common.bus import contract
+from hall_common.bus.client import BusClient
+from hall_common.config import (
+    CentralConfig, DisplayConfig, EdgeConfig, KioskConfig, NodeConfig, PartConfig, load,
+)
+from hall_common.errors import BusTimeout, ConfigError, HallError
+
+from .broker import port_open
+
+
+@dataclass(frozen=True)
+class Finding:
+    ok: bool | None  # None: nothing to check
+    what: str
+    fix: str = ""
+
+    def line(self) -> str:
+        mark = {True: "✔", False: "✖", None: "–"}[self.ok]
+        return f"{mark} {self.what}" + (f"\n    → {self.fix}" if self.fix else "")
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=3) as r:
+            return r.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _check_db(name: str, path: Path) -> Finding:
+    if not path.exists():
+        return Finding(False, f"database {name}: {path} does not exist", "start the part once; it creates its database")
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+        try:
+            result = conn.execute("PRAGMA quick_check").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        return Finding(False, f"database {name}: cannot be read ({exc})", f"check the file's owner and permissions: {path}")
+    if result != "ok":
+        return Finding(False, f"database {name}: damaged ({result})", "stop the part and restore the database from backup")
+    return Finding(True, f"database {name}: ok ({path.stat().st_size // 1024} KB)")
+
+
+def _load_all(config_dir: Path) -> tuple[dict[str, PartConfig], list[Finding]]:
+    parts: dict[str, PartConfig] = {}
+    findings: list[Finding] = []
+    for path in sorted(config_dir.glob("*.toml")):
+        schema: type[PartConfig] | None = None
+        if path.stem == "central":
+            schema = CentralConfig
+        elif path.stem == contract.EDGE_NODE:
+            schema = EdgeConfig
+        elif path.stem.startswith("kiosk"):
+            schema = KioskConfig
+        elif path.stem.startswith("display"):
+            schema = DisplayConfig
+        elif path.stem == "doctor":
+            schema = NodeConfig
+        if schema is None:
+            continue
+        try:
+            parts[path.stem] = load(schema, path)
+        except ConfigError as exc:
+            findings.append(Finding(False, f"configuration {path.name}: {exc}", "fix the key named above"))
+    return parts, findings
+
+
+def _check_bus(doctor: NodeConfig, parts: dict[str, PartConfig]) -> list[Finding]:
+    broker = f"{doctor.broker.host}:{doctor.broker.port}"
+    if not port_open(doctor.broker.host, doctor.broker.port, timeout=1):
+        return [Finding(False, f"broker {broker} does not answer",
+                        "start it: `hall up` on a workstation, `systemctl start mosquitto` on the edge Pi")]
+    bus = BusClient(hall_id=doctor.hall_id, node_id=doctor.node_id, kind="tool", host=doctor.broker.host,
+                    port=doctor.broker.port, username=doctor.node_id, password=doctor.broker.password(),
+                    session=int(time.time()))
+    states: dict[str, str] = {}
+    bus.subscribe(contract.NODE_STATE.filter(hall=doctor.hall_id),
+                  lambda m: states.__setitem__(m.parts["node"], m.payload.state))
+    bus.subscribe(contract.ESPHOME_STATUS.filter(hall=doctor.hall_id),
+                  lambda m: states.__setitem__(m.parts["node"], "ready" if m.payload else "lost"))
+    findings: list[Finding] = []
+    bus.start()
+    try:
+        if not bus.wait_connected(5):
+            return [Finding(False, f"broker {broker} refused the doctor's login ({bus.refused})",
+                            "regenerate the broker password file: `hall up` does it; on a Pi re-run provisioning")]
+        findings.append(Finding(True, f"broker {broker} takes logins (anonymous is off)"))
+        try:
+            pong = bus.request("ping", {}, timeout=3)
+            findings.append(Finding(True, f"edge agent answers on the bus (session {pong.get('session')})"))
+        except (BusTimeout, HallError) as exc:
+            findings.append(Finding(False, f"edge agent does not answer on the bus ({exc})",
+                                    "start it: `systemctl start hall-edge`; its log says why it stopped"))
+        time.sleep(0.5)  # retained states arrive right after subscribing
+        for node in sorted(n for n in parts if n not in ("central", "doctor")):
+            state = states.get(node, "never connected")
+            ok = state == "ready"
+            findings.append(Finding(ok, f"node {node}: {state}", "" if ok else f"start {node} and read its log"))
+        extra = sorted(set(states) - set(parts) - {"doctor"})
+        for node in extra:
+            findings.append(Finding(states[node] == "ready", f"node {node}: {states[node]}"))
+    finally:
+        bus.close()
+    return findings
+
+
+def diagnose(config_dir: Path) -> list[Finding]:
+    """Every check, in the order a technician would look."""
+    parts, findings = _load_all(config_dir)
+    if not parts:
+        return [Finding(False, f"no hall configuration in {config_dir}", "run `hall up` once, or pass --config-dir")]
+    doctor = parts.get("doctor")
+    if isinstance(doctor, NodeConfig):
+        findings += _check_bus(doctor, parts)
+    else:
+        findings.append(Finding(None, "bus: no doctor.toml, so the broker was not checked"))
+    for name, cfg in sorted(parts.items()):
+        http = getattr(cfg, "http", None)
+        if http is not None:
+            url = f"http://{http.host}:{http.port}/healthz"
+            ok = _http_ok(url)
+            findings.append(Finding(ok, f"{name} web: {url} {'answers' if ok else 'does not answer'}",
+                                    "" if ok else f"start {name} and read its log"))
+    for name, cfg in sorted(parts.items()):
+        if isinstance(cfg, EdgeConfig):
+            findings.append(_check_db("edge.db", cfg.data_dir / "edge.db"))
+            if cfg.centre is None:
+                findings.append(Finding(None, "centre: none configured (the hall runs on its own)"))
+            else:
+                ok = _http_ok(cfg.centre.url.rstrip("/") + "/healthz")
+                findings.append(Finding(ok, f"centre {cfg.centre.url} {'answers' if ok else 'is unreachable'}",
+                                        "" if ok else "check the hall's internet link; records wait in the outbox meanwhile"))
+        if isinstance(cfg, CentralConfig):
+            findings.append(_check_db("central.db", cfg.sqlite_path()))
+    findings.append(Finding(None, "printers: none configured yet"))
+    findings.append(Finding(None, "camera: none configured yet"))
+    return findings
+
+
+def run(config_dir: Path, out: Callable[[str], None] = print) -> int:
+    findings = diagnose(config_dir)
+    for f in findings:
+        out(f.line())
+    bad = sum(f.ok is False for f in findings)
+    out(f"\n{bad} problem(s) found." if bad else "\nAll checks passed.")
+    return 1 if bad else 0
+
+
+__all__ = ["Finding", "diagnose", "run"]

@@ -1,0 +1,115 @@
+"""``hall``: the command line for running and checking a service hall.
+
+    hall up                 the whole hall on this machine, with simulated devices
+    hall doctor             check broker, edge, nodes, databases and centre
+    hall broker-config      write mosquitto.conf for an edge Pi
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+
+from hall_common.errors import ConfigError
+
+DEFAULT_DATA = Path("var/hall")
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from .broker import BrokerError
+    from .plan import HallPlan, prepare
+    from .supervisor import StartError, Supervisor
+
+    try:
+        plan = HallPlan.load(args.hall)
+        layout = prepare(args.data_dir, plan, base_port=args.base_port, host=args.host)
+    except (ConfigError, BrokerError) as exc:
+        print(f"hall up: {exc}", file=sys.stderr)
+        return 2
+    sup = Supervisor(layout)
+    stopping = False
+
+    def on_signal(signum, frame):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    print(f"hall: starting {plan.hall_name} ({plan.hall_id}) in {layout.data_dir}", flush=True)
+    try:
+        sup.start_all()
+    except StartError as exc:
+        print(f"hall up: {exc}", file=sys.stderr)
+        sup.stop_all()
+        return 1
+    width = max(len(k) for k in layout.urls)
+    lines = [f"\nService hall {plan.hall_name} ({plan.hall_id}) is up:"]
+    for name, url in layout.urls.items():
+        login = layout.logins.get(name)
+        lines.append(f"  {name:<{width}}  {url}" + (f"   login: {login[0]} / {login[1]}" if login else ""))
+    lines.append(f"  {'logs':<{width}}  {layout.data_dir / 'logs'}")
+    lines.append("Press Ctrl-C to stop.\n")
+    print("\n".join(lines), flush=True)
+    while not stopping:
+        sup.watch_once()
+        time.sleep(0.3)
+    print("hall: stopping ...", flush=True)
+    sup.stop_all()
+    print("hall: stopped.", flush=True)
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from . import doctor
+
+    config_dir = args.config_dir or args.data_dir / "config"
+    return doctor.run(config_dir)
+
+
+def cmd_broker_config(args: argparse.Namespace) -> int:
+    from .broker import render_config
+
+    conf = render_config(args.out_dir, port=args.port, bind=args.bind, user=args.user,
+                         password_file=args.password_file)
+    print(conf)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hall", description="Run and check a property-management service hall.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="bring the whole hall up on this machine with simulated devices")
+    up.add_argument("--data-dir", type=Path, default=DEFAULT_DATA, help="where the hall keeps its data (default var/hall)")
+    up.add_argument("--base-port", type=int, default=18800, help="first of 30 ports the hall uses (default 18800)")
+    up.add_argument("--hall", type=Path, default=None, help="hall description (default firmware_configs/hall.sample.toml)")
+    up.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    up.set_defaults(func=cmd_up)
+
+    doc = sub.add_parser("doctor", help="check broker, edge agent, nodes, databases and centre")
+    doc.add_argument("--data-dir", type=Path, default=DEFAULT_DATA, help="data directory of `hall up` (default var/hall)")
+    doc.add_argument("--config-dir", type=Path, default=None, help="folder of the parts' TOML files (default DATA/config)")
+    doc.set_defaults(func=cmd_doctor)
+
+    bc = sub.add_parser("broker-config", help="write mosquitto.conf for an edge Pi from the project's template")
+    bc.add_argument("--out-dir", type=Path, required=True, help="folder for mosquitto.conf and the broker's persistence")
+    bc.add_argument("--port", type=int, default=1883, help="MQTT port (default 1883)")
+    bc.add_argument("--bind", default="0.0.0.0", help="address to listen on (default all)")
+    bc.add_argument("--user", default="mosquitto", help="user mosquitto runs as (default mosquitto)")
+    bc.add_argument("--password-file", type=Path, default=None, help="the hall's password file")
+    bc.set_defaults(func=cmd_broker_config)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    if getattr(args, "hall", "x") is None:
+        from .plan import SAMPLE_HALL
+
+        args.hall = SAMPLE_HALL
+    sys.exit(args.func(args))

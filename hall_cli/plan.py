@@ -1,0 +1,171 @@
+"""What ``hall up`` runs: the hall's nodes, their ports, secrets and configuration files.
+
+From a hall description (``firmware_configs/hall.sample.toml``) and a base port, this
+writes into the data directory everything each part needs, keeping secrets that already
+exist (so logins survive a restart):
+
+    data/config/{edge,central,kiosk-01,...}.toml   one file per part, read by that part
+    data/secrets/broker/{node}                     broker passwords (mode 600)
+    data/secrets/console/{staff,admin}             console passwords (mode 600)
+    data/broker/                                   mosquitto.conf, passwd, persistence
+    data/nodes/{node}/                             each node's own database and state
+    data/logs/                                     one log file per process
+"""
+
+from __future__ import annotations
+
+import sys
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import tomli_w
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from hall_common.bus import contract
+from hall_common.bus.payloads import ID_PATTERN
+from hall_common.errors import ConfigError
+from hall_common.storage import read_or_create_secret
+
+from .broker import FIRMWARE_CONFIGS, render_config, write_password_file
+
+SAMPLE_HALL = FIRMWARE_CONFIGS / "hall.sample.toml"
+DOCTOR_NODE = "doctor"
+PORT_BLOCK = 30
+"""Ports a hall takes from its base port: broker +0, central +1, staff console +2,
+kiosks +10.., boards +20.."""
+
+
+class HallPlan(BaseModel):
+    """A hall description: its id and name and which simulated nodes it has."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    hall_id: str = Field(pattern=ID_PATTERN)
+    hall_name: str = Field(min_length=1, max_length=60)
+    kiosks: list[str] = Field(min_length=1, max_length=9)
+    displays: list[str] = Field(min_length=1, max_length=9)
+    env_nodes: list[str] = Field(default_factory=list, max_length=9)
+
+    @field_validator("kiosks", "displays", "env_nodes")
+    @classmethod
+    def _ids(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not contract.valid_id(value) or value in contract.RESERVED_NODE_IDS | {contract.EDGE_NODE, DOCTOR_NODE}:
+                raise ValueError(f"{value!r} is not a usable node id")
+        return values
+
+    @classmethod
+    def load(cls, path: Path) -> "HallPlan":
+        try:
+            return cls.model_validate(tomllib.loads(path.read_text(encoding="utf-8")))
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: no such hall description") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise ConfigError(f"{path}: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+
+
+@dataclass(frozen=True)
+class Process:
+    """One process of the hall: how to start it and how to tell it is ready."""
+
+    name: str
+    argv: list[str]
+    port: int | None
+    health_path: str | None = "/healthz"
+
+
+@dataclass
+class Layout:
+    """Everything prepared for one hall: processes in start order and what to tell the user."""
+
+    data_dir: Path
+    plan: HallPlan
+    host: str
+    broker_port: int
+    processes: list[Process] = field(default_factory=list)
+    urls: dict[str, str] = field(default_factory=dict)
+    logins: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+
+def prepare(data_dir: Path, plan: HallPlan, *, base_port: int, host: str = "127.0.0.1") -> Layout:
+    """Write secrets, the broker's files and every part's configuration for ``plan``."""
+    if not 1024 <= base_port <= 65535 - PORT_BLOCK:
+        raise ConfigError(f"base port {base_port} must be between 1024 and {65535 - PORT_BLOCK}")
+    data_dir = data_dir.resolve()
+    for sub in ("config", "secrets/broker", "secrets/console", "broker", "nodes", "logs", "run"):
+        (data_dir / sub).mkdir(parents=True, exist_ok=True)
+    nodes = [contract.EDGE_NODE, DOCTOR_NODE, *plan.kiosks, *plan.displays, *plan.env_nodes]
+    passwords = {n: read_or_create_secret(data_dir / "secrets/broker" / n) for n in nodes}
+    write_password_file(data_dir / "broker/passwd", passwords)
+    broker_port = base_port
+    render_config(data_dir / "broker", port=broker_port, bind=host, log_file=data_dir / "logs/mosquitto.log")
+    layout = Layout(data_dir, plan, host, broker_port)
+    py = sys.executable
+
+    def node_config(node: str, **extra: object) -> Path:
+        doc = {
+            "hall_id": plan.hall_id,
+            "hall_name": plan.hall_name,
+            "node_id": node,
+            "data_dir": f"../nodes/{node}",
+            "log_file": f"../logs/{node}.log",
+            "broker": {"host": host, "port": broker_port, "password_file": f"../secrets/broker/{node}"},
+            **extra,
+        }
+        path = data_dir / "config" / f"{node}.toml"
+        path.write_text(tomli_w.dumps(doc), encoding="utf-8")
+        return path
+
+    layout.processes.append(Process("broker", [_mosquitto(), "-c", str(data_dir / "broker/mosquitto.conf")], broker_port, None))
+
+    central_port = base_port + 1
+    admin_pw = read_or_create_secret(data_dir / "secrets/console/admin", 9)
+    central_conf = data_dir / "config" / "central.toml"
+    central_conf.write_text(tomli_w.dumps({
+        "data_dir": "../central",
+        "log_file": "../logs/central.log",
+        "database_url": "sqlite:///../central/central.db",
+        "http": {"host": host, "port": central_port},
+        "bootstrap_user": {"username": "admin", "password_file": "../secrets/console/admin", "role": "admin"},
+    }), encoding="utf-8")
+    layout.processes.append(Process("central", [py, "-m", "central_sync.server", "--config", str(central_conf)], central_port))
+    layout.urls["admin console"] = f"http://{host}:{central_port}/"
+    layout.logins["admin console"] = ("admin", admin_pw)
+
+    edge_port = base_port + 2
+    staff_pw = read_or_create_secret(data_dir / "secrets/console/staff", 9)
+    edge_conf = node_config(
+        contract.EDGE_NODE,
+        http={"host": host, "port": edge_port},
+        centre={"url": f"http://{host}:{central_port}"},
+        bootstrap_user={"username": "staff", "password_file": "../secrets/console/staff", "role": "staff"},
+    )
+    layout.processes.append(Process("edge", [py, "-m", "edge_agent", "--config", str(edge_conf)], edge_port))
+    layout.urls["staff console"] = f"http://{host}:{edge_port}/"
+    layout.logins["staff console"] = ("staff", staff_pw)
+
+    node_config(DOCTOR_NODE)
+    for i, node in enumerate(plan.kiosks):
+        port = base_port + 10 + i
+        conf = node_config(node, http={"host": host, "port": port})
+        layout.processes.append(Process(node, [py, "-m", "kiosk", "--config", str(conf)], port))
+        layout.urls[f"kiosk {node}"] = f"http://{host}:{port}/"
+    for i, node in enumerate(plan.displays):
+        port = base_port + 20 + i
+        conf = node_config(node, http={"host": host, "port": port})
+        layout.processes.append(Process(node, [py, "-m", "hall_display", "--config", str(conf)], port))
+        layout.urls[f"board {node}"] = f"http://{host}:{port}/"
+    for node in plan.env_nodes:
+        conf = node_config(node, interval=5.0)
+        layout.processes.append(Process(node, [py, "-m", "simulators.env_node", "--config", str(conf)], None, None))
+    layout.urls["broker"] = f"mqtt://{host}:{broker_port}"
+    return layout
+
+
+def _mosquitto() -> str:
+    from .broker import find_program
+
+    return find_program("mosquitto")

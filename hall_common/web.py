@@ -1,0 +1,84 @@
+"""What every hall web app shares: serving with waitress, a database per request, health.
+
+Flask's own server is for development only; waitress is a pure-Python production server
+that runs on a Pi without a build step and stops on SIGTERM from systemd or ``hall up``.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Callable
+
+import sqlite_utils
+from flask import Blueprint, Flask, current_app, g, jsonify
+
+from hall_common.config import HttpConfig
+from hall_common.storage import Migrations, open_database
+
+log = logging.getLogger(__name__)
+
+
+def init_db(app: Flask, migrations: Migrations) -> None:
+    """Apply the app's migrations to ``app.config["DATABASE"]`` now, and close the
+    per-request connection at the end of each request."""
+    open_database(app.config["DATABASE"], migrations).close()
+    app.teardown_appcontext(_close_db)
+
+
+def get_db() -> sqlite_utils.Database:
+    """The current request's database connection, opened on first use."""
+    if "db" not in g:
+        g.db = open_database(current_app.config["DATABASE"])
+    return g.db
+
+
+def _close_db(exc: BaseException | None = None) -> None:
+    db = g.pop("db", None)
+    if db is not None:
+        db.close()
+
+
+def health_blueprint(status: Callable[[], dict[str, object]]) -> Blueprint:
+    """``GET /healthz``: 200 with what ``status()`` reports, for ``hall up`` and systemd."""
+    bp = Blueprint("health", __name__)
+
+    @bp.get("/healthz")
+    def healthz():
+        return jsonify({"ok": True, **status()})
+
+    return bp
+
+
+def serve(app: Flask, http: HttpConfig, *, on_stop: Callable[[], None] | None = None) -> None:
+    """Serve ``app`` until SIGTERM or SIGINT, then run ``on_stop`` (close the bus cleanly)."""
+    from waitress import create_server
+
+    server = create_server(app, host=http.host, port=http.port, threads=http.threads, ident="hall")
+    stopping = threading.Event()
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        if not stopping.is_set():
+            stopping.set()
+            log.info("stopping on signal %s", signum)
+            raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info("serving", extra={"url": f"http://{http.host}:{http.port}/"})
+    try:
+        server.run()
+    finally:
+        server.close()
+        if on_stop is not None:
+            on_stop()
+
+
+def instance_secret(path: Path) -> str:
+    """The Flask secret key for one part, kept in its data directory (mode 600)."""
+    from hall_common.storage import read_or_create_secret
+
+    return read_or_create_secret(path, 32)

@@ -1,0 +1,27 @@
+"""``python -m hall_display --config display.toml``: follow the queue on the bus and serve the board."""
+
+from __future__ import annotations
+
+from hall_common.config import DisplayConfig
+from hall_common.link import EdgeWatch
+from hall_common.runner import node_bus, start_part
+from hall_common.web import serve
+
+SW_VERSION = "0.1.0"
+
+
+def main(argv: list[str] | None = None) -> None:
+    config = start_part(DisplayConfig, "hall_display", argv)
+    from . import create_app
+    from .board import BoardState
+
+    bus = node_bus(config, kind="display", sw=SW_VERSION)
+    board = BoardState()
+    board.follow(bus)
+    app = create_app(config, board, EdgeWatch(bus))
+    bus.start()
+    serve(app, config.http, on_stop=bus.close)
+
+
+if __name__ == "__main__":
+    main()

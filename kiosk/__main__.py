@@ -1,0 +1,25 @@
+"""``python -m kiosk --config kiosk.toml``: connect the kiosk to the hall bus and serve it."""
+
+from __future__ import annotations
+
+from hall_common.config import KioskConfig
+from hall_common.link import EdgeWatch
+from hall_common.runner import node_bus, start_part
+from hall_common.web import serve
+
+SW_VERSION = "0.1.0"
+
+
+def main(argv: list[str] | None = None) -> None:
+    config = start_part(KioskConfig, "kiosk", argv)
+    from . import create_app
+
+    bus = node_bus(config, kind="kiosk", sw=SW_VERSION)
+    edge = EdgeWatch(bus)
+    app = create_app(config, edge)
+    bus.start()
+    serve(app, config.http, on_stop=bus.close)
+
+
+if __name__ == "__main__":
+    main()
