@@ -176,8 +176,14 @@ class CentralConfig(PartConfig):
     database_url: str = Field(pattern=r"^sqlite:///", description="sqlite:///path/to/central.db")
     bootstrap_user: BootstrapUser | None = None
 
+    @field_validator("database_url")
+    @classmethod
+    def _absolute_sqlite_path(cls, value: str) -> str:
+        # Resolved now, while the folder of the file that names it is known.
+        return "sqlite:///" + str(_relative_to_file(Path(value.removeprefix("sqlite:///"))))
+
     def sqlite_path(self) -> Path:
-        return _relative_to_file(Path(self.database_url.removeprefix("sqlite:///")))
+        return Path(self.database_url.removeprefix("sqlite:///"))
 
 
 C = TypeVar("C", bound=PartConfig)

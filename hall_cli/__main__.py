@@ -1,0 +1,5 @@
+"""``python -m hall_cli``: the same as the ``hall`` command."""
+
+from .main import main
+
+main()

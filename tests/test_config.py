@@ -1,0 +1,98 @@
+"""Configuration: validated at start, errors that name the file and the key, env overrides."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hall_common.config import EdgeConfig, KioskConfig, load
+from hall_common.errors import ConfigError
+
+GOOD = """
+hall_id = "h1"
+hall_name = "测试大厅"
+node_id = "kiosk-01"
+data_dir = "data"
+[broker]
+port = 1883
+password_file = "secret"
+[http]
+port = 8080
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "kiosk-01.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_good_file_loads_with_paths_relative_to_it(tmp_path):
+    cfg = load(KioskConfig, write(tmp_path, GOOD))
+    assert cfg.hall_name == "测试大厅"
+    assert cfg.data_dir == tmp_path.resolve() / "data"
+    assert cfg.broker.password_file == tmp_path.resolve() / "secret"
+
+
+def test_bad_value_names_file_and_key(tmp_path):
+    path = write(tmp_path, GOOD.replace("port = 1883", 'port = "lots"'))
+    with pytest.raises(ConfigError) as err:
+        load(KioskConfig, path)
+    assert str(path) in str(err.value)
+    assert "broker.port" in str(err.value)
+
+
+def test_unknown_key_is_an_error_not_ignored(tmp_path):
+    with pytest.raises(ConfigError, match=r"broker\.prot"):
+        load(KioskConfig, write(tmp_path, GOOD.replace("port = 1883", "prot = 1883")))
+
+
+def test_missing_key_and_bad_toml_and_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="hall_id"):
+        load(KioskConfig, write(tmp_path, GOOD.replace('hall_id = "h1"', "")))
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load(KioskConfig, write(tmp_path, "hall_id = "))
+    with pytest.raises(ConfigError, match="no such"):
+        load(KioskConfig, tmp_path / "absent.toml")
+
+
+def test_reserved_and_invalid_ids_are_refused(tmp_path):
+    with pytest.raises(ConfigError, match="reserved"):
+        load(KioskConfig, write(tmp_path, GOOD.replace('node_id = "kiosk-01"', 'node_id = "queue"')))
+    with pytest.raises(ConfigError, match="node_id"):
+        load(KioskConfig, write(tmp_path, GOOD.replace('node_id = "kiosk-01"', 'node_id = "Kiosk 1"')))
+
+
+def test_edge_must_be_the_edge_user(tmp_path):
+    with pytest.raises(ConfigError, match="must be 'edge'"):
+        load(EdgeConfig, write(tmp_path, GOOD, "edge.toml"))
+
+
+def test_environment_overrides_a_nested_key(tmp_path, monkeypatch):
+    monkeypatch.setenv("KIOSK_BROKER__PORT", "1999")
+    assert load(KioskConfig, write(tmp_path, GOOD)).broker.port == 1999
+
+
+def test_bad_environment_override_names_the_variable(tmp_path, monkeypatch):
+    monkeypatch.setenv("KIOSK_BROKER__PORT", "abc")
+    with pytest.raises(ConfigError, match=r"KIOSK_BROKER__PORT \(environment\): broker.port"):
+        load(KioskConfig, write(tmp_path, GOOD))
+
+
+def test_a_part_with_a_bad_config_exits_with_one_line(tmp_path):
+    path = write(tmp_path, GOOD.replace("port = 8080", "port = 0"))
+    result = subprocess.run([sys.executable, "-m", "kiosk", "--config", str(path)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "http.port" in result.stderr and str(path) in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_central_database_path_is_relative_to_the_file(tmp_path, monkeypatch):
+    from hall_common.config import CentralConfig
+
+    monkeypatch.chdir("/")
+    path = write(tmp_path, 'data_dir = "c"\ndatabase_url = "sqlite:///c/central.db"\n[http]\nport = 8001\n', "central.toml")
+    assert load(CentralConfig, path).sqlite_path() == tmp_path.resolve() / "c" / "central.db"

@@ -1,0 +1,98 @@
+"""Console login on the staff console (edge) and admin console (centre): argon2 hashes,
+CSRF, roles, no session fixation. Flask test client on real SQLite files."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+import central_sync.server
+import edge_agent
+from hall_common.config import CentralConfig, EdgeConfig
+from hall_common.web import get_db
+
+
+def edge_config(tmp_path: Path) -> EdgeConfig:
+    (tmp_path / "staff.pw").write_text("correct horse 1")
+    (tmp_path / "broker.pw").write_text("x")
+    return EdgeConfig(
+        hall_id="h1", hall_name="测试大厅", node_id="edge", data_dir=tmp_path / "edge",
+        broker={"password_file": tmp_path / "broker.pw"}, http={"port": 8000},
+        bootstrap_user={"username": "staff", "password_file": tmp_path / "staff.pw", "role": "staff"},
+    )
+
+
+@pytest.fixture
+def edge_app(tmp_path):
+    return edge_agent.create_app(edge_config(tmp_path))
+
+
+def csrf(client, path="/login") -> str:
+    page = client.get(path).get_data(as_text=True)
+    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+
+def test_console_needs_login(edge_app):
+    r = edge_app.test_client().get("/")
+    assert r.status_code == 302 and "/login" in r.headers["Location"]
+
+
+def test_login_with_right_password_then_overview(edge_app):
+    c = edge_app.test_client()
+    r = c.post("/login", data={"username": "staff", "password": "correct horse 1", "csrf_token": csrf(c)})
+    assert r.status_code == 302
+    page = c.get("/").get_data(as_text=True)
+    assert "还没有节点连接" in page and "staff" in page
+
+
+def test_wrong_password_says_so_in_chinese_and_english(edge_app):
+    c = edge_app.test_client()
+    r = c.post("/login", data={"username": "staff", "password": "nope", "csrf_token": csrf(c)})
+    assert r.status_code == 401
+    assert "用户名或密码不正确" in r.get_data(as_text=True)
+    assert c.get("/").status_code == 302
+
+
+def test_login_without_csrf_token_is_refused(edge_app):
+    c = edge_app.test_client()
+    r = c.post("/login", data={"username": "staff", "password": "correct horse 1"})
+    assert r.status_code == 400
+    assert c.get("/").status_code == 302
+
+
+def test_passwords_are_stored_as_argon2_hashes(edge_app):
+    with edge_app.app_context():
+        row = next(get_db()["users"].rows_where("username = ?", ["staff"]))
+    assert row["password_hash"].startswith("$argon2id$")
+    assert "correct horse" not in row["password_hash"]
+
+
+def test_session_is_replaced_at_login(edge_app):
+    """Whatever a visitor had in the session before login (a planted value) is gone after."""
+    c = edge_app.test_client()
+    with c.session_transaction() as s:
+        s["planted"] = "by attacker"
+    c.post("/login", data={"username": "staff", "password": "correct horse 1", "csrf_token": csrf(c)})
+    with c.session_transaction() as s:
+        assert "planted" not in s and s["user"] == "staff"
+
+
+def test_open_redirect_after_login_is_refused(edge_app):
+    c = edge_app.test_client()
+    r = c.post("/login?next=//evil.example/", data={"username": "staff", "password": "correct horse 1", "csrf_token": csrf(c)})
+    assert r.headers["Location"] == "/"
+
+
+def test_admin_console_login(tmp_path):
+    (tmp_path / "admin.pw").write_text("admin password 9")
+    cfg = CentralConfig(
+        data_dir=tmp_path / "central", database_url=f"sqlite:///{tmp_path}/central.db", http={"port": 8001},
+        bootstrap_user={"username": "admin", "password_file": tmp_path / "admin.pw", "role": "admin"},
+    )
+    app = central_sync.server.create_app(cfg)
+    c = app.test_client()
+    assert c.get("/").status_code == 302
+    c.post("/login", data={"username": "admin", "password": "admin password 9", "csrf_token": csrf(c)})
+    assert "还没有服务中心同步过" in c.get("/").get_data(as_text=True)

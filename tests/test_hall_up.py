@@ -1,0 +1,211 @@
+"""``hall up`` end to end: a subprocess on free ports in a temporary directory, every URL
+and the broker checked, pages looked at in Chromium, a killed part restarted, a clean stop
+that leaves no process behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from hall_cli.broker import port_open
+from hall_common.bus import contract
+from hall_common.bus.client import BusClient
+
+from .conftest import free_port_block, wait_for
+
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots"
+
+
+class Hall:
+    def __init__(self, proc: subprocess.Popen, data_dir: Path, base: int, banner: str) -> None:
+        self.proc, self.data_dir, self.base, self.banner = proc, data_dir, base, banner
+        self.urls = dict(re.findall(r"^  (\S.*?\S)\s{2,}(\S+://\S+)", banner, re.M))
+        self.logins = dict(re.findall(r"^  (\S.*?\S)\s{2,}\S+\s+login: (\S+ / \S+)", banner, re.M))
+
+    def pids(self) -> dict[str, int]:
+        return json.loads((self.data_dir / "run" / "pids.json").read_text())
+
+
+def start_hall(data_dir: Path, base: int) -> Hall:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hall_cli", "up", "--data-dir", str(data_dir), "--base-port", str(base)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    lines: list[str] = []
+    deadline = time.monotonic() + 90
+    assert proc.stdout is not None
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if "Press Ctrl-C" in line:
+            return Hall(proc, data_dir, base, "".join(lines))
+    proc.kill()
+    raise AssertionError("hall up did not come up:\n" + "".join(lines))
+
+
+@pytest.fixture(scope="module")
+def hall(tmp_path_factory):
+    data_dir = tmp_path_factory.mktemp("hall") / "data"
+    h = start_hall(data_dir, free_port_block(30))
+    yield h
+    if h.proc.poll() is None:
+        h.proc.send_signal(signal.SIGINT)
+        h.proc.wait(30)
+
+
+def get(url: str) -> tuple[int, str]:
+    with urllib.request.urlopen(url, timeout=5) as r:
+        return r.status, r.read().decode()
+
+
+def test_banner_lists_every_part_and_the_logins(hall):
+    names = set(hall.urls)
+    assert {"admin console", "staff console", "kiosk kiosk-01", "board display-01", "broker"} <= names
+    assert set(hall.logins) == {"admin console", "staff console"}
+
+
+def test_every_url_answers(hall):
+    for name, url in hall.urls.items():
+        if url.startswith("mqtt://"):
+            host, port = url.removeprefix("mqtt://").split(":")
+            assert port_open(host, int(port)), name
+            continue
+        status, body = get(url)
+        assert status == 200, name
+        assert "<html" in body, name
+
+
+def test_every_node_is_ready_on_the_broker(hall):
+    password = (hall.data_dir / "secrets" / "broker" / "doctor").read_text().strip()
+    bus = BusClient(hall_id="demo", node_id="doctor", kind="tool", host="127.0.0.1", port=hall.base,
+                    username="doctor", password=password, session=int(time.time()))
+    states: dict[str, str] = {}
+    bus.subscribe(contract.NODE_STATE.filter(hall="demo"), lambda m: states.__setitem__(m.parts["node"], m.payload.state))
+    bus.subscribe(contract.ESPHOME_STATUS.filter(hall="demo"), lambda m: states.__setitem__(m.parts["node"], "online" if m.payload else "offline"))
+    bus.start()
+    try:
+        assert bus.wait_connected(10)
+        wait_for(lambda: {"edge", "kiosk-01", "display-01", "env-01"} <= set(states))
+        assert states["edge"] == states["kiosk-01"] == states["display-01"] == "ready"
+        assert states["env-01"] == "online"
+        assert bus.request("ping", {})["hall"] == "demo"
+    finally:
+        bus.close()
+
+
+def test_kiosk_knows_the_edge_is_up(hall):
+    status, body = get(hall.urls["kiosk kiosk-01"].rstrip("/") + "/healthz")
+    assert json.loads(body)["edge_up"] is True
+
+
+def test_doctor_passes_on_a_running_hall(hall):
+    result = subprocess.run([sys.executable, "-m", "hall_cli", "doctor", "--data-dir", str(hall.data_dir)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "All checks passed" in result.stdout
+    assert "edge agent answers on the bus" in result.stdout
+    assert "node env-01: ready" in result.stdout
+
+
+def test_pages_in_chromium(hall):
+    """Screenshots of every page of the running hall, for a person to look at."""
+    from playwright.sync_api import sync_playwright
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page(viewport={"width": 1080, "height": 1920})
+            page.goto(hall.urls["kiosk kiosk-01"])
+            assert "大厅系统已连接" in page.inner_text("body")
+            page.screenshot(path=SCREENSHOTS / "foundation-kiosk-home.png")
+
+            page = browser.new_page(viewport={"width": 1920, "height": 1080})
+            page.goto(hall.urls["board display-01"])
+            assert "幸福里物业客户服务中心" in page.inner_text("header")
+            page.screenshot(path=SCREENSHOTS / "foundation-board.png")
+
+            for name, shot in (("staff console", "foundation-staff"), ("admin console", "foundation-admin")):
+                page = browser.new_page(viewport={"width": 1366, "height": 768})
+                page.goto(hall.urls[name])
+                page.screenshot(path=SCREENSHOTS / f"{shot}-login.png")
+                user, password = hall.logins[name].split(" / ")
+                page.fill("#password", "wrong password")
+                page.fill("#username", user)
+                page.click("button[type=submit]")
+                assert "用户名或密码不正确" in page.inner_text("body")
+                page.fill("#password", password)
+                page.click("button[type=submit]")
+                page.wait_for_selector("main h2")
+                page.screenshot(path=SCREENSHOTS / f"{shot}-overview.png")
+                if name == "staff console":
+                    text = page.inner_text("main")
+                    assert "kiosk-01" in text and "env-01" in text and "在线" in text
+        finally:
+            browser.close()
+
+
+def test_a_killed_part_is_restarted(hall):
+    old = hall.pids()["kiosk-01"]
+    os.kill(old, signal.SIGKILL)
+    wait_for(lambda: hall.pids().get("kiosk-01") not in (None, old), timeout=30)
+    wait_for(lambda: _answers(hall.urls["kiosk kiosk-01"]), timeout=30)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return get(url)[0] == 200
+    except OSError:
+        return False
+
+
+def test_ctrl_c_stops_everything(hall):
+    pids = hall.pids()
+    assert len(pids) >= 6
+    hall.proc.send_signal(signal.SIGINT)
+    out, _ = hall.proc.communicate(timeout=60)
+    assert hall.proc.returncode == 0
+    assert "stopped" in out
+    for name, pid in pids.items():
+        assert not _alive(pid), f"{name} (pid {pid}) is still running"
+    for url in hall.urls.values():
+        host, port = re.match(r"\w+://([\d.]+):(\d+)", url).groups()
+        assert not port_open(host, int(port)), url
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie still answers kill(0); it no longer runs.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+def test_two_halls_side_by_side(tmp_path):
+    a = start_hall(tmp_path / "a", free_port_block(30))
+    try:
+        b = start_hall(tmp_path / "b", free_port_block(30))
+        try:
+            assert get(a.urls["kiosk kiosk-01"])[0] == 200 and get(b.urls["kiosk kiosk-01"])[0] == 200
+            assert a.urls["broker"] != b.urls["broker"]
+        finally:
+            b.proc.send_signal(signal.SIGINT)
+            b.proc.wait(60)
+    finally:
+        a.proc.send_signal(signal.SIGINT)
+        a.proc.wait(60)

@@ -1,0 +1,29 @@
+"""Structured logs: JSON lines with hall and node, phone numbers masked."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from hall_common import logs
+
+
+def test_json_lines_with_hall_and_node_and_no_phone(tmp_path):
+    file = tmp_path / "x.log"
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    try:
+        logs.configure(hall="h1", node="kiosk-01", file=file)
+        logging.getLogger("test").info("resident %s called", "13812345678")
+        for h in root.handlers:
+            h.flush()
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+    line = json.loads(file.read_text(encoding="utf-8").strip().splitlines()[-1])
+    assert line["hall"] == "h1" and line["node"] == "kiosk-01" and line["level"] == "INFO"
+    assert "13812345678" not in line["msg"] and "138****5678" in line["msg"]
+
+
+def test_mask_phone_leaves_other_numbers():
+    assert logs.mask_phone("ticket A012, room 1-2-1301, tel 15900001111") == "ticket A012, room 1-2-1301, tel 159****1111"

@@ -1,0 +1,62 @@
+"""The edge agent's node registry: sessions, stale wills, silent nodes."""
+
+from __future__ import annotations
+
+from edge_agent.db import migrations
+from edge_agent.registry import Registry
+from hall_common.bus.payloads import Birth, NodeState
+from hall_common.storage import open_database
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make(tmp_path):
+    clock = Clock()
+    return Registry(open_database(tmp_path / "edge.db", migrations), stale_after=60, clock=clock), clock
+
+
+def state(reg, node):
+    return {n.node: n for n in reg.nodes()}[node]
+
+
+def test_a_stale_will_does_not_mark_a_live_node_lost(tmp_path):
+    reg, _ = make(tmp_path)
+    reg.on_state("kiosk-01", NodeState(state="ready", session=4))
+    reg.on_birth("kiosk-01", Birth(session=4, kind="kiosk", sw="1", ts=0))
+    reg.on_state("kiosk-01", NodeState(state="lost", session=3))  # the will of the run before
+    assert state(reg, "kiosk-01").state == "ready"
+    reg.on_state("kiosk-01", NodeState(state="lost", session=4))
+    assert state(reg, "kiosk-01").state == "lost"
+
+
+def test_birth_records_kind_and_software(tmp_path):
+    reg, _ = make(tmp_path)
+    reg.on_birth("display-01", Birth(session=1, kind="display", sw="0.1.0", config_version=7, ts=0))
+    n = state(reg, "display-01")
+    assert (n.kind, n.sw, n.config_version) == ("display", "0.1.0", 7)
+
+
+def test_a_silent_sensor_node_goes_stale_and_comes_back(tmp_path):
+    reg, clock = make(tmp_path)
+    reg.on_esphome_status("env-01", True)
+    assert state(reg, "env-01").online
+    clock.now += 61
+    assert state(reg, "env-01").stale and not state(reg, "env-01").online
+    reg.seen("env-01")
+    assert state(reg, "env-01").online
+    reg.on_esphome_status("env-01", False)
+    assert state(reg, "env-01").state == "lost"
+
+
+def test_a_kiosk_is_not_stale_for_being_quiet(tmp_path):
+    reg, clock = make(tmp_path)
+    reg.on_birth("kiosk-01", Birth(session=1, kind="kiosk", sw="1", ts=0))
+    reg.on_state("kiosk-01", NodeState(state="ready", session=1))
+    clock.now += 3600
+    assert state(reg, "kiosk-01").online
