@@ -20,7 +20,7 @@ from typing import Callable
 from hall_common.bus import contract
 from hall_common.bus.client import BusClient
 from hall_common.config import (
-    CentralConfig, DisplayConfig, EdgeConfig, KioskConfig, NodeConfig, PartConfig, load,
+    CentralConfig, DisplayConfig, DoctorConfig, EdgeConfig, KioskConfig, NodeConfig, PartConfig, load,
 )
 from hall_common.errors import BusTimeout, ConfigError, HallError
 
@@ -76,7 +76,7 @@ def _load_all(config_dir: Path) -> tuple[dict[str, PartConfig], list[Finding]]:
         elif path.stem.startswith("display"):
             schema = DisplayConfig
         elif path.stem == "doctor":
-            schema = NodeConfig
+            schema = DoctorConfig
         if schema is None:
             continue
         try:

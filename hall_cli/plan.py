@@ -9,6 +9,8 @@ exist (so logins survive a restart):
     data/secrets/console/{staff,admin}             console passwords (mode 600)
     data/broker/                                   mosquitto.conf, passwd, persistence
     data/nodes/{node}/                             each node's own database and state
+    data/central/                                  the central server's database
+    data/run/pids.json                             the running processes (for tests and tools)
     data/logs/                                     one log file per process
 """
 

@@ -168,6 +168,13 @@ class SensorSimConfig(NodeConfig):
     interval: float = Field(5.0, gt=0, le=3600)
 
 
+class DoctorConfig(NodeConfig):
+    """``hall doctor``'s own login on the bus (node ``doctor``), so it never takes the edge
+    agent's place on the broker."""
+
+    model_config = SettingsConfigDict(env_prefix="DOCTOR_")
+
+
 class CentralConfig(PartConfig):
     """The central server (``central_sync/``): many halls sync to it."""
 

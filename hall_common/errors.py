@@ -32,8 +32,9 @@ class BusTimeout(HallError, TimeoutError):
 class RequestFailed(HallError, RuntimeError):
     """A bus request was answered with an error.
 
-    ``code`` is machine-readable (``bad_request``, ``unknown_method``, ...); the message is
-    for logs, not for residents.
+    ``code`` is machine-readable (``bad_request``, ``internal``, or the handler's own, such
+    as ``closed``); the message is for logs, not for residents. A request for a method that
+    nobody serves gets no answer: the caller sees :class:`BusTimeout`.
     """
 
     def __init__(self, code: str, message: str = "") -> None:

@@ -13,7 +13,8 @@ Everything a hall process needs from the bus goes through :class:`BusClient`:
 * payloads validated against the contract on receipt; a bad one is logged with its topic
   and dropped, the subscriber keeps working;
 * QoS 1 messages acknowledged only after the handler returned (paho's manual ack), so a
-  process killed mid-handler gets the message again from the broker;
+  node with a broker session (``session_expiry`` > 0, as the edge agent has) that is killed
+  mid-handler gets the message again when it comes back;
 * MQTT 5 request/response (response topic + correlation data, with a timeout).
 
 Example::
@@ -34,6 +35,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import socket
 import threading
 import time
 import uuid
@@ -291,6 +293,11 @@ class BusClient:
                 self._host, self._port, self.node_id, reason,
             )
             return
+        sock = client.socket()
+        if sock is not None:
+            # paho leaves Nagle on: a response and an ack written back to back would wait for
+            # the peer's delayed ACK (about 40 ms each) instead of leaving at once.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         subs = [(self.reply_topic, 1)]
         with self._subs_lock:
             subs += [(s.filter, s.qos) for s in self._subs]

@@ -324,7 +324,8 @@ FAMILIES: tuple[TopicFamily, ...] = (
     HA_STATUS, HA_DISCOVERY,
 )
 
-# Most literal levels first, so ``{node}/config/reported`` wins over ``{node}/{dev}/state``.
+# Most literal levels first; where two families tie (``{node}/req/state`` could read as a
+# device named ``req``), the reserved device ids settle it.
 _BY_SPECIFICITY = sorted(FAMILIES, key=lambda f: -sum(not lv.startswith("{") for lv in f.levels))
 
 
