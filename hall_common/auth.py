@@ -29,6 +29,7 @@ from argon2.exceptions import InvalidHashError, VerifyMismatchError
 from flask import Blueprint, Flask, flash, g, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import CSRFProtect
 
+from hall_common.config import BootstrapUser
 from hall_common.storage import Migrations
 from hall_common.web import get_db
 
@@ -81,8 +82,12 @@ def check_password(db: sqlite_utils.Database, username: str, password: str) -> s
     return rows[0]["role"] if rows else None
 
 
-def init_app(app: Flask) -> None:
-    """Register the login views and CSRF protection; harden the session cookie."""
+def init_app(app: Flask, bootstrap: BootstrapUser | None = None) -> None:
+    """Register the login views and CSRF protection; harden the session cookie; create the
+    ``bootstrap`` account if the database has no such user yet. Call after ``init_db``."""
+    if bootstrap is not None:
+        with app.app_context():
+            ensure_user(get_db(), bootstrap.username, bootstrap.password(), bootstrap.role)
     app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
     app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
     csrf.init_app(app)

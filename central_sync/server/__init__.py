@@ -12,7 +12,7 @@ from flask import Flask
 
 from hall_common import auth
 from hall_common.config import CentralConfig
-from hall_common.web import get_db, health_blueprint, init_db, instance_secret
+from hall_common.web import health_blueprint, init_db, instance_secret
 
 from .db import migrations
 
@@ -23,14 +23,11 @@ def create_app(config: CentralConfig, test_config: dict[str, Any] | None = None)
         DATABASE=str(config.sqlite_path()),
         SECRET_KEY=instance_secret(config.data_dir / "secret_key"),
         CONSOLE_TITLE="物业服务中心 · 管理后台",
+        CONSOLE_COLOUR="#3b2a63",
     )
     app.config.update(test_config or {})
     init_db(app, migrations)
-    if config.bootstrap_user is not None:
-        with app.app_context():
-            u = config.bootstrap_user
-            auth.ensure_user(get_db(), u.username, u.password(), u.role)
-    auth.init_app(app)
+    auth.init_app(app, bootstrap=config.bootstrap_user)
     from . import admin
 
     app.register_blueprint(admin.bp)
