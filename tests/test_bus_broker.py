@@ -274,3 +274,34 @@ def test_edge_refuses_a_response_topic_that_is_not_the_requesters(broker):
     wait_for(lambda: edge.dropped >= 1)
     assert kiosk.request("echo", {}) == {"ok": True}
     assert watcher.messages == []
+
+
+def test_malformed_request_is_answered_bad_request_at_once(broker):
+    edge = broker.client("edge")
+    edge.serve("echo", lambda requester, args: {"ok": True})
+    kiosk = broker.client("kiosk-01")
+    props = Properties(PacketTypes.PUBLISH)
+    props.ResponseTopic = kiosk.reply_topic
+    props.CorrelationData = b"c" * 16
+    from concurrent.futures import Future
+
+    future: Future = Future()
+    kiosk._pending[b"c" * 16] = future
+    kiosk._client.publish(contract.REQUEST.topic(hall=HALL, node="kiosk-01", method="echo"), b'{"args": 5}',
+                          qos=1, properties=props)
+    response = future.result(timeout=3)
+    assert response.ok is False and response.error.code == "bad_request"
+
+
+def test_spoofed_response_topic_does_not_run_the_handler(broker):
+    edge = broker.client("edge")
+    calls: list[str] = []
+    edge.serve("issue", lambda requester, args: calls.append(requester) or {"ok": True})
+    kiosk = broker.client("kiosk-01")
+    props = Properties(PacketTypes.PUBLISH)
+    props.ResponseTopic = contract.QUEUE_STATE.topic(hall=HALL)
+    props.CorrelationData = b"x" * 16
+    kiosk._client.publish(contract.REQUEST.topic(hall=HALL, node="kiosk-01", method="issue"), b'{"args":{}}',
+                          qos=1, properties=props)
+    wait_for(lambda: edge.dropped >= 1)
+    assert calls == []

@@ -381,6 +381,11 @@ class BusClient:
         except PayloadError as exc:
             self.dropped += 1
             log.warning("bus: malformed payload on %s dropped: %s", msg.topic, exc)
+            if family is contract.REQUEST:
+                # Answer at once rather than leave the requester waiting for its timeout.
+                target = self._reply_target(msg.topic, parts["node"], getattr(msg, "properties", None))
+                if target is not None:
+                    self._send_response(target, Response(ok=False, error=ResponseError(code="bad_request", message=str(exc)[:500])))
             return
         bus_msg = BusMessage(msg.topic, family, parts, value, bool(msg.retain), getattr(msg, "properties", None))
         with self._subs_lock:
@@ -392,19 +397,11 @@ class BusClient:
                 log.exception("bus: handler %s failed on %s", getattr(handler, "__qualname__", handler), msg.topic)
 
     def _answer(self, msg: BusMessage, handler: RequestHandler) -> None:
-        props = msg.properties
-        response_topic = getattr(props, "ResponseTopic", None)
-        correlation = getattr(props, "CorrelationData", None)
-        requester = msg.parts["node"]
-        expected = contract.REPLY.topic(hall=self.hall_id, node=requester)
-        if response_topic != expected or not correlation:
-            # A node may only be answered on its own reply topic: otherwise a kiosk could make
-            # the edge publish on any topic it names (say, the queue state).
-            self.dropped += 1
-            log.warning("bus: request on %s with response topic %r refused", msg.topic, response_topic)
+        target = self._reply_target(msg.topic, msg.parts["node"], msg.properties)
+        if target is None:
             return
         try:
-            result = handler(requester, msg.payload.args)
+            result = handler(msg.parts["node"], msg.payload.args)
             response = Response(ok=True, result=result)
         except RequestFailed as exc:
             response = Response(ok=False, error=ResponseError(code=exc.code, message=str(exc)[:500]))
@@ -413,6 +410,21 @@ class BusClient:
         except Exception:
             log.exception("bus: request handler for %s failed", msg.topic)
             response = Response(ok=False, error=ResponseError(code="internal", message="internal error"))
+        self._send_response(target, response)
+
+    def _reply_target(self, topic: str, requester: str, props: Properties | None) -> tuple[str, bytes] | None:
+        """Where to answer a request, or None (logged) if it names anything but the
+        requester's own reply topic: otherwise a kiosk could make the edge publish on any
+        topic it names (say, the queue state). Checked before the handler runs."""
+        response_topic = getattr(props, "ResponseTopic", None)
+        correlation = getattr(props, "CorrelationData", None)
+        if response_topic != contract.REPLY.topic(hall=self.hall_id, node=requester) or not correlation:
+            self.dropped += 1
+            log.warning("bus: request on %s with response topic %r refused", topic, response_topic)
+            return None
+        return response_topic, correlation
+
+    def _send_response(self, target: tuple[str, bytes], response: Response) -> None:
         out = Properties(PacketTypes.PUBLISH)
-        out.CorrelationData = correlation
-        self._client.publish(response_topic, contract.REPLY.encode(response), qos=1, properties=out)
+        out.CorrelationData = target[1]
+        self._client.publish(target[0], contract.REPLY.encode(response), qos=1, properties=out)
