@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from hall_common.config import EdgeConfig
 from hall_common.runner import node_bus
 from hall_common.storage import open_database
 
+from .centre_link import CentreWatch
 from .db import migrations
 from .registry import Registry
 
@@ -50,11 +52,17 @@ class EdgeAgent:
         self.bus.subscribe(contract.ESPHOME_SENSOR.filter(hall=hall), self._on_reading, qos=0)
         self.bus.subscribe(contract.TELEMETRY.filter(hall=hall), self._on_reading, qos=0)
         self.bus.serve("ping", self._ping)
+        self.bus.serve("help", self._help)
+        self.centre = CentreWatch(self.bus, config.centre) if config.centre is not None else None
 
     def start(self) -> None:
         self.bus.start()
+        if self.centre is not None:
+            self.centre.start()
 
     def close(self) -> None:
+        if self.centre is not None:
+            self.centre.stop()
         self.bus.close()
         self.db.close()
 
@@ -71,6 +79,13 @@ class EdgeAgent:
 
     def _on_reading(self, msg: BusMessage) -> None:
         self.registry.seen(msg.parts["node"])
+
+    def _help(self, requester: str, args: dict[str, Any]) -> dict[str, Any]:
+        """A resident pressed "call staff" on a kiosk: the staff console lists it until handled."""
+        request_id = str(uuid.uuid4())
+        self.db["help_requests"].insert({"id": request_id, "node": requester, "ts": time.time()}, pk="id")
+        log.info("help requested at %s", requester)
+        return {"id": request_id}
 
     def _ping(self, requester: str, args: dict[str, Any]) -> dict[str, Any]:
         """Lets a kiosk (or ``hall doctor``) tell that the edge agent itself answers."""

@@ -28,3 +28,10 @@ def create_nodes(db: sqlite_utils.Database) -> None:
         pk="node",
         not_null={"state", "session"},
     )
+
+
+@migrations()
+def create_help_requests(db: sqlite_utils.Database) -> None:
+    db["help_requests"].create(
+        {"id": str, "node": str, "ts": float, "handled_at": float, "handled_by": str}, pk="id", not_null={"node", "ts"}
+    )

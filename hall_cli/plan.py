@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from hall_common.bus import contract
 from hall_common.bus.payloads import ID_PATTERN
+from hall_common.config import KioskSettings
 from hall_common.errors import ConfigError
 from hall_common.storage import read_or_create_secret
 
@@ -47,6 +48,7 @@ class HallPlan(BaseModel):
     kiosks: list[str] = Field(min_length=1, max_length=9)
     displays: list[str] = Field(min_length=1, max_length=9)
     env_nodes: list[str] = Field(default_factory=list, max_length=9)
+    kiosk_settings: KioskSettings
 
     @field_validator("kiosks", "displays", "env_nodes")
     @classmethod
@@ -152,7 +154,8 @@ def prepare(data_dir: Path, plan: HallPlan, *, base_port: int, host: str = "127.
     node_config(DOCTOR_NODE)
     for i, node in enumerate(plan.kiosks):
         port = base_port + 10 + i
-        conf = node_config(node, http={"host": host, "port": port})
+        conf = node_config(node, http={"host": host, "port": port},
+                           settings=plan.kiosk_settings.model_dump(mode="json", exclude_defaults=True))
         layout.processes.append(Process(node, [py, "-m", "kiosk", "--config", str(conf)], port))
         layout.urls[f"kiosk {node}"] = f"http://{host}:{port}/"
     for i, node in enumerate(plan.displays):

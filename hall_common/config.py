@@ -15,12 +15,15 @@ Nothing else in the project reads ``os.environ`` for settings: :func:`load` does
 from __future__ import annotations
 
 import contextvars
+import math
 import os
 import tomllib
+from datetime import date
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from hall_common.bus import contract
@@ -123,11 +126,106 @@ class NodeConfig(PartConfig):
         return value
 
 
+class PanelConfig(Section):
+    """The touchscreen's real size, so touch targets can be sized in millimetres."""
+
+    diagonal_in: float = Field(15.6, ge=7, le=65)
+    width_px: int = Field(1920, ge=480, le=7680)
+    height_px: int = Field(1080, ge=480, le=7680)
+
+    def px_per_mm(self) -> float:
+        return math.hypot(self.width_px, self.height_px) / (self.diagonal_in * 25.4)
+
+    def touch_px(self, mm: float) -> int:
+        """CSS pixels for a target ``mm`` wide on this panel, never under 60."""
+        return max(60, round(mm * self.px_per_mm()))
+
+
+_HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+class OpeningPeriod(Section):
+    """The hall is open from ``open`` to ``close`` (local time) on each of ``days``."""
+
+    days: list[Weekday] = Field(min_length=1)
+    open: str = Field(pattern=_HHMM)
+    close: str = Field(pattern=_HHMM)
+
+    @model_validator(mode="after")
+    def _open_before_close(self) -> "OpeningPeriod":
+        if self.open >= self.close:
+            raise ValueError(f"open {self.open} must be before close {self.close}")
+        return self
+
+
+class HoursConfig(Section):
+    """Opening hours and what residents can do after them (seed 000 clause 4.7)."""
+
+    timezone: str = "Asia/Shanghai"
+    periods: list[OpeningPeriod] = Field(
+        default_factory=lambda: [OpeningPeriod(days=["mon", "tue", "wed", "thu", "fri", "sat", "sun"], open="08:30", close="18:00")]
+    )
+    closed_dates: list[date] = Field(default_factory=list, description="holidays the hall is closed")
+    after_hours_phone: str = Field("", max_length=30)
+    online_channels: list[str] = Field(default_factory=list, max_length=6)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+
+class ConvenienceService(Section):
+    """One self-service convenience of the hall (seed 000 clause 5.2.6)."""
+
+    name_zh: str = Field(min_length=1, max_length=20)
+    name_en: str = Field(min_length=1, max_length=40)
+    available: bool = True
+    hours: str = Field("", max_length=30, description="shown as is, e.g. 08:30-18:00; empty: whenever the hall is open")
+
+
+class HallInfo(Section):
+    """What the hall information screen shows: phones, address, conveniences."""
+
+    address: str = Field("", max_length=80)
+    service_phone: str = Field(min_length=3, max_length=30)
+    complaint_phone: str = Field(min_length=3, max_length=30)
+    supervision_phone: str = Field("", max_length=30, description="the housing authority's supervision line")
+    duty_phone: str = Field("", max_length=30, description="24-hour duty line for emergencies")
+    conveniences: list[ConvenienceService] = Field(default_factory=list, max_length=12)
+
+
+class IdleConfig(Section):
+    """When a kiosk session ends by itself (the next resident must see nothing of it)."""
+
+    form_s: int = Field(90, ge=15, le=600)
+    result_s: int = Field(20, ge=5, le=300)
+    countdown_s: int = Field(30, ge=5, le=60)
+
+
+class KioskSettings(Section):
+    """What a kiosk shows and how: the part of its configuration the centre may push."""
+
+    info: HallInfo
+    hours: HoursConfig = Field(default_factory=HoursConfig)
+    idle: IdleConfig = Field(default_factory=IdleConfig)
+    panel: PanelConfig = Field(default_factory=PanelConfig)
+    languages: list[Literal["zh_CN", "en"]] = Field(default_factory=lambda: ["zh_CN", "en"], min_length=1)
+    voice: bool = True
+    blank_when_closed: bool = Field(True, description="turn the screen off outside opening hours")
+
+
 class KioskConfig(NodeConfig):
     """The resident-facing touchscreen (``kiosk/``)."""
 
     model_config = SettingsConfigDict(env_prefix="KIOSK_")
     http: HttpConfig
+    settings: KioskSettings
 
 
 class DisplayConfig(NodeConfig):

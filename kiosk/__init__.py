@@ -2,36 +2,104 @@
 
 ``create_app`` builds the Flask app; ``python -m kiosk --config kiosk.toml`` connects the
 kiosk to the hall bus and serves it for Chromium in kiosk mode.
+
+Every screen is server-rendered in the resident's language (zh-CN by default, English on
+request, for this session only), sized for touch on the configured panel, and forgets the
+resident when the session ends: on idle timeout, at the end of a flow, or when the next
+person starts.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from datetime import datetime, timezone
+from typing import Any, Callable
 
-from flask import Flask
+from flask import Flask, request, session
+from flask_babel import Babel
+from flask_wtf.csrf import CSRFProtect
 
+from hall_common.bus.client import BusClient
 from hall_common.config import KioskConfig
-from hall_common.link import EdgeWatch
+from hall_common.voice import Voice
 from hall_common.web import health_blueprint, instance_secret
 
+from .status import OFFLINE, HallStatus
 
-def create_app(config: KioskConfig, edge: EdgeWatch | None = None, test_config: dict[str, Any] | None = None) -> Flask:
-    """The kiosk app. ``edge`` tells it whether the edge agent answers; without one (a test
-    of pages alone) the kiosk shows itself as cut off from the edge."""
+LANGUAGES = ("zh_CN", "en")
+
+
+def create_app(
+    config: KioskConfig,
+    status: HallStatus | None = None,
+    bus: BusClient | None = None,
+    test_config: dict[str, Any] | None = None,
+) -> Flask:
+    """The kiosk app. ``status`` and ``bus`` connect it to the hall; without them (a test
+    of pages alone) it shows itself cut off from the edge agent."""
     app = Flask(__name__)
+    settings = config.settings
     app.config.from_mapping(
         SECRET_KEY=instance_secret(config.data_dir / "secret_key"),
         HALL_ID=config.hall_id,
         HALL_NAME=config.hall_name,
         NODE_ID=config.node_id,
+        SETTINGS=settings,
+        CLOCK=lambda: datetime.now(timezone.utc),
+        BUS_TIMEOUT=3.0,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",
+        # A kiosk session never outlives the browser; the idle timer ends it much sooner.
+        SESSION_PERMANENT=False,
+        BABEL_DEFAULT_LOCALE="zh_CN",
+        BABEL_DEFAULT_TIMEZONE=settings.hours.timezone,
+        WTF_CSRF_TIME_LIMIT=None,
     )
     app.config.update(test_config or {})
-    app.extensions["edge_watch"] = edge
-    from . import home
+    app.extensions["hall_status"] = status
+    app.extensions["bus"] = bus
+    app.extensions["voice"] = Voice(config.data_dir / "voice")
+
+    def locale() -> str:
+        lang = session.get("lang")
+        return lang if lang in settings.languages else settings.languages[0]
+
+    Babel(app, locale_selector=locale)
+    CSRFProtect(app)
+
+    from . import features, flows, home, kiosk_session, voice_views
 
     app.register_blueprint(home.bp)
-    app.register_blueprint(
-        health_blueprint(lambda: {"part": "kiosk", "node": config.node_id, "edge_up": bool(edge and edge.edge_up), "ts": time.time()})
-    )
+    app.register_blueprint(kiosk_session.bp)
+    app.register_blueprint(flows.bp)
+    app.register_blueprint(voice_views.bp)
+    app.register_blueprint(health_blueprint(lambda: _health(app, config)))
+    app.context_processor(features.template_context)
+
+    @app.after_request
+    def no_store(response):
+        # Nothing a resident saw may come back from the browser's cache for the next one.
+        if request.endpoint != "static":
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
     return app
+
+
+def _health(app: Flask, config: KioskConfig) -> dict[str, object]:
+    from .hours import today
+
+    status = app.extensions["hall_status"]
+    snap = status.snapshot() if status else OFFLINE
+    now: Callable[[], datetime] = app.config["CLOCK"]
+    open_now = today(config.settings.hours, now()).open_now
+    return {
+        "part": "kiosk",
+        "node": config.node_id,
+        "edge_up": snap.edge_up,
+        "centre_up": snap.centre_up,
+        "printer_ok": snap.printer_ok,
+        "open": open_now,
+        "screen": "off" if config.settings.blank_when_closed and not open_now else "on",
+        "ts": time.time(),
+    }

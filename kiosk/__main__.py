@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from hall_common.config import KioskConfig
-from hall_common.link import EdgeWatch
 from hall_common.runner import node_bus, start_part
 from hall_common.web import serve
 
@@ -13,10 +12,10 @@ SW_VERSION = "0.1.0"
 def main(argv: list[str] | None = None) -> None:
     config = start_part(KioskConfig, "kiosk", argv)
     from . import create_app
+    from .status import HallStatus
 
     bus = node_bus(config, kind="kiosk", sw=SW_VERSION)
-    edge = EdgeWatch(bus)
-    app = create_app(config, edge)
+    app = create_app(config, HallStatus(bus), bus)
     bus.start()
     serve(app, config.http, on_stop=bus.close)
 

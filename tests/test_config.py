@@ -21,6 +21,9 @@ port = 1883
 password_file = "secret"
 [http]
 port = 8080
+[settings.info]
+service_phone = "028-1"
+complaint_phone = "028-2"
 """
 
 
@@ -96,3 +99,18 @@ def test_central_database_path_is_relative_to_the_file(tmp_path, monkeypatch):
     monkeypatch.chdir("/")
     path = write(tmp_path, 'data_dir = "c"\ndatabase_url = "sqlite:///c/central.db"\n[http]\nport = 8001\n', "central.toml")
     assert load(CentralConfig, path).sqlite_path() == tmp_path.resolve() / "c" / "central.db"
+
+
+def test_opening_hours_are_checked(tmp_path):
+    bad = GOOD + '[[settings.hours.periods]]\ndays = ["mon"]\nopen = "18:00"\nclose = "08:00"\n'
+    with pytest.raises(ConfigError, match="settings.hours.periods.0: Value error, open 18:00 must be before close"):
+        load(KioskConfig, write(tmp_path, bad))
+    with pytest.raises(ConfigError, match="unknown time zone"):
+        load(KioskConfig, write(tmp_path, GOOD + '[settings.hours]\ntimezone = "Mars/Olympus"\n'))
+
+
+def test_touch_targets_follow_the_panel():
+    from hall_common.config import PanelConfig
+
+    assert PanelConfig(diagonal_in=15.6, width_px=1920, height_px=1080).touch_px(20) == 111
+    assert PanelConfig(diagonal_in=32, width_px=1280, height_px=720).touch_px(15) == 60  # never under 60

@@ -1,0 +1,79 @@
+"""Offline speech: espeak-ng's Mandarin voice, one WAV file per phrase, cached on disk.
+
+Kiosks read each screen's title and instruction to residents in elder mode, and the board
+calls numbers ("请 A012 号到 3 号窗口办理"). Both use this, never a cloud service: the hall
+must speak with its internet link down. A phrase is synthesised once (about 40 ms) and
+then served from the cache.
+
+Example::
+
+    voice = Voice(cache_dir)
+    key = voice.register("请选择服务", "zh")
+    path = voice.wav(key)           # synthesises on first use
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+from hall_common.errors import HallError
+
+VOICES = {"zh": "cmn", "en": "en-us"}
+
+
+class VoiceError(HallError, RuntimeError):
+    """The speech engine is missing or failed; the screen still shows the text."""
+
+
+class Voice:
+    """Phrases registered by the pages that show them, synthesised on demand.
+
+    Only registered phrases can be spoken: a request for any other key is refused, so the
+    kiosk's voice endpoint cannot be made to synthesise arbitrary text.
+    """
+
+    def __init__(self, cache_dir: Path, *, rate: int = 140, max_phrases: int = 2000) -> None:
+        self.cache_dir = cache_dir
+        self.rate = rate
+        self._phrases: OrderedDict[str, tuple[str, str]] = OrderedDict()
+        self._max = max_phrases
+        self._lock = threading.Lock()
+
+    def register(self, text: str, lang: str = "zh") -> str:
+        """The cache key for ``text`` in ``lang`` (``zh`` or ``en``)."""
+        voice = VOICES.get(lang, VOICES["zh"])
+        key = hashlib.sha256(f"{voice}|{self.rate}|{text}".encode()).hexdigest()[:24]
+        with self._lock:
+            self._phrases[key] = (text, voice)
+            self._phrases.move_to_end(key)
+            while len(self._phrases) > self._max:
+                self._phrases.popitem(last=False)
+        return key
+
+    def wav(self, key: str) -> Path:
+        """The WAV file for a registered phrase; raises KeyError for an unknown key."""
+        with self._lock:
+            text, voice = self._phrases[key]
+        path = self.cache_dir / f"{key}.wav"
+        if path.exists():
+            return path
+        engine = shutil.which("espeak-ng")
+        if engine is None:
+            raise VoiceError("espeak-ng is not installed (run scripts/setup)")
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+        result = subprocess.run(
+            [engine, "-v", voice, "-s", str(self.rate), "-w", str(tmp), "--", text],
+            capture_output=True, timeout=20,
+        )
+        if result.returncode != 0 or not tmp.exists():
+            tmp.unlink(missing_ok=True)
+            raise VoiceError(f"espeak-ng failed: {result.stderr.decode(errors='replace').strip()}")
+        os.replace(tmp, path)
+        return path

@@ -1,0 +1,53 @@
+"""What the kiosk knows of the hall right now, from the bus: is the edge agent there, can
+the centre be reached, can a ticket be printed. Each answer picks a screen a resident
+understands (DESIGN rule 4): the kiosk never shows a stack trace for a missing part."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from hall_common.bus import contract
+from hall_common.bus.client import BusClient, BusMessage
+from hall_common.bus.payloads import DeviceState
+from hall_common.link import EdgeWatch
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    edge_up: bool
+    centre_up: bool
+    printer_ok: bool
+
+
+class HallStatus:
+    """Follows the edge's retained ``$state`` and the state of the edge's devices: the
+    ``centre`` link it checks, and its printers."""
+
+    def __init__(self, bus: BusClient) -> None:
+        self.bus = bus
+        self.edge = EdgeWatch(bus)
+        self._devices: dict[str, DeviceState] = {}
+        self._lock = threading.Lock()
+        bus.subscribe(contract.DEVICE_STATE.filter(hall=bus.hall_id, node=contract.EDGE_NODE), self._on_device)
+
+    def _on_device(self, msg: BusMessage) -> None:
+        with self._lock:
+            self._devices[msg.parts["dev"]] = msg.payload
+
+    def snapshot(self) -> Snapshot:
+        edge_up = self.edge.edge_up
+        with self._lock:
+            devices = dict(self._devices)
+        centre = devices.get("centre")
+        printers = [d for d in devices.values() if d.kind == "printer"]
+        printer_ok = any(d.online and d.status.get("paper") != "out" and not d.status.get("cover_open") for d in printers)
+        return Snapshot(
+            edge_up=edge_up,
+            centre_up=edge_up and centre is not None and centre.online,
+            printer_ok=edge_up and printer_ok,
+        )
+
+
+OFFLINE = Snapshot(edge_up=False, centre_up=False, printer_ok=False)
+"""What a kiosk without a bus (a test of pages alone) reports."""

@@ -1,0 +1,109 @@
+"""A hall in one test process, with real parts: the broker fixture's mosquitto, the real
+EdgeAgent, the central server and the kiosk served over HTTP by waitress on free ports."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from waitress.server import create_server
+
+from hall_common.config import CentralConfig, EdgeConfig, KioskConfig
+
+
+class Served:
+    """A WSGI app on a free port, in a daemon thread, until ``stop()``."""
+
+    def __init__(self, app: Flask) -> None:
+        self.server = create_server(app, host="127.0.0.1", port=0, threads=4)
+        self.url = f"http://127.0.0.1:{self.server.effective_port}/"
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.close()
+
+
+SETTINGS: dict[str, Any] = {
+    "info": {
+        "address": "幸福里小区 3 号楼一层", "service_phone": "028-8765 4321", "complaint_phone": "028-8765 4300",
+        "supervision_phone": "12345", "duty_phone": "028-8765 4399",
+        "conveniences": [
+            {"name_zh": "资料打印/复印", "name_en": "Printing and copying"},
+            {"name_zh": "手机充电", "name_en": "Phone charging"},
+            {"name_zh": "物品寄存", "name_en": "Left luggage", "hours": "08:30-17:30"},
+            {"name_zh": "快递代收", "name_en": "Parcel collection", "available": False},
+        ],
+    },
+    "hours": {
+        "after_hours_phone": "028-8765 4399",
+        "online_channels": ["微信公众号：幸福里物业"],
+        "periods": [{"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "open": "00:00", "close": "23:59"}],
+    },
+}
+
+
+@dataclass
+class MiniHall:
+    broker: Any
+    tmp: Path
+    served: list[Served] = field(default_factory=list)
+    closers: list[Any] = field(default_factory=list)
+
+    def central(self) -> Served:
+        import central_sync.server
+
+        cfg = CentralConfig(data_dir=self.tmp / "central", database_url=f"sqlite:///{self.tmp}/central.db", http={"port": 1})
+        s = Served(central_sync.server.create_app(cfg))
+        self.served.append(s)
+        return s
+
+    def edge(self, centre_url: str | None = None):
+        from edge_agent.agent import EdgeAgent
+
+        pw = self.tmp / "edge.pw"
+        pw.write_text(self.broker.passwords["edge"])
+        cfg = EdgeConfig(
+            hall_id=self.broker.hall, hall_name="测试大厅", node_id="edge", data_dir=self.tmp / "edge",
+            broker={"host": self.broker.host, "port": self.broker.port, "password_file": pw}, http={"port": 1},
+            centre={"url": centre_url} if centre_url else None,
+        )
+        agent = EdgeAgent(cfg)
+        if agent.centre is not None:
+            agent.centre.every = 0.3
+        agent.start()
+        assert agent.bus.wait_connected(10)
+        self.closers.append(agent.close)
+        return agent
+
+    def kiosk(self, settings: dict[str, Any] | None = None, test_config: dict[str, Any] | None = None) -> tuple[Served, Flask]:
+        import kiosk
+        from hall_common.bus.client import BusClient
+        from kiosk.status import HallStatus
+
+        pw = self.tmp / "kiosk.pw"
+        pw.write_text(self.broker.passwords["kiosk-01"])
+        cfg = KioskConfig(
+            hall_id=self.broker.hall, hall_name="幸福里物业客户服务中心", node_id="kiosk-01", data_dir=self.tmp / "kiosk",
+            broker={"host": self.broker.host, "port": self.broker.port, "password_file": pw}, http={"port": 1},
+            settings=settings or SETTINGS,
+        )
+        bus = BusClient(hall_id=cfg.hall_id, node_id="kiosk-01", kind="kiosk", host=self.broker.host,
+                        port=self.broker.port, username="kiosk-01", password=self.broker.passwords["kiosk-01"], session=1)
+        status = HallStatus(bus)
+        app = kiosk.create_app(cfg, status, bus, test_config)
+        bus.start()
+        assert bus.wait_connected(10)
+        self.closers.append(bus.close)
+        s = Served(app)
+        self.served.append(s)
+        return s, app
+
+    def close(self) -> None:
+        for s in self.served:
+            s.stop()
+        for c in reversed(self.closers):
+            c()

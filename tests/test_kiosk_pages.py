@@ -1,0 +1,159 @@
+"""Every kiosk screen in headless Chromium, in both languages, in elder mode and in both
+orientations: screenshots for a person to look at, and automated checks of touch target
+sizes, text size, line spacing and contrast on each."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from .minihall import MiniHall
+
+ROOT = Path(__file__).resolve().parent.parent
+SHOTS = ROOT / "var" / "screenshots" / "kiosk"
+CHECKS = (Path(__file__).parent / "kiosk_checks.js").read_text()
+
+SIZES = {"portrait": (1080, 1920), "landscape": (1920, 1080)}
+SCREENS = ["home", "info", "help", "help-called", "track", "track-errors", "track-result", "service-counter", "service-bills"]
+
+
+@pytest.fixture(scope="module")
+def hall(tmp_path_factory):
+    from .conftest import HALL, NODES, free_port  # noqa: F401
+    import secrets
+
+    from hall_cli.broker import Broker, render_config, write_password_file
+
+    from .conftest import RunningBroker
+
+    tmp = tmp_path_factory.mktemp("kiosk-pages")
+    port = free_port()
+    passwords = {n: secrets.token_urlsafe(12) for n in NODES}
+    write_password_file(tmp / "passwd", passwords)
+    broker = Broker(render_config(tmp, port=port), host="127.0.0.1", port=port)
+    broker.start()
+    running = RunningBroker(broker, "127.0.0.1", port, HALL, passwords)
+    mini = MiniHall(running, tmp)
+    central = mini.central()
+    agent = mini.edge(centre_url=central.url)
+    served, app = mini.kiosk()
+    from .conftest import wait_for
+
+    wait_for(lambda: app.extensions["hall_status"].snapshot().centre_up)
+    yield mini, served, agent
+    mini.close()
+    broker.stop()
+
+
+def visit(page, base: str, screen: str) -> None:
+    """Bring the page to ``screen`` the way a resident would."""
+    if screen == "home":
+        page.goto(base)
+    elif screen == "info":
+        page.goto(base + "info")
+    elif screen == "help":
+        page.goto(base + "help")
+    elif screen == "help-called":
+        page.goto(base + "help")
+        page.click("button.huge")
+        page.wait_for_selector(".result")
+    elif screen == "track":
+        page.goto(base + "track")
+    elif screen == "track-errors":
+        page.goto(base + "track")
+        page.click(".key[data-key='1']")
+        page.click("button.wide-btn")
+        page.wait_for_selector(".error")
+    elif screen == "track-result":
+        page.goto(base + "track")
+        for k in "12345678":
+            page.click(f".key[data-key='{k}']")
+        page.click("#last4")
+        for k in "5678":
+            page.click(f".key[data-key='{k}']")
+        page.click("button.wide-btn")
+        page.wait_for_selector(".result")
+    elif screen == "service-counter":
+        page.goto(base + "service/complaints")
+    elif screen == "service-bills":
+        page.goto(base + "service/bills")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu", "--autoplay-policy=no-user-gesture-required"])
+        yield b
+        b.close()
+
+
+@pytest.mark.parametrize("orientation", list(SIZES))
+@pytest.mark.parametrize("lang", ["zh_CN", "en"])
+@pytest.mark.parametrize("elder", [False, True], ids=["normal", "elder"])
+def test_every_screen(hall, browser, orientation, lang, elder):
+    mini, served, _ = hall
+    width, height = SIZES[orientation]
+    context = browser.new_context(viewport={"width": width, "height": height}, has_touch=True)
+    page = context.new_page()
+    out = SHOTS / f"{orientation}-{lang}-{'elder' if elder else 'normal'}"
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        page.goto(served.url)
+        if lang == "en":
+            page.click("button[lang=en]")
+            page.wait_for_selector("html[lang=en]")
+        if elder:
+            page.click("button[aria-pressed=false]")
+            page.wait_for_selector("body.elder")
+        problems = {}
+        for screen in SCREENS:
+            visit(page, served.url, screen)
+            page.screenshot(path=out / f"{screen}.png", full_page=True)
+            found = page.evaluate(CHECKS, {"minTouch": min(111, 999), "minKey": 83, "minFont": 32 if elder else 24, "minLine": 1.3})
+            if found:
+                problems[screen] = found
+            text = page.inner_text("body")
+            if lang == "zh_CN":
+                assert "首页" in text and "帮助" in text, screen
+            else:
+                assert "Home" in text and "Help" in text, screen
+        assert not problems, problems
+        page_lang = page.get_attribute("html", "lang")
+        assert page_lang == ("zh-CN" if lang == "zh_CN" else "en")
+    finally:
+        context.close()
+
+
+def test_elder_mode_speaks_the_screen(hall, browser):
+    mini, served, _ = hall
+    context = browser.new_context(viewport={"width": 1080, "height": 1920})
+    page = context.new_page()
+    try:
+        page.goto(served.url)
+        assert page.query_selector("audio#voice") is None
+        page.click("button[aria-pressed=false]")
+        page.wait_for_selector("body.elder")
+        src = page.get_attribute("audio#voice", "src")
+        assert src and src.endswith(".wav")
+        response = page.request.get(served.url.rstrip("/") + src)
+        assert response.status == 200 and response.body()[:4] == b"RIFF" and len(response.body()) > 10_000
+        again = page.request.get(served.url.rstrip("/") + src)
+        assert again.body() == response.body()  # cached per phrase
+        assert page.request.get(served.url + "voice/0123456789abcdef01234567.wav").status == 404
+    finally:
+        context.close()
+
+
+def test_home_screenshots_for_the_docs(hall, browser):
+    """The README shows the home screen; keep docs/screens in step with the code."""
+    docs = ROOT / "docs" / "screens"
+    docs.mkdir(parents=True, exist_ok=True)
+    for orientation in SIZES:
+        src = SHOTS / f"{orientation}-zh_CN-normal" / "home.png"
+        if src.exists():
+            shutil.copy(src, docs / f"kiosk-home-{orientation}.png")
+    assert (docs / "kiosk-home-portrait.png").exists()
