@@ -113,11 +113,12 @@ def _check_bus(doctor: NodeConfig, parts: dict[str, PartConfig]) -> list[Finding
             findings.append(Finding(False, f"edge agent does not answer on the bus ({exc})",
                                     "start it: `systemctl start hall-edge`; its log says why it stopped"))
         time.sleep(0.5)  # retained states arrive right after subscribing
-        for node in sorted(n for n in parts if n not in ("central", "doctor")):
+        nodes = sorted(cfg.node_id for cfg in parts.values() if isinstance(cfg, NodeConfig) and cfg.node_id != doctor.node_id)
+        for node in nodes:
             state = states.get(node, "never connected")
             ok = state == "ready"
             findings.append(Finding(ok, f"node {node}: {state}", "" if ok else f"start {node} and read its log"))
-        extra = sorted(set(states) - set(parts) - {"doctor"})
+        extra = sorted(set(states) - set(nodes) - {doctor.node_id})
         for node in extra:
             findings.append(Finding(states[node] == "ready", f"node {node}: {states[node]}"))
     finally:

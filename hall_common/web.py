@@ -16,6 +16,7 @@ from typing import Callable
 import sqlite_utils
 from flask import Blueprint, Flask, current_app, g, jsonify
 
+from hall_common import systemd
 from hall_common.config import HttpConfig
 from hall_common.storage import Migrations, open_database
 
@@ -64,17 +65,36 @@ def serve(app: Flask, http: HttpConfig, *, on_stop: Callable[[], None] | None = 
         if not stopping.is_set():
             stopping.set()
             log.info("stopping on signal %s", signum)
+            systemd.stopping()
             raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     log.info("serving", extra={"url": f"http://{http.host}:{http.port}/"})
+    # The port is open: tell systemd (a Type=notify unit waits for this), and keep its
+    # watchdog fed for as long as the server still answers.
+    watchdog = systemd.start_watchdog(healthy=lambda: _answers(http))
+    systemd.ready()
     try:
         server.run()
     finally:
+        if watchdog is not None:
+            watchdog.stop()
         server.close()
         if on_stop is not None:
             on_stop()
+
+
+def _answers(http: HttpConfig) -> bool:
+    """True if the part's web server accepts a connection (its accept loop is alive)."""
+    import socket
+
+    host = "127.0.0.1" if http.host in ("0.0.0.0", "") else http.host
+    try:
+        with socket.create_connection((host, http.port), timeout=2):
+            return True
+    except OSError:
+        return False
 
 
 def instance_secret(path: Path) -> str:

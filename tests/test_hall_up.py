@@ -104,9 +104,10 @@ def test_every_node_is_ready_on_the_broker(hall):
         bus.close()
 
 
-def test_kiosk_knows_the_edge_is_up(hall):
-    status, body = get(hall.urls["kiosk kiosk-01"].rstrip("/") + "/healthz")
-    assert json.loads(body)["edge_up"] is True
+def test_kiosk_knows_the_edge_and_centre_are_up(hall):
+    url = hall.urls["kiosk kiosk-01"].rstrip("/") + "/healthz"
+    health = wait_for(lambda: (h := json.loads(get(url)[1]))["edge_up"] and h["centre_up"] and h)
+    assert health["open"] in (True, False) and health["screen"] in ("on", "off")
 
 
 def test_doctor_passes_on_a_running_hall(hall):
