@@ -8,19 +8,12 @@ personal data in the first place.
 from __future__ import annotations
 
 import logging
-import re
 import sys
 from pathlib import Path
 
 from pythonjsonlogger.json import JsonFormatter
 
-_PHONE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
-
-
-def mask_phone(text: str) -> str:
-    """``13812345678`` -> ``138****5678`` wherever a mobile number appears in ``text``."""
-    return _PHONE.sub(r"\1****\2", text)
-
+from hall_common.privacy import mask_phone
 
 class _Context(logging.Filter):
     """Adds hall and node to every record and masks phone numbers in the message."""

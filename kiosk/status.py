@@ -18,6 +18,9 @@ class Snapshot:
     edge_up: bool
     centre_up: bool
     printer_ok: bool
+    printer_known: bool = False
+    """True once the edge has reported any printer: with none reported yet, the kiosk says
+    nothing about paper."""
 
 
 class HallStatus:
@@ -46,6 +49,7 @@ class HallStatus:
             edge_up=edge_up,
             centre_up=edge_up and centre is not None and centre.online,
             printer_ok=edge_up and printer_ok,
+            printer_known=bool(printers),
         )
 
 

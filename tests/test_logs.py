@@ -26,4 +26,20 @@ def test_json_lines_with_hall_and_node_and_no_phone(tmp_path):
 
 
 def test_mask_phone_leaves_other_numbers():
-    assert logs.mask_phone("ticket A012, room 1-2-1301, tel 15900001111") == "ticket A012, room 1-2-1301, tel 159****1111"
+    from hall_common.privacy import mask_phone
+
+    assert mask_phone("ticket A012, room 1-2-1301, tel 15900001111") == "ticket A012, room 1-2-1301, tel 159****1111"
+
+
+def test_mask_name():
+    from hall_common.privacy import mask_name
+
+    assert [mask_name(n) for n in ("张三", "欧阳娜娜", "李", "", " Wang ")] == ["张*", "欧***", "*", "", "W***"]
+
+
+def test_privacy_docstring_examples_hold():
+    import doctest
+
+    from hall_common import privacy
+
+    assert doctest.testmod(privacy).failed == 0
