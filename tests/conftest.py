@@ -80,22 +80,30 @@ def data_dir(tmp_path: Path) -> Path:
     return d
 
 
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[RunningBroker]:
-    """A real mosquitto on a free port with the project's mosquitto.conf template and ACL."""
+def start_broker(broker_dir: Path) -> RunningBroker:
+    """A real mosquitto on a free port with the project's mosquitto.conf template and ACL,
+    and a password for each node of hall ``t1``."""
     port = free_port()
-    broker_dir = tmp_path / "broker"
     passwords = {node: secrets.token_urlsafe(12) for node in NODES}
-    broker_dir.mkdir()
+    broker_dir.mkdir(parents=True, exist_ok=True)
     write_password_file(broker_dir / "passwd", passwords)
-    conf = render_config(broker_dir, port=port)
-    b = Broker(conf, host="127.0.0.1", port=port)
+    b = Broker(render_config(broker_dir, port=port), host="127.0.0.1", port=port)
     b.start()
-    running = RunningBroker(b, "127.0.0.1", port, HALL, passwords)
-    yield running
+    return RunningBroker(b, "127.0.0.1", port, HALL, passwords)
+
+
+def stop_broker(running: RunningBroker) -> None:
     for c in running.clients:
         c.close(timeout=1)
-    b.stop()
+    running.broker.stop()
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[RunningBroker]:
+    """A real mosquitto for one test (see :func:`start_broker`)."""
+    running = start_broker(tmp_path / "broker")
+    yield running
+    stop_broker(running)
 
 
 def wait_for(predicate: Callable[[], object], timeout: float = 10.0, interval: float = 0.02):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import start_broker, stop_broker, wait_for
 from .minihall import MiniHall
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,30 +29,17 @@ SCREENS = ["home", "info", "help", "help-called", "track", "track-errors", "trac
 
 @pytest.fixture(scope="module")
 def hall(tmp_path_factory):
-    from .conftest import HALL, NODES, free_port  # noqa: F401
-    import secrets
-
-    from hall_cli.broker import Broker, render_config, write_password_file
-
-    from .conftest import RunningBroker
-
+    """One mini hall for every screen: broker, edge agent watching a central server, kiosk."""
     tmp = tmp_path_factory.mktemp("kiosk-pages")
-    port = free_port()
-    passwords = {n: secrets.token_urlsafe(12) for n in NODES}
-    write_password_file(tmp / "passwd", passwords)
-    broker = Broker(render_config(tmp, port=port), host="127.0.0.1", port=port)
-    broker.start()
-    running = RunningBroker(broker, "127.0.0.1", port, HALL, passwords)
+    running = start_broker(tmp / "broker")
     mini = MiniHall(running, tmp)
     central = mini.central()
     agent = mini.edge(centre_url=central.url)
     served, app = mini.kiosk()
-    from .conftest import wait_for
-
     wait_for(lambda: app.extensions["hall_status"].snapshot().centre_up)
     yield mini, served, agent
     mini.close()
-    broker.stop()
+    stop_broker(running)
 
 
 def visit(page, base: str, screen: str) -> None:
