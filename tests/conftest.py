@@ -131,3 +131,13 @@ def browser():
         )
         yield b
         b.close()
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A PostgreSQL server of this test run (see tests/pg.py)."""
+    from .pg import start_postgres
+
+    server = start_postgres(free_port())
+    yield server
+    server.stop()

@@ -1,0 +1,87 @@
+"""Applying a hall's batch at the centre: exactly once per record, all or nothing per batch.
+
+The node's identity comes from its credential (never from the batch): a batch naming
+another hall is refused, and so is a record whose id the centre already holds for another
+hall. New records are inserted with ``ON CONFLICT DO NOTHING``; the ones that were already
+there are reported as duplicates, so a hall that sends a batch again after a lost
+acknowledgement learns that the centre has them, and nothing is applied twice.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from uuid import UUID
+
+from central_sync.protocol import Ack, Batch
+from central_sync.store import Store
+
+
+class IngestError(Exception):
+    """A batch refused whole; ``status`` is the HTTP status, ``code`` for programs."""
+
+    def __init__(self, status: int, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.code, self.detail = status, code, detail
+
+
+@dataclass(frozen=True)
+class NodeIdentity:
+    hall_id: str
+    node_id: str
+
+
+def apply_batch(store: Store, who: NodeIdentity, batch: Batch, *, now: float | None = None) -> Ack:
+    if batch.hall_id != who.hall_id:
+        raise IngestError(403, "wrong_hall", f"this credential belongs to hall {who.hall_id}, not {batch.hall_id}")
+    ids = [r.id for r in batch.records]
+    if len(set(ids)) != len(ids):
+        raise IngestError(422, "duplicate_ids", "a record id appears twice in the batch")
+    received = time.time() if now is None else now
+    rows = [
+        (str(r.id), who.hall_id, r.node, r.kind, r.ts, received, json.dumps(r.body, ensure_ascii=False, sort_keys=True))
+        for r in batch.records
+    ]
+    with store.transaction():
+        inserted = _insert_new(store, rows)
+        old = [i for i in ids if str(i) not in inserted]
+        if old:
+            owners = _owners(store, [str(i) for i in old])
+            foreign = [i for i, hall in owners.items() if hall != who.hall_id]
+            if foreign:
+                # Rolls back this batch's inserts too: nothing of it stays.
+                raise IngestError(409, "id_taken", f"record {foreign[0]} belongs to another hall")
+        store.execute("UPDATE halls SET last_sync = ? WHERE hall_id = ?", (received, who.hall_id))
+    return Ack(applied=[i for i in ids if str(i) in inserted], duplicates=old, received_at=received)
+
+
+_INSERT = ("INSERT INTO records (id, hall_id, node_id, kind, node_ts, received_at, body) VALUES (?, ?, ?, ?, ?, ?, ?) "
+           "ON CONFLICT (id) DO NOTHING")
+
+
+def _insert_new(store: Store, rows: list[tuple]) -> set[str]:
+    """Insert what is new; return the ids inserted by this call."""
+    if store.dialect == "postgresql":
+        with store.conn.cursor() as cur:
+            cur.executemany(_INSERT.replace("?", "%s") + " RETURNING id", rows, returning=True)
+            inserted: set[str] = set()
+            while True:
+                row = cur.fetchone()
+                if row is not None:
+                    inserted.add(str(row["id"]))
+                if not cur.nextset():
+                    break
+            return inserted
+    inserted = set()
+    for row in rows:
+        if store.execute(_INSERT, row).rowcount == 1:
+            inserted.add(row[0])
+    return inserted
+
+
+def _owners(store: Store, ids: list[str]) -> dict[UUID, str]:
+    cast = "::uuid" if store.dialect == "postgresql" else ""
+    marks = ",".join("?" + cast for _ in ids)
+    rows = store.query(f"SELECT id, hall_id FROM records WHERE id IN ({marks})", ids)
+    return {UUID(str(r["id"])): r["hall_id"] for r in rows}

@@ -1,0 +1,49 @@
+"""The central database's schema, for SQLite and PostgreSQL, as ordered migrations."""
+
+from __future__ import annotations
+
+from central_sync.store import Migration
+
+MIGRATIONS: list[Migration] = [
+    Migration(
+        "001_users_halls",
+        [
+            "CREATE TABLE users (username TEXT PRIMARY KEY, password_hash TEXT NOT NULL, role TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL)",
+            "CREATE TABLE halls (hall_id TEXT PRIMARY KEY, name TEXT NOT NULL, registered_at DOUBLE PRECISION NOT NULL, last_sync DOUBLE PRECISION)",
+        ],
+    ),
+    Migration(
+        "002_node_credentials",
+        [
+            "CREATE TABLE node_credentials (hall_id TEXT NOT NULL REFERENCES halls(hall_id), node_id TEXT NOT NULL, "
+            "token_hash TEXT NOT NULL UNIQUE, created_at DOUBLE PRECISION NOT NULL, revoked_at DOUBLE PRECISION, "
+            "PRIMARY KEY (hall_id, node_id))",
+        ],
+    ),
+    Migration(
+        "003_records",
+        [
+            # The ledger of everything halls sent, applied exactly once by its UUID. received_at is
+            # the centre's clock, beside the node's own ts: clocks drift.
+            "CREATE TABLE records (id TEXT PRIMARY KEY, hall_id TEXT NOT NULL REFERENCES halls(hall_id), node_id TEXT NOT NULL, "
+            "kind TEXT NOT NULL, node_ts DOUBLE PRECISION NOT NULL, received_at DOUBLE PRECISION NOT NULL, body TEXT NOT NULL)",
+            "CREATE INDEX records_hall_kind ON records (hall_id, kind, received_at)",
+        ],
+        [
+            "CREATE TABLE records (id UUID PRIMARY KEY, hall_id TEXT NOT NULL REFERENCES halls(hall_id), node_id TEXT NOT NULL, "
+            "kind TEXT NOT NULL, node_ts DOUBLE PRECISION NOT NULL, received_at DOUBLE PRECISION NOT NULL, body JSONB NOT NULL)",
+            "CREATE INDEX records_hall_kind ON records (hall_id, kind, received_at)",
+        ],
+    ),
+    Migration(
+        "004_audit_log",
+        [
+            "CREATE TABLE audit_log (id INTEGER PRIMARY KEY AUTOINCREMENT, ts DOUBLE PRECISION NOT NULL, username TEXT NOT NULL, "
+            "action TEXT NOT NULL, detail TEXT NOT NULL)",
+        ],
+        [
+            "CREATE TABLE audit_log (id BIGSERIAL PRIMARY KEY, ts DOUBLE PRECISION NOT NULL, username TEXT NOT NULL, "
+            "action TEXT NOT NULL, detail TEXT NOT NULL)",
+        ],
+    ),
+]
