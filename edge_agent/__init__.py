@@ -13,7 +13,7 @@ from flask import Flask
 
 from hall_common import auth
 from hall_common.config import EdgeConfig
-from hall_common.web import health_blueprint, init_db, instance_secret
+from hall_common.web import get_db, health_blueprint, init_db, instance_secret
 
 from .db import migrations
 
@@ -31,7 +31,7 @@ def create_app(config: EdgeConfig, test_config: dict[str, Any] | None = None) ->
     )
     app.config.update(test_config or {})
     init_db(app, migrations)
-    auth.init_app(app, bootstrap=config.bootstrap_user)
+    auth.init_app(app, lambda: auth.SqliteUsers(get_db()), bootstrap=config.bootstrap_user)
     from . import console
 
     app.register_blueprint(console.bp)

@@ -153,7 +153,9 @@ def diagnose(config_dir: Path) -> list[Finding]:
                 findings.append(Finding(ok, f"centre {cfg.centre.url} {'answers' if ok else 'is unreachable'}",
                                         "" if ok else "check the hall's internet link; records wait in the outbox meanwhile"))
         if isinstance(cfg, CentralConfig):
-            findings.append(_check_db("central.db", cfg.sqlite_path()))
+            path = cfg.sqlite_path()
+            if path is not None:
+                findings.append(_check_db("central.db", path))
     findings.append(Finding(None, "printers: none configured yet"))
     findings.append(Finding(None, "camera: none configured yet"))
     return findings

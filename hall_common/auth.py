@@ -2,15 +2,16 @@
 
 The staff console (edge agent) and the admin console (central server) both use this.
 A part calls :func:`init_app` in its factory and guards views with :func:`login_required`.
-Users live in the part's own database (table ``users``); the first account is created at
-start from the part's configuration (``bootstrap_user``), never by another process.
+Users live in the part's own database, behind a small :class:`UserStore` (the edge keeps
+them with sqlite-utils, the centre on SQLite or PostgreSQL); the first account is created
+at start from the part's configuration (``bootstrap_user``), never by another process.
 
 Example::
 
     migrations = Migrations("edge_agent")
     add_user_table(migrations)
     ...
-    init_app(app)
+    init_app(app, lambda: SqliteUsers(get_db()))
 
     @bp.get("/")
     @login_required()
@@ -21,17 +22,16 @@ from __future__ import annotations
 
 import functools
 import time
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Protocol, TypeVar
 
 import sqlite_utils
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
-from flask import Blueprint, Flask, flash, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, Flask, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import CSRFProtect
 
 from hall_common.config import BootstrapUser
 from hall_common.storage import Migrations
-from hall_common.web import get_db
 
 ROLES = ("admin", "staff", "viewer")
 _hasher = PasswordHasher()
@@ -42,8 +42,32 @@ bp = Blueprint("auth", __name__, template_folder="templates")
 csrf = CSRFProtect()
 
 
+class UserStore(Protocol):
+    """Where a part keeps its console accounts (its own database, whatever kind it is)."""
+
+    def find(self, username: str) -> dict[str, Any] | None: ...
+
+    def save(self, username: str, password_hash: str, role: str) -> None: ...
+
+
+class SqliteUsers:
+    """Console accounts in a part's sqlite-utils database (table ``users``)."""
+
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self.db = db
+
+    def find(self, username: str) -> dict[str, Any] | None:
+        rows = list(self.db["users"].rows_where("username = ?", [username]))
+        return rows[0] if rows else None
+
+    def save(self, username: str, password_hash: str, role: str) -> None:
+        self.db["users"].upsert(
+            {"username": username, "password_hash": password_hash, "role": role, "created_at": time.time()}, pk="username"
+        )
+
+
 def add_user_table(migrations: Migrations) -> None:
-    """Register the ``users`` table migration in a part's migration set."""
+    """Register the ``users`` table migration in a part's sqlite-utils migration set."""
 
     @migrations(name="create_users")
     def create_users(db: sqlite_utils.Database) -> None:
@@ -52,42 +76,41 @@ def add_user_table(migrations: Migrations) -> None:
         )
 
 
-def set_password(db: sqlite_utils.Database, username: str, password: str, role: str) -> None:
+def set_password(users: UserStore, username: str, password: str, role: str) -> None:
     """Create or update a user. Passwords are stored as argon2id hashes only."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {ROLES}")
     if len(password) < 8:
         raise ValueError("a console password needs at least 8 characters")
-    db["users"].upsert(
-        {"username": username, "password_hash": _hasher.hash(password), "role": role, "created_at": time.time()},
-        pk="username",
-    )
+    users.save(username, _hasher.hash(password), role)
 
 
-def ensure_user(db: sqlite_utils.Database, username: str, password: str, role: str) -> None:
+def ensure_user(users: UserStore, username: str, password: str, role: str) -> None:
     """Create the user if missing (a first start); an existing password is left alone."""
-    if db["users"].count_where("username = ?", [username]) == 0:
-        set_password(db, username, password, role)
+    if users.find(username) is None:
+        set_password(users, username, password, role)
 
 
-def check_password(db: sqlite_utils.Database, username: str, password: str) -> str | None:
+def check_password(users: UserStore, username: str, password: str) -> str | None:
     """The user's role if the password is right, else None. Takes as long for an unknown
     user as for a wrong password, so the answer does not tell which user names exist."""
-    rows = list(db["users"].rows_where("username = ?", [username]))
-    stored = rows[0]["password_hash"] if rows else _DUMMY_HASH
+    row = users.find(username)
+    stored = row["password_hash"] if row else _DUMMY_HASH
     try:
         _hasher.verify(stored, password)
     except (VerifyMismatchError, InvalidHashError):
         return None
-    return rows[0]["role"] if rows else None
+    return row["role"] if row else None
 
 
-def init_app(app: Flask, bootstrap: BootstrapUser | None = None) -> None:
+def init_app(app: Flask, users: Callable[[], UserStore], bootstrap: BootstrapUser | None = None) -> None:
     """Register the login views and CSRF protection; harden the session cookie; create the
-    ``bootstrap`` account if the database has no such user yet. Call after ``init_db``."""
+    ``bootstrap`` account if there is no such user yet. ``users()`` gives the current
+    request's user store."""
+    app.extensions["auth_users"] = users
     if bootstrap is not None:
         with app.app_context():
-            ensure_user(get_db(), bootstrap.username, bootstrap.password(), bootstrap.role)
+            ensure_user(users(), bootstrap.username, bootstrap.password(), bootstrap.role)
     app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
     app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
     csrf.init_app(app)
@@ -123,7 +146,8 @@ def login():
     if request.method == "POST":
         username = request.form.get("username", "").strip()
         password = request.form.get("password", "")
-        role = check_password(get_db(), username, password) if username and password else None
+        users = current_app.extensions["auth_users"]()
+        role = check_password(users, username, password) if username and password else None
         if role is None:
             flash("用户名或密码不正确 · Wrong user name or password")
             return render_template("auth/login.html", username=username), 401

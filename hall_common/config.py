@@ -278,17 +278,25 @@ class CentralConfig(PartConfig):
 
     model_config = SettingsConfigDict(env_prefix="CENTRAL_")
     http: HttpConfig
-    database_url: str = Field(pattern=r"^sqlite:///", description="sqlite:///path/to/central.db")
+    database_url: str = Field(
+        pattern=r"^(sqlite:///|postgresql://)",
+        description="sqlite:///path/to/central.db, or postgresql://user@host/db for production",
+    )
     bootstrap_user: BootstrapUser | None = None
+    max_batch_bytes: int = Field(2 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
 
     @field_validator("database_url")
     @classmethod
     def _absolute_sqlite_path(cls, value: str) -> str:
         # Resolved now, while the folder of the file that names it is known.
-        return "sqlite:///" + str(_relative_to_file(Path(value.removeprefix("sqlite:///"))))
+        if value.startswith("sqlite:///"):
+            return "sqlite:///" + str(_relative_to_file(Path(value.removeprefix("sqlite:///"))))
+        return value
 
-    def sqlite_path(self) -> Path:
-        return Path(self.database_url.removeprefix("sqlite:///"))
+    def sqlite_path(self) -> Path | None:
+        if self.database_url.startswith("sqlite:///"):
+            return Path(self.database_url.removeprefix("sqlite:///"))
+        return None
 
 
 C = TypeVar("C", bound=PartConfig)

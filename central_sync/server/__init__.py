@@ -1,6 +1,8 @@
 """The central server: the sync API many halls talk to, and the admin console.
 
 ``create_app`` builds it; ``python -m central_sync.server --config central.toml`` serves it.
+The database URL picks SQLite (one machine) or PostgreSQL (production, where several
+stateless workers run against one database: nothing here keeps state between requests).
 """
 
 from __future__ import annotations
@@ -12,25 +14,27 @@ from flask import Flask
 
 from hall_common import auth
 from hall_common.config import CentralConfig
-from hall_common.web import health_blueprint, init_db, instance_secret
+from hall_common.web import health_blueprint, instance_secret
 
-from .db import migrations
+from .db import StoreUsers, get_store, init_store
 
 
 def create_app(config: CentralConfig, test_config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     app.config.from_mapping(
-        DATABASE=str(config.sqlite_path()),
         SECRET_KEY=instance_secret(config.data_dir / "secret_key"),
         CONSOLE_TITLE="物业服务中心 · 管理后台",
         CONSOLE_COLOUR="#3b2a63",
+        MAX_BATCH_BYTES=config.max_batch_bytes,
     )
     app.config.update(test_config or {})
-    init_db(app, migrations)
-    auth.init_app(app, bootstrap=config.bootstrap_user)
-    from . import admin
+    init_store(app, config.database_url)
+    auth.init_app(app, lambda: StoreUsers(get_store()), bootstrap=config.bootstrap_user)
+    from . import admin, api
 
     app.register_blueprint(admin.bp)
+    app.register_blueprint(api.bp)
+    auth.csrf.exempt(api.bp)  # halls authenticate with a bearer token, not a browser cookie
     app.register_blueprint(health_blueprint(lambda: {"part": "central", "ts": time.time()}))
 
     @app.template_filter("when")

@@ -1,16 +1,70 @@
-"""The central server's database schema as registered migrations."""
+"""The central server's database for each request: a :class:`~central_sync.store.Store` on
+``g``, from a connection pool on PostgreSQL (several workers share one server) or a fresh
+connection on SQLite. The schema is migrated once at start."""
 
 from __future__ import annotations
 
-import sqlite_utils
+import time
+from typing import Any
 
-from hall_common.auth import add_user_table
-from hall_common.storage import Migrations
+from flask import Flask, current_app, g
 
-migrations = Migrations("central")
-add_user_table(migrations)
+from central_sync.store import Store, migrate
+
+from .schema import MIGRATIONS
 
 
-@migrations()
-def create_halls(db: sqlite_utils.Database) -> None:
-    db["halls"].create({"hall_id": str, "name": str, "registered_at": float, "last_sync": float}, pk="hall_id")
+def init_store(app: Flask, url: str, *, pool_size: int = 8) -> None:
+    store = Store.connect(url)
+    try:
+        migrate(store, MIGRATIONS)
+    finally:
+        store.close()
+    app.config["DATABASE_URL"] = url
+    if url.startswith("postgresql://"):
+        from psycopg.rows import dict_row
+        from psycopg_pool import ConnectionPool
+
+        app.extensions["store_pool"] = ConnectionPool(
+            url, min_size=1, max_size=pool_size, kwargs={"autocommit": True, "row_factory": dict_row}, open=True
+        )
+    app.teardown_appcontext(_release)
+
+
+def get_store() -> Store:
+    if "store" not in g:
+        pool = current_app.extensions.get("store_pool")
+        if pool is not None:
+            g.store = Store(pool.getconn(), "postgresql")
+        else:
+            g.store = Store.connect(current_app.config["DATABASE_URL"])
+    return g.store
+
+
+def _release(exc: BaseException | None = None) -> None:
+    store = g.pop("store", None)
+    if store is None:
+        return
+    pool = current_app.extensions.get("store_pool")
+    if pool is not None:
+        pool.putconn(store.conn)
+    else:
+        store.close()
+
+
+class StoreUsers:
+    """Admin console accounts in the central database."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def find(self, username: str) -> dict[str, Any] | None:
+        rows = self.store.query("SELECT * FROM users WHERE username = ?", (username,))
+        return rows[0] if rows else None
+
+    def save(self, username: str, password_hash: str, role: str) -> None:
+        self.store.execute(
+            "INSERT INTO users (username, password_hash, role, created_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash, role = excluded.role",
+            (username, password_hash, role, time.time()),
+        )

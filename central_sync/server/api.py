@@ -1,0 +1,63 @@
+"""The sync API that halls talk to (HTTP + JSON, token in ``Authorization: Bearer``).
+
+``POST /api/v1/sync/batches`` takes a :class:`~central_sync.protocol.Batch` and answers an
+:class:`~central_sync.protocol.Ack`, or a problem document with a status that says what is
+wrong: 401 unknown or revoked credential, 403 another hall's batch, 409 a record id held by
+another hall, 413 too large, 415 not JSON, 422 a malformed batch (the field is named).
+Nothing of a refused batch is applied.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, jsonify, request
+from pydantic import ValidationError
+
+from central_sync.protocol import Batch, ProblemDetail
+
+from . import credentials
+from .db import get_store
+from .ingest import IngestError, NodeIdentity, apply_batch
+from .openapi import document
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+def problem(status: int, code: str, detail: str) -> tuple[Response, int]:
+    return jsonify(ProblemDetail(code=code, detail=detail).model_dump()), status
+
+
+def authenticated() -> NodeIdentity | None:
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Bearer "):
+        return None
+    return credentials.identify(get_store(), header.removeprefix("Bearer ").strip())
+
+
+@bp.post("/sync/batches")
+def post_batch():
+    who = authenticated()
+    if who is None:
+        return problem(401, "unauthorised", "unknown or revoked node credential")
+    if (request.content_length or 0) > current_app.config["MAX_BATCH_BYTES"]:
+        return problem(413, "too_large", f"a batch may be at most {current_app.config['MAX_BATCH_BYTES']} bytes")
+    if not request.is_json:
+        return problem(415, "not_json", "send the batch as application/json")
+    body = request.get_data(cache=False)
+    if len(body) > current_app.config["MAX_BATCH_BYTES"]:
+        return problem(413, "too_large", f"a batch may be at most {current_app.config['MAX_BATCH_BYTES']} bytes")
+    try:
+        batch = Batch.model_validate_json(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(x) for x in first["loc"]) or "batch"
+        return problem(422, "malformed", f"{where}: {first['msg']}")
+    try:
+        ack = apply_batch(get_store(), who, batch)
+    except IngestError as exc:
+        return problem(exc.status, exc.code, exc.detail)
+    return current_app.response_class(ack.model_dump_json(), mimetype="application/json")
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return jsonify(document())

@@ -1,0 +1,53 @@
+"""The OpenAPI 3.1 document of the sync API, built from the same pydantic models the server
+validates with, so the document cannot drift from the code (a test also compares its paths
+with the app's real routes)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from central_sync.protocol import Ack, Batch, ProblemDetail
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ProblemDetail"}}}}
+
+
+def document() -> dict[str, Any]:
+    schemas: dict[str, Any] = {}
+    for model in (Batch, Ack, ProblemDetail):
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(schema.pop("$defs", {}))
+        schemas[model.__name__] = schema
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Service hall central sync API", "version": "1"},
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"node": {"type": "http", "scheme": "bearer", "description": "a node credential from `hall provision`"}},
+        },
+        "security": [{"node": []}],
+        "paths": {
+            "/api/v1/sync/batches": {
+                "post": {
+                    "operationId": "postBatch",
+                    "summary": "Push records; each is applied exactly once by its id",
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Batch"}}}},
+                    "responses": {
+                        "200": {"description": "what the centre holds now",
+                                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Ack"}}}},
+                        "401": _problem("unknown or revoked node credential"),
+                        "403": _problem("the batch names another hall"),
+                        "409": _problem("a record id is held by another hall"),
+                        "413": _problem("the batch is too large"),
+                        "415": _problem("the body is not JSON"),
+                        "422": _problem("the batch is malformed; the field is named"),
+                    },
+                }
+            },
+            "/api/v1/openapi.json": {
+                "get": {"operationId": "getOpenapi", "summary": "This document", "security": [],
+                        "responses": {"200": {"description": "the OpenAPI document"}}}
+            },
+        },
+    }
