@@ -28,6 +28,7 @@ def create_app(config: EdgeConfig, test_config: dict[str, Any] | None = None) ->
         HALL_NAME=config.hall_name,
         CONSOLE_TITLE=f"{config.hall_name} · 员工控制台",
         STALE_AFTER=config.stale_after,
+        SYNCS=config.centre is not None and config.centre.token_file is not None,
     )
     app.config.update(test_config or {})
     init_db(app, migrations)

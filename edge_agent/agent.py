@@ -12,6 +12,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from central_sync import client as outbox
+from central_sync.client import SyncWorker
 from hall_common.bus import contract
 from hall_common.bus.client import BusMessage
 from hall_common.config import EdgeConfig
@@ -54,13 +56,22 @@ class EdgeAgent:
         self.bus.serve("ping", self._ping)
         self.bus.serve("help", self._help)
         self.centre = CentreWatch(self.bus, config.centre) if config.centre is not None else None
+        self.sync: SyncWorker | None = None
+        if config.centre is not None and config.centre.token_file is not None:
+            self.sync = SyncWorker(db_path=self.db_path, url=config.centre.url, token=config.centre.token() or "",
+                                   hall_id=config.hall_id, batch_size=config.centre.batch_size,
+                                   timeout=config.centre.timeout)
 
     def start(self) -> None:
         self.bus.start()
         if self.centre is not None:
             self.centre.start()
+        if self.sync is not None:
+            self.sync.start()
 
     def close(self) -> None:
+        if self.sync is not None:
+            self.sync.stop()
         if self.centre is not None:
             self.centre.stop()
         self.bus.close()
@@ -83,10 +94,16 @@ class EdgeAgent:
     def _help(self, requester: str, args: dict[str, Any]) -> dict[str, Any]:
         """A resident pressed "call staff" on a kiosk: the staff console lists it until handled."""
         request_id = str(uuid.uuid4())
-        self.db["help_requests"].insert({"id": request_id, "node": requester, "ts": time.time()}, pk="id")
+        row = {"id": request_id, "node": requester, "ts": time.time()}
+        with self.db.atomic():  # the fact and its record for the centre, or neither
+            self.db["help_requests"].insert(row, pk="id")
+            outbox.add(self.db, "help_request", row, node=requester, record_id=request_id)
+        if self.sync is not None:
+            self.sync.nudge()
         log.info("help requested at %s", requester)
         return {"id": request_id}
 
     def _ping(self, requester: str, args: dict[str, Any]) -> dict[str, Any]:
         """Lets a kiosk (or ``hall doctor``) tell that the edge agent itself answers."""
-        return {"hall": self.config.hall_id, "session": self.bus.session, "ts": time.time()}
+        return {"hall": self.config.hall_id, "session": self.bus.session, "ts": time.time(),
+                "sync": outbox.status(self.db).as_dict() if self.sync is not None else None}

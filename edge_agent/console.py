@@ -6,6 +6,7 @@ import time
 
 from flask import Blueprint, current_app, g, redirect, render_template, url_for
 
+from central_sync import client as outbox
 from hall_common.auth import login_required
 from hall_common.web import get_db
 
@@ -21,7 +22,8 @@ def overview():
     db = get_db()
     registry = Registry(db, stale_after=current_app.config["STALE_AFTER"])
     help_requests = list(db["help_requests"].rows_where("handled_at is null", order_by="ts"))
-    return render_template("console/overview.html", nodes=registry.nodes(), help_requests=help_requests)
+    sync = outbox.status(db) if current_app.config["SYNCS"] else None
+    return render_template("console/overview.html", nodes=registry.nodes(), help_requests=help_requests, sync=sync)
 
 
 @bp.post("/help/<request_id>/handled")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite_utils
 
+from central_sync.client import add_outbox_tables
 from hall_common.auth import add_user_table
 from hall_common.storage import Migrations
 
@@ -35,3 +36,6 @@ def create_help_requests(db: sqlite_utils.Database) -> None:
     db["help_requests"].create(
         {"id": str, "node": str, "ts": float, "handled_at": float, "handled_by": str}, pk="id", not_null={"node", "ts"}
     )
+
+
+add_outbox_tables(migrations)

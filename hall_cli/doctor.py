@@ -109,6 +109,7 @@ def _check_bus(doctor: NodeConfig, parts: dict[str, PartConfig]) -> list[Finding
         try:
             pong = bus.request("ping", {}, timeout=3)
             findings.append(Finding(True, f"edge agent answers on the bus (session {pong.get('session')})"))
+            findings.append(_sync_finding(pong.get("sync")))
         except (BusTimeout, HallError) as exc:
             findings.append(Finding(False, f"edge agent does not answer on the bus ({exc})",
                                     "start it: `systemctl start hall-edge`; its log says why it stopped"))
@@ -124,6 +125,18 @@ def _check_bus(doctor: NodeConfig, parts: dict[str, PartConfig]) -> list[Finding
     finally:
         bus.close()
     return findings
+
+
+def _sync_finding(sync: dict | None) -> Finding:
+    if sync is None:
+        return Finding(None, "sync with the centre: not configured (no centre token)")
+    failing = sync["last_error"] and (not sync["last_success"] or sync["last_error_at"] > sync["last_success"])
+    waiting = f"{sync['depth']} record(s) waiting"
+    if failing:
+        return Finding(False, f"sync with the centre failing: {sync['last_error']} ({waiting})",
+                       "check the centre URL and the hall's internet link; records wait safely in the outbox")
+    when = f", last success {int(time.time() - sync['last_success'])} s ago" if sync["last_success"] else ""
+    return Finding(True, f"sync with the centre: {waiting}{when}")
 
 
 def diagnose(config_dir: Path) -> list[Finding]:

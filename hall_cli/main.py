@@ -1,7 +1,8 @@
 """``hall``: the command line for running and checking a service hall.
 
     hall up                 the whole hall on this machine, with simulated devices
-    hall doctor             check broker, edge, nodes, databases and centre
+    hall doctor             check broker, edge, nodes, databases, sync and centre
+    hall provision          issue or revoke a node's credential for the centre
     hall broker-config      write mosquitto.conf for an edge Pi
 """
 
@@ -79,6 +80,21 @@ def cmd_broker_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_provision(args: argparse.Namespace) -> int:
+    from . import provision
+
+    if args.revoke:
+        ok = provision.revoke(args.database_url, args.hall, args.node)
+        print(f"hall provision: {args.hall}/{args.node} {'revoked' if ok else 'had no active credential'}")
+        return 0 if ok else 1
+    if not args.out or not args.hall_name:
+        print("hall provision: --out and --hall-name are needed to issue a credential", file=sys.stderr)
+        return 2
+    provision.provision(args.database_url, args.hall, args.hall_name, args.node, args.out)
+    print(f"hall provision: credential for {args.hall}/{args.node} written to {args.out} (mode 600)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hall", description="Run and check a property-management service hall.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -94,6 +110,15 @@ def build_parser() -> argparse.ArgumentParser:
     doc.add_argument("--data-dir", type=Path, default=DEFAULT_DATA, help="data directory of `hall up` (default var/hall)")
     doc.add_argument("--config-dir", type=Path, default=None, help="folder of the parts' TOML files (default DATA/config)")
     doc.set_defaults(func=cmd_doctor)
+
+    pv = sub.add_parser("provision", help="issue (or revoke) a node's credential for the centre")
+    pv.add_argument("--database-url", required=True, help="the central database (sqlite:///... or postgresql://...)")
+    pv.add_argument("--hall", required=True, help="hall id")
+    pv.add_argument("--hall-name", help="hall name, registered with the hall")
+    pv.add_argument("--node", required=True, help="node id, e.g. edge")
+    pv.add_argument("--out", type=Path, help="file to write the credential to (mode 600)")
+    pv.add_argument("--revoke", action="store_true", help="revoke the node's credential instead")
+    pv.set_defaults(func=cmd_provision)
 
     bc = sub.add_parser("broker-config", help="write mosquitto.conf for an edge Pi from the project's template")
     bc.add_argument("--out-dir", type=Path, required=True, help="folder for mosquitto.conf and the broker's persistence")

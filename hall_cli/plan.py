@@ -7,6 +7,7 @@ exist (so logins survive a restart):
     data/config/{edge,central,kiosk-01,...}.toml   one file per part, read by that part
     data/secrets/broker/{node}                     broker passwords (mode 600)
     data/secrets/console/{staff,admin}             console passwords (mode 600)
+    data/secrets/centre/edge.token                 the edge's credential for the centre (mode 600)
     data/broker/                                   mosquitto.conf, passwd, persistence
     data/nodes/{node}/                             each node's own database and state
     data/central/                                  the central server's database
@@ -99,7 +100,7 @@ def prepare(data_dir: Path, plan: HallPlan, *, base_port: int, host: str = "127.
     if not 1024 <= base_port <= 65535 - PORT_BLOCK:
         raise ConfigError(f"base port {base_port} must be between 1024 and {65535 - PORT_BLOCK}")
     data_dir = data_dir.resolve()
-    for sub in ("config", "secrets/broker", "secrets/console", "broker", "nodes", "logs", "run"):
+    for sub in ("config", "secrets/broker", "secrets/console", "secrets/centre", "broker", "nodes", "central", "logs", "run"):
         (data_dir / sub).mkdir(parents=True, exist_ok=True)
     nodes = [contract.EDGE_NODE, DOCTOR_NODE, *plan.kiosks, *plan.displays, *plan.env_nodes]
     passwords = {n: read_or_create_secret(data_dir / "secrets/broker" / n) for n in nodes}
@@ -141,10 +142,15 @@ def prepare(data_dir: Path, plan: HallPlan, *, base_port: int, host: str = "127.
 
     edge_port = base_port + 2
     staff_pw = read_or_create_secret(data_dir / "secrets/console/staff", 9)
+    token_file = data_dir / "secrets/centre/edge.token"
+    if not token_file.exists():
+        from .provision import provision
+
+        provision(f"sqlite:///{data_dir / 'central/central.db'}", plan.hall_id, plan.hall_name, contract.EDGE_NODE, token_file)
     edge_conf = node_config(
         contract.EDGE_NODE,
         http={"host": host, "port": edge_port},
-        centre={"url": f"http://{host}:{central_port}"},
+        centre={"url": f"http://{host}:{central_port}", "token_file": "../secrets/centre/edge.token"},
         bootstrap_user={"username": "staff", "password_file": "../secrets/console/staff", "role": "staff"},
     )
     layout.processes.append(Process("edge", [py, "-m", "edge_agent", "--config", str(edge_conf)], edge_port))

@@ -138,4 +138,7 @@ class Supervisor:
 
     def _write_pids(self) -> None:
         pids = {c.spec.name: c.proc.pid for c in self.children if c.proc is not None and c.alive}
-        self.pid_file.write_text(json.dumps(pids), encoding="utf-8")
+        # Replaced whole, never rewritten in place: a reader must not see half a file.
+        tmp = self.pid_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(pids), encoding="utf-8")
+        os.replace(tmp, self.pid_file)

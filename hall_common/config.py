@@ -240,6 +240,16 @@ class CentreLink(Section):
 
     url: str = Field(pattern=r"^https?://")
     timeout: float = Field(5.0, gt=0, le=60)
+    token_file: RelPath | None = Field(None, description="this node's credential from `hall provision` (mode 600)")
+    batch_size: int = Field(200, ge=1, le=500)
+
+    def token(self) -> str | None:
+        if self.token_file is None:
+            return None
+        try:
+            return self.token_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"centre.token_file: cannot read {self.token_file}: {exc.strerror}") from None
 
 
 class EdgeConfig(NodeConfig):
