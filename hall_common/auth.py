@@ -34,8 +34,17 @@ from hall_common.config import BootstrapUser
 from hall_common.storage import Migrations
 
 ROLES = ("admin", "staff", "viewer")
-_hasher = PasswordHasher()
-_DUMMY_HASH = _hasher.hash("not a password")
+# OWASP's minimum argon2id profile (19 MiB, 2 passes, 1 lane). argon2-cffi's default takes
+# 64 MiB per hash: on a Pi whose whole hall must fit in 150 MB, every login would spike the
+# staff console's memory by that much.
+_hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the user does not exist, so that takes as long as a wrong
+    password. Made on first use, not at import."""
+    return _hasher.hash("not a password")
 F = TypeVar("F", bound=Callable[..., Any])
 
 bp = Blueprint("auth", __name__, template_folder="templates")
@@ -95,7 +104,7 @@ def check_password(users: UserStore, username: str, password: str) -> str | None
     """The user's role if the password is right, else None. Takes as long for an unknown
     user as for a wrong password, so the answer does not tell which user names exist."""
     row = users.find(username)
-    stored = row["password_hash"] if row else _DUMMY_HASH
+    stored = row["password_hash"] if row else _dummy_hash()
     try:
         _hasher.verify(stored, password)
     except (VerifyMismatchError, InvalidHashError):

@@ -65,7 +65,7 @@ def test_login_without_csrf_token_is_refused(edge_app):
 def test_passwords_are_stored_as_argon2_hashes(edge_app):
     with edge_app.app_context():
         row = next(get_db()["users"].rows_where("username = ?", ["staff"]))  # the edge's own sqlite file
-    assert row["password_hash"].startswith("$argon2id$")
+    assert row["password_hash"].startswith("$argon2id$v=19$m=19456,t=2,p=1$")
     assert "correct horse" not in row["password_hash"]
 
 

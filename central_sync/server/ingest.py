@@ -61,18 +61,28 @@ _INSERT = ("INSERT INTO records (id, hall_id, node_id, kind, node_ts, received_a
 
 
 def _insert_new(store: Store, rows: list[tuple]) -> set[str]:
-    """Insert what is new; return the ids inserted by this call."""
+    """Insert what is new; return the ids inserted by this call.
+
+    On PostgreSQL the batch is COPYed into a temporary table (emptied at commit) and moved
+    with one ``INSERT ... SELECT ... ON CONFLICT DO NOTHING RETURNING``: COPY is the
+    fastest way in, and the one statement reports exactly which ids were new.
+    """
     if store.dialect == "postgresql":
-        with store.conn.cursor() as cur:
-            cur.executemany(_INSERT.replace("?", "%s") + " RETURNING id", rows, returning=True)
-            inserted: set[str] = set()
-            while True:
-                row = cur.fetchone()
-                if row is not None:
-                    inserted.add(str(row["id"]))
-                if not cur.nextset():
-                    break
-            return inserted
+        conn = store.conn
+        conn.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS incoming (id UUID, hall_id TEXT, node_id TEXT, kind TEXT, "
+            "node_ts DOUBLE PRECISION, received_at DOUBLE PRECISION, body JSONB) ON COMMIT DELETE ROWS"
+        )
+        with conn.cursor() as cur:
+            with cur.copy("COPY incoming (id, hall_id, node_id, kind, node_ts, received_at, body) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            result = cur.execute(
+                "INSERT INTO records (id, hall_id, node_id, kind, node_ts, received_at, body) "
+                "SELECT id, hall_id, node_id, kind, node_ts, received_at, body FROM incoming "
+                "ON CONFLICT (id) DO NOTHING RETURNING id"
+            ).fetchall()
+        return {str(r["id"]) for r in result}
     inserted = set()
     for row in rows:
         if store.execute(_INSERT, row).rowcount == 1:
