@@ -34,7 +34,7 @@ import sqlite_utils
 
 from hall_common.storage import Migrations, open_database
 
-from .protocol import MAX_RECORDS, Ack, Batch, Record
+from .protocol import MAX_RECORDS, Ack, Batch, ConfigItem, ConfigPage, Record
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,10 @@ def add_outbox_tables(migrations: Migrations) -> None:
         db.execute(
             "CREATE TABLE sync_state (key TEXT PRIMARY KEY, last_success REAL, last_error TEXT, last_error_at REAL, attempts INTEGER)"
         )
+
+    @migrations(name="create_sync_cursors")
+    def create_sync_cursors(db: sqlite_utils.Database) -> None:
+        db.execute("CREATE TABLE sync_cursors (name TEXT PRIMARY KEY, value INTEGER NOT NULL)")
 
 
 def add(db: sqlite_utils.Database, kind: str, body: dict[str, Any], *, node: str, record_id: str | None = None) -> str:
@@ -112,12 +116,14 @@ class SyncWorker:
         min_backoff: float = 1.0,
         max_backoff: float = 300.0,
         rng: Callable[[], float] = random.random,
+        on_configs: Callable[[list[ConfigItem]], None] | None = None,
     ) -> None:
         if not 1 <= batch_size <= MAX_RECORDS:
             raise ValueError(f"batch_size must be 1..{MAX_RECORDS}")
         self.db_path, self.url, self.token, self.hall_id = db_path, url.rstrip("/"), token, hall_id
         self.batch_size, self.timeout, self.idle_wait = batch_size, timeout, idle_wait
         self.min_backoff, self.max_backoff, self._rng = min_backoff, max_backoff, rng
+        self.on_configs = on_configs
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -143,6 +149,8 @@ class SyncWorker:
             while not self._stop.is_set():
                 try:
                     sent = self.push_once(db)
+                    if self.on_configs is not None:
+                        self.pull_once(db)
                 except Exception as exc:  # noqa: BLE001 - any failure is retried later; logged here
                     self.failures += 1
                     delay = self.backoff()
@@ -188,6 +196,26 @@ class SyncWorker:
                 (now,),
             )
         return len(done)
+
+    def pull_once(self, db: sqlite_utils.Database) -> int:
+        """Fetch configurations published for this hall since the last cursor and hand them
+        to ``on_configs``; the cursor moves only after the handler returned."""
+        row = db.execute("SELECT value FROM sync_cursors WHERE name = 'configs'").fetchone()
+        after = row[0] if row else 0
+        request = urllib.request.Request(f"{self.url}/api/v1/sync/configs?after={after}",
+                                         headers={"Authorization": f"Bearer {self.token}"})
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                page = ConfigPage.model_validate_json(response.read())
+        except urllib.error.HTTPError as exc:
+            raise CentreRefused(f"centre refused the configuration pull ({exc.code})") from None
+        if page.items and self.on_configs is not None:
+            self.on_configs(page.items)
+        if page.cursor != after:
+            with db.conn:
+                db.conn.execute("INSERT INTO sync_cursors (name, value) VALUES ('configs', ?) "
+                                "ON CONFLICT (name) DO UPDATE SET value = excluded.value", (page.cursor,))
+        return len(page.items)
 
     def _post(self, batch: Batch) -> Ack:
         request = urllib.request.Request(

@@ -19,7 +19,8 @@ MAX_BODY_BYTES = 2 * 1024 * 1024
 MAX_RECORD_BYTES = 32 * 1024
 
 RecordKind = Literal[
-    "ticket", "complaint", "rating", "payment_intent", "device_event", "alarm", "help_request", "queue_daily", "config_report",
+    "ticket", "complaint", "rating", "payment_intent", "device_event", "alarm", "help_request", "queue_daily",
+    "config_report", "node_birth",
 ]
 
 
@@ -65,3 +66,20 @@ class ProblemDetail(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     code: str
     detail: str
+
+
+class ConfigItem(BaseModel):
+    """One signed configuration the centre published for a node of the hall."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    seq: int
+    node: str
+    doc: dict[str, Any]
+
+
+class ConfigPage(BaseModel):
+    """Published configurations after the hall's cursor, oldest first."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    items: list[ConfigItem]
+    cursor: int

@@ -7,6 +7,8 @@ the bus worker thread, one message at a time, so the database needs no locking.
 from __future__ import annotations
 
 import logging
+import json
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -14,8 +16,10 @@ from typing import Any
 
 from central_sync import client as outbox
 from central_sync.client import SyncWorker
+from central_sync.protocol import ConfigItem
 from hall_common.bus import contract
 from hall_common.bus.client import BusMessage
+from hall_common.errors import PayloadError, TopicError
 from hall_common.config import EdgeConfig
 from hall_common.runner import node_bus
 from hall_common.storage import open_database
@@ -60,7 +64,10 @@ class EdgeAgent:
         if config.centre is not None and config.centre.token_file is not None:
             self.sync = SyncWorker(db_path=self.db_path, url=config.centre.url, token=config.centre.token() or "",
                                    hall_id=config.hall_id, batch_size=config.centre.batch_size,
-                                   timeout=config.centre.timeout)
+                                   timeout=config.centre.timeout, on_configs=self._configs_from_centre)
+        self.bus.subscribe(contract.CONFIG_REPORTED.filter(hall=hall), self._on_config_reported)
+        # Off the network thread: it reads the database.
+        self.bus.on_connected(lambda: threading.Thread(target=self._republish_configs, daemon=True).start())
 
     def start(self) -> None:
         self.bus.start()
@@ -82,8 +89,57 @@ class EdgeAgent:
             self.registry.on_state(msg.parts["node"], msg.payload)
 
     def _on_birth(self, msg: BusMessage) -> None:
-        if msg.parts["node"] != self.config.node_id:
-            self.registry.on_birth(msg.parts["node"], msg.payload)
+        node = msg.parts["node"]
+        if node == self.config.node_id:
+            return
+        birth = msg.payload
+        self.registry.on_birth(node, birth)
+        if self.sync is not None and birth.kind in ("kiosk", "display"):
+            # The centre learns the hall's kiosks (for publishing configuration) from these.
+            self._to_centre("node_birth", {"node": node, "kind": birth.kind, "sw": birth.sw,
+                                           "config_version": birth.config_version}, node)
+
+    def _on_config_reported(self, msg: BusMessage) -> None:
+        if self.sync is not None:
+            r = msg.payload
+            self._to_centre("config_report", {"node": msg.parts["node"], "version": r.version, "status": r.status,
+                                              "reason": r.reason}, msg.parts["node"])
+
+    def _to_centre(self, kind: str, body: dict[str, Any], node: str) -> None:
+        with self.db.atomic():
+            outbox.add(self.db, kind, body, node=node)
+        if self.sync is not None:
+            self.sync.nudge()
+
+    def _configs_from_centre(self, items: list[ConfigItem]) -> None:
+        """Signed configurations from the centre (on the sync worker's thread, with a
+        connection of its own): kept, then published retained for each node."""
+        db = open_database(self.db_path)
+        try:
+            with db.atomic():
+                for item in items:
+                    db["desired_configs"].upsert({"node": item.node, "version": item.doc.get("version", 0),
+                                                  "doc": json.dumps(item.doc), "received_at": time.time()}, pk="node")
+        finally:
+            db.close()
+        for item in items:
+            self._publish_config(item.node, item.doc)
+
+    def _publish_config(self, node: str, doc: dict[str, Any]) -> None:
+        try:
+            self.bus.publish(contract.CONFIG_DESIRED, doc, hall=self.config.hall_id, node=node)
+        except (PayloadError, TopicError, ValueError) as exc:
+            log.error("config for %s from the centre not published: %s", node, exc)
+
+    def _republish_configs(self) -> None:
+        """After a reconnect: the desired configuration of every node is retained again."""
+        db = open_database(self.db_path)
+        try:
+            rows = list(db["desired_configs"].rows)
+        finally:
+            db.close()
+        for row in rows:
+            self._publish_config(row["node"], json.loads(row["doc"]))
 
     def _on_esphome_status(self, msg: BusMessage) -> None:
         self.registry.on_esphome_status(msg.parts["node"], msg.payload)

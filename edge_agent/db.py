@@ -39,3 +39,8 @@ def create_help_requests(db: sqlite_utils.Database) -> None:
 
 
 add_outbox_tables(migrations)
+
+
+@migrations()
+def create_desired_configs(db: sqlite_utils.Database) -> None:
+    db["desired_configs"].create({"node": str, "version": int, "doc": str, "received_at": float}, pk="node")

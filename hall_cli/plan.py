@@ -8,6 +8,7 @@ exist (so logins survive a restart):
     data/secrets/broker/{node}                     broker passwords (mode 600)
     data/secrets/console/{staff,admin}             console passwords (mode 600)
     data/secrets/centre/edge.token                 the edge's credential for the centre (mode 600)
+    data/secrets/centre/config_signing.key         the centre's key for kiosk configuration (mode 600)
     data/broker/                                   mosquitto.conf, passwd, persistence
     data/nodes/{node}/                             each node's own database and state
     data/central/                                  the central server's database
@@ -27,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from hall_common.bus import contract
 from hall_common.bus.payloads import ID_PATTERN
+from central_sync.signing import load_or_create_key, public_key_b64
 from hall_common.config import KioskSettings
 from hall_common.errors import ConfigError
 from hall_common.storage import read_or_create_secret
@@ -129,10 +131,12 @@ def prepare(data_dir: Path, plan: HallPlan, *, base_port: int, host: str = "127.
     central_port = base_port + 1
     admin_pw = read_or_create_secret(data_dir / "secrets/console/admin", 9)
     central_conf = data_dir / "config" / "central.toml"
+    signing_key = load_or_create_key(data_dir / "secrets/centre/config_signing.key")
     central_conf.write_text(tomli_w.dumps({
         "data_dir": "../central",
         "log_file": "../logs/central.log",
         "database_url": "sqlite:///../central/central.db",
+        "signing_key_file": "../secrets/centre/config_signing.key",
         "http": {"host": host, "port": central_port},
         "bootstrap_user": {"username": "admin", "password_file": "../secrets/console/admin", "role": "admin"},
     }), encoding="utf-8")
@@ -160,7 +164,7 @@ def prepare(data_dir: Path, plan: HallPlan, *, base_port: int, host: str = "127.
     node_config(DOCTOR_NODE)
     for i, node in enumerate(plan.kiosks):
         port = base_port + 10 + i
-        conf = node_config(node, http={"host": host, "port": port},
+        conf = node_config(node, http={"host": host, "port": port}, config_public_key=public_key_b64(signing_key),
                            settings=plan.kiosk_settings.model_dump(mode="json", exclude_defaults=True))
         layout.processes.append(Process(node, [py, "-m", "kiosk", "--config", str(conf)], port))
         layout.urls[f"kiosk {node}"] = f"http://{host}:{port}/"

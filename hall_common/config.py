@@ -217,6 +217,7 @@ class KioskSettings(Section):
     panel: PanelConfig = Field(default_factory=PanelConfig)
     languages: list[Literal["zh_CN", "en"]] = Field(default_factory=lambda: ["zh_CN", "en"], min_length=1)
     voice: bool = True
+    printer: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$", description="the printer that prints this kiosk's tickets")
     blank_when_closed: bool = Field(True, description="turn the screen off outside opening hours")
 
 
@@ -226,6 +227,7 @@ class KioskConfig(NodeConfig):
     model_config = SettingsConfigDict(env_prefix="KIOSK_")
     http: HttpConfig
     settings: KioskSettings
+    config_public_key: str | None = Field(None, description="the centre's key for signed configuration (base64)")
 
 
 class DisplayConfig(NodeConfig):
@@ -294,6 +296,8 @@ class CentralConfig(PartConfig):
     )
     bootstrap_user: BootstrapUser | None = None
     max_batch_bytes: int = Field(2 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    signing_key_file: RelPath | None = Field(None, description="Ed25519 key that signs kiosk configuration (made if missing)")
+    config_valid_days: int = Field(30, ge=1, le=365)
 
     @field_validator("database_url")
     @classmethod

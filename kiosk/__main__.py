@@ -15,7 +15,13 @@ def main(argv: list[str] | None = None) -> None:
     from .status import HallStatus
 
     bus = node_bus(config, kind="kiosk", sw=SW_VERSION)
-    app = create_app(config, HallStatus(bus), bus)
+    status = HallStatus(bus)
+    app = create_app(config, status, bus)
+    if config.config_public_key:
+        from .config_apply import ConfigApplier, printers_from
+
+        ConfigApplier(app, bus, public_key=config.config_public_key, state_path=config.data_dir / "applied-config.json",
+                      printers=printers_from(status))
     bus.start()
     serve(app, config.http, on_stop=bus.close)
 

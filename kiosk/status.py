@@ -38,6 +38,11 @@ class HallStatus:
         with self._lock:
             self._devices[msg.parts["dev"]] = msg.payload
 
+    def printer_names(self) -> set[str]:
+        """The printers the edge has reported, by device id."""
+        with self._lock:
+            return {dev for dev, d in self._devices.items() if d.kind == "printer"}
+
     def snapshot(self) -> Snapshot:
         edge_up = self.edge.edge_up
         with self._lock:

@@ -18,6 +18,7 @@ class Served:
     """A WSGI app on a free port, in a daemon thread, until ``stop()``."""
 
     def __init__(self, app: Flask) -> None:
+        self.app = app
         self.server = create_server(app, host="127.0.0.1", port=0, threads=4)
         self.url = f"http://127.0.0.1:{self.server.effective_port}/"
         self.thread = threading.Thread(target=self.server.run, daemon=True)
@@ -61,25 +62,34 @@ class MiniHall:
         self.served.append(s)
         return s
 
-    def edge(self, centre_url: str | None = None):
+    def edge(self, centre_url: str | None = None, token: str | None = None):
         from edge_agent.agent import EdgeAgent
 
         pw = self.tmp / "edge.pw"
         pw.write_text(self.broker.passwords["edge"])
+        centre: dict[str, Any] | None = None
+        if centre_url:
+            centre = {"url": centre_url}
+            if token:
+                (self.tmp / "edge.token").write_text(token)
+                centre["token_file"] = self.tmp / "edge.token"
         cfg = EdgeConfig(
             hall_id=self.broker.hall, hall_name="测试大厅", node_id="edge", data_dir=self.tmp / "edge",
             broker={"host": self.broker.host, "port": self.broker.port, "password_file": pw}, http={"port": 1},
-            centre={"url": centre_url} if centre_url else None,
+            centre=centre,
         )
         agent = EdgeAgent(cfg)
         if agent.centre is not None:
             agent.centre.every = 0.3
+        if agent.sync is not None:
+            agent.sync.idle_wait = 0.2
         agent.start()
         assert agent.bus.wait_connected(10)
         self.closers.append(agent.close)
         return agent
 
-    def kiosk(self, settings: dict[str, Any] | None = None, test_config: dict[str, Any] | None = None) -> tuple[Served, Flask]:
+    def kiosk(self, settings: dict[str, Any] | None = None, test_config: dict[str, Any] | None = None,
+              public_key: str | None = None) -> tuple[Served, Flask]:
         import kiosk
         from hall_common.bus.client import BusClient
         from kiosk.status import HallStatus
@@ -95,6 +105,12 @@ class MiniHall:
                         port=self.broker.port, username="kiosk-01", password=self.broker.passwords["kiosk-01"], session=1)
         status = HallStatus(bus)
         app = kiosk.create_app(cfg, status, bus, test_config)
+        if public_key:
+            from kiosk.config_apply import ConfigApplier, printers_from
+
+            app.extensions["config_applier"] = ConfigApplier(
+                app, bus, public_key=public_key, state_path=self.tmp / "kiosk" / "applied-config.json",
+                printers=printers_from(status))
         bus.start()
         assert bus.wait_connected(10)
         self.closers.append(bus.close)

@@ -119,43 +119,43 @@ def test_doctor_passes_on_a_running_hall(hall):
     assert "node env-01: ready" in result.stdout
 
 
-def test_pages_in_chromium(hall):
+def test_pages_in_chromium(hall, browser):
     """Screenshots of every page of the running hall, for a person to look at."""
-    from playwright.sync_api import sync_playwright
-
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"])
-        try:
-            page = browser.new_page(viewport={"width": 1080, "height": 1920})
-            page.goto(hall.urls["kiosk kiosk-01"])
-            assert "请点击您需要的服务" in page.inner_text("body")
-            assert "大厅系统暂时无法连接" not in page.inner_text("body")
-            page.screenshot(path=SCREENSHOTS / "foundation-kiosk-home.png")
+    page = browser.new_page(viewport={"width": 1080, "height": 1920})
+    page.goto(hall.urls["kiosk kiosk-01"])
+    assert "请点击您需要的服务" in page.inner_text("body")
+    assert "大厅系统暂时无法连接" not in page.inner_text("body")
+    page.screenshot(path=SCREENSHOTS / "foundation-kiosk-home.png")
 
-            page = browser.new_page(viewport={"width": 1920, "height": 1080})
-            page.goto(hall.urls["board display-01"])
-            assert "幸福里物业客户服务中心" in page.inner_text("header")
-            page.screenshot(path=SCREENSHOTS / "foundation-board.png")
+    page = browser.new_page(viewport={"width": 1920, "height": 1080})
+    page.goto(hall.urls["board display-01"])
+    assert "幸福里物业客户服务中心" in page.inner_text("header")
+    page.screenshot(path=SCREENSHOTS / "foundation-board.png")
 
-            for name, shot in (("staff console", "foundation-staff"), ("admin console", "foundation-admin")):
-                page = browser.new_page(viewport={"width": 1366, "height": 768})
-                page.goto(hall.urls[name])
-                page.screenshot(path=SCREENSHOTS / f"{shot}-login.png")
-                user, password = hall.logins[name].split(" / ")
-                page.fill("#password", "wrong password")
-                page.fill("#username", user)
-                page.click("button[type=submit]")
-                assert "用户名或密码不正确" in page.inner_text("body")
-                page.fill("#password", password)
-                page.click("button[type=submit]")
-                page.wait_for_selector("main h2")
-                page.screenshot(path=SCREENSHOTS / f"{shot}-overview.png")
-                if name == "staff console":
-                    text = page.inner_text("main")
-                    assert "kiosk-01" in text and "env-01" in text and "在线" in text
-        finally:
-            browser.close()
+    for name, shot in (("staff console", "foundation-staff"), ("admin console", "foundation-admin")):
+        page = browser.new_page(viewport={"width": 1366, "height": 768})
+        page.goto(hall.urls[name])
+        page.screenshot(path=SCREENSHOTS / f"{shot}-login.png")
+        user, password = hall.logins[name].split(" / ")
+        page.fill("#password", "wrong password")
+        page.fill("#username", user)
+        page.click("button[type=submit]")
+        assert "用户名或密码不正确" in page.inner_text("body")
+        page.fill("#password", password)
+        page.click("button[type=submit]")
+        page.wait_for_selector("main h2")
+        page.screenshot(path=SCREENSHOTS / f"{shot}-overview.png")
+        if name == "staff console":
+            def all_nodes_listed() -> bool:
+                # The sensor node reports every few seconds: right after start-up it
+                # may not have been heard from yet.
+                page.reload()
+                text = page.inner_text("main")
+                return "kiosk-01" in text and "env-01" in text and "在线" in text
+
+            wait_for(all_nodes_listed, timeout=20, interval=0.5)
+            page.screenshot(path=SCREENSHOTS / f"{shot}-overview.png")
 
 
 def test_a_killed_part_is_restarted(hall):

@@ -12,6 +12,7 @@ from typing import Any
 
 from flask import Flask
 
+from central_sync.signing import load_or_create_key
 from hall_common import auth
 from hall_common.config import CentralConfig
 from hall_common.web import health_blueprint, instance_secret
@@ -26,13 +27,16 @@ def create_app(config: CentralConfig, test_config: dict[str, Any] | None = None)
         CONSOLE_TITLE="物业服务中心 · 管理后台",
         CONSOLE_COLOUR="#3b2a63",
         MAX_BATCH_BYTES=config.max_batch_bytes,
+        CONFIG_VALID_DAYS=config.config_valid_days,
     )
     app.config.update(test_config or {})
     init_store(app, config.database_url)
+    app.extensions["config_key"] = load_or_create_key(config.signing_key_file or config.data_dir / "config_signing.key")
     auth.init_app(app, lambda: StoreUsers(get_store()), bootstrap=config.bootstrap_user)
-    from . import admin, api
+    from . import admin, api, configs
 
     app.register_blueprint(admin.bp)
+    app.register_blueprint(configs.bp)
     app.register_blueprint(api.bp)
     auth.csrf.exempt(api.bp)  # halls authenticate with a bearer token, not a browser cookie
     app.register_blueprint(health_blueprint(lambda: {"part": "central", "ts": time.time()}))

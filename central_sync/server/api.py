@@ -9,10 +9,12 @@ Nothing of a refused batch is applied.
 
 from __future__ import annotations
 
+import json
+
 from flask import Blueprint, Response, current_app, jsonify, request
 from pydantic import ValidationError
 
-from central_sync.protocol import Batch, ProblemDetail
+from central_sync.protocol import Batch, ConfigItem, ConfigPage, ProblemDetail
 
 from . import credentials
 from .db import get_store
@@ -56,6 +58,26 @@ def post_batch():
     except IngestError as exc:
         return problem(exc.status, exc.code, exc.detail)
     return current_app.response_class(ack.model_dump_json(), mimetype="application/json")
+
+
+@bp.get("/sync/configs")
+def get_configs():
+    """Signed configurations published for this hall's nodes after ``after`` (a cursor)."""
+    who = authenticated()
+    if who is None:
+        return problem(401, "unauthorised", "unknown or revoked node credential")
+    try:
+        after = int(request.args.get("after", "0"))
+    except ValueError:
+        return problem(422, "malformed", "after: must be a whole number")
+    rows = get_store().query(
+        "SELECT seq, node_id, doc FROM config_assignments WHERE hall_id = ? AND seq > ? ORDER BY seq LIMIT 100",
+        (who.hall_id, after),
+    )
+    items = [ConfigItem(seq=r["seq"], node=r["node_id"], doc=r["doc"] if isinstance(r["doc"], dict) else json.loads(r["doc"]))
+             for r in rows]
+    page = ConfigPage(items=items, cursor=items[-1].seq if items else after)
+    return current_app.response_class(page.model_dump_json(), mimetype="application/json")
 
 
 @bp.get("/openapi.json")

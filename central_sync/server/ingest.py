@@ -14,7 +14,9 @@ import time
 from dataclasses import dataclass
 from uuid import UUID
 
-from central_sync.protocol import Ack, Batch
+from typing import Callable
+
+from central_sync.protocol import Ack, Batch, Record
 from central_sync.store import Store
 
 
@@ -45,6 +47,10 @@ def apply_batch(store: Store, who: NodeIdentity, batch: Batch, *, now: float | N
     ]
     with store.transaction():
         inserted = _insert_new(store, rows)
+        for r in batch.records:
+            project = PROJECTIONS.get(r.kind)
+            if project is not None and str(r.id) in inserted:
+                project(store, who.hall_id, r, received)
         old = [i for i in ids if str(i) not in inserted]
         if old:
             owners = _owners(store, [str(i) for i in old])
@@ -54,6 +60,37 @@ def apply_batch(store: Store, who: NodeIdentity, batch: Batch, *, now: float | N
                 raise IngestError(409, "id_taken", f"record {foreign[0]} belongs to another hall")
         store.execute("UPDATE halls SET last_sync = ? WHERE hall_id = ?", (received, who.hall_id))
     return Ack(applied=[i for i in ids if str(i) in inserted], duplicates=old, received_at=received)
+
+
+def _config_report(store: Store, hall_id: str, r: Record, received: float) -> None:
+    """The configuration a node runs: kept if newer (by the node's clock) than the last one."""
+    b = r.body
+    store.execute(
+        "INSERT INTO config_reports (hall_id, node_id, version, status, reason, node_ts, received_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (hall_id, node_id) DO UPDATE SET version = excluded.version, status = excluded.status, "
+        "reason = excluded.reason, node_ts = excluded.node_ts, received_at = excluded.received_at "
+        "WHERE config_reports.node_ts < excluded.node_ts",
+        (hall_id, str(b.get("node", r.node)), int(b.get("version", 0)), str(b.get("status", "")), str(b.get("reason", ""))[:500], r.ts, received),
+    )
+
+
+def _node_birth(store: Store, hall_id: str, r: Record, received: float) -> None:
+    """A node of the hall said who it is: the centre learns the hall's kiosks from this."""
+    b = r.body
+    store.execute(
+        "INSERT INTO hall_nodes (hall_id, node_id, kind, sw, config_version, node_ts) VALUES (?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (hall_id, node_id) DO UPDATE SET kind = excluded.kind, sw = excluded.sw, "
+        "config_version = excluded.config_version, node_ts = excluded.node_ts WHERE hall_nodes.node_ts < excluded.node_ts",
+        (hall_id, str(b.get("node", r.node)), str(b.get("kind", "")), str(b.get("sw", "")), b.get("config_version"), r.ts),
+    )
+
+
+PROJECTIONS: dict[str, Callable[[Store, str, Record, float], None]] = {
+    "config_report": _config_report,
+    "node_birth": _node_birth,
+}
+"""Kinds that also update a table of their own, in the transaction that first stores them
+(so exactly once, like the record itself)."""
 
 
 _INSERT = ("INSERT INTO records (id, hall_id, node_id, kind, node_ts, received_at, body) VALUES (?, ?, ?, ?, ?, ?, ?) "

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from central_sync.protocol import Ack, Batch, ProblemDetail
+from central_sync.protocol import Ack, Batch, ConfigPage, ProblemDetail
 
 
 def _problem(description: str) -> dict[str, Any]:
@@ -15,7 +15,7 @@ def _problem(description: str) -> dict[str, Any]:
 
 def document() -> dict[str, Any]:
     schemas: dict[str, Any] = {}
-    for model in (Batch, Ack, ProblemDetail):
+    for model in (Batch, Ack, ConfigPage, ProblemDetail):
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(schema.pop("$defs", {}))
         schemas[model.__name__] = schema
@@ -42,6 +42,19 @@ def document() -> dict[str, Any]:
                         "413": _problem("the batch is too large"),
                         "415": _problem("the body is not JSON"),
                         "422": _problem("the batch is malformed; the field is named"),
+                    },
+                }
+            },
+            "/api/v1/sync/configs": {
+                "get": {
+                    "operationId": "getConfigs",
+                    "summary": "Signed configurations published for this hall's nodes, after a cursor",
+                    "parameters": [{"name": "after", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0}}],
+                    "responses": {
+                        "200": {"description": "oldest first, at most 100",
+                                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ConfigPage"}}}},
+                        "401": _problem("unknown or revoked node credential"),
+                        "422": _problem("the cursor is not a whole number"),
                     },
                 }
             },

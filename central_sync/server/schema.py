@@ -46,4 +46,29 @@ MIGRATIONS: list[Migration] = [
             "action TEXT NOT NULL, detail TEXT NOT NULL)",
         ],
     ),
+    Migration(
+        "005_config_push",
+        [
+            "CREATE TABLE configs (version INTEGER PRIMARY KEY, body TEXT NOT NULL, note TEXT NOT NULL, "
+            "created_by TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL)",
+            "CREATE TABLE config_assignments (seq INTEGER PRIMARY KEY AUTOINCREMENT, hall_id TEXT NOT NULL, node_id TEXT NOT NULL, "
+            "version INTEGER NOT NULL, doc TEXT NOT NULL, published_by TEXT NOT NULL, published_at DOUBLE PRECISION NOT NULL, "
+            "UNIQUE (hall_id, node_id, version))",
+            "CREATE TABLE config_reports (hall_id TEXT NOT NULL, node_id TEXT NOT NULL, version INTEGER NOT NULL, status TEXT NOT NULL, "
+            "reason TEXT NOT NULL, node_ts DOUBLE PRECISION NOT NULL, received_at DOUBLE PRECISION NOT NULL, PRIMARY KEY (hall_id, node_id))",
+            "CREATE TABLE hall_nodes (hall_id TEXT NOT NULL, node_id TEXT NOT NULL, kind TEXT NOT NULL, sw TEXT NOT NULL, "
+            "config_version INTEGER, node_ts DOUBLE PRECISION NOT NULL, PRIMARY KEY (hall_id, node_id))",
+        ],
+        [
+            "CREATE TABLE configs (version BIGINT PRIMARY KEY, body JSONB NOT NULL, note TEXT NOT NULL, "
+            "created_by TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL)",
+            "CREATE TABLE config_assignments (seq BIGSERIAL PRIMARY KEY, hall_id TEXT NOT NULL, node_id TEXT NOT NULL, "
+            "version BIGINT NOT NULL, doc JSONB NOT NULL, published_by TEXT NOT NULL, published_at DOUBLE PRECISION NOT NULL, "
+            "UNIQUE (hall_id, node_id, version))",
+            "CREATE TABLE config_reports (hall_id TEXT NOT NULL, node_id TEXT NOT NULL, version BIGINT NOT NULL, status TEXT NOT NULL, "
+            "reason TEXT NOT NULL, node_ts DOUBLE PRECISION NOT NULL, received_at DOUBLE PRECISION NOT NULL, PRIMARY KEY (hall_id, node_id))",
+            "CREATE TABLE hall_nodes (hall_id TEXT NOT NULL, node_id TEXT NOT NULL, kind TEXT NOT NULL, sw TEXT NOT NULL, "
+            "config_version BIGINT, node_ts DOUBLE PRECISION NOT NULL, PRIMARY KEY (hall_id, node_id))",
+        ],
+    ),
 ]

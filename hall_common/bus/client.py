@@ -120,6 +120,7 @@ class BusClient:
         self._host, self._port, self._keepalive = host, port, keepalive
         self._session_expiry = session_expiry
         self._subs: list[_Subscription] = []
+        self._connect_hooks: list[Callable[[], None]] = []
         self._subs_lock = threading.Lock()
         self._pending: dict[bytes, Future[Response]] = {}
         self._pending_lock = threading.Lock()
@@ -238,6 +239,11 @@ class BusClient:
         if self._connected.is_set():
             self._client.subscribe(topic_filter, qos=qos)
 
+    def on_connected(self, hook: Callable[[], None]) -> None:
+        """Call ``hook`` after every (re)connect, on the network thread: it may only publish
+        (say, retained state that must be there again), never block."""
+        self._connect_hooks.append(hook)
+
     def serve(self, method: str, handler: RequestHandler) -> None:
         """Answer requests ``method`` from any node of the hall (the edge agent does this)."""
         topic_filter = contract.REQUEST.filter(hall=self.hall_id, method=method)
@@ -306,6 +312,11 @@ class BusClient:
         self._announce(client)
         self.refused = None
         self._connected.set()
+        for hook in self._connect_hooks:
+            try:
+                hook()
+            except Exception:
+                log.exception("bus: connect hook %s failed", hook)
         log.info("bus: connected", extra={"broker": f"{self._host}:{self._port}", "session": self.session})
 
     def _announce(self, client: mqtt.Client) -> None:

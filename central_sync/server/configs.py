@@ -1,0 +1,140 @@
+"""Kiosk configuration at the centre: edit, validate, sign, publish (staged), and see what
+each kiosk runs.
+
+A configuration is the kiosk's ``settings`` section (``KioskSettings``: services, hours,
+phones, idle times, languages, panel), edited as TOML and validated against the same
+schema the kiosk uses before it can be saved. Publishing signs one document per kiosk
+(the hall and node are inside the signature) with the configuration's version, which
+grows strictly, and an expiry. Staged: a list of kiosks or a percentage first; publishing
+again without either reaches the rest. Every save and publish goes to the audit log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import tomllib
+
+import tomli_w
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
+from pydantic import ValidationError
+
+from central_sync.signing import public_key_b64, sign
+from hall_common.auth import login_required
+from hall_common.config import KioskSettings
+
+from .db import get_store
+
+bp = Blueprint("configs", __name__, url_prefix="/configs")
+
+
+def audit(action: str, detail: dict) -> None:
+    get_store().execute(
+        "INSERT INTO audit_log (ts, username, action, detail) VALUES (?, ?, ?, ?)",
+        (time.time(), g.user, action, json.dumps(detail, ensure_ascii=False, sort_keys=True)),
+    )
+
+
+def _body(row: dict) -> dict:
+    return row["body"] if isinstance(row["body"], dict) else json.loads(row["body"])
+
+
+@bp.get("/")
+@login_required()
+def index():
+    return _page(None)
+
+
+def _page(draft: str | None):
+    """The configuration page; ``draft`` is what the editor shows (the text that failed, after an error)."""
+    store = get_store()
+    configs = store.query("SELECT version, note, created_by, created_at FROM configs ORDER BY version DESC LIMIT 20")
+    latest = store.query("SELECT body FROM configs ORDER BY version DESC LIMIT 1")
+    kiosks = store.query(
+        "SELECT n.hall_id, n.node_id, n.sw, "
+        "(SELECT max(a.version) FROM config_assignments a WHERE a.hall_id = n.hall_id AND a.node_id = n.node_id) AS desired, "
+        "r.version AS reported, r.status, r.reason, r.received_at AS reported_at "
+        "FROM hall_nodes n LEFT JOIN config_reports r ON r.hall_id = n.hall_id AND r.node_id = n.node_id "
+        "WHERE n.kind = 'kiosk' ORDER BY n.hall_id, n.node_id"
+    )
+    audit_rows = store.query("SELECT ts, username, action, detail FROM audit_log ORDER BY id DESC LIMIT 20")
+    if draft is None:
+        draft = tomli_w.dumps(_body(latest[0])) if latest else ""
+    halls = store.query("SELECT hall_id, name FROM halls ORDER BY hall_id")
+    return render_template("admin/configs.html", configs=configs, kiosks=kiosks, audit=audit_rows, draft=draft,
+                           halls=halls, public_key=public_key_b64(current_app.extensions["config_key"]))
+
+
+@bp.post("/")
+@login_required("admin")
+def create():
+    """Save a new configuration version, if it passes the kiosk's own schema."""
+    text = request.form.get("settings", "")
+    note = request.form.get("note", "").strip()[:200]
+    try:
+        settings = KioskSettings.model_validate(tomllib.loads(text))
+    except tomllib.TOMLDecodeError as exc:
+        flash(f"不是有效的 TOML · Not valid TOML: {exc}")
+        return _page(text), 422
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        flash(f"配置有误，未保存 · Invalid, not saved: {'.'.join(map(str, first['loc']))}: {first['msg']}")
+        return _page(text), 422
+    store = get_store()
+    with store.transaction():
+        version = (store.scalar("SELECT max(version) FROM configs") or 0) + 1
+        body = settings.model_dump(mode="json", exclude_none=True)  # TOML has no null
+        store.execute("INSERT INTO configs (version, body, note, created_by, created_at) VALUES (?, ?, ?, ?, ?)",
+                      (version, json.dumps(body, ensure_ascii=False), note or f"v{version}", g.user, time.time()))
+        audit("config.create", {"version": version, "note": note})
+    flash(f"已保存版本 {version} · Saved version {version}")
+    return redirect(url_for("configs.index"))
+
+
+@bp.post("/<int:version>/publish")
+@login_required("admin")
+def publish(version: int):
+    """Sign and publish ``version`` to the chosen kiosks: one hall or all, optionally only a
+    list of kiosks or a percentage of them first. Kiosks that already have it are skipped."""
+    store = get_store()
+    rows = store.query("SELECT body FROM configs WHERE version = ?", (version,))
+    if not rows:
+        abort(404)
+    body = _body(rows[0])
+    hall = request.form.get("hall", "*")
+    listed = {n.strip() for n in request.form.get("nodes", "").split(",") if n.strip()}
+    try:
+        percent = int(request.form.get("percent") or 100)
+    except ValueError:
+        percent = -1
+    if not 1 <= percent <= 100:
+        flash("百分比应为 1 到 100 · Percentage must be 1 to 100")
+        return redirect(url_for("configs.index"))
+    kiosks = store.query(
+        "SELECT hall_id, node_id FROM hall_nodes WHERE kind = 'kiosk' AND (? = '*' OR hall_id = ?) ORDER BY hall_id, node_id",
+        (hall, hall),
+    )
+    if listed:
+        kiosks = [k for k in kiosks if k["node_id"] in listed]
+    if percent < 100:
+        # A stable choice: the same kiosks come first every time for this version.
+        kiosks.sort(key=lambda k: hashlib.sha256(f"{version}/{k['hall_id']}/{k['node_id']}".encode()).hexdigest())
+        kiosks = kiosks[: max(1, round(len(kiosks) * percent / 100))]
+    key = current_app.extensions["config_key"]
+    expires = time.time() + current_app.config["CONFIG_VALID_DAYS"] * 86400
+    published = []
+    with store.transaction():
+        for k in kiosks:
+            doc = sign(key, hall=k["hall_id"], node=k["node_id"], version=version, expires=expires, body=body)
+            cur = store.execute(
+                "INSERT INTO config_assignments (hall_id, node_id, version, doc, published_by, published_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (hall_id, node_id, version) DO NOTHING",
+                (k["hall_id"], k["node_id"], version, doc.model_dump_json(), g.user, time.time()),
+            )
+            if cur.rowcount == 1:
+                published.append(f"{k['hall_id']}/{k['node_id']}")
+        audit("config.publish", {"version": version, "hall": hall, "nodes": sorted(listed), "percent": percent,
+                                 "published": published})
+    flash(f"版本 {version} 已发布到 {len(published)} 台自助机 · Version {version} published to {len(published)} kiosk(s)")
+    return redirect(url_for("configs.index"))
