@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 FIRMWARE_CONFIGS = Path(__file__).resolve().parent.parent / "firmware_configs"
 CONF_TEMPLATE = FIRMWARE_CONFIGS / "mosquitto" / "mosquitto.conf.in"
 ACL_FILE = FIRMWARE_CONFIGS / "mosquitto" / "acl"
+CENTRAL_ACL_FILE = FIRMWARE_CONFIGS / "mosquitto" / "central-acl"
+BRIDGE_TEMPLATE = FIRMWARE_CONFIGS / "mosquitto" / "bridge.conf.in"
 
 
 class BrokerError(RuntimeError):
@@ -64,8 +66,10 @@ def render_config(
     acl_file: Path = ACL_FILE,
     user: str | None = None,
     log_file: Path | None = None,
+    extra: str = "",
 ) -> Path:
-    """Write ``mosquitto.conf`` for a broker whose state lives in ``broker_dir``."""
+    """Write ``mosquitto.conf`` for a broker whose state lives in ``broker_dir``; ``extra``
+    is appended (``include_dir`` of a bridge, see :func:`render_bridge`)."""
     broker_dir.mkdir(parents=True, exist_ok=True)
     persistence = broker_dir / "persistence"
     persistence.mkdir(exist_ok=True)
@@ -77,10 +81,20 @@ def render_config(
         persistence_dir=persistence,
         log_dest=f"file {log_file}" if log_file else "stderr",
         user=user or getpass.getuser(),
+        extra=extra,
     )
     conf = broker_dir / "mosquitto.conf"
     conf.write_text(text, encoding="utf-8")
     return conf
+
+
+def render_bridge(conf_dir: Path, *, hall: str, address: str, password: str) -> Path:
+    """Write the bridge to the central broker into ``conf_dir`` (mode 600: it holds the
+    hall's password there); pass ``extra=f"include_dir {conf_dir}"`` to :func:`render_config`."""
+    text = Template(BRIDGE_TEMPLATE.read_text(encoding="utf-8")).substitute(hall=hall, address=address, password=password)
+    path = conf_dir / "bridge.conf"
+    write_private(path, text.encode())
+    return path
 
 
 def port_open(host: str, port: int, timeout: float = 0.2) -> bool:

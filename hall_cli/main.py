@@ -72,10 +72,20 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_broker_config(args: argparse.Namespace) -> int:
-    from .broker import render_config
+    from .broker import render_bridge, render_config
 
+    extra = ""
+    if args.bridge_address:
+        if not (args.bridge_hall and args.bridge_password_file):
+            print("hall broker-config: --bridge-address needs --bridge-hall and --bridge-password-file", file=sys.stderr)
+            return 2
+        bridge_dir = args.out_dir / "bridge.d"
+        bridge_dir.mkdir(parents=True, exist_ok=True)
+        render_bridge(bridge_dir, hall=args.bridge_hall, address=args.bridge_address,
+                      password=args.bridge_password_file.read_text(encoding="utf-8").strip())
+        extra = f"include_dir {bridge_dir}"
     conf = render_config(args.out_dir, port=args.port, bind=args.bind, user=args.user,
-                         password_file=args.password_file)
+                         password_file=args.password_file, extra=extra)
     print(conf)
     return 0
 
@@ -126,6 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     bc.add_argument("--bind", default="0.0.0.0", help="address to listen on (default all)")
     bc.add_argument("--user", default="mosquitto", help="user mosquitto runs as (default mosquitto)")
     bc.add_argument("--password-file", type=Path, default=None, help="the hall's password file")
+    bc.add_argument("--bridge-address", help="central broker host:port to bridge the hall's live views to")
+    bc.add_argument("--bridge-hall", help="the hall id (its user name at the central broker)")
+    bc.add_argument("--bridge-password-file", type=Path, help="the hall's password at the central broker")
     bc.set_defaults(func=cmd_broker_config)
     return parser
 
