@@ -34,7 +34,7 @@ import sqlite_utils
 
 from hall_common.storage import Migrations, open_database
 
-from .protocol import MAX_RECORDS, Ack, Batch, ConfigItem, ConfigPage, Record
+from .protocol import MAX_RECORDS, Ack, Batch, ConfigPage, ContentPage, Record
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +91,13 @@ def status(db: sqlite_utils.Database, now: float | None = None) -> SyncStatus:
     return SyncStatus(depth, now - oldest if oldest else None, last_success, last_error, last_error_at)
 
 
+FEEDS: dict[str, tuple[str, Any]] = {
+    "configs": ("/api/v1/sync/configs", ConfigPage),
+    "content": ("/api/v1/sync/content", ContentPage),
+}
+"""What a hall can pull from the centre: path and page document of each feed."""
+
+
 class CentreRefused(Exception):
     """The centre answered with an error that retrying will not fix (4xx)."""
 
@@ -116,14 +123,16 @@ class SyncWorker:
         min_backoff: float = 1.0,
         max_backoff: float = 300.0,
         rng: Callable[[], float] = random.random,
-        on_configs: Callable[[list[ConfigItem]], None] | None = None,
+        feeds: dict[str, Callable[[list[Any]], None]] | None = None,
     ) -> None:
         if not 1 <= batch_size <= MAX_RECORDS:
             raise ValueError(f"batch_size must be 1..{MAX_RECORDS}")
         self.db_path, self.url, self.token, self.hall_id = db_path, url.rstrip("/"), token, hall_id
         self.batch_size, self.timeout, self.idle_wait = batch_size, timeout, idle_wait
         self.min_backoff, self.max_backoff, self._rng = min_backoff, max_backoff, rng
-        self.on_configs = on_configs
+        self.feeds = feeds or {}
+        """What to pull from the centre, by feed name (``configs``, ``content``), and who
+        takes the items."""
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -149,8 +158,8 @@ class SyncWorker:
             while not self._stop.is_set():
                 try:
                     sent = self.push_once(db)
-                    if self.on_configs is not None:
-                        self.pull_once(db)
+                    for feed in self.feeds:
+                        self.pull_once(db, feed)
                 except Exception as exc:  # noqa: BLE001 - any failure is retried later; logged here
                     self.failures += 1
                     delay = self.backoff()
@@ -197,24 +206,24 @@ class SyncWorker:
             )
         return len(done)
 
-    def pull_once(self, db: sqlite_utils.Database) -> int:
-        """Fetch configurations published for this hall since the last cursor and hand them
-        to ``on_configs``; the cursor moves only after the handler returned."""
-        row = db.execute("SELECT value FROM sync_cursors WHERE name = 'configs'").fetchone()
+    def pull_once(self, db: sqlite_utils.Database, feed: str) -> int:
+        """Fetch what the centre published on ``feed`` since its cursor and hand it to the
+        feed's handler; the cursor moves only after the handler returned."""
+        path, page_model = FEEDS[feed]
+        row = db.execute("SELECT value FROM sync_cursors WHERE name = ?", [feed]).fetchone()
         after = row[0] if row else 0
-        request = urllib.request.Request(f"{self.url}/api/v1/sync/configs?after={after}",
-                                         headers={"Authorization": f"Bearer {self.token}"})
+        request = urllib.request.Request(f"{self.url}{path}?after={after}", headers={"Authorization": f"Bearer {self.token}"})
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                page = ConfigPage.model_validate_json(response.read())
+                page = page_model.model_validate_json(response.read())
         except urllib.error.HTTPError as exc:
-            raise CentreRefused(f"centre refused the configuration pull ({exc.code})") from None
-        if page.items and self.on_configs is not None:
-            self.on_configs(page.items)
+            raise CentreRefused(f"centre refused the {feed} pull ({exc.code})") from None
+        if page.items:
+            self.feeds[feed](page.items)
         if page.cursor != after:
             with db.conn:
-                db.conn.execute("INSERT INTO sync_cursors (name, value) VALUES ('configs', ?) "
-                                "ON CONFLICT (name) DO UPDATE SET value = excluded.value", (page.cursor,))
+                db.conn.execute("INSERT INTO sync_cursors (name, value) VALUES (?, ?) "
+                                "ON CONFLICT (name) DO UPDATE SET value = excluded.value", (feed, page.cursor))
         return len(page.items)
 
     def _post(self, batch: Batch) -> Ack:

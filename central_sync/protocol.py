@@ -83,3 +83,20 @@ class ConfigPage(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     items: list[ConfigItem]
     cursor: int
+
+
+class ContentItem(BaseModel):
+    """One piece of public content for the hall, newest version of ``(kind, key)`` wins."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    seq: int
+    kind: Literal["announcement"]
+    key: str
+    body: dict[str, Any]
+    deleted: bool = False
+
+
+class ContentPage(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    items: list[ContentItem]
+    cursor: int

@@ -16,9 +16,10 @@ from typing import Any
 
 from central_sync import client as outbox
 from central_sync.client import SyncWorker
-from central_sync.protocol import ConfigItem
+from central_sync.protocol import ConfigItem, ContentItem
 from hall_common.bus import contract
 from hall_common.bus.client import BusMessage
+from hall_common.bus.payloads import Announcement
 from hall_common.errors import PayloadError, TopicError
 from hall_common.config import EdgeConfig
 from hall_common.runner import node_bus
@@ -64,10 +65,11 @@ class EdgeAgent:
         if config.centre is not None and config.centre.token_file is not None:
             self.sync = SyncWorker(db_path=self.db_path, url=config.centre.url, token=config.centre.token() or "",
                                    hall_id=config.hall_id, batch_size=config.centre.batch_size,
-                                   timeout=config.centre.timeout, on_configs=self._configs_from_centre)
+                                   timeout=config.centre.timeout,
+                                   feeds={"configs": self._configs_from_centre, "content": self._content_from_centre})
         self.bus.subscribe(contract.CONFIG_REPORTED.filter(hall=hall), self._on_config_reported)
         # Off the network thread: it reads the database.
-        self.bus.on_connected(lambda: threading.Thread(target=self._republish_configs, daemon=True).start())
+        self.bus.on_connected(lambda: threading.Thread(target=self._republish, daemon=True).start())
 
     def start(self) -> None:
         self.bus.start()
@@ -131,15 +133,40 @@ class EdgeAgent:
         except (PayloadError, TopicError, ValueError) as exc:
             log.error("config for %s from the centre not published: %s", node, exc)
 
-    def _republish_configs(self) -> None:
-        """After a reconnect: the desired configuration of every node is retained again."""
+    def _content_from_centre(self, items: list[ContentItem]) -> None:
+        """Public content from the centre, kept so the hall shows it offline, then published."""
+        db = open_database(self.db_path)
+        try:
+            with db.atomic():
+                for item in items:
+                    if item.deleted:
+                        db["content"].delete_where("kind = ? AND key = ?", [item.kind, item.key])
+                    else:
+                        db["content"].upsert({"kind": item.kind, "key": item.key, "seq": item.seq,
+                                              "body": json.dumps(item.body, ensure_ascii=False)}, pk=("kind", "key"))
+            self._publish_announcement(db)
+        finally:
+            db.close()
+
+    def _publish_announcement(self, db: Any) -> None:
+        rows = list(db["content"].rows_where("kind = 'announcement' AND key = 'line'"))
+        text = json.loads(rows[0]["body"]).get("text", "") if rows else ""
+        seq = rows[0]["seq"] if rows else 0
+        self.bus.publish(contract.ANNOUNCEMENT, Announcement(text=text[:200], version=seq, ts=time.time()),
+                         hall=self.config.hall_id)
+
+    def _republish(self) -> None:
+        """After a reconnect: every node's desired configuration and the announcement are
+        retained again (the broker may have lost them)."""
         db = open_database(self.db_path)
         try:
             rows = list(db["desired_configs"].rows)
+            for row in rows:
+                self._publish_config(row["node"], json.loads(row["doc"]))
+            if self.sync is not None:
+                self._publish_announcement(db)
         finally:
             db.close()
-        for row in rows:
-            self._publish_config(row["node"], json.loads(row["doc"]))
 
     def _on_esphome_status(self, msg: BusMessage) -> None:
         self.registry.on_esphome_status(msg.parts["node"], msg.payload)

@@ -44,3 +44,8 @@ add_outbox_tables(migrations)
 @migrations()
 def create_desired_configs(db: sqlite_utils.Database) -> None:
     db["desired_configs"].create({"node": str, "version": int, "doc": str, "received_at": float}, pk="node")
+
+
+@migrations()
+def create_content(db: sqlite_utils.Database) -> None:
+    db["content"].create({"kind": str, "key": str, "seq": int, "body": str}, pk=("kind", "key"))

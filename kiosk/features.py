@@ -79,6 +79,7 @@ def template_context() -> dict[str, object]:
     return {
         "settings": settings,
         "status": snap,
+        "announcement": getattr(current_app.extensions.get("hall_status"), "announcement", ""),
         "hall_open": day.open_now,
         "hall_today": day,
         "elder": elder,

@@ -32,11 +32,17 @@ class HallStatus:
         self.edge = EdgeWatch(bus)
         self._devices: dict[str, DeviceState] = {}
         self._lock = threading.Lock()
+        self.announcement = ""
+        """The hall's announcement line from the centre ("" for none), via the edge."""
         bus.subscribe(contract.DEVICE_STATE.filter(hall=bus.hall_id, node=contract.EDGE_NODE), self._on_device)
+        bus.subscribe(contract.ANNOUNCEMENT.topic(hall=bus.hall_id), self._on_announcement)
 
     def _on_device(self, msg: BusMessage) -> None:
         with self._lock:
             self._devices[msg.parts["dev"]] = msg.payload
+
+    def _on_announcement(self, msg: BusMessage) -> None:
+        self.announcement = msg.payload.text
 
     def printer_names(self) -> set[str]:
         """The printers the edge has reported, by device id."""

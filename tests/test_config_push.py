@@ -172,3 +172,60 @@ def test_configuration_page_in_chromium(chain, browser):
     out.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=out / "admin-configs.png", full_page=True)
     page.close()
+
+
+def announce(client, text: str, hall: str = HALL):
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/announcements/").get_data(as_text=True)).group(1)
+    return client.post("/announcements/", data={"text": text, "hall": hall, "csrf_token": token})
+
+
+def kiosk_home(kiosk) -> str:
+    with urllib.request.urlopen(kiosk.url, timeout=5) as r:
+        return r.read().decode()
+
+
+def test_announcement_reaches_the_kiosk_and_survives_the_centre_going_away(chain, broker, browser):
+    from .test_kiosk_states import shot
+
+    mini, app, store, agent, kiosk, kapp = chain
+    admin = login(app, "admin", "admin password 1")
+    assert announce(admin, "本周六上午 9 点至 11 点停水，请提前储水。").status_code == 302
+    wait_for(lambda: "本周六上午 9 点至 11 点停水" in kiosk_home(kiosk), timeout=20)
+    assert "公告" in kiosk_home(kiosk)
+    shot(browser, kiosk.url, "announcement")  # screenshot + touch, text and contrast checks
+
+    # The centre goes away; the edge restarts with the broker's retained copy gone: the
+    # edge's own copy (edge.db) is what the kiosk sees.
+    central = next(s for s in mini.served if s.app is app)
+    central.stop()
+    agent.close()
+    mini.closers.remove(agent.close)
+    wiper = broker.client("edge", kind="tool", session=99)
+    wiper.publish_raw(contract.ANNOUNCEMENT.topic(hall=HALL), b"", qos=1, retain=True).wait_for_publish(5)
+    wiper.close()
+    kapp.extensions["hall_status"].announcement = ""
+    from edge_agent.agent import EdgeAgent
+
+    again = EdgeAgent(agent.config)
+    again.start()
+    mini.closers.append(again.close)
+    wait_for(lambda: "本周六上午 9 点至 11 点停水" in kiosk_home(kiosk), timeout=20)
+
+
+def test_announcement_is_cleared_and_bad_ones_refused(chain):
+    mini, app, store, agent, kiosk, kapp = chain
+    admin = login(app, "admin", "admin password 1")
+    announce(admin, "电梯年检：3 号楼电梯明天停用。", hall="*")  # for every hall
+    wait_for(lambda: "电梯年检" in kiosk_home(kiosk), timeout=20)
+    announce(admin, "")
+    wait_for(lambda: "电梯年检" not in kiosk_home(kiosk), timeout=20)
+    before = store.scalar("SELECT count(*) FROM content")
+    assert announce(admin, "长" * 201).status_code == 303
+    assert "最多 200 字" in admin.get("/announcements/").get_data(as_text=True)
+    assert announce(admin, "x", hall="nowhere").status_code == 303
+    assert "没有这个服务中心" in admin.get("/announcements/").get_data(as_text=True)
+    assert store.scalar("SELECT count(*) FROM content") == before
+    viewer = login(app, "viewer", "viewer password 1")
+    assert announce(viewer, "not allowed").status_code == 403
+    audit = admin.get("/configs/").get_data(as_text=True)
+    assert "announcement.publish" in audit and "announcement.clear" in audit

@@ -14,7 +14,7 @@ import json
 from flask import Blueprint, Response, current_app, jsonify, request
 from pydantic import ValidationError
 
-from central_sync.protocol import Batch, ConfigItem, ConfigPage, ProblemDetail
+from central_sync.protocol import Batch, ConfigItem, ConfigPage, ContentItem, ContentPage, ProblemDetail
 
 from . import credentials
 from .db import get_store
@@ -77,6 +77,26 @@ def get_configs():
     items = [ConfigItem(seq=r["seq"], node=r["node_id"], doc=r["doc"] if isinstance(r["doc"], dict) else json.loads(r["doc"]))
              for r in rows]
     page = ConfigPage(items=items, cursor=items[-1].seq if items else after)
+    return current_app.response_class(page.model_dump_json(), mimetype="application/json")
+
+
+@bp.get("/sync/content")
+def get_content():
+    """Public content for this hall (its own and every hall's) after ``after`` (a cursor)."""
+    who = authenticated()
+    if who is None:
+        return problem(401, "unauthorised", "unknown or revoked node credential")
+    try:
+        after = int(request.args.get("after", "0"))
+    except ValueError:
+        return problem(422, "malformed", "after: must be a whole number")
+    rows = get_store().query(
+        "SELECT seq, kind, key, body, deleted FROM content WHERE (hall_id = ? OR hall_id = '*') AND seq > ? ORDER BY seq LIMIT 200",
+        (who.hall_id, after),
+    )
+    items = [ContentItem(seq=r["seq"], kind=r["kind"], key=r["key"], deleted=bool(r["deleted"]),
+                         body=r["body"] if isinstance(r["body"], dict) else json.loads(r["body"])) for r in rows]
+    page = ContentPage(items=items, cursor=items[-1].seq if items else after)
     return current_app.response_class(page.model_dump_json(), mimetype="application/json")
 
 

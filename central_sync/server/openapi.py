@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from central_sync.protocol import Ack, Batch, ConfigPage, ProblemDetail
+from central_sync.protocol import Ack, Batch, ConfigPage, ContentPage, ProblemDetail
 
 
 def _problem(description: str) -> dict[str, Any]:
@@ -15,7 +15,7 @@ def _problem(description: str) -> dict[str, Any]:
 
 def document() -> dict[str, Any]:
     schemas: dict[str, Any] = {}
-    for model in (Batch, Ack, ConfigPage, ProblemDetail):
+    for model in (Batch, Ack, ConfigPage, ContentPage, ProblemDetail):
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(schema.pop("$defs", {}))
         schemas[model.__name__] = schema
@@ -53,6 +53,19 @@ def document() -> dict[str, Any]:
                     "responses": {
                         "200": {"description": "oldest first, at most 100",
                                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ConfigPage"}}}},
+                        "401": _problem("unknown or revoked node credential"),
+                        "422": _problem("the cursor is not a whole number"),
+                    },
+                }
+            },
+            "/api/v1/sync/content": {
+                "get": {
+                    "operationId": "getContent",
+                    "summary": "Public content (announcements) for this hall and every hall, after a cursor",
+                    "parameters": [{"name": "after", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0}}],
+                    "responses": {
+                        "200": {"description": "oldest first, at most 200",
+                                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ContentPage"}}}},
                         "401": _problem("unknown or revoked node credential"),
                         "422": _problem("the cursor is not a whole number"),
                     },

@@ -71,4 +71,21 @@ MIGRATIONS: list[Migration] = [
             "config_version BIGINT, node_ts DOUBLE PRECISION NOT NULL, PRIMARY KEY (hall_id, node_id))",
         ],
     ),
+    Migration(
+        "006_content",
+        [
+            # Public content for halls (announcements now; disclosures next), as a log: a hall
+            # pulls what came after its cursor. hall_id '*' is for every hall.
+            "CREATE TABLE content (seq INTEGER PRIMARY KEY AUTOINCREMENT, hall_id TEXT NOT NULL, kind TEXT NOT NULL, "
+            "key TEXT NOT NULL, body TEXT NOT NULL, deleted INTEGER NOT NULL DEFAULT 0, published_by TEXT NOT NULL, "
+            "published_at DOUBLE PRECISION NOT NULL)",
+            "CREATE INDEX content_hall ON content (hall_id, seq)",
+        ],
+        [
+            "CREATE TABLE content (seq BIGSERIAL PRIMARY KEY, hall_id TEXT NOT NULL, kind TEXT NOT NULL, "
+            "key TEXT NOT NULL, body JSONB NOT NULL, deleted BOOLEAN NOT NULL DEFAULT FALSE, published_by TEXT NOT NULL, "
+            "published_at DOUBLE PRECISION NOT NULL)",
+            "CREATE INDEX content_hall ON content (hall_id, seq)",
+        ],
+    ),
 ]

@@ -40,7 +40,7 @@ _ID = re.compile(p.ID_PATTERN)
 _ALARM_ID = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,95}$")
 _HA_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
-RESERVED_NODE_IDS = frozenset({"queue", "alarm", "config", "reply", "v1", "homeassistant"})
+RESERVED_NODE_IDS = frozenset({"queue", "alarm", "config", "reply", "content", "v1", "homeassistant"})
 """Hall-wide first levels below ``hall/v1/{hall}/``: no node may take one as its id."""
 
 RESERVED_DEVICE_IDS = frozenset(
@@ -308,6 +308,11 @@ REPLY = TopicFamily(
     "Responses to a node's requests; the only response topic the edge accepts.",
     p.Response,
 )
+ANNOUNCEMENT = TopicFamily(
+    "announcement", f"{_H}/content/announcement", 1, True, "edge", "json",
+    "The hall's announcement line from the centre, for kiosks and the board (kept offline).",
+    p.Announcement,
+)
 HA_STATUS = TopicFamily(
     "ha_status", "homeassistant/status", 1, True, "homeassistant", "online_offline",
     "Home Assistant's availability; discovery is re-sent when it comes online.",
@@ -320,7 +325,7 @@ HA_DISCOVERY = TopicFamily(
 FAMILIES: tuple[TopicFamily, ...] = (
     NODE_STATE, BIRTH, DEVICE_STATE, TELEMETRY, EVENT, CONFIG_REPORTED, REQUEST,
     ESPHOME_STATUS, ESPHOME_SENSOR, ESPHOME_BINARY,
-    ALARM, QUEUE_STATE, QUEUE_CALLED, CONFIG_DESIRED, REPLY,
+    ALARM, QUEUE_STATE, QUEUE_CALLED, CONFIG_DESIRED, REPLY, ANNOUNCEMENT,
     HA_STATUS, HA_DISCOVERY,
 )
 

@@ -129,6 +129,14 @@ class QueueCalled(Payload):
     ts: float
 
 
+class Announcement(Payload):
+    """The hall's announcement line, published by the centre; an empty text means none."""
+
+    text: str = Field(max_length=200)
+    version: int = Field(ge=0)
+    ts: float
+
+
 class Request(Payload):
     """The body of an MQTT 5 request; the method is the last topic level."""
 
