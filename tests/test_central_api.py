@@ -123,3 +123,26 @@ def test_admin_console_shows_halls_from_the_same_database(centre, tmp_path):
     c.post("/login", data={"username": "admin", "password": "admin password 1", "csrf_token": token})
     page = c.get("/").get_data(as_text=True)
     assert "幸福里" in page and "长寿苑" in page and ">2<" in page
+
+
+@pytest.mark.parametrize("feed", ["configs", "content"])
+def test_pull_feeds_need_a_credential_and_a_whole_number_cursor(centre, feed):
+    app, store, tokens = centre
+    c = app.test_client()
+    assert c.get(f"/api/v1/sync/{feed}").status_code == 401
+    r = c.get(f"/api/v1/sync/{feed}?after=abc", headers={"Authorization": f"Bearer {tokens['h1']}"})
+    assert r.status_code == 422 and r.json["detail"].startswith("after")
+    r = c.get(f"/api/v1/sync/{feed}?after=0", headers={"Authorization": f"Bearer {tokens['h1']}"})
+    assert r.status_code == 200 and r.json == {"items": [], "cursor": 0}
+
+
+def test_a_hall_pulls_its_own_and_every_halls_content_only(centre):
+    app, store, tokens = centre
+    for hall, text in (("h1", "一号"), ("h2", "二号"), ("*", "全部")):
+        store.execute("INSERT INTO content (hall_id, kind, key, body, deleted, published_by, published_at) "
+                      "VALUES (?, 'announcement', 'line', ?, ?, 'admin', 0)", (hall, json.dumps({"text": text}), False))
+    r = app.test_client().get("/api/v1/sync/content?after=0", headers={"Authorization": f"Bearer {tokens['h1']}"})
+    assert [i["body"]["text"] for i in r.json["items"]] == ["一号", "全部"]
+    after = r.json["cursor"]
+    r = app.test_client().get(f"/api/v1/sync/content?after={after}", headers={"Authorization": f"Bearer {tokens['h1']}"})
+    assert r.json["items"] == [] and r.json["cursor"] == after

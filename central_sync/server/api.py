@@ -10,6 +10,7 @@ Nothing of a refused batch is applied.
 from __future__ import annotations
 
 import json
+from typing import Any, Callable
 
 from flask import Blueprint, Response, current_app, jsonify, request
 from pydantic import ValidationError
@@ -60,9 +61,13 @@ def post_batch():
     return current_app.response_class(ack.model_dump_json(), mimetype="application/json")
 
 
-@bp.get("/sync/configs")
-def get_configs():
-    """Signed configurations published for this hall's nodes after ``after`` (a cursor)."""
+def _json(value):
+    return value if isinstance(value, dict) else json.loads(value)
+
+
+def _feed(sql: str, limit: int, item: Callable[[dict], Any], page_model: Any):
+    """A pull feed: what was published for the caller's hall after the ``after`` cursor,
+    oldest first; the new cursor is the last item's sequence number."""
     who = authenticated()
     if who is None:
         return problem(401, "unauthorised", "unknown or revoked node credential")
@@ -70,34 +75,28 @@ def get_configs():
         after = int(request.args.get("after", "0"))
     except ValueError:
         return problem(422, "malformed", "after: must be a whole number")
-    rows = get_store().query(
-        "SELECT seq, node_id, doc FROM config_assignments WHERE hall_id = ? AND seq > ? ORDER BY seq LIMIT 100",
-        (who.hall_id, after),
-    )
-    items = [ConfigItem(seq=r["seq"], node=r["node_id"], doc=r["doc"] if isinstance(r["doc"], dict) else json.loads(r["doc"]))
-             for r in rows]
-    page = ConfigPage(items=items, cursor=items[-1].seq if items else after)
+    items = [item(r) for r in get_store().query(f"{sql} ORDER BY seq LIMIT {limit}", (who.hall_id, after))]
+    page = page_model(items=items, cursor=items[-1].seq if items else after)
     return current_app.response_class(page.model_dump_json(), mimetype="application/json")
+
+
+@bp.get("/sync/configs")
+def get_configs():
+    """Signed configurations published for this hall's nodes after ``after`` (a cursor)."""
+    return _feed(
+        "SELECT seq, node_id, doc FROM config_assignments WHERE hall_id = ? AND seq > ?", 100,
+        lambda r: ConfigItem(seq=r["seq"], node=r["node_id"], doc=_json(r["doc"])), ConfigPage,
+    )
 
 
 @bp.get("/sync/content")
 def get_content():
     """Public content for this hall (its own and every hall's) after ``after`` (a cursor)."""
-    who = authenticated()
-    if who is None:
-        return problem(401, "unauthorised", "unknown or revoked node credential")
-    try:
-        after = int(request.args.get("after", "0"))
-    except ValueError:
-        return problem(422, "malformed", "after: must be a whole number")
-    rows = get_store().query(
-        "SELECT seq, kind, key, body, deleted FROM content WHERE (hall_id = ? OR hall_id = '*') AND seq > ? ORDER BY seq LIMIT 200",
-        (who.hall_id, after),
+    return _feed(
+        "SELECT seq, kind, key, body, deleted FROM content WHERE (hall_id = ? OR hall_id = '*') AND seq > ?", 200,
+        lambda r: ContentItem(seq=r["seq"], kind=r["kind"], key=r["key"], deleted=bool(r["deleted"]), body=_json(r["body"])),
+        ContentPage,
     )
-    items = [ContentItem(seq=r["seq"], kind=r["kind"], key=r["key"], deleted=bool(r["deleted"]),
-                         body=r["body"] if isinstance(r["body"], dict) else json.loads(r["body"])) for r in rows]
-    page = ContentPage(items=items, cursor=items[-1].seq if items else after)
-    return current_app.response_class(page.model_dump_json(), mimetype="application/json")
 
 
 @bp.get("/openapi.json")
