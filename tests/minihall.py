@@ -21,10 +21,20 @@ class Served:
         self.app = app
         self.server = create_server(app, host="127.0.0.1", port=0, threads=4)
         self.url = f"http://127.0.0.1:{self.server.effective_port}/"
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self._stopping = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
+    def _run(self) -> None:
+        try:
+            self.server.run()
+        except (OSError, ValueError):
+            # waitress's loop finds its sockets closed under it: that is how it stops.
+            if not self._stopping:
+                raise
+
     def stop(self) -> None:
+        self._stopping = True
         self.server.close()
 
 
