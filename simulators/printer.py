@@ -1,0 +1,171 @@
+"""A virtual ESC/POS thermal printer on TCP: the hall's printers with no hardware.
+
+It speaks what a networked Xprinter, GP or Epson TM-T82 speaks on port 9100: it takes
+ESC/POS bytes, answers the real-time status request ``DLE EOT n`` (n = 1..4) from its
+state at once, even in the middle of a job (as real printers do), and treats ``GS V``
+(cut) as the end of a job. It can be told to be out of paper, near the end, cover open,
+offline, or hung (it accepts connections and never reads, as a printer whose buffer is
+full does), so the driver's timeouts, retries and fail-over can be tested against it.
+While it cannot print, print data is received and dropped, and the job is recorded as
+not printed: a real printer does not print on an empty roll either.
+
+Example::
+
+    printer = VirtualPrinter(port=0)
+    printer.start()
+    ...  # python-escpos Network("127.0.0.1", printer.port) prints to it
+    printer.set_state(PrinterStatus(online=True, paper="out"))
+    printer.stop()
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+
+from hall_common.escpos_status import PrinterStatus, encode
+
+log = logging.getLogger(__name__)
+
+DLE_EOT = b"\x10\x04"
+GS_V = b"\x1dV"
+_CUT_WITH_FEED = {65, 66, 97, 98, 103, 104}  # GS V m n
+_CUT_PLAIN = {0, 1, 48, 49}                  # GS V m
+
+
+@dataclass
+class Job:
+    """Bytes between two cuts, and whether the printer could print them."""
+
+    data: bytes
+    printed: bool
+    received_at: float = field(default_factory=time.time)
+
+
+class VirtualPrinter:
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 9100, status: PrinterStatus | None = None) -> None:
+        self.host = host
+        self._requested_port = port
+        self.port = port
+        self._status = status or PrinterStatus(online=True)
+        self.hung = False
+        self.jobs: list[Job] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._server: socket.socket | None = None
+        self._threads: list[threading.Thread] = []
+
+    # -- control ---------------------------------------------------------------------------
+
+    @property
+    def status(self) -> PrinterStatus:
+        with self._lock:
+            return self._status
+
+    def set_state(self, status: PrinterStatus) -> None:
+        with self._lock:
+            self._status = status
+        log.info("virtual printer on %s: %s", self.port, status)
+
+    def hang(self, hung: bool = True) -> None:
+        """Accept connections but never read from them (a printer stuck with a full buffer)."""
+        self.hung = hung
+
+    def printed_jobs(self) -> list[Job]:
+        with self._lock:
+            return [j for j in self.jobs if j.printed]
+
+    # -- server ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        server = socket.create_server((self.host, self._requested_port), reuse_port=False)
+        server.settimeout(0.2)
+        self.port = server.getsockname()[1]
+        self._server = server
+        t = threading.Thread(target=self._accept, name=f"vprinter-{self.port}", daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._server is not None:
+            self._server.close()
+        for t in self._threads:
+            t.join(2)
+
+    def _accept(self) -> None:
+        assert self._server is not None
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            t = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn:
+            if self.hung:
+                # Never read: the client's sends fill the socket buffers and then block.
+                while not self._stop.is_set() and self.hung:
+                    time.sleep(0.05)
+                return
+            conn.settimeout(0.2)
+            pending = bytearray()
+            while not self._stop.is_set():
+                try:
+                    chunk = conn.recv(65536)
+                except TimeoutError:
+                    continue
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                pending += chunk
+                pending = self._consume(conn, pending)
+            if pending:
+                self._finish_job(bytes(pending))
+
+    def _consume(self, conn: socket.socket, buf: bytearray) -> bytearray:
+        """Answer status requests and cut jobs out of ``buf``; return what is left over."""
+        out = bytearray()
+        i = 0
+        while i < len(buf):
+            if buf[i:i + 2] == DLE_EOT:
+                if i + 2 >= len(buf):
+                    break  # the n byte has not arrived yet
+                n = buf[i + 2]
+                if n in (1, 2, 3, 4):
+                    conn.sendall(bytes([encode(self.status)[n]]))
+                i += 3
+                continue
+            if buf[i:i + 2] == GS_V:
+                if i + 2 >= len(buf):
+                    break
+                m = buf[i + 2]
+                length = 4 if m in _CUT_WITH_FEED else 3 if m in _CUT_PLAIN else 3
+                if i + length > len(buf):
+                    break
+                out += buf[i:i + length]
+                self._finish_job(bytes(out))
+                out = bytearray()
+                i += length
+                continue
+            out.append(buf[i])
+            i += 1
+        return out + buf[i:]
+
+    def _finish_job(self, data: bytes) -> None:
+        if not data.strip(b"\x1b@"):
+            return  # only an initialise: not a job
+        printed = self.status.can_print
+        with self._lock:
+            self.jobs.append(Job(data, printed))
+        if not printed:
+            log.warning("virtual printer on %s dropped a job: %s", self.port, self.status)

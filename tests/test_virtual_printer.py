@@ -1,0 +1,95 @@
+"""The virtual ESC/POS printer over real TCP, driven by python-escpos itself: status
+answers, jobs split at the cut, nothing printed while it cannot print, and a hung printer
+that blocks neither its clients' timeouts nor another printer."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+from escpos.printer import Network
+
+from hall_common.escpos_status import PrinterStatus, decode, query
+from simulators.printer import VirtualPrinter
+
+from .conftest import wait_for
+
+
+@pytest.fixture
+def printer():
+    p = VirtualPrinter(port=0)
+    p.start()
+    yield p
+    p.stop()
+
+
+def ask_status(port: int) -> PrinterStatus:
+    with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+        answers = {}
+        for n in (1, 2, 3, 4):
+            s.sendall(query(n))
+            answers[n] = s.recv(1)[0]
+    return decode(answers)
+
+
+@pytest.mark.parametrize(
+    "state",
+    [PrinterStatus(online=True), PrinterStatus(online=True, paper="near_end"), PrinterStatus(online=True, paper="out"),
+     PrinterStatus(online=True, cover_open=True), PrinterStatus(online=False)],
+)
+def test_status_answers_follow_the_state(printer, state):
+    printer.set_state(state)
+    got = ask_status(printer.port)
+    assert (got.paper, got.cover_open, got.can_print) == (state.paper, state.cover_open, state.can_print)
+
+
+def test_python_escpos_prints_and_reads_paper_status(printer):
+    p = Network("127.0.0.1", printer.port, timeout=2)
+    p.open()
+    try:
+        assert p.paper_status() == 2
+        p.text("A012\n")
+        p.cut()
+        p.text("A013\n")
+        p.cut()
+        printer.set_state(PrinterStatus(online=True, paper="near_end"))
+        assert p.paper_status() == 1
+        printer.set_state(PrinterStatus(online=True, paper="out"))
+        assert p.paper_status() == 0
+    finally:
+        p.close()
+    wait_for(lambda: len(printer.jobs) == 2)
+    assert [b"A012" in j.data for j in printer.jobs] == [True, False]
+    assert b"A013" in printer.jobs[1].data and all(j.printed for j in printer.jobs)
+    assert all(b"\x1dV" in j.data[-4:] for j in printer.jobs)  # each job ends with its cut
+
+
+def test_nothing_is_printed_while_out_of_paper(printer):
+    printer.set_state(PrinterStatus(online=True, paper="out"))
+    with socket.create_connection(("127.0.0.1", printer.port), timeout=2) as s:
+        s.sendall(b"\x1b@A014\n\x1dV\x00")
+    wait_for(lambda: printer.jobs)
+    assert printer.jobs[0].printed is False and printer.printed_jobs() == []
+
+
+def test_a_hung_printer_times_its_clients_out_while_another_prints(printer):
+    hung = VirtualPrinter(port=0)
+    hung.start()
+    hung.hang()
+    try:
+        stuck = Network("127.0.0.1", hung.port, timeout=1)
+        stuck.open()
+        t0 = time.monotonic()
+        with pytest.raises(OSError):
+            stuck.paper_status()  # no answer: a timeout in seconds, not python-escpos's 60 s
+        assert time.monotonic() - t0 < 5
+        stuck.close()
+        ok = Network("127.0.0.1", printer.port, timeout=2)
+        ok.open()
+        ok.text("A015\n")
+        ok.cut()
+        ok.close()
+        wait_for(lambda: printer.printed_jobs())
+    finally:
+        hung.stop()
