@@ -25,6 +25,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from hall_common.escpos_status import PrinterStatus, encode
 
@@ -38,16 +39,20 @@ _CUT_PLAIN = {0, 1, 48, 49}                  # GS V m
 
 @dataclass
 class Job:
-    """Bytes between two cuts, and whether the printer could print them."""
+    """Bytes between two cuts, whether the printer could print them, and the picture."""
 
     data: bytes
     printed: bool
     received_at: float = field(default_factory=time.time)
+    png: Path | None = None
 
 
 class VirtualPrinter:
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 9100, status: PrinterStatus | None = None) -> None:
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 9100, status: PrinterStatus | None = None,
+                 out_dir: Path | None = None, paper_mm: int = 80) -> None:
         self.host = host
+        self.out_dir = out_dir
+        self.paper_mm = paper_mm
         self._requested_port = port
         self.port = port
         self._status = status or PrinterStatus(online=True)
@@ -165,7 +170,20 @@ class VirtualPrinter:
         if not data.strip(b"\x1b@"):
             return  # only an initialise: not a job
         printed = self.status.can_print
+        job = Job(data, printed)
+        if printed and self.out_dir is not None:
+            from .escpos_render import render
+
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            with self._lock:
+                number = len(self.jobs) + 1
+            job.png = self.out_dir / f"job-{number:04d}.png"
+            try:
+                render(data, paper_mm=self.paper_mm).save(job.png)
+            except (OSError, ValueError) as exc:
+                log.error("virtual printer on %s could not render job %s: %s", self.port, number, exc)
+                job.png = None
         with self._lock:
-            self.jobs.append(Job(data, printed))
+            self.jobs.append(job)
         if not printed:
             log.warning("virtual printer on %s dropped a job: %s", self.port, self.status)

@@ -93,3 +93,27 @@ def test_a_hung_printer_times_its_clients_out_while_another_prints(printer):
         wait_for(lambda: printer.printed_jobs())
     finally:
         hung.stop()
+
+
+def test_jobs_are_rendered_to_png_with_a_readable_qr(tmp_path):
+    from PIL import Image
+    from pyzbar.pyzbar import decode as zbar
+
+    from .test_escpos_parse import ticket
+
+    printer = VirtualPrinter(port=0, out_dir=tmp_path / "paper")
+    printer.start()
+    try:
+        with socket.create_connection(("127.0.0.1", printer.port), timeout=2) as s:
+            s.sendall(ticket())
+        wait_for(lambda: printer.jobs and printer.jobs[0].png is not None)
+    finally:
+        printer.stop()
+    png = printer.jobs[0].png
+    with Image.open(png) as im:
+        assert im.width == 576 and im.height > 200
+        codes = zbar(im)
+    assert [c.data.decode() for c in codes] == ["https://hall.example/q/A012"]
+    shots = __import__("pathlib").Path(__file__).resolve().parent.parent / "var" / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    Image.open(png).save(shots / "printer-ticket-gb18030.png")
