@@ -27,6 +27,7 @@ from hall_common.storage import open_database
 
 from .centre_link import CentreWatch
 from .db import migrations
+from .printer_watch import PrinterWatch
 from .registry import Registry
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ class EdgeAgent:
         self.bus.serve("ping", self._ping)
         self.bus.serve("help", self._help)
         self.centre = CentreWatch(self.bus, config.centre) if config.centre is not None else None
+        self.printers = PrinterWatch(self.bus, config.printers)
         self.sync: SyncWorker | None = None
         if config.centre is not None and config.centre.token_file is not None:
             self.sync = SyncWorker(db_path=self.db_path, url=config.centre.url, token=config.centre.token() or "",
@@ -75,12 +77,14 @@ class EdgeAgent:
         self.bus.start()
         if self.centre is not None:
             self.centre.start()
+        self.printers.start()
         if self.sync is not None:
             self.sync.start()
 
     def close(self) -> None:
         if self.sync is not None:
             self.sync.stop()
+        self.printers.stop()
         if self.centre is not None:
             self.centre.stop()
         self.bus.close()

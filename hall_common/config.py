@@ -254,6 +254,23 @@ class CentreLink(Section):
             raise ConfigError(f"centre.token_file: cannot read {self.token_file}: {exc.strerror}") from None
 
 
+class PrinterConfig(Section):
+    """One ESC/POS printer of the hall, on the network (TCP 9100)."""
+
+    id: Id
+    host: str
+    port: int = Field(9100, ge=1, le=65535)
+    timeout: float = Field(2.0, gt=0, le=30, description="seconds, not python-escpos's 60 s default")
+    paper_mm: Literal[58, 80] = 80
+
+    @field_validator("id")
+    @classmethod
+    def _device_id(cls, value: str) -> str:
+        if value in contract.RESERVED_DEVICE_IDS or value == "centre":
+            raise ValueError(f"{value!r} is reserved; choose another printer id")
+        return value
+
+
 class EdgeConfig(NodeConfig):
     """The hall's one writer of hall-wide state (``edge_agent/``), with the staff console."""
 
@@ -261,6 +278,7 @@ class EdgeConfig(NodeConfig):
     http: HttpConfig
     centre: CentreLink | None = None
     bootstrap_user: BootstrapUser | None = None
+    printers: list[PrinterConfig] = Field(default_factory=list)
     stale_after: float = Field(90.0, gt=0, description="seconds of silence before a node is stale")
 
     @field_validator("node_id")

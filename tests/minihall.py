@@ -72,7 +72,7 @@ class MiniHall:
         self.served.append(s)
         return s
 
-    def edge(self, centre_url: str | None = None, token: str | None = None):
+    def edge(self, centre_url: str | None = None, token: str | None = None, printers: list[dict] | None = None):
         from edge_agent.agent import EdgeAgent
 
         pw = self.tmp / "edge.pw"
@@ -86,9 +86,10 @@ class MiniHall:
         cfg = EdgeConfig(
             hall_id=self.broker.hall, hall_name="测试大厅", node_id="edge", data_dir=self.tmp / "edge",
             broker={"host": self.broker.host, "port": self.broker.port, "password_file": pw}, http={"port": 1},
-            centre=centre,
+            centre=centre, printers=printers or [],
         )
         agent = EdgeAgent(cfg)
+        agent.printers.every = 0.3
         if agent.centre is not None:
             agent.centre.every = 0.3
         if agent.sync is not None:
