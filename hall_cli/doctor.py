@@ -169,7 +169,20 @@ def diagnose(config_dir: Path) -> list[Finding]:
             path = cfg.sqlite_path()
             if path is not None:
                 findings.append(_check_db("central.db", path))
-    findings.append(Finding(None, "printers: none configured yet"))
+    printers = [p for cfg in parts.values() if isinstance(cfg, EdgeConfig) for p in cfg.printers]
+    if not printers:
+        findings.append(Finding(None, "printers: none configured"))
+    for p in printers:
+        from edge_agent.printer_watch import ask
+
+        st = ask(p.host, p.port, p.timeout)
+        what = (f"printer {p.id} ({p.host}:{p.port}): "
+                + ("does not answer" if not st.online and st.paper == "ok" and not st.cover_open else
+                   f"paper {st.paper}" + (", cover open" if st.cover_open else "")))
+        fix = "" if st.can_print else (
+            "load a new paper roll" if st.paper == "out" else "close the printer's cover" if st.cover_open
+            else "check its power and network cable; tickets are shown on screen meanwhile")
+        findings.append(Finding(st.can_print, what, fix))
     findings.append(Finding(None, "camera: none configured yet"))
     return findings
 

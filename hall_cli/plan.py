@@ -39,7 +39,7 @@ SAMPLE_HALL = FIRMWARE_CONFIGS / "hall.sample.toml"
 DOCTOR_NODE = "doctor"
 PORT_BLOCK = 30
 """Ports a hall takes from its base port: broker +0, central +1, staff console +2,
-kiosks +10.., boards +20.."""
+virtual printer +3, kiosks +10.., boards +20.."""
 
 
 class HallPlan(BaseModel):
@@ -144,6 +144,12 @@ def prepare(data_dir: Path, plan: HallPlan, *, base_port: int, host: str = "127.
     layout.urls["admin console"] = f"http://{host}:{central_port}/"
     layout.logins["admin console"] = ("admin", admin_pw)
 
+    printer_port = base_port + 3
+    printer_dir = data_dir / "printer" / "printer-1"
+    layout.processes.append(Process("printer-1", [py, "-m", "simulators.printer", "--host", host, "--port", str(printer_port),
+                                                  "--out-dir", str(printer_dir)], printer_port, None))
+    layout.urls["printer printer-1"] = f"tcp://{host}:{printer_port}  (each job as a PNG in {printer_dir})"
+
     edge_port = base_port + 2
     staff_pw = read_or_create_secret(data_dir / "secrets/console/staff", 9)
     token_file = data_dir / "secrets/centre/edge.token"
@@ -155,6 +161,7 @@ def prepare(data_dir: Path, plan: HallPlan, *, base_port: int, host: str = "127.
         contract.EDGE_NODE,
         http={"host": host, "port": edge_port},
         centre={"url": f"http://{host}:{central_port}", "token_file": "../secrets/centre/edge.token"},
+        printers=[{"id": "printer-1", "host": host, "port": printer_port}],
         bootstrap_user={"username": "staff", "password_file": "../secrets/console/staff", "role": "staff"},
     )
     layout.processes.append(Process("edge", [py, "-m", "edge_agent", "--config", str(edge_conf)], edge_port))

@@ -187,3 +187,29 @@ class VirtualPrinter:
             self.jobs.append(job)
         if not printed:
             log.warning("virtual printer on %s dropped a job: %s", self.port, self.status)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m simulators.printer --port 9100 --out-dir DIR``: run until SIGTERM."""
+    import argparse
+    import signal
+
+    parser = argparse.ArgumentParser(prog="simulators.printer", description="A virtual ESC/POS printer on TCP.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=9100)
+    parser.add_argument("--out-dir", type=Path, required=True, help="where each job is rendered as a PNG")
+    parser.add_argument("--paper-mm", type=int, choices=(58, 80), default=80)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    printer = VirtualPrinter(host=args.host, port=args.port, out_dir=args.out_dir, paper_mm=args.paper_mm)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    printer.start()
+    log.info("virtual printer listening on %s:%s, jobs in %s", args.host, printer.port, args.out_dir)
+    stop.wait()
+    printer.stop()
+
+
+if __name__ == "__main__":
+    main()

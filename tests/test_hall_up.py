@@ -8,6 +8,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -71,12 +72,23 @@ def get(url: str) -> tuple[int, str]:
 
 def test_banner_lists_every_part_and_the_logins(hall):
     names = set(hall.urls)
-    assert {"admin console", "staff console", "kiosk kiosk-01", "board display-01", "broker"} <= names
+    assert {"admin console", "staff console", "kiosk kiosk-01", "board display-01", "broker", "printer printer-1"} <= names
     assert set(hall.logins) == {"admin console", "staff console"}
 
 
 def test_every_url_answers(hall):
     for name, url in hall.urls.items():
+        if url.startswith("tcp://"):
+            from hall_common.escpos_status import decode, query
+
+            host, port = re.match(r"tcp://([\d.]+):(\d+)", url).groups()
+            with socket.create_connection((host, int(port)), timeout=2) as s:
+                answers = {}
+                for n in (1, 2, 3, 4):
+                    s.sendall(query(n))
+                    answers[n] = s.recv(1)[0]
+            assert decode(answers).can_print, name
+            continue
         if url.startswith("mqtt://"):
             host, port = url.removeprefix("mqtt://").split(":")
             assert port_open(host, int(port)), name
@@ -104,9 +116,9 @@ def test_every_node_is_ready_on_the_broker(hall):
         bus.close()
 
 
-def test_kiosk_knows_the_edge_and_centre_are_up(hall):
+def test_kiosk_knows_the_edge_centre_and_printer_are_up(hall):
     url = hall.urls["kiosk kiosk-01"].rstrip("/") + "/healthz"
-    health = wait_for(lambda: (h := json.loads(get(url)[1]))["edge_up"] and h["centre_up"] and h)
+    health = wait_for(lambda: (h := json.loads(get(url)[1]))["edge_up"] and h["centre_up"] and h["printer_ok"] and h)
     assert health["open"] in (True, False) and health["screen"] in ("on", "off")
 
 
@@ -117,6 +129,7 @@ def test_doctor_passes_on_a_running_hall(hall):
     assert "All checks passed" in result.stdout
     assert "edge agent answers on the bus" in result.stdout
     assert "node env-01: ready" in result.stdout
+    assert "printer printer-1 (127.0.0.1:" in result.stdout and "paper ok" in result.stdout
 
 
 def test_pages_in_chromium(hall, browser):
