@@ -103,6 +103,7 @@ def test_kiosk_cannot_publish_hall_state_or_other_nodes_topics(broker):
         contract.QUEUE_CALLED.topic(hall=HALL),
         contract.ALARM.topic(hall=HALL, alarm_id="fake"),
         contract.CONFIG_DESIRED.topic(hall=HALL, node="kiosk-01"),
+        contract.ANNOUNCEMENT.topic(hall=HALL),
         contract.REPLY.topic(hall=HALL, node="kiosk-02"),
         contract.NODE_STATE.topic(hall=HALL, node="kiosk-02"),
         contract.DEVICE_STATE.topic(hall=HALL, node="edge", dev="printer-1"),
