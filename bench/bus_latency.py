@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import platform
 import secrets
-import socket
 import statistics
 import tempfile
 import threading
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from hall_cli.broker import Broker, render_config, write_password_file
+from hall_cli.broker import Broker, free_port, render_config, write_password_file
 from hall_common.bus import contract
 from hall_common.bus.client import BusClient
 from hall_common.bus.payloads import Telemetry
@@ -32,11 +31,6 @@ HALL = "bench"
 def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100)[int(q) - 1] if len(values) > 1 else values[0]
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def bare_paho(port: int, pw: dict[str, str], n: int) -> list[float]:

@@ -31,7 +31,7 @@ from central_sync.server.ingest import NodeIdentity, apply_batch  # noqa: E402
 from central_sync.server.schema import MIGRATIONS  # noqa: E402
 from central_sync.store import Store, migrate  # noqa: E402
 from hall_common.config import CentralConfig  # noqa: E402
-from tests.conftest import free_port  # noqa: E402
+from hall_cli.broker import free_port  # noqa: E402
 from tests.minihall import Served  # noqa: E402
 from tests.pg import start_postgres  # noqa: E402
 

@@ -28,15 +28,10 @@ import threading
 import time
 from pathlib import Path
 
-from hall_cli.broker import Broker, render_config, write_password_file
+from hall_cli.broker import Broker, free_port, render_config, write_password_file
 
 PAGES = ["/", "/info", "/help", "/track", "/service/queue", "/service/bills"]
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def pct(values: list[float], q: int) -> float:

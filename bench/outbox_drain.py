@@ -28,14 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from central_sync import client as outbox  # noqa: E402
 from central_sync.client import SyncWorker  # noqa: E402
+from hall_cli.broker import free_port  # noqa: E402
 from hall_cli.provision import provision  # noqa: E402
 from hall_common.storage import Migrations, open_database  # noqa: E402
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def peak_rss_mb() -> float:

@@ -122,6 +122,7 @@ class SyncWorker:
         idle_wait: float = 1.0,
         min_backoff: float = 1.0,
         max_backoff: float = 300.0,
+        keep_sent: float = 7 * 86400,
         rng: Callable[[], float] = random.random,
         feeds: dict[str, Callable[[list[Any]], None]] | None = None,
     ) -> None:
@@ -130,6 +131,8 @@ class SyncWorker:
         self.db_path, self.url, self.token, self.hall_id = db_path, url.rstrip("/"), token, hall_id
         self.batch_size, self.timeout, self.idle_wait = batch_size, timeout, idle_wait
         self.min_backoff, self.max_backoff, self._rng = min_backoff, max_backoff, rng
+        self.keep_sent = keep_sent
+        """Seconds an acknowledged record stays in the outbox (for tracing) before it is purged."""
         self.feeds = feeds or {}
         """What to pull from the centre, by feed name (``configs``, ``content``), and who
         takes the items."""
@@ -154,8 +157,13 @@ class SyncWorker:
 
     def _run(self) -> None:
         db = open_database(self.db_path)
+        next_purge = 0.0
         try:
             while not self._stop.is_set():
+                if time.monotonic() >= next_purge:
+                    # Sent records would otherwise pile up on the node's disk forever.
+                    self.purge(db, older_than=self.keep_sent)
+                    next_purge = time.monotonic() + 3600
                 try:
                     sent = self.push_once(db)
                     for feed in self.feeds:

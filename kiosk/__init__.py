@@ -28,9 +28,6 @@ from hall_common.web import health_blueprint, instance_secret
 
 from .status import OFFLINE, HallStatus
 
-LANGUAGES = ("zh_CN", "en")
-
-
 def create_app(
     config: KioskConfig,
     status: HallStatus | None = None,

@@ -40,10 +40,6 @@ FEATURES: tuple[Feature, ...] = (
 )
 
 
-def feature(key: str) -> Feature:
-    return next(f for f in FEATURES if f.key == key)
-
-
 def hall_now() -> datetime:
     settings = current_app.config["SETTINGS"]
     return local_now(settings.hours, current_app.config["CLOCK"]())

@@ -11,17 +11,12 @@ from typing import Callable, Iterator
 
 import pytest
 
-from hall_cli.broker import Broker, render_config, write_password_file
+from hall_cli.broker import Broker, free_port, render_config, write_password_file
 from hall_common.bus.client import BusClient
 
 HALL = "t1"
 NODES = ("edge", "kiosk-01", "kiosk-02", "display-01", "env-01")
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def free_port_block(size: int) -> int:

@@ -163,3 +163,15 @@ def test_a_bad_record_is_refused_before_it_reaches_the_outbox(tmp_path):
             db["facts"].insert({"id": "x", "n": 1})
             outbox.add(db, "bribe", {}, node="kiosk-01")
     assert db["facts"].count == 0 and outbox.status(db).depth == 0  # the fact went with it
+
+
+def test_acknowledged_records_are_purged_after_the_retention_and_unsent_ones_kept(tmp_path):
+    db = node_db(tmp_path / "node.db")
+    ids = write_facts(db, 0, 4)
+    with db.conn:
+        db.conn.execute("UPDATE outbox SET sent_at = ? WHERE id IN (?, ?)", (time.time() - 8 * 86400, ids[0], ids[1]))
+        db.conn.execute("UPDATE outbox SET sent_at = ? WHERE id = ?", (time.time(), ids[2]))
+    worker = SyncWorker(db_path=tmp_path / "node.db", url="http://127.0.0.1:9", token="t", hall_id="h1")
+    assert worker.purge(db, older_than=worker.keep_sent) == 2
+    left = [r[0] for r in db.execute("SELECT id FROM outbox ORDER BY seq").fetchall()]
+    assert left == ids[2:]  # one sent yesterday, one not sent at all
