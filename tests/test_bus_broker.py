@@ -105,6 +105,7 @@ def test_kiosk_cannot_publish_hall_state_or_other_nodes_topics(broker):
         contract.CONFIG_DESIRED.topic(hall=HALL, node="kiosk-01"),
         contract.ANNOUNCEMENT.topic(hall=HALL),
         contract.REPLY.topic(hall=HALL, node="kiosk-02"),
+        contract.PRINT_OUTCOME.topic(hall=HALL, node="kiosk-01"),
         contract.NODE_STATE.topic(hall=HALL, node="kiosk-02"),
         contract.DEVICE_STATE.topic(hall=HALL, node="edge", dev="printer-1"),
         contract.TELEMETRY.topic(hall=HALL, node="env-01", dev="env"),
@@ -122,23 +123,24 @@ def test_kiosk_cannot_publish_hall_state_or_other_nodes_topics(broker):
     assert edge.connected
 
 
-def test_kiosk_cannot_read_another_kiosks_replies(broker):
+@pytest.mark.parametrize("family", [contract.REPLY, contract.PRINT_OUTCOME], ids=["reply", "print_outcome"])
+def test_kiosk_cannot_read_what_is_addressed_to_another_kiosk(broker, family):
     got: list[str] = []
     snoop = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5, client_id="kiosk-02")
     snoop.username_pw_set("kiosk-02", broker.passwords["kiosk-02"])
     snoop.on_message = lambda c, u, m: got.append(m.topic)
     snoop.connect(broker.host, broker.port)
-    snoop.subscribe(contract.REPLY.topic(hall=HALL, node="kiosk-01"), qos=1)
-    snoop.subscribe(contract.REPLY.topic(hall=HALL, node="kiosk-02"), qos=1)
+    snoop.subscribe(family.topic(hall=HALL, node="kiosk-01"), qos=1)
+    snoop.subscribe(family.topic(hall=HALL, node="kiosk-02"), qos=1)
     snoop.loop_start()
     time.sleep(0.3)
     edge = broker.client("edge")
-    edge.publish_raw(contract.REPLY.topic(hall=HALL, node="kiosk-01"), b"{}", qos=1).wait_for_publish(5)
-    edge.publish_raw(contract.REPLY.topic(hall=HALL, node="kiosk-02"), b"{}", qos=1).wait_for_publish(5)
-    wait_for(lambda: contract.REPLY.topic(hall=HALL, node="kiosk-02") in got)
+    edge.publish_raw(family.topic(hall=HALL, node="kiosk-01"), b"{}", qos=1).wait_for_publish(5)
+    edge.publish_raw(family.topic(hall=HALL, node="kiosk-02"), b"{}", qos=1).wait_for_publish(5)
+    wait_for(lambda: family.topic(hall=HALL, node="kiosk-02") in got)
     snoop.loop_stop()
     snoop.disconnect()
-    assert contract.REPLY.topic(hall=HALL, node="kiosk-01") not in got
+    assert family.topic(hall=HALL, node="kiosk-01") not in got
 
 
 def test_killed_client_is_marked_lost_by_its_last_will(broker, tmp_path: Path):

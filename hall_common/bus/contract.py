@@ -40,7 +40,7 @@ _ID = re.compile(p.ID_PATTERN)
 _ALARM_ID = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,95}$")
 _HA_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
-RESERVED_NODE_IDS = frozenset({"queue", "alarm", "config", "reply", "content", "v1", "homeassistant"})
+RESERVED_NODE_IDS = frozenset({"queue", "alarm", "config", "reply", "content", "print", "v1", "homeassistant"})
 """Hall-wide first levels below ``hall/v1/{hall}/``: no node may take one as its id."""
 
 RESERVED_DEVICE_IDS = frozenset(
@@ -313,6 +313,11 @@ ANNOUNCEMENT = TopicFamily(
     "The hall's announcement line from the centre, for kiosks and the board (kept offline).",
     p.Announcement,
 )
+PRINT_OUTCOME = TopicFamily(
+    "print_outcome", f"{_H}/print/{{node}}", 1, False, "edge", "json",
+    "What became of a node's print job: moved to another printer, printed, or failed and why.",
+    p.PrintOutcome,
+)
 HA_STATUS = TopicFamily(
     "ha_status", "homeassistant/status", 1, True, "homeassistant", "online_offline",
     "Home Assistant's availability; discovery is re-sent when it comes online.",
@@ -325,7 +330,7 @@ HA_DISCOVERY = TopicFamily(
 FAMILIES: tuple[TopicFamily, ...] = (
     NODE_STATE, BIRTH, DEVICE_STATE, TELEMETRY, EVENT, CONFIG_REPORTED, REQUEST,
     ESPHOME_STATUS, ESPHOME_SENSOR, ESPHOME_BINARY,
-    ALARM, QUEUE_STATE, QUEUE_CALLED, CONFIG_DESIRED, REPLY, ANNOUNCEMENT,
+    ALARM, QUEUE_STATE, QUEUE_CALLED, CONFIG_DESIRED, REPLY, ANNOUNCEMENT, PRINT_OUTCOME,
     HA_STATUS, HA_DISCOVERY,
 )
 

@@ -137,6 +137,40 @@ class Announcement(Payload):
     ts: float
 
 
+PrintStatus = Literal["queued", "moved", "printed", "failed"]
+PrintReason = Literal["", "paper_out", "cover_open", "offline", "error", "no_printer", "timeout"]
+
+
+class PrintArgs(Payload):
+    """The arguments of a ``print`` request: which template, its fields, and the job's id.
+
+    The requester makes the id (a UUID), so a request the broker delivers twice, or one the
+    requester sends again after a timeout, is the same job and is printed once.
+    """
+
+    job: str = Field(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+    template: str = Field(max_length=32)
+    fields: dict[str, Any] = Field(default_factory=dict)
+    printer: str | None = Field(None, pattern=ID_PATTERN, description="the requester's own printer, if it has one")
+    reprint_of: str | None = Field(None, max_length=36)
+    test: bool = Field(False, description="a test page: printed with a TEST PRINT mark")
+
+
+class PrintOutcome(Payload):
+    """What became of a print job, sent to the node that asked for it.
+
+    ``moved`` is on the way (the job went to another printer; ``printer`` names it);
+    ``printed`` and ``failed`` are final. ``reason`` says why a job moved or failed.
+    """
+
+    job: str = Field(max_length=36)
+    status: PrintStatus
+    printer: str | None = None
+    reason: PrintReason = ""
+    reprint: bool = False
+    ts: float
+
+
 class Request(Payload):
     """The body of an MQTT 5 request; the method is the last topic level."""
 
