@@ -2,29 +2,25 @@
 
 The virtual printer renders every job it receives with this, so a developer running
 ``hall up`` can see each ticket and receipt, and tests can decode the QR code from the
-picture with pyzbar. Text uses Noto Sans CJK SC (Debian's fonts-noto-cjk) at the printer's
-24-dot font size, scaled by the ``GS !`` multipliers; QR codes are drawn by segno with the
-job's module size; raster images bit for bit.
+picture with pyzbar. Text is laid out as a printer's font does it, in cells of 12 dots (ASCII)
+or 24 dots (Chinese), 24 dots high, drawn with Noto Sans CJK SC (Debian's fonts-noto-cjk)
+and scaled by the ``GS !`` multipliers, so columns line up as on paper; QR codes are drawn
+by segno with the job's module size; raster images bit for bit.
 """
 
 from __future__ import annotations
 
 import io
-from pathlib import Path
+import unicodedata
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
+
+from hall_common.cjk import font
 
 from .escpos_parse import QR, Cut, Feed, Raster, Text, Unknown, parse
 
-FONT_DIR = Path("/usr/share/fonts/opentype/noto")
-SC_INDEX = 2  # Noto Sans CJK .ttc faces: JP, KR, SC, TC, HK
 DOTS = {58: 384, 80: 576}
 LINE = 24
-
-
-def _font(bold: bool, size: int) -> ImageFont.FreeTypeFont:
-    name = "NotoSansCJK-Bold.ttc" if bold else "NotoSansCJK-Regular.ttc"
-    return ImageFont.truetype(str(FONT_DIR / name), size, index=SC_INDEX)
 
 
 def render(job: bytes, *, paper_mm: int = 80) -> Image.Image:
@@ -33,15 +29,8 @@ def render(job: bytes, *, paper_mm: int = 80) -> Image.Image:
     pieces: list[Image.Image] = []
     for el in parse(job):
         if isinstance(el, Text):
-            font = _font(el.bold, LINE * el.height)
-            for chunk in _wrap(el.text, font, width * el.height // el.width):
-                w = max(1, int(font.getlength(chunk or " ")))
-                h = int(LINE * el.height * 1.3)  # room for CJK ascent and descent
-                line = Image.new("L", (w, h), 255)
-                ImageDraw.Draw(line).text((0, 0), chunk, font=font, fill=0)
-                if el.width != el.height:
-                    line = line.resize((max(1, w * el.width // el.height), h))
-                pieces.append(_place(line, width, el.align))
+            for chunk in _cells_wrap(el.text, width // el.width):
+                pieces.append(_place(_text_line(chunk, el), width, el.align))
         elif isinstance(el, QR):
             import segno
 
@@ -60,7 +49,7 @@ def render(job: bytes, *, paper_mm: int = 80) -> Image.Image:
             pieces.append(cut)
         elif isinstance(el, Unknown):
             note = Image.new("L", (width, LINE + 6), 255)
-            ImageDraw.Draw(note).text((0, 2), f"[unknown command at byte {el.offset}]", font=_font(False, 18), fill=0)
+            ImageDraw.Draw(note).text((0, 2), f"[unknown command at byte {el.offset}]", font=font(18), fill=0)
             pieces.append(note)
     height = max(1, sum(p.height for p in pieces)) + 24
     paper = Image.new("L", (width, height), 255)
@@ -71,16 +60,43 @@ def render(job: bytes, *, paper_mm: int = 80) -> Image.Image:
     return paper
 
 
-def _wrap(text: str, font: ImageFont.FreeTypeFont, width: int) -> list[str]:
-    """Break a line where the paper ends, character by character, as a printer does."""
-    lines, current = [], ""
+def _cell(ch: str) -> int:
+    """A printer's font is monospaced: 12 dots for ASCII, 24 for a Chinese character."""
+    return LINE if unicodedata.east_asian_width(ch) in ("F", "W") else LINE // 2
+
+
+def _cells_wrap(text: str, width: int) -> list[str]:
+    lines, current, used = [], "", 0
     for ch in text:
-        if current and font.getlength(current + ch) > width:
+        if current and used + _cell(ch) > width:
             lines.append(current)
-            current = ch
-        else:
-            current += ch
+            current, used = "", 0
+        current += ch
+        used += _cell(ch)
     return lines + [current]
+
+
+def _text_line(chunk: str, el: Text) -> Image.Image:
+    """One printed line: each character in its own cell, magnified by ``GS !`` (drawn at
+    the height's scale, then stretched if the width's differs)."""
+    k = el.height
+    face = font(LINE * k, bold=el.bold)
+    w = max(1, sum(_cell(c) for c in chunk) * k)
+    line = Image.new("L", (w, int(LINE * k * 1.3)), 255)  # room for CJK ascent and descent
+    draw = ImageDraw.Draw(line)
+    x = 0
+    for ch in chunk:
+        cell, glyph = _cell(ch) * k, face.getlength(ch)
+        if glyph <= cell:
+            draw.text((x + (cell - glyph) / 2, 0), ch, font=face, fill=0)
+        else:  # a printer's font is narrow: squeeze a wide glyph into its cell
+            one = Image.new("L", (int(glyph) + 1, line.height), 255)
+            ImageDraw.Draw(one).text((0, 0), ch, font=face, fill=0)
+            line.paste(one.resize((cell, line.height)), (x, 0))
+        x += cell
+    if el.width != el.height:
+        line = line.resize((w * el.width // k, line.height))
+    return line
 
 
 def _place(img: Image.Image, width: int, align: str) -> Image.Image:

@@ -49,8 +49,14 @@ class Job:
 
 class VirtualPrinter:
     def __init__(self, *, host: str = "127.0.0.1", port: int = 9100, status: PrinterStatus | None = None,
-                 out_dir: Path | None = None, paper_mm: int = 80) -> None:
+                 out_dir: Path | None = None, paper_mm: int = 80, paper_jobs: int | None = None,
+                 job_seconds: float = 0.0) -> None:
         self.host = host
+        self.paper_jobs = paper_jobs
+        """Jobs left on the roll (None: endless); the job after the last finds no paper."""
+        self.job_seconds = job_seconds
+        """How long printing one job takes (a real thermal printer needs about a second for a
+        ticket); the printer reads nothing more meanwhile, as a real one with a full buffer."""
         self.out_dir = out_dir
         self.paper_mm = paper_mm
         self._requested_port = port
@@ -122,6 +128,7 @@ class VirtualPrinter:
                     time.sleep(0.05)
                 return
             conn.settimeout(0.2)
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # status answers leave at once
             pending = bytearray()
             while not self._stop.is_set():
                 try:
@@ -169,6 +176,12 @@ class VirtualPrinter:
     def _finish_job(self, data: bytes) -> None:
         if not data.strip(b"\x1b@"):
             return  # only an initialise: not a job
+        with self._lock:
+            if self.paper_jobs is not None and self._status.can_print:
+                if self.paper_jobs <= 0:
+                    self._status = PrinterStatus(online=True, paper="out")
+                else:
+                    self.paper_jobs -= 1
         printed = self.status.can_print
         job = Job(data, printed)
         if printed and self.out_dir is not None:
@@ -187,6 +200,8 @@ class VirtualPrinter:
             self.jobs.append(job)
         if not printed:
             log.warning("virtual printer on %s dropped a job: %s", self.port, self.status)
+        elif self.job_seconds:
+            self._stop.wait(self.job_seconds)
 
 
 def main(argv: list[str] | None = None) -> None:
