@@ -1,0 +1,229 @@
+"""Ticket and receipt templates as data: what each printout says, in which order and size.
+
+The templates live in a TOML file (``firmware_configs/printers/templates.toml`` by default,
+or a hall's own file named in ``[printing] templates_file``), one array of blocks per kind::
+
+    [[queue_ticket]]
+    text = "{hall_name}"
+    size = 2
+    bold = true
+    align = "center"
+
+    [[queue_ticket]]
+    qr = "{follow_url}"
+    size = 6
+
+Block types (one per block): ``text`` (a line with ``{placeholders}``), ``qr`` (the data of
+a QR code), ``logo`` (a PNG next to the templates file), ``rule`` (a line across),
+``items`` (the payment items table: ``items = "items"``), ``lines`` (multi-line text such as
+a disclosure's body), ``feed`` (blank lines). Options: ``size`` 1..8, ``bold``, ``align``,
+and ``when = "field"`` to print a block only when that field is set (e.g. ``priority``).
+
+A placeholder must be a field of the template's kind (or ``hall_name``, ``printed_at``,
+``job_no``), checked when the file is loaded, so a typo stops the agent at start instead
+of printing a ticket with a hole in it. The fields a requester sends are checked against
+the kind's schema below before the job is stored.
+"""
+
+from __future__ import annotations
+
+import string
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from hall_common.errors import ConfigError
+
+from .profiles import PRINTERS_DIR
+
+DEFAULT_TEMPLATES = PRINTERS_DIR / "templates.toml"
+COMMON = ("hall_name", "printed_at", "job_no")
+"""Fields every template may use; the composer fills them."""
+
+
+class Fields(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class QueueTicket(Fields):
+    number: str = Field(min_length=1, max_length=16)
+    service: str = Field(min_length=1, max_length=32)
+    waiting_ahead: int = Field(ge=0, le=9999)
+    follow_url: str = Field(min_length=1, max_length=300)
+    hours_line: str = Field("", max_length=60)
+    priority: bool = False
+
+
+class ComplaintReceipt(Fields):
+    tracking_no: str = Field(min_length=1, max_length=24)
+    kind: str = Field(min_length=1, max_length=16)
+    category: str = Field(min_length=1, max_length=32)
+    deadline: str = Field(min_length=1, max_length=60)
+    track_url: str = Field(min_length=1, max_length=300)
+
+
+class PaymentItem(Fields):
+    name: str = Field(min_length=1, max_length=32)
+    period: str = Field("", max_length=32)
+    amount_fen: int = Field(ge=0, le=100_000_000)
+
+
+class PaymentReceipt(Fields):
+    room: str = Field(min_length=1, max_length=32)
+    items: list[PaymentItem] = Field(min_length=1, max_length=50)
+    total_fen: int = Field(ge=0, le=5_000_000_000)
+    reference: str = Field(min_length=1, max_length=64)
+    paid_at: str = Field(min_length=1, max_length=32)
+
+    @model_validator(mode="after")
+    def _total_is_the_sum(self) -> "PaymentReceipt":
+        if self.total_fen != sum(i.amount_fen for i in self.items):
+            raise ValueError("total_fen is not the sum of the items' amount_fen")
+        return self
+
+
+class Disclosure(Fields):
+    title: str = Field(min_length=1, max_length=60)
+    category: str = Field(min_length=1, max_length=32)
+    effective_date: str = Field(min_length=1, max_length=20)
+    version: int = Field(ge=1)
+    body: str = Field(min_length=1, max_length=4000)
+
+
+KINDS: dict[str, type[Fields]] = {
+    "queue_ticket": QueueTicket,
+    "complaint_receipt": ComplaintReceipt,
+    "payment_receipt": PaymentReceipt,
+    "disclosure": Disclosure,
+}
+
+
+def yuan(fen: int) -> str:
+    """Money as printed: integer fen → ``¥1,234.50``."""
+    return f"¥{fen // 100:,}.{fen % 100:02d}"
+
+
+def display_values(kind: str, fields: Fields) -> dict[str, str]:
+    """The placeholder values of ``fields``: plain strings, money in yuan."""
+    out = {k: v for k, v in fields.model_dump().items() if not isinstance(v, (list, dict))}
+    out = {k: ("" if v is None else str(v)) for k, v in out.items()}
+    if isinstance(fields, PaymentReceipt):
+        out["total"] = yuan(fields.total_fen)
+    return out
+
+
+_DERIVED = {"payment_receipt": ("total",)}
+_NAME = string.ascii_lowercase + "_"
+
+
+class Block(BaseModel):
+    """One line, code or picture of a printout."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    text: str | None = Field(None, max_length=200)
+    qr: str | None = Field(None, max_length=200)
+    logo: str | None = Field(None, max_length=100)
+    rule: bool | None = None
+    items: str | None = None
+    lines: str | None = Field(None, max_length=200)
+    feed: int | None = Field(None, ge=1, le=10)
+    size: int = Field(1, ge=1, le=8)
+    bold: bool = False
+    align: Literal["left", "center", "right"] = "left"
+    when: str | None = None
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in ("text", "qr", "logo", "rule", "items", "lines", "feed") if getattr(self, k) is not None)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "Block":
+        given = [k for k in ("text", "qr", "logo", "rule", "items", "lines", "feed") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"a block is exactly one of text, qr, logo, rule, items, lines or feed (got {given or 'none'})")
+        return self
+
+
+class Templates:
+    """The loaded templates: ``blocks[kind]`` in order, and the logo files they name."""
+
+    def __init__(self, blocks: dict[str, list[Block]], base_dir: Path) -> None:
+        self.blocks, self.base_dir = blocks, base_dir
+
+    @property
+    def kinds(self) -> frozenset[str]:
+        return frozenset(self.blocks)
+
+    def validate(self, kind: str, fields: dict[str, Any]) -> Fields:
+        """The requester's fields for ``kind``, checked; ValueError names the bad field."""
+        if kind not in KINDS:
+            raise ValueError(f"template: unknown template {kind!r} (known: {', '.join(sorted(KINDS))})")
+        try:
+            return KINDS[kind].model_validate(fields)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(x) for x in err["loc"]) or "fields"
+            raise ValueError(f"fields.{where}: {err['msg']}") from None
+
+    def logo(self, name: str) -> Path:
+        return self.base_dir / name
+
+
+def placeholders(text: str) -> list[str]:
+    """The ``{names}`` in ``text``; anything but a plain lowercase name is refused."""
+    names = []
+    for _, name, spec, conversion in string.Formatter().parse(text):
+        if name is None:
+            continue
+        if not name or any(c not in _NAME for c in name) or spec or conversion:
+            raise ValueError(f"{{{name}{'!' + conversion if conversion else ''}{':' + spec if spec else ''}}} "
+                             "is not a plain {field} placeholder")
+        names.append(name)
+    return names
+
+
+def load_templates(path: Path | None = None) -> Templates:
+    """Read and check a templates file; a problem is a :class:`ConfigError` naming the file,
+    the template and the key."""
+    path = path or DEFAULT_TEMPLATES
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path.name}: cannot read: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path.name}: not valid TOML: {exc}") from None
+    unknown = sorted(set(data) - set(KINDS))
+    if unknown:
+        raise ConfigError(f"{path.name}: {unknown[0]}: no such template (known: {', '.join(sorted(KINDS))})")
+    blocks: dict[str, list[Block]] = {}
+    for kind, model in KINDS.items():
+        if kind not in data:
+            raise ConfigError(f"{path.name}: {kind}: the template is missing")
+        allowed = set(COMMON) | set(model.model_fields) | set(_DERIVED.get(kind, ()))
+        lists = {name for name, f in model.model_fields.items() if getattr(f.annotation, "__origin__", None) is list}
+        blocks[kind] = []
+        for i, raw in enumerate(data[kind]):
+            where = f"{path.name}: {kind}.{i}"
+            try:
+                block = Block.model_validate(raw)
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                key = ".".join(str(x) for x in err["loc"])
+                raise ConfigError(f"{where}{'.' + key if key else ''}: {err['msg']}") from None
+            try:
+                names = placeholders(block.text or block.qr or block.lines or "")
+            except ValueError as exc:
+                raise ConfigError(f"{where}: {exc}") from None
+            for name in names + ([block.when] if block.when else []):
+                if name not in allowed or name in lists:
+                    raise ConfigError(f"{where}: {{{name}}} is not a field of {kind} "
+                                      f"(fields: {', '.join(sorted(allowed - lists))})")
+            if block.items is not None and block.items not in lists:
+                raise ConfigError(f"{where}.items: {kind} has no list named {block.items!r}")
+            if block.logo is not None and not (path.parent / block.logo).is_file():
+                raise ConfigError(f"{where}.logo: no file {block.logo} next to {path.name}")
+            blocks[kind].append(block)
+    return Templates(blocks, path.parent)

@@ -1,0 +1,202 @@
+"""Printer profiles, templates as data, and the bytes composed from them, read back with the
+project's ESC/POS parser and renderer: GB18030 text decoded, sizes, QR codes scanned with
+pyzbar from the rendered paper, raster-only bitmap mode, money and wrapping, bad fields and
+bad template files refused with the key named."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from pyzbar.pyzbar import decode as zbar
+
+from edge_agent.printing.compose import columns, compose
+from edge_agent.printing.profiles import PROFILE_DIR, load_profiles
+from edge_agent.printing.templates import DEFAULT_TEMPLATES, load_templates
+from hall_common.errors import ConfigError
+from simulators.escpos_parse import QR, Cut, Raster, Text, parse, text_lines
+from simulators.escpos_render import render
+
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "screens"
+NOW = datetime(2026, 11, 24, 9, 30, tzinfo=ZoneInfo("Asia/Shanghai"))
+HALL = "幸福里物业客户服务中心"
+
+TICKET = {"number": "A012", "service": "手续办理", "waiting_ahead": 3, "follow_url": "http://hall.example/q/A012",
+          "hours_line": "服务时间 08:30-18:00"}
+COMPLAINT = {"tracking_no": "XFL-2611-0042", "kind": "报修", "category": "电梯", "deadline": "1 个工作小时内首次回复",
+             "track_url": "http://hall.example/t/XFL-2611-0042"}
+PAYMENT = {"room": "3 栋 2 单元 **01", "reference": "4200002611242093", "paid_at": "2026-11-24 09:28",
+           "items": [{"name": "物业服务费", "period": "2026 年 10-12 月", "amount_fen": 86250},
+                     {"name": "车位管理费", "period": "2026 年 11 月", "amount_fen": 1250},
+                     {"name": "装修垃圾清运费（按建筑面积计收，含楼道保洁）", "period": "一次性", "amount_fen": 30000}],
+           "total_fen": 117500}
+FIELDS = {"queue_ticket": TICKET, "complaint_receipt": COMPLAINT, "payment_receipt": PAYMENT}
+
+
+@pytest.fixture(scope="module")
+def profiles():
+    return load_profiles()
+
+
+@pytest.fixture(scope="module")
+def templates():
+    return load_templates()
+
+
+def job(templates, profiles, kind="queue_ticket", profile="gp-80250", fields=None, **kw) -> bytes:
+    return compose(templates, kind, fields or FIELDS[kind], profiles[profile], hall_name=HALL, job_no="000042",
+                   now=NOW, **kw)
+
+
+def scanned(data: bytes, paper_mm: int) -> list[bytes]:
+    return [s.data for s in zbar(render(data, paper_mm=paper_mm))]
+
+
+def test_every_profile_and_the_default_templates_load(profiles, templates):
+    assert {"xprinter-xp58", "gp-80250", "epson-tm-t82", "generic-58-bitmap", "generic-80-bitmap"} <= set(profiles)
+    assert {p.mode for p in profiles.values()} == {"text", "bitmap"}
+    assert {p.paper_mm for p in profiles.values()} == {58, 80}
+    assert templates.kinds == {"queue_ticket", "complaint_receipt", "payment_receipt", "disclosure"}
+
+
+def test_text_mode_ticket_decodes_back_from_gb18030(templates, profiles):
+    data = job(templates, profiles)
+    lines = text_lines(data)
+    assert HALL in lines and "您前面还有 3 人等候" in lines and "取号时间 2026-11-24 09:30" in lines
+    assert "请留意叫号，过号请重新取号" in lines
+    assert data[:2] == b"\x1b@" and b"\x1c\x26" in data  # initialise, then Chinese character mode
+    assert HALL.encode("gb18030") in data
+    number = [e for e in parse(data) if isinstance(e, Text) and e.text == "A012"]
+    assert number and number[0].height >= 3 and number[0].bold
+    elements = parse(data)
+    assert [e.data for e in elements if isinstance(e, QR)] == [TICKET["follow_url"]]
+    assert isinstance(elements[-1], Cut)
+    assert scanned(data, 80) == [TICKET["follow_url"].encode()]
+    assert "优先窗口 · 请出示相关证件" not in lines  # only on priority tickets
+    assert "优先窗口 · 请出示相关证件" in text_lines(job(templates, profiles, fields={**TICKET, "priority": True}))
+
+
+def test_bitmap_mode_is_pictures_only_and_the_qr_still_scans(templates, profiles):
+    data = job(templates, profiles, profile="generic-58-bitmap")
+    elements = parse(data)
+    assert [type(e) for e in elements if not isinstance(e, (Raster, Cut))] in ([], [type(elements[-2])])
+    assert not [e for e in elements if isinstance(e, Text) and e.text.strip()]
+    rasters = [e for e in elements if isinstance(e, Raster)]
+    assert rasters and {r.width_bytes * 8 for r in rasters} == {384}
+    assert isinstance(elements[-1], Cut)
+    assert HALL.encode("gb18030") not in data
+    assert scanned(data, 58) == [TICKET["follow_url"].encode()]
+
+
+@pytest.mark.parametrize("profile", ["xprinter-xp58", "generic-58-bitmap"])
+def test_complaint_receipt_carries_its_number_promise_and_qr(templates, profiles, profile):
+    data = job(templates, profiles, "complaint_receipt", profile)
+    assert scanned(data, 58) == [COMPLAINT["track_url"].encode()]
+    if profiles[profile].mode == "text":
+        lines = text_lines(data)
+        assert "XFL-2611-0042" in lines and "承诺：1 个工作小时内首次回复" in lines and "类型：报修 · 电梯" in lines
+
+
+def test_payment_receipt_amounts_total_and_wrapping(templates, profiles):
+    lines = text_lines(job(templates, profiles, "payment_receipt", "xprinter-xp58"))
+    # 58 mm: an item and its amount share a line when they fit, else the amount goes below.
+    assert "车位管理费 2026 年 11 月  ¥12.50" in lines
+    first = lines.index("物业服务费 2026 年 10-12 月")
+    assert lines[first + 1] == " " * 25 + "¥862.50"
+    assert "合计 ¥1,175.00" in lines and "支付单号：4200002611242093" in lines
+    assert "本凭证不作为发票" in lines and "打印 2026-11-24 09:30 No.000042" in lines
+    # The long item wraps without losing a character, and its amount stands on the right.
+    joined = "".join(lines)
+    assert "装修垃圾清运费（按建筑面积计收，含楼道保洁）" in joined.replace("\n", "")
+    assert all(columns(x) <= 32 for x in lines)  # 58 mm: 32 columns
+    assert any(x.strip() == "¥300.00" for x in lines)
+
+
+def test_disclosure_body_lines_are_all_printed(templates, profiles):
+    body = "一、电梯维保单位：某某电梯工程有限公司\n资质：特种设备安装改造维修许可证\n联系电话：400-000-0000"
+    data = job(templates, profiles, "disclosure", fields={"title": "电梯维保单位公示", "category": "维保单位",
+                                                          "effective_date": "2026-11-01", "version": 3, "body": body})
+    joined = "".join(text_lines(data))
+    for line in body.splitlines():
+        assert line in joined
+    assert "生效日期 2026-11-01 · 第 3 版" in text_lines(data)
+
+
+def test_reprint_and_test_marks(templates, profiles):
+    assert "重打 REPRINT" in text_lines(job(templates, profiles, reprint=True))
+    assert "测试打印 TEST PRINT" in text_lines(job(templates, profiles, test=True))
+    assert "重打 REPRINT" not in text_lines(job(templates, profiles))
+
+
+@pytest.mark.parametrize("fields, key", [
+    ({**TICKET, "waiting_ahead": -1}, "waiting_ahead"),
+    ({**TICKET, "colour": "red"}, "colour"),
+    ({k: v for k, v in TICKET.items() if k != "number"}, "number"),
+], ids=["negative", "unknown", "missing"])
+def test_bad_ticket_fields_name_the_field(templates, fields, key):
+    with pytest.raises(ValueError, match=key):
+        templates.validate("queue_ticket", fields)
+
+
+def test_a_payment_total_that_is_not_the_sum_is_refused(templates):
+    with pytest.raises(ValueError, match="total_fen"):
+        templates.validate("payment_receipt", {**PAYMENT, "total_fen": 1})
+
+
+def test_an_overlong_disclosure_body_is_refused(templates):
+    with pytest.raises(ValueError, match="body"):
+        templates.validate("disclosure", {"title": "t", "category": "c", "effective_date": "d", "version": 1,
+                                          "body": "字" * 5000})
+
+
+def copy_templates(tmp_path: Path, old: str, new: str) -> Path:
+    shutil.copy(DEFAULT_TEMPLATES.parent / "logo.png", tmp_path / "logo.png")
+    text = DEFAULT_TEMPLATES.read_text(encoding="utf-8")
+    assert old in text
+    path = tmp_path / "templates.toml"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ('text = "您前面还有 {waiting_ahead} 人等候"', 'text = "您前面还有 {wating_ahead} 人等候"',
+     r"queue_ticket\.\d+: \{wating_ahead\} is not a field of queue_ticket"),
+    ('text = "{tracking_no}"', 'text = "{tracking_no.__class__}"', r"complaint_receipt\.\d+: .*not a plain"),
+    ("\nrule = true", '\nbarcode = "x"', r"queue_ticket\.\d+\.barcode: Extra inputs"),
+    ('\nlogo = "logo.png"', '\nlogo = "missing.png"', r"queue_ticket\.0\.logo: no file missing.png"),
+    ('size = 4', 'size = 9', r"queue_ticket\.\d+\.size"),
+], ids=["typo", "attribute", "unknown-block", "missing-logo", "size"])
+def test_a_bad_template_file_names_the_file_template_and_key(tmp_path, old, new, message):
+    with pytest.raises(ConfigError, match=r"templates\.toml: " + message):
+        load_templates(copy_templates(tmp_path, old, new))
+
+
+def test_a_bad_profile_names_the_file_and_key(tmp_path):
+    for p in PROFILE_DIR.glob("*.toml"):
+        shutil.copy(p, tmp_path / p.name)
+    (tmp_path / "gp-80250.toml").write_text(
+        (PROFILE_DIR / "gp-80250.toml").read_text(encoding="utf-8").replace('mode = "text"', 'mode = "colour"'))
+    with pytest.raises(ConfigError, match=r"gp-80250\.toml: mode"):
+        load_profiles(tmp_path)
+    (tmp_path / "gp-80250.toml").write_text('model = "x"\nwidth = 3\n')
+    with pytest.raises(ConfigError, match=r"gp-80250\.toml: "):
+        load_profiles(tmp_path)
+
+
+@pytest.mark.parametrize("kind", ["queue_ticket", "complaint_receipt", "payment_receipt"])
+@pytest.mark.parametrize("profile", ["gp-80250", "generic-58-bitmap"], ids=["text", "bitmap"])
+def test_paper_pictures_for_a_person_to_look_at(templates, profiles, tmp_path, kind, profile):
+    """The printouts as paper, in both Chinese modes; ``UPDATE_DOC_SCREENS=1`` refreshes the
+    copies in docs/screens that the README shows."""
+    data = job(templates, profiles, kind, profile)
+    img = render(data, paper_mm=profiles[profile].paper_mm)
+    assert img.width == profiles[profile].dots and img.height > 400
+    mode = profiles[profile].mode
+    img.save(tmp_path / f"print-{kind}-{mode}.png")
+    if os.environ.get("UPDATE_DOC_SCREENS") == "1":
+        DOCS.mkdir(parents=True, exist_ok=True)
+        img.save(DOCS / f"print-{kind}-{mode}.png", optimize=True)
