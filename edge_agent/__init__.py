@@ -18,8 +18,10 @@ from hall_common.web import get_db, health_blueprint, init_db, instance_secret
 from .db import migrations
 
 
-def create_app(config: EdgeConfig, test_config: dict[str, Any] | None = None) -> Flask:
-    """The staff console for the hall described by ``config``."""
+def create_app(config: EdgeConfig, test_config: dict[str, Any] | None = None, *, printing: Any = None) -> Flask:
+    """The staff console for the hall described by ``config``; ``printing`` is the agent's
+    print service when the console runs beside it (it shows live printer states and can
+    reprint)."""
     app = Flask(__name__)
     app.config.from_mapping(
         DATABASE=str(config.data_dir / "edge.db"),
@@ -29,6 +31,8 @@ def create_app(config: EdgeConfig, test_config: dict[str, Any] | None = None) ->
         CONSOLE_TITLE=f"{config.hall_name} · 员工控制台",
         STALE_AFTER=config.stale_after,
         SYNCS=config.centre is not None and config.centre.token_file is not None,
+        PRINTERS=config.printers,
+        PRINTING=printing,
     )
     app.config.update(test_config or {})
     init_db(app, migrations)

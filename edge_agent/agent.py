@@ -25,9 +25,10 @@ from hall_common.config import EdgeConfig
 from hall_common.runner import node_bus
 from hall_common.storage import open_database
 
+from .alarms import Alarms
 from .centre_link import CentreWatch
 from .db import migrations
-from .printer_watch import PrinterWatch
+from .printing.service import PrintService
 from .registry import Registry
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,6 @@ class EdgeAgent:
         self.bus.serve("ping", self._ping)
         self.bus.serve("help", self._help)
         self.centre = CentreWatch(self.bus, config.centre) if config.centre is not None else None
-        self.printers = PrinterWatch(self.bus, config.printers)
         self.sync: SyncWorker | None = None
         if config.centre is not None and config.centre.token_file is not None:
             self.sync = SyncWorker(db_path=self.db_path, url=config.centre.url, token=config.centre.token() or "",
@@ -70,6 +70,10 @@ class EdgeAgent:
                                    timeout=config.centre.timeout,
                                    feeds={"configs": self._configs_from_centre, "content": self._content_from_centre})
         self.bus.subscribe(contract.CONFIG_REPORTED.filter(hall=hall), self._on_config_reported)
+        self.alarms = Alarms(self.db_path, self.bus, node=config.node_id, nudge=self._nudge)
+        self.printing = PrintService(config, db_path=self.db_path, bus=self.bus, alarms=self.alarms)
+        self.bus.serve("print", self.printing.handle_print)
+        self.bus.serve("print_status", self.printing.handle_status)
         # Off the network thread: it reads the database.
         self.bus.on_connected(lambda: threading.Thread(target=self._republish, daemon=True).start())
 
@@ -77,17 +81,18 @@ class EdgeAgent:
         self.bus.start()
         if self.centre is not None:
             self.centre.start()
-        self.printers.start()
+        self.printing.start()
         if self.sync is not None:
             self.sync.start()
 
     def close(self) -> None:
         if self.sync is not None:
             self.sync.stop()
-        self.printers.stop()
+        self.printing.stop()
         if self.centre is not None:
             self.centre.stop()
         self.bus.close()
+        self.alarms.close()
         self.db.close()
 
     def _on_state(self, msg: BusMessage) -> None:
@@ -114,6 +119,9 @@ class EdgeAgent:
     def _to_centre(self, kind: str, body: dict[str, Any], node: str) -> None:
         with self.db.atomic():
             outbox.add(self.db, kind, body, node=node)
+        self._nudge()
+
+    def _nudge(self) -> None:
         if self.sync is not None:
             self.sync.nudge()
 
@@ -160,8 +168,10 @@ class EdgeAgent:
                          hall=self.config.hall_id)
 
     def _republish(self) -> None:
-        """After a reconnect: every node's desired configuration and the announcement are
-        retained again (the broker may have lost them)."""
+        """After a reconnect: every node's desired configuration, the announcement, the
+        printers' states and the alarms are retained again (the broker may have lost them)."""
+        self.printing.republish()
+        self.alarms.republish()
         db = open_database(self.db_path)
         try:
             rows = list(db["desired_configs"].rows)

@@ -49,3 +49,38 @@ def create_desired_configs(db: sqlite_utils.Database) -> None:
 @migrations()
 def create_content(db: sqlite_utils.Database) -> None:
     db["content"].create({"kind": str, "key": str, "seq": int, "body": str}, pk=("kind", "key"))
+
+
+@migrations()
+def create_alarms(db: sqlite_utils.Database) -> None:
+    db["alarms"].create(
+        {"id": str, "source": str, "type": str, "severity": str, "state": str, "text": str,
+         "raised_at": float, "acked_by": str, "acked_at": float, "cleared_at": float},
+        pk="id", not_null={"source", "type", "severity", "state", "text", "raised_at"},
+    )
+
+
+@migrations()
+def create_print_jobs(db: sqlite_utils.Database) -> None:
+    # ``seq`` keeps arrival order: a printer prints its jobs in it, moved jobs included.
+    db.execute(
+        """CREATE TABLE print_jobs (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            requester TEXT NOT NULL,
+            template TEXT NOT NULL,
+            fields TEXT NOT NULL,
+            printer TEXT,
+            status TEXT NOT NULL CHECK (status IN ('queued', 'printing', 'printed', 'failed')),
+            reason TEXT NOT NULL DEFAULT '',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            reprint INTEGER NOT NULL DEFAULT 0,
+            reprint_of TEXT,
+            test INTEGER NOT NULL DEFAULT 0,
+            moved_from TEXT,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            printed_at REAL
+        )"""
+    )
+    db.execute("CREATE INDEX print_jobs_queue ON print_jobs (printer, status, seq)")

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from hall_common.bus import contract
+from hall_common.bus.payloads import DeviceState
 from hall_common.bus.client import BusClient
 from hall_common.config import (
     CentralConfig, DisplayConfig, DoctorConfig, EdgeConfig, KioskConfig, NodeConfig, PartConfig, load,
@@ -95,6 +96,9 @@ def _check_bus(doctor: NodeConfig, parts: dict[str, PartConfig]) -> list[Finding
                     port=doctor.broker.port, username=doctor.node_id, password=doctor.broker.password(),
                     session=int(time.time()))
     states: dict[str, str] = {}
+    devices: dict[str, DeviceState] = {}
+    bus.subscribe(contract.DEVICE_STATE.filter(hall=doctor.hall_id, node=contract.EDGE_NODE),
+                  lambda m: devices.__setitem__(m.parts["dev"], m.payload))
     bus.subscribe(contract.NODE_STATE.filter(hall=doctor.hall_id),
                   lambda m: states.__setitem__(m.parts["node"], m.payload.state))
     bus.subscribe(contract.ESPHOME_STATUS.filter(hall=doctor.hall_id),
@@ -122,8 +126,56 @@ def _check_bus(doctor: NodeConfig, parts: dict[str, PartConfig]) -> list[Finding
         extra = sorted(set(states) - set(nodes) - {doctor.node_id})
         for node in extra:
             findings.append(Finding(states[node] == "ready", f"node {node}: {states[node]}"))
+        findings += _printer_findings(parts, devices)
     finally:
         bus.close()
+    return findings
+
+
+def print_test_ticket(doctor: NodeConfig, *, follow_url: str, hours_line: str) -> tuple[str, str | None]:
+    """Ask the edge to print a test ticket, as ``hall up`` does once the hall is up, so a
+    newcomer sees the whole path (bus, spool, driver, printer) work. Returns the outcome's
+    status and the printer that printed it."""
+    from hall_common.print_client import PrintClient
+
+    bus = BusClient(hall_id=doctor.hall_id, node_id=doctor.node_id, kind="tool", host=doctor.broker.host,
+                    port=doctor.broker.port, username=doctor.node_id, password=doctor.broker.password(),
+                    session=int(time.time()))
+    printing = PrintClient(bus)
+    bus.start()
+    try:
+        if not bus.wait_connected(5):
+            return "unknown", None
+        outcome = printing.print("queue_ticket", {"number": "A000", "service": "测试 · Test", "waiting_ahead": 0,
+                                                  "follow_url": follow_url, "hours_line": hours_line},
+                                 test=True, timeout=15)
+        return (outcome.status if not outcome.reason else f"{outcome.status} ({outcome.reason})"), outcome.printer
+    finally:
+        bus.close()
+
+
+def _printer_findings(parts: dict[str, PartConfig], devices: dict[str, DeviceState]) -> list[Finding]:
+    """Each printer as the edge sees it (the edge owns the printer's one connection, so the
+    doctor reads the state the edge keeps retained rather than dialling the printer)."""
+    printers = [p for cfg in parts.values() if isinstance(cfg, EdgeConfig) for p in cfg.printers]
+    if not printers:
+        return [Finding(None, "printers: none configured")]
+    findings = []
+    for p in printers:
+        state = devices.get(p.id)
+        where = f"printer {p.id} ({p.address})"
+        if state is None:
+            findings.append(Finding(False, f"{where}: the edge has not reported it", "start the edge agent"))
+            continue
+        st = state.status
+        answered = state.online or st.get("paper") == "out" or st.get("cover_open")
+        what = f"{where}: " + ("does not answer" if not answered else
+                               f"paper {st.get('paper')}" + (", cover open" if st.get("cover_open") else ""))
+        ok = bool(st.get("can_print"))
+        fix = "" if ok else (
+            "load a new paper roll" if st.get("paper") == "out" else "close the printer's cover" if st.get("cover_open")
+            else "check its power and cable; tickets are shown on screen meanwhile")
+        findings.append(Finding(ok, what, fix))
     return findings
 
 
@@ -169,20 +221,6 @@ def diagnose(config_dir: Path) -> list[Finding]:
             path = cfg.sqlite_path()
             if path is not None:
                 findings.append(_check_db("central.db", path))
-    printers = [p for cfg in parts.values() if isinstance(cfg, EdgeConfig) for p in cfg.printers]
-    if not printers:
-        findings.append(Finding(None, "printers: none configured"))
-    for p in printers:
-        from edge_agent.printer_watch import ask
-
-        st = ask(p.host, p.port, p.timeout)
-        what = (f"printer {p.id} ({p.host}:{p.port}): "
-                + ("does not answer" if not st.online and st.paper == "ok" and not st.cover_open else
-                   f"paper {st.paper}" + (", cover open" if st.cover_open else "")))
-        fix = "" if st.can_print else (
-            "load a new paper roll" if st.paper == "out" else "close the printer's cover" if st.cover_open
-            else "check its power and network cable; tickets are shown on screen meanwhile")
-        findings.append(Finding(st.can_print, what, fix))
     findings.append(Finding(None, "camera: none configured yet"))
     return findings
 

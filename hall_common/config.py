@@ -255,13 +255,24 @@ class CentreLink(Section):
 
 
 class PrinterConfig(Section):
-    """One ESC/POS printer of the hall, on the network (TCP 9100)."""
+    """One ESC/POS printer of the hall: how to reach it, which model it is, whom it serves.
+
+    Exactly one of ``host`` (network, TCP 9100), ``usb`` (``"vid:pid"`` in hex) or
+    ``serial`` (a device such as ``/dev/ttyUSB0``) says how it is connected. ``profile``
+    names a file in ``firmware_configs/printers/`` (paper width, GB18030 text or bitmap
+    mode); ``serves`` lists the nodes whose jobs it takes (empty: every node), so a
+    kiosk's jobs can move to another printer that serves it when its own runs out of paper.
+    """
 
     id: Id
-    host: str
+    profile: str = Field("gp-80250", pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+    host: str | None = None
     port: int = Field(9100, ge=1, le=65535)
+    usb: str | None = Field(None, pattern=r"^[0-9a-fA-F]{4}:[0-9a-fA-F]{4}$")
+    serial: str | None = None
+    baudrate: int = Field(9600, ge=1200, le=921600)
     timeout: float = Field(2.0, gt=0, le=30, description="seconds, not python-escpos's 60 s default")
-    paper_mm: Literal[58, 80] = 80
+    serves: list[Id] = Field(default_factory=list)
 
     @field_validator("id")
     @classmethod
@@ -269,6 +280,38 @@ class PrinterConfig(Section):
         if value in contract.RESERVED_DEVICE_IDS or value == "centre":
             raise ValueError(f"{value!r} is reserved; choose another printer id")
         return value
+
+    @model_validator(mode="after")
+    def _one_connection(self) -> "PrinterConfig":
+        given = [name for name in ("host", "usb", "serial") if getattr(self, name)]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of host, usb or serial (got {', '.join(given) or 'none'})")
+        return self
+
+    @property
+    def address(self) -> str:
+        """Where the printer is, for logs and the staff console."""
+        if self.host:
+            return f"{self.host}:{self.port}"
+        return f"usb {self.usb}" if self.usb else f"serial {self.serial}"
+
+    def serves_node(self, node: str) -> bool:
+        return not self.serves or node in self.serves
+
+
+class PrintingConfig(Section):
+    """How the edge prints: poll interval, retries, and the hall's own ticket templates."""
+
+    templates_file: RelPath | None = Field(None, description="a templates.toml replacing the defaults")
+    poll_s: float = Field(3.0, ge=0.2, le=60, description="how often an idle printer is asked its status")
+    retries: int = Field(2, ge=0, le=5, description="new attempts on one printer after a transient fault")
+    keep_days: int = Field(30, ge=1, le=365, description="how long finished jobs stay for reprints")
+    timezone: str = Field("Asia/Shanghai", description="for the time printed on tickets")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        return HoursConfig._known_zone(value)
 
 
 class EdgeConfig(NodeConfig):
@@ -279,6 +322,7 @@ class EdgeConfig(NodeConfig):
     centre: CentreLink | None = None
     bootstrap_user: BootstrapUser | None = None
     printers: list[PrinterConfig] = Field(default_factory=list)
+    printing: PrintingConfig = Field(default_factory=PrintingConfig)
     stale_after: float = Field(90.0, gt=0, description="seconds of silence before a node is stale")
 
     @field_validator("node_id")
@@ -286,6 +330,15 @@ class EdgeConfig(NodeConfig):
     def _is_edge(cls, value: str) -> str:
         if value != contract.EDGE_NODE:
             raise ValueError(f"the edge agent's node id must be {contract.EDGE_NODE!r} (the ACL grants that user)")
+        return value
+
+    @field_validator("printers")
+    @classmethod
+    def _unique_printers(cls, value: list[PrinterConfig]) -> list[PrinterConfig]:
+        ids = [p.id for p in value]
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        if twice:
+            raise ValueError(f"printer id {twice[0]!r} is used twice")
         return value
 
 

@@ -21,6 +21,7 @@ from flask_babel import Babel
 from flask_wtf.csrf import CSRFProtect
 
 from hall_common.bus.client import BusClient
+from hall_common.print_client import PrintClient
 from hall_common.config import KioskConfig
 from hall_common.privacy import mask_name, mask_phone
 from hall_common.voice import Voice
@@ -57,6 +58,8 @@ def create_app(
     app.config.update(test_config or {})
     app.extensions["hall_status"] = status
     app.extensions["bus"] = bus
+    # Tickets and receipts go through the edge's print service (flows call .print()).
+    app.extensions["printing"] = PrintClient(bus) if bus is not None else None
     app.extensions["voice"] = Voice(config.data_dir / "voice")
 
     # Parsed once: Babel's Locale.parse of a string scans every known locale (0.5 ms a page).

@@ -72,7 +72,8 @@ class MiniHall:
         self.served.append(s)
         return s
 
-    def edge(self, centre_url: str | None = None, token: str | None = None, printers: list[dict] | None = None):
+    def edge(self, centre_url: str | None = None, token: str | None = None, printers: list[dict] | None = None,
+             printing: dict[str, Any] | None = None):
         from edge_agent.agent import EdgeAgent
 
         pw = self.tmp / "edge.pw"
@@ -86,10 +87,9 @@ class MiniHall:
         cfg = EdgeConfig(
             hall_id=self.broker.hall, hall_name="测试大厅", node_id="edge", data_dir=self.tmp / "edge",
             broker={"host": self.broker.host, "port": self.broker.port, "password_file": pw}, http={"port": 1},
-            centre=centre, printers=printers or [],
+            centre=centre, printers=printers or [], printing={"poll_s": 0.3, **(printing or {})},
         )
         agent = EdgeAgent(cfg)
-        agent.printers.every = 0.3
         if agent.centre is not None:
             agent.centre.every = 0.3
         if agent.sync is not None:

@@ -155,10 +155,11 @@ def test_a_hung_printer_does_not_delay_another(mini, broker):
         # within that, which only polling each printer on its own can do.
         agent = mini.edge(printers=[{"id": "printer-1", "host": "127.0.0.1", "port": hung.port, "timeout": 30},
                                     {"id": "printer-2", "host": "127.0.0.1", "port": good.port, "timeout": 1}])
-        wait_for(lambda: "printer-2" in agent.printers.states)
+        workers = agent.printing.workers
+        wait_for(lambda: workers["printer-2"].status is not None)
         good.set_state(PrinterStatus(online=True, paper="out"))
-        wait_for(lambda: agent.printers.states["printer-2"].paper == "out", timeout=10)
-        assert "printer-1" not in agent.printers.states  # still waiting on the hung one
+        wait_for(lambda: workers["printer-2"].status.paper == "out", timeout=10)
+        assert workers["printer-1"].status is None  # still waiting on the hung one
     finally:
         good.stop()
         hung.stop()

@@ -1,0 +1,118 @@
+"""The hall's alarms: one model for every source (printers now; sensors, the AED cabinet
+and the queue later).
+
+A source raises an alarm under a stable id (``printer-1.paper``) and clears it when the
+condition ends; raising again while it is active only updates it (say, paper near end →
+paper out raises the severity) and does not count as a new alarm. Each alarm is kept in
+``edge.db``, published retained on ``hall/v1/{hall}/alarm/{id}`` so consoles see it after
+a reconnect, and each raise and clear goes to the centre through the outbox in the same
+transaction as the change.
+
+States follow the usual alarm lifecycle: ``ACTIVE_UNACK`` when raised, ``ACTIVE_ACK`` once
+staff acknowledge it, ``CLEARED_UNACK`` / ``CLEARED_ACK`` when the condition is gone.
+
+Sources call this from their own threads (each printer has one), so a lock guards the one
+connection.
+
+Example::
+
+    alarms = Alarms(db_path, bus, node="edge")
+    alarms.raise_("printer-1.paper", source="edge/printer-1", type="paper_out",
+                  severity="major", text="打印机缺纸 · Printer out of paper")
+    alarms.clear("printer-1.paper")
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from central_sync import client as outbox
+from hall_common.bus import contract
+from hall_common.bus.payloads import Alarm
+from hall_common.storage import open_database
+
+log = logging.getLogger(__name__)
+
+SEVERITIES = ("critical", "major", "minor", "warning")
+
+
+class Alarms:
+    def __init__(self, db_path: Path, bus: Any, *, node: str, nudge: Callable[[], None] | None = None) -> None:
+        self.db = open_database(db_path, shared_thread=True)
+        self.bus, self.node, self._nudge = bus, node, nudge
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self.db.close()
+
+    def raise_(self, alarm_id: str, *, source: str, type: str, severity: str, text: str) -> bool:
+        """Raise ``alarm_id`` or update it while active; True when something changed."""
+        if severity not in SEVERITIES:
+            raise ValueError(f"unknown severity {severity!r}")
+        now = time.time()
+        with self._lock:
+            row = self._row(alarm_id)
+            active = row is not None and row["state"].startswith("ACTIVE")
+            if active and (row["severity"], row["type"], row["text"]) == (severity, type, text):
+                return False
+            alarm = {
+                "id": alarm_id, "source": source, "type": type, "severity": severity, "text": text,
+                "state": row["state"] if active else "ACTIVE_UNACK",
+                "raised_at": row["raised_at"] if active else now,
+                "acked_by": row["acked_by"] if active else None, "acked_at": row["acked_at"] if active else None,
+                "cleared_at": None,
+            }
+            self._store(alarm, "raised" if not active else "updated")
+        log.warning("alarm %s: %s (%s)", alarm_id, text, severity)
+        self._publish(alarm)
+        return True
+
+    def clear(self, alarm_id: str) -> bool:
+        """Clear ``alarm_id`` if it is active; True when it was."""
+        with self._lock:
+            row = self._row(alarm_id)
+            if row is None or not row["state"].startswith("ACTIVE"):
+                return False
+            alarm = dict(row)
+            alarm["state"] = "CLEARED_ACK" if row["state"] == "ACTIVE_ACK" else "CLEARED_UNACK"
+            alarm["cleared_at"] = time.time()
+            self._store(alarm, "cleared")
+        log.info("alarm %s cleared", alarm_id)
+        self._publish(alarm)
+        return True
+
+    def active(self) -> list[dict[str, Any]]:
+        """Active alarms, the most severe first, then the oldest."""
+        with self._lock:
+            rows = [dict(r) for r in self.db["alarms"].rows_where("state LIKE 'ACTIVE%'")]
+        return sorted(rows, key=lambda r: (SEVERITIES.index(r["severity"]), r["raised_at"]))
+
+    def republish(self) -> None:
+        """After a reconnect: every alarm the hall knows, retained again."""
+        with self._lock:
+            rows = [dict(r) for r in self.db["alarms"].rows]
+        for row in rows:
+            self._publish(row)
+
+    def _row(self, alarm_id: str) -> dict[str, Any] | None:
+        rows = list(self.db["alarms"].rows_where("id = ?", [alarm_id]))
+        return rows[0] if rows else None
+
+    def _store(self, alarm: dict[str, Any], event: str) -> None:
+        with self.db.atomic():
+            self.db["alarms"].upsert(alarm, pk="id")
+            outbox.add(self.db, "alarm", {**alarm, "event": event}, node=self.node)
+        if self._nudge is not None:
+            self._nudge()
+
+    def _publish(self, alarm: dict[str, Any]) -> None:
+        if self.bus is None or not self.bus.connected:
+            return  # published again by republish() on the next connect
+        try:
+            self.bus.publish(contract.ALARM, Alarm(**alarm), hall=self.bus.hall_id, alarm_id=alarm["id"])
+        except (ValueError, RuntimeError) as exc:
+            log.error("alarm %s not published: %s", alarm["id"], exc)
