@@ -53,6 +53,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         login = layout.logins.get(name)
         lines.append(f"  {name:<{width}}  {url}" + (f"   login: {login[0]} / {login[1]}" if login else ""))
     lines.append(f"  {'logs':<{width}}  {layout.data_dir / 'logs'}")
+    lines.append(_test_print(layout, plan, width))
     lines.append("Press Ctrl-C to stop.\n")
     print("\n".join(lines), flush=True)
     while not stopping:
@@ -62,6 +63,24 @@ def cmd_up(args: argparse.Namespace) -> int:
     sup.stop_all()
     print("hall: stopped.", flush=True)
     return 0
+
+
+def _test_print(layout, plan, width: int) -> str:
+    """Print a test ticket through the edge and say where its picture is."""
+    from hall_common.config import DoctorConfig, load
+
+    from .doctor import print_test_ticket
+    from .plan import DOCTOR_NODE
+
+    doctor = load(DoctorConfig, layout.data_dir / "config" / f"{DOCTOR_NODE}.toml")
+    period = plan.kiosk_settings.hours.periods[0]
+    kiosk_url = next((u for k, u in layout.urls.items() if k.startswith("kiosk ")), "")
+    status, printer = print_test_ticket(doctor, follow_url=kiosk_url, hours_line=f"服务时间 {period.open}-{period.close}")
+    where = ""
+    if printer is not None:
+        pngs = sorted((layout.data_dir / "printer" / printer).glob("job-*.png"))
+        where = f": {pngs[-1]}" if pngs else ""
+    return f"  {'test ticket':<{width}}  {status} on {printer or 'no printer'}{where}"
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:

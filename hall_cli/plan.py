@@ -39,7 +39,7 @@ SAMPLE_HALL = FIRMWARE_CONFIGS / "hall.sample.toml"
 DOCTOR_NODE = "doctor"
 PORT_BLOCK = 30
 """Ports a hall takes from its base port: broker +0, central +1, staff console +2,
-virtual printer +3, kiosks +10.., boards +20.."""
+virtual printers +3 and +4, kiosks +10.., boards +20.."""
 
 
 class HallPlan(BaseModel):
@@ -144,11 +144,17 @@ def prepare(data_dir: Path, plan: HallPlan, *, base_port: int, host: str = "127.
     layout.urls["admin console"] = f"http://{host}:{central_port}/"
     layout.logins["admin console"] = ("admin", admin_pw)
 
-    printer_port = base_port + 3
-    printer_dir = data_dir / "printer" / "printer-1"
-    layout.processes.append(Process("printer-1", [py, "-m", "simulators.printer", "--host", host, "--port", str(printer_port),
-                                                  "--out-dir", str(printer_dir)], printer_port, None))
-    layout.urls["printer printer-1"] = f"tcp://{host}:{printer_port}  (each job as a PNG in {printer_dir})"
+    # Two virtual printers: an 80 mm one with a Chinese font (GB18030 text mode) that the
+    # kiosks use, and a 58 mm one without (bitmap mode) that their jobs move to when the
+    # first runs out of paper.
+    printers = []
+    for n, (profile, paper_mm) in enumerate((("gp-80250", 80), ("generic-58-bitmap", 58)), 1):
+        pid, pport = f"printer-{n}", base_port + 2 + n
+        pdir = data_dir / "printer" / pid
+        layout.processes.append(Process(pid, [py, "-m", "simulators.printer", "--host", host, "--port", str(pport),
+                                              "--out-dir", str(pdir), "--paper-mm", str(paper_mm)], pport, None))
+        layout.urls[f"printer {pid}"] = f"tcp://{host}:{pport}  ({profile}; each job as a PNG in {pdir})"
+        printers.append({"id": pid, "host": host, "port": pport, "profile": profile})
 
     edge_port = base_port + 2
     staff_pw = read_or_create_secret(data_dir / "secrets/console/staff", 9)
@@ -161,7 +167,7 @@ def prepare(data_dir: Path, plan: HallPlan, *, base_port: int, host: str = "127.
         contract.EDGE_NODE,
         http={"host": host, "port": edge_port},
         centre={"url": f"http://{host}:{central_port}", "token_file": "../secrets/centre/edge.token"},
-        printers=[{"id": "printer-1", "host": host, "port": printer_port}],
+        printers=printers,
         bootstrap_user={"username": "staff", "password_file": "../secrets/console/staff", "role": "staff"},
     )
     layout.processes.append(Process("edge", [py, "-m", "edge_agent", "--config", str(edge_conf)], edge_port))

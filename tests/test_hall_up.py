@@ -76,6 +76,17 @@ def test_banner_lists_every_part_and_the_logins(hall):
     assert set(hall.logins) == {"admin console", "staff console"}
 
 
+def test_hall_up_prints_a_test_ticket_and_says_where_its_picture_is(hall):
+    from PIL import Image
+    from pyzbar.pyzbar import decode as zbar
+
+    line = next(x for x in hall.banner.splitlines() if x.strip().startswith("test ticket"))
+    assert "printed on printer-1: " in line
+    png = Path(line.split("printed on printer-1: ", 1)[1].strip())
+    assert png.exists()
+    assert hall.urls["kiosk kiosk-01"].encode() in [s.data for s in zbar(Image.open(png))]
+
+
 def test_every_url_answers(hall):
     for name, url in hall.urls.items():
         if url.startswith("tcp://"):
