@@ -39,7 +39,7 @@ SAMPLE_HALL = FIRMWARE_CONFIGS / "hall.sample.toml"
 DOCTOR_NODE = "doctor"
 PORT_BLOCK = 30
 """Ports a hall takes from its base port: broker +0, central +1, staff console +2,
-virtual printers +3 and +4, kiosks +10.., boards +20.."""
+virtual printers +3 and +4 (their controls +5 and +6), kiosks +10.., boards +20.."""
 
 
 class HallPlan(BaseModel):
@@ -149,11 +149,13 @@ def prepare(data_dir: Path, plan: HallPlan, *, base_port: int, host: str = "127.
     # first runs out of paper.
     printers = []
     for n, (profile, paper_mm) in enumerate((("gp-80250", 80), ("generic-58-bitmap", 58)), 1):
-        pid, pport = f"printer-{n}", base_port + 2 + n
+        pid, pport, cport = f"printer-{n}", base_port + 2 + n, base_port + 4 + n
         pdir = data_dir / "printer" / pid
         layout.processes.append(Process(pid, [py, "-m", "simulators.printer", "--host", host, "--port", str(pport),
-                                              "--out-dir", str(pdir), "--paper-mm", str(paper_mm)], pport, None))
-        layout.urls[f"printer {pid}"] = f"tcp://{host}:{pport}  ({profile}; each job as a PNG in {pdir})"
+                                              "--out-dir", str(pdir), "--paper-mm", str(paper_mm),
+                                              "--control-port", str(cport)], pport, None))
+        layout.urls[f"printer {pid}"] = (f"tcp://{host}:{pport}  ({profile}; each job as a PNG in {pdir}; "
+                                         f"take its paper: curl -d paper=out http://{host}:{cport}/)")
         printers.append({"id": pid, "host": host, "port": pport, "profile": profile})
 
     edge_port = base_port + 2

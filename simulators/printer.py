@@ -20,12 +20,14 @@ Example::
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import parse_qs
 
 from hall_common.escpos_status import PrinterStatus, encode
 
@@ -204,8 +206,90 @@ class VirtualPrinter:
             self._stop.wait(self.job_seconds)
 
 
+class ControlServer:
+    """Tell a running virtual printer what to be, over HTTP on its own port (``hall up``
+    gives each printer one), so a person or a test can take the paper away from a hall::
+
+        curl http://127.0.0.1:18805/                      # its state and job counts (JSON)
+        curl -d paper=out http://127.0.0.1:18805/         # out of paper (near_end, ok)
+        curl -d cover_open=1 http://127.0.0.1:18805/      # cover open (0 closes it)
+        curl -d online=0 http://127.0.0.1:18805/          # offline
+        curl -d hung=1 http://127.0.0.1:18805/            # takes connections, never reads
+    """
+
+    def __init__(self, printer: VirtualPrinter, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        vp = printer
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+                self._answer(200, _describe(vp))
+
+            def do_POST(self) -> None:  # noqa: N802
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(min(length, 4096)).decode("utf-8", errors="replace")
+                try:
+                    _apply(vp, parse_qs(body))
+                except ValueError as exc:
+                    self._answer(400, {"error": str(exc)})
+                    return
+                self._answer(200, _describe(vp))
+
+            def _answer(self, code: int, doc: dict) -> None:
+                data = json.dumps(doc).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: object) -> None:
+                log.info("control: " + format, *args)
+
+        self.server = ThreadingHTTPServer((host, port), Handler)
+        self.port = self.server.server_address[1]
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _describe(printer: VirtualPrinter) -> dict:
+    st = printer.status
+    return {"online": st.online, "paper": st.paper, "cover_open": st.cover_open, "hung": printer.hung,
+            "jobs": len(printer.jobs), "printed": len(printer.printed_jobs())}
+
+
+def _apply(printer: VirtualPrinter, form: dict[str, list[str]]) -> None:
+    unknown = set(form) - {"paper", "cover_open", "online", "hung"}
+    if unknown:
+        raise ValueError(f"unknown setting {sorted(unknown)[0]!r}: use paper, cover_open, online or hung")
+
+    def flag(name: str, current: bool) -> bool:
+        if name not in form:
+            return current
+        value = form[name][-1].lower()
+        if value not in ("1", "0", "true", "false", "on", "off"):
+            raise ValueError(f"{name} is 1 or 0")
+        return value in ("1", "true", "on")
+
+    st = printer.status
+    paper = form.get("paper", [st.paper])[-1]
+    if paper not in ("ok", "near_end", "out"):
+        raise ValueError("paper is ok, near_end or out")
+    printer.set_state(PrinterStatus(online=flag("online", st.online), paper=paper,  # type: ignore[arg-type]
+                                    cover_open=flag("cover_open", st.cover_open)))
+    printer.hang(flag("hung", printer.hung))
+
+
 def main(argv: list[str] | None = None) -> None:
-    """``python -m simulators.printer --port 9100 --out-dir DIR``: run until SIGTERM."""
+    """``python -m simulators.printer --port 9100 --out-dir DIR [--control-port N]``: run
+    until SIGTERM."""
     import argparse
     import signal
 
@@ -214,15 +298,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=9100)
     parser.add_argument("--out-dir", type=Path, required=True, help="where each job is rendered as a PNG")
     parser.add_argument("--paper-mm", type=int, choices=(58, 80), default=80)
+    parser.add_argument("--control-port", type=int, help="HTTP port to set paper, cover, online and hung")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     printer = VirtualPrinter(host=args.host, port=args.port, out_dir=args.out_dir, paper_mm=args.paper_mm)
+    control = ControlServer(printer, host=args.host, port=args.control_port) if args.control_port else None
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     printer.start()
+    if control is not None:
+        control.start()
     log.info("virtual printer listening on %s:%s, jobs in %s", args.host, printer.port, args.out_dir)
     stop.wait()
+    if control is not None:
+        control.stop()
     printer.stop()
 
 

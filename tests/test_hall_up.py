@@ -87,6 +87,30 @@ def test_hall_up_prints_a_test_ticket_and_says_where_its_picture_is(hall):
     assert hall.urls["kiosk kiosk-01"].encode() in [s.data for s in zbar(Image.open(png))]
 
 
+def test_paper_out_on_one_printer_sends_tickets_to_the_other(hall):
+    from hall_cli.doctor import print_test_ticket
+    from hall_common.config import DoctorConfig, load
+
+    line = next(x for x in hall.banner.splitlines() if x.strip().startswith("printer printer-1"))
+    control = re.search(r"curl -d paper=out (http://\S+)", line).group(1)
+    doctor = load(DoctorConfig, hall.data_dir / "config" / "doctor.toml")
+
+    def printer_1() -> str:
+        out = subprocess.run([sys.executable, "-m", "hall_cli", "doctor", "--data-dir", str(hall.data_dir)],
+                             capture_output=True, text=True, timeout=60).stdout
+        return next(x for x in out.splitlines() if "printer printer-1" in x)
+
+    urllib.request.urlopen(control, data=b"paper=out", timeout=5).read()
+    try:
+        wait_for(lambda: "paper out" in printer_1(), timeout=20, interval=1)
+        status, printer = print_test_ticket(doctor, follow_url="http://x/q", hours_line="")
+        assert (status, printer) == ("printed", "printer-2")
+        assert sorted((hall.data_dir / "printer" / "printer-2").glob("job-*.png"))
+    finally:
+        urllib.request.urlopen(control, data=b"paper=ok", timeout=5).read()
+        wait_for(lambda: "paper ok" in printer_1(), timeout=20, interval=1)
+
+
 def test_every_url_answers(hall):
     for name, url in hall.urls.items():
         if url.startswith("tcp://"):

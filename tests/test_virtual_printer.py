@@ -115,3 +115,38 @@ def test_jobs_are_rendered_to_png_with_a_readable_qr(tmp_path):
     shots = __import__("pathlib").Path(__file__).resolve().parent.parent / "var" / "screenshots"
     shots.mkdir(parents=True, exist_ok=True)
     Image.open(png).save(shots / "printer-ticket-gb18030.png")
+
+
+def test_the_control_port_sets_what_the_printer_is(printer):
+    import json
+    import urllib.error
+    import urllib.request
+
+    from simulators.printer import ControlServer
+
+    control = ControlServer(printer)
+    control.start()
+    url = f"http://127.0.0.1:{control.port}/"
+
+    def post(body: str) -> tuple[int, dict]:
+        try:
+            with urllib.request.urlopen(url, data=body.encode(), timeout=5) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
+
+    try:
+        assert post("paper=out") == (200, {"online": True, "paper": "out", "cover_open": False, "hung": False,
+                                           "jobs": 0, "printed": 0})
+        assert ask_status(printer.port).paper == "out"
+        post("paper=ok&cover_open=1")
+        assert ask_status(printer.port).cover_open
+        code, doc = post("paper=soggy")
+        assert code == 400 and "paper is ok, near_end or out" in doc["error"]
+        code, doc = post("colour=red")
+        assert code == 400 and "unknown setting 'colour'" in doc["error"]
+        assert printer.status.cover_open and printer.status.paper == "ok"  # the bad ones changed nothing
+        post("hung=1")
+        assert printer.hung
+    finally:
+        control.stop()
