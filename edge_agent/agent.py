@@ -29,6 +29,7 @@ from .alarms import Alarms
 from .centre_link import CentreWatch
 from .db import migrations
 from .printing.service import PrintService
+from .queue.service import QueueService
 from .registry import Registry
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,10 @@ class EdgeAgent:
         self.printing = PrintService(config, db_path=self.db_path, bus=self.bus, alarms=self.alarms)
         self.bus.serve("print", self.printing.handle_print)
         self.bus.serve("print_status", self.printing.handle_status)
+        self.queue = QueueService(config.queue, db_path=self.db_path, bus=self.bus, node=config.node_id,
+                                  nudge=self._nudge)
+        self.bus.serve("ticket", self.queue.handle_ticket)
+        self.bus.serve("counter", self.queue.handle_counter)
         # Off the network thread: it reads the database.
         self.bus.on_connected(lambda: threading.Thread(target=self._republish, daemon=True).start())
 
@@ -92,6 +97,7 @@ class EdgeAgent:
         if self.centre is not None:
             self.centre.stop()
         self.bus.close()
+        self.queue.close()
         self.alarms.close()
         self.db.close()
 
@@ -169,9 +175,11 @@ class EdgeAgent:
 
     def _republish(self) -> None:
         """After a reconnect: every node's desired configuration, the announcement, the
-        printers' states and the alarms are retained again (the broker may have lost them)."""
+        printers' states, the alarms and the queue are retained again (the broker may have
+        lost them)."""
         self.printing.republish()
         self.alarms.republish()
+        self.queue.publish_state()
         db = open_database(self.db_path)
         try:
             rows = list(db["desired_configs"].rows)

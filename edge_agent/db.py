@@ -84,3 +84,48 @@ def create_print_jobs(db: sqlite_utils.Database) -> None:
         )"""
     )
     db.execute("CREATE INDEX print_jobs_queue ON print_jobs (printer, status, seq)")
+
+
+@migrations()
+def create_queue(db: sqlite_utils.Database) -> None:
+    # The waiting line is ``status = 'issued'`` ordered by ``queued_at`` (the issue time; a
+    # transfer keeps it, so a transferred resident does not start again at the back).
+    # ``service`` is the line a ticket is in now; ``issued_service`` the one its number is of.
+    db.execute(
+        """CREATE TABLE tickets (
+            id TEXT PRIMARY KEY,
+            request_id TEXT UNIQUE,
+            day TEXT NOT NULL,
+            service TEXT NOT NULL,
+            issued_service TEXT NOT NULL,
+            number INTEGER NOT NULL,
+            code TEXT NOT NULL,
+            priority INTEGER NOT NULL DEFAULT 0,
+            kiosk TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('issued', 'called', 'serving', 'done', 'no_show', 'cancelled')),
+            counter TEXT,
+            only_counter TEXT,
+            recalls INTEGER NOT NULL DEFAULT 0,
+            transfers INTEGER NOT NULL DEFAULT 0,
+            issued_at REAL NOT NULL,
+            queued_at REAL NOT NULL,
+            called_at REAL,
+            serving_at REAL,
+            done_at REAL,
+            UNIQUE (day, issued_service, number)
+        )"""
+    )
+    db.execute("CREATE INDEX tickets_waiting ON tickets (status, service, queued_at)")
+    db.execute(
+        """CREATE TABLE ticket_events (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            ticket TEXT NOT NULL REFERENCES tickets(id),
+            ts REAL NOT NULL,
+            event TEXT NOT NULL,
+            counter TEXT,
+            detail TEXT NOT NULL DEFAULT ''
+        )"""
+    )
+    db["queue_numbers"].create({"day": str, "service": str, "last": int}, pk=("day", "service"))
+    db["queue_meta"].create({"key": str, "value": str}, pk="key")
+    db["queue_counters"].create({"counter": str, "open": int, "ticket": str}, pk="counter")

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from hall_common.bus import contract
 from hall_common.bus.payloads import ID_PATTERN
 from central_sync.signing import load_or_create_key, public_key_b64
-from hall_common.config import KioskSettings
+from hall_common.config import CounterConfig, KioskSettings
 from hall_common.errors import ConfigError
 from hall_common.storage import read_or_create_secret
 
@@ -52,6 +52,7 @@ class HallPlan(BaseModel):
     displays: list[str] = Field(min_length=1, max_length=9)
     env_nodes: list[str] = Field(default_factory=list, max_length=9)
     kiosk_settings: KioskSettings
+    counters: list[CounterConfig] = Field(default_factory=list, description="the hall's counters (窗口)")
 
     @field_validator("kiosks", "displays", "env_nodes")
     @classmethod
@@ -170,6 +171,9 @@ def prepare(data_dir: Path, plan: HallPlan, *, base_port: int, host: str = "127.
         http={"host": host, "port": edge_port},
         centre={"url": f"http://{host}:{central_port}", "token_file": "../secrets/centre/edge.token"},
         printers=printers,
+        # The queue keeps the kiosks' opening hours: tickets are given while the hall is open.
+        queue={"hours": plan.kiosk_settings.hours.model_dump(mode="json"),
+               "counters": [c.model_dump(mode="json") for c in plan.counters]},
         bootstrap_user={"username": "staff", "password_file": "../secrets/console/staff", "role": "staff"},
     )
     layout.processes.append(Process("edge", [py, "-m", "edge_agent", "--config", str(edge_conf)], edge_port))

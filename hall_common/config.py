@@ -314,6 +314,66 @@ class PrintingConfig(Section):
         return HoursConfig._known_zone(value)
 
 
+class ServiceConfig(Section):
+    """One queue service (seed 000 clause 5.2), its ticket prefix and number range."""
+
+    id: Id
+    name_zh: str = Field(min_length=1, max_length=16)
+    name_en: str = Field(min_length=1, max_length=40)
+    prefix: str = Field(pattern=r"^[A-Z]{1,2}$")
+    first: int = Field(1, ge=0, le=9998)
+    last: int = Field(999, ge=1, le=9999)
+
+    @model_validator(mode="after")
+    def _range(self) -> "ServiceConfig":
+        if self.last <= self.first:
+            raise ValueError(f"last ({self.last}) must be above first ({self.first})")
+        return self
+
+
+class CounterConfig(Section):
+    """A service counter (窗口): which services it serves and which devices may call for it."""
+
+    id: Id
+    name: str = Field(min_length=1, max_length=16, description="what the board and the voice say, e.g. 3")
+    services: list[Id] = Field(min_length=1)
+    callers: list[Id] = Field(default_factory=list, description="nodes whose call-next button works this counter")
+
+
+def _default_services() -> list[ServiceConfig]:
+    return [ServiceConfig(id=i, name_zh=zh, name_en=en, prefix=p) for i, zh, en, p in (
+        ("procedures", "手续办理", "Procedures", "A"), ("certificates", "证明开具", "Certificates", "B"),
+        ("consult", "业务咨询", "Enquiries", "C"), ("repair", "报事报修", "Repairs", "D"),
+        ("complaint", "投诉建议", "Complaints", "E"), ("payment", "费用缴纳", "Payments", "F"),
+        ("other", "其他", "Other", "G"))]
+
+
+class QueueConfig(Section):
+    """The hall's queue: services, counters, the priority rule, the service day."""
+
+    services: list[ServiceConfig] = Field(default_factory=_default_services, min_length=1)
+    counters: list[CounterConfig] = Field(default_factory=list)
+    priority_per_normal: int = Field(2, ge=0, le=10, description="priority tickets called at most in a row while others wait")
+    recalls_before_no_show: int = Field(2, ge=0, le=10)
+    rollover: str = Field("04:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", description="local time a new service day starts")
+    default_service_s: int = Field(300, ge=30, le=3600, description="assumed service time before any is measured")
+    hours: HoursConfig = Field(default_factory=HoursConfig)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "QueueConfig":
+        ids = [s.id for s in self.services]
+        prefixes = [s.prefix for s in self.services]
+        for what, values in (("service id", ids), ("prefix", prefixes), ("counter id", [c.id for c in self.counters])):
+            twice = sorted({v for v in values if values.count(v) > 1})
+            if twice:
+                raise ValueError(f"{what} {twice[0]!r} is used twice")
+        for c in self.counters:
+            unknown = sorted(set(c.services) - set(ids))
+            if unknown:
+                raise ValueError(f"counter {c.id!r} serves unknown service {unknown[0]!r}")
+        return self
+
+
 class EdgeConfig(NodeConfig):
     """The hall's one writer of hall-wide state (``edge_agent/``), with the staff console."""
 
@@ -323,6 +383,7 @@ class EdgeConfig(NodeConfig):
     bootstrap_user: BootstrapUser | None = None
     printers: list[PrinterConfig] = Field(default_factory=list)
     printing: PrintingConfig = Field(default_factory=PrintingConfig)
+    queue: QueueConfig = Field(default_factory=QueueConfig)
     stale_after: float = Field(90.0, gt=0, description="seconds of silence before a node is stale")
 
     @field_validator("node_id")

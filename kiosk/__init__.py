@@ -94,7 +94,7 @@ def create_app(
 
 
 def _health(app: Flask, config: KioskConfig) -> dict[str, object]:
-    from .hours import today
+    from hall_common.hours import today
 
     status = app.extensions["hall_status"]
     snap = status.snapshot() if status else OFFLINE

@@ -15,7 +15,7 @@ from datetime import datetime
 from flask import current_app, session, url_for
 from flask_babel import get_locale, lazy_gettext as _l
 
-from .hours import local_now, today
+from hall_common.hours import local_now, today
 from .status import OFFLINE, Snapshot
 
 

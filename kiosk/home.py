@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, render_template
 
 from .features import FEATURES, blocked_by, snapshot, template_context
-from .hours import week_table
+from hall_common.hours import week_table
 
 bp = Blueprint("home", __name__)
 

@@ -73,7 +73,7 @@ class MiniHall:
         return s
 
     def edge(self, centre_url: str | None = None, token: str | None = None, printers: list[dict] | None = None,
-             printing: dict[str, Any] | None = None):
+             printing: dict[str, Any] | None = None, queue: dict[str, Any] | None = None):
         from edge_agent.agent import EdgeAgent
 
         pw = self.tmp / "edge.pw"
@@ -88,6 +88,7 @@ class MiniHall:
             hall_id=self.broker.hall, hall_name="测试大厅", node_id="edge", data_dir=self.tmp / "edge",
             broker={"host": self.broker.host, "port": self.broker.port, "password_file": pw}, http={"port": 1},
             centre=centre, printers=printers or [], printing={"poll_s": 0.3, **(printing or {})},
+            queue=queue or {},
         )
         agent = EdgeAgent(cfg)
         if agent.centre is not None:

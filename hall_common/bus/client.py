@@ -126,6 +126,8 @@ class BusClient:
         self._pending_lock = threading.Lock()
         self._inbox: queue.Queue[mqtt.MQTTMessage | None] = queue.Queue(maxsize=inbox_size)
         self._connected = threading.Event()
+        self._subscribed = threading.Event()
+        self._suback_pending: set[int] = set()
         self._closing = False
         self._worker: threading.Thread | None = None
         self.reply_topic = contract.REPLY.topic(hall=hall_id, node=node_id)
@@ -156,6 +158,7 @@ class BusClient:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         client.enable_logger(logging.getLogger("paho"))
         self._client = client
 
@@ -177,8 +180,11 @@ class BusClient:
         self._client.loop_start()
 
     def wait_connected(self, timeout: float = 10.0) -> bool:
-        """Block until connected (True) or the timeout passed (False)."""
-        return self._connected.wait(timeout)
+        """Block until connected and every subscription acknowledged by the broker (True),
+        or the timeout passed (False). A request sent to this node after it returns cannot
+        be lost for want of a subscription."""
+        deadline = time.monotonic() + timeout
+        return self._connected.wait(timeout) and self._subscribed.wait(max(0.0, deadline - time.monotonic()))
 
     @property
     def connected(self) -> bool:
@@ -307,8 +313,14 @@ class BusClient:
         subs = [(self.reply_topic, 1)]
         with self._subs_lock:
             subs += [(s.filter, s.qos) for s in self._subs]
+        self._subscribed.clear()
+        self._suback_pending = set()
         for topic_filter, qos in subs:
-            client.subscribe(topic_filter, qos=qos)
+            result, mid = client.subscribe(topic_filter, qos=qos)
+            if result == mqtt.MQTT_ERR_SUCCESS and mid is not None:
+                self._suback_pending.add(mid)
+        if not self._suback_pending:
+            self._subscribed.set()
         self._announce(client)
         self.refused = None
         self._connected.set()
@@ -338,8 +350,14 @@ class BusClient:
             contract.BIRTH.encode(birth), qos=1, retain=True,
         )
 
+    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reasons: Any, props: Any) -> None:
+        self._suback_pending.discard(mid)
+        if not self._suback_pending:
+            self._subscribed.set()
+
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         self._connected.clear()
+        self._subscribed.clear()
         if not self._closing:
             log.warning("bus: disconnected (%s); reconnecting", reason)
 

@@ -108,6 +108,17 @@ class CounterNow(Payload):
     open: bool = True
 
 
+class ServiceNow(Payload):
+    """One queue service as kiosks offer it: its names, people waiting, the estimated wait."""
+
+    service: str
+    name_zh: str
+    name_en: str
+    prefix: str
+    waiting: int = Field(ge=0)
+    wait_s: int | None = Field(None, description="seconds; null when no open counter serves it")
+
+
 class QueueState(Payload):
     """The now-serving board: what each counter serves and how many wait per service."""
 
@@ -115,6 +126,8 @@ class QueueState(Payload):
     counters: list[CounterNow] = Field(default_factory=list)
     waiting: dict[str, int] = Field(default_factory=dict)
     last_called: list[str] = Field(default_factory=list, max_length=20)
+    services: list[ServiceNow] = Field(default_factory=list)
+    day: str = ""
 
 
 class QueueCalled(Payload):

@@ -1,0 +1,409 @@
+"""The queue engine: tickets, counters and the order in which the waiting are served.
+
+A pure core over SQLite (``edge.db``): it takes a database, the queue configuration and a
+clock, and returns values; the bus adapter (``bus.py``) moves requests in and state out.
+Every change runs under one lock in one transaction, so tickets from several kiosks and
+calls from several counters never interleave: numbers are unique per service per day,
+without gaps, and never reused within a day. All state is in the database, so an agent
+restart loses nothing.
+
+**The service day** starts at ``rollover`` local time (04:00 by default). On the first
+operation of a new day, tickets still waiting or at a counter from an earlier day are
+cancelled (event ``day_closed``) and numbering starts again at each service's ``first``.
+
+**Who is called next** at a counter (``call_next``): the waiting tickets of the services
+the counter serves, plus those transferred to this counter by name, are considered.
+
+1. With ``priority_per_normal = 0`` there is no priority lane: the oldest ticket goes first.
+2. Otherwise, when both priority (elderly, disabled, pregnant) and normal tickets wait, a
+   priority ticket goes first, unless ``priority_per_normal`` priority tickets have been
+   called in a row (hall-wide); then the oldest normal ticket goes first and the run
+   starts again. So with 2: P P N P P N ... while both kinds wait.
+3. Within each kind, the earliest ``queued_at`` (issue time, kept across a transfer) first.
+
+**Statuses** (each change is also an event with its time in ``ticket_events``): ``issued``
+(waiting) → ``called`` → ``serving`` → ``done``; ``called`` → ``no_show`` (skipped after
+``recalls_before_no_show`` recalls); any waiting or called ticket → ``cancelled``; a
+transfer is recorded as the event ``transferred`` and puts the ticket back to ``issued`` in
+the target service (or for the target counter only).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Callable, TypeVar
+from zoneinfo import ZoneInfo
+
+import sqlite_utils
+
+from hall_common.config import CounterConfig, QueueConfig, ServiceConfig
+from hall_common.errors import RequestFailed
+from hall_common.hours import today
+
+ACTIVE = ("called", "serving")
+T = TypeVar("T")
+
+
+def _locked(method: Callable[..., T]) -> Callable[..., T]:
+    """Readers take the engine's lock too: its one connection serves several threads."""
+
+    @functools.wraps(method)
+    def wrapper(self: "QueueEngine", *args: Any, **kwargs: Any) -> T:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
+@dataclass(frozen=True)
+class Ticket:
+    id: str
+    code: str
+    service: str
+    number: int
+    priority: bool
+    status: str
+    kiosk: str
+    issued_at: float
+    counter: str | None = None
+    called_at: float | None = None
+    recalls: int = 0
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> Ticket:
+        return cls(row["id"], row["code"], row["service"], row["number"], bool(row["priority"]), row["status"],
+                   row["kiosk"], row["issued_at"], row["counter"], row["called_at"], row["recalls"])
+
+
+@dataclass(frozen=True)
+class Issued:
+    """A new ticket and what the resident is told: people ahead and the estimated wait."""
+
+    ticket: Ticket
+    ahead: int
+    wait_s: int | None
+
+
+@dataclass(frozen=True)
+class Call:
+    """A number called to a counter (for the board and its voice)."""
+
+    id: str
+    ticket: Ticket
+    counter: CounterConfig
+    recall: bool
+
+
+class QueueEngine:
+    """Example::
+
+        engine = QueueEngine(db, config.queue)
+        issued = engine.issue("procedures", kiosk="kiosk-01", request="…uuid…")
+        call = engine.call_next("c1")
+        engine.finish("c1")
+    """
+
+    def __init__(self, db: sqlite_utils.Database, config: QueueConfig, *,
+                 clock: Callable[[], float] = time.time,
+                 record: Callable[[sqlite_utils.Database, dict[str, Any]], None] | None = None) -> None:
+        """``record(db, ticket_row)`` is called inside the transaction that issues a ticket
+        (the edge puts the ticket in its outbox for the centre there, so both or neither)."""
+        self.db, self.config, self.clock, self._record = db, config, clock, record
+        self.services: dict[str, ServiceConfig] = {s.id: s for s in config.services}
+        self.counters: dict[str, CounterConfig] = {c.id: c for c in config.counters}
+        self._lock = threading.RLock()
+        with self._lock, self.db.atomic():
+            for c in config.counters:
+                self.db.execute("INSERT OR IGNORE INTO queue_counters (counter, open, ticket) VALUES (?, 1, NULL)", [c.id])
+
+    # -- the day ------------------------------------------------------------------------------
+
+    def service_day(self, now: float | None = None) -> str:
+        zone = ZoneInfo(self.config.hours.timezone)
+        local = datetime.fromtimestamp(self.clock() if now is None else now, zone)
+        h, m = map(int, self.config.rollover.split(":"))
+        return (local - timedelta(hours=h, minutes=m)).date().isoformat()
+
+    def _roll(self, now: float) -> str:
+        """Start a new service day if one began since the last operation."""
+        day = self.service_day(now)
+        if self._meta("day") == day:
+            return day
+        stale = [r["id"] for r in self.db.query(
+            "SELECT id FROM tickets WHERE day < ? AND status IN ('issued', 'called', 'serving')", [day])]
+        for ticket in stale:
+            self._set(ticket, "cancelled", now, event="day_closed")
+        self.db.execute("UPDATE queue_counters SET ticket = NULL")
+        self._meta_set("day", day)
+        self._meta_set("priority_streak", "0")
+        return day
+
+    # -- residents ----------------------------------------------------------------------------
+
+    def issue(self, service: str, *, kiosk: str, request: str | None = None, priority: bool = False) -> Issued:
+        """A new ticket; the same ``request`` id again returns the same ticket."""
+        if service not in self.services:
+            raise ValueError(f"service: unknown service {service!r}")
+        with self._lock, self.db.atomic():
+            if request is not None:
+                rows = list(self.db.query("SELECT * FROM tickets WHERE request_id = ?", [request]))
+                if rows:
+                    return self._issued(Ticket.of(rows[0]))
+            now = self.clock()
+            if not today(self.config.hours, datetime.fromtimestamp(now, ZoneInfo(self.config.hours.timezone))).open_now:
+                raise RequestFailed("closed", "the hall is closed: tickets are given during opening hours")
+            day = self._roll(now)
+            svc = self.services[service]
+            self.db.execute("INSERT OR IGNORE INTO queue_numbers (day, service, last) VALUES (?, ?, ?)",
+                            [day, service, svc.first - 1])
+            last = self.db.execute("SELECT last FROM queue_numbers WHERE day = ? AND service = ?",
+                                   [day, service]).fetchone()[0]
+            if last >= svc.last:
+                raise RequestFailed("full", f"no numbers left today for {service} ({svc.first}-{svc.last})")
+            number = last + 1
+            self.db.execute("UPDATE queue_numbers SET last = ? WHERE day = ? AND service = ?", [number, day, service])
+            width = max(3, len(str(svc.last)))
+            row = {"id": str(uuid.uuid4()), "request_id": request, "day": day, "service": service,
+                   "issued_service": service, "number": number,
+                   "code": f"{svc.prefix}{number:0{width}d}", "priority": int(priority), "kiosk": kiosk,
+                   "status": "issued", "issued_at": now, "queued_at": now}
+            self.db["tickets"].insert(row)
+            self._event(row["id"], "issued", now, detail="priority" if priority else "")
+            if self._record is not None:
+                self._record(self.db, row)
+            return self._issued(Ticket.of(self._get(row["id"])))
+
+    def cancel(self, ticket_id: str) -> Ticket:
+        with self._lock, self.db.atomic():
+            row = self._get(ticket_id)
+            if row is None or row["status"] not in ("issued", "called"):
+                raise RequestFailed("not_waiting", "only a waiting or called ticket can be cancelled")
+            self._set(ticket_id, "cancelled", self.clock())
+            self.db.execute("UPDATE queue_counters SET ticket = NULL WHERE ticket = ?", [ticket_id])
+            return Ticket.of(self._get(ticket_id))
+
+    @_locked
+    def position(self, ticket_id: str) -> tuple[Ticket, int] | None:
+        """A ticket and how many are ahead of it in its line (for the phone page)."""
+        row = self._get(ticket_id)
+        if row is None:
+            return None
+        ticket = Ticket.of(row)
+        return ticket, (self._ahead(row) if row["status"] == "issued" else 0)
+
+    # -- counters -----------------------------------------------------------------------------
+
+    def call_next(self, counter: str) -> Call | None:
+        """Finish the counter's current ticket, then call the next one (None: nobody waits)."""
+        c = self._counter(counter)
+        with self._lock, self.db.atomic():
+            now = self.clock()
+            self._roll(now)
+            current = self._current(counter)
+            if current is not None:
+                self._set(current["id"], "done", now, counter=counter)
+            nxt = self._pick(c)
+            if nxt is None:
+                self.db.execute("UPDATE queue_counters SET ticket = NULL, open = 1 WHERE counter = ?", [counter])
+                return None
+            streak = int(self._meta("priority_streak") or 0)
+            self._meta_set("priority_streak", str(streak + 1 if nxt["priority"] else 0))
+            self.db.execute("UPDATE tickets SET status = 'called', counter = ?, called_at = ?, only_counter = NULL "
+                            "WHERE id = ?", [counter, now, nxt["id"]])
+            self.db.execute("UPDATE queue_counters SET ticket = ?, open = 1 WHERE counter = ?", [nxt["id"], counter])
+            seq = self._event(nxt["id"], "called", now, counter=counter)
+            return Call(f"call-{seq:08d}", Ticket.of(self._get(nxt["id"])), c, recall=False)
+
+    def recall(self, counter: str) -> Call:
+        c = self._counter(counter)
+        with self._lock, self.db.atomic():
+            current = self._require(counter, ("called",))
+            now = self.clock()
+            self.db.execute("UPDATE tickets SET recalls = recalls + 1 WHERE id = ?", [current["id"]])
+            seq = self._event(current["id"], "recalled", now, counter=counter)
+            return Call(f"call-{seq:08d}", Ticket.of(self._get(current["id"])), c, recall=True)
+
+    def serve(self, counter: str) -> Ticket:
+        """The resident has come to the counter."""
+        self._counter(counter)
+        with self._lock, self.db.atomic():
+            current = self._require(counter, ("called",))
+            self._set(current["id"], "serving", self.clock(), counter=counter)
+            return Ticket.of(self._get(current["id"]))
+
+    def finish(self, counter: str) -> Ticket:
+        self._counter(counter)
+        with self._lock, self.db.atomic():
+            current = self._require(counter, ACTIVE)
+            self._set(current["id"], "done", self.clock(), counter=counter)
+            self.db.execute("UPDATE queue_counters SET ticket = NULL WHERE counter = ?", [counter])
+            return Ticket.of(self._get(current["id"]))
+
+    def skip(self, counter: str) -> Ticket:
+        """The called resident did not come: a no-show, once recalled enough times."""
+        self._counter(counter)
+        with self._lock, self.db.atomic():
+            current = self._require(counter, ("called",))
+            need = self.config.recalls_before_no_show
+            if current["recalls"] < need:
+                raise RequestFailed("recall_first", f"recall {need - current['recalls']} more time(s) before a no-show")
+            self._set(current["id"], "no_show", self.clock(), counter=counter)
+            self.db.execute("UPDATE queue_counters SET ticket = NULL WHERE counter = ?", [counter])
+            return Ticket.of(self._get(current["id"]))
+
+    def transfer(self, counter: str, *, service: str | None = None, to_counter: str | None = None) -> Ticket:
+        """Send the counter's resident to another service's line, or to one counter."""
+        self._counter(counter)
+        if (service is None) == (to_counter is None):
+            raise ValueError("transfer: give a service or a counter")
+        if service is not None and service not in self.services:
+            raise ValueError(f"service: unknown service {service!r}")
+        if to_counter is not None:
+            self._counter(to_counter)
+        with self._lock, self.db.atomic():
+            current = self._require(counter, ACTIVE)
+            now = self.clock()
+            target = service or current["service"]
+            self.db.execute(
+                "UPDATE tickets SET status = 'issued', service = ?, only_counter = ?, counter = NULL, called_at = NULL, "
+                "serving_at = NULL, recalls = 0, transfers = transfers + 1 WHERE id = ?",
+                [target, to_counter, current["id"]])
+            self._event(current["id"], "transferred", now, counter=counter,
+                        detail=f"service:{service}" if service else f"counter:{to_counter}")
+            self.db.execute("UPDATE queue_counters SET ticket = NULL WHERE counter = ?", [counter])
+            return Ticket.of(self._get(current["id"]))
+
+    def set_open(self, counter: str, open_: bool) -> None:
+        self._counter(counter)
+        with self._lock, self.db.atomic():
+            self.db.execute("UPDATE queue_counters SET open = ? WHERE counter = ?", [int(open_), counter])
+
+    # -- what everyone sees -------------------------------------------------------------------
+
+    @_locked
+    def waiting(self, service: str | None = None) -> list[Ticket]:
+        """Tickets waiting, in the order they would be called within their kind."""
+        day = self.service_day()
+        sql = "SELECT * FROM tickets WHERE status = 'issued' AND day = ?"
+        args: list[Any] = [day]
+        if service is not None:
+            sql += " AND service = ?"
+            args.append(service)
+        return [Ticket.of(r) for r in self.db.query(sql + " ORDER BY priority DESC, queued_at, rowid", args)]
+
+    @_locked
+    def counter_states(self) -> list[dict[str, Any]]:
+        out = []
+        for c in self.config.counters:
+            row = list(self.db.query("SELECT * FROM queue_counters WHERE counter = ?", [c.id]))
+            state = row[0] if row else {"open": 1, "ticket": None}
+            ticket = self._get(state["ticket"]) if state["ticket"] else None
+            out.append({"counter": c, "open": bool(state["open"]), "ticket": Ticket.of(ticket) if ticket else None})
+        return out
+
+    @_locked
+    def waiting_counts(self) -> dict[str, int]:
+        counts = {s: 0 for s in self.services}
+        for r in self.db.query("SELECT service, count(*) AS n FROM tickets WHERE status = 'issued' AND day = ? "
+                               "GROUP BY service", [self.service_day()]):
+            counts[r["service"]] = r["n"]
+        return counts
+
+    @_locked
+    def estimate(self, service: str, ahead: int) -> int | None:
+        """Seconds until a ticket with ``ahead`` people before it is likely called: the
+        recent mean service time of this service, shared by the open counters serving it.
+        None when no open counter serves it."""
+        open_counters = [c for c in self.counter_states() if c["open"] and service in c["counter"].services]
+        if not open_counters:
+            return None
+        times = [r["t"] for r in self.db.query(
+            "SELECT done_at - called_at AS t FROM tickets WHERE service = ? AND status = 'done' AND called_at IS NOT NULL "
+            "ORDER BY done_at DESC LIMIT 20", [service])]
+        mean = sum(times) / len(times) if times else self.config.default_service_s
+        return int(math.ceil(ahead * mean / len(open_counters)))
+
+    @_locked
+    def last_called(self, limit: int = 10) -> list[str]:
+        return [r["code"] for r in self.db.query(
+            "SELECT t.code FROM ticket_events e JOIN tickets t ON t.id = e.ticket WHERE e.event = 'called' "
+            "AND t.day = ? ORDER BY e.seq DESC LIMIT ?", [self.service_day(), limit])]
+
+    @_locked
+    def history(self, ticket_id: str) -> list[dict[str, Any]]:
+        return list(self.db.query("SELECT event, ts, counter, detail FROM ticket_events WHERE ticket = ? ORDER BY seq",
+                                  [ticket_id]))
+
+    # -- inside -------------------------------------------------------------------------------
+
+    def _issued(self, ticket: Ticket) -> Issued:
+        row = self._get(ticket.id)
+        ahead = self._ahead(row) if row["status"] == "issued" else 0
+        return Issued(ticket, ahead, self.estimate(ticket.service, ahead))
+
+    def _ahead(self, row: dict[str, Any]) -> int:
+        """People in the same line called before this ticket if nobody else arrived."""
+        return self.db.execute(
+            "SELECT count(*) FROM tickets WHERE status = 'issued' AND day = ? AND service = ? AND id != ? "
+            "AND (priority > ? OR (priority = ? AND queued_at <= ?))",
+            [row["day"], row["service"], row["id"], row["priority"], row["priority"], row["queued_at"]]).fetchone()[0]
+
+    def _pick(self, c: CounterConfig) -> dict[str, Any] | None:
+        marks = ",".join("?" * len(c.services))
+        base = (f"SELECT * FROM tickets WHERE status = 'issued' AND day = ? AND "
+                f"((only_counter IS NULL AND service IN ({marks})) OR only_counter = ?)")
+        args = [self._meta("day"), *c.services, c.id]
+        ratio = self.config.priority_per_normal
+        if ratio == 0:
+            rows = list(self.db.query(base + " ORDER BY queued_at, rowid LIMIT 1", args))
+            return rows[0] if rows else None
+        pri = list(self.db.query(base + " AND priority = 1 ORDER BY queued_at, rowid LIMIT 1", args))
+        norm = list(self.db.query(base + " AND priority = 0 ORDER BY queued_at, rowid LIMIT 1", args))
+        if pri and norm:
+            return pri[0] if int(self._meta("priority_streak") or 0) < ratio else norm[0]
+        return (pri or norm or [None])[0]
+
+    def _counter(self, counter: str) -> CounterConfig:
+        if counter not in self.counters:
+            raise ValueError(f"counter: unknown counter {counter!r}")
+        return self.counters[counter]
+
+    def _current(self, counter: str) -> dict[str, Any] | None:
+        """The ticket called to or served at ``counter`` now, if any."""
+        rows = list(self.db.query("SELECT t.* FROM queue_counters q JOIN tickets t ON t.id = q.ticket "
+                                  "WHERE q.counter = ? AND t.status IN ('called', 'serving')", [counter]))
+        return rows[0] if rows else None
+
+    def _require(self, counter: str, need: tuple[str, ...]) -> dict[str, Any]:
+        row = self._current(counter)
+        if row is None or row["status"] not in need:
+            raise RequestFailed("no_ticket", f"counter {counter} has no {' or '.join(need)} ticket")
+        return row
+
+    def _get(self, ticket_id: str) -> dict[str, Any] | None:
+        rows = list(self.db.query("SELECT * FROM tickets WHERE id = ?", [ticket_id]))
+        return rows[0] if rows else None
+
+    def _set(self, ticket_id: str, status: str, now: float, *, counter: str | None = None, event: str | None = None) -> None:
+        column = {"serving": "serving_at", "done": "done_at", "no_show": "done_at", "cancelled": "done_at"}[status]
+        self.db.execute(f"UPDATE tickets SET status = ?, {column} = ? WHERE id = ?", [status, now, ticket_id])
+        self._event(ticket_id, event or status, now, counter=counter)
+
+    def _event(self, ticket_id: str, event: str, now: float, *, counter: str | None = None, detail: str = "") -> int:
+        cur = self.db.execute("INSERT INTO ticket_events (ticket, ts, event, counter, detail) VALUES (?, ?, ?, ?, ?)",
+                              [ticket_id, now, event, counter, detail])
+        return int(cur.lastrowid or 0)
+
+    def _meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM queue_meta WHERE key = ?", [key]).fetchone()
+        return row[0] if row else None
+
+    def _meta_set(self, key: str, value: str) -> None:
+        self.db.execute("INSERT INTO queue_meta (key, value) VALUES (?, ?) "
+                        "ON CONFLICT (key) DO UPDATE SET value = excluded.value", [key, value])

@@ -1,0 +1,134 @@
+"""The queue on the bus: kiosks ask for tickets, counters (the staff console, a GPIO
+button, a hardware caller) call numbers; the state for boards and kiosks and each call for
+the board's voice go out.
+
+* ``ticket`` request ``{"request": uuid, "service": id, "priority": bool}`` → the ticket,
+  people ahead and the estimated wait; ``closed`` outside opening hours, ``full`` when a
+  service has no numbers left today. The same request id returns the same ticket.
+* ``counter`` request ``{"counter": id, "action": "next" | "recall" | "serve" | "finish" |
+  "skip" | "transfer" | "open" | "close", "service"?, "to_counter"?}``, only from the nodes
+  listed as the counter's ``callers`` (``forbidden`` otherwise).
+* ``queue/state`` (retained) after every change and on every reconnect; ``queue/called``
+  for every call and recall.
+
+The engine has its own connection to ``edge.db`` and its own lock, so the staff console's
+threads and the bus worker can both act on it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import sqlite_utils
+
+from central_sync import client as outbox
+from hall_common.bus import contract
+from hall_common.bus.payloads import CounterNow, QueueCalled, QueueState, ServiceNow
+from hall_common.config import QueueConfig
+from hall_common.errors import RequestFailed
+from hall_common.storage import open_database
+
+from .engine import Call, QueueEngine
+
+log = logging.getLogger(__name__)
+
+ACTIONS = ("next", "recall", "serve", "finish", "skip", "transfer", "open", "close")
+
+
+class QueueService:
+    def __init__(self, config: QueueConfig, *, db_path: Path, bus: Any, node: str,
+                 nudge: Callable[[], None] | None = None, clock: Callable[[], float] = time.time) -> None:
+        self.bus, self.node, self._nudge = bus, node, nudge
+        self.db = open_database(db_path, shared_thread=True)
+        self.engine = QueueEngine(self.db, config, clock=clock, record=self._record)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- requests ----------------------------------------------------------------------------
+
+    def handle_ticket(self, requester: str, args: dict[str, Any]) -> dict[str, Any]:
+        request = args.get("request")
+        if request is not None and (not isinstance(request, str) or not 8 <= len(request) <= 64):
+            raise ValueError("request: an id of 8 to 64 characters")
+        service = args.get("service")
+        if not isinstance(service, str):
+            raise ValueError("service: required")
+        issued = self.engine.issue(service, kiosk=requester, request=request, priority=bool(args.get("priority")))
+        self.publish_state()
+        if self._nudge is not None:
+            self._nudge()
+        t, svc = issued.ticket, self.engine.services[issued.ticket.service]
+        return {"id": t.id, "code": t.code, "service": t.service, "name_zh": svc.name_zh, "name_en": svc.name_en,
+                "priority": t.priority, "ahead": issued.ahead, "wait_s": issued.wait_s, "issued_at": t.issued_at}
+
+    def handle_counter(self, requester: str, args: dict[str, Any]) -> dict[str, Any]:
+        counter = args.get("counter")
+        if not isinstance(counter, str) or counter not in self.engine.counters:
+            raise ValueError(f"counter: unknown counter {counter!r}")
+        if requester not in self.engine.counters[counter].callers:
+            raise RequestFailed("forbidden", f"{requester} is not a caller of counter {counter}")
+        return self.act(counter, str(args.get("action", "")), service=args.get("service"),
+                        to_counter=args.get("to_counter"))
+
+    # -- counters (requests, the console, GPIO buttons) --------------------------------------
+
+    def act(self, counter: str, action: str, *, service: str | None = None, to_counter: str | None = None) -> dict[str, Any]:
+        """Do ``action`` at ``counter``; returns the ticket now at the counter (or None)."""
+        if action not in ACTIONS:
+            raise ValueError(f"action: one of {', '.join(ACTIONS)}")
+        e = self.engine
+        call: Call | None = None
+        if action == "next":
+            call = e.call_next(counter)
+        elif action == "recall":
+            call = e.recall(counter)
+        elif action == "serve":
+            e.serve(counter)
+        elif action == "finish":
+            e.finish(counter)
+        elif action == "skip":
+            e.skip(counter)
+        elif action == "transfer":
+            e.transfer(counter, service=service, to_counter=to_counter)
+        else:
+            e.set_open(counter, action == "open")
+        if call is not None:
+            self._announce(call)
+        self.publish_state()
+        now = next((c["ticket"] for c in e.counter_states() if c["counter"].id == counter), None)
+        return {"counter": counter, "ticket": now.code if now else None, "status": now.status if now else None}
+
+    # -- out ---------------------------------------------------------------------------------
+
+    def state(self) -> QueueState:
+        e = self.engine
+        counts = e.waiting_counts()
+        counters = [CounterNow(counter=c["counter"].id, name=c["counter"].name, open=c["open"],
+                               ticket=c["ticket"].code if c["ticket"] else None,
+                               service=c["ticket"].service if c["ticket"] else None,
+                               called_at=c["ticket"].called_at if c["ticket"] else None)
+                    for c in e.counter_states()]
+        services = [ServiceNow(service=s.id, name_zh=s.name_zh, name_en=s.name_en, prefix=s.prefix,
+                               waiting=counts[s.id], wait_s=e.estimate(s.id, counts[s.id]))
+                    for s in e.config.services]
+        return QueueState(ts=time.time(), counters=counters, waiting=counts, last_called=e.last_called(),
+                          services=services, day=e.service_day())
+
+    def publish_state(self) -> None:
+        if self.bus.connected:
+            self.bus.publish(contract.QUEUE_STATE, self.state(), hall=self.bus.hall_id)
+
+    def _announce(self, call: Call) -> None:
+        t = call.ticket
+        log.info("queue: %s to counter %s%s", t.code, call.counter.name, " (recall)" if call.recall else "")
+        self.bus.publish(contract.QUEUE_CALLED, QueueCalled(
+            id=call.id, ticket=t.code, counter=call.counter.id, counter_name=call.counter.name, service=t.service,
+            recall=call.recall, ts=time.time()), hall=self.bus.hall_id)
+
+    def _record(self, db: sqlite_utils.Database, row: dict[str, Any]) -> None:
+        outbox.add(db, "ticket", {k: row[k] for k in ("id", "day", "service", "number", "code", "priority", "kiosk",
+                                                       "issued_at")}, node=row["kiosk"], record_id=row["id"])

@@ -1,0 +1,268 @@
+"""The queue engine on a real SQLite file with a clock the tests move: numbering, the order
+the waiting are served (priority and fairness), counters' actions and statuses, restart,
+day rollover, opening hours, estimates."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from edge_agent.db import migrations
+from edge_agent.queue.engine import QueueEngine
+from hall_common.config import QueueConfig
+from hall_common.errors import RequestFailed
+from hall_common.storage import open_database
+
+TZ = ZoneInfo("Asia/Shanghai")
+ALWAYS = {"periods": [{"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "open": "00:00", "close": "23:59"}]}
+
+
+class Clock:
+    def __init__(self, when: datetime) -> None:
+        self.t = when.timestamp()
+
+    def __call__(self) -> float:
+        return self.t
+
+    def advance(self, seconds: float) -> None:
+        self.t += seconds
+
+
+def config(**kw) -> QueueConfig:
+    base = {"hours": ALWAYS, "counters": [
+        {"id": "c1", "name": "1", "services": ["procedures", "consult"]},
+        {"id": "c2", "name": "2", "services": ["payment"]},
+        {"id": "c3", "name": "3", "services": ["procedures"]},
+    ]}
+    return QueueConfig(**{**base, **kw})
+
+
+@pytest.fixture
+def clock():
+    return Clock(datetime(2026, 11, 24, 9, 0, tzinfo=TZ))
+
+
+@pytest.fixture
+def make(tmp_path, clock):
+    opened = []
+
+    def _make(**kw) -> QueueEngine:
+        db = open_database(tmp_path / "edge.db", migrations, shared_thread=True)
+        opened.append(db)
+        return QueueEngine(db, config(**kw), clock=clock)
+
+    yield _make
+    for db in opened:
+        db.close()
+
+
+def test_numbers_count_up_per_service_with_the_prefix(make, clock):
+    q = make()
+    codes = []
+    for service in ("procedures", "procedures", "payment", "procedures", "payment"):
+        codes.append(q.issue(service, kiosk="kiosk-01").ticket.code)
+        clock.advance(1)
+    assert codes == ["A001", "A002", "F001", "A003", "F002"]
+
+
+def test_concurrent_issues_from_many_threads_give_no_duplicate_and_no_gap(make):
+    q = make()
+    got: list[int] = []
+    lock = threading.Lock()
+
+    def kiosk(name: str) -> None:
+        for _ in range(40):
+            n = q.issue("consult", kiosk=name).ticket.number
+            with lock:
+                got.append(n)
+
+    threads = [threading.Thread(target=kiosk, args=(f"kiosk-0{i}",)) for i in range(1, 4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(got) == list(range(1, 121))
+
+
+def test_the_same_request_is_the_same_ticket(make):
+    q = make()
+    a = q.issue("procedures", kiosk="kiosk-01", request="r-1")
+    b = q.issue("procedures", kiosk="kiosk-01", request="r-1")
+    assert a.ticket.id == b.ticket.id and a.ticket.code == "A001"
+    assert q.issue("procedures", kiosk="kiosk-01", request="r-2").ticket.code == "A002"
+
+
+def test_order_is_fifo_within_a_kind_and_two_priority_per_normal(make, clock):
+    q = make(priority_per_normal=2)
+    issued = []
+    for prio in (False, False, True, True, True, False, True):
+        issued.append(q.issue("procedures", kiosk="k", priority=prio).ticket.code)
+        clock.advance(10)
+    assert issued == ["A001", "A002", "A003", "A004", "A005", "A006", "A007"]
+    order = []
+    while (call := q.call_next("c1")) is not None:
+        order.append((call.ticket.code, call.ticket.priority))
+    # P P N P P N N: two priority tickets, then the oldest normal one, and again.
+    assert order == [("A003", True), ("A004", True), ("A001", False), ("A005", True), ("A007", True),
+                     ("A002", False), ("A006", False)]
+
+
+def test_without_a_priority_lane_it_is_plain_first_come_first_served(make, clock):
+    q = make(priority_per_normal=0)
+    for prio in (False, True, False, True):
+        q.issue("procedures", kiosk="k", priority=prio)
+        clock.advance(10)
+    order = []
+    while (call := q.call_next("c1")) is not None:
+        order.append(call.ticket.code)
+    assert order == ["A001", "A002", "A003", "A004"]
+
+
+def test_a_counter_calls_only_its_services_oldest_first_across_them(make, clock):
+    q = make()
+    q.issue("payment", kiosk="k")
+    clock.advance(5)
+    q.issue("consult", kiosk="k")
+    clock.advance(5)
+    q.issue("procedures", kiosk="k")
+    assert q.call_next("c1").ticket.code == "C001"  # c1 serves procedures and consult, not payment
+    assert q.call_next("c1").ticket.code == "A001"
+    assert q.call_next("c1") is None
+    assert q.call_next("c2").ticket.code == "F001"
+
+
+def test_statuses_and_their_events_through_a_visit(make, clock):
+    q = make()
+    t = q.issue("procedures", kiosk="k").ticket
+    clock.advance(60)
+    q.call_next("c1")
+    clock.advance(30)
+    assert q.serve("c1").status == "serving"
+    clock.advance(240)
+    done = q.finish("c1")
+    assert done.status == "done"
+    events = [(e["event"], e["counter"]) for e in q.history(t.id)]
+    assert events == [("issued", None), ("called", "c1"), ("serving", "c1"), ("done", "c1")]
+    times = [e["ts"] for e in q.history(t.id)]
+    assert times == sorted(times) and times[-1] - times[0] == 330
+
+
+def test_call_next_finishes_the_current_ticket(make):
+    q = make()
+    a = q.issue("procedures", kiosk="k").ticket
+    q.issue("procedures", kiosk="k")
+    q.call_next("c1")
+    q.call_next("c1")
+    assert q.position(a.id)[0].status == "done"
+
+
+def test_no_show_only_after_the_recalls(make):
+    q = make(recalls_before_no_show=2)
+    t = q.issue("procedures", kiosk="k").ticket
+    q.call_next("c1")
+    with pytest.raises(RequestFailed) as err:
+        q.skip("c1")
+    assert err.value.code == "recall_first"
+    first, second = q.recall("c1"), q.recall("c1")
+    assert first.recall and second.recall and first.id != second.id and second.ticket.recalls == 2
+    assert q.skip("c1").status == "no_show"
+    assert [e["event"] for e in q.history(t.id)] == ["issued", "called", "recalled", "recalled", "no_show"]
+    with pytest.raises(RequestFailed):
+        q.recall("c1")  # nothing called any more
+
+
+def test_transfer_to_another_service_keeps_the_place_by_issue_time(make, clock):
+    q = make()
+    a = q.issue("procedures", kiosk="k").ticket
+    clock.advance(10)
+    q.issue("payment", kiosk="k")  # F001, issued after A001
+    q.call_next("c1")
+    moved = q.transfer("c1", service="payment")
+    assert moved.status == "issued" and moved.service == "payment" and moved.code == "A001"
+    assert q.call_next("c2").ticket.id == a.id  # older than F001
+    assert "transferred" in [e["event"] for e in q.history(a.id)]
+
+
+def test_transfer_to_a_counter_only_that_counter_calls_it(make):
+    q = make()
+    a = q.issue("procedures", kiosk="k").ticket
+    q.call_next("c1")
+    q.transfer("c1", to_counter="c2")  # c2 does not even serve procedures
+    assert q.call_next("c3") is None
+    assert q.call_next("c2").ticket.id == a.id
+
+
+def test_state_survives_a_restart(make, clock):
+    q = make()
+    q.issue("procedures", kiosk="k")
+    q.issue("procedures", kiosk="k")
+    q.call_next("c1")
+    again = make()  # a new engine on the same file: the agent restarted
+    assert [c["ticket"].code for c in again.counter_states() if c["ticket"]] == ["A001"]
+    assert [t.code for t in again.waiting()] == ["A002"]
+    assert again.issue("procedures", kiosk="k").ticket.code == "A003"
+    assert again.call_next("c1").ticket.code == "A002"
+
+
+def test_a_new_day_starts_numbers_again_and_closes_the_old_line(make, clock):
+    q = make(rollover="04:00")
+    left = q.issue("procedures", kiosk="k").ticket
+    q.issue("procedures", kiosk="k")
+    q.call_next("c1")
+    clock.t = datetime(2026, 11, 25, 3, 59, tzinfo=TZ).timestamp()  # still the 24th's service day
+    assert q.issue("procedures", kiosk="k").ticket.code == "A003"
+    clock.t = datetime(2026, 11, 25, 4, 0, tzinfo=TZ).timestamp()
+    fresh = q.issue("procedures", kiosk="k").ticket
+    assert fresh.code == "A001" and fresh.id != left.id
+    assert q.position(left.id)[0].status == "cancelled"
+    assert [e["event"] for e in q.history(left.id)][-1] == "day_closed"
+    assert [t.code for t in q.waiting()] == ["A001"]
+    assert all(c["ticket"] is None for c in q.counter_states())
+
+
+def test_closed_hall_gives_no_ticket(make, clock):
+    q = make(hours={"periods": [{"days": ["tue"], "open": "08:30", "close": "18:00"}], "after_hours_phone": "110"})
+    clock.t = datetime(2026, 11, 24, 19, 0, tzinfo=TZ).timestamp()  # Tuesday evening
+    with pytest.raises(RequestFailed) as err:
+        q.issue("procedures", kiosk="k")
+    assert err.value.code == "closed"
+    assert q.waiting() == []
+
+
+def test_a_service_runs_out_of_numbers(make):
+    q = make(services=[{"id": "procedures", "name_zh": "手续办理", "name_en": "Procedures", "prefix": "A",
+                        "first": 1, "last": 2}], counters=[])
+    q.issue("procedures", kiosk="k")
+    q.issue("procedures", kiosk="k")
+    with pytest.raises(RequestFailed) as err:
+        q.issue("procedures", kiosk="k")
+    assert err.value.code == "full"
+
+
+def test_estimate_uses_recent_service_times_and_open_counters(make, clock):
+    q = make(default_service_s=300)
+    assert q.estimate("procedures", 3) == 900 // 2  # two counters serve it, nothing measured yet
+    for _ in range(2):
+        q.issue("procedures", kiosk="k")
+        q.call_next("c3")
+        clock.advance(120)
+        q.finish("c3")
+    assert q.estimate("procedures", 4) == 4 * 120 // 2
+    q.set_open("c1", False)
+    assert q.estimate("procedures", 4) == 480
+    issued = q.issue("procedures", kiosk="k")
+    assert issued.ahead == 0 and issued.wait_s == 0
+    assert q.estimate("other", 1) is None  # no counter serves it
+
+
+def test_unknown_service_or_counter_is_refused(make):
+    q = make()
+    with pytest.raises(ValueError, match="service"):
+        q.issue("lottery", kiosk="k")
+    with pytest.raises(ValueError, match="counter"):
+        q.call_next("c9")
+    with pytest.raises(ValueError, match="transfer"):
+        q.transfer("c1")
