@@ -18,10 +18,11 @@ from hall_common.web import get_db, health_blueprint, init_db, instance_secret
 from .db import migrations
 
 
-def create_app(config: EdgeConfig, test_config: dict[str, Any] | None = None, *, printing: Any = None) -> Flask:
-    """The staff console for the hall described by ``config``; ``printing`` is the agent's
-    print service when the console runs beside it (it shows live printer states and can
-    reprint)."""
+def create_app(config: EdgeConfig, test_config: dict[str, Any] | None = None, *, printing: Any = None,
+               queue: Any = None) -> Flask:
+    """The staff console for the hall described by ``config``. ``printing`` and ``queue`` are
+    the agent's print and queue services when the console runs beside it: live printer
+    states and reprints, the counter pages and residents' phone pages need them."""
     app = Flask(__name__)
     app.config.from_mapping(
         DATABASE=str(config.data_dir / "edge.db"),
@@ -33,13 +34,15 @@ def create_app(config: EdgeConfig, test_config: dict[str, Any] | None = None, *,
         SYNCS=config.centre is not None and config.centre.token_file is not None,
         PRINTERS=config.printers,
         PRINTING=printing,
+        QUEUE=queue,
     )
     app.config.update(test_config or {})
     init_db(app, migrations)
     auth.init_app(app, lambda: auth.SqliteUsers(get_db()), bootstrap=config.bootstrap_user)
-    from . import console
+    from . import console, counters
 
     app.register_blueprint(console.bp)
+    app.register_blueprint(counters.bp)
     app.register_blueprint(health_blueprint(lambda: {"part": "edge_agent", "hall": config.hall_id, "ts": time.time()}))
 
     @app.template_filter("ago")

@@ -184,6 +184,7 @@ def prepare(data_dir: Path, plan: HallPlan, *, base_port: int, host: str = "127.
     for i, node in enumerate(plan.kiosks):
         port = base_port + 10 + i
         conf = node_config(node, http={"host": host, "port": port}, config_public_key=public_key_b64(signing_key),
+                           follow_url=f"http://{host}:{edge_port}",
                            settings=plan.kiosk_settings.model_dump(mode="json", exclude_defaults=True))
         layout.processes.append(Process(node, [py, "-m", "kiosk", "--config", str(conf)], port))
         layout.urls[f"kiosk {node}"] = f"http://{host}:{port}/"

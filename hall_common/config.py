@@ -228,6 +228,8 @@ class KioskConfig(NodeConfig):
     http: HttpConfig
     settings: KioskSettings
     config_public_key: str | None = Field(None, description="the centre's key for signed configuration (base64)")
+    follow_url: str = Field("", pattern=r"^(https?://\S+)?$",
+                            description="the edge's address on the hall network; ticket QR codes open {follow_url}/q/{id}")
 
 
 class DisplayConfig(NodeConfig):

@@ -25,12 +25,14 @@ import secrets
 import sqlite3
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
-__all__ = ["Migrations", "open_database", "next_session", "read_or_create_secret", "write_private"]
+__all__ = ["Migrations", "immediate", "open_database", "next_session", "read_or_create_secret", "write_private"]
 
 
 def open_database(
@@ -53,6 +55,26 @@ def open_database(
     if migrations is not None:
         migrations.apply(db)
     return db
+
+
+@contextmanager
+def immediate(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+    """A write transaction that takes the write lock at its start (``BEGIN IMMEDIATE``).
+
+    sqlite-utils' ``atomic()`` begins a deferred transaction: one that reads first and then
+    writes fails at once with "database is locked" when another connection wrote in
+    between, instead of waiting its turn. Use this where a transaction reads, then decides,
+    then writes (numbering tickets, say).
+    """
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        if db.conn.in_transaction:
+            db.conn.execute("ROLLBACK")
+        raise
+    else:
+        db.conn.execute("COMMIT")
 
 
 def write_private(path: Path, data: bytes) -> None:

@@ -47,6 +47,7 @@ def create_app(
         SETTINGS=settings,
         CLOCK=lambda: datetime.now(timezone.utc),
         BUS_TIMEOUT=3.0,
+        FOLLOW_URL=config.follow_url,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Strict",
         # A kiosk session never outlives the browser; the idle timer ends it much sooner.
@@ -72,11 +73,12 @@ def create_app(
     Babel(app, locale_selector=locale)
     CSRFProtect(app)
 
-    from . import features, flows, home, kiosk_session, voice_views
+    from . import features, flows, home, kiosk_session, queue, voice_views
 
     app.register_blueprint(home.bp)
     app.register_blueprint(kiosk_session.bp)
     app.register_blueprint(flows.bp)
+    app.register_blueprint(queue.bp)
     app.register_blueprint(voice_views.bp)
     app.register_blueprint(health_blueprint(lambda: _health(app, config)))
     app.context_processor(features.template_context)

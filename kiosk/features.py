@@ -30,7 +30,7 @@ class Feature:
 
 
 FEATURES: tuple[Feature, ...] = (
-    Feature("queue", _l("Take a number"), _l("Queue for the counter"), "ticket", ("edge", "open")),
+    Feature("queue", _l("Take a number"), _l("Queue for the counter"), "ticket", ("edge", "open"), "queue.choose"),
     Feature("disclosures", _l("Public notices"), _l("Fees, contracts, accounts"), "notice"),
     Feature("bills", _l("Bills and payment"), _l("See and pay your bills"), "bill", ("centre",)),
     Feature("complaints", _l("Complaints, repairs, suggestions"), _l("Tell us, we follow up"), "complaint"),

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from hall_common.bus import contract
 from hall_common.bus.client import BusClient, BusMessage
-from hall_common.bus.payloads import DeviceState
+from hall_common.bus.payloads import DeviceState, QueueState
 from hall_common.link import EdgeWatch
 
 
@@ -34,12 +34,18 @@ class HallStatus:
         self._lock = threading.Lock()
         self.announcement = ""
         """The hall's announcement line from the centre ("" for none), via the edge."""
+        self.queue: QueueState | None = None
+        """The queue as the edge last published it (services, people waiting, estimates)."""
         bus.subscribe(contract.DEVICE_STATE.filter(hall=bus.hall_id, node=contract.EDGE_NODE), self._on_device)
+        bus.subscribe(contract.QUEUE_STATE.topic(hall=bus.hall_id), self._on_queue)
         bus.subscribe(contract.ANNOUNCEMENT.topic(hall=bus.hall_id), self._on_announcement)
 
     def _on_device(self, msg: BusMessage) -> None:
         with self._lock:
             self._devices[msg.parts["dev"]] = msg.payload
+
+    def _on_queue(self, msg: BusMessage) -> None:
+        self.queue = msg.payload
 
     def _on_announcement(self, msg: BusMessage) -> None:
         self.announcement = msg.payload.text

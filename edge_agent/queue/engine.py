@@ -45,6 +45,7 @@ import sqlite_utils
 from hall_common.config import CounterConfig, QueueConfig, ServiceConfig
 from hall_common.errors import RequestFailed
 from hall_common.hours import today
+from hall_common.storage import immediate
 
 ACTIVE = ("called", "serving")
 T = TypeVar("T")
@@ -118,7 +119,7 @@ class QueueEngine:
         self.services: dict[str, ServiceConfig] = {s.id: s for s in config.services}
         self.counters: dict[str, CounterConfig] = {c.id: c for c in config.counters}
         self._lock = threading.RLock()
-        with self._lock, self.db.atomic():
+        with self._lock, immediate(self.db):
             for c in config.counters:
                 self.db.execute("INSERT OR IGNORE INTO queue_counters (counter, open, ticket) VALUES (?, 1, NULL)", [c.id])
 
@@ -150,7 +151,7 @@ class QueueEngine:
         """A new ticket; the same ``request`` id again returns the same ticket."""
         if service not in self.services:
             raise ValueError(f"service: unknown service {service!r}")
-        with self._lock, self.db.atomic():
+        with self._lock, immediate(self.db):
             if request is not None:
                 rows = list(self.db.query("SELECT * FROM tickets WHERE request_id = ?", [request]))
                 if rows:
@@ -180,7 +181,7 @@ class QueueEngine:
             return self._issued(Ticket.of(self._get(row["id"])))
 
     def cancel(self, ticket_id: str) -> Ticket:
-        with self._lock, self.db.atomic():
+        with self._lock, immediate(self.db):
             row = self._get(ticket_id)
             if row is None or row["status"] not in ("issued", "called"):
                 raise RequestFailed("not_waiting", "only a waiting or called ticket can be cancelled")
@@ -202,7 +203,7 @@ class QueueEngine:
     def call_next(self, counter: str) -> Call | None:
         """Finish the counter's current ticket, then call the next one (None: nobody waits)."""
         c = self._counter(counter)
-        with self._lock, self.db.atomic():
+        with self._lock, immediate(self.db):
             now = self.clock()
             self._roll(now)
             current = self._current(counter)
@@ -222,7 +223,7 @@ class QueueEngine:
 
     def recall(self, counter: str) -> Call:
         c = self._counter(counter)
-        with self._lock, self.db.atomic():
+        with self._lock, immediate(self.db):
             current = self._require(counter, ("called",))
             now = self.clock()
             self.db.execute("UPDATE tickets SET recalls = recalls + 1 WHERE id = ?", [current["id"]])
@@ -232,14 +233,14 @@ class QueueEngine:
     def serve(self, counter: str) -> Ticket:
         """The resident has come to the counter."""
         self._counter(counter)
-        with self._lock, self.db.atomic():
+        with self._lock, immediate(self.db):
             current = self._require(counter, ("called",))
             self._set(current["id"], "serving", self.clock(), counter=counter)
             return Ticket.of(self._get(current["id"]))
 
     def finish(self, counter: str) -> Ticket:
         self._counter(counter)
-        with self._lock, self.db.atomic():
+        with self._lock, immediate(self.db):
             current = self._require(counter, ACTIVE)
             self._set(current["id"], "done", self.clock(), counter=counter)
             self.db.execute("UPDATE queue_counters SET ticket = NULL WHERE counter = ?", [counter])
@@ -248,7 +249,7 @@ class QueueEngine:
     def skip(self, counter: str) -> Ticket:
         """The called resident did not come: a no-show, once recalled enough times."""
         self._counter(counter)
-        with self._lock, self.db.atomic():
+        with self._lock, immediate(self.db):
             current = self._require(counter, ("called",))
             need = self.config.recalls_before_no_show
             if current["recalls"] < need:
@@ -266,7 +267,7 @@ class QueueEngine:
             raise ValueError(f"service: unknown service {service!r}")
         if to_counter is not None:
             self._counter(to_counter)
-        with self._lock, self.db.atomic():
+        with self._lock, immediate(self.db):
             current = self._require(counter, ACTIVE)
             now = self.clock()
             target = service or current["service"]
@@ -281,7 +282,7 @@ class QueueEngine:
 
     def set_open(self, counter: str, open_: bool) -> None:
         self._counter(counter)
-        with self._lock, self.db.atomic():
+        with self._lock, immediate(self.db):
             self.db.execute("UPDATE queue_counters SET open = ? WHERE counter = ?", [int(open_), counter])
 
     # -- what everyone sees -------------------------------------------------------------------

@@ -21,7 +21,8 @@
     if (form.dataset.busy) { return; }
     form.dataset.busy = "1";
     fetch(form.action, {
-      method: "POST", body: new FormData(form), credentials: "same-origin",
+      /* The submitter's name=value goes too: a screen of service buttons is one form. */
+      method: "POST", body: new FormData(form, e.submitter || null), credentials: "same-origin",
       headers: { "X-Kiosk-Nav": "1" }
     }).then(function (r) { return r.json(); })
       .then(function (j) { go(j.location); })

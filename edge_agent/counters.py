@@ -1,0 +1,86 @@
+"""Counter pages for staff (call next, recall, serve, finish, skip, transfer, open/close,
+the waiting list) and the residents' phone page a ticket's QR code opens.
+
+Both act on the agent's queue service (passed to ``create_app`` as ``queue``), the same one
+the bus requests reach, so a call from this page, a GPIO button or a hardware caller is
+the same call.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+
+from hall_common.auth import login_required
+from hall_common.errors import RequestFailed
+
+bp = Blueprint("counters", __name__)
+
+MESSAGES = {
+    "no_ticket": "这个窗口现在没有叫到的号 · No number at this counter now",
+    "recall_first": "请先重呼，再记为过号 · Recall first, then mark as no-show",
+}
+
+
+def _queue() -> Any:
+    service = current_app.config.get("QUEUE")
+    if service is None:
+        abort(503)
+    return service
+
+
+@bp.get("/counters")
+@login_required()
+def index():
+    q = _queue()
+    return render_template("console/counters.html", counters=q.engine.counter_states(),
+                           waiting=q.engine.waiting_counts(), services=q.engine.services)
+
+
+@bp.get("/counters/<counter>")
+@login_required()
+def counter(counter: str):
+    q = _queue()
+    e = q.engine
+    if counter not in e.counters:
+        abort(404)
+    c = e.counters[counter]
+    state = next(s for s in e.counter_states() if s["counter"].id == counter)
+    waiting = [t for t in e.waiting() if t.service in c.services]
+    return render_template("console/counter.html", c=c, state=state, waiting=waiting, services=e.services,
+                           counters=e.counters, recalls_needed=e.config.recalls_before_no_show)
+
+
+@bp.post("/counters/<counter>/<action>")
+@login_required()
+def act(counter: str, action: str):
+    q = _queue()
+    if counter not in q.engine.counters:
+        abort(404)
+    try:
+        result = q.act(counter, action, service=request.form.get("service") or None,
+                       to_counter=request.form.get("to_counter") or None)
+    except RequestFailed as exc:
+        flash(MESSAGES.get(exc.code, str(exc)))
+    except ValueError as exc:
+        flash(f"操作无效 · Not possible: {exc}")
+    else:
+        if action == "next" and result["ticket"] is None:
+            flash("没有人在等候 · Nobody is waiting")
+    return redirect(url_for("counters.counter", counter=counter))
+
+
+@bp.get("/q/<ticket_id>")
+def follow(ticket_id: str):
+    """The resident's phone page: their number, the place in the line, the counter when
+    called. Public (the QR code is the key: a random id), refreshed every few seconds."""
+    q = _queue()
+    found = q.engine.position(ticket_id)
+    if found is None:
+        abort(404)
+    ticket, ahead = found
+    svc = q.engine.services.get(ticket.service)
+    counter = q.engine.counters.get(ticket.counter) if ticket.counter else None
+    return render_template("console/follow.html", t=ticket, ahead=ahead, svc=svc, counter=counter,
+                           wait_s=q.engine.estimate(ticket.service, ahead) if ticket.status == "issued" else None)

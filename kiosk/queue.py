@@ -1,0 +1,104 @@
+"""Taking a number: choose the service, say whether you need priority, get the ticket.
+
+The services, people waiting and estimated waits come from the edge's retained queue state.
+The ticket comes from the edge (``ticket`` request, with a request id made when the
+choice screen was shown, so a double tap is one ticket). Then it is printed through the
+edge's print service, unless the resident chose no paper; when printing fails the ticket
+is shown as a QR code to scan with a phone instead (paperless fallback, seed 000 clause
+5.3.6). The QR opens the edge's phone page with the live position.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import uuid
+
+import segno
+from flask import Blueprint, current_app, render_template, request, session, url_for
+from flask_babel import get_locale
+
+from hall_common.errors import HallError, RequestFailed
+from hall_common.hours import week_table
+
+from .features import FEATURES, blocked_by, snapshot, template_context
+from .flows import _ask_edge
+from .nav import go
+
+bp = Blueprint("queue", __name__, url_prefix="/queue")
+log = logging.getLogger(__name__)
+
+
+def _services() -> list:
+    status = current_app.extensions.get("hall_status")
+    state = getattr(status, "queue", None)
+    return list(state.services) if state is not None else []
+
+
+@bp.get("/")
+def choose():
+    ctx = template_context()
+    why = blocked_by(next(f for f in FEATURES if f.key == "queue"), snapshot(), bool(ctx["hall_open"]))
+    if why is not None:
+        return go(url_for("home.service", key="queue"))
+    session["queue_request"] = str(uuid.uuid4())
+    return render_template("kiosk/queue_choose.html", services=_services(), error=session.pop("queue_error", None),
+                           printer_ok=snapshot().printer_ok)
+
+
+@bp.post("/take")
+def take():
+    service = request.form.get("service", "")
+    if service not in {s.service for s in _services()}:
+        session["queue_error"] = "service"
+        return go(url_for("queue.choose"))
+    wants_paper = request.form.get("paper", "yes") != "no"
+    req = session.get("queue_request") or str(uuid.uuid4())
+    try:
+        ticket = _ask_edge("ticket", {"request": req, "service": service, "priority": request.form.get("priority") == "yes"})
+    except RequestFailed as exc:
+        if exc.code == "closed":
+            return go(url_for("home.service", key="queue"))
+        session["queue_error"] = "full" if exc.code == "full" else "unavailable"
+        return go(url_for("queue.choose"))
+    except HallError as exc:
+        log.warning("ticket request failed: %s", exc)
+        return go(url_for("home.service", key="queue"))
+    session.pop("queue_request", None)
+    follow = _follow_url(ticket["id"])
+    printed, reason = False, "paperless" if not wants_paper else ""
+    if wants_paper:
+        printed, reason = _print(ticket, follow)
+    session["queue_ticket"] = {**ticket, "follow": follow, "printed": printed, "reason": reason}
+    return go(url_for("queue.ticket"))
+
+
+@bp.get("/ticket")
+def ticket():
+    t = session.get("queue_ticket")
+    if t is None:
+        return go(url_for("queue.choose"))
+    qr = io.BytesIO()
+    segno.make(t["follow"], error="m").save(qr, kind="svg", scale=8, border=2, xmldecl=False, svgns=True)
+    return render_template("kiosk/queue_ticket.html", t=t, qr_svg=qr.getvalue().decode())
+
+
+def _follow_url(ticket_id: str) -> str:
+    base = current_app.config["FOLLOW_URL"].rstrip("/")
+    return f"{base}/q/{ticket_id}" if base else ticket_id
+
+
+def _print(ticket: dict, follow: str) -> tuple[bool, str]:
+    """Print the ticket; (printed, reason) where reason is the printer's trouble if not."""
+    printing = current_app.extensions.get("printing")
+    if printing is None:
+        return False, "offline"
+    settings = current_app.config["SETTINGS"]
+    lang_zh = str(get_locale() or "zh").startswith("zh")
+    periods = week_table(settings.hours)
+    hours = next((p for _, ps in periods for p in ps), None)
+    fields = {"number": ticket["code"], "service": ticket["name_zh"] if lang_zh else ticket["name_en"],
+              "waiting_ahead": ticket["ahead"], "follow_url": follow, "priority": ticket["priority"],
+              "hours_line": f"服务时间 {hours[0]}-{hours[1]}" if hours else ""}
+    outcome = printing.print("queue_ticket", fields, printer=settings.printer, timeout=8.0)
+    return outcome.printed, outcome.reason or ("" if outcome.printed else outcome.status)
