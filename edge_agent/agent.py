@@ -79,8 +79,22 @@ class EdgeAgent:
                                   nudge=self._nudge)
         self.bus.serve("ticket", self.queue.handle_ticket)
         self.bus.serve("counter", self.queue.handle_counter)
+        self.buttons = self._buttons(config)
         # Off the network thread: it reads the database.
         self.bus.on_connected(lambda: threading.Thread(target=self._republish, daemon=True).start())
+
+    def _buttons(self, config: EdgeConfig) -> Any:
+        pins = {c.id: c.button_pin for c in config.queue.counters if c.button_pin is not None}
+        if not pins:
+            return None
+        from .buttons import CounterButtons
+
+        factory = None
+        if config.queue.gpio == "mock":
+            from gpiozero.pins.mock import MockFactory
+
+            factory = MockFactory()
+        return CounterButtons(pins, lambda counter: self.queue.act(counter, "next"), pin_factory=factory)
 
     def start(self) -> None:
         self.bus.start()
@@ -96,6 +110,8 @@ class EdgeAgent:
         self.printing.stop()
         if self.centre is not None:
             self.centre.stop()
+        if self.buttons is not None:
+            self.buttons.close()
         self.bus.close()
         self.queue.close()
         self.alarms.close()

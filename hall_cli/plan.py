@@ -173,7 +173,7 @@ def prepare(data_dir: Path, plan: HallPlan, *, base_port: int, host: str = "127.
         printers=printers,
         # The queue keeps the kiosks' opening hours: tickets are given while the hall is open.
         queue={"hours": plan.kiosk_settings.hours.model_dump(mode="json"),
-               "counters": [c.model_dump(mode="json") for c in plan.counters]},
+               "counters": [c.model_dump(mode="json", exclude_none=True) for c in plan.counters], "gpio": "mock"},
         bootstrap_user={"username": "staff", "password_file": "../secrets/console/staff", "role": "staff"},
     )
     layout.processes.append(Process("edge", [py, "-m", "edge_agent", "--config", str(edge_conf)], edge_port))

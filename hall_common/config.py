@@ -237,6 +237,15 @@ class DisplayConfig(NodeConfig):
 
     model_config = SettingsConfigDict(env_prefix="DISPLAY_")
     http: HttpConfig
+    voice: bool = Field(True, description="chime and a spoken call for every number called")
+    voice_en: bool = Field(False, description="also call in English after Mandarin")
+    announcement: str = Field("", max_length=200, description="scrolling line when the centre has published none")
+    timezone: str = Field("Asia/Shanghai", description="the clock on the board")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        return HoursConfig._known_zone(value)
 
 
 class CentreLink(Section):
@@ -340,6 +349,7 @@ class CounterConfig(Section):
     name: str = Field(min_length=1, max_length=16, description="what the board and the voice say, e.g. 3")
     services: list[Id] = Field(min_length=1)
     callers: list[Id] = Field(default_factory=list, description="nodes whose call-next button works this counter")
+    button_pin: int | None = Field(None, ge=2, le=27, description="BCM pin of a call-next button on the edge Pi")
 
 
 def _default_services() -> list[ServiceConfig]:
@@ -360,6 +370,7 @@ class QueueConfig(Section):
     rollover: str = Field("04:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", description="local time a new service day starts")
     default_service_s: int = Field(300, ge=30, le=3600, description="assumed service time before any is measured")
     hours: HoursConfig = Field(default_factory=HoursConfig)
+    gpio: Literal["native", "mock"] = Field("native", description="mock: no pins (a workstation, hall up)")
 
     @model_validator(mode="after")
     def _consistent(self) -> "QueueConfig":
@@ -369,6 +380,9 @@ class QueueConfig(Section):
             twice = sorted({v for v in values if values.count(v) > 1})
             if twice:
                 raise ValueError(f"{what} {twice[0]!r} is used twice")
+        pins = [c.button_pin for c in self.counters if c.button_pin is not None]
+        if len(pins) != len(set(pins)):
+            raise ValueError("two counters' buttons are on the same pin")
         for c in self.counters:
             unknown = sorted(set(c.services) - set(ids))
             if unknown:

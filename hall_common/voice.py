@@ -77,3 +77,30 @@ class Voice:
             raise VoiceError(f"espeak-ng failed: {result.stderr.decode(errors='replace').strip()}")
         os.replace(tmp, path)
         return path
+
+
+def chime_wav(cache_dir: Path) -> Path:
+    """The call chime (叮咚): two soft sine tones, made once with the standard library."""
+    import math
+    import struct
+    import wave
+
+    path = cache_dir / "chime.wav"
+    if path.exists():
+        return path
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    rate = 22050
+    frames = bytearray()
+    for freq, seconds in ((880.0, 0.35), (660.0, 0.55)):
+        n = int(rate * seconds)
+        for i in range(n):
+            fade = min(1.0, i / 400, (n - i) / 2000)  # no click at either end
+            frames += struct.pack("<h", int(12000 * fade * math.sin(2 * math.pi * freq * i / rate)))
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    with wave.open(str(tmp), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(bytes(frames))
+    os.replace(tmp, path)
+    return path

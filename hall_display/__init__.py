@@ -12,31 +12,32 @@ from typing import Any
 from flask import Flask
 
 from hall_common.config import DisplayConfig
-from hall_common.link import EdgeWatch
 from hall_common.web import health_blueprint, instance_secret
 
 from .board import BoardState
 
 
-def create_app(
-    config: DisplayConfig,
-    board: BoardState | None = None,
-    edge: EdgeWatch | None = None,
-    test_config: dict[str, Any] | None = None,
-) -> Flask:
+def create_app(config: DisplayConfig, board: BoardState | None = None,
+               test_config: dict[str, Any] | None = None) -> Flask:
+    """The board for ``config``; ``board`` follows the bus (without one the page shows the
+    hall as offline: a test of the page alone)."""
     app = Flask(__name__)
     app.config.from_mapping(
         SECRET_KEY=instance_secret(config.data_dir / "secret_key"),
         HALL_ID=config.hall_id,
         HALL_NAME=config.hall_name,
+        VOICE_DIR=config.data_dir / "voice",
+        VOICE=config.voice,
+        TIMEZONE=config.timezone,
     )
     app.config.update(test_config or {})
-    app.extensions["board_state"] = board or BoardState()
-    app.extensions["edge_watch"] = edge
+    state = board or BoardState()
+    app.extensions["board_state"] = state
     from . import views
 
     app.register_blueprint(views.bp)
     app.register_blueprint(
-        health_blueprint(lambda: {"part": "hall_display", "node": config.node_id, "edge_up": bool(edge and edge.edge_up), "ts": time.time()})
+        health_blueprint(lambda: {"part": "hall_display", "node": config.node_id, "edge_up": state.edge_up,
+                                  "ts": time.time()})
     )
     return app

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from hall_common.config import DisplayConfig
-from hall_common.link import EdgeWatch
+from hall_common.voice import Voice
 from hall_common.runner import node_bus, start_part
 from hall_common.web import serve
 
@@ -16,9 +16,10 @@ def main(argv: list[str] | None = None) -> None:
     from .board import BoardState
 
     bus = node_bus(config, kind="display", sw=SW_VERSION)
-    board = BoardState()
+    voice = Voice(config.data_dir / "voice") if config.voice else None
+    board = BoardState(voice=voice, english=config.voice_en, announcement=config.announcement)
     board.follow(bus)
-    app = create_app(config, board, EdgeWatch(bus))
+    app = create_app(config, board)
     bus.start()
     serve(app, config.http, on_stop=bus.close)
 

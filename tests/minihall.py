@@ -130,6 +130,31 @@ class MiniHall:
         self.served.append(s)
         return s, app
 
+    def display(self, **settings: Any) -> tuple[Served, Any]:
+        """The board, following the bus as ``display-01``, with its voice."""
+        import hall_display
+        from hall_common.bus.client import BusClient
+        from hall_common.config import DisplayConfig
+        from hall_common.voice import Voice
+        from hall_display.board import BoardState
+
+        pw = self.tmp / "display.pw"
+        pw.write_text(self.broker.passwords["display-01"])
+        cfg = DisplayConfig(hall_id=self.broker.hall, hall_name="幸福里物业客户服务中心", node_id="display-01",
+                            data_dir=self.tmp / "display", http={"port": 1},
+                            broker={"host": self.broker.host, "port": self.broker.port, "password_file": pw}, **settings)
+        bus = BusClient(hall_id=cfg.hall_id, node_id="display-01", kind="display", host=self.broker.host,
+                        port=self.broker.port, username="display-01", password=self.broker.passwords["display-01"],
+                        session=1)
+        board = BoardState(voice=Voice(cfg.data_dir / "voice"), english=cfg.voice_en, announcement=cfg.announcement)
+        board.follow(bus)
+        bus.start()
+        assert bus.wait_connected(10)
+        self.closers.append(bus.close)
+        s = Served(hall_display.create_app(cfg, board))
+        self.served.append(s)
+        return s, board
+
     def close(self) -> None:
         for s in self.served:
             s.stop()
