@@ -71,6 +71,19 @@ def act(counter: str, action: str):
     return redirect(url_for("counters.counter", counter=counter))
 
 
+@bp.get("/stats")
+@login_required()
+def stats():
+    """Today's figures per service and per counter, with a bar chart of tickets and waits."""
+    q = _queue()
+    figures = q.engine.stats()
+    services = q.engine.services
+    rows = [(services[sid], f) for sid, f in figures["services"].items() if f["issued"]]
+    top = max([f["issued"] for _, f in rows] + [1])
+    return render_template("console/stats.html", figures=figures, rows=rows, top=top,
+                           counters=q.engine.counters)
+
+
 @bp.get("/q/<ticket_id>")
 def follow(ticket_id: str):
     """The resident's phone page: their number, the place in the line, the counter when

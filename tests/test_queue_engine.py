@@ -5,6 +5,7 @@ day rollover, opening hours, estimates."""
 from __future__ import annotations
 
 import threading
+import uuid
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -266,3 +267,40 @@ def test_unknown_service_or_counter_is_refused(make):
         q.call_next("c9")
     with pytest.raises(ValueError, match="transfer"):
         q.transfer("c1")
+
+
+def test_the_days_figures_and_the_totals_sent_when_the_day_closes(tmp_path, clock):
+    records: list[tuple[str, dict, str, str]] = []
+    db = open_database(tmp_path / "edge.db", migrations, shared_thread=True)
+    q = QueueEngine(db, config(), clock=clock, hall_id="h1",
+                    record=lambda db, kind, body, node, rid: records.append((kind, body, node, rid)))
+    waits = [60, 120, 600]
+    for _ in waits:
+        q.issue("procedures", kiosk="kiosk-01")
+    q.issue("payment", kiosk="kiosk-02")
+    for wait in waits:  # each called after its wait, served for 5 minutes
+        clock.advance(wait)
+        q.call_next("c3")
+        clock.advance(300)
+        q.finish("c3")
+    clock.advance(10)
+    q.call_next("c2")
+    q.recall("c2")
+    q.recall("c2")
+    q.skip("c2")
+    stats = q.stats()
+    proc = stats["services"]["procedures"]
+    assert (proc["issued"], proc["served"], proc["no_show"], proc["waiting"]) == (3, 3, 0, 0)
+    assert proc["service_mean_s"] == 300 and proc["service_p90_s"] == 300
+    # Issued together at 09:00; called after 60 s, 60+300+120 s and 480+300+600 s.
+    assert proc["wait_p90_s"] == 1380 and proc["wait_mean_s"] == round((60 + 480 + 1380) / 3, 1)
+    assert stats["services"]["payment"]["no_show"] == 1
+    assert stats["counters"]["c3"]["served"] == 3 and stats["total"]["issued"] == 4
+    assert [r[0] for r in records] == ["ticket"] * 4
+    clock.t = datetime(2026, 11, 25, 9, 0, tzinfo=TZ).timestamp()
+    q.issue("procedures", kiosk="kiosk-01")  # the first operation of the next day closes the last
+    daily = [r for r in records if r[0] == "queue_daily"]
+    assert len(daily) == 1 and daily[0][1]["day"] == "2026-11-24" and daily[0][1]["total"]["issued"] == 4
+    assert daily[0][2] == "edge"
+    assert daily[0][3] == str(uuid.uuid5(uuid.NAMESPACE_URL, "hall/h1/queue_daily/2026-11-24"))  # once per hall-day
+    db.close()

@@ -146,4 +146,9 @@ def test_the_counter_page_calls_recalls_and_marks_a_no_show(hall, browser):
     assert events[-1] == "transferred"
     state = agent.queue.state()
     assert state.waiting["payment"] == 1 and state.waiting["procedures"] == 1
+    page.goto(console.url + "stats")
+    text = page.inner_text("main")
+    assert "取号 · Tickets 3" in text and "过号 · No-shows 1" in text
+    assert page.locator(".chart rect").count() == 1  # all three were procedures tickets (one transferred)
+    page.screenshot(path=SHOTS / "stats.png", full_page=True)
     page.close()

@@ -101,6 +101,18 @@ class Call:
     recall: bool
 
 
+def _mean(values: list[float]) -> float | None:
+    return round(sum(values) / len(values), 1) if values else None
+
+
+def _p90(values: list[float]) -> float | None:
+    """The 90th percentile, nearest rank (exact for the small counts of one hall's day)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[max(0, math.ceil(0.9 * len(ordered)) - 1)], 1)
+
+
 class QueueEngine:
     """Example::
 
@@ -111,11 +123,12 @@ class QueueEngine:
     """
 
     def __init__(self, db: sqlite_utils.Database, config: QueueConfig, *,
-                 clock: Callable[[], float] = time.time,
-                 record: Callable[[sqlite_utils.Database, dict[str, Any]], None] | None = None) -> None:
-        """``record(db, ticket_row)`` is called inside the transaction that issues a ticket
-        (the edge puts the ticket in its outbox for the centre there, so both or neither)."""
-        self.db, self.config, self.clock, self._record = db, config, clock, record
+                 clock: Callable[[], float] = time.time, hall_id: str = "",
+                 record: Callable[[sqlite_utils.Database, str, dict[str, Any], str, str], None] | None = None) -> None:
+        """``record(db, kind, body, node, record_id)`` is called inside the transaction that
+        issues a ticket (kind ``ticket``) or closes a service day (``queue_daily``, the day's
+        totals): the edge puts them in its outbox for the centre there, so both or neither."""
+        self.db, self.config, self.clock, self._record, self.hall_id = db, config, clock, record, hall_id
         self.services: dict[str, ServiceConfig] = {s.id: s for s in config.services}
         self.counters: dict[str, CounterConfig] = {c.id: c for c in config.counters}
         self._lock = threading.RLock()
@@ -141,6 +154,11 @@ class QueueEngine:
         for ticket in stale:
             self._set(ticket, "cancelled", now, event="day_closed")
         self.db.execute("UPDATE queue_counters SET ticket = NULL")
+        previous = self._meta("day")
+        if previous is not None and self._record is not None:
+            totals = self._stats(previous)
+            self._record(self.db, "queue_daily", {"day": previous, **totals}, "edge",
+                         str(uuid.uuid5(uuid.NAMESPACE_URL, f"hall/{self.hall_id}/queue_daily/{previous}")))
         self._meta_set("day", day)
         self._meta_set("priority_streak", "0")
         return day
@@ -177,7 +195,9 @@ class QueueEngine:
             self.db["tickets"].insert(row)
             self._event(row["id"], "issued", now, detail="priority" if priority else "")
             if self._record is not None:
-                self._record(self.db, row)
+                self._record(self.db, "ticket", {k: row[k] for k in ("id", "day", "service", "number", "code",
+                                                                     "priority", "kiosk", "issued_at")},
+                             kiosk, row["id"])
             return self._issued(Ticket.of(self._get(row["id"])))
 
     def cancel(self, ticket_id: str) -> Ticket:
@@ -337,11 +357,34 @@ class QueueEngine:
             "AND t.day = ? ORDER BY e.seq DESC LIMIT ?", [self.service_day(), limit])]
 
     @_locked
+    def stats(self, day: str | None = None) -> dict[str, Any]:
+        """A day's figures for staff: per service, tickets issued, served, no-shows,
+        cancelled, still waiting, and the mean and 90th percentile of the wait (issue to
+        call) and of the service time (call to done); per counter, served and service time."""
+        return self._stats(day or self.service_day())
+
+    @_locked
     def history(self, ticket_id: str) -> list[dict[str, Any]]:
         return list(self.db.query("SELECT event, ts, counter, detail FROM ticket_events WHERE ticket = ? ORDER BY seq",
                                   [ticket_id]))
 
     # -- inside -------------------------------------------------------------------------------
+
+    def _stats(self, day: str) -> dict[str, Any]:
+        rows = list(self.db.query("SELECT * FROM tickets WHERE day = ?", [day]))
+
+        def figures(group: list[dict[str, Any]]) -> dict[str, Any]:
+            waits = [r["called_at"] - r["issued_at"] for r in group if r["called_at"]]
+            services = [r["done_at"] - r["called_at"] for r in group if r["status"] == "done" and r["called_at"]]
+            count = {s: sum(r["status"] == s for r in group) for s in ("done", "no_show", "cancelled", "issued")}
+            return {"issued": len(group), "served": count["done"], "no_show": count["no_show"],
+                    "cancelled": count["cancelled"], "waiting": count["issued"],
+                    "wait_mean_s": _mean(waits), "wait_p90_s": _p90(waits),
+                    "service_mean_s": _mean(services), "service_p90_s": _p90(services)}
+
+        by_service = {s: figures([r for r in rows if r["issued_service"] == s]) for s in self.services}
+        by_counter = {c: figures([r for r in rows if r["counter"] == c]) for c in self.counters}
+        return {"day": day, "total": figures(rows), "services": by_service, "counters": by_counter}
 
     def _issued(self, ticket: Ticket) -> Issued:
         row = self._get(ticket.id)

@@ -43,7 +43,7 @@ class QueueService:
                  nudge: Callable[[], None] | None = None, clock: Callable[[], float] = time.time) -> None:
         self.bus, self.node, self._nudge = bus, node, nudge
         self.db = open_database(db_path, shared_thread=True)
-        self.engine = QueueEngine(self.db, config, clock=clock, record=self._record)
+        self.engine = QueueEngine(self.db, config, clock=clock, record=self._record, hall_id=bus.hall_id)
 
     def close(self) -> None:
         self.db.close()
@@ -129,6 +129,5 @@ class QueueService:
             id=call.id, ticket=t.code, counter=call.counter.id, counter_name=call.counter.name, service=t.service,
             recall=call.recall, ts=time.time()), hall=self.bus.hall_id)
 
-    def _record(self, db: sqlite_utils.Database, row: dict[str, Any]) -> None:
-        outbox.add(db, "ticket", {k: row[k] for k in ("id", "day", "service", "number", "code", "priority", "kiosk",
-                                                       "issued_at")}, node=row["kiosk"], record_id=row["id"])
+    def _record(self, db: sqlite_utils.Database, kind: str, body: dict[str, Any], node: str, record_id: str) -> None:
+        outbox.add(db, kind, body, node=node, record_id=record_id)
