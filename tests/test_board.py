@@ -5,6 +5,7 @@ in order, each once, and a recall speaks again."""
 
 from __future__ import annotations
 
+import os
 import urllib.request
 import uuid
 from pathlib import Path
@@ -18,6 +19,7 @@ from .conftest import wait_for
 from .minihall import MiniHall, Served
 
 SHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots" / "board"
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "screens"
 ALWAYS = {"periods": [{"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "open": "00:00", "close": "23:59"}]}
 QUEUE = {"hours": ALWAYS, "counters": [
     {"id": "c1", "name": "1", "services": ["procedures", "consult"]},
@@ -80,6 +82,10 @@ def test_a_call_from_the_counter_page_shows_on_the_board_without_a_reload(hall, 
     assert navigations == []  # pushed, not reloaded
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SHOTS / "board.png")
+    if os.environ.get("UPDATE_DOC_SCREENS") == "1":  # the README's picture
+        from PIL import Image
+
+        Image.open(SHOTS / "board.png").convert("RGB").resize((960, 540)).save(DOCS / "board.png", optimize=True)
     staff.close()
     page.close()
 

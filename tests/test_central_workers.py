@@ -56,6 +56,12 @@ def test_several_workers_apply_each_record_once(pg_server, tmp_path):
                 return False
 
         wait_for(up, timeout=30)
+
+        def workers() -> list[str]:
+            with open(f"/proc/{gunicorn.pid}/task/{gunicorn.pid}/children") as f:
+                return f.read().split()
+
+        wait_for(lambda: len(workers()) == 3, timeout=30)  # all booted, even on a loaded machine
         # Each hall has 10 batches of 50 records; every batch is sent by two threads at once
         # (a retry racing its original), and a worker is killed while they run.
         batches = {h: [json.dumps({"hall_id": h, "sent_at": time.time(), "records": [
@@ -65,12 +71,12 @@ def test_several_workers_apply_each_record_once(pg_server, tmp_path):
 
         def send(hall: str) -> None:
             for body in batches[hall]:
-                for attempt in range(20):
+                for attempt in range(60):
                     try:
                         post(url, tokens[hall], body)
                         break
                     except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
-                        if attempt == 19:
+                        if attempt == 59:
                             failures.append(f"{hall}: {exc}")
                         time.sleep(0.2)  # at least once: retried until acknowledged
 
@@ -78,10 +84,7 @@ def test_several_workers_apply_each_record_once(pg_server, tmp_path):
         for t in threads:
             t.start()
         time.sleep(0.3)
-        with open(f"/proc/{gunicorn.pid}/task/{gunicorn.pid}/children") as f:
-            workers = f.read().split()
-        assert len(workers) == 3
-        os.kill(int(workers[0]), signal.SIGKILL)
+        os.kill(int(workers()[0]), signal.SIGKILL)
         for t in threads:
             t.join(120)
         assert not failures, failures
