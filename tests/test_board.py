@@ -148,3 +148,25 @@ def test_a_duplicate_call_from_the_broker_is_spoken_once(hall):
     agent.bus.publish(contract.QUEUE_CALLED, call.model_copy(update={"id": "call-dup-0002"}), hall=agent.config.hall_id)
     wait_for(lambda: len(state.calls_after(0)) == 2)
     assert [c.call.id for c in state.calls_after(0)] == ["call-dup-0001", "call-dup-0002"]
+
+
+def test_english_follows_mandarin_when_configured(broker, tmp_path):
+    from hall_common.bus import contract
+    from hall_common.bus.payloads import QueueCalled
+    from hall_display.board import phrase_en
+
+    mini = MiniHall(broker, tmp_path)
+    try:
+        agent = mini.edge(queue=QUEUE)
+        _, state = mini.display(voice_en=True)
+        agent.bus.publish(contract.QUEUE_CALLED, QueueCalled(id="call-en-0001", ticket="B007", counter="c2",
+                                                             counter_name="2", service="repair", ts=0.0),
+                          hall=agent.config.hall_id)
+        wait_for(lambda: state.calls_after(0))
+        [heard] = state.calls_after(0)
+        assert len(heard.voice) == 2  # Mandarin first, then English
+        zh, en = (state.voice.wav(k) for k in heard.voice)
+        assert zh.read_bytes()[:4] == en.read_bytes()[:4] == b"RIFF" and zh != en
+        assert phrase_en("B007", "2") == "Number B 0 0 7, please go to counter 2."
+    finally:
+        mini.close()

@@ -152,3 +152,15 @@ def test_the_counter_page_calls_recalls_and_marks_a_no_show(hall, browser):
     assert page.locator(".chart rect").count() == 1  # all three were procedures tickets (one transferred)
     page.screenshot(path=SHOTS / "stats.png", full_page=True)
     page.close()
+
+
+def test_a_forged_service_gets_a_plain_message_and_no_ticket(hall, browser):
+    mini, agent, printer, kiosk, console, app = hall
+    page = kiosk_page(browser)
+    page.goto(kiosk.url + "queue/")
+    page.evaluate("document.querySelector('button.service').value = 'lottery'")
+    page.click("button.service >> nth=0")
+    page.wait_for_selector(".result.bad")
+    assert "请在下面选择一项业务" in page.inner_text(".result.bad")
+    assert sum(agent.queue.engine.waiting_counts().values()) == 0 and printer.jobs == []
+    page.close()
