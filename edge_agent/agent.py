@@ -27,6 +27,7 @@ from hall_common.storage import open_database
 
 from .alarms import Alarms
 from .centre_link import CentreWatch
+from .complaints.service import ComplaintService
 from .db import migrations
 from .printing.service import PrintService
 from .queue.service import QueueService
@@ -80,6 +81,10 @@ class EdgeAgent:
         self.bus.serve("ticket", self.queue.handle_ticket)
         self.bus.serve("counter", self.queue.handle_counter)
         self.buttons = self._buttons(config)
+        self.complaints = ComplaintService(config.complaints, db_path=self.db_path, bus=self.bus, alarms=self.alarms,
+                                           node=config.node_id, nudge=self._nudge)
+        self.bus.serve("complaint", self.complaints.handle_submit)
+        self.bus.serve("track", self.complaints.handle_track)
         # Off the network thread: it reads the database.
         self.bus.on_connected(lambda: threading.Thread(target=self._republish, daemon=True).start())
 
@@ -113,6 +118,7 @@ class EdgeAgent:
         if self.buttons is not None:
             self.buttons.close()
         self.bus.close()
+        self.complaints.close()
         self.queue.close()
         self.alarms.close()
         self.db.close()

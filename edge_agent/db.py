@@ -129,3 +129,47 @@ def create_queue(db: sqlite_utils.Database) -> None:
     db["queue_numbers"].create({"day": str, "service": str, "last": int}, pk=("day", "service"))
     db["queue_meta"].create({"key": str, "value": str}, pk="key")
     db["queue_counters"].create({"counter": str, "open": int, "ticket": str}, pk="counter")
+
+
+@migrations()
+def create_complaints(db: sqlite_utils.Database) -> None:
+    # The record seed 002 asks for: who, where, what, when, through which channel; the
+    # receiver and the acceptance time are set when staff accept it.
+    db.execute(
+        """CREATE TABLE complaints (
+            id TEXT PRIMARY KEY,
+            request_id TEXT UNIQUE,
+            tracking_no TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL,
+            category TEXT NOT NULL,
+            place TEXT NOT NULL,
+            content TEXT NOT NULL,
+            wanted TEXT NOT NULL DEFAULT '',
+            name TEXT NOT NULL,
+            room TEXT NOT NULL,
+            phone TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            received_at REAL NOT NULL,
+            grade TEXT NOT NULL,
+            emergency TEXT NOT NULL DEFAULT '',
+            repeat INTEGER NOT NULL DEFAULT 0,
+            feedback_due REAL NOT NULL,
+            status TEXT NOT NULL,
+            receiver TEXT,
+            accepted_at REAL
+        )"""
+    )
+    db.execute("CREATE INDEX complaints_room ON complaints (room, category, received_at)")
+    db.execute(
+        """CREATE TABLE complaint_events (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            complaint TEXT NOT NULL REFERENCES complaints(id),
+            ts REAL NOT NULL,
+            event TEXT NOT NULL,
+            who TEXT NOT NULL,
+            note TEXT NOT NULL DEFAULT ''
+        )"""
+    )
+    db["complaint_numbers"].create({"day": str, "last": int}, pk="day")
+    db["track_failures"].create({"key": str, "ts": float})
+    db.execute("CREATE INDEX track_failures_key ON track_failures (key, ts)")

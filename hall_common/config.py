@@ -390,6 +390,32 @@ class QueueConfig(Section):
         return self
 
 
+class ComplaintCategory(Section):
+    id: Id
+    name_zh: str = Field(min_length=1, max_length=16)
+    name_en: str = Field(min_length=1, max_length=40)
+    phrases: list[str] = Field(default_factory=list, max_length=12, description="one-tap common phrases")
+
+
+def _default_categories() -> list[ComplaintCategory]:
+    return [ComplaintCategory(id=i, name_zh=zh, name_en=en) for i, zh, en in (
+        ("cleaning", "环境卫生", "Environment and cleaning"), ("security", "安全秩序", "Security"),
+        ("parking", "停车管理", "Parking"), ("noise", "噪音扰民", "Noise"), ("facilities", "公共设施", "Facilities"),
+        ("elevator", "电梯", "Elevator"), ("water_power", "水电", "Water and power"),
+        ("neighbours", "邻里关系", "Neighbours"), ("staff", "服务态度", "Staff attitude"), ("fees", "收费", "Fees"),
+        ("other", "其他", "Other"))]
+
+
+class ComplaintsConfig(Section):
+    """How the hall takes residents' requests (seeds 002, 003 section 二)."""
+
+    hall_code: str = Field("000", pattern=r"^\d{3}$", description="this hall's code in tracking numbers (unique in the company)")
+    categories: list[ComplaintCategory] = Field(default_factory=_default_categories, min_length=1)
+    hours: HoursConfig = Field(default_factory=HoursConfig, description="working hours and holidays for the 1-hour commitment")
+    feedback_within_s: int = Field(3600, ge=600, le=86400, description="first feedback, in working time")
+    repeat_days: int = Field(30, ge=1, le=365)
+
+
 class EdgeConfig(NodeConfig):
     """The hall's one writer of hall-wide state (``edge_agent/``), with the staff console."""
 
@@ -400,6 +426,7 @@ class EdgeConfig(NodeConfig):
     printers: list[PrinterConfig] = Field(default_factory=list)
     printing: PrintingConfig = Field(default_factory=PrintingConfig)
     queue: QueueConfig = Field(default_factory=QueueConfig)
+    complaints: ComplaintsConfig = Field(default_factory=ComplaintsConfig)
     stale_after: float = Field(90.0, gt=0, description="seconds of silence before a node is stale")
 
     @field_validator("node_id")

@@ -21,7 +21,7 @@ from .nav import go
 bp = Blueprint("flows", __name__)
 log = logging.getLogger(__name__)
 
-TRACKING_NUMBER = re.compile(r"^\d{6,14}$")
+TRACKING_NUMBER = re.compile(r"^\d{13}$")
 LAST4 = re.compile(r"^\d{4}$")
 
 
@@ -58,11 +58,11 @@ def track():
 
 @bp.post("/track")
 def track_submit():
-    number = request.form.get("number", "").strip()
+    number = "".join(request.form.get("number", "").split())  # printed in groups: 101 261124 042 9
     last4 = request.form.get("last4", "").strip()
     errors = {}
     if not TRACKING_NUMBER.match(number):
-        errors["number"] = _("Enter the tracking number: 6 to 14 digits, as printed on your receipt.")
+        errors["number"] = _("Enter the tracking number: 13 digits, as printed on your receipt.")
     if not LAST4.match(last4):
         errors["last4"] = _("Enter the last 4 digits of the phone number you gave us.")
     if errors:
@@ -73,7 +73,8 @@ def track_submit():
         result = _ask_edge("track", {"number": number, "last4": last4})
         session["track_result"] = {"state": "found", "record": result}
     except RequestFailed as exc:
-        session["track_result"] = {"state": "not_found" if exc.code == "not_found" else "unavailable"}
+        state = {"not_found": "not_found", "rate_limited": "limited"}.get(exc.code, "unavailable")
+        session["track_result"] = {"state": state}
     except HallError as exc:
         log.warning("track request failed: %s", exc)
         session["track_result"] = {"state": "unavailable"}

@@ -28,7 +28,7 @@ def test_bad_tracking_number_and_digits_are_named_in_chinese(tmp_path):
     r = post_track(c, "12ab", "99")
     assert r.status_code == 303 and r.headers["Location"].endswith("/track")
     page = c.get("/track").get_data(as_text=True)
-    assert "请输入查询号：回执上印的 6 到 14 位数字。" in page
+    assert "请输入受理回执上的 13 位受理编号。" in page
     assert "请输入您登记手机号的后 4 位。" in page
     assert 'value="12ab"' in page  # kept for correction
     with c.session_transaction() as session:
@@ -41,10 +41,10 @@ def test_the_same_errors_in_english(tmp_path):
     c.post("/lang/en", data={"csrf_token": token, "next": "/track"})
     post_track(c, "", "12345")
     page = c.get("/track").get_data(as_text=True)
-    assert "Enter the tracking number: 6 to 14 digits" in page and "Enter the last 4 digits" in page
+    assert "Enter the tracking number: 13 digits" in page and "Enter the last 4 digits" in page
 
 
 def test_a_valid_form_without_the_hall_system_says_ask_at_the_front_desk(tmp_path):
     c = app(tmp_path).test_client()
-    post_track(c, "20261122", "5678")
+    post_track(c, "101 261124 042 9", "5678")  # as printed, in groups
     assert "现在无法查询，请到服务台咨询" in c.get("/track/result").get_data(as_text=True)

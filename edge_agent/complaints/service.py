@@ -1,0 +1,163 @@
+"""Residents' requests on the bus: ``complaint`` (submit) and ``track`` (number + last 4).
+
+A submission is validated, graded, given a tracking number and its commitment, and stored
+with its first event and its outbox record in one transaction, before the kiosk is told it
+is done. An emergency raises a critical alarm at once, with the place, so staff can act
+while the resident is still at the screen. Tracking shows the status and history with the
+name and phone masked; wrong attempts are limited per kiosk and per number.
+
+Example::
+
+    service = ComplaintService(config, db_path=..., bus=bus, alarms=alarms)
+    bus.serve("complaint", service.handle_submit)
+    bus.serve("track", service.handle_track)
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable, Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from central_sync import client as outbox
+from hall_common.config import ComplaintsConfig
+from hall_common.errors import RequestFailed
+from hall_common.privacy import mask_name, mask_phone
+from hall_common.storage import immediate, open_database
+
+from . import tracking
+from .deadline import first_feedback_due
+from .grading import emergency_reasons, grade
+
+STATUS_TEXT = {"submitted": "已受理登记，等待工作人员接单", "accepted": "工作人员已接单", "dispatched": "已派单处理",
+               "in_progress": "处理中", "resolved": "已处理完毕", "closed": "已办结", "cancelled": "已取消"}
+MAX_FAILURES = 5
+"""Wrong number + last-4 attempts allowed per kiosk and per number in FAILURE_WINDOW_S."""
+FAILURE_WINDOW_S = 600
+
+
+class Submission(BaseModel):
+    """What the kiosk sends. The phone is 11 digits (mainland mobile) or a landline."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    request: str = Field(min_length=8, max_length=64)
+    kind: Literal["complaint", "repair", "suggestion", "consultation", "praise"]
+    category: str = Field(min_length=1, max_length=32)
+    place: str = Field(min_length=1, max_length=60)
+    content: str = Field(min_length=2, max_length=500)
+    wanted: str = Field("", max_length=200)
+    name: str = Field(min_length=1, max_length=20)
+    room: str = Field(min_length=1, max_length=20)
+    phone: str
+    rooms: list[str] = Field(default_factory=list, max_length=50, description="other rooms raising the same issue")
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str) -> str:
+        digits = re.sub(r"[\s-]", "", value)
+        if not re.fullmatch(r"1[3-9]\d{9}|0\d{9,11}", digits):
+            raise ValueError("an 11-digit mobile number or a landline with its area code")
+        return digits
+
+
+class ComplaintService:
+    def __init__(self, config: ComplaintsConfig, *, db_path: Path, bus: Any, alarms: Any = None,
+                 node: str = "edge", nudge: Callable[[], None] | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.config, self.bus, self.alarms, self.node = config, bus, alarms, node
+        self._nudge, self.clock = nudge, clock
+        self.db = open_database(db_path, shared_thread=True)
+        self.categories = {c.id: c for c in config.categories}
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- submit ------------------------------------------------------------------------------
+
+    def handle_submit(self, requester: str, args: dict[str, Any]) -> dict[str, Any]:
+        sub = Submission.model_validate(args)
+        if sub.category not in self.categories:
+            raise ValueError(f"category: unknown category {sub.category!r}")
+        with immediate(self.db):
+            known = list(self.db.query("SELECT * FROM complaints WHERE request_id = ?", [sub.request]))
+            if known:
+                return self._receipt(known[0])  # a double tap, or a retry: the same record
+            now = self.clock()
+            text = f"{sub.content} {sub.wanted} {sub.place}"
+            repeat = self.db.execute(
+                "SELECT count(*) FROM complaints WHERE room = ? AND category = ? AND received_at > ?",
+                [sub.room, sub.category, now - self.config.repeat_days * 86400]).fetchone()[0] > 0
+            group = len({r for r in sub.rooms if r != sub.room}) > 0
+            g = grade(sub.kind, sub.category, text, repeat=repeat, group=group)
+            row = {"id": str(uuid.uuid4()), "request_id": sub.request, "tracking_no": self._next_number(now),
+                   "kind": sub.kind, "category": sub.category, "place": sub.place, "content": sub.content,
+                   "wanted": sub.wanted, "name": sub.name, "room": sub.room, "phone": sub.phone,
+                   "channel": requester, "received_at": now, "grade": g,
+                   "emergency": ",".join(emergency_reasons(text)), "repeat": int(repeat),
+                   "feedback_due": first_feedback_due(now, g, self.config.hours,
+                                                      within_s=self.config.feedback_within_s),
+                   "status": "submitted"}
+            self.db["complaints"].insert(row)
+            self._event(row["id"], now, "submitted", requester,
+                        "; ".join(x for x in ("repeat" if repeat else "", "group" if group else "") if x))
+            outbox.add(self.db, "complaint", {**row, "rooms": sub.rooms}, node=requester, record_id=row["id"])
+        if g == "emergency" and self.alarms is not None:
+            self.alarms.raise_(f"complaint.{row['tracking_no']}", source=f"{requester}/complaint", type="emergency_report",
+                               severity="critical",
+                               text=f"紧急报事：{sub.place} · {sub.content[:60]} · 请立即处理 · Emergency reported at {sub.place}")
+        if self._nudge is not None:
+            self._nudge()
+        return self._receipt(row)
+
+    def _next_number(self, now: float) -> str:
+        day = datetime.fromtimestamp(now, ZoneInfo(self.config.hours.timezone)).date().isoformat()
+        self.db.execute("INSERT OR IGNORE INTO complaint_numbers (day, last) VALUES (?, 0)", [day])
+        seq = self.db.execute("SELECT last FROM complaint_numbers WHERE day = ?", [day]).fetchone()[0] + 1
+        self.db.execute("UPDATE complaint_numbers SET last = ? WHERE day = ?", [seq, day])
+        return tracking.make(self.config.hall_code, day, seq)
+
+    def _receipt(self, row: dict[str, Any]) -> dict[str, Any]:
+        c = self.categories.get(row["category"])
+        return {"id": row["id"], "tracking_no": row["tracking_no"], "readable": tracking.readable(row["tracking_no"]),
+                "grade": row["grade"], "emergency": row["grade"] == "emergency", "feedback_due": row["feedback_due"],
+                "category_zh": c.name_zh if c else row["category"], "category_en": c.name_en if c else row["category"],
+                "kind": row["kind"], "received_at": row["received_at"]}
+
+    # -- track -------------------------------------------------------------------------------
+
+    def handle_track(self, requester: str, args: dict[str, Any]) -> dict[str, Any]:
+        number = re.sub(r"\s", "", str(args.get("number", "")))
+        last4 = str(args.get("last4", ""))
+        if not re.fullmatch(r"\d{4}", last4):
+            raise ValueError("last4: the last 4 digits of the phone number")
+        now = self.clock()
+        for key in (f"kiosk:{requester}", f"number:{number}"):
+            failures = self.db.execute("SELECT count(*) FROM track_failures WHERE key = ? AND ts > ?",
+                                       [key, now - FAILURE_WINDOW_S]).fetchone()[0]
+            if failures >= MAX_FAILURES:
+                raise RequestFailed("rate_limited", "too many wrong attempts; try again in a few minutes")
+        rows = list(self.db.query("SELECT * FROM complaints WHERE tracking_no = ?", [number])) \
+            if tracking.valid(number) else []
+        if not rows or rows[0]["phone"][-4:] != last4:
+            with immediate(self.db):
+                for key in (f"kiosk:{requester}", f"number:{number}"):
+                    self.db["track_failures"].insert({"key": key, "ts": now})
+            raise RequestFailed("not_found", "no request matches this number and these digits")
+        row = rows[0]
+        history = [{"when": datetime.fromtimestamp(e["ts"], ZoneInfo(self.config.hours.timezone)).strftime("%m-%d %H:%M"),
+                    "text": STATUS_TEXT.get(e["event"], e["event"])}
+                   for e in self.db.query("SELECT * FROM complaint_events WHERE complaint = ? ORDER BY seq", [row["id"]])]
+        return {"status": row["status"], "status_text": STATUS_TEXT.get(row["status"], row["status"]),
+                "name": mask_name(row["name"]), "phone": mask_phone(row["phone"]), "history": history,
+                **self._receipt(row)}
+
+    def _event(self, complaint: str, ts: float, event: str, who: str, note: str = "") -> None:
+        self.db.execute("INSERT INTO complaint_events (complaint, ts, event, who, note) VALUES (?, ?, ?, ?, ?)",
+                        [complaint, ts, event, who, note])

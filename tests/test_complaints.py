@@ -1,0 +1,215 @@
+"""Residents' requests at the edge: grading, the one-working-hour commitment, tracking
+numbers, the record stored with its outbox entry before the answer, the emergency alarm on
+a real broker, tracking by number and last 4 (masked, rate-limited), and bad input."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from edge_agent.complaints import tracking
+from edge_agent.complaints.deadline import add_working_time, first_feedback_due
+from edge_agent.complaints.grading import grade
+from hall_common.bus import contract
+from hall_common.config import HoursConfig
+from hall_common.errors import RequestFailed
+
+from .conftest import HALL, wait_for
+from .minihall import MiniHall
+
+TZ = ZoneInfo("Asia/Shanghai")
+WORKDAYS = HoursConfig(periods=[{"days": ["mon", "tue", "wed", "thu", "fri"], "open": "08:30", "close": "12:00"},
+                                {"days": ["mon", "tue", "wed", "thu", "fri"], "open": "13:30", "close": "17:30"}],
+                       closed_dates=["2026-12-25"])
+
+
+def at(*args: int) -> float:
+    return datetime(*args, tzinfo=TZ).timestamp()
+
+
+@pytest.mark.parametrize("kind, category, text, expected", [
+    ("repair", "water_power", "楼上卫生间漏水，滴到我家客厅", "emergency"),
+    ("complaint", "elevator", "3 号楼电梯困人，里面有老人", "emergency"),
+    ("repair", "facilities", "地下车库停电，一片漆黑", "emergency"),
+    ("consultation", "other", "楼道里有燃气味，很浓", "emergency"),
+    ("suggestion", "cleaning", "垃圾桶旁边冒烟了", "emergency"),
+    ("repair", "facilities", "单元门门禁坏了", "general"),
+    ("repair", "facilities", "楼道灯罩松动，有坠落危险", "important"),
+    ("complaint", "staff", "前台工作人员态度不好", "important"),
+    ("complaint", "noise", "楼下装修太吵", "general"),
+    ("suggestion", "cleaning", "建议多放几个分类垃圾桶", "suggestion"),
+    ("praise", "staff", "保安师傅很热心", "suggestion"),
+    ("repair", "water_power", "我家停电了", "general"),  # one home's power: not a public area
+])
+def test_grading_rules(kind, category, text, expected):
+    assert grade(kind, category, text) == expected
+
+
+def test_repeat_and_group_complaints_are_important():
+    assert grade("complaint", "noise", "楼下装修太吵", repeat=True) == "important"
+    assert grade("complaint", "noise", "楼下装修太吵", group=True) == "important"
+
+
+def test_one_working_hour_skips_lunch_nights_weekends_and_holidays():
+    assert first_feedback_due(at(2026, 11, 24, 9, 0), "general", WORKDAYS) == at(2026, 11, 24, 10, 0)
+    assert first_feedback_due(at(2026, 11, 24, 11, 30), "general", WORKDAYS) == at(2026, 11, 24, 14, 0)
+    assert first_feedback_due(at(2026, 11, 24, 17, 0), "general", WORKDAYS) == at(2026, 11, 25, 9, 0)
+    assert first_feedback_due(at(2026, 11, 27, 20, 0), "general", WORKDAYS) == at(2026, 11, 30, 9, 30)  # Fri → Mon
+    assert first_feedback_due(at(2026, 12, 24, 17, 0), "general", WORKDAYS) == at(2026, 12, 28, 9, 0)  # Christmas closed
+    assert first_feedback_due(at(2026, 11, 28, 3, 0), "emergency", WORKDAYS) == at(2026, 11, 28, 3, 0)  # at once
+    assert add_working_time(at(2026, 11, 24, 12, 30), 0, WORKDAYS) == at(2026, 11, 24, 13, 30)
+
+
+def test_tracking_numbers_catch_typos():
+    n = tracking.make("101", "2026-11-24", 42)
+    assert n == "1012611240429" and tracking.valid(n) and tracking.readable(n) == "101 261124 042 9"
+    assert not tracking.valid(n[:3] + n[4] + n[3] + n[5:])  # two neighbouring digits swapped
+    assert not tracking.valid(n[:-1] + str((int(n[-1]) + 1) % 10))  # one digit wrong
+    assert tracking.make("102", "2026-11-24", 42) != n  # another hall, another number
+
+
+ALWAYS = {"periods": [{"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "open": "00:00", "close": "23:59"}]}
+
+
+def submission(**kw) -> dict:
+    base = {"request": str(uuid.uuid4()), "kind": "repair", "category": "facilities", "place": "3 栋 2 单元",
+            "content": "单元门门禁坏了，刷卡没反应", "wanted": "尽快修好", "name": "张三丰", "room": "3-2-101",
+            "phone": "13812345678"}
+    return {**base, **kw}
+
+
+@pytest.fixture
+def mini(broker, tmp_path):
+    hall = MiniHall(broker, tmp_path)
+    yield hall
+    hall.close()
+
+
+@pytest.fixture
+def edge(mini):
+    return mini.edge()
+
+
+def test_a_submission_is_stored_with_its_outbox_record_before_the_answer(edge, broker):
+    kiosk = broker.client("kiosk-01", kind="kiosk")
+    args = submission()
+    r = kiosk.request("complaint", args)
+    assert tracking.valid(r["tracking_no"]) and r["grade"] == "general" and not r["emergency"]
+    assert r["feedback_due"] > r["received_at"]
+    db = edge.complaints.db
+    row = list(db.query("SELECT * FROM complaints WHERE tracking_no = ?", [r["tracking_no"]]))[0]
+    assert (row["channel"], row["room"], row["phone"], row["status"]) == ("kiosk-01", "3-2-101", "13812345678", "submitted")
+    assert db.execute("SELECT count(*) FROM outbox WHERE id = ? AND kind = 'complaint'", [row["id"]]).fetchone()[0] == 1
+    again = kiosk.request("complaint", args)  # a double tap
+    assert again["tracking_no"] == r["tracking_no"]
+    assert db.execute("SELECT count(*) FROM complaints").fetchone()[0] == 1
+
+
+def test_an_emergency_raises_a_critical_alarm_at_once(edge, broker):
+    seen: dict[str, dict] = {}
+    spy = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5, client_id="alarm-spy")
+    spy.username_pw_set("edge", broker.passwords["edge"])
+    spy.on_message = lambda c, u, m: seen.__setitem__(m.topic, json.loads(m.payload))
+    spy.connect(broker.host, broker.port)
+    spy.subscribe(contract.ALARM.filter(hall=HALL), qos=1)
+    spy.loop_start()
+    try:
+        kiosk = broker.client("kiosk-01", kind="kiosk")
+        r = kiosk.request("complaint", submission(kind="complaint", category="elevator", place="5 栋电梯",
+                                                  content="电梯困人，有人被关在里面"))
+        assert r["emergency"] and r["grade"] == "emergency" and r["feedback_due"] == r["received_at"]
+        topic = contract.ALARM.topic(hall=HALL, alarm_id=f"complaint.{r['tracking_no']}")
+        wait_for(lambda: topic in seen)
+        alarm = seen[topic]
+        assert alarm["severity"] == "critical" and alarm["state"] == "ACTIVE_UNACK" and "5 栋电梯" in alarm["text"]
+    finally:
+        spy.loop_stop()
+        spy.disconnect()
+
+
+def test_a_second_complaint_from_the_room_is_flagged_repeat(edge, broker):
+    kiosk = broker.client("kiosk-01", kind="kiosk")
+    kiosk.request("complaint", submission(kind="complaint", category="noise", content="楼下装修太吵"))
+    second = kiosk.request("complaint", submission(kind="complaint", category="noise", content="又在装修，太吵了"))
+    assert second["grade"] == "important"
+    group = kiosk.request("complaint", submission(kind="complaint", category="parking", content="消防通道被车堵了",
+                                                  room="3-2-102", rooms=["3-2-201", "3-2-301"]))
+    assert group["grade"] == "important"
+
+
+def test_tracking_by_number_and_last4_is_masked_and_rate_limited(edge, broker):
+    kiosk = broker.client("kiosk-01", kind="kiosk")
+    r = kiosk.request("complaint", submission())
+    found = kiosk.request("track", {"number": r["readable"], "last4": "5678"})
+    assert found["tracking_no"] == r["tracking_no"] and found["status_text"] == "已受理登记，等待工作人员接单"
+    assert found["name"] == "张**" and found["phone"] == "138****5678"
+    assert "13812345678" not in json.dumps(found, ensure_ascii=False)
+    assert [h["text"] for h in found["history"]] == ["已受理登记，等待工作人员接单"]
+    for _ in range(5):
+        with pytest.raises(RequestFailed) as err:
+            kiosk.request("track", {"number": r["tracking_no"], "last4": "0000"})
+        assert err.value.code == "not_found"
+    with pytest.raises(RequestFailed) as err:
+        kiosk.request("track", {"number": r["tracking_no"], "last4": "5678"})  # right, but too late
+    assert err.value.code == "rate_limited"
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"phone": "12345"}, "phone"),
+    ({"content": "字" * 501}, "content"),
+    ({"kind": "lottery"}, "kind"),
+    ({"category": "aliens"}, "category"),
+    ({"name": ""}, "name"),
+    ({"extra": 1}, "extra"),
+], ids=["phone", "too-long", "kind", "category", "no-name", "unknown-field"])
+def test_bad_submissions_are_refused_with_the_field_and_nothing_saved(edge, broker, change, field):
+    kiosk = broker.client("kiosk-01", kind="kiosk")
+    with pytest.raises(RequestFailed) as err:
+        kiosk.request("complaint", submission(**change))
+    assert err.value.code == "bad_request" and field in str(err.value)
+    assert edge.complaints.db.execute("SELECT count(*) FROM complaints").fetchone()[0] == 0
+
+
+def test_numbers_count_up_within_a_day_across_concurrent_kiosks(edge, broker):
+    kiosks = [broker.client("kiosk-01", kind="kiosk"), broker.client("kiosk-02", kind="kiosk")]
+    got: list[str] = []
+    lock = threading.Lock()
+
+    def send(k) -> None:
+        for _ in range(10):
+            n = k.request("complaint", submission(room=f"{uuid.uuid4().hex[:6]}"))["tracking_no"]
+            with lock:
+                got.append(n)
+
+    threads = [threading.Thread(target=send, args=(k,)) for k in kiosks]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(int(n[9:12]) for n in got) == list(range(1, 21))
+
+
+def test_the_kiosk_finds_a_request_by_number_and_last4(mini, broker):
+    import re
+
+    mini.edge()
+    _, app = mini.kiosk()
+    r = broker.client("kiosk-02", kind="kiosk").request("complaint", submission())
+    wait_for(lambda: app.extensions["hall_status"].snapshot().edge_up)
+    c = app.test_client()
+
+    def track(number: str, last4: str) -> str:
+        token = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/track").get_data(as_text=True)).group(1)
+        c.post("/track", data={"number": number, "last4": last4, "csrf_token": token})
+        return c.get("/track/result").get_data(as_text=True)
+
+    page = track(r["readable"], "5678")
+    assert "已受理登记，等待工作人员接单" in page and r["tracking_no"] in page
+    assert "13812345678" not in page and "张三丰" not in page
+    assert "没有找到对应的记录" in track(r["readable"], "0000")
