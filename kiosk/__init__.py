@@ -21,13 +21,15 @@ from flask_babel import Babel
 from flask_wtf.csrf import CSRFProtect
 
 from hall_common.bus.client import BusClient
-from hall_common.print_client import PrintClient
 from hall_common.config import KioskConfig
+from hall_common.print_client import PrintClient
 from hall_common.privacy import mask_name, mask_phone
 from hall_common.voice import Voice
 from hall_common.web import health_blueprint, instance_secret
 
+from .ime import PinyinIME
 from .status import OFFLINE, HallStatus
+
 
 def create_app(
     config: KioskConfig,
@@ -62,6 +64,7 @@ def create_app(
     # Tickets and receipts go through the edge's print service (flows call .print()).
     app.extensions["printing"] = PrintClient(bus) if bus is not None else None
     app.extensions["voice"] = Voice(config.data_dir / "voice")
+    app.extensions["ime"] = PinyinIME()  # its index is built on first use (kiosk.__main__ warms it)
 
     # Parsed once: Babel's Locale.parse of a string scans every known locale (0.5 ms a page).
     locales = {code: Locale.parse(code) for code in settings.languages}
@@ -73,12 +76,13 @@ def create_app(
     Babel(app, locale_selector=locale)
     CSRFProtect(app)
 
-    from . import features, flows, home, kiosk_session, queue, voice_views
+    from . import features, flows, home, keyboard, kiosk_session, queue, voice_views
 
     app.register_blueprint(home.bp)
     app.register_blueprint(kiosk_session.bp)
     app.register_blueprint(flows.bp)
     app.register_blueprint(queue.bp)
+    app.register_blueprint(keyboard.bp)
     app.register_blueprint(voice_views.bp)
     app.register_blueprint(health_blueprint(lambda: _health(app, config)))
     app.context_processor(features.template_context)

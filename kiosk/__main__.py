@@ -23,6 +23,7 @@ def main(argv: list[str] | None = None) -> None:
         ConfigApplier(app, bus, public_key=config.config_public_key, state_path=config.data_dir / "applied-config.json",
                       printers=printers_from(status))
     bus.start()
+    app.extensions["ime"].warm()  # the pinyin index, built while nobody is typing yet
     serve(app, config.http, on_stop=bus.close)
 
 
