@@ -19,7 +19,8 @@ MAX_BODY_BYTES = 2 * 1024 * 1024
 MAX_RECORD_BYTES = 32 * 1024
 
 RecordKind = Literal[
-    "ticket", "complaint", "rating", "payment_intent", "device_event", "alarm", "help_request", "queue_daily",
+    "ticket", "complaint", "complaint_event", "rating", "payment_intent", "device_event", "alarm", "help_request",
+    "queue_daily",
     "config_report", "node_birth",
 ]
 

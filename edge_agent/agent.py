@@ -106,6 +106,7 @@ class EdgeAgent:
         if self.centre is not None:
             self.centre.start()
         self.printing.start()
+        self.complaints.start()
         if self.sync is not None:
             self.sync.start()
 

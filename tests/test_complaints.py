@@ -213,3 +213,103 @@ def test_the_kiosk_finds_a_request_by_number_and_last4(mini, broker):
     assert "已受理登记，等待工作人员接单" in page and r["tracking_no"] in page
     assert "13812345678" not in page and "张三丰" not in page
     assert "没有找到对应的记录" in track(r["readable"], "0000")
+
+
+class Clock:
+    def __init__(self, t: float) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+class Alarms:
+    """Records what the service raises and clears (the alarm model itself is tested with
+    the printers and on the bus)."""
+
+    def __init__(self) -> None:
+        self.active: dict[str, dict] = {}
+
+    def raise_(self, alarm_id: str, **kw) -> bool:
+        self.active[alarm_id] = kw
+        return True
+
+    def clear(self, alarm_id: str) -> bool:
+        return self.active.pop(alarm_id, None) is not None
+
+
+@pytest.fixture
+def desk(tmp_path):
+    from edge_agent.complaints.service import ComplaintService
+    from edge_agent.db import migrations
+    from hall_common.config import ComplaintsConfig
+    from hall_common.storage import open_database
+
+    open_database(tmp_path / "edge.db", migrations).close()
+    clock = Clock(at(2026, 11, 24, 9, 0))
+    alarms = Alarms()
+    service = ComplaintService(ComplaintsConfig(hall_code="101", hours=WORKDAYS), db_path=tmp_path / "edge.db",
+                               bus=None, alarms=alarms, clock=clock)
+    yield service, clock, alarms
+    service.close()
+
+
+def test_not_accepted_in_time_warns_then_escalates_once(desk):
+    service, clock, alarms = desk
+    r = service.handle_submit("kiosk-01", submission())
+    no = r["tracking_no"]
+    assert r["feedback_due"] == at(2026, 11, 24, 10, 0)
+    clock.t = at(2026, 11, 24, 9, 40)
+    assert service.check_deadlines() == [] and alarms.active == {}
+    clock.t = at(2026, 11, 24, 9, 50)  # 10 minutes before
+    service.check_deadlines()
+    assert alarms.active[f"complaint.{no}.due"]["severity"] == "warning"
+    clock.t = at(2026, 11, 24, 10, 0)
+    assert service.check_deadlines() == [no]
+    assert f"complaint.{no}.due" not in alarms.active
+    assert alarms.active[f"complaint.{no}.overdue"]["severity"] == "major"
+    clock.t = at(2026, 11, 24, 10, 30)
+    assert service.check_deadlines() == []  # escalated once
+    events = [e["event"] for e in service.db.query("SELECT event FROM complaint_events ORDER BY seq")]
+    assert events == ["submitted", "escalated"]
+    service.transition(r["id"], "accept", who="staff-li")
+    assert alarms.active == {}  # someone has it: the timer's alarms end
+
+
+def test_the_workflow_is_timed_attributed_and_guarded(desk):
+    service, clock, alarms = desk
+    r = service.handle_submit("kiosk-01", submission())
+    steps = [("accept", "staff-li", ""), ("dispatch", "staff-li", "工程部 王师傅"), ("start", "wang", ""),
+             ("pause", "wang", "等待配件"), ("start", "wang", ""), ("resolve", "wang", "已更换门禁读卡器"),
+             ("follow_up", "staff-li", "电话回访：满意"), ("close", "staff-li", "")]
+    for i, (action, who, note) in enumerate(steps):
+        clock.t += 600
+        service.transition(r["id"], action, who=who, note=note, grade_="general" if action == "accept" else None)
+    row = list(service.db.query("SELECT * FROM complaints WHERE id = ?", [r["id"]]))[0]
+    assert (row["status"], row["receiver"]) == ("closed", "staff-li")
+    assert row["accepted_at"] == at(2026, 11, 24, 9, 10)
+    events = list(service.db.query("SELECT event, who, note, ts FROM complaint_events WHERE complaint = ? ORDER BY seq",
+                                   [r["id"]]))
+    assert [e["event"] for e in events] == ["submitted", "accepted", "dispatched", "in_progress", "paused",
+                                            "in_progress", "resolved", "followed_up", "closed"]
+    assert events[2]["note"] == "工程部 王师傅" and events[6]["who"] == "wang"
+    assert [e["ts"] for e in events] == sorted(e["ts"] for e in events)
+    sent = service.db.execute("SELECT count(*) FROM outbox WHERE kind = 'complaint_event'").fetchone()[0]
+    assert sent == len(steps)
+    with pytest.raises(RequestFailed) as err:
+        service.transition(r["id"], "accept", who="staff-li")
+    assert err.value.code == "wrong_status"
+
+
+def test_a_request_outside_the_remit_is_closed_with_the_departments_contact(desk, tmp_path):
+    service, clock, alarms = desk
+    r = service.handle_submit("kiosk-01", submission(kind="consultation", category="other",
+                                                    content="小区门口的公交站能不能加一班车"))
+    with pytest.raises(ValueError, match="note"):
+        service.transition(r["id"], "out_of_remit", who="staff-li")
+    service.transition(r["id"], "out_of_remit", who="staff-li", note="公交线路请联系市公交集团 96xxx")
+    found = service.handle_track("kiosk-01", {"number": r["tracking_no"], "last4": "5678"})
+    assert found["status"] == "closed"
+    assert found["history"][-1]["text"] == "不属于物业服务范围，请联系：公交线路请联系市公交集团 96xxx"  # the resident sees it
+    notes = [e["note"] for e in service.db.query("SELECT note FROM complaint_events WHERE event = 'out_of_remit'")]
+    assert notes == ["公交线路请联系市公交集团 96xxx"]

@@ -15,7 +15,9 @@ Example::
 
 from __future__ import annotations
 
+import logging
 import re
+import threading
 import time
 import uuid
 from datetime import datetime
@@ -30,16 +32,39 @@ from hall_common.config import ComplaintsConfig
 from hall_common.errors import RequestFailed
 from hall_common.privacy import mask_name, mask_phone
 from hall_common.storage import immediate, open_database
+from hall_common.threads import locked
 
 from . import tracking
 from .deadline import first_feedback_due
 from .grading import emergency_reasons, grade
 
 STATUS_TEXT = {"submitted": "已受理登记，等待工作人员接单", "accepted": "工作人员已接单", "dispatched": "已派单处理",
-               "in_progress": "处理中", "resolved": "已处理完毕", "closed": "已办结", "cancelled": "已取消"}
+               "in_progress": "处理中", "paused": "暂停处理（等待条件）", "resolved": "已处理完毕",
+               "followed_up": "已回访", "closed": "已办结", "cancelled": "已取消", "escalated": "已升级至经理督办"}
+
+OPEN = ("submitted", "accepted", "dispatched", "in_progress", "paused", "resolved", "followed_up")
+TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
+    "accept": (("submitted",), "accepted"),
+    "dispatch": (("accepted", "in_progress"), "dispatched"),
+    "start": (("accepted", "dispatched", "paused"), "in_progress"),
+    "pause": (("in_progress",), "paused"),
+    "return": (("dispatched", "in_progress", "paused"), "accepted"),
+    "resolve": (("accepted", "dispatched", "in_progress"), "resolved"),
+    "follow_up": (("resolved",), "followed_up"),
+    "close": (("resolved", "followed_up"), "closed"),
+    "cancel": (("submitted", "accepted"), "cancelled"),
+    "force_close": (OPEN, "closed"),
+    "out_of_remit": (("submitted", "accepted"), "closed"),
+}
+"""Action → (the statuses it may start from, the status it leads to)."""
+NEEDS_NOTE = ("dispatch", "pause", "return", "cancel", "force_close", "out_of_remit", "follow_up")
+"""Actions that must say why, to whom or with what (the department's contact, for a request
+outside the property's remit, seed 000 clause 5.3.5)."""
+WARN_BEFORE_S = 15 * 60
 MAX_FAILURES = 5
 """Wrong number + last-4 attempts allowed per kiosk and per number in FAILURE_WINDOW_S."""
 FAILURE_WINDOW_S = 600
+log = logging.getLogger(__name__)
 
 
 class Submission(BaseModel):
@@ -75,12 +100,31 @@ class ComplaintService:
         self._nudge, self.clock = nudge, clock
         self.db = open_database(db_path, shared_thread=True)
         self.categories = {c.id: c for c in config.categories}
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._timer: threading.Thread | None = None
+
+    def start(self, every: float = 30.0) -> None:
+        """Check the deadlines every ``every`` seconds on a thread of its own."""
+        def run() -> None:
+            while not self._stop.wait(every):
+                try:
+                    self.check_deadlines()
+                except Exception:  # a bad record must not stop the timers of the others
+                    log.exception("complaint deadlines")
+
+        self._timer = threading.Thread(target=run, name="complaint-deadlines", daemon=True)
+        self._timer.start()
 
     def close(self) -> None:
+        self._stop.set()
+        if self._timer is not None:
+            self._timer.join(5)
         self.db.close()
 
     # -- submit ------------------------------------------------------------------------------
 
+    @locked
     def handle_submit(self, requester: str, args: dict[str, Any]) -> dict[str, Any]:
         sub = Submission.model_validate(args)
         if sub.category not in self.categories:
@@ -130,8 +174,76 @@ class ComplaintService:
                 "category_zh": c.name_zh if c else row["category"], "category_en": c.name_en if c else row["category"],
                 "kind": row["kind"], "received_at": row["received_at"]}
 
+    # -- the workflow (staff console, centre) -------------------------------------------------
+
+    @locked
+    def transition(self, complaint_id: str, action: str, *, who: str, note: str = "",
+                   grade_: str | None = None) -> dict[str, Any]:
+        """Move a record on; every step is timed, attributed and sent to the centre."""
+        if action not in TRANSITIONS:
+            raise ValueError(f"action: one of {', '.join(TRANSITIONS)}")
+        if action in NEEDS_NOTE and not note.strip():
+            raise ValueError(f"note: {action} needs a reason, a department or a contact")
+        if grade_ is not None and grade_ not in ("emergency", "important", "general", "suggestion"):
+            raise ValueError("grade: emergency, important, general or suggestion")
+        froms, to = TRANSITIONS[action]
+        now = self.clock()
+        with immediate(self.db):
+            rows = list(self.db.query("SELECT * FROM complaints WHERE id = ?", [complaint_id]))
+            if not rows:
+                raise RequestFailed("not_found", f"no record {complaint_id}")
+            row = rows[0]
+            if row["status"] not in froms:
+                raise RequestFailed("wrong_status", f"{action} is not possible while {row['status']}")
+            update: dict[str, Any] = {"status": to}
+            if action == "accept":
+                update.update(receiver=who, accepted_at=now, grade=grade_ or row["grade"])
+            self.db["complaints"].update(complaint_id, update)
+            self._event(complaint_id, now, to if action != "out_of_remit" else "out_of_remit", who, note)
+            outbox.add(self.db, "complaint_event", {"complaint": complaint_id, "tracking_no": row["tracking_no"],
+                                                    "action": action, "status": to, "who": who, "note": note,
+                                                    "ts": now, **({"grade": update["grade"]} if "grade" in update else {})},
+                       node=self.node)
+        if action in ("accept", "cancel", "force_close", "out_of_remit") and self.alarms is not None:
+            for suffix in ("", ".due", ".overdue"):  # someone has it now: the timers' alarms end
+                self.alarms.clear(f"complaint.{row['tracking_no']}{suffix}")
+        if self._nudge is not None:
+            self._nudge()
+        return {**row, **update}
+
+    @locked
+    def check_deadlines(self) -> list[str]:
+        """Records not accepted in time: a warning 15 minutes before the first-feedback
+        deadline, then a major alarm and an escalation to the manager once it passes
+        (once per record). Run every few seconds by the agent; returns what it escalated."""
+        now = self.clock()
+        escalated = []
+        for row in list(self.db.query("SELECT * FROM complaints WHERE status = 'submitted' AND grade != 'emergency'")):
+            no = row["tracking_no"]
+            if now >= row["feedback_due"]:
+                with immediate(self.db):
+                    done = self.db.execute("SELECT count(*) FROM complaint_events WHERE complaint = ? AND "
+                                           "event = 'escalated'", [row["id"]]).fetchone()[0]
+                    if not done:
+                        self._event(row["id"], now, "escalated", "system", "not accepted within the commitment")
+                        outbox.add(self.db, "complaint_event", {"complaint": row["id"], "tracking_no": no,
+                                                                "action": "escalate", "status": row["status"],
+                                                                "who": "system", "note": "", "ts": now}, node=self.node)
+                        escalated.append(no)
+                if self.alarms is not None:
+                    self.alarms.clear(f"complaint.{no}.due")
+                    self.alarms.raise_(f"complaint.{no}.overdue", source="edge/complaints", type="complaint_overdue",
+                                       severity="major", text=f"受理编号 {tracking.readable(no)} 逾期未接单，已升级至经理 · "
+                                                               "Not accepted in time: escalated to the manager")
+            elif now >= row["feedback_due"] - WARN_BEFORE_S and self.alarms is not None:
+                self.alarms.raise_(f"complaint.{no}.due", source="edge/complaints", type="complaint_due",
+                                   severity="warning", text=f"受理编号 {tracking.readable(no)} 即将逾期，请尽快接单 · "
+                                                             "Due soon: please accept it")
+        return escalated
+
     # -- track -------------------------------------------------------------------------------
 
+    @locked
     def handle_track(self, requester: str, args: dict[str, Any]) -> dict[str, Any]:
         number = re.sub(r"\s", "", str(args.get("number", "")))
         last4 = str(args.get("last4", ""))
@@ -152,7 +264,8 @@ class ComplaintService:
             raise RequestFailed("not_found", "no request matches this number and these digits")
         row = rows[0]
         history = [{"when": datetime.fromtimestamp(e["ts"], ZoneInfo(self.config.hours.timezone)).strftime("%m-%d %H:%M"),
-                    "text": STATUS_TEXT.get(e["event"], e["event"])}
+                    "text": (f"不属于物业服务范围，请联系：{e['note']}" if e["event"] == "out_of_remit"
+                             else STATUS_TEXT.get(e["event"], e["event"]))}
                    for e in self.db.query("SELECT * FROM complaint_events WHERE complaint = ? ORDER BY seq", [row["id"]])]
         return {"status": row["status"], "status_text": STATUS_TEXT.get(row["status"], row["status"]),
                 "name": mask_name(row["name"]), "phone": mask_phone(row["phone"]), "history": history,

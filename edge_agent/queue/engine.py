@@ -30,14 +30,13 @@ the target service (or for the target counter only).
 
 from __future__ import annotations
 
-import functools
 import math
 import threading
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
 import sqlite_utils
@@ -46,22 +45,9 @@ from hall_common.config import CounterConfig, QueueConfig, ServiceConfig
 from hall_common.errors import RequestFailed
 from hall_common.hours import today
 from hall_common.storage import immediate
+from hall_common.threads import locked
 
 ACTIVE = ("called", "serving")
-T = TypeVar("T")
-
-
-def _locked(method: Callable[..., T]) -> Callable[..., T]:
-    """Readers take the engine's lock too: its one connection serves several threads."""
-
-    @functools.wraps(method)
-    def wrapper(self: "QueueEngine", *args: Any, **kwargs: Any) -> T:
-        with self._lock:
-            return method(self, *args, **kwargs)
-
-    return wrapper
-
-
 @dataclass(frozen=True)
 class Ticket:
     id: str
@@ -209,7 +195,7 @@ class QueueEngine:
             self.db.execute("UPDATE queue_counters SET ticket = NULL WHERE ticket = ?", [ticket_id])
             return Ticket.of(self._get(ticket_id))
 
-    @_locked
+    @locked
     def position(self, ticket_id: str) -> tuple[Ticket, int] | None:
         """A ticket and how many are ahead of it in its line (for the phone page)."""
         row = self._get(ticket_id)
@@ -307,7 +293,7 @@ class QueueEngine:
 
     # -- what everyone sees -------------------------------------------------------------------
 
-    @_locked
+    @locked
     def waiting(self, service: str | None = None) -> list[Ticket]:
         """Tickets waiting, in the order they would be called within their kind."""
         day = self.service_day()
@@ -318,7 +304,7 @@ class QueueEngine:
             args.append(service)
         return [Ticket.of(r) for r in self.db.query(sql + " ORDER BY priority DESC, queued_at, rowid", args)]
 
-    @_locked
+    @locked
     def counter_states(self) -> list[dict[str, Any]]:
         out = []
         for c in self.config.counters:
@@ -328,7 +314,7 @@ class QueueEngine:
             out.append({"counter": c, "open": bool(state["open"]), "ticket": Ticket.of(ticket) if ticket else None})
         return out
 
-    @_locked
+    @locked
     def waiting_counts(self) -> dict[str, int]:
         counts = {s: 0 for s in self.services}
         for r in self.db.query("SELECT service, count(*) AS n FROM tickets WHERE status = 'issued' AND day = ? "
@@ -336,7 +322,7 @@ class QueueEngine:
             counts[r["service"]] = r["n"]
         return counts
 
-    @_locked
+    @locked
     def estimate(self, service: str, ahead: int) -> int | None:
         """Seconds until a ticket with ``ahead`` people before it is likely called: the
         recent mean service time of this service, shared by the open counters serving it.
@@ -350,20 +336,20 @@ class QueueEngine:
         mean = sum(times) / len(times) if times else self.config.default_service_s
         return int(math.ceil(ahead * mean / len(open_counters)))
 
-    @_locked
+    @locked
     def last_called(self, limit: int = 10) -> list[str]:
         return [r["code"] for r in self.db.query(
             "SELECT t.code FROM ticket_events e JOIN tickets t ON t.id = e.ticket WHERE e.event = 'called' "
             "AND t.day = ? ORDER BY e.seq DESC LIMIT ?", [self.service_day(), limit])]
 
-    @_locked
+    @locked
     def stats(self, day: str | None = None) -> dict[str, Any]:
         """A day's figures for staff: per service, tickets issued, served, no-shows,
         cancelled, still waiting, and the mean and 90th percentile of the wait (issue to
         call) and of the service time (call to done); per counter, served and service time."""
         return self._stats(day or self.service_day())
 
-    @_locked
+    @locked
     def history(self, ticket_id: str) -> list[dict[str, Any]]:
         return list(self.db.query("SELECT event, ts, counter, detail FROM ticket_events WHERE ticket = ? ORDER BY seq",
                                   [ticket_id]))
