@@ -19,7 +19,7 @@ from .db import migrations
 
 
 def create_app(config: EdgeConfig, test_config: dict[str, Any] | None = None, *, printing: Any = None,
-               queue: Any = None) -> Flask:
+               queue: Any = None, complaints: Any = None) -> Flask:
     """The staff console for the hall described by ``config``. ``printing`` and ``queue`` are
     the agent's print and queue services when the console runs beside it: live printer
     states and reprints, the counter pages and residents' phone pages need them."""
@@ -35,14 +35,16 @@ def create_app(config: EdgeConfig, test_config: dict[str, Any] | None = None, *,
         PRINTERS=config.printers,
         PRINTING=printing,
         QUEUE=queue,
+        COMPLAINTS=complaints,
     )
     app.config.update(test_config or {})
     init_db(app, migrations)
     auth.init_app(app, lambda: auth.SqliteUsers(get_db()), bootstrap=config.bootstrap_user)
-    from . import console, counters
+    from . import complaint_views, console, counters
 
     app.register_blueprint(console.bp)
     app.register_blueprint(counters.bp)
+    app.register_blueprint(complaint_views.bp)
     app.register_blueprint(health_blueprint(lambda: {"part": "edge_agent", "hall": config.hall_id, "ts": time.time()}))
 
     @app.template_filter("ago")

@@ -13,7 +13,7 @@ def main(argv: list[str] | None = None) -> None:
     from .agent import EdgeAgent
 
     agent = EdgeAgent(config)
-    app = create_app(config, printing=agent.printing, queue=agent.queue)
+    app = create_app(config, printing=agent.printing, queue=agent.queue, complaints=agent.complaints)
     agent.start()
     serve(app, config.http, on_stop=agent.close)
 

@@ -27,10 +27,10 @@ def overview():
     help_requests = list(db["help_requests"].rows_where("handled_at is null", order_by="ts"))
     sync = outbox.status(db) if current_app.config["SYNCS"] else None
     return render_template("console/overview.html", nodes=registry.nodes(), help_requests=help_requests, sync=sync,
-                           alarms=_active_alarms())
+                           alarms=active_alarms())
 
 
-def _active_alarms() -> list[dict[str, Any]]:
+def active_alarms() -> list[dict[str, Any]]:
     order = {"critical": 0, "major": 1, "minor": 2, "warning": 3}
     rows = get_db()["alarms"].rows_where("state LIKE 'ACTIVE%'")
     return sorted(rows, key=lambda r: (order.get(r["severity"], 9), r["raised_at"]))
@@ -51,7 +51,7 @@ def printers():
                      "model": profile.model if profile else p.profile, "paper_mm": profile.paper_mm if profile else "—",
                      "mode": profile.mode if profile else "text", "status": worker.status if worker else None})
     jobs = list(get_db().query("SELECT * FROM print_jobs ORDER BY seq DESC LIMIT 30"))
-    return render_template("console/printers.html", printers=rows, jobs=jobs, alarms=_active_alarms(),
+    return render_template("console/printers.html", printers=rows, jobs=jobs, alarms=active_alarms(),
                            can_reprint=service is not None)
 
 

@@ -313,3 +313,48 @@ def test_a_request_outside_the_remit_is_closed_with_the_departments_contact(desk
     assert found["history"][-1]["text"] == "不属于物业服务范围，请联系：公交线路请联系市公交集团 96xxx"  # the resident sees it
     notes = [e["note"] for e in service.db.query("SELECT note FROM complaint_events WHERE event = 'out_of_remit'")]
     assert notes == ["公交线路请联系市公交集团 96xxx"]
+
+
+def test_staff_accept_and_dispatch_from_the_console(mini, broker, browser, tmp_path):
+    from pathlib import Path
+
+    import edge_agent
+    from hall_common.config import BootstrapUser
+
+    from .minihall import Served
+
+    agent = mini.edge()
+    kiosk = broker.client("kiosk-01", kind="kiosk")
+    urgent = kiosk.request("complaint", submission(kind="repair", category="water_power", place="2 栋 1 单元楼道",
+                                                   content="楼道水管爆了在漏水"))
+    plain = kiosk.request("complaint", submission())
+    (tmp_path / "staff.pw").write_text("correct horse 1")
+    config = agent.config.model_copy(update={"bootstrap_user": BootstrapUser(
+        username="staff", password_file=tmp_path / "staff.pw", role="staff")})
+    console = Served(edge_agent.create_app(config, complaints=agent.complaints))
+    mini.served.append(console)
+    page = browser.new_page(viewport={"width": 1366, "height": 900})
+    page.goto(console.url + "complaints/")
+    page.fill("#username", "staff")
+    page.fill("#password", "correct horse 1")
+    page.click("button[type=submit]")
+    page.goto(console.url + "complaints/")
+    body = page.inner_text("main")
+    assert body.index(urgent["readable"]) < body.index(plain["readable"])  # the emergency first
+    assert "紧急报事：2 栋 1 单元楼道" in body  # its critical alarm, at the top
+    shots = Path(__file__).resolve().parent.parent / "var" / "screenshots" / "complaints"
+    shots.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=shots / "console-list.png", full_page=True)
+    page.click(f"text={plain['readable']}")
+    assert "138****5678" in page.inner_text("main") and "13812345678" not in page.content()
+    page.click("text=接单 · Accept")
+    assert "工作人员已接单" in page.inner_text("main")
+    page.click("text=派单 · Dispatch")  # without a note
+    assert "请填写说明" in page.inner_text("main")
+    page.fill("form:has(button:text('派单 · Dispatch')) input[name=note]", "工程部 王师傅")
+    page.click("text=派单 · Dispatch")
+    assert "已派单处理" in page.inner_text("main") and "工程部 王师傅" in page.inner_text("main")
+    page.screenshot(path=shots / "console-record.png", full_page=True)
+    row = list(agent.complaints.db.query("SELECT * FROM complaints WHERE id = ?", [plain["id"]]))[0]
+    assert (row["status"], row["receiver"]) == ("dispatched", "staff")
+    page.close()
