@@ -85,6 +85,7 @@ class EdgeAgent:
                                            node=config.node_id, nudge=self._nudge)
         self.bus.serve("complaint", self.complaints.handle_submit)
         self.bus.serve("track", self.complaints.handle_track)
+        self.bus.serve("rate", self.complaints.handle_rate)
         # Off the network thread: it reads the database.
         self.bus.on_connected(lambda: threading.Thread(target=self._republish, daemon=True).start())
 

@@ -12,7 +12,7 @@ from hall_common.auth import login_required
 from hall_common.errors import RequestFailed
 from hall_common.privacy import mask_phone
 
-from .complaints.service import OPEN, STATUS_TEXT, TRANSITIONS
+from .complaints.service import OPEN, RATINGS, STATUS_TEXT, TRANSITIONS
 from .console import active_alarms
 from .complaints.tracking import readable
 
@@ -56,7 +56,7 @@ def detail(complaint_id: str):
     actions = {a: label for a, label in ACTIONS.items() if row["status"] in TRANSITIONS[a][0]}
     return render_template("console/complaint.html", c=row, events=events, actions=actions, grades=GRADES,
                            status=STATUS_TEXT, phone=mask_phone(row["phone"]), readable=readable,
-                           categories=service.categories)
+                           categories=service.categories, ratings=RATINGS)
 
 
 @bp.post("/<complaint_id>/<action>")
@@ -64,7 +64,7 @@ def detail(complaint_id: str):
 def act(complaint_id: str, action: str):
     try:
         _service().transition(complaint_id, action, who=g.user, note=request.form.get("note", ""),
-                              grade_=request.form.get("grade") or None)
+                              grade_=request.form.get("grade") or None, outcome=request.form.get("outcome") or None)
     except RequestFailed as exc:
         flash("现在不能这样操作 · Not possible now" if exc.code == "wrong_status" else str(exc))
     except ValueError as exc:

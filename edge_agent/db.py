@@ -173,3 +173,9 @@ def create_complaints(db: sqlite_utils.Database) -> None:
     db["complaint_numbers"].create({"day": str, "last": int}, pk="day")
     db["track_failures"].create({"key": str, "ts": float})
     db.execute("CREATE INDEX track_failures_key ON track_failures (key, ts)")
+
+
+@migrations()
+def add_complaint_rating(db: sqlite_utils.Database) -> None:
+    db.execute("ALTER TABLE complaints ADD COLUMN rating TEXT")
+    db.execute("ALTER TABLE complaints ADD COLUMN rating_comment TEXT")

@@ -281,10 +281,11 @@ def test_the_workflow_is_timed_attributed_and_guarded(desk):
     r = service.handle_submit("kiosk-01", submission())
     steps = [("accept", "staff-li", ""), ("dispatch", "staff-li", "工程部 王师傅"), ("start", "wang", ""),
              ("pause", "wang", "等待配件"), ("start", "wang", ""), ("resolve", "wang", "已更换门禁读卡器"),
-             ("follow_up", "staff-li", "电话回访：满意"), ("close", "staff-li", "")]
+             ("follow_up", "staff-li", "满意"), ("close", "staff-li", "")]
     for i, (action, who, note) in enumerate(steps):
         clock.t += 600
-        service.transition(r["id"], action, who=who, note=note, grade_="general" if action == "accept" else None)
+        service.transition(r["id"], action, who=who, note=note, grade_="general" if action == "accept" else None,
+                           outcome="reached" if action == "follow_up" else None)
     row = list(service.db.query("SELECT * FROM complaints WHERE id = ?", [r["id"]]))[0]
     assert (row["status"], row["receiver"]) == ("closed", "staff-li")
     assert row["accepted_at"] == at(2026, 11, 24, 9, 10)
@@ -293,6 +294,7 @@ def test_the_workflow_is_timed_attributed_and_guarded(desk):
     assert [e["event"] for e in events] == ["submitted", "accepted", "dispatched", "in_progress", "paused",
                                             "in_progress", "resolved", "followed_up", "closed"]
     assert events[2]["note"] == "工程部 王师傅" and events[6]["who"] == "wang"
+    assert events[7]["note"] == "回访完成：满意"
     assert [e["ts"] for e in events] == sorted(e["ts"] for e in events)
     sent = service.db.execute("SELECT count(*) FROM outbox WHERE kind = 'complaint_event'").fetchone()[0]
     assert sent == len(steps)
@@ -358,3 +360,30 @@ def test_staff_accept_and_dispatch_from_the_console(mini, broker, browser, tmp_p
     row = list(agent.complaints.db.query("SELECT * FROM complaints WHERE id = ?", [plain["id"]]))[0]
     assert (row["status"], row["receiver"]) == ("dispatched", "staff")
     page.close()
+
+
+def test_a_bad_rating_reopens_the_record_and_follow_up_calls_are_kept(desk):
+    service, clock, alarms = desk
+    r = service.handle_submit("kiosk-01", submission())
+    ask = {"number": r["tracking_no"], "last4": "5678"}
+    with pytest.raises(RequestFailed) as err:
+        service.handle_rate("kiosk-01", {**ask, "rating": "satisfied"})
+    assert err.value.code == "not_yet"  # nothing to rate before it is handled
+    for action in ("accept", "resolve"):
+        service.transition(r["id"], action, who="staff-li")
+    service.transition(r["id"], "follow_up", who="staff-li", outcome="no_answer")
+    row = service._get(r["id"])
+    assert row["status"] == "resolved"  # a call nobody answered changes nothing but the record of it
+    with pytest.raises(ValueError, match="outcome"):
+        service.transition(r["id"], "follow_up", who="staff-li")
+    assert service.handle_track("kiosk-01", ask)["can_rate"]
+    with pytest.raises(ValueError, match="rating"):
+        service.handle_rate("kiosk-01", {**ask, "rating": "meh"})
+    out = service.handle_rate("kiosk-01", {**ask, "rating": "dissatisfied", "comment": "门禁还是时好时坏"})
+    assert out == {"rating": "dissatisfied", "reopened": True, "status": "accepted"}
+    events = [e["event"] for e in service.db.query("SELECT event FROM complaint_events ORDER BY seq")]
+    assert events[-4:] == ["resolved", "follow_up_attempt", "rated", "reopened"]
+    assert service.db.execute("SELECT count(*) FROM outbox WHERE kind = 'rating'").fetchone()[0] == 1
+    service.transition(r["id"], "resolve", who="staff-li", note="更换了读卡器")
+    assert service.handle_rate("kiosk-01", {**ask, "rating": "very_satisfied"})["reopened"] is False
+    assert not service.handle_track("kiosk-01", ask)["can_rate"]  # rated

@@ -40,7 +40,8 @@ from .grading import emergency_reasons, grade
 
 STATUS_TEXT = {"submitted": "已受理登记，等待工作人员接单", "accepted": "工作人员已接单", "dispatched": "已派单处理",
                "in_progress": "处理中", "paused": "暂停处理（等待条件）", "resolved": "已处理完毕",
-               "followed_up": "已回访", "closed": "已办结", "cancelled": "已取消", "escalated": "已升级至经理督办"}
+               "followed_up": "已回访", "closed": "已办结", "cancelled": "已取消", "escalated": "已升级至经理督办",
+               "rated": "业主已评价", "reopened": "评价不满意，重新处理", "follow_up_attempt": "回访未接通，待再次回访"}
 
 OPEN = ("submitted", "accepted", "dispatched", "in_progress", "paused", "resolved", "followed_up")
 TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
@@ -57,10 +58,14 @@ TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "out_of_remit": (("submitted", "accepted"), "closed"),
 }
 """Action → (the statuses it may start from, the status it leads to)."""
-NEEDS_NOTE = ("dispatch", "pause", "return", "cancel", "force_close", "out_of_remit", "follow_up")
+NEEDS_NOTE = ("dispatch", "pause", "return", "cancel", "force_close", "out_of_remit")
 """Actions that must say why, to whom or with what (the department's contact, for a request
 outside the property's remit, seed 000 clause 5.3.5)."""
 WARN_BEFORE_S = 15 * 60
+RATINGS = {"very_satisfied": "非常满意", "satisfied": "满意", "basically_satisfied": "基本满意",
+           "dissatisfied": "不满意", "very_dissatisfied": "非常不满意"}
+REOPEN_ON = ("dissatisfied", "very_dissatisfied")
+FOLLOW_UP_OUTCOMES = {"reached": "回访完成", "no_answer": "回访未接通", "declined": "业主婉拒回访"}
 MAX_FAILURES = 5
 """Wrong number + last-4 attempts allowed per kiosk and per number in FAILURE_WINDOW_S."""
 FAILURE_WINDOW_S = 600
@@ -178,8 +183,16 @@ class ComplaintService:
 
     @locked
     def transition(self, complaint_id: str, action: str, *, who: str, note: str = "",
-                   grade_: str | None = None) -> dict[str, Any]:
-        """Move a record on; every step is timed, attributed and sent to the centre."""
+                   grade_: str | None = None, outcome: str | None = None) -> dict[str, Any]:
+        """Move a record on; every step is timed, attributed and sent to the centre. A
+        follow-up call says its ``outcome``: ``reached``, ``no_answer`` (recorded, the record
+        waits for another try) or ``declined``."""
+        if action == "follow_up":
+            if outcome not in FOLLOW_UP_OUTCOMES:
+                raise ValueError(f"outcome: one of {', '.join(FOLLOW_UP_OUTCOMES)}")
+            note = f"{FOLLOW_UP_OUTCOMES[outcome]}{'：' + note if note else ''}"
+            if outcome == "no_answer":
+                return self._attempt(complaint_id, who, note)
         if action not in TRANSITIONS:
             raise ValueError(f"action: one of {', '.join(TRANSITIONS)}")
         if action in NEEDS_NOTE and not note.strip():
@@ -210,6 +223,47 @@ class ComplaintService:
         if self._nudge is not None:
             self._nudge()
         return {**row, **update}
+
+    @locked
+    def _attempt(self, complaint_id: str, who: str, note: str) -> dict[str, Any]:
+        """A follow-up call nobody answered: kept, the record stays where it is."""
+        row = self._get(complaint_id)
+        if row["status"] != "resolved":
+            raise RequestFailed("wrong_status", f"follow_up is not possible while {row['status']}")
+        with immediate(self.db):
+            self._event(complaint_id, self.clock(), "follow_up_attempt", who, note)
+        return row
+
+    def _get(self, complaint_id: str) -> dict[str, Any]:
+        rows = list(self.db.query("SELECT * FROM complaints WHERE id = ?", [complaint_id]))
+        if not rows:
+            raise RequestFailed("not_found", f"no record {complaint_id}")
+        return rows[0]
+
+    @locked
+    def handle_rate(self, requester: str, args: dict[str, Any]) -> dict[str, Any]:
+        """The resident rates the handling (by tracking number + last 4, at the kiosk or on
+        the phone page); 不满意 or worse reopens the record."""
+        rating = str(args.get("rating", ""))
+        if rating not in RATINGS:
+            raise ValueError(f"rating: one of {', '.join(RATINGS)}")
+        comment = str(args.get("comment", ""))[:200]
+        row = self._verified(requester, str(args.get("number", "")), str(args.get("last4", "")))
+        if row["status"] not in ("resolved", "followed_up", "closed"):
+            raise RequestFailed("not_yet", "a request can be rated once it has been handled")
+        now = self.clock()
+        reopen = rating in REOPEN_ON
+        with immediate(self.db):
+            self.db["complaints"].update(row["id"], {"rating": rating, "rating_comment": comment,
+                                                     **({"status": "accepted"} if reopen else {})})
+            self._event(row["id"], now, "rated", "resident", f"{RATINGS[rating]}{'：' + comment if comment else ''}")
+            if reopen:
+                self._event(row["id"], now, "reopened", "system", "")
+            outbox.add(self.db, "rating", {"complaint": row["id"], "tracking_no": row["tracking_no"], "rating": rating,
+                                           "comment": comment, "reopened": reopen, "ts": now}, node=requester)
+        if self._nudge is not None:
+            self._nudge()
+        return {"rating": rating, "reopened": reopen, "status": "accepted" if reopen else row["status"]}
 
     @locked
     def check_deadlines(self) -> list[str]:
@@ -245,8 +299,20 @@ class ComplaintService:
 
     @locked
     def handle_track(self, requester: str, args: dict[str, Any]) -> dict[str, Any]:
-        number = re.sub(r"\s", "", str(args.get("number", "")))
-        last4 = str(args.get("last4", ""))
+        row = self._verified(requester, str(args.get("number", "")), str(args.get("last4", "")))
+        history = [{"when": datetime.fromtimestamp(e["ts"], ZoneInfo(self.config.hours.timezone)).strftime("%m-%d %H:%M"),
+                    "text": (f"不属于物业服务范围，请联系：{e['note']}" if e["event"] == "out_of_remit"
+                             else STATUS_TEXT.get(e["event"], e["event"]))}
+                   for e in self.db.query("SELECT * FROM complaint_events WHERE complaint = ? ORDER BY seq", [row["id"]])]
+        return {"status": row["status"], "status_text": STATUS_TEXT.get(row["status"], row["status"]),
+                "name": mask_name(row["name"]), "phone": mask_phone(row["phone"]), "history": history,
+                "can_rate": row["status"] in ("resolved", "followed_up", "closed") and not row["rating"],
+                **self._receipt(row)}
+
+    def _verified(self, requester: str, number: str, last4: str) -> dict[str, Any]:
+        """The record for a tracking number and the phone's last 4 digits; wrong attempts
+        are limited per kiosk and per number."""
+        number = re.sub(r"\s", "", number)
         if not re.fullmatch(r"\d{4}", last4):
             raise ValueError("last4: the last 4 digits of the phone number")
         now = self.clock()
@@ -262,14 +328,7 @@ class ComplaintService:
                 for key in (f"kiosk:{requester}", f"number:{number}"):
                     self.db["track_failures"].insert({"key": key, "ts": now})
             raise RequestFailed("not_found", "no request matches this number and these digits")
-        row = rows[0]
-        history = [{"when": datetime.fromtimestamp(e["ts"], ZoneInfo(self.config.hours.timezone)).strftime("%m-%d %H:%M"),
-                    "text": (f"不属于物业服务范围，请联系：{e['note']}" if e["event"] == "out_of_remit"
-                             else STATUS_TEXT.get(e["event"], e["event"]))}
-                   for e in self.db.query("SELECT * FROM complaint_events WHERE complaint = ? ORDER BY seq", [row["id"]])]
-        return {"status": row["status"], "status_text": STATUS_TEXT.get(row["status"], row["status"]),
-                "name": mask_name(row["name"]), "phone": mask_phone(row["phone"]), "history": history,
-                **self._receipt(row)}
+        return rows[0]
 
     def _event(self, complaint: str, ts: float, event: str, who: str, note: str = "") -> None:
         self.db.execute("INSERT INTO complaint_events (complaint, ts, event, who, note) VALUES (?, ?, ?, ?, ?)",
