@@ -47,12 +47,13 @@ def font(size: int, *, bold: bool = False) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(file, size, index=index)
 
 
-def wrap(text: str, face: ImageFont.FreeTypeFont, width: int) -> list[str]:
-    """Break ``text`` where it would pass ``width`` pixels, character by character, as a
-    printer does (Chinese has no spaces to break at)."""
+def wrap(text: str, face: ImageFont.FreeTypeFont, width_px: int) -> list[str]:
+    """Break ``text`` where it would pass ``width_px`` pixels, character by character, as a
+    printer does (Chinese has no spaces to break at). A character wider than the whole
+    width still gets a line of its own, so nothing is lost."""
     lines, current = [], ""
     for ch in text:
-        if current and face.getlength(current + ch) > width:
+        if current and face.getlength(current + ch) > width_px:
             lines.append(current)
             current = ch
         else:

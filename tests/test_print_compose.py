@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from pyzbar.pyzbar import decode as zbar
 
-from edge_agent.printing.compose import columns, compose
+from edge_agent.printing.compose import columns, compose, printable
 from edge_agent.printing.profiles import PROFILE_DIR, load_profiles
-from edge_agent.printing.templates import DEFAULT_TEMPLATES, load_templates
+from edge_agent.printing.templates import DEFAULT_TEMPLATES, load_templates, yuan
 from hall_common.errors import ConfigError
 from simulators.escpos_parse import QR, Cut, Raster, Text, parse, text_lines
 from simulators.escpos_render import render
@@ -102,18 +102,82 @@ def test_complaint_receipt_carries_its_number_promise_and_qr(templates, profiles
 
 
 def test_payment_receipt_amounts_total_and_wrapping(templates, profiles):
+    assert (yuan(1250), yuan(86250), yuan(117500), yuan(5)) == ("¥12.50", "¥862.50", "¥1,175.00", "¥0.05")
     lines = text_lines(job(templates, profiles, "payment_receipt", "xprinter-xp58"))
-    # 58 mm: an item and its amount share a line when they fit, else the amount goes below.
-    assert "车位管理费 2026 年 11 月  ¥12.50" in lines
-    first = lines.index("物业服务费 2026 年 10-12 月")
-    assert lines[first + 1] == " " * 25 + "¥862.50"
-    assert "合计 ¥1,175.00" in lines and "支付单号：4200002611242093" in lines
+    # On paper the yen sign is the full-width one every GB font has (¥ U+00A5 has only a
+    # four-byte GB18030 code). 58 mm: an item and its amount share a line when they fit...
+    assert "车位管理费 2026 年 11 月 ￥12.50" in lines
+    # ...else the name stands alone and the period goes beside the amount.
+    first = lines.index("物业服务费")
+    assert lines[first + 1] == "2026 年 10-12 月        ￥862.50"
+    assert "合计 ￥1,175.00" in lines and "支付单号：4200002611242093" in lines
     assert "本凭证不作为发票" in lines and "打印 2026-11-24 09:30 No.000042" in lines
     # The long item wraps without losing a character, and its amount stands on the right.
-    joined = "".join(lines)
-    assert "装修垃圾清运费（按建筑面积计收，含楼道保洁）" in joined.replace("\n", "")
-    assert all(columns(x) <= 32 for x in lines)  # 58 mm: 32 columns
-    assert any(x.strip() == "¥300.00" for x in lines)
+    long_name = "装修垃圾清运费（按建筑面积计收，含楼道保洁）"
+    start = next(i for i, x in enumerate(lines) if x.startswith("装修"))
+    assert "".join(lines[start:start + 2]) == long_name
+    assert lines[start + 2].startswith("一次性") and lines[start + 2].endswith("￥300.00")
+    # 80 mm: every item on one line, amounts flush right.
+    wide = text_lines(job(templates, profiles, "payment_receipt", "gp-80250"))
+    assert "物业服务费 2026 年 10-12 月" + " " * 13 + "￥862.50" in wide
+    assert all(columns(x) == 48 for x in wide if x.endswith("0") and "￥" in x and not x.startswith("合计"))
+
+
+@pytest.mark.parametrize("kind", ["queue_ticket", "complaint_receipt", "payment_receipt", "disclosure"])
+def test_58mm_text_lines_never_pass_32_columns(templates, profiles, kind):
+    """A Chinese (double-byte) character takes two columns, ``·`` included, and a line of
+    size n takes n times its width: no line may be wider than the paper, or the printer
+    breaks it where it likes."""
+    fields = FIELDS.get(kind) or {"title": "关于二〇二六年度公共收益收支情况的公示（第四季度）", "category": "公共收益",
+                                  "effective_date": "2026-11-01", "version": 2, "body": "收入 · 支出" * 40}
+    data = job(templates, profiles, kind, "xprinter-xp58", fields=fields, reprint=True, test=True)
+    texts = [e for e in parse(data) if isinstance(e, Text)]
+    assert texts and all(columns(e.text) * e.width <= 32 for e in texts)
+
+
+def test_large_type_shrinks_rather_than_break_a_number_but_a_headline_wraps(templates, profiles):
+    big = {**PAYMENT, "items": [{"name": "车位费", "period": "十年", "amount_fen": 99_999_999}],
+           "total_fen": 99_999_999}
+    total = [e for e in parse(job(templates, profiles, "payment_receipt", "xprinter-xp58", fields=big))
+             if isinstance(e, Text) and e.text.startswith("合计")]
+    assert [(e.text, e.width) for e in total] == [("合计 ￥999,999.99", 1)]  # 17 columns: too wide at size 2
+    title = "关于二〇二六年度公共收益收支情况的公示"
+    data = job(templates, profiles, "disclosure", "xprinter-xp58", fields={
+        "title": title, "category": "公共收益", "effective_date": "2026-11-01", "version": 2, "body": "见附件"})
+    head = [e for e in parse(data) if isinstance(e, Text) and e.width == 2]
+    assert "".join(e.text for e in head) == title and len(head) == 3
+
+
+def test_printable_text_keeps_what_a_gb_font_has():
+    assert printable("缴费 ¥12.50 · 第①期") == "缴费 ￥12.50 · 第①期"
+    assert printable("A\x1b@B\x1dV") == "A@BV"  # never a command inside a field
+    assert printable("笑😀") == "笑?"  # no glyph on the printer: a question mark, not garbage
+    assert printable("㐀") == "㐀"  # CJK Extension A is part of every GB18030 font
+    assert printable("¥1", "gbk") == "￥1"
+
+
+def test_a_gbk_printer_prints_money_and_rare_characters(templates, profiles):
+    gbk = profiles["xprinter-xp58"].model_copy(update={"encoding": "gbk"})
+    data = compose(templates, "payment_receipt", {**PAYMENT, "room": "𠀀栋 **01"}, gbk, hall_name=HALL,
+                   job_no="1", now=NOW)
+    lines = text_lines(data)
+    assert "房号：?栋 **01" in lines and "合计 ￥1,175.00" in lines
+
+
+def test_a_long_follow_url_still_fits_and_scans(templates, profiles):
+    url = "https://hall.example/q/A012?" + "x" * 260
+    for profile in ("xprinter-xp58", "generic-58-bitmap"):
+        data = job(templates, profiles, fields={**TICKET, "follow_url": url}, profile=profile)
+        qr = [e for e in parse(data) if isinstance(e, QR)]
+        assert not qr or qr[0].module < 6  # made smaller to fit 384 dots
+        assert scanned(data, 58) == [url.encode()]
+
+
+def test_python_escpos_prints_nothing(templates, profiles, capfd):
+    for name in profiles:
+        for kind in FIELDS:
+            job(templates, profiles, kind, name, reprint=True)
+    assert capfd.readouterr() == ("", "")
 
 
 def test_disclosure_body_lines_are_all_printed(templates, profiles):
@@ -136,10 +200,23 @@ def test_reprint_and_test_marks(templates, profiles):
     ({**TICKET, "waiting_ahead": -1}, "waiting_ahead"),
     ({**TICKET, "colour": "red"}, "colour"),
     ({k: v for k, v in TICKET.items() if k != "number"}, "number"),
-], ids=["negative", "unknown", "missing"])
+    ({**TICKET, "service": "手续\x1b@办理"}, "service"),
+    ({**TICKET, "number": "A" * 17}, "number"),
+], ids=["negative", "unknown", "missing", "control-character", "too-long"])
 def test_bad_ticket_fields_name_the_field(templates, fields, key):
-    with pytest.raises(ValueError, match=key):
+    with pytest.raises(ValueError, match=rf"^fields\.{key}: "):
         templates.validate("queue_ticket", fields)
+
+
+def test_bad_fields_are_refused_by_compose_too(templates, profiles):
+    with pytest.raises(ValueError, match=r"fields\.items\.0\.amount_fen"):
+        job(templates, profiles, "payment_receipt",
+            fields={**PAYMENT, "items": [{"name": "x", "amount_fen": -5}], "total_fen": -5})
+    ticket = templates.validate("queue_ticket", TICKET)
+    assert text_lines(compose(templates, "queue_ticket", ticket, profiles["gp-80250"], hall_name=HALL, job_no="1",
+                              now=NOW)) == text_lines(job(templates, profiles))
+    with pytest.raises(ValueError, match="tracking_no"):  # a model of another kind
+        compose(templates, "complaint_receipt", ticket, profiles["gp-80250"], hall_name=HALL, job_no="1")
 
 
 def test_a_payment_total_that_is_not_the_sum_is_refused(templates):
@@ -148,9 +225,12 @@ def test_a_payment_total_that_is_not_the_sum_is_refused(templates):
 
 
 def test_an_overlong_disclosure_body_is_refused(templates):
-    with pytest.raises(ValueError, match="body"):
-        templates.validate("disclosure", {"title": "t", "category": "c", "effective_date": "d", "version": 1,
-                                          "body": "字" * 5000})
+    disclosure = {"title": "t", "category": "c", "effective_date": "d", "version": 1}
+    with pytest.raises(ValueError, match=r"^fields\.body: .*4000"):
+        templates.validate("disclosure", {**disclosure, "body": "字" * 5000})
+    assert templates.validate("disclosure", {**disclosure, "body": "第一行\n第二行"}).body == "第一行\n第二行"
+    with pytest.raises(ValueError, match=r"^fields\.title: control"):
+        templates.validate("disclosure", {**disclosure, "title": "第一行\n第二行", "body": "b"})
 
 
 def copy_templates(tmp_path: Path, old: str, new: str) -> Path:
@@ -168,11 +248,31 @@ def copy_templates(tmp_path: Path, old: str, new: str) -> Path:
     ('text = "{tracking_no}"', 'text = "{tracking_no.__class__}"', r"complaint_receipt\.\d+: .*not a plain"),
     ("\nrule = true", '\nbarcode = "x"', r"queue_ticket\.\d+\.barcode: Extra inputs"),
     ('\nlogo = "logo.png"', '\nlogo = "missing.png"', r"queue_ticket\.0\.logo: no file missing.png"),
-    ('size = 4', 'size = 9', r"queue_ticket\.\d+\.size"),
-], ids=["typo", "attribute", "unknown-block", "missing-logo", "size"])
+    ('size = 4', 'size = 9', r"queue_ticket\.\d+\.size: characters"),
+    ('qr = "{follow_url}"\nsize = 6', 'qr = "{follow_url}"\nsize = 17', r"queue_ticket\.\d+\.size"),
+    ("[[disclosure]]", "[[notice]]", r"notice: no such template"),
+], ids=["typo", "attribute", "unknown-block", "missing-logo", "size", "qr-size", "unknown-template"])
 def test_a_bad_template_file_names_the_file_template_and_key(tmp_path, old, new, message):
     with pytest.raises(ConfigError, match=r"templates\.toml: " + message):
         load_templates(copy_templates(tmp_path, old, new))
+
+
+def test_a_template_file_must_have_every_kind_as_blocks(tmp_path):
+    path = copy_templates(tmp_path, "[[disclosure]]", "[[disclosure]]")
+    text = path.read_text(encoding="utf-8")
+    without = text[:text.index("[[disclosure]]")]
+    path.write_text(without, encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"templates\.toml: disclosure: the template is missing"):
+        load_templates(path)
+    path.write_text(without + '[disclosure]\ntext = "{hall_name}"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"templates\.toml: disclosure: write the template as blocks"):
+        load_templates(path)
+
+
+def test_a_big_qr_module_is_allowed(tmp_path, templates, profiles):
+    path = copy_templates(tmp_path, 'qr = "{follow_url}"\nsize = 6', 'qr = "{follow_url}"\nsize = 12')
+    data = compose(load_templates(path), "queue_ticket", TICKET, profiles["gp-80250"], hall_name=HALL, job_no="1")
+    assert [e.module for e in parse(data) if isinstance(e, QR)] == [12]
 
 
 def test_a_bad_profile_names_the_file_and_key(tmp_path):
@@ -182,8 +282,12 @@ def test_a_bad_profile_names_the_file_and_key(tmp_path):
         (PROFILE_DIR / "gp-80250.toml").read_text(encoding="utf-8").replace('mode = "text"', 'mode = "colour"'))
     with pytest.raises(ConfigError, match=r"gp-80250\.toml: mode"):
         load_profiles(tmp_path)
-    (tmp_path / "gp-80250.toml").write_text('model = "x"\nwidth = 3\n')
-    with pytest.raises(ConfigError, match=r"gp-80250\.toml: "):
+    good = (PROFILE_DIR / "gp-80250.toml").read_text(encoding="utf-8")
+    (tmp_path / "gp-80250.toml").write_text(good + "width = 3\n")
+    with pytest.raises(ConfigError, match=r"gp-80250\.toml: width: Extra inputs are not permitted"):
+        load_profiles(tmp_path)
+    (tmp_path / "gp-80250.toml").write_text(good.replace('escpos_profile = "TM-T20II"', 'escpos_profile = "TM-X"'))
+    with pytest.raises(ConfigError, match=r"gp-80250\.toml: escpos_profile: python-escpos has no profile 'TM-X'"):
         load_profiles(tmp_path)
 
 

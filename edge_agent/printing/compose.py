@@ -3,11 +3,11 @@
 Two ways to put Chinese on paper, chosen by the printer's profile:
 
 * **text**: printers with a GB18030 font in ROM. python-escpos (its ``Dummy`` printer, which
-  only collects bytes) sets alignment, bold and size, prints the QR natively and cuts; the
-  text itself goes as GB18030 after ``FS &`` (Chinese character mode), because
-  python-escpos's own text encoder knows no GB18030. About 0.6 KB a ticket.
+  only collects bytes) sets alignment, bold and size, prints the QR natively, sends the logo
+  and cuts; the text itself goes as GB18030 after ``FS &`` (Chinese character mode), because
+  python-escpos's own text encoder knows no GB18030. A few KB a ticket, most of it the logo.
 * **bitmap**: printers without a Chinese font. The whole printout is drawn with Noto Sans
-  CJK SC at the printer's dot width and sent as raster image (``GS v 0``); 20-40 KB.
+  CJK SC at the printer's dot width and sent as raster image (``GS v 0``); 20-50 KB.
 
 Both end with a feed and a full cut. A reprint carries 重打 REPRINT near the top, a test
 print 测试打印 TEST PRINT. This module does no I/O beyond reading the logo and the font.
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import io
 import unicodedata
+from collections.abc import Callable
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -32,27 +33,45 @@ import segno
 from escpos.constants import QR_ECLEVEL_M
 from escpos.printer import Dummy
 from PIL import Image, ImageDraw, ImageOps
+from pydantic import BaseModel
 
 from hall_common.cjk import font, wrap
 
 from .profiles import PrinterProfile
-from .templates import Block, Fields, Templates, display_values, placeholders, yuan
+from .templates import Block, Fields, PaymentItem, Templates, display_values, placeholders, yuan
 
 FS_CHINESE_ON = b"\x1c\x26"
 LINE_DOTS = 24
 """Height of font A (12×24 dots), the unit of ``size``."""
+QR_BORDER = 3
+"""Quiet zone of a QR code drawn as a picture, in modules."""
+_SUBSTITUTES = {"¥": "￥", "\u00a0": " ", "\t": " "}
+"""Characters a printer's GB font lacks, and what it prints instead: ``¥`` (U+00A5) has only
+a four-byte GB18030 code, which GBK-era fonts print as garbage; the full-width ``￥`` is in
+every Chinese printer font."""
 
 
-def compose(templates: Templates, kind: str, fields: dict[str, Any] | Fields, profile: PrinterProfile, *,
+def compose(templates: Templates, kind: str, fields: dict[str, Any] | BaseModel, profile: PrinterProfile, *,
             hall_name: str, job_no: str, reprint: bool = False, test: bool = False,
             now: datetime | None = None, timezone: str = "Asia/Shanghai") -> bytes:
-    """The bytes of one complete job (initialise … cut)."""
-    model = fields if isinstance(fields, Fields) else templates.validate(kind, fields)
+    """The bytes of one complete job (initialise … feed, cut).
+
+    ``fields`` are checked again against ``kind``'s schema even when given as a model, so a
+    job stored by an older version cannot print something the schema no longer allows;
+    a bad field is a ``ValueError`` naming it. ``now`` (default: the time in ``timezone``)
+    is what ``{printed_at}`` shows.
+    """
+    model = templates.validate(kind, fields.model_dump() if isinstance(fields, BaseModel) else fields)
     now = now or datetime.now(ZoneInfo(timezone))
     values = {**display_values(kind, model), "hall_name": hall_name, "job_no": job_no,
               "printed_at": now.strftime("%Y-%m-%d %H:%M")}
-    blocks = [b for b in _marked(templates.blocks[kind], reprint=reprint, test=test) if _shown(b, model)]
+    marks = _marks(reprint=reprint, test=test, columns_per_line=profile.chars_per_line)
+    blocks = [b for b in marks + templates.blocks[kind] if _shown(b, model)]
     printer = Dummy(profile=profile.escpos_profile)
+    # The capability profile's own width is the model's widest paper; images must fit this
+    # paper. Set on the instance: the profile's data is shared by every printer of the class.
+    data = printer.profile.profile_data
+    printer.profile.profile_data = {**data, "media": {**data.get("media", {}), "width": {"pixels": profile.dots}}}
     printer.hw("INIT")
     if profile.mode == "text":
         _text_mode(printer, blocks, model, values, templates, profile)
@@ -62,15 +81,13 @@ def compose(templates: Templates, kind: str, fields: dict[str, Any] | Fields, pr
     return printer.output
 
 
-def _marked(blocks: list[Block], *, reprint: bool, test: bool) -> list[Block]:
-    marks = []
-    if reprint:
-        marks.append("重打 REPRINT")
-    if test:
-        marks.append("测试打印 TEST PRINT")
-    banner = [b for m in marks for b in (Block(rule=True), Block(text=m, size=2, bold=True, align="center"),
-                                         Block(rule=True))]
-    return banner + list(blocks)
+def _marks(*, reprint: bool, test: bool, columns_per_line: int) -> list[Block]:
+    """The 重打 / 测试打印 banner between rules, double size where it fits on one line."""
+    texts = (["重打 REPRINT"] if reprint else []) + (["测试打印 TEST PRINT"] if test else [])
+    return [b for t in texts for b in (
+        Block(rule=True),
+        Block(text=t, size=2 if columns(t) * 2 <= columns_per_line else 1, bold=True, align="center"),
+        Block(rule=True))]
 
 
 def _fill(text: str, values: dict[str, str]) -> str:
@@ -88,13 +105,37 @@ def _shown(block: Block, model: Fields) -> bool:
     return block.when is None or bool(getattr(model, block.when, None))
 
 
+def printable(text: str, encoding: str = "gb18030") -> str:
+    """``text`` as a Chinese printer's font can print it: ASCII, and characters with a
+    one- or two-byte code in ``encoding`` (plus CJK Extension A, which GB18030 fonts must
+    carry); ``¥`` becomes ``￥``; control characters are dropped; anything else prints ``?``
+    rather than bytes the printer would misread."""
+    out = []
+    for ch in text:
+        ch = _SUBSTITUTES.get(ch, ch)
+        if unicodedata.category(ch) == "Cc":
+            continue
+        if ch < "\x80":
+            out.append(ch)
+            continue
+        try:
+            code = ch.encode(encoding)
+        except UnicodeEncodeError:
+            code = b""
+        out.append(ch if 0 < len(code) <= 2 or "\u3400" <= ch <= "\u4dbf" else "?")
+    return "".join(out)
+
+
 def columns(text: str) -> int:
-    """Printed width in font-A columns: a Chinese (full-width) character takes two."""
-    return sum(2 if unicodedata.east_asian_width(c) in ("F", "W") else 1 for c in text)
+    """Printed width in font-A columns. In Chinese character mode every non-ASCII character
+    is a double-byte code printed full width (24 dots): even those ``east_asian_width``
+    calls narrow or ambiguous, such as ``·`` and ``—``."""
+    return sum(1 if ch < "\x80" else 2 for ch in text)
 
 
 def wrap_columns(text: str, width: int) -> list[str]:
-    """Break ``text`` so no line is wider than ``width`` columns."""
+    """Break ``text`` so no line is wider than ``width`` columns, character by character
+    (Chinese has no spaces to break at)."""
     lines, current, used = [], "", 0
     for ch in text:
         w = columns(ch)
@@ -106,18 +147,47 @@ def wrap_columns(text: str, width: int) -> list[str]:
     return lines + [current]
 
 
-def _item_lines(model: Fields, name: str, width: int) -> list[str]:
-    """The items table: name and period on the left, the amount right-aligned."""
-    out = []
-    for item in getattr(model, name):
-        left = f"{item.name} {item.period}".strip()
-        right = yuan(item.amount_fen)
-        if columns(left) + 1 + columns(right) <= width:
-            out.append(left + " " * (width - columns(left) - columns(right)) + right)
-        else:
-            out += wrap_columns(left, width)
-            out.append(" " * (width - columns(right)) + right)
-    return out
+def item_rows(item: PaymentItem, amount: str, width: int, measure: Callable[[str], float],
+              breaks: Callable[[str, int], list[str]], gap: float) -> list[tuple[str, str]]:
+    """One row of the items table as (left, right) lines: ``name period ... amount`` when it
+    fits; otherwise the name on its own line(s) and the period beside the amount, so a
+    long line breaks between words a resident reads apart. Nothing is cut off."""
+    whole = f"{item.name} {item.period}".strip()
+    if measure(whole) + gap + measure(amount) <= width:
+        return [(whole, amount)]
+
+    def beside_amount(text: str) -> list[tuple[str, str]]:
+        parts = breaks(text, width)
+        if measure(parts[-1]) + gap + measure(amount) <= width:
+            return [(p, "") for p in parts[:-1]] + [(parts[-1], amount)]
+        return [(p, "") for p in parts] + [("", amount)]
+
+    if not item.period:
+        return beside_amount(item.name)
+    return [(p, "") for p in breaks(item.name, width)] + beside_amount(item.period)
+
+
+def unbroken_size(size: int, lines_at: Callable[[int], list[str]]) -> int:
+    """The template's size, or the largest smaller one at which wrapping breaks no number or
+    word (``lines_at(k)`` wraps the text for size ``k``). Chinese may break between any two
+    characters, so a long headline keeps its size and wraps; a total, a tracking number or
+    a URL broken across two lines would be misread, so it is printed smaller instead."""
+    for k in range(size, 1, -1):
+        lines = lines_at(k)
+        if not any(_word_char(a[-1:]) and _word_char(b[:1]) for a, b in zip(lines, lines[1:])):
+            return k
+    return 1
+
+
+def _word_char(ch: str) -> bool:
+    return ch.isascii() and bool(ch.strip())
+
+
+def _qr_module(data: str, wanted: int, dots: int) -> int:
+    """The template's module size, made smaller if the code would not fit the paper (a
+    printer silently skips a QR code wider than its print area)."""
+    modules = segno.make(data, error="m", micro=False).symbol_size(scale=1, border=QR_BORDER)[0]
+    return max(1, min(wanted, dots // modules))
 
 
 # -- text mode -------------------------------------------------------------------------------
@@ -128,36 +198,50 @@ def _text_mode(p: Dummy, blocks: list[Block], model: Fields, values: dict[str, s
     p._raw(FS_CHINESE_ON)
     cols = profile.chars_per_line
 
-    def line(text: str, block: Block) -> None:
-        p.set(align=block.align, bold=block.bold, custom_size=block.size > 1, width=block.size, height=block.size,
-              normal_textsize=block.size == 1)
-        for chunk in wrap_columns(text, cols // block.size):
-            p._raw(chunk.encode(profile.encoding) + b"\n")
+    def style(block: Block, size: int) -> None:
+        p.set(align=block.align, bold=block.bold, custom_size=size > 1, width=size, height=size,
+              normal_textsize=size == 1)
+
+    def send(line: str) -> None:
+        p._raw(line.encode(profile.encoding) + b"\n")
 
     for block in blocks:
         kind = block.kind
         if kind in ("text", "lines"):
             for t in _texts(block, values):
-                line(t, block)
+                t = printable(t, profile.encoding)
+                size = unbroken_size(block.scale, lambda k: wrap_columns(t, cols // k))
+                style(block, size)
+                for chunk in wrap_columns(t, cols // size):
+                    send(chunk)
         elif kind == "items":
-            for row in _item_lines(model, block.items or "", cols):
-                line(row, block)
+            style(block, block.scale)
+            width = cols // block.scale
+            for item in getattr(model, block.items or ""):
+                item = item.model_copy(update={"name": printable(item.name, profile.encoding),
+                                               "period": printable(item.period, profile.encoding)})
+                amount = printable(yuan(item.amount_fen), profile.encoding)
+                for left, right in item_rows(item, amount, width, columns, wrap_columns, gap=1):
+                    send(left + " " * (width - columns(left) - columns(right)) + right if right else left)
         elif kind == "rule":
-            line("-" * cols, Block(text="-"))
+            p.set(align="left", bold=False, normal_textsize=True)
+            send("-" * cols)
         elif kind == "feed":
             p.set(normal_textsize=True)
-            p._raw(b"\n" * (block.feed or 1))
+            p.print_and_feed(block.feed or 1)
         elif kind == "qr":
             data = _fill(block.qr or "", values)
-            p.set(align="center", normal_textsize=True, bold=False)
+            module = _qr_module(data, block.scale, profile.dots)
+            p.set(align="center", bold=False, normal_textsize=True)
             if profile.native_qr:
-                p.qr(data, ec=QR_ECLEVEL_M, size=block.size if block.size > 1 else 6, native=True)
+                # python-escpos cannot centre a native code (NotImplementedError): ESC a 1 does.
+                p.qr(data, ec=QR_ECLEVEL_M, size=module, native=True)
                 p._raw(b"\n")
             else:
-                p.image(_qr_image(data, block.size if block.size > 1 else 6), impl="bitImageRaster")
+                p.image(_qr_image(data, module), impl="bitImageRaster", center=True)
         elif kind == "logo":
-            p.set(align="center", normal_textsize=True, bold=False)
-            p.image(_logo(templates.logo(block.logo or "")), impl="bitImageRaster")
+            p.set(align="center", bold=False, normal_textsize=True)
+            p.image(_fit(_logo(templates.logo(block.logo or "")), profile.dots), impl="bitImageRaster", center=True)
     p.set(align="left", bold=False, normal_textsize=True)
 
 
@@ -169,43 +253,44 @@ def _bitmap_mode(p: Dummy, blocks: list[Block], model: Fields, values: dict[str,
     width = profile.dots
     pieces: list[Image.Image] = []
 
-    def text(t: str, block: Block) -> None:
-        face = font(LINE_DOTS * block.size, bold=block.bold)
-        for chunk in wrap(t, face, width):
-            h = int(LINE_DOTS * block.size * 1.35)
-            row = Image.new("1", (width, h), 1)
-            w = int(face.getlength(chunk))
-            x = {"left": 0, "center": (width - w) // 2, "right": width - w}[block.align]
-            ImageDraw.Draw(row).text((max(0, x), 0), chunk, font=face, fill=0)
-            pieces.append(row)
+    def row(left: str, block: Block, right: str = "") -> None:
+        """One line of type: ``LINE_DOTS × size`` high plus room for descenders, drawn on
+        its baseline so Chinese and Latin sit alike."""
+        px = LINE_DOTS * block.scale
+        face = font(px, bold=block.bold)
+        strip = Image.new("1", (width, round(px * 1.3)), 1)
+        draw = ImageDraw.Draw(strip)
+        w = face.getlength(left)
+        x = {"left": 0, "center": (width - w) / 2, "right": width - w}[block.align]
+        draw.text((max(0, x), px), left, font=face, fill=0, anchor="ls")
+        if right:
+            draw.text((width, px), right, font=face, fill=0, anchor="rs")
+        pieces.append(strip)
 
     for block in blocks:
         kind = block.kind
         if kind in ("text", "lines"):
             for t in _texts(block, values):
-                text(t, block)
+                size = unbroken_size(block.scale, lambda k: wrap(t, font(LINE_DOTS * k, bold=block.bold), width))
+                line_block = block.model_copy(update={"size": size})
+                for chunk in wrap(t, font(LINE_DOTS * size, bold=block.bold), width):
+                    row(chunk, line_block)
         elif kind == "items":
-            # Drawn as monospaced columns would misalign: each row is name left, amount right.
-            face = font(LINE_DOTS, bold=block.bold)
+            face = font(LINE_DOTS * block.scale, bold=block.bold)
+            left_block = block.model_copy(update={"align": "left"})
             for item in getattr(model, block.items or ""):
-                left, right = f"{item.name} {item.period}".strip(), yuan(item.amount_fen)
-                room = width - int(face.getlength(right)) - LINE_DOTS // 2
-                parts = wrap(left, face, room)
-                for i, part in enumerate(parts):
-                    row = Image.new("1", (width, int(LINE_DOTS * 1.35)), 1)
-                    draw = ImageDraw.Draw(row)
-                    draw.text((0, 0), part, font=face, fill=0)
-                    if i == len(parts) - 1:
-                        draw.text((width - int(face.getlength(right)), 0), right, font=face, fill=0)
-                    pieces.append(row)
+                for left, right in item_rows(item, yuan(item.amount_fen), width, face.getlength,
+                                             lambda text, w: wrap(text, face, w), gap=LINE_DOTS // 2):
+                    row(left, left_block, right)
         elif kind == "rule":
-            row = Image.new("1", (width, LINE_DOTS), 1)
-            ImageDraw.Draw(row).line([(0, LINE_DOTS // 2), (width, LINE_DOTS // 2)], fill=0, width=2)
-            pieces.append(row)
+            strip = Image.new("1", (width, LINE_DOTS), 1)
+            ImageDraw.Draw(strip).line([(0, LINE_DOTS // 2), (width, LINE_DOTS // 2)], fill=0, width=2)
+            pieces.append(strip)
         elif kind == "feed":
             pieces.append(Image.new("1", (width, LINE_DOTS * (block.feed or 1)), 1))
         elif kind == "qr":
-            pieces.append(_centred(_qr_image(_fill(block.qr or "", values), block.size if block.size > 1 else 6), width))
+            data = _fill(block.qr or "", values)
+            pieces.append(_centred(_qr_image(data, _qr_module(data, block.scale, width)), width))
         elif kind == "logo":
             pieces.append(_centred(_logo(templates.logo(block.logo or "")), width))
     paper = Image.new("1", (width, sum(x.height for x in pieces) or 1), 1)
@@ -221,7 +306,7 @@ def _bitmap_mode(p: Dummy, blocks: list[Block], model: Fields, values: dict[str,
 
 def _qr_image(data: str, module: int) -> Image.Image:
     buf = io.BytesIO()
-    segno.make(data, error="m", micro=False).save(buf, kind="png", scale=module, border=3)
+    segno.make(data, error="m", micro=False).save(buf, kind="png", scale=module, border=QR_BORDER)
     buf.seek(0)
     with Image.open(buf) as img:
         return img.convert("1")
@@ -234,14 +319,22 @@ def _logo_cached(path: Path, mtime: float) -> Image.Image:
 
 
 def _logo(path: Path) -> Image.Image:
+    """The logo as 1-bit, read once per file version (a hall may replace it while running)."""
     return _logo_cached(path, path.stat().st_mtime)
 
 
-def _centred(img: Image.Image, width: int) -> Image.Image:
-    """``img`` on a strip as wide as the paper, in the middle (bitmap mode builds the whole
-    paper; in text mode the printer centres a raster itself, after ``ESC a 1``)."""
+def _fit(img: Image.Image, width: int) -> Image.Image:
+    """``img`` scaled down to the paper if it is wider (a hall's own logo may be): a raster
+    wider than the print area is refused by python-escpos and garbled by printers. QR codes
+    are made to fit by their module size instead, so they stay sharp."""
     if img.width > width:
-        img = img.resize((width, img.height * width // img.width))
+        img = img.resize((width, max(1, img.height * width // img.width)))
+    return img
+
+
+def _centred(img: Image.Image, width: int) -> Image.Image:
+    """``img`` on a strip as wide as the paper, in the middle."""
+    img = _fit(img, width)
     strip = Image.new("1", (width, img.height), 1)
     strip.paste(img, ((width - img.width) // 2, 0))
     return strip

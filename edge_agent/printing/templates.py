@@ -16,8 +16,9 @@ or a hall's own file named in ``[printing] templates_file``), one array of block
 Block types (one per block): ``text`` (a line with ``{placeholders}``), ``qr`` (the data of
 a QR code), ``logo`` (a PNG next to the templates file), ``rule`` (a line across),
 ``items`` (the payment items table: ``items = "items"``), ``lines`` (multi-line text such as
-a disclosure's body), ``feed`` (blank lines). Options: ``size`` 1..8, ``bold``, ``align``,
-and ``when = "field"`` to print a block only when that field is set (e.g. ``priority``).
+a disclosure's body), ``feed`` (blank lines). Options: ``size`` (characters: magnification
+1..8; a QR code: dots per module 1..16, default 6), ``bold``, ``align``, and
+``when = "field"`` to print a block only when that field is set (e.g. ``priority``).
 
 A placeholder must be a field of the template's kind (or ``hall_name``, ``printed_at``,
 ``job_no``), checked when the file is loaded, so a typo stops the agent at start instead
@@ -29,10 +30,11 @@ from __future__ import annotations
 
 import string
 import tomllib
+import unicodedata
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from hall_common.errors import ConfigError
 
@@ -44,7 +46,23 @@ COMMON = ("hall_name", "printed_at", "job_no")
 
 
 class Fields(BaseModel):
+    """Base of every kind's fields: unknown fields refused, strings trimmed and free of
+    control characters (in text mode an ESC or GS inside a field would reach the printer as a
+    command)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    multiline: ClassVar[frozenset[str]] = frozenset()
+    """Fields that may hold line breaks (a disclosure's body)."""
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_control_characters(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, str):
+            allowed = "\n\r\t" if info.field_name in cls.multiline else ""
+            if any(unicodedata.category(c) == "Cc" and c not in allowed for c in value):
+                raise ValueError("control characters are not allowed" +
+                                 (" (line breaks are)" if allowed else " (one line of text)"))
+        return value
 
 
 class QueueTicket(Fields):
@@ -85,6 +103,8 @@ class PaymentReceipt(Fields):
 
 
 class Disclosure(Fields):
+    multiline = frozenset({"body"})
+
     title: str = Field(min_length=1, max_length=60)
     category: str = Field(min_length=1, max_length=32)
     effective_date: str = Field(min_length=1, max_length=20)
@@ -130,7 +150,8 @@ class Block(BaseModel):
     items: str | None = None
     lines: str | None = Field(None, max_length=200)
     feed: int | None = Field(None, ge=1, le=10)
-    size: int = Field(1, ge=1, le=8)
+    size: int | None = Field(None, ge=1, le=16,
+                             description="text: magnification 1..8 (default 1); qr: dots per module 1..16 (default 6)")
     bold: bool = False
     align: Literal["left", "center", "right"] = "left"
     when: str | None = None
@@ -138,6 +159,11 @@ class Block(BaseModel):
     @property
     def kind(self) -> str:
         return next(k for k in ("text", "qr", "logo", "rule", "items", "lines", "feed") if getattr(self, k) is not None)
+
+    @property
+    def scale(self) -> int:
+        """Character magnification, or a QR code's dots per module when the block is a QR."""
+        return self.size or (6 if self.qr is not None else 1)
 
     @model_validator(mode="after")
     def _one_kind(self) -> "Block":
@@ -166,7 +192,7 @@ class Templates:
         except ValidationError as exc:
             err = exc.errors()[0]
             where = ".".join(str(x) for x in err["loc"]) or "fields"
-            raise ValueError(f"fields.{where}: {err['msg']}") from None
+            raise ValueError(f"fields.{where}: {err['msg'].removeprefix('Value error, ')}") from None
 
     def logo(self, name: str) -> Path:
         return self.base_dir / name
@@ -204,6 +230,8 @@ def load_templates(path: Path | None = None) -> Templates:
             raise ConfigError(f"{path.name}: {kind}: the template is missing")
         allowed = set(COMMON) | set(model.model_fields) | set(_DERIVED.get(kind, ()))
         lists = {name for name, f in model.model_fields.items() if getattr(f.annotation, "__origin__", None) is list}
+        if not isinstance(data[kind], list) or not data[kind]:
+            raise ConfigError(f"{path.name}: {kind}: write the template as blocks, each starting with [[{kind}]]")
         blocks[kind] = []
         for i, raw in enumerate(data[kind]):
             where = f"{path.name}: {kind}.{i}"
@@ -212,7 +240,9 @@ def load_templates(path: Path | None = None) -> Templates:
             except ValidationError as exc:
                 err = exc.errors()[0]
                 key = ".".join(str(x) for x in err["loc"])
-                raise ConfigError(f"{where}{'.' + key if key else ''}: {err['msg']}") from None
+                raise ConfigError(f"{where}{'.' + key if key else ''}: {err['msg'].removeprefix('Value error, ')}") from None
+            if block.qr is None and block.size is not None and block.size > 8:
+                raise ConfigError(f"{where}.size: characters can be magnified 1 to 8 times (got {block.size})")
             try:
                 names = placeholders(block.text or block.qr or block.lines or "")
             except ValueError as exc:
