@@ -85,14 +85,17 @@ def test_sigkill_of_the_sync_worker_loses_and_doubles_nothing(broker, tmp_path):
     kills = 0
     try:
         while kills < KILLS:
-            time.sleep(rng.uniform(0.4, 1.6))  # after start-up: mid-request, mid-push, mid-commit
+            # Once this agent answers (start-up takes a second or more on a slow machine),
+            # kill it at a random moment: mid-request, mid-push, mid-commit.
+            answered = len(acknowledged)
+            wait_for(lambda: len(acknowledged) > answered, timeout=30)
+            time.sleep(rng.uniform(0.0, 1.2))
             edge.send_signal(signal.SIGKILL)
             edge.wait(10)
             kills += 1
             edge = start_edge()
         stop.set()
         producer.join(10)
-        wait_for(lambda: len(acknowledged) > 0)
 
         def drained() -> bool:
             held = {r["id"] for r in store.query("SELECT id FROM records WHERE kind = 'help_request'")}
