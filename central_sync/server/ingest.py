@@ -19,6 +19,8 @@ from typing import Callable
 from central_sync.protocol import Ack, Batch, Record
 from central_sync.store import Store
 
+from . import complaint_projection
+
 
 class IngestError(Exception):
     """A batch refused whole; ``status`` is the HTTP status, ``code`` for programs."""
@@ -88,6 +90,7 @@ def _node_birth(store: Store, hall_id: str, r: Record, received: float) -> None:
 PROJECTIONS: dict[str, Callable[[Store, str, Record, float], None]] = {
     "config_report": _config_report,
     "node_birth": _node_birth,
+    **complaint_projection.PROJECTIONS,
 }
 """Kinds that also update a table of their own, in the transaction that first stores them
 (so exactly once, like the record itself)."""

@@ -88,4 +88,25 @@ MIGRATIONS: list[Migration] = [
             "CREATE INDEX content_hall ON content (hall_id, seq)",
         ],
     ),
+    Migration(
+        "007_complaints",
+        [
+            # Residents' requests projected from the ledger at ingest (complaint_projection.py):
+            # one row per request (a stub until its own record arrives), one per step or rating.
+            # Names and phones are stored masked only. The same SQL serves both databases.
+            "CREATE TABLE complaints (id TEXT PRIMARY KEY, hall_id TEXT NOT NULL, tracking_no TEXT NOT NULL, "
+            "kind TEXT, category TEXT, place TEXT, content TEXT, wanted TEXT, room TEXT, name_masked TEXT, phone_masked TEXT, "
+            "channel TEXT, grade TEXT, submitted_grade TEXT, emergency TEXT, is_repeat INTEGER, "
+            "received_at DOUBLE PRECISION, feedback_due DOUBLE PRECISION, accept_by DOUBLE PRECISION, month TEXT, "
+            "status TEXT, status_ts DOUBLE PRECISION, accepted_at DOUBLE PRECISION, receiver TEXT, responded_at DOUBLE PRECISION, "
+            "escalated INTEGER NOT NULL DEFAULT 0, rating TEXT, rating_comment TEXT, rated_at DOUBLE PRECISION, "
+            "reopened INTEGER NOT NULL DEFAULT 0)",
+            "CREATE INDEX complaints_received ON complaints (received_at)",
+            "CREATE INDEX complaints_hall_month ON complaints (hall_id, month)",
+            "CREATE INDEX complaints_tracking ON complaints (tracking_no)",
+            "CREATE TABLE complaint_events (id TEXT PRIMARY KEY, complaint_id TEXT NOT NULL, hall_id TEXT NOT NULL, "
+            "ts DOUBLE PRECISION NOT NULL, action TEXT NOT NULL, status TEXT, who TEXT, note TEXT, rating TEXT)",
+            "CREATE INDEX complaint_events_complaint ON complaint_events (complaint_id, ts)",
+        ],
+    ),
 ]

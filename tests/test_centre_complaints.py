@@ -1,0 +1,277 @@
+"""Residents' requests at the centre, on SQLite and on a real PostgreSQL: records made by the
+edge's own ComplaintService, pushed by the real sync client over HTTP, projected at ingest;
+the list (masked, filtered), a request's timeline, the satisfaction and on-time figures,
+records arriving out of order and twice; and the three admin pages in headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+import central_sync.server
+from central_sync.client import SyncWorker
+from central_sync.server import credentials
+from central_sync.server.db import StoreUsers
+from central_sync.store import Store
+from hall_common.auth import set_password
+from hall_common.config import CentralConfig, ComplaintsConfig, HoursConfig
+from hall_common.storage import open_database
+
+from .minihall import Served
+
+TZ = ZoneInfo("Asia/Shanghai")
+ALWAYS = HoursConfig(periods=[{"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "open": "00:00", "close": "23:59"}])
+SHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots" / "centre"
+PASSWORD = "admin password 1"
+
+
+def at(*args: int) -> float:
+    return datetime(*args, tzinfo=TZ).timestamp()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+class Desk:
+    """One hall's complaint service (the edge's own code) on its own database and clock."""
+
+    def __init__(self, tmp: Path, code: str) -> None:
+        from edge_agent.complaints.service import ComplaintService
+        from edge_agent.db import migrations
+
+        self.path = tmp / f"edge-{code}.db"
+        open_database(self.path, migrations).close()
+        self.clock = Clock()
+        self.service = ComplaintService(ComplaintsConfig(hall_code=code, hours=ALWAYS), db_path=self.path, bus=None,
+                                        clock=self.clock)
+
+    def submit(self, when: float, **kw) -> dict:
+        self.clock.t = when
+        base = {"request": str(uuid.uuid4()), "kind": "repair", "category": "facilities", "place": "3 栋 2 单元",
+                "content": "单元门门禁坏了，刷卡没反应", "wanted": "尽快修好", "name": "张三丰", "room": "3-2-101",
+                "phone": "13812345678"}
+        return self.service.handle_submit("kiosk-01", {**base, **kw})
+
+    def step(self, r: dict, when: float, action: str, **kw) -> None:
+        self.clock.t = when
+        self.service.transition(r["id"], action, who="staff-li", **kw)
+
+    def rate(self, r: dict, when: float, rating: str, last4: str = "5678", comment: str = "") -> dict:
+        self.clock.t = when
+        return self.service.handle_rate("kiosk-01", {"number": r["tracking_no"], "last4": last4, "rating": rating,
+                                                     "comment": comment})
+
+    def outbox(self) -> list[dict]:
+        rows = self.service.db.execute("SELECT id, kind, node, ts, body FROM outbox ORDER BY seq").fetchall()
+        return [{"id": i, "kind": k, "node": n, "ts": ts, "body": json.loads(b)} for i, k, n, ts, b in rows]
+
+    def push(self, url: str, token: str, hall: str) -> int:
+        """What the edge's sync worker does, batch by batch, until the outbox is empty."""
+        worker = SyncWorker(db_path=self.path, url=url, token=token, hall_id=hall, batch_size=4)
+        db = open_database(self.path)
+        try:
+            total = 0
+            while sent := worker.push_once(db):
+                total += sent
+            return total
+        finally:
+            db.close()
+
+    def close(self) -> None:
+        self.service.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def centre(request, tmp_path):
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path}/central.db"
+    else:
+        url = request.getfixturevalue("pg_server").create_database(f"cc_{uuid.uuid4().hex[:12]}")
+    app = central_sync.server.create_app(CentralConfig(data_dir=tmp_path / "c", database_url=url, http={"port": 1}))
+    store = Store.connect(url)
+    credentials.register_hall(store, "h1", "幸福里")
+    credentials.register_hall(store, "h2", "长寿苑")
+    tokens = {h: credentials.issue(store, h, "edge") for h in ("h1", "h2")}
+    set_password(StoreUsers(store), "admin", PASSWORD, "admin")
+    served = Served(app)
+    yield app, store, tokens, served
+    served.stop()
+    pool = app.extensions.get("store_pool")
+    if pool is not None:
+        pool.close()
+    store.close()
+
+
+@pytest.fixture
+def halls(centre, tmp_path):
+    """Two halls' histories, pushed to the centre:
+
+    h1 (101): A facilities, Oct 2025, accepted in 30 min, resolved, 非常满意.
+              B noise, accepted 90 min after (late), resolved, 不满意 (reopened), resolved, 满意.
+              C elevator emergency, accepted after 10 min (on time), resolved, not rated.
+    h2 (102): D cleaning, Nov 2025, from a landline, never accepted: escalated, overdue.
+    """
+    app, store, tokens, served = centre
+    h1, h2 = Desk(tmp_path, "101"), Desk(tmp_path, "102")
+    a = h1.submit(at(2025, 10, 10, 9, 0))
+    h1.step(a, at(2025, 10, 10, 9, 30), "accept")
+    h1.step(a, at(2025, 10, 10, 15, 0), "resolve")
+    h1.rate(a, at(2025, 10, 11, 9, 0), "very_satisfied")
+    b = h1.submit(at(2025, 10, 12, 10, 0), kind="complaint", category="noise", content="楼下装修太吵，电话 13900001111",
+                  room="5-1-502", name="李四", phone="13712349876")
+    h1.step(b, at(2025, 10, 12, 11, 30), "accept", grade_="important")
+    h1.step(b, at(2025, 10, 12, 16, 0), "resolve")
+    h1.rate(b, at(2025, 10, 13, 9, 0), "dissatisfied", last4="9876", comment="还是很吵")
+    h1.step(b, at(2025, 10, 14, 10, 0), "resolve", note="已与装修方约定施工时间")
+    h1.rate(b, at(2025, 10, 15, 9, 0), "satisfied", last4="9876")
+    c = h1.submit(at(2025, 10, 20, 8, 0), kind="complaint", category="elevator", content="电梯困人，有人被关在里面",
+                  room="7-1-101")
+    h1.step(c, at(2025, 10, 20, 8, 10), "accept")
+    h1.step(c, at(2025, 10, 20, 9, 0), "resolve")
+    d = h2.submit(at(2025, 11, 3, 9, 0), kind="suggestion", category="cleaning", content="垃圾桶太少了，经常满",
+                  name="王五", phone="028-87654321")
+    h2.clock.t = at(2025, 11, 3, 11, 0)
+    assert h2.service.check_deadlines() == [d["tracking_no"]]
+    assert h1.push(served.url, tokens["h1"], "h1") == len(h1.outbox()) == 13
+    assert h2.push(served.url, tokens["h2"], "h2") == 2
+    yield {"A": a, "B": b, "C": c, "D": d, "h1": h1, "h2": h2}
+    h1.close()
+    h2.close()
+
+
+def login(app):
+    c = app.test_client()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/login").get_data(as_text=True)).group(1)
+    c.post("/login", data={"username": "admin", "password": PASSWORD, "csrf_token": token})
+    return c
+
+
+def numbers_in(page: str) -> set[str]:
+    return set(re.findall(r"\b\d{3} \d{6} \d{3} \d\b", page))
+
+
+def test_the_list_is_newest_first_masked_and_filtered(centre, halls):
+    app, store, tokens, served = centre
+    c = login(app)
+    page = c.get("/complaints/").get_data(as_text=True)
+    order = [page.index(halls[k]["readable"]) for k in "DCBA"]
+    assert order == sorted(order)  # newest first, across halls
+    assert "张**" in page and "138****5678" in page and "李*" in page and "137****9876" in page
+    assert "*******4321" in page  # a landline keeps only its last 4 digits
+    for secret in ("张三丰", "13812345678", "13712349876", "87654321"):
+        assert secret not in page
+    assert store.scalar("SELECT count(*) FROM complaints WHERE phone_masked LIKE ?", ("%1234%",)) == 0  # stored masked
+    assert page.count("否 · no") == 2 and page.count("是 · yes") == 2  # B late, D overdue; A, C on time
+
+    def shown(query: str) -> set[str]:
+        return numbers_in(c.get(f"/complaints/?{query}").get_data(as_text=True))
+
+    assert shown("hall=h2") == {halls["D"]["readable"]}
+    assert shown("status=submitted") == {halls["D"]["readable"]}
+    assert shown("grade=emergency") == {halls["C"]["readable"]}
+    assert shown("grade=important") == {halls["B"]["readable"]}  # the grade staff confirmed at acceptance
+    assert shown("month=2025-11") == {halls["D"]["readable"]}
+    assert shown("q=" + halls["A"]["readable"].replace(" ", "+")) == {halls["A"]["readable"]}
+    assert shown("q=101") == {halls[k]["readable"] for k in "ABC"}
+    assert shown("hall=h1&status=resolved&month=2025-10") == {halls[k]["readable"] for k in "ABC"}
+    assert "没有符合条件的记录" in c.get("/complaints/?q=999").get_data(as_text=True)
+
+
+def test_a_requests_timeline_and_rating(centre, halls):
+    app, store, tokens, served = centre
+    c = login(app)
+    page = c.get(f"/complaints/{halls['B']['tracking_no']}").get_data(as_text=True)
+    steps = ["受理登记", "接单", "处理完毕", "业主评价：不满意", "处理完毕", "业主评价：满意"]
+    at_ = [page.index("办理记录")]
+    for s in steps:
+        at_.append(page.index(f"<td>{s}</td>", at_[-1] + 1))
+    assert at_ == sorted(at_)  # every step, in the hall's order
+    assert "还是很吵" in page and "已与装修方约定施工时间" in page and "重新处理 1 次" in page
+    assert "139****1111" in page and "13900001111" not in page  # a number typed into the text is masked
+    assert "2025-10-12 11:30" in page and "否 · no" in page  # accepted late
+    assert c.get("/complaints/1012510209990").status_code == 404
+
+
+def test_satisfaction_and_on_time_rates(centre, halls):
+    app, store, tokens, served = centre
+    from central_sync.server.complaints import figures
+
+    by_hall = {r["key"]: r for r in figures(store, "hall_id")}
+    assert (by_hall["h1"]["rated"], by_hall["h1"]["satisfied"], by_hall["h1"]["satisfaction"]) == (3, 2, 66.7)
+    assert (by_hall["h1"]["due"], by_hall["h1"]["on_time"], by_hall["h1"]["on_time_rate"]) == (3, 2, 66.7)
+    assert (by_hall["h2"]["due"], by_hall["h2"]["on_time"], by_hall["h2"]["on_time_rate"]) == (1, 0, 0.0)
+    assert by_hall["h2"]["satisfaction"] is None and by_hall["h1"]["reopened"] == 1
+    by_category = {r["key"]: r for r in figures(store, "category")}
+    assert (by_category["noise"]["rated"], by_category["noise"]["satisfaction"]) == (2, 50.0)
+    assert (by_category["facilities"]["satisfaction"], by_category["elevator"]["on_time_rate"]) == (100.0, 100.0)
+    by_month = figures(store, "month")
+    assert [(r["key"], r["received"], r["due"]) for r in by_month] == [("2025-11", 1, 1), ("2025-10", 3, 3)]
+    page = login(app).get("/complaints/stats").get_data(as_text=True)
+    assert "66.7%" in page and "幸福里" in page and "噪音扰民" in page and "2025-10" in page
+    # a request whose deadline has not come yet is not counted as due
+    h2 = halls["h2"]
+    h2.submit(time.time(), category="parking", content="车位被占了，请处理")
+    h2.push(served.url, tokens["h2"], "h2")
+    assert {r["key"]: r for r in figures(store, "hall_id")}["h2"]["due"] == 1
+
+
+def test_records_out_of_order_and_twice_are_projected_once(centre, tmp_path):
+    app, store, tokens, served = centre
+    desk = Desk(tmp_path, "103")
+    r = desk.submit(at(2025, 10, 1, 9, 0), phone="13512345555")
+    desk.step(r, at(2025, 10, 1, 9, 20), "accept")
+    desk.step(r, at(2025, 10, 1, 10, 0), "resolve")
+    desk.rate(r, at(2025, 10, 2, 9, 0), "very_dissatisfied", last4="5555")
+    records = desk.outbox()
+    assert [x["kind"] for x in records] == ["complaint", "complaint_event", "complaint_event", "rating"]
+    c = app.test_client()
+    auth = {"Authorization": f"Bearer {tokens['h1']}"}
+
+    def send(recs: list[dict]):
+        return c.post("/api/v1/sync/batches", json={"hall_id": "h1", "sent_at": time.time(), "records": recs},
+                      headers=auth)
+
+    assert send(list(reversed(records[1:]))).status_code == 200  # the steps and the rating before the request
+    stub = store.query("SELECT * FROM complaints")[0]
+    assert (stub["status"], stub["received_at"], stub["rating"]) == ("accepted", None, "very_dissatisfied")
+    assert "记录未到" in login(app).get("/complaints/").get_data(as_text=True)
+    assert send(records).status_code == 200  # then everything again, the request among it
+    row = store.query("SELECT * FROM complaints")[0]
+    assert (row["status"], row["accepted_at"], row["received_at"]) == ("accepted", at(2025, 10, 1, 9, 20), at(2025, 10, 1, 9, 0))
+    assert (row["reopened"], row["name_masked"], row["phone_masked"]) == (1, "张**", "135****5555")
+    assert store.scalar("SELECT count(*) FROM complaint_events") == 3  # each step once
+    assert store.scalar("SELECT count(*) FROM complaints") == 1
+    desk.close()
+
+
+@pytest.mark.parametrize("centre", ["postgresql"], indirect=True)
+def test_the_admin_pages_in_a_browser(centre, halls, browser):
+    app, store, tokens, served = centre
+    page = browser.new_page(viewport={"width": 1600, "height": 900})
+    page.goto(served.url + "login")
+    page.fill("#username", "admin")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.click("text=报事投诉 · Complaints →")  # linked from the overview
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    assert page.locator("table.complaints tbody tr").count() == 4
+    page.screenshot(path=SHOTS / "list.png", full_page=True)
+    page.click(f"text={halls['B']['readable']}")
+    assert "业主评价：不满意" in page.inner_text("main")
+    page.screenshot(path=SHOTS / "detail.png", full_page=True)
+    page.goto(served.url + "complaints/stats")
+    assert "66.7%" in page.inner_text("table.stats-hall")
+    page.screenshot(path=SHOTS / "stats.png", full_page=True)
+    page.close()
