@@ -40,10 +40,11 @@ def create_app(config: EdgeConfig, test_config: dict[str, Any] | None = None, *,
     app.config.update(test_config or {})
     init_db(app, migrations)
     auth.init_app(app, lambda: auth.SqliteUsers(get_db()), bootstrap=config.bootstrap_user)
-    from . import complaint_views, console, counters
+    from . import complaint_views, console, counters, track_views
 
     app.register_blueprint(console.bp)
     app.register_blueprint(counters.bp)
+    app.register_blueprint(track_views.bp)
     app.register_blueprint(complaint_views.bp)
     app.register_blueprint(health_blueprint(lambda: {"part": "edge_agent", "hall": config.hall_id, "ts": time.time()}))
 

@@ -1,4 +1,6 @@
-"""Residents' requests on the bus: ``complaint`` (submit) and ``track`` (number + last 4).
+"""Residents' requests on the bus: ``complaint_options`` (what the kiosk offers),
+``complaint_preview`` (grade and commitment before confirming), ``complaint`` (submit),
+``track`` (number + last 4) and ``rate``.
 
 A submission is validated, graded, given a tracking number and its commitment, and stored
 with its first event and its outbox record in one transaction, before the kiosk is told it
@@ -9,6 +11,8 @@ name and phone masked; wrong attempts are limited per kiosk and per number.
 Example::
 
     service = ComplaintService(config, db_path=..., bus=bus, alarms=alarms)
+    bus.serve("complaint_options", service.handle_options)
+    bus.serve("complaint_preview", service.handle_preview)
     bus.serve("complaint", service.handle_submit)
     bus.serve("track", service.handle_track)
 """
@@ -25,9 +29,9 @@ from pathlib import Path
 from typing import Any, Callable, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from central_sync import client as outbox
+from hall_common.bus.payloads import ComplaintArgs, ComplaintDraft
 from hall_common.config import ComplaintsConfig
 from hall_common.errors import RequestFailed
 from hall_common.privacy import mask_name, mask_phone
@@ -69,32 +73,10 @@ FOLLOW_UP_OUTCOMES = {"reached": "回访完成", "no_answer": "回访未接通",
 MAX_FAILURES = 5
 """Wrong number + last-4 attempts allowed per kiosk and per number in FAILURE_WINDOW_S."""
 FAILURE_WINDOW_S = 600
+NODE_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+"""A requester that is a hall node (a kiosk) names the rating's outbox record; the phone page
+(``web:{addr}``) is not a node, so its ratings are the edge's."""
 log = logging.getLogger(__name__)
-
-
-class Submission(BaseModel):
-    """What the kiosk sends. The phone is 11 digits (mainland mobile) or a landline."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    request: str = Field(min_length=8, max_length=64)
-    kind: Literal["complaint", "repair", "suggestion", "consultation", "praise"]
-    category: str = Field(min_length=1, max_length=32)
-    place: str = Field(min_length=1, max_length=60)
-    content: str = Field(min_length=2, max_length=500)
-    wanted: str = Field("", max_length=200)
-    name: str = Field(min_length=1, max_length=20)
-    room: str = Field(min_length=1, max_length=20)
-    phone: str
-    rooms: list[str] = Field(default_factory=list, max_length=50, description="other rooms raising the same issue")
-
-    @field_validator("phone")
-    @classmethod
-    def _phone(cls, value: str) -> str:
-        digits = re.sub(r"[\s-]", "", value)
-        if not re.fullmatch(r"1[3-9]\d{9}|0\d{9,11}", digits):
-            raise ValueError("an 11-digit mobile number or a landline with its area code")
-        return digits
 
 
 class ComplaintService:
@@ -129,27 +111,50 @@ class ComplaintService:
 
     # -- submit ------------------------------------------------------------------------------
 
+    def handle_options(self, requester: str, args: dict[str, Any]) -> dict[str, Any]:
+        """What the kiosk offers on its screens: categories with their one-tap phrases, the
+        places, the phrases for the outcome wanted. The hall's configuration is the one
+        source; the kiosk asks for it each time a resident starts."""
+        return {"categories": [c.model_dump() for c in self.config.categories],
+                "places": self.config.places.model_dump(), "wanted_phrases": list(self.config.wanted_phrases),
+                "keep_years": self.config.keep_years}
+
+    @locked
+    def handle_preview(self, requester: str, args: dict[str, Any]) -> dict[str, Any]:
+        """The grade and the commitment a draft would get, shown before the resident
+        confirms; nothing is stored."""
+        draft = ComplaintDraft.model_validate(args)
+        now = self.clock()
+        g, repeat, group, reasons = self._assess(draft, now)
+        return {"grade": g, "emergency": g == "emergency", "reasons": reasons, "repeat": repeat, "group": group,
+                "feedback_due": first_feedback_due(now, g, self.config.hours, within_s=self.config.feedback_within_s)}
+
+    def _assess(self, draft: ComplaintDraft, now: float) -> tuple[str, bool, bool, list[str]]:
+        """(grade, repeat, group, emergency reasons) of a draft, from its kind, category,
+        words and the room's recent history."""
+        if draft.category not in self.categories:
+            raise ValueError(f"category: unknown category {draft.category!r}")
+        text = f"{draft.content} {draft.wanted} {draft.place}"
+        repeat = self.db.execute(
+            "SELECT count(*) FROM complaints WHERE room = ? AND category = ? AND received_at > ?",
+            [draft.room, draft.category, now - self.config.repeat_days * 86400]).fetchone()[0] > 0
+        group = len({r for r in draft.rooms if r != draft.room}) > 0
+        return grade(draft.kind, draft.category, text, repeat=repeat, group=group), repeat, group, emergency_reasons(text)
+
     @locked
     def handle_submit(self, requester: str, args: dict[str, Any]) -> dict[str, Any]:
-        sub = Submission.model_validate(args)
-        if sub.category not in self.categories:
-            raise ValueError(f"category: unknown category {sub.category!r}")
+        sub = ComplaintArgs.model_validate(args)
         with immediate(self.db):
             known = list(self.db.query("SELECT * FROM complaints WHERE request_id = ?", [sub.request]))
             if known:
                 return self._receipt(known[0])  # a double tap, or a retry: the same record
             now = self.clock()
-            text = f"{sub.content} {sub.wanted} {sub.place}"
-            repeat = self.db.execute(
-                "SELECT count(*) FROM complaints WHERE room = ? AND category = ? AND received_at > ?",
-                [sub.room, sub.category, now - self.config.repeat_days * 86400]).fetchone()[0] > 0
-            group = len({r for r in sub.rooms if r != sub.room}) > 0
-            g = grade(sub.kind, sub.category, text, repeat=repeat, group=group)
+            g, repeat, group, reasons = self._assess(sub, now)
             row = {"id": str(uuid.uuid4()), "request_id": sub.request, "tracking_no": self._next_number(now),
                    "kind": sub.kind, "category": sub.category, "place": sub.place, "content": sub.content,
                    "wanted": sub.wanted, "name": sub.name, "room": sub.room, "phone": sub.phone,
                    "channel": requester, "received_at": now, "grade": g,
-                   "emergency": ",".join(emergency_reasons(text)), "repeat": int(repeat),
+                   "emergency": ",".join(reasons), "repeat": int(repeat),
                    "feedback_due": first_feedback_due(now, g, self.config.hours,
                                                       within_s=self.config.feedback_within_s),
                    "status": "submitted"}
@@ -260,7 +265,8 @@ class ComplaintService:
             if reopen:
                 self._event(row["id"], now, "reopened", "system", "")
             outbox.add(self.db, "rating", {"complaint": row["id"], "tracking_no": row["tracking_no"], "rating": rating,
-                                           "comment": comment, "reopened": reopen, "ts": now}, node=requester)
+                                           "comment": comment, "reopened": reopen, "ts": now},
+                       node=requester if NODE_ID.fullmatch(requester) else self.node)  # "web:{addr}": the edge's own
         if self._nudge is not None:
             self._nudge()
         return {"rating": rating, "reopened": reopen, "status": "accepted" if reopen else row["status"]}

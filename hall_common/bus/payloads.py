@@ -7,9 +7,10 @@ UTC; the receiver never trusts them for ordering, only for display.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,31}$"
 
@@ -182,6 +183,44 @@ class PrintOutcome(Payload):
     reason: PrintReason = ""
     reprint: bool = False
     ts: float
+
+
+ComplaintKind = Literal["complaint", "repair", "suggestion", "consultation", "praise"]
+ROOM_PATTERN = r"^\d{1,3}(-\d{1,2})?-\d{2,4}$"
+"""A resident's room as building-unit-room (``3-2-1201``) or building-room (``12-301``)."""
+
+
+class ComplaintDraft(Payload):
+    """A resident's request as the kiosk collects it (seed 002: who, what, where, wanted,
+    how to reach them). The kiosk checks each screen against these same limits, and the edge
+    checks the whole again, so the two can never disagree about what is valid."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    kind: ComplaintKind
+    category: str = Field(min_length=1, max_length=32)
+    place: str = Field(min_length=1, max_length=60)
+    content: str = Field(min_length=2, max_length=500)
+    wanted: str = Field("", max_length=200)
+    name: str = Field(min_length=1, max_length=20)
+    room: str = Field(pattern=ROOM_PATTERN)
+    phone: str
+    rooms: list[str] = Field(default_factory=list, max_length=50, description="other rooms raising the same issue")
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str) -> str:
+        digits = re.sub(r"[\s-]", "", value)
+        if not re.fullmatch(r"1[3-9]\d{9}|0\d{9,11}", digits):
+            raise ValueError("an 11-digit mobile number or a landline with its area code")
+        return digits
+
+
+class ComplaintArgs(ComplaintDraft):
+    """The ``complaint`` request: the draft and the kiosk's id for it, so a double tap or a
+    retry after a timeout is the same record."""
+
+    request: str = Field(min_length=8, max_length=64)
 
 
 class Request(Payload):
