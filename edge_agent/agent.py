@@ -80,9 +80,12 @@ class EdgeAgent:
                                   nudge=self._nudge)
         self.bus.serve("ticket", self.queue.handle_ticket)
         self.bus.serve("counter", self.queue.handle_counter)
+        self.bus.serve("rate_service", self.queue.handle_rate_service)
         self.buttons = self._buttons(config)
         self.complaints = ComplaintService(config.complaints, db_path=self.db_path, bus=self.bus, alarms=self.alarms,
                                            node=config.node_id, nudge=self._nudge)
+        self.bus.serve("complaint_options", self.complaints.handle_options)
+        self.bus.serve("complaint_preview", self.complaints.handle_preview)
         self.bus.serve("complaint", self.complaints.handle_submit)
         self.bus.serve("track", self.complaints.handle_track)
         self.bus.serve("rate", self.complaints.handle_rate)

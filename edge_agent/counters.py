@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 
 from hall_common.auth import login_required
 from hall_common.errors import RequestFailed
+
+from .queue.rating import RATINGS
 
 bp = Blueprint("counters", __name__)
 
@@ -60,7 +62,7 @@ def act(counter: str, action: str):
         abort(404)
     try:
         result = q.act(counter, action, service=request.form.get("service") or None,
-                       to_counter=request.form.get("to_counter") or None)
+                       to_counter=request.form.get("to_counter") or None, by=g.get("user"))
     except RequestFailed as exc:
         flash(MESSAGES.get(exc.code, str(exc)))
     except ValueError as exc:
@@ -74,14 +76,16 @@ def act(counter: str, action: str):
 @bp.get("/stats")
 @login_required()
 def stats():
-    """Today's figures per service and per counter, with a bar chart of tickets and waits."""
+    """Today's figures per service and per counter, with a bar chart of tickets and waits,
+    and residents' ratings per counter (seed 000 clause 6.1)."""
     q = _queue()
     figures = q.engine.stats()
     services = q.engine.services
     rows = [(services[sid], f) for sid, f in figures["services"].items() if f["issued"]]
     top = max([f["issued"] for _, f in rows] + [1])
     return render_template("console/stats.html", figures=figures, rows=rows, top=top,
-                           counters=q.engine.counters)
+                           counters=q.engine.counters, rated=q.engine.satisfaction(figures["day"]),
+                           ratings=RATINGS)
 
 
 @bp.get("/q/<ticket_id>")

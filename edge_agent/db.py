@@ -179,3 +179,31 @@ def create_complaints(db: sqlite_utils.Database) -> None:
 def add_complaint_rating(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE complaints ADD COLUMN rating TEXT")
     db.execute("ALTER TABLE complaints ADD COLUMN rating_comment TEXT")
+
+
+@migrations()
+def create_service_ratings(db: sqlite_utils.Database) -> None:
+    # Residents rate the service of a ticket they were served on (seed 000 clause 6.1): one
+    # rating per ticket, kept with the counter and the staff member who served it. Staff
+    # are known by who last worked the counter from the console (``queue_counters.staff``),
+    # copied to the ticket when it is served or finished (``tickets.served_by``).
+    db.execute("ALTER TABLE queue_counters ADD COLUMN staff TEXT")
+    db.execute("ALTER TABLE tickets ADD COLUMN served_by TEXT")
+    db.execute(
+        """CREATE TABLE service_ratings (
+            id TEXT PRIMARY KEY,
+            request_id TEXT UNIQUE,
+            ticket TEXT NOT NULL UNIQUE REFERENCES tickets(id),
+            day TEXT NOT NULL,
+            code TEXT NOT NULL,
+            service TEXT NOT NULL,
+            counter TEXT,
+            staff TEXT,
+            rating TEXT NOT NULL CHECK (rating IN ('very_satisfied', 'satisfied', 'basically_satisfied',
+                                                   'dissatisfied', 'very_dissatisfied')),
+            comment TEXT NOT NULL DEFAULT '',
+            kiosk TEXT NOT NULL,
+            rated_at REAL NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX service_ratings_day ON service_ratings (day, counter)")

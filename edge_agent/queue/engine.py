@@ -26,6 +26,11 @@ the counter serves, plus those transferred to this counter by name, are consider
 ``recalls_before_no_show`` recalls); any waiting or called ticket → ``cancelled``; a
 transfer is recorded as the event ``transferred`` and puts the ticket back to ``issued`` in
 the target service (or for the target counter only).
+
+**Ratings**: a ticket of the current day, once ``done``, can be rated once by the resident
+(``rate``; the rules are in ``rating.py``). The rating is put on the ticket's counter and on
+the staff member who served it: whoever last worked that counter from the console
+(``attend``) when the ticket was served or finished.
 """
 
 from __future__ import annotations
@@ -46,6 +51,8 @@ from hall_common.errors import RequestFailed
 from hall_common.hours import today
 from hall_common.storage import immediate
 from hall_common.threads import locked
+
+from . import rating as ratings
 
 ACTIVE = ("called", "serving")
 @dataclass(frozen=True)
@@ -117,6 +124,7 @@ class QueueEngine:
         self.db, self.config, self.clock, self._record, self.hall_id = db, config, clock, record, hall_id
         self.services: dict[str, ServiceConfig] = {s.id: s for s in config.services}
         self.counters: dict[str, CounterConfig] = {c.id: c for c in config.counters}
+        self._by_prefix: dict[str, str] = {s.prefix: s.id for s in config.services}
         self._lock = threading.RLock()
         with self._lock, immediate(self.db):
             for c in config.counters:
@@ -291,6 +299,44 @@ class QueueEngine:
         with self._lock, immediate(self.db):
             self.db.execute("UPDATE queue_counters SET open = ? WHERE counter = ?", [int(open_), counter])
 
+    def attend(self, counter: str, staff: str) -> None:
+        """``staff`` works ``counter`` now: the tickets it serves and finishes from now on
+        (by the console, a button or a hardware caller) are theirs when residents rate them."""
+        self._counter(counter)
+        with self._lock, immediate(self.db):
+            self.db.execute("UPDATE queue_counters SET staff = ? WHERE counter = ?", [staff, counter])
+
+    # -- residents' ratings -------------------------------------------------------------------
+
+    def rate(self, code: str, rating: str, *, kiosk: str, request: str | None = None,
+             comment: str = "") -> dict[str, Any]:
+        """Rate the service of today's ticket ``code`` (once, after it was served): the
+        stored rating. The same ``request`` id again returns the same rating; the outbox
+        record (kind ``service_rating``) is written in the same transaction."""
+        prefix, number = ratings.parse_code(code)
+        rating = ratings.check_rating(rating)
+        comment = ratings.check_comment(comment)
+        with self._lock, immediate(self.db):
+            if request is not None:
+                done = ratings.by_request(self.db, request)
+                if done is not None:
+                    return done
+            now = self.clock()
+            ticket = ratings.find_ticket(self.db, self.service_day(now), self._by_prefix.get(prefix), number)
+            return ratings.store(self.db, ticket, rating, comment, kiosk=kiosk, request=request, now=now,
+                                 record=self._record)
+
+    @locked
+    def rateable(self, code: str) -> Ticket:
+        """Today's ticket ``code`` if it can be rated now; RequestFailed (as ``rate``) if not."""
+        prefix, number = ratings.parse_code(code)
+        return Ticket.of(ratings.find_ticket(self.db, self.service_day(), self._by_prefix.get(prefix), number))
+
+    @locked
+    def satisfaction(self, day: str | None = None) -> dict[str, Any]:
+        """A day's ratings in total and per counter (see ``rating.satisfaction``)."""
+        return ratings.satisfaction(self.db, day or self.service_day(), list(self.counters))
+
     # -- what everyone sees -------------------------------------------------------------------
 
     @locked
@@ -423,6 +469,9 @@ class QueueEngine:
     def _set(self, ticket_id: str, status: str, now: float, *, counter: str | None = None, event: str | None = None) -> None:
         column = {"serving": "serving_at", "done": "done_at", "no_show": "done_at", "cancelled": "done_at"}[status]
         self.db.execute(f"UPDATE tickets SET status = ?, {column} = ? WHERE id = ?", [status, now, ticket_id])
+        if counter is not None and status in ("serving", "done"):
+            self.db.execute("UPDATE tickets SET served_by = COALESCE((SELECT staff FROM queue_counters "
+                            "WHERE counter = ?), served_by) WHERE id = ?", [counter, ticket_id])
         self._event(ticket_id, event or status, now, counter=counter)
 
     def _event(self, ticket_id: str, event: str, now: float, *, counter: str | None = None, detail: str = "") -> int:

@@ -8,6 +8,10 @@ the board's voice go out.
 * ``counter`` request ``{"counter": id, "action": "next" | "recall" | "serve" | "finish" |
   "skip" | "transfer" | "open" | "close", "service"?, "to_counter"?}``, only from the nodes
   listed as the counter's ``callers`` (``forbidden`` otherwise).
+* ``rate_service`` request ``{"request": uuid, "code": "A012", "rating": level, "comment"?: text}``
+  → the rating (see ``rating.py``); ``{"code", "check": true}`` only checks that the ticket
+  can be rated and says where it was served. Refusals: ``not_found``, ``not_yet``,
+  ``not_served``, ``already_rated``; the same request id returns the same rating.
 * ``queue/state`` (retained) after every change and on every reconnect; ``queue/called``
   for every call and recall.
 
@@ -74,13 +78,45 @@ class QueueService:
         return self.act(counter, str(args.get("action", "")), service=args.get("service"),
                         to_counter=args.get("to_counter"))
 
+    def handle_rate_service(self, requester: str, args: dict[str, Any]) -> dict[str, Any]:
+        """A resident rates the service of their ticket at a kiosk (or checks it can be)."""
+        request = args.get("request")
+        if request is not None and (not isinstance(request, str) or not 8 <= len(request) <= 64):
+            raise ValueError("request: an id of 8 to 64 characters")
+        code = args.get("code")
+        if not isinstance(code, str):
+            raise ValueError("code: required, the ticket code as printed")
+        if args.get("check") is True:
+            t = self.engine.rateable(code)
+            return {"code": t.code, "check": True, **self._where(t.service, t.counter)}
+        comment = args.get("comment", "")
+        if comment is None:
+            comment = ""
+        row = self.engine.rate(code, args.get("rating"), kiosk=requester, request=request, comment=comment)
+        if self._nudge is not None:
+            self._nudge()
+        return {"id": row["id"], "code": row["code"], "rating": row["rating"], "comment": row["comment"],
+                "rated_at": row["rated_at"], **self._where(row["service"], row["counter"])}
+
+    def _where(self, service: str, counter: str | None) -> dict[str, Any]:
+        """Names of a ticket's service and counter, for the kiosk to show."""
+        svc = self.engine.services.get(service)
+        c = self.engine.counters.get(counter) if counter else None
+        return {"service": service, "name_zh": svc.name_zh if svc else service,
+                "name_en": svc.name_en if svc else service, "counter": counter, "counter_name": c.name if c else None}
+
     # -- counters (requests, the console, GPIO buttons) --------------------------------------
 
-    def act(self, counter: str, action: str, *, service: str | None = None, to_counter: str | None = None) -> dict[str, Any]:
-        """Do ``action`` at ``counter``; returns the ticket now at the counter (or None)."""
+    def act(self, counter: str, action: str, *, service: str | None = None, to_counter: str | None = None,
+            by: str | None = None) -> dict[str, Any]:
+        """Do ``action`` at ``counter``; returns the ticket now at the counter (or None).
+        ``by`` is the staff member doing it (the console's user): they now work the counter,
+        so residents' ratings of the tickets served there are theirs."""
         if action not in ACTIONS:
             raise ValueError(f"action: one of {', '.join(ACTIONS)}")
         e = self.engine
+        if by:
+            e.attend(counter, by)
         call: Call | None = None
         if action == "next":
             call = e.call_next(counter)
