@@ -47,11 +47,13 @@ def cmd_up(args: argparse.Namespace) -> int:
         print(f"hall up: {exc}", file=sys.stderr)
         sup.stop_all()
         return 1
-    width = max(len(k) for k in layout.urls)
+    width = max(len(k) for k in [*layout.urls, *layout.folders])
     lines = [f"\nService hall {plan.hall_name} ({plan.hall_id}) is up:"]
     for name, url in layout.urls.items():
         login = layout.logins.get(name)
         lines.append(f"  {name:<{width}}  {url}" + (f"   login: {login[0]} / {login[1]}" if login else ""))
+    for name, folder in layout.folders.items():
+        lines.append(f"  {name:<{width}}  {folder}   (drop a photo of a receipt's QR code here, then tap Scan on Track)")
     lines.append(f"  {'logs':<{width}}  {layout.data_dir / 'logs'}")
     lines.append(_test_print(layout, plan, width))
     lines.append("Press Ctrl-C to stop.\n")

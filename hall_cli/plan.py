@@ -96,6 +96,8 @@ class Layout:
     processes: list[Process] = field(default_factory=list)
     urls: dict[str, str] = field(default_factory=dict)
     logins: dict[str, tuple[str, str]] = field(default_factory=dict)
+    folders: dict[str, Path] = field(default_factory=dict)
+    """Folders a person uses to play a device (a simulated camera's view)."""
 
 
 def prepare(data_dir: Path, plan: HallPlan, *, base_port: int, host: str = "127.0.0.1") -> Layout:
@@ -183,8 +185,13 @@ def prepare(data_dir: Path, plan: HallPlan, *, base_port: int, host: str = "127.
     node_config(DOCTOR_NODE)
     for i, node in enumerate(plan.kiosks):
         port = base_port + 10 + i
+        # The simulated camera "sees" the newest picture dropped in this folder (a receipt's QR).
+        camera_dir = data_dir / "camera" / node
+        camera_dir.mkdir(parents=True, exist_ok=True)
+        layout.folders[f"camera {node}"] = camera_dir
         conf = node_config(node, http={"host": host, "port": port}, config_public_key=public_key_b64(signing_key),
                            follow_url=f"http://{host}:{edge_port}",
+                           camera={"kind": "images", "images_dir": str(camera_dir)},
                            settings=plan.kiosk_settings.model_dump(mode="json", exclude_defaults=True))
         layout.processes.append(Process(node, [py, "-m", "kiosk", "--config", str(conf)], port))
         layout.urls[f"kiosk {node}"] = f"http://{host}:{port}/"

@@ -1,4 +1,5 @@
-"""The shell's own flows: calling staff for help, and tracking a request.
+"""The shell's own flows: calling staff for help, and tracking a request (typed, or read
+off the receipt's QR code by the kiosk camera).
 
 Both talk to the edge agent over the bus (DESIGN rule 2). Forms follow post/redirect/get
 with their state in the session, so every page is reached by ``location.replace`` and a
@@ -10,11 +11,12 @@ from __future__ import annotations
 import logging
 import re
 
-from flask import Blueprint, current_app, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, render_template, request, session, url_for
 from flask_babel import gettext as _
 
 from hall_common.errors import BusTimeout, HallError, RequestFailed
 
+from .camera import CameraError, tracking_number_from
 from .features import snapshot
 from .nav import go
 
@@ -53,7 +55,36 @@ def help_call():
 def track():
     form = session.pop("track_form", {"number": "", "last4": ""})
     errors = session.pop("track_errors", {})
-    return render_template("kiosk/track.html", form=form, errors=errors)
+    scanned = session.pop("track_scanned", False)
+    return render_template("kiosk/track.html", form=form, errors=errors, scanned=scanned,
+                           can_scan=current_app.extensions.get("camera") is not None)
+
+
+@bp.post("/track/scan")
+def track_scan():
+    """Read the tracking number off the receipt's QR code, then ask only for the last 4
+    digits. The request waits for the camera (up to CAMERA_SCAN_S): the kiosk's script
+    keeps the button busy meanwhile, so a second tap does not start a second scan."""
+    camera = current_app.extensions.get("camera")
+    if camera is None:
+        abort(404)
+    try:
+        payload = camera.scan(current_app.config["CAMERA_SCAN_S"])
+    except CameraError as exc:
+        log.error("track: the camera does not work: %s", exc)
+        session["track_errors"] = {"scan": _("The camera is not working right now. Please type the number from your receipt.")}
+        return go(url_for("flows.track"))
+    number = tracking_number_from(payload) if payload is not None else None
+    if payload is None:
+        session["track_errors"] = {"scan": _("No QR code was seen. Hold the QR code on your receipt up to the camera and try again.")}
+    elif number is None:
+        # Not logged in full: it may be a resident's own code.
+        log.info("track: scanned a QR code that is not a receipt's (%d characters)", len(payload))
+        session["track_errors"] = {"scan": _("This is not the QR code of a request receipt. Please type the tracking number.")}
+    else:
+        session["track_form"] = {"number": number, "last4": ""}
+        session["track_scanned"] = True
+    return go(url_for("flows.track"))
 
 
 @bp.post("/track")
@@ -71,7 +102,8 @@ def track_submit():
         return go(url_for("flows.track"))
     try:
         result = _ask_edge("track", {"number": number, "last4": last4})
-        session["track_result"] = {"state": "found", "record": result}
+        # The last 4 digits stay (in this session only) so the resident can rate the request.
+        session["track_result"] = {"state": "found", "record": result, "last4": last4}
     except RequestFailed as exc:
         state = {"not_found": "not_found", "rate_limited": "limited"}.get(exc.code, "unavailable")
         session["track_result"] = {"state": state}
@@ -87,4 +119,7 @@ def track_result():
     result = session.get("track_result")
     if result is None:
         return go(url_for("flows.track"))
-    return render_template("kiosk/track_result.html", result=result)
+    from .rating import LEVELS  # rating imports this module
+
+    return render_template("kiosk/track_result.html", result=result, levels=LEVELS, picked={},
+                           level=dict(LEVELS).get((result.get("rated") or {}).get("rating", ""), ""))

@@ -20,11 +20,14 @@ NODES = ("edge", "kiosk-01", "kiosk-02", "display-01", "env-01")
 
 
 def free_port_block(size: int) -> int:
-    """A base port with ``size`` consecutive free ports after it (for ``hall up``)."""
+    """A base port with ``size`` consecutive free ports after it (for ``hall up``).
+
+    Chosen below Linux's ephemeral range (32768-60999): there, the source ports of the hall's
+    own outgoing connections could take one of the block between this check and the bind."""
+    import random
+
     for _ in range(200):
-        base = free_port()
-        if base + size > 65000:
-            continue
+        base = random.randrange(20000, 32768 - size)
         ok = True
         for port in range(base, base + size):
             with socket.socket() as s:

@@ -206,6 +206,26 @@ def test_pages_in_chromium(hall, browser):
             page.screenshot(path=SCREENSHOTS / f"{shot}-overview.png")
 
 
+def test_a_receipt_photo_dropped_in_the_camera_folder_is_read_on_the_track_screen(hall, browser):
+    import segno
+
+    from hall_common.tracking_numbers import luhn_digit
+
+    line = next(x for x in hall.banner.splitlines() if x.strip().startswith("camera kiosk-01"))
+    folder = Path(re.search(r"camera kiosk-01\s+(\S+)", line).group(1))
+    number = "000261130042" + luhn_digit("000261130042")
+    segno.make(f"http://hall.example/t/{number}", error="m").save(str(folder / "receipt.png"), scale=8, border=4)
+    page = browser.new_page(viewport={"width": 1920, "height": 1080})
+    try:
+        page.goto(hall.urls["kiosk kiosk-01"].rstrip("/") + "/track")
+        page.click("form.scan button")
+        page.wait_for_function(f"document.getElementById('number').value === '{number}'")
+        assert page.evaluate("document.activeElement.id") == "last4"
+    finally:
+        page.close()
+        (folder / "receipt.png").unlink()
+
+
 def test_a_killed_part_is_restarted(hall):
     old = hall.pids()["kiosk-01"]
     os.kill(old, signal.SIGKILL)
@@ -259,3 +279,4 @@ def test_two_halls_side_by_side(tmp_path):
     finally:
         a.proc.send_signal(signal.SIGINT)
         a.proc.wait(60)
+

@@ -3,25 +3,16 @@
 ``HHH YYMMDD NNN C``: the hall's three-digit code (unique in the company), the day, the
 record's number that day, and a Luhn check digit, so a mistyped digit or two swapped digits
 are caught before anything is looked up. 13 digits, read aloud in groups: ``101 261124 042 7``.
+The check itself is in :mod:`hall_common.tracking_numbers`, so the kiosk can use it too.
 """
 
 from __future__ import annotations
 
 import re
 
-PATTERN = re.compile(r"^\d{13}$")
+from hall_common.tracking_numbers import PATTERN, luhn_digit, valid
 
-
-def luhn_digit(digits: str) -> str:
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = int(ch)
-        if i % 2 == 0:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    return str((10 - total % 10) % 10)
+__all__ = ["PATTERN", "luhn_digit", "make", "readable", "valid"]
 
 
 def make(hall_code: str, day: str, seq: int) -> str:
@@ -30,10 +21,6 @@ def make(hall_code: str, day: str, seq: int) -> str:
         raise ValueError("a tracking number needs a 3-digit hall code and a sequence of 1..999")
     body = f"{hall_code}{day[2:4]}{day[5:7]}{day[8:10]}{seq:03d}"
     return body + luhn_digit(body)
-
-
-def valid(number: str) -> bool:
-    return bool(PATTERN.match(number)) and luhn_digit(number[:-1]) == number[-1]
 
 
 def readable(number: str) -> str:

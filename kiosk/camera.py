@@ -1,0 +1,195 @@
+"""The kiosk's QR camera: a resident holds a receipt up to it instead of typing 13 digits.
+
+One interface, :class:`Camera`, with ``scan(timeout_s)`` returning the first QR payload
+seen (or None). Two implementations share one decoder, :func:`decode`, so the simulator
+exercises exactly the pyzbar call the real camera makes:
+
+- :class:`OpenCVCamera` reads frames from ``cv2.VideoCapture`` (a V4L2 camera, a device
+  path, or a video file). It opens the device only for a scan and releases it after, so
+  the kiosk does not hold the camera (and its light) all day.
+- :class:`ImageCamera` decodes the newest PNG/JPEG in a folder: ``hall up`` and the tests
+  "hold a receipt up" by dropping an image there.
+
+:func:`tracking_number_from` turns a payload into a tracking number, or None for anything
+that is not a complaint receipt's code (a queue ticket's ``/q/`` link, a payment code)::
+
+    >>> tracking_number_from("http://edge.hall.lan:8081/t/1012611240429")
+    '1012611240429'
+    >>> tracking_number_from("http://edge.hall.lan:8081/q/8f14e45f") is None
+    True
+
+OpenCV and pyzbar are imported when first used: a kiosk without a camera never loads them.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Protocol
+
+from hall_common.config import CameraConfig
+from hall_common.errors import HallError
+from hall_common.tracking_numbers import valid
+
+if TYPE_CHECKING:
+    import numpy as np
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})
+_RECEIPT = re.compile(r"(?:https?://\S+)?/t/([0-9 ]+)/?|([0-9 ]+)")
+"""A receipt's code: ``{follow_url}/t/{number}``, or the bare number. Receipts print the
+number in groups (``101 261124 042 9``), so spaces inside it are allowed."""
+
+
+class CameraError(HallError, OSError):
+    """The camera cannot be opened or stopped delivering frames."""
+
+
+class Camera(Protocol):
+    """Something that can look for a QR code for a while."""
+
+    def scan(self, timeout_s: float) -> str | None:
+        """The payload of the first QR code seen within ``timeout_s`` seconds, or None.
+
+        Raises :class:`CameraError` when there is no camera to look with."""
+        ...
+
+
+def decode(frame: "np.ndarray") -> list[str]:
+    """The payloads of the QR codes in ``frame`` (a greyscale or BGR image), in the order
+    zbar finds them. Payloads that are not UTF-8 text are skipped: no receipt makes them."""
+    import cv2
+    from pyzbar.pyzbar import ZBarSymbol
+    from pyzbar.pyzbar import decode as zbar_decode
+
+    if frame.ndim == 3:
+        frame = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    found = []
+    for symbol in zbar_decode(frame, symbols=[ZBarSymbol.QRCODE]):
+        try:
+            found.append(symbol.data.decode("utf-8"))
+        except UnicodeDecodeError:
+            log.info("camera: skipped a QR code that is not UTF-8 text (%d bytes)", len(symbol.data))
+    return found
+
+
+def tracking_number_from(payload: str) -> str | None:
+    """The tracking number in a receipt's QR payload, or None if it is not a receipt's code
+    or its check digit is wrong (a misprint or a code made up by hand). Never raises."""
+    if not isinstance(payload, str) or len(payload) > 2048:
+        return None
+    m = _RECEIPT.fullmatch(payload.strip())
+    if m is None:
+        return None
+    number = (m.group(1) or m.group(2) or "").replace(" ", "")
+    return number if valid(number) else None
+
+
+def _default_capture(device: int | str) -> Any:
+    import cv2
+
+    return cv2.VideoCapture(device)
+
+
+class OpenCVCamera:
+    """A camera OpenCV can open: ``device`` is an index (0), a path (``/dev/video2``) or a
+    video file (the tests use one).
+
+    ``open_capture`` is the seam for tests that want to see the capture object; it is
+    called once per scan and must return something with ``isOpened``, ``read`` and
+    ``release`` like ``cv2.VideoCapture``.
+    """
+
+    def __init__(self, device: int | str, *, open_capture: Callable[[int | str], Any] = _default_capture) -> None:
+        self.device = device
+        self._open = open_capture
+        # One scan at a time: two waitress threads must not fight over the device.
+        self._lock = threading.Lock()
+
+    def scan(self, timeout_s: float) -> str | None:
+        with self._lock:
+            capture = self._open(self.device)
+            try:
+                if not capture.isOpened():
+                    raise CameraError(f"camera {self.device!r} cannot be opened")
+                deadline = time.monotonic() + timeout_s
+                while time.monotonic() < deadline:
+                    ok, frame = capture.read()
+                    if not ok:
+                        # A video file has ended, or a camera was unplugged mid-scan.
+                        log.info("camera %r: no more frames", self.device)
+                        return None
+                    found = decode(frame)
+                    if found:
+                        return found[0]
+                return None
+            finally:
+                capture.release()
+
+
+class ImageCamera:
+    """The simulator: the newest image file in ``directory`` is what the camera sees.
+
+    It keeps looking until ``timeout_s`` runs out, so an image dropped during a scan is
+    found too. Images are left where they are: the receipt stays "held up" until removed.
+    """
+
+    def __init__(self, directory: str | Path, *, poll_s: float = 0.1) -> None:
+        self.directory = Path(directory)
+        self.poll_s = poll_s
+
+    def _newest(self) -> tuple[Path, int] | None:
+        """The newest image and its mtime; one being removed while we look is skipped."""
+        try:
+            entries = list(self.directory.iterdir())
+        except FileNotFoundError:
+            raise CameraError(f"the camera images folder {self.directory} does not exist") from None
+        newest: tuple[Path, int] | None = None
+        for path in entries:
+            if path.suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            try:
+                mtime = path.stat().st_mtime_ns
+            except FileNotFoundError:
+                continue
+            if path.is_file() and (newest is None or mtime > newest[1]):
+                newest = (path, mtime)
+        return newest
+
+    @staticmethod
+    def _read(path: Path) -> str | None:
+        import cv2
+
+        frame = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+        if frame is None:
+            log.warning("camera: %s is not an image OpenCV can read", path)
+            return None
+        found = decode(frame)
+        return found[0] if found else None
+
+    def scan(self, timeout_s: float) -> str | None:
+        deadline = time.monotonic() + timeout_s
+        tried: tuple[Path, int] | None = None  # the image last decoded, by name and mtime
+        while True:
+            newest = self._newest()
+            if newest is not None and newest != tried:
+                tried = newest
+                payload = self._read(newest[0])
+                if payload is not None:
+                    return payload
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(self.poll_s)
+
+
+def camera_from(config: CameraConfig) -> Camera | None:
+    """The camera the configuration names, or None when the kiosk has none."""
+    if config.kind == "opencv":
+        return OpenCVCamera(config.device)
+    if config.kind == "images":
+        return ImageCamera(config.images_dir)
+    return None
