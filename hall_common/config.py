@@ -208,6 +208,36 @@ class IdleConfig(Section):
     countdown_s: int = Field(30, ge=5, le=60)
 
 
+class CameraConfig(Section):
+    """The kiosk's QR camera (DESIGN: OpenCV + pyzbar): ``none``, a real camera
+    (``opencv``: a V4L2 index such as 0, a device path or a video file), or ``images``, the
+    simulator that reads the newest PNG/JPEG dropped in ``images_dir`` (``hall up``, tests)."""
+
+    kind: Literal["none", "opencv", "images"] = "none"
+    device: int | str = Field(0, description="camera index, /dev/video* path or video file (opencv)")
+    images_dir: str = Field("", description="folder whose newest image is 'held up' to the camera (images)")
+    scan_s: float = Field(8, ge=1, le=30, description="how long one tap of the scan button looks for a code")
+
+    @field_validator("device")
+    @classmethod
+    def _index_or_path(cls, value: int | str) -> int | str:
+        # An environment override is always a string: "0" means camera 0, not a file named 0.
+        if isinstance(value, str):
+            if not value.strip():
+                raise ValueError("give a camera index (0) or a device path")
+            if value.strip().isdigit():
+                return int(value)
+        elif value < 0:
+            raise ValueError("a camera index is 0 or more")
+        return value
+
+    @model_validator(mode="after")
+    def _images_need_a_folder(self) -> "CameraConfig":
+        if self.kind == "images" and not self.images_dir.strip():
+            raise ValueError("kind 'images' needs images_dir (the folder receipts' QR images are dropped in)")
+        return self
+
+
 class KioskSettings(Section):
     """What a kiosk shows and how: the part of its configuration the centre may push."""
 
@@ -230,6 +260,9 @@ class KioskConfig(NodeConfig):
     config_public_key: str | None = Field(None, description="the centre's key for signed configuration (base64)")
     follow_url: str = Field("", pattern=r"^(https?://\S+)?$",
                             description="the edge's address on the hall network; ticket QR codes open {follow_url}/q/{id}")
+    # Here, not in KioskSettings: the camera is this box's hardware, and a configuration the
+    # centre pushes replaces the settings whole.
+    camera: CameraConfig = Field(default_factory=CameraConfig)
 
 
 class DisplayConfig(NodeConfig):
@@ -398,12 +431,39 @@ class ComplaintCategory(Section):
 
 
 def _default_categories() -> list[ComplaintCategory]:
-    return [ComplaintCategory(id=i, name_zh=zh, name_en=en) for i, zh, en in (
-        ("cleaning", "环境卫生", "Environment and cleaning"), ("security", "安全秩序", "Security"),
-        ("parking", "停车管理", "Parking"), ("noise", "噪音扰民", "Noise"), ("facilities", "公共设施", "Facilities"),
-        ("elevator", "电梯", "Elevator"), ("water_power", "水电", "Water and power"),
-        ("neighbours", "邻里关系", "Neighbours"), ("staff", "服务态度", "Staff attitude"), ("fees", "收费", "Fees"),
-        ("other", "其他", "Other"))]
+    return [ComplaintCategory(id=i, name_zh=zh, name_en=en, phrases=phrases.split()) for i, zh, en, phrases in (
+        ("cleaning", "环境卫生", "Environment and cleaning", "楼道垃圾没有及时清理 公共区域有异味 绿化带杂物多 请加强保洁"),
+        ("security", "安全秩序", "Security", "陌生人进入小区 门禁坏了 夜间巡逻不到位 消防通道被占用"),
+        ("parking", "停车管理", "Parking", "车位被占用 乱停车堵路 道闸故障 车库灯不亮"),
+        ("noise", "噪音扰民", "Noise", "夜间装修噪音 楼上噪音大 广场舞音量太大 设备噪音扰民"),
+        ("facilities", "公共设施", "Facilities", "路灯不亮 单元门坏了 健身器材损坏 楼道灯不亮"),
+        ("elevator", "电梯", "Elevator", "电梯困人 电梯经常故障 电梯有异响 电梯按钮失灵"),
+        ("water_power", "水电", "Water and power", "家里漏水 水管破裂 停水 公共区域停电 水压太低"),
+        ("neighbours", "邻里关系", "Neighbours", "楼上漏水到我家 宠物扰民 占用公共空间 高空抛物"),
+        ("staff", "服务态度", "Staff attitude", "服务态度差 办事拖延 解释不清楚 工作人员很负责"),
+        ("fees", "收费", "Fees", "物业费有疑问 收费标准不清楚 需要开发票 多收了费用"),
+        ("other", "其他", "Other", "请尽快处理 希望给个答复"))]
+
+
+class PlacesConfig(Section):
+    """Where a request is about, picked on the kiosk: a building and unit, a public area, or
+    the resident's own home."""
+
+    buildings: list[str] = Field(default_factory=lambda: [f"{i}栋" for i in range(1, 9)], min_length=1, max_length=60)
+    units: list[str] = Field(default_factory=lambda: ["1单元", "2单元", "3单元"], max_length=12)
+    public_areas: list[str] = Field(default_factory=lambda: [
+        "小区大门", "地下车库", "电梯厅", "楼道", "绿化带", "儿童游乐区", "垃圾站", "健身区", "会所", "围墙周边"],
+        max_length=30)
+
+    @field_validator("buildings", "units", "public_areas")
+    @classmethod
+    def _short_names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not 1 <= len(name.strip()) <= 16:
+                raise ValueError(f"{name!r}: a place name is 1 to 16 characters")
+        if len(set(value)) != len(value):
+            raise ValueError("names must be unique")
+        return value
 
 
 class ComplaintsConfig(Section):
@@ -411,9 +471,14 @@ class ComplaintsConfig(Section):
 
     hall_code: str = Field("000", pattern=r"^\d{3}$", description="this hall's code in tracking numbers (unique in the company)")
     categories: list[ComplaintCategory] = Field(default_factory=_default_categories, min_length=1)
+    places: PlacesConfig = Field(default_factory=PlacesConfig)
+    wanted_phrases: list[str] = Field(default_factory=lambda: ["尽快上门维修", "请给我回个电话", "请尽快处理",
+                                                               "希望给个答复", "加强日常管理"], max_length=12,
+                                      description="one-tap phrases for the outcome the resident wants")
     hours: HoursConfig = Field(default_factory=HoursConfig, description="working hours and holidays for the 1-hour commitment")
     feedback_within_s: int = Field(3600, ge=600, le=86400, description="first feedback, in working time")
     repeat_days: int = Field(30, ge=1, le=365)
+    keep_years: int = Field(3, ge=1, le=30, description="how long a closed request's personal data is kept (told to the resident, PIPL art. 17)")
 
 
 class EdgeConfig(NodeConfig):

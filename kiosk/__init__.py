@@ -27,6 +27,7 @@ from hall_common.privacy import mask_name, mask_phone
 from hall_common.voice import Voice
 from hall_common.web import health_blueprint, instance_secret
 
+from .camera import camera_from
 from .ime import PinyinIME
 from .status import OFFLINE, HallStatus
 
@@ -65,6 +66,8 @@ def create_app(
     app.extensions["printing"] = PrintClient(bus) if bus is not None else None
     app.extensions["voice"] = Voice(config.data_dir / "voice")
     app.extensions["ime"] = PinyinIME()  # its index is built on first use (kiosk.__main__ warms it)
+    app.extensions["camera"] = camera_from(config.camera)  # None: no scan button on /track
+    app.config.setdefault("CAMERA_SCAN_S", config.camera.scan_s)
 
     # Parsed once: Babel's Locale.parse of a string scans every known locale (0.5 ms a page).
     locales = {code: Locale.parse(code) for code in settings.languages}
@@ -76,12 +79,14 @@ def create_app(
     Babel(app, locale_selector=locale)
     CSRFProtect(app)
 
-    from . import features, flows, home, keyboard, kiosk_session, queue, voice_views
+    from . import complaints, features, flows, home, keyboard, kiosk_session, queue, rating, voice_views
 
     app.register_blueprint(home.bp)
     app.register_blueprint(kiosk_session.bp)
     app.register_blueprint(flows.bp)
     app.register_blueprint(queue.bp)
+    app.register_blueprint(complaints.bp)
+    app.register_blueprint(rating.bp)
     app.register_blueprint(keyboard.bp)
     app.register_blueprint(voice_views.bp)
     app.register_blueprint(health_blueprint(lambda: _health(app, config)))

@@ -33,9 +33,10 @@ FEATURES: tuple[Feature, ...] = (
     Feature("queue", _l("Take a number"), _l("Queue for the counter"), "ticket", ("edge", "open"), "queue.choose"),
     Feature("disclosures", _l("Public notices"), _l("Fees, contracts, accounts"), "notice"),
     Feature("bills", _l("Bills and payment"), _l("See and pay your bills"), "bill", ("centre",)),
-    Feature("complaints", _l("Complaints, repairs, suggestions"), _l("Tell us, we follow up"), "complaint"),
+    Feature("complaints", _l("Complaints, repairs, suggestions"), _l("Tell us, we follow up"), "complaint", ("edge",),
+            "complaints.start"),
     Feature("track", _l("Track my request"), _l("Progress of a request"), "search", ("edge",), "flows.track"),
-    Feature("rate", _l("Rate our service"), _l("How did we do?"), "star"),
+    Feature("rate", _l("Rate our service"), _l("How did we do?"), "star", ("edge",), "rating.start"),
     Feature("info", _l("Hall information"), _l("Hours, phones, services"), "info", (), "home.info"),
 )
 

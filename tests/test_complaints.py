@@ -387,3 +387,32 @@ def test_a_bad_rating_reopens_the_record_and_follow_up_calls_are_kept(desk):
     service.transition(r["id"], "resolve", who="staff-li", note="更换了读卡器")
     assert service.handle_rate("kiosk-01", {**ask, "rating": "very_satisfied"})["reopened"] is False
     assert not service.handle_track("kiosk-01", ask)["can_rate"]  # rated
+
+
+def test_the_kiosk_gets_the_halls_options_and_a_preview_that_stores_nothing(edge, broker):
+    kiosk = broker.client("kiosk-01", kind="kiosk")
+    options = kiosk.request("complaint_options", {})
+    elevator = next(c for c in options["categories"] if c["id"] == "elevator")
+    assert elevator["name_zh"] == "电梯" and "电梯困人" in elevator["phrases"]
+    assert "地下车库" in options["places"]["public_areas"] and options["places"]["buildings"][0] == "1栋"
+    assert options["keep_years"] == 3 and options["wanted_phrases"]
+    draft = {k: v for k, v in submission(kind="repair", category="elevator", content="电梯困人").items() if k != "request"}
+    preview = kiosk.request("complaint_preview", draft)
+    assert preview["emergency"] and preview["grade"] == "emergency" and preview["reasons"]
+    general = kiosk.request("complaint_preview", {**draft, "category": "facilities", "content": "单元门门禁坏了"})
+    assert general["grade"] == "general" and general["feedback_due"] > 0
+    assert edge.complaints.db.execute("SELECT count(*) FROM complaints").fetchone()[0] == 0
+    assert not edge.alarms.active()  # a preview raises nothing
+
+
+@pytest.mark.parametrize("bad", [{"room": "3201"}, {"room": "三栋"}, {"phone": "1381234"}, {"content": "漏"},
+                                 {"content": "漏" * 501}, {"name": ""}, {"kind": "chat"}, {"category": "weather"},
+                                 {"wanted": "快" * 201}, {"extra": "x"}])
+def test_a_bad_draft_is_refused_by_preview_and_submit_alike(edge, broker, bad):
+    kiosk = broker.client("kiosk-01", kind="kiosk")
+    args = {**submission(), **bad}
+    for method, payload in (("complaint_preview", {k: v for k, v in args.items() if k != "request"}), ("complaint", args)):
+        with pytest.raises(RequestFailed) as err:
+            kiosk.request(method, payload)
+        assert err.value.code == "bad_request"
+    assert edge.complaints.db.execute("SELECT count(*) FROM complaints").fetchone()[0] == 0

@@ -114,3 +114,15 @@ def test_touch_targets_follow_the_panel():
 
     assert PanelConfig(diagonal_in=15.6, width_px=1920, height_px=1080).touch_px(20) == 111
     assert PanelConfig(diagonal_in=32, width_px=1280, height_px=720).touch_px(15) == 60  # never under 60
+
+
+def test_complaint_places_must_be_short_and_unique():
+    from pydantic import ValidationError
+
+    from hall_common.config import PlacesConfig
+
+    with pytest.raises(ValidationError, match="unique"):
+        PlacesConfig(buildings=["1栋", "1栋"])
+    with pytest.raises(ValidationError, match="1 to 16"):
+        PlacesConfig(public_areas=["这是一个非常非常非常非常长的公共区域名称"])
+    assert PlacesConfig().units == ["1单元", "2单元", "3单元"]

@@ -1,5 +1,5 @@
 /* The kiosk's only script: navigation that leaves no history, the idle countdown, the clock,
-   and the on-screen keypad. Hand-written and small: the kiosk works offline and loads fast. */
+   the on-screen keypad and the pinyin keyboard. Hand-written and small: the kiosk works offline and loads fast. */
 (function () {
   "use strict";
   var body = document.body;
@@ -74,10 +74,11 @@
 
   /* Keypad: types into the field last tapped (the first keypad field to start with). */
   var fields = Array.prototype.slice.call(document.querySelectorAll("[data-keypad]"));
-  var current = fields[0] || null;
+  /* A field marked autofocus (the phone digits after a scanned receipt) is where typing starts. */
+  var current = document.querySelector("[data-keypad][autofocus]") || fields[0] || null;
   fields.forEach(function (f) { f.addEventListener("focus", function () { current = f; }); });
   document.addEventListener("click", function (e) {
-    var key = e.target.closest(".key");
+    var key = e.target.closest(".key[data-key]");
     if (!key || !current) { return; }
     var k = key.dataset.key, v = current.value;
     if (k === "clear") { v = ""; }
@@ -89,5 +90,97 @@
       var next = fields[fields.indexOf(current) + 1];
       if (next) { current = next; next.focus(); }
     }
+  });
+  /* Pinyin keyboard: letters collect in the pinyin line; the candidates for them come from
+     /ime; tapping one types it into the [data-ime] field last tapped and uses up the letters
+     it stands for. In EN mode letters are typed as they are. */
+  var ime = document.querySelector(".ime");
+  var imeFields = Array.prototype.slice.call(document.querySelectorAll("[data-ime]"));
+  var imeField = imeFields[0] || null, pinyin = "", english = false, asked = 0;
+  var pinyinEl = ime && ime.querySelector(".ime-pinyin"), candsEl = ime && ime.querySelector(".ime-cands");
+  imeFields.forEach(function (f) { f.addEventListener("focus", function () { imeField = f; }); });
+
+  /* Where a page has both keyboards, the one for the field last tapped is shown. */
+  var pad = document.querySelector(".keyboards .keypad"), board = document.querySelector(".keyboards .ime");
+  function showBoard(letters) { if (pad && board) { board.hidden = !letters; pad.hidden = letters; } }
+  if (pad && board) {
+    imeFields.forEach(function (f) { f.addEventListener("focus", function () { showBoard(true); }); });
+    fields.forEach(function (f) { f.addEventListener("focus", function () { showBoard(false); }); });
+    var firstWrong = document.querySelector(".compose .invalid");
+    showBoard(!(firstWrong && firstWrong.hasAttribute("data-keypad")));
+    if (firstWrong) { firstWrong.focus(); }
+  }
+
+  function counts() {
+    document.querySelectorAll("[data-count-for]").forEach(function (el) {
+      var f = document.getElementById(el.dataset.countFor);
+      el.textContent = f.value.length + " / " + f.maxLength;
+    });
+  }
+  function typeIn(field, text) {
+    if (!field) { return; }
+    var room = field.maxLength > 0 ? field.maxLength - field.value.length : text.length;
+    field.value += text.slice(0, Math.max(0, room));
+    field.dispatchEvent(new Event("input", { bubbles: true }));
+    counts();
+  }
+  function showCandidates(list) {
+    candsEl.textContent = "";
+    list.forEach(function (c) {
+      var b = document.createElement("button");
+      b.type = "button"; b.className = "key cand"; b.textContent = c.text; b.dataset.take = String(c.take);
+      candsEl.appendChild(b);
+    });
+  }
+  function lookUp() {
+    pinyinEl.textContent = pinyin;
+    if (!pinyin) { showCandidates([]); return; }
+    var mine = ++asked;
+    fetch(ime.dataset.imeUrl + "?q=" + encodeURIComponent(pinyin), { credentials: "same-origin" })
+      .then(function (r) { return r.json(); })
+      .then(function (j) { if (mine === asked) { showCandidates(j.candidates || []); } })
+      .catch(function () { if (mine === asked) { showCandidates([]); } });
+  }
+  if (ime) {
+    counts();
+    ime.addEventListener("click", function (e) {
+      var cand = e.target.closest(".cand");
+      if (cand) {
+        typeIn(imeField, cand.textContent);
+        pinyin = pinyin.slice(Number(cand.dataset.take));
+        lookUp();
+        return;
+      }
+      var key = e.target.closest(".ikey");
+      if (!key) { return; }
+      var k = key.dataset.imeKey;
+      if (k === "mode") {
+        english = !english; pinyin = ""; lookUp();
+        key.setAttribute("aria-pressed", english ? "true" : "false");
+        key.classList.toggle("on", english);
+      } else if (k === "back") {
+        if (pinyin) { pinyin = pinyin.slice(0, -1); lookUp(); }
+        else if (imeField) { imeField.value = imeField.value.slice(0, -1); counts(); }
+      } else if (k === "clear") {
+        pinyin = ""; lookUp();
+        if (imeField) { imeField.value = ""; counts(); }
+      } else if (k === "space") {
+        var first = candsEl.querySelector(".cand");
+        if (pinyin && first) { first.click(); } else if (!pinyin) { typeIn(imeField, " "); }
+      } else if (k.length === 1 && k >= "a" && k <= "z" && !english) {
+        if (pinyin.length < 30) { pinyin += k; lookUp(); }
+      } else {
+        typeIn(imeField, k);
+      }
+    });
+  }
+
+  /* One-tap phrases: appended to their field, after a comma if it already holds something. */
+  document.addEventListener("click", function (e) {
+    var p = e.target.closest("[data-phrase]");
+    if (!p) { return; }
+    var field = document.getElementById(p.dataset.for);
+    var sep = field.value && !/[，。,.！!？?\s]$/.test(field.value) ? "，" : "";
+    typeIn(field, sep + p.dataset.phrase);
   });
 })();

@@ -1,0 +1,281 @@
+"""Complaints, repairs, suggestions, consultations and praise, taken at the kiosk (seed 002).
+
+Five screens, each one question: what (kind and category), where (a building and unit, a
+public area, or the resident's home), the content and the outcome wanted (on-screen pinyin
+keyboard and one-tap phrases), who (name, room, phone, on keypads; with the consent line),
+and a confirmation that shows the commitment the hall makes (first feedback within one
+working hour, emergencies at once) before anything is sent.
+
+Each screen is checked against the same schema the edge checks the whole with
+(:class:`~hall_common.bus.payloads.ComplaintDraft`), so a resident hears about a mistake on
+the screen where it was made. The draft lives in the session; the categories, places and
+phrases come from the edge (``complaint_options``) so the hall's configuration is the one
+source. Submitting carries a request id made when the flow started: a double tap, or a
+retry after a timeout, is the same record. Once the edge has stored it, the draft, and with
+it the phone number, is gone from the kiosk; what stays until the session ends is the
+receipt (tracking number, commitment) without the phone.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import uuid
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import segno
+from flask import Blueprint, current_app, render_template, request, session, url_for
+from flask_babel import gettext as _, lazy_gettext as _l
+from pydantic import ValidationError
+
+from hall_common.bus.payloads import ComplaintDraft
+from hall_common.errors import HallError
+
+from .features import FEATURES, blocked_by, snapshot, template_context
+from .flows import _ask_edge
+from .nav import go
+
+bp = Blueprint("complaints", __name__, url_prefix="/complaints")
+log = logging.getLogger(__name__)
+
+KINDS = {"complaint": (_l("Complaint"), "投诉"), "repair": (_l("Repair"), "报修"),
+         "suggestion": (_l("Suggestion"), "建议"), "consultation": (_l("Question"), "咨询"),
+         "praise": (_l("Praise"), "表扬")}
+STEPS = ("what", "place", "content", "contact", "confirm")
+STEP_FIELDS = {"what": ("kind", "category"), "place": ("place",), "content": ("content", "wanted"),
+               "contact": ("name", "room", "phone")}
+_FILLER = {"kind": "repair", "category": "other", "place": "-", "content": "--", "wanted": "", "name": "-",
+           "room": "1-101", "phone": "13800000000"}
+"""Valid stand-ins for the fields a screen does not ask, so one screen's answers can be
+checked against the whole schema."""
+HOME = "住户室内"
+PUBLIC = "公共区域"
+
+
+def _messages() -> dict[str, str]:
+    """What to tell the resident when a field is wrong, in their language."""
+    return {
+        "kind": _("Choose what kind of request this is."),
+        "category": _("Choose what it is about."),
+        "place": _("Choose where it is."),
+        "content": _("Describe the problem in at least 2 characters, at most 500."),
+        "wanted": _("The outcome you want can be at most 200 characters."),
+        "name": _("Enter your name (a surname is enough), at most 20 characters."),
+        "room": _("Enter your room as building-unit-room, for example 3-2-1201."),
+        "phone": _("Enter an 11-digit mobile number, or a landline with its area code."),
+    }
+
+
+def _check(step: str, answers: dict[str, Any], options: dict[str, Any]) -> dict[str, str]:
+    """The errors of one screen's answers, by field."""
+    fields = STEP_FIELDS[step]
+    errors: dict[str, str] = {}
+    try:
+        ComplaintDraft.model_validate({**_FILLER, **{k: answers.get(k, "") for k in fields}})
+    except ValidationError as exc:
+        for err in exc.errors():
+            name = str(err["loc"][0]) if err["loc"] else ""
+            if name in fields:
+                errors.setdefault(name, _messages()[name])
+    if step == "what" and "category" not in errors:
+        if answers.get("category") not in {c["id"] for c in options["categories"]}:
+            errors["category"] = _messages()["category"]
+    return errors
+
+
+def _draft() -> dict[str, Any] | None:
+    return session.get("complaint")
+
+
+def _options() -> dict[str, Any]:
+    return _ask_edge("complaint_options", {})
+
+
+def _category(options: dict[str, Any], cid: str) -> dict[str, Any]:
+    return next((c for c in options["categories"] if c["id"] == cid), {"id": cid, "name_zh": cid, "name_en": cid, "phrases": []})
+
+
+def _screen(step: str, **extra: Any):
+    """Render a step of the flow, or send the resident where they can go on."""
+    draft = _draft()
+    if draft is None:
+        return go(url_for("complaints.start"))
+    try:
+        options = _options()
+    except HallError as exc:
+        log.warning("complaint options: %s", exc)
+        return go(url_for("home.service", key="complaints"))
+    return render_template(f"kiosk/complaint_{step}.html", step=step, steps=STEPS, d=draft["answers"],
+                           options=options, kinds=KINDS, errors=session.pop("complaint_errors", {}),
+                           category=_category(options, draft["answers"].get("category", "")), **extra)
+
+
+def _save(step: str, answers: dict[str, str], next_step: str):
+    """Keep a screen's answers; go on if they are valid, back to the screen if not."""
+    draft = _draft()
+    if draft is None:
+        return go(url_for("complaints.start"))
+    try:
+        options = _options()
+    except HallError as exc:
+        log.warning("complaint options: %s", exc)
+        return go(url_for("home.service", key="complaints"))
+    draft["answers"].update(answers)
+    session["complaint"] = draft
+    errors = _check(step, draft["answers"], options)
+    if errors:
+        session["complaint_errors"] = errors
+        return go(url_for(f"complaints.{step}"))
+    return go(url_for(f"complaints.{next_step}"))
+
+
+@bp.get("/")
+def start():
+    """A new request: a fresh id (a double tap on submit is one record), nothing kept."""
+    ctx = template_context()
+    why = blocked_by(next(f for f in FEATURES if f.key == "complaints"), snapshot(), bool(ctx["hall_open"]))
+    if why is not None:
+        return go(url_for("home.service", key="complaints"))
+    session.pop("complaint_done", None)
+    session["complaint"] = {"request": str(uuid.uuid4()), "answers": {}}
+    return go(url_for("complaints.what"))
+
+
+@bp.get("/what")
+def what():
+    return _screen("what")
+
+
+@bp.post("/what")
+def what_submit():
+    return _save("what", {"kind": request.form.get("kind", ""), "category": request.form.get("category", "")}, "place")
+
+
+@bp.get("/place")
+def place():
+    return _screen("place")
+
+
+@bp.post("/place")
+def place_submit():
+    """One tap for a public area or the home; a building needs its unit too (if the hall
+    has units)."""
+    form = request.form
+    if form.get("area"):
+        chosen = f"{PUBLIC}·{form['area']}"
+    elif form.get("home"):
+        chosen = HOME
+    else:
+        chosen = f"{form.get('building', '')}{form.get('unit', '')}" if form.get("building") else ""
+    return _save("place", {"place": chosen[:60]}, "content")
+
+
+@bp.get("/content")
+def content():
+    return _screen("content")
+
+
+@bp.post("/content")
+def content_submit():
+    return _save("content", {"content": request.form.get("content", ""), "wanted": request.form.get("wanted", "")},
+                 "contact")
+
+
+@bp.get("/contact")
+def contact():
+    return _screen("contact")
+
+
+@bp.post("/contact")
+def contact_submit():
+    form = request.form
+    return _save("contact", {"name": form.get("name", ""), "room": "".join(form.get("room", "").split()),
+                             "phone": "".join(form.get("phone", "").split())}, "confirm")
+
+
+@bp.get("/confirm")
+def confirm():
+    """Everything once more, and the commitment, before anything is stored."""
+    draft = _draft()
+    if draft is None:
+        return go(url_for("complaints.start"))
+    answers = draft["answers"]
+    try:
+        options = _options()
+        for step in STEP_FIELDS:  # a resident who skipped ahead is sent to what is missing
+            if _check(step, answers, options):
+                return go(url_for(f"complaints.{step}"))
+        preview = _ask_edge("complaint_preview", {k: answers[k] for k in _FILLER})
+    except HallError as exc:
+        log.warning("complaint preview: %s", exc)
+        return go(url_for("home.service", key="complaints"))
+    return _screen("confirm", preview=preview, due=_local(preview["feedback_due"]),
+                   failed=session.pop("complaint_failed", False))
+
+
+@bp.post("/submit")
+def submit():
+    draft = _draft()
+    if draft is None:
+        return go(url_for("complaints.start"))
+    answers = draft["answers"]
+    try:
+        receipt = _ask_edge("complaint", {"request": draft["request"], **{k: answers.get(k, "") for k in _FILLER}})
+    except HallError as exc:
+        # Nothing was stored, or it was and the answer was lost: the same request id makes
+        # the next tap the same record either way.
+        log.warning("complaint submit: %s", exc)
+        session["complaint_failed"] = True
+        return go(url_for("complaints.confirm"))
+    session.pop("complaint", None)  # the phone number leaves the kiosk here
+    url = _track_url(receipt["tracking_no"])
+    printed = _print(receipt, url)
+    session["complaint_done"] = {**{k: receipt[k] for k in ("tracking_no", "readable", "grade", "emergency",
+                                                           "feedback_due", "category_zh", "category_en", "kind")},
+                                 "url": url, "printed": printed}
+    return go(url_for("complaints.done"))
+
+
+@bp.get("/done")
+def done():
+    receipt = session.get("complaint_done")
+    if receipt is None:
+        return go(url_for("home.index"))
+    qr = io.BytesIO()
+    segno.make(receipt["url"], error="m").save(qr, kind="svg", scale=6, border=2, xmldecl=False, svgns=True)
+    return render_template("kiosk/complaint_done.html", r=receipt, kinds=KINDS, due=_local(receipt["feedback_due"]),
+                           qr_svg=qr.getvalue().decode(), idle_kind="result")
+
+
+def _local(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, ZoneInfo(current_app.config["SETTINGS"].hours.timezone))
+
+
+def _track_url(tracking_no: str) -> str:
+    base = current_app.config["FOLLOW_URL"].rstrip("/")
+    return f"{base}/t/{tracking_no}" if base else tracking_no
+
+
+def _commitment(receipt: dict[str, Any]) -> str:
+    """The promise printed on the receipt, in Chinese (the receipt is the hall's record)."""
+    if receipt["emergency"]:
+        return "紧急事项，立即处理"
+    return f"{_local(receipt['feedback_due']).strftime('%m-%d %H:%M')} 前首次反馈"
+
+
+def _print(receipt: dict[str, Any], url: str) -> bool:
+    """The paper receipt, through the edge's print service; False (the QR on screen
+    instead) when there is no printer or it fails."""
+    printing = current_app.extensions.get("printing")
+    if printing is None:
+        return False
+    fields = {"tracking_no": receipt["readable"], "kind": KINDS[receipt["kind"]][1],
+              "category": receipt["category_zh"], "deadline": _commitment(receipt), "track_url": url}
+    try:
+        outcome = printing.print("complaint_receipt", fields, printer=current_app.config["SETTINGS"].printer, timeout=8.0)
+    except HallError as exc:
+        log.warning("complaint receipt: %s", exc)
+        return False
+    return outcome.printed
