@@ -97,16 +97,35 @@ def _category(options: dict[str, Any], cid: str) -> dict[str, Any]:
     return next((c for c in options["categories"] if c["id"] == cid), {"id": cid, "name_zh": cid, "name_en": cid, "phrases": []})
 
 
-def _screen(step: str, **extra: Any):
-    """Render a step of the flow, or send the resident where they can go on."""
+class _Elsewhere(Exception):
+    """The resident must go somewhere else first (``response`` takes them there)."""
+
+    def __init__(self, response: Any) -> None:
+        self.response = response
+
+
+def _draft_and_options() -> tuple[dict[str, Any], dict[str, Any]]:
+    """This visit's draft and the hall's options, or :class:`_Elsewhere`: back to the start
+    when there is no draft (a bookmark, a session that ended), to the "unavailable" screen
+    when the edge does not answer."""
     draft = _draft()
     if draft is None:
-        return go(url_for("complaints.start"))
+        raise _Elsewhere(go(url_for("complaints.start")))
     try:
-        options = _options()
+        return draft, _options()
     except HallError as exc:
         log.warning("complaint options: %s", exc)
-        return go(url_for("home.service", key="complaints"))
+        raise _Elsewhere(go(url_for("home.service", key="complaints"))) from None
+
+
+@bp.errorhandler(_Elsewhere)
+def _elsewhere(exc: _Elsewhere):
+    return exc.response
+
+
+def _screen(step: str, **extra: Any):
+    """Render a step of the flow."""
+    draft, options = _draft_and_options()
     return render_template(f"kiosk/complaint_{step}.html", step=step, steps=STEPS, d=draft["answers"],
                            options=options, kinds=KINDS, errors=session.pop("complaint_errors", {}),
                            category=_category(options, draft["answers"].get("category", "")), **extra)
@@ -114,14 +133,7 @@ def _screen(step: str, **extra: Any):
 
 def _save(step: str, answers: dict[str, str], next_step: str):
     """Keep a screen's answers; go on if they are valid, back to the screen if not."""
-    draft = _draft()
-    if draft is None:
-        return go(url_for("complaints.start"))
-    try:
-        options = _options()
-    except HallError as exc:
-        log.warning("complaint options: %s", exc)
-        return go(url_for("home.service", key="complaints"))
+    draft, options = _draft_and_options()
     draft["answers"].update(answers)
     session["complaint"] = draft
     errors = _check(step, draft["answers"], options)
@@ -160,15 +172,17 @@ def place():
 
 @bp.post("/place")
 def place_submit():
-    """One tap for a public area or the home; a building needs its unit too (if the hall
-    has units)."""
+    """One tap for a public area or the home, or a building (with its unit, if chosen).
+    Only the hall's own places are taken: anything else is "choose where it is"."""
     form = request.form
+    places = _draft_and_options()[1]["places"]
+    chosen = ""
     if form.get("area"):
-        chosen = f"{PUBLIC}·{form['area']}"
+        chosen = f"{PUBLIC}·{form['area']}" if form["area"] in places["public_areas"] else ""
     elif form.get("home"):
         chosen = HOME
-    else:
-        chosen = f"{form.get('building', '')}{form.get('unit', '')}" if form.get("building") else ""
+    elif form.get("building") in places["buildings"] and form.get("unit", "") in ["", *places["units"]]:
+        chosen = f"{form['building']}{form.get('unit', '')}"
     return _save("place", {"place": chosen[:60]}, "content")
 
 
@@ -198,12 +212,9 @@ def contact_submit():
 @bp.get("/confirm")
 def confirm():
     """Everything once more, and the commitment, before anything is stored."""
-    draft = _draft()
-    if draft is None:
-        return go(url_for("complaints.start"))
+    draft, options = _draft_and_options()
     answers = draft["answers"]
     try:
-        options = _options()
         for step in STEP_FIELDS:  # a resident who skipped ahead is sent to what is missing
             if _check(step, answers, options):
                 return go(url_for(f"complaints.{step}"))

@@ -265,3 +265,24 @@ def test_a_handled_request_is_rated_at_the_kiosk_and_a_bad_rating_reopens_it(hal
     assert (row["status"], row["rating"]) == ("accepted", "dissatisfied")
     assert "'last4'" not in session_of(page, kiosk)  # the digits went with the rating
     page.close()
+
+
+def test_a_forged_place_is_not_taken(hall, browser):
+    agent, printer, kiosk, store = hall
+    page = page_at(browser, kiosk.url + "complaints/")
+    page.wait_for_selector("legend:has-text('类型')")
+    page.click("label.toggle:has-text('报修')")
+    page.click("label.toggle:has-text('公共设施')")
+    page.click("button:has-text('下一步')")
+    page.wait_for_selector("legend:has-text('楼栋')")
+    token = page.get_attribute("input[name=csrf_token]", "value")
+    for form in ({"area": "月球背面"}, {"building": "99栋"}, {"building": "1栋", "unit": "9单元"}):
+        r = page.request.post(kiosk.url + "complaints/place", form={"csrf_token": token, **form}, max_redirects=0)
+        assert r.headers["location"].endswith("/complaints/place"), form
+    page.goto(kiosk.url + "complaints/place")
+    assert "请选择发生地点" in page.inner_text("main .result.bad")
+    page.click("label.toggle:has-text('1栋')")
+    page.click("label.toggle:has-text('2单元')")
+    page.click("button:has-text('下一步')")
+    page.wait_for_selector("textarea#content")
+    page.close()
