@@ -19,10 +19,11 @@ from .db import migrations
 
 
 def create_app(config: EdgeConfig, test_config: dict[str, Any] | None = None, *, printing: Any = None,
-               queue: Any = None, complaints: Any = None) -> Flask:
+               queue: Any = None, complaints: Any = None, alarms: Any = None) -> Flask:
     """The staff console for the hall described by ``config``. ``printing`` and ``queue`` are
     the agent's print and queue services when the console runs beside it: live printer
-    states and reprints, the counter pages and residents' phone pages need them."""
+    states and reprints, the counter pages and residents' phone pages need them; ``alarms``
+    lets staff acknowledge an alarm from the bell."""
     app = Flask(__name__)
     app.config.from_mapping(
         DATABASE=str(config.data_dir / "edge.db"),
@@ -36,6 +37,7 @@ def create_app(config: EdgeConfig, test_config: dict[str, Any] | None = None, *,
         PRINTING=printing,
         QUEUE=queue,
         COMPLAINTS=complaints,
+        ALARMS=alarms,
     )
     app.config.update(test_config or {})
     init_db(app, migrations)

@@ -13,7 +13,8 @@ def main(argv: list[str] | None = None) -> None:
     from .agent import EdgeAgent
 
     agent = EdgeAgent(config)
-    app = create_app(config, printing=agent.printing, queue=agent.queue, complaints=agent.complaints)
+    app = create_app(config, printing=agent.printing, queue=agent.queue, complaints=agent.complaints,
+                     alarms=agent.alarms)
     agent.start()
     serve(app, config.http, on_stop=agent.close)
 

@@ -85,6 +85,19 @@ class Alarms:
         self._publish(alarm)
         return True
 
+    def acknowledge(self, alarm_id: str, who: str) -> bool:
+        """Someone has seen ``alarm_id`` and is on it: it stays active (the condition is
+        still there) but stops calling for attention. True when it was unacknowledged."""
+        with self._lock:
+            row = self._row(alarm_id)
+            if row is None or row["state"] != "ACTIVE_UNACK":
+                return False
+            alarm = {**row, "state": "ACTIVE_ACK", "acked_by": who, "acked_at": time.time()}
+            self._store(alarm, "acknowledged")
+        log.info("alarm %s acknowledged by %s", alarm_id, who)
+        self._publish(alarm)
+        return True
+
     def active(self) -> list[dict[str, Any]]:
         """Active alarms, the most severe first, then the oldest."""
         with self._lock:

@@ -6,7 +6,7 @@ import time
 
 from typing import Any
 
-from flask import Blueprint, current_app, flash, g, redirect, render_template, url_for
+from flask import Blueprint, abort, current_app, flash, g, jsonify, redirect, render_template, url_for
 
 from central_sync import client as outbox
 from hall_common.auth import login_required
@@ -81,3 +81,24 @@ def help_handled(request_id: str):
     """Staff went to the kiosk: the request leaves the list, with who and when recorded."""
     get_db()["help_requests"].update(request_id, {"handled_at": time.time(), "handled_by": g.user})
     return redirect(url_for("console.overview"))
+
+
+@bp.get("/alarms.json")
+@login_required()
+def alarms_json():
+    """The active alarms for the bell on every console page, which sounds while a critical
+    one is unacknowledged (an emergency report from a kiosk, for one)."""
+    keep = ("id", "severity", "state", "text", "raised_at", "acked_by")
+    return jsonify(alarms=[{k: a[k] for k in keep} for a in active_alarms()])
+
+
+@bp.post("/alarms/<alarm_id>/ack")
+@login_required()
+def alarm_ack(alarm_id: str):
+    """Someone is on it: the bell stops; the alarm stays until its cause is dealt with."""
+    alarms = current_app.config.get("ALARMS")
+    if alarms is None:
+        abort(503)
+    if not alarms.acknowledge(alarm_id, g.user):
+        abort(404)
+    return jsonify(ok=True)

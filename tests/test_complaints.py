@@ -416,3 +416,41 @@ def test_a_bad_draft_is_refused_by_preview_and_submit_alike(edge, broker, bad):
             kiosk.request(method, payload)
         assert err.value.code == "bad_request"
     assert edge.complaints.db.execute("SELECT count(*) FROM complaints").fetchone()[0] == 0
+
+
+def test_an_emergency_rings_the_bell_on_the_staff_console_until_someone_acknowledges_it(mini, broker, browser, tmp_path):
+    from pathlib import Path
+
+    import edge_agent
+    from hall_common.config import BootstrapUser
+
+    from .minihall import Served
+
+    agent = mini.edge()
+    (tmp_path / "staff.pw").write_text("correct horse 1")
+    config = agent.config.model_copy(update={"bootstrap_user": BootstrapUser(
+        username="staff", password_file=tmp_path / "staff.pw", role="staff")})
+    console = Served(edge_agent.create_app(config, complaints=agent.complaints, alarms=agent.alarms))
+    mini.served.append(console)
+    page = browser.new_page(viewport={"width": 1366, "height": 900})
+    page.goto(console.url)
+    page.fill("#username", "staff")
+    page.fill("#password", "correct horse 1")
+    page.click("button[type=submit]")
+    page.goto(console.url + "complaints/")  # any console page
+    assert page.get_attribute("#alarm-bell", "data-sounding") == "no"
+    r = broker.client("kiosk-01", kind="kiosk").request("complaint", submission(
+        kind="repair", category="elevator", place="5栋电梯", content="电梯困人，有人被关在里面"))
+    page.wait_for_selector("#alarm-bell:not([hidden])", timeout=15000)
+    assert "5栋电梯" in page.inner_text("#alarm-bell")
+    page.wait_for_function("Number(document.getElementById('alarm-bell').dataset.rang) >= 2")  # it keeps chiming
+    assert page.get_attribute("#alarm-bell", "data-sounding") == "yes"
+    shots = Path(__file__).resolve().parent.parent / "var" / "screenshots" / "complaints"
+    shots.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=shots / "console-bell.png", full_page=True)
+    page.click(".bell-ack")
+    page.wait_for_selector("#alarm-bell", state="hidden")
+    assert page.get_attribute("#alarm-bell", "data-sounding") == "no"
+    row = next(a for a in agent.alarms.active() if a["id"] == f"complaint.{r['tracking_no']}")
+    assert (row["state"], row["acked_by"]) == ("ACTIVE_ACK", "staff")  # seen, still active until handled
+    page.close()

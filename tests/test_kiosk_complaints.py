@@ -156,6 +156,10 @@ def test_the_whole_flow_typing_chinese_prints_a_receipt_and_reaches_the_centre(h
     wait_for(lambda: store.query("SELECT body FROM records WHERE kind = 'complaint'"), timeout=20)
     body = store.query("SELECT body FROM records WHERE kind = 'complaint'")[0]["body"]
     assert number in str(body)
+    at_centre = store.query("SELECT hall_id, kind, category, status, phone_masked FROM complaints WHERE tracking_no = ?",
+                            [number])
+    assert [dict(r) for r in at_centre] == [{"hall_id": HALL, "kind": "repair", "category": "facilities",
+                                             "status": "submitted", "phone_masked": "138****5678"}]
     # The flow is over: the session no longer holds the phone.
     page.click("a:has-text('完成')")
     page.wait_for_selector(".tiles")
