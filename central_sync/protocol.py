@@ -91,7 +91,7 @@ class ContentItem(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     seq: int
-    kind: Literal["announcement"]
+    kind: Literal["announcement", "disclosure"]
     key: str
     body: dict[str, Any]
     deleted: bool = False

@@ -25,6 +25,7 @@ from hall_common.config import EdgeConfig
 from hall_common.runner import node_bus
 from hall_common.storage import open_database
 
+from . import disclosures
 from .alarms import Alarms
 from .centre_link import CentreWatch
 from .complaints.service import ComplaintService
@@ -72,6 +73,12 @@ class EdgeAgent:
                                    timeout=config.centre.timeout,
                                    feeds={"configs": self._configs_from_centre, "content": self._content_from_centre})
         self.bus.subscribe(contract.CONFIG_REPORTED.filter(hall=hall), self._on_config_reported)
+        if config.centre is not None:
+            from .bills import BillsRelay
+
+            self.bills = BillsRelay(url=config.centre.url, token=config.centre.token, timeout=min(3.0, config.centre.timeout),
+                                    centre_online=lambda: self.centre.online if self.centre is not None else None)
+            self.bus.serve("bills", self.bills.handle_bills)
         self.alarms = Alarms(self.db_path, self.bus, node=config.node_id, nudge=self._nudge)
         self.printing = PrintService(config, db_path=self.db_path, bus=self.bus, alarms=self.alarms)
         self.bus.serve("print", self.printing.handle_print)
@@ -89,6 +96,11 @@ class EdgeAgent:
         self.bus.serve("complaint", self.complaints.handle_submit)
         self.bus.serve("track", self.complaints.handle_track)
         self.bus.serve("rate", self.complaints.handle_rate)
+        self.disclosures = disclosures.DisclosureLibrary(db_path=self.db_path)
+        self.bus.serve("disclosures", self.disclosures.handle_list)
+        self.bus.serve("disclosure", self.disclosures.handle_item)
+        self.bus.serve("disclosure_search", self.disclosures.handle_search)
+        self.bus.serve("disclosure_image", self.disclosures.handle_image)
         # Off the network thread: it reads the database.
         self.bus.on_connected(lambda: threading.Thread(target=self._republish, daemon=True).start())
 
@@ -124,6 +136,7 @@ class EdgeAgent:
             self.buttons.close()
         self.bus.close()
         self.complaints.close()
+        self.disclosures.close()
         self.queue.close()
         self.alarms.close()
         self.db.close()
@@ -183,7 +196,10 @@ class EdgeAgent:
         db = open_database(self.db_path)
         try:
             with db.atomic():
+                disclosures.apply(db, items)  # kept in tables of their own, searchable
                 for item in items:
+                    if item.kind == "disclosure":
+                        continue
                     if item.deleted:
                         db["content"].delete_where("kind = ? AND key = ?", [item.kind, item.key])
                     else:

@@ -207,3 +207,17 @@ def create_service_ratings(db: sqlite_utils.Database) -> None:
         )"""
     )
     db.execute("CREATE INDEX service_ratings_day ON service_ratings (day, counter)")
+
+
+@migrations()
+def create_disclosures(db: sqlite_utils.Database) -> None:
+    # Public disclosures from the centre (seed 000 clause 4.8), the newest version of each,
+    # so the hall shows them with the centre down; pictures by their sha256, shared between
+    # items and versions. The FTS5 trigram index finds Chinese words of three or more
+    # characters anywhere in a title or text (shorter queries use LIKE, edge_agent/disclosures.py).
+    db.execute("CREATE TABLE disclosures (id TEXT PRIMARY KEY, category TEXT NOT NULL, title TEXT NOT NULL, "
+               "effective_date TEXT NOT NULL, version INTEGER NOT NULL, body TEXT NOT NULL, table_json TEXT NOT NULL, "
+               "images_json TEXT NOT NULL, seq INTEGER NOT NULL)")
+    db.execute("CREATE INDEX disclosures_category ON disclosures (category, effective_date)")
+    db.execute("CREATE TABLE disclosure_images (sha256 TEXT PRIMARY KEY, mime TEXT NOT NULL, data BLOB NOT NULL)")
+    db.execute("CREATE VIRTUAL TABLE disclosures_fts USING fts5(id UNINDEXED, title, body, tokenize = 'trigram')")

@@ -98,6 +98,8 @@ class Layout:
     logins: dict[str, tuple[str, str]] = field(default_factory=dict)
     folders: dict[str, Path] = field(default_factory=dict)
     """Folders a person uses to play a device (a simulated camera's view)."""
+    files: dict[str, Path] = field(default_factory=dict)
+    """Files a person uses (the demo household's resident QR code)."""
 
 
 def prepare(data_dir: Path, plan: HallPlan, *, base_port: int, host: str = "127.0.0.1") -> Layout:
@@ -168,6 +170,10 @@ def prepare(data_dir: Path, plan: HallPlan, *, base_port: int, host: str = "127.
         from .provision import provision
 
         provision(f"sqlite:///{data_dir / 'central/central.db'}", plan.hall_id, plan.hall_name, contract.EDGE_NODE, token_file)
+        from central_sync.server.disclosure_demo import seed_url  # a first-time user finds 公示信息 filled
+
+        seed_url(f"sqlite:///{data_dir / 'central/central.db'}")
+    layout.files["resident QR (demo)"] = _demo_residents(data_dir, plan.hall_id)
     edge_conf = node_config(
         contract.EDGE_NODE,
         http={"host": host, "port": edge_port},
@@ -205,6 +211,25 @@ def prepare(data_dir: Path, plan: HallPlan, *, base_port: int, host: str = "127.
         layout.processes.append(Process(node, [py, "-m", "simulators.env_node", "--config", str(conf)], None, None))
     layout.urls["broker"] = f"mqtt://{host}:{broker_port}"
     return layout
+
+
+def _demo_residents(data_dir: Path, hall_id: str) -> Path:
+    """Demo households and bills in the central database, and the resident QR code of one
+    of them (docs/bills.md): what a person needs to try the kiosk's bills screen."""
+    from central_sync.server.resident_demo import DEMO_ROOM, load_demo
+    from central_sync.server.schema import MIGRATIONS
+    from central_sync.store import Store, migrate
+
+    from .resident_codes import write_code
+
+    store = Store.connect(f"sqlite:///{data_dir / 'central/central.db'}")
+    try:
+        migrate(store, MIGRATIONS)
+        load_demo(store, hall_id)
+    finally:
+        store.close()
+    return write_code(data_dir / "secrets/centre/config_signing.key", hall_id, DEMO_ROOM,
+                      data_dir / "resident-qr" / f"{DEMO_ROOM}.png")
 
 
 def _mosquitto() -> str:

@@ -68,6 +68,8 @@ def create_app(
     app.extensions["ime"] = PinyinIME()  # its index is built on first use (kiosk.__main__ warms it)
     app.extensions["camera"] = camera_from(config.camera)  # None: no scan button on /track
     app.config.setdefault("CAMERA_SCAN_S", config.camera.scan_s)
+    # Resident QR codes are signed with the centre's configuration key (domain-separated).
+    app.config.setdefault("RESIDENT_PUBLIC_KEY", config.config_public_key)
 
     # Parsed once: Babel's Locale.parse of a string scans every known locale (0.5 ms a page).
     locales = {code: Locale.parse(code) for code in settings.languages}
@@ -79,13 +81,17 @@ def create_app(
     Babel(app, locale_selector=locale)
     CSRFProtect(app)
 
-    from . import complaints, features, flows, home, keyboard, kiosk_session, queue, rating, voice_views
+    from . import complaints, disclosures, features, flows, home, keyboard, kiosk_session, queue, rating, voice_views
 
     app.register_blueprint(home.bp)
     app.register_blueprint(kiosk_session.bp)
     app.register_blueprint(flows.bp)
     app.register_blueprint(queue.bp)
     app.register_blueprint(complaints.bp)
+    app.register_blueprint(disclosures.bp)
+    from . import bills
+
+    app.register_blueprint(bills.bp)
     app.register_blueprint(rating.bp)
     app.register_blueprint(keyboard.bp)
     app.register_blueprint(voice_views.bp)
@@ -97,7 +103,8 @@ def create_app(
     @app.after_request
     def no_store(response):
         # Nothing a resident saw may come back from the browser's cache for the next one.
-        if request.endpoint != "static":
+        # Disclosure pictures are public and addressed by their hash: those may be cached.
+        if request.endpoint not in ("static", "disclosures.image"):
             response.headers["Cache-Control"] = "no-store"
         return response
 

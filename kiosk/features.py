@@ -31,8 +31,10 @@ class Feature:
 
 FEATURES: tuple[Feature, ...] = (
     Feature("queue", _l("Take a number"), _l("Queue for the counter"), "ticket", ("edge", "open"), "queue.choose"),
-    Feature("disclosures", _l("Public notices"), _l("Fees, contracts, accounts"), "notice"),
-    Feature("bills", _l("Bills and payment"), _l("See and pay your bills"), "bill", ("centre",)),
+    Feature("disclosures", _l("Public notices"), _l("Fees, contracts, accounts"), "notice", ("edge",),
+            "disclosures.index"),
+    Feature("bills", _l("Bills and payment"), _l("See and pay your bills"), "bill", ("edge", "centre"),
+            "bills.start"),
     Feature("complaints", _l("Complaints, repairs, suggestions"), _l("Tell us, we follow up"), "complaint", ("edge",),
             "complaints.start"),
     Feature("track", _l("Track my request"), _l("Progress of a request"), "search", ("edge",), "flows.track"),

@@ -33,11 +33,12 @@ def create_app(config: CentralConfig, test_config: dict[str, Any] | None = None)
     init_store(app, config.database_url)
     app.extensions["config_key"] = load_or_create_key(config.signing_key_file or config.data_dir / "config_signing.key")
     auth.init_app(app, lambda: StoreUsers(get_store()), bootstrap=config.bootstrap_user)
-    from . import admin, api, complaints, configs, content
+    from . import admin, api, complaints, configs, content, disclosures
 
     app.register_blueprint(admin.bp)
     app.register_blueprint(configs.bp)
     app.register_blueprint(content.bp)
+    app.register_blueprint(disclosures.bp)
     app.register_blueprint(complaints.bp)
     app.register_blueprint(api.bp)
     auth.csrf.exempt(api.bp)  # halls authenticate with a bearer token, not a browser cookie
