@@ -4,6 +4,7 @@
     hall doctor             check broker, edge, nodes, databases, sync and centre
     hall provision          issue or revoke a node's credential for the centre
     hall broker-config      write mosquitto.conf for an edge Pi
+    hall resident-qr        write a household's resident QR code (PNG) for the kiosk camera
 """
 
 from __future__ import annotations
@@ -47,13 +48,15 @@ def cmd_up(args: argparse.Namespace) -> int:
         print(f"hall up: {exc}", file=sys.stderr)
         sup.stop_all()
         return 1
-    width = max(len(k) for k in [*layout.urls, *layout.folders])
+    width = max(len(k) for k in [*layout.urls, *layout.folders, *layout.files])
     lines = [f"\nService hall {plan.hall_name} ({plan.hall_id}) is up:"]
     for name, url in layout.urls.items():
         login = layout.logins.get(name)
         lines.append(f"  {name:<{width}}  {url}" + (f"   login: {login[0]} / {login[1]}" if login else ""))
     for name, folder in layout.folders.items():
         lines.append(f"  {name:<{width}}  {folder}   (drop a photo of a receipt's QR code here, then tap Scan on Track)")
+    for name, path in layout.files.items():
+        lines.append(f"  {name:<{width}}  {path}   (copy it into a camera folder, then tap 账单缴费 > Scan)")
     lines.append(f"  {'logs':<{width}}  {layout.data_dir / 'logs'}")
     lines.append(_test_print(layout, plan, width))
     lines.append("Press Ctrl-C to stop.\n")
@@ -126,6 +129,21 @@ def cmd_provision(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_resident_qr(args: argparse.Namespace) -> int:
+    from .resident_codes import hall_of, write_code
+
+    try:
+        hall_id = args.hall_id or hall_of(args.data_dir)
+        out = args.out or args.data_dir / "resident-qr" / f"{args.room}.png"
+        key = args.key_file or args.data_dir / "secrets/centre/config_signing.key"
+        write_code(key, hall_id, args.room, out, days=args.days)
+    except (ConfigError, ValueError) as exc:
+        print(f"hall resident-qr: {exc}", file=sys.stderr)
+        return 2
+    print(f"hall resident-qr: code for {hall_id} room {args.room} written to {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hall", description="Run and check a property-management service hall.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -161,6 +179,14 @@ def build_parser() -> argparse.ArgumentParser:
     bc.add_argument("--bridge-hall", help="the hall id (its user name at the central broker)")
     bc.add_argument("--bridge-password-file", type=Path, help="the hall's password at the central broker")
     bc.set_defaults(func=cmd_broker_config)
+    rq = sub.add_parser("resident-qr", help="write a household's resident QR code (PNG), signed with the centre's key")
+    rq.add_argument("--data-dir", type=Path, default=DEFAULT_DATA, help="data directory of `hall up` (default var/hall)")
+    rq.add_argument("--room", required=True, help="building-unit-room, e.g. 3-2-1201")
+    rq.add_argument("--hall-id", help="hall id (default: the one of DATA/config/edge.toml)")
+    rq.add_argument("--key-file", type=Path, help="the centre's signing key (default DATA/secrets/centre/config_signing.key)")
+    rq.add_argument("--out", type=Path, help="PNG to write (default DATA/resident-qr/ROOM.png)")
+    rq.add_argument("--days", type=float, default=365, help="days the code is valid (default 365)")
+    rq.set_defaults(func=cmd_resident_qr)
     return parser
 
 

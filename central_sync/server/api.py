@@ -99,6 +99,31 @@ def get_content():
     )
 
 
+@bp.post("/residents/bills")
+def post_resident_bills():
+    """One household's bills, for a hall's kiosk, once the resident proved who they are:
+    ``{"kiosk": ..., "qr": ...}`` or ``{"kiosk": ..., "room": "3-2-1201", "last4": "5678"}``.
+    Only the caller's hall is searched; see :mod:`.residents` for the rate limit."""
+    from central_sync.signing import public_key_b64
+
+    from . import residents
+
+    who = authenticated()
+    if who is None:
+        return problem(401, "unauthorised", "unknown or revoked node credential")
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not all(isinstance(body.get(k, ""), str) for k in ("kiosk", "qr", "room", "last4")):
+        return problem(422, "malformed", "send a JSON object with kiosk and qr, or kiosk, room and last4 (strings)")
+    store = get_store()
+    try:
+        row = residents.identify(store, who.hall_id, body.get("kiosk", "")[:64] or who.node_id,
+                                 room=body.get("room"), last4=body.get("last4"), qr=body.get("qr"),
+                                 public_key=public_key_b64(current_app.extensions["config_key"]))
+    except residents.LookupRefused as exc:
+        return problem(exc.status, exc.code, exc.detail)
+    return jsonify(residents.bills_for(store, row))
+
+
 @bp.get("/openapi.json")
 def openapi():
     return jsonify(document())

@@ -71,6 +71,26 @@ def document() -> dict[str, Any]:
                     },
                 }
             },
+            "/api/v1/residents/bills": {
+                "post": {
+                    "operationId": "postResidentBills",
+                    "summary": "One household's bills (owner masked, its own lines only) once a resident is identified "
+                               "by a resident QR code or by room and the last 4 digits of the registered phone",
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                        "type": "object",
+                        "properties": {"kiosk": {"type": "string"}, "qr": {"type": "string"},
+                                       "room": {"type": "string", "pattern": "^\\d{1,3}-\\d{1,2}-\\d{1,5}$"},
+                                       "last4": {"type": "string", "pattern": "^\\d{4}$"}}}}}},
+                    "responses": {
+                        "200": {"description": "household, unpaid lines, the last paid lines"},
+                        "401": _problem("unknown or revoked node credential"),
+                        "403": _problem("resident code forged, expired, of another hall or unreadable"),
+                        "404": _problem("no household matches"),
+                        "422": _problem("malformed request"),
+                        "429": _problem("too many wrong attempts for this kiosk or room"),
+                    },
+                }
+            },
             "/api/v1/openapi.json": {
                 "get": {"operationId": "getOpenapi", "summary": "This document", "security": [],
                         "responses": {"200": {"description": "the OpenAPI document"}}}

@@ -109,4 +109,29 @@ MIGRATIONS: list[Migration] = [
             "CREATE INDEX complaint_events_complaint ON complaint_events (complaint_id, ts)",
         ],
     ),
+    Migration(
+        "009_residents_bills",
+        [
+            # Households and their bill lines (residents.py), and wrong room/last-4 attempts
+            # (rate limited per kiosk and per room). amount_fen: integer fen, never floats.
+            "CREATE TABLE households (hall_id TEXT NOT NULL, room TEXT NOT NULL, building TEXT NOT NULL, unit TEXT NOT NULL, "
+            "owner_name TEXT NOT NULL, phone TEXT NOT NULL, PRIMARY KEY (hall_id, room))",
+            "CREATE TABLE bill_lines (id TEXT PRIMARY KEY, hall_id TEXT NOT NULL, room TEXT NOT NULL, item TEXT NOT NULL, "
+            "period TEXT NOT NULL, amount_fen INTEGER NOT NULL, standard TEXT NOT NULL, basis TEXT NOT NULL, "
+            "due_date TEXT NOT NULL, status TEXT NOT NULL, paid_at TEXT)",
+            "CREATE INDEX bill_lines_room ON bill_lines (hall_id, room, status)",
+            "CREATE TABLE resident_failures (key TEXT NOT NULL, ts DOUBLE PRECISION NOT NULL)",
+            "CREATE INDEX resident_failures_key ON resident_failures (key, ts)",
+        ],
+        [
+            "CREATE TABLE households (hall_id TEXT NOT NULL, room TEXT NOT NULL, building TEXT NOT NULL, unit TEXT NOT NULL, "
+            "owner_name TEXT NOT NULL, phone TEXT NOT NULL, PRIMARY KEY (hall_id, room))",
+            "CREATE TABLE bill_lines (id UUID PRIMARY KEY, hall_id TEXT NOT NULL, room TEXT NOT NULL, item TEXT NOT NULL, "
+            "period TEXT NOT NULL, amount_fen BIGINT NOT NULL, standard TEXT NOT NULL, basis TEXT NOT NULL, "
+            "due_date DATE NOT NULL, status TEXT NOT NULL CHECK (status IN ('unpaid', 'paid')), paid_at DATE)",
+            "CREATE INDEX bill_lines_room ON bill_lines (hall_id, room, status)",
+            "CREATE TABLE resident_failures (key TEXT NOT NULL, ts DOUBLE PRECISION NOT NULL)",
+            "CREATE INDEX resident_failures_key ON resident_failures (key, ts)",
+        ],
+    ),
 ]

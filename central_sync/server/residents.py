@@ -1,0 +1,148 @@
+"""Households and their bills at the centre, and who may see them.
+
+The centre is the one place that knows a household's registered phone and its bill lines.
+A hall asks for one household's bills only after the resident proved who they are at a
+kiosk: a resident QR code (:mod:`hall_common.resident_qr`, signed by the centre) or the room
+plus the last 4 digits of the registered phone. Wrong room/last-4 attempts are limited per
+kiosk and per room (:data:`MAX_FAILURES` in :data:`FAILURE_WINDOW_S`), so nobody guesses
+digits at the kiosk. What goes back names the owner masked (张*) and holds that room's lines
+only: every query here is bound to the hall of the caller's credential and the proven room.
+
+Each line is priced openly (seed 003 §五 明码标价): item, period, amount, the standard and
+its basis. Lines past due are marked ``overdue`` as a plain fact; nothing is ever withheld
+for arrears.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from central_sync.store import Store
+from hall_common import resident_qr
+from hall_common.privacy import mask_name
+
+ITEMS = ("物业费", "车位管理费", "装修管理费", "水费", "电费", "其他代收费用")
+MAX_FAILURES = 5
+FAILURE_WINDOW_S = 600.0
+RECENT_PAID = 3
+"""Paid lines shown beside the unpaid ones (the latest few, for reference)."""
+LAST4 = re.compile(r"^\d{4}$")
+
+
+class LookupRefused(Exception):
+    """A request for a household's bills that is answered with nothing: ``code`` is
+    ``not_found``, ``rate_limited`` or a :class:`~hall_common.resident_qr.QRRefused` reason."""
+
+    def __init__(self, code: str, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.code, self.status, self.detail = code, status, detail
+
+
+@dataclass(frozen=True)
+class Household:
+    hall_id: str
+    room: str
+    building: str
+    unit: str
+    owner_name: str
+    phone: str
+
+
+def save_household(store: Store, h: Household) -> None:
+    store.execute(
+        "INSERT INTO households (hall_id, room, building, unit, owner_name, phone) VALUES (?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (hall_id, room) DO UPDATE SET building = excluded.building, unit = excluded.unit, "
+        "owner_name = excluded.owner_name, phone = excluded.phone",
+        (h.hall_id, h.room, h.building, h.unit, h.owner_name, h.phone),
+    )
+
+
+def add_line(store: Store, *, hall_id: str, room: str, item: str, period: str, amount_fen: int, standard: str,
+             basis: str, due_date: str, status: str = "unpaid", line_id: str | None = None) -> str:
+    """One bill line; ``item`` is one of :data:`ITEMS` and ``standard``/``basis`` are required
+    (a charge without its standard and basis is not shown to anyone)."""
+    if item not in ITEMS:
+        raise ValueError(f"item {item!r}: one of {', '.join(ITEMS)}")
+    if status not in ("unpaid", "paid") or amount_fen <= 0 or not standard.strip() or not basis.strip():
+        raise ValueError("a bill line needs a positive amount, its standard, its basis and a status")
+    date.fromisoformat(due_date)
+    line_id = line_id or str(uuid.uuid4())
+    store.execute(
+        "INSERT INTO bill_lines (id, hall_id, room, item, period, amount_fen, standard, basis, due_date, status) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+        (line_id, hall_id, room, item, period, amount_fen, standard, basis, due_date, status),
+    )
+    return line_id
+
+
+def _household(store: Store, hall_id: str, room: str) -> dict[str, Any] | None:
+    rows = store.query("SELECT * FROM households WHERE hall_id = ? AND room = ?", (hall_id, room))
+    return rows[0] if rows else None
+
+
+def _failures(store: Store, keys: list[str], now: float) -> bool:
+    """Whether any of ``keys`` has used up its wrong attempts."""
+    return any(store.scalar("SELECT count(*) FROM resident_failures WHERE key = ? AND ts > ?",
+                            (key, now - FAILURE_WINDOW_S)) >= MAX_FAILURES for key in keys)
+
+
+def identify(store: Store, hall_id: str, kiosk: str, *, room: str | None = None, last4: str | None = None,
+             qr: str | None = None, public_key: str, now: float | None = None) -> dict[str, Any]:
+    """The proven household of ``hall_id`` (a row), or :class:`LookupRefused`."""
+    now = time.time() if now is None else now
+    if qr is not None:
+        try:
+            proven = resident_qr.verify(public_key, qr, hall=hall_id, now=now)
+        except resident_qr.QRRefused as exc:
+            raise LookupRefused(exc.reason, 403, f"resident code refused: {exc.reason}") from None
+        row = _household(store, hall_id, proven)
+        if row is None:
+            raise LookupRefused("not_found", 404, "no household for this code")
+        return row
+    room, last4 = (room or "").strip(), (last4 or "").strip()
+    if not resident_qr.ROOM.match(room) or not LAST4.match(last4):
+        raise LookupRefused("malformed", 422, "room: building-unit-room; last4: 4 digits")
+    keys = [f"kiosk:{hall_id}:{kiosk}", f"room:{hall_id}:{room}"]
+    if _failures(store, keys, now):
+        raise LookupRefused("rate_limited", 429, "too many wrong attempts; try again in a few minutes")
+    row = _household(store, hall_id, room)
+    if row is None or row["phone"][-4:] != last4:
+        with store.transaction():
+            for key in keys:
+                store.execute("INSERT INTO resident_failures (key, ts) VALUES (?, ?)", (key, now))
+        raise LookupRefused("not_found", 404, "no household matches this room and these digits")
+    return row
+
+
+def _line(r: dict[str, Any], today: str) -> dict[str, Any]:
+    due = str(r["due_date"])
+    return {"id": str(r["id"]), "item": r["item"], "period": r["period"], "amount_fen": int(r["amount_fen"]),
+            "standard": r["standard"], "basis": r["basis"], "due_date": due, "status": r["status"],
+            "overdue": r["status"] == "unpaid" and due < today}
+
+
+def bills_for(store: Store, household: dict[str, Any], *, today: str | None = None) -> dict[str, Any]:
+    """What a resident may see: the household (owner masked) and its own lines only."""
+    today = today or date.today().isoformat()
+    hall_id, room = household["hall_id"], household["room"]
+    unpaid = store.query("SELECT * FROM bill_lines WHERE hall_id = ? AND room = ? AND status = 'unpaid' "
+                         "ORDER BY due_date, item", (hall_id, room))
+    paid = store.query("SELECT * FROM bill_lines WHERE hall_id = ? AND room = ? AND status = 'paid' "
+                       f"ORDER BY due_date DESC, item LIMIT {RECENT_PAID}", (hall_id, room))
+    return {
+        "household": {"room": room, "building": household["building"], "unit": household["unit"],
+                      "name": mask_name(household["owner_name"])},
+        "unpaid": [_line(r, today) for r in unpaid],
+        "paid": [_line(r, today) for r in paid],
+    }
+
+
+def rooms(store: Store, hall_id: str) -> list[dict[str, str]]:
+    """The hall's rooms (no names, no phones), for the kiosk's building/unit/room pickers."""
+    return [{"room": r["room"], "building": r["building"], "unit": r["unit"]}
+            for r in store.query("SELECT room, building, unit FROM households WHERE hall_id = ? ORDER BY room", (hall_id,))]

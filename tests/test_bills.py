@@ -1,0 +1,336 @@
+"""Bills: the resident QR code (signed, domain-separated, refused when forged, expired,
+another hall's or junk), the centre's lookup on SQLite and a real PostgreSQL (one room's
+lines only, owner masked, wrong digits rate limited per kiosk and per room), and the kiosk
+end to end in headless Chromium with a real broker, edge and centre: identify by a QR
+image in the simulated camera's folder or by room plus phone digits, see each charge with
+its standard and basis, tick lines for a total, and nothing of another household reachable."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import segno
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import central_sync.server
+from central_sync.server import credentials
+from central_sync.server.resident_demo import load_demo
+from central_sync.signing import public_key_b64
+from central_sync.signing import sign as sign_config
+from central_sync.store import Store
+from edge_agent.bills import BillsRelay
+from hall_common import resident_qr
+from hall_common.config import CameraConfig, CentralConfig
+from hall_common.errors import RequestFailed
+from kiosk.camera import camera_from
+
+from .conftest import HALL, wait_for
+from .minihall import MiniHall
+
+SHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots" / "bills"
+CHECKS = (Path(__file__).parent / "kiosk_checks.js").read_text()
+KEY = Ed25519PrivateKey.generate()
+PUB = public_key_b64(KEY)
+NOW = 1_800_000_000.0
+GOOD = resident_qr.issue(KEY, hall="h1", room="3-2-1201", expires=NOW + 3600)
+
+
+# -- the code ------------------------------------------------------------------------------
+
+
+def refused(text: object, *, hall: str = "h1", now: float = NOW, key: str = PUB) -> str:
+    with pytest.raises(resident_qr.QRRefused) as exc:
+        resident_qr.verify(key, text, hall=hall, now=now)
+    return exc.value.reason
+
+
+def test_a_genuine_code_names_its_room():
+    assert resident_qr.verify(PUB, GOOD, hall="h1", now=NOW) == "3-2-1201"
+    assert len(GOOD) < 200  # small enough for a QR a phone camera reads at a glance
+
+
+def test_forged_expired_other_hall_and_garbage_are_refused_with_their_reason():
+    other_key = Ed25519PrivateKey.generate()
+    assert refused(resident_qr.issue(other_key, hall="h1", room="3-2-1201", expires=NOW + 3600)) == "forged"
+    payload, sig = GOOD[len(resident_qr.PREFIX):].split(".")
+    claim = json.loads(base64.urlsafe_b64decode(payload + "=="))
+    claim["room"] = "3-2-1202"  # someone else's room under the genuine signature
+    moved = base64.urlsafe_b64encode(json.dumps(claim, separators=(",", ":")).encode()).rstrip(b"=").decode()
+    assert refused(f"{resident_qr.PREFIX}{moved}.{sig}") == "forged"
+    assert refused(GOOD, now=NOW + 3600) == "expired"
+    assert refused(GOOD, hall="h2") == "other_hall"
+    for junk in ("", "HR1.", "HR1.abc", "HR1.a.b.c", "HR1.!!!.???", "http://hall/t/1012611240429", None, 42, GOOD[:-10]):
+        assert refused(junk) in ("unreadable", "forged")
+
+
+def test_a_config_signature_does_not_pass_as_a_resident_code():
+    """Domain separation: the same key signs kiosk configuration; its signatures must not
+    make a resident code (nor the other way round)."""
+    payload = json.dumps({"v": 1, "hall": "h1", "room": "3-2-1201", "exp": int(NOW + 3600)}, separators=(",", ":")).encode()
+    raw_sig = KEY.sign(payload)  # signed without the resident-qr domain prefix
+    text = f"{resident_qr.PREFIX}{base64.urlsafe_b64encode(payload).rstrip(b'=').decode()}." \
+           f"{base64.urlsafe_b64encode(raw_sig).rstrip(b'=').decode()}"
+    assert refused(text) == "forged"
+    doc = sign_config(KEY, hall="h1", node="kiosk-01", version=1, expires=NOW, body={"room": "3-2-1201"})
+    assert refused(f"{resident_qr.PREFIX}{doc.sig}") == "unreadable"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(max_size=300), st.binary(max_size=300).map(lambda b: "HR1." + b.decode("latin-1")),
+                 st.integers(0, len(GOOD) - 1).map(lambda n: GOOD[:n]),
+                 st.tuples(st.integers(0, len(GOOD) - 1), st.characters()).map(
+                     lambda t: GOOD[:t[0]] + t[1] + GOOD[t[0] + 1:])))
+def test_junk_never_raises_anything_else_and_never_names_another_room(text):
+    try:
+        room = resident_qr.verify(PUB, text, hall="h1", now=NOW)
+    except resident_qr.QRRefused as exc:
+        assert exc.reason in ("unreadable", "forged", "expired", "other_hall")
+    else:  # only a change in the signature's unused padding bits can keep it valid
+        assert room == "3-2-1201"
+
+
+# -- the centre ----------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def centre(request, tmp_path):
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path}/central.db"
+    else:
+        url = request.getfixturevalue("pg_server").create_database(f"bills_{uuid.uuid4().hex[:12]}")
+    app = central_sync.server.create_app(CentralConfig(data_dir=tmp_path / "c", database_url=url, http={"port": 1}))
+    store = Store.connect(url)
+    credentials.register_hall(store, "h1", "幸福里")
+    credentials.register_hall(store, "h2", "长寿苑")
+    tokens = {"h1": credentials.issue(store, "h1", "edge"), "h2": credentials.issue(store, "h2", "edge")}
+    load_demo(store, "h1")
+    yield app, store, tokens
+    pool = app.extensions.get("store_pool")
+    if pool is not None:
+        pool.close()
+    store.close()
+
+
+def ask(app, token: str | None, body: object):
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return app.test_client().post("/api/v1/residents/bills", json=body, headers=headers)
+
+
+def test_room_and_digits_give_that_room_only_priced_openly_owner_masked(centre):
+    app, store, tokens = centre
+    r = ask(app, tokens["h1"], {"kiosk": "kiosk-01", "room": "3-2-1201", "last4": "5678"})
+    assert r.status_code == 200
+    body = r.get_json()
+    assert body["household"] == {"room": "3-2-1201", "building": "3", "unit": "2", "name": "张*"}
+    text = json.dumps(body, ensure_ascii=False)
+    assert "张三" not in text and "13812345678" not in text and "李" not in text
+    mine = {str(r["id"]) for r in store.query("SELECT id FROM bill_lines WHERE room = '3-2-1201'")}
+    lines = body["unpaid"] + body["paid"]
+    assert lines and {line["id"] for line in lines} <= mine
+    assert {line["item"] for line in body["unpaid"]} == {"物业费", "车位管理费", "水费"}
+    fee = next(line for line in body["unpaid"] if line["item"] == "物业费")
+    assert fee["standard"] == "2.50 元/㎡·月 × 89.5 ㎡" and "物业服务合同第 5 条" in fee["basis"]
+    assert fee["amount_fen"] == 22375 and isinstance(fee["amount_fen"], int)
+    assert all(line["status"] == "paid" for line in body["paid"])
+    assert any(line["overdue"] for line in body["unpaid"])  # a plain fact on the line
+
+
+def test_a_resident_code_is_checked_at_the_centre_too(centre):
+    app, store, tokens = centre
+    key = app.extensions["config_key"]
+    good = resident_qr.issue(key, hall="h1", room="5-1-601", expires=time.time() + 60)
+    r = ask(app, tokens["h1"], {"kiosk": "kiosk-01", "qr": good})
+    assert r.status_code == 200 and r.get_json()["household"]["name"] == "王*"
+    forged = resident_qr.issue(KEY, hall="h1", room="5-1-601", expires=time.time() + 60)
+    assert (ask(app, tokens["h1"], {"kiosk": "k", "qr": forged}).get_json()["code"]) == "forged"
+    expired = resident_qr.issue(key, hall="h1", room="5-1-601", expires=time.time() - 1)
+    assert ask(app, tokens["h1"], {"kiosk": "k", "qr": expired}).get_json()["code"] == "expired"
+    # Hall h2's edge presenting h1's genuine code: refused, nothing of h1 leaks to h2.
+    r = ask(app, tokens["h2"], {"kiosk": "k", "qr": good})
+    assert r.status_code == 403 and r.get_json()["code"] == "other_hall"
+    r = ask(app, tokens["h2"], {"kiosk": "k", "room": "3-2-1201", "last4": "5678"})
+    assert r.status_code == 404
+
+
+def test_refusals_say_what_is_wrong(centre):
+    app, store, tokens = centre
+    assert ask(app, None, {"room": "3-2-1201", "last4": "5678"}).status_code == 401
+    assert ask(app, "nope", {"room": "3-2-1201", "last4": "5678"}).status_code == 401
+    r = ask(app, tokens["h1"], {"room": "3-2-1201", "last4": "56"})
+    assert r.status_code == 422 and "last4" in r.get_json()["detail"]
+    assert ask(app, tokens["h1"], ["room"]).status_code == 422
+    assert ask(app, tokens["h1"], {"room": 3}).status_code == 422
+
+
+def test_wrong_digits_are_limited_per_room_and_per_kiosk(centre):
+    app, store, tokens = centre
+    for _ in range(5):
+        assert ask(app, tokens["h1"], {"kiosk": "kiosk-01", "room": "3-2-1202", "last4": "0000"}).status_code == 404
+    # The room is locked now, even with the right digits and from another kiosk.
+    r = ask(app, tokens["h1"], {"kiosk": "kiosk-02", "room": "3-2-1202", "last4": "4321"})
+    assert r.status_code == 429 and r.get_json()["code"] == "rate_limited"
+    # kiosk-01 is locked for every room; kiosk-02 still works for another room.
+    assert ask(app, tokens["h1"], {"kiosk": "kiosk-01", "room": "3-2-1201", "last4": "5678"}).status_code == 429
+    assert ask(app, tokens["h1"], {"kiosk": "kiosk-02", "room": "3-2-1201", "last4": "5678"}).status_code == 200
+    # The window passes: the room opens again.
+    store.execute("UPDATE resident_failures SET ts = ts - 601")
+    assert ask(app, tokens["h1"], {"kiosk": "kiosk-02", "room": "3-2-1202", "last4": "4321"}).status_code == 200
+
+
+def test_the_edge_says_unreachable_at_once_when_the_centre_is_known_down():
+    calls = []
+    relay = BillsRelay(url="http://127.0.0.1:9", token=lambda: calls.append(1) or "t", centre_online=lambda: False)
+    with pytest.raises(RequestFailed) as exc:
+        relay.handle_bills("kiosk-01", {"room": "3-2-1201", "last4": "5678"})
+    assert exc.value.code == "centre_unreachable" and calls == []  # no HTTP attempted
+    relay = BillsRelay(url="http://127.0.0.1:9", token=lambda: "t", timeout=1)
+    with pytest.raises(RequestFailed) as exc:
+        relay.handle_bills("kiosk-01", {"qr": "HR1.x.y"})
+    assert exc.value.code == "centre_unreachable"
+
+
+# -- the kiosk, end to end -----------------------------------------------------------------
+
+
+@pytest.fixture
+def hall(broker, tmp_path):
+    mini = MiniHall(broker, tmp_path)
+    centre = mini.central()
+    store = Store.connect(f"sqlite:///{tmp_path}/central.db")
+    credentials.register_hall(store, HALL, "测试大厅")
+    load_demo(store, HALL)
+    mini.edge(centre_url=centre.url, token=credentials.issue(store, HALL, "edge"))
+    key = centre.app.extensions["config_key"]
+    kiosk, app = mini.kiosk(test_config={"RESIDENT_PUBLIC_KEY": public_key_b64(key), "CAMERA_SCAN_S": 2})
+    photos = tmp_path / "camera"
+    photos.mkdir()
+    app.extensions["camera"] = camera_from(CameraConfig(kind="images", images_dir=str(photos), scan_s=2))
+    wait_for(lambda: app.extensions["hall_status"].snapshot().centre_up)
+    yield kiosk, key, photos, store
+    store.close()
+    mini.close()
+
+
+def hold_up(photos: Path, text: str, name: str) -> None:
+    segno.make_qr(text, error="m").save(str(photos / f"{name}.png"), scale=8, border=4)
+
+
+def page_at(browser, url: str):
+    page = browser.new_page(viewport={"width": 1920, "height": 1080}, has_touch=True)
+    page.goto(url)
+    return page
+
+
+def check(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SHOTS / f"{name}.png", full_page=True)
+    problems = page.evaluate(CHECKS, {"minTouch": 111, "minKey": 83, "minFont": 24, "minLine": 1.3})
+    assert not problems, problems
+
+
+def session_of(page, kiosk) -> str:
+    app = kiosk.app
+    cookie = next((c["value"] for c in page.context.cookies() if c["name"] == app.config["SESSION_COOKIE_NAME"]), None)
+    return str(app.session_interface.get_signing_serializer(app).loads(cookie)) if cookie else ""
+
+
+def post_form(page, action: str, fields: dict[str, str]) -> None:
+    """Post a form the way a tampering visitor would (fetch with the page's CSRF token)."""
+    page.evaluate("""([action, fields]) => {
+        const body = new URLSearchParams(fields);
+        body.set("csrf_token", document.querySelector("input[name=csrf_token]").value);
+        return fetch(action, {method: "POST", body});
+    }""", [action, fields])
+
+
+def test_scan_a_resident_code_see_priced_bills_tick_lines_and_nothing_else(hall, browser):
+    kiosk, key, photos, store = hall
+    page = page_at(browser, kiosk.url)
+    page.click(".tile-bills")
+    page.wait_for_selector("text=扫描住户二维码")
+    check(page, "1-identify")
+    hold_up(photos, resident_qr.issue(key, hall=HALL, room="3-2-1201", expires=time.time() + 600), "resident")
+    page.click("button:has-text('扫描住户二维码')")
+    page.wait_for_selector(".bill-line")
+    text = page.inner_text("main")
+    assert "3-2-1201" in text and "张*" in text and "张三" not in text and "5678" not in text
+    assert "2.50 元/㎡·月 × 89.5 ㎡" in text and "成都市物业服务收费管理办法；物业服务合同第 5 条" in text
+    assert "收费标准" in text and "收费依据" in text and "已过缴费期限" in text
+    assert "缴费" in page.inner_text(".pay-note") and not page.query_selector("button:has-text('支付')")
+    assert page.inner_text(".total") == "¥ 0.00"
+    check(page, "2-bills")
+    # Tick the parking line, then the water line: the total follows.
+    page.click(".bill-line:has-text('车位管理费') .bill-pick")
+    page.wait_for_selector(".bill-line.picked")
+    assert page.inner_text(".total") == "¥ 300.00"
+    page.click(".bill-line:has-text('水费') .bill-pick")
+    page.wait_for_function("document.querySelectorAll('.bill-line.picked').length == 2")
+    assert page.inner_text(".total") == "¥ 344.20"
+    check(page, "3-picked")
+    # Tampering: another household's bill id, another room in the address.
+    theirs = str(store.query("SELECT id FROM bill_lines WHERE room = '3-2-1202' AND status = 'unpaid'")[0]["id"])
+    post_form(page, "/bills/pick", {"line": theirs})
+    page.goto(kiosk.url + "bills/list?room=3-2-1202")
+    assert page.inner_text(".total") == "¥ 344.20" and "3-2-1202" not in page.inner_text("main")
+    assert "李*" not in page.content() and theirs not in page.content()
+    assert page.goto(kiosk.url + "bills/3-2-1202").status == 404
+    session = session_of(page, kiosk)
+    assert theirs not in session and "bills_pick" in session
+    # Done: the household is forgotten.
+    page.goto(kiosk.url + "bills/list")
+    page.click("a:has-text('完成')")
+    page.wait_for_selector(".tile-bills")
+    assert "3-2-1201" not in session_of(page, kiosk)
+    page.goto(kiosk.url + "bills/list")
+    page.wait_for_selector("text=扫描住户二维码")
+    assert "2.50 元" not in page.inner_text("main")
+
+
+def test_room_and_digits_wrong_then_right(hall, browser):
+    kiosk, key, photos, store = hall
+    page = page_at(browser, kiosk.url + "bills/")
+    page.click("#room")
+    for ch in "3-2-1202":
+        page.click(f".keypad .key[data-key='{ch}']")
+    page.click("#last4")
+    for ch in "1111":
+        page.click(f".keypad .key[data-key='{ch}']")
+    page.click("button:has-text('查看我的账单')")
+    page.wait_for_selector(".result.bad")
+    assert "房号与手机号后 4 位和登记信息不一致" in page.inner_text(".result.bad")
+    assert page.input_value("#room") == "3-2-1202" and page.input_value("#last4") == ""
+    check(page, "4-wrong-digits")
+    page.click("#last4")
+    for ch in "4321":
+        page.click(f".keypad .key[data-key='{ch}']")
+    page.click("button:has-text('查看我的账单')")
+    page.wait_for_selector(".bill-line")
+    text = page.inner_text("main")
+    assert "李*" in text and "3-2-1202" in text and "车位管理费" not in text  # that household has no parking line
+
+
+def test_forged_and_foreign_codes_are_refused_with_a_message(hall, browser):
+    kiosk, key, photos, store = hall
+    page = page_at(browser, kiosk.url + "bills/")
+    hold_up(photos, resident_qr.issue(KEY, hall=HALL, room="3-2-1201", expires=time.time() + 600), "forged")
+    page.click("button:has-text('扫描住户二维码')")
+    page.wait_for_selector(".result.bad")
+    assert "不是物业服务中心签发的" in page.inner_text(".result.bad")
+    assert not page.query_selector(".bill-line")
+    check(page, "5-forged")
+    (photos / "forged.png").unlink()  # the camera reads the newest picture; leave one
+    hold_up(photos, resident_qr.issue(key, hall="elsewhere", room="3-2-1201", expires=time.time() + 600), "other")
+    page.click("button:has-text('扫描住户二维码')")
+    page.wait_for_selector(".result.bad:has-text('其他小区')")
+    (photos / "other.png").unlink()
+    hold_up(photos, "http://hall.example/t/1012611240429", "receipt")
+    page.click("button:has-text('扫描住户二维码')")
+    page.wait_for_selector(".result.bad:has-text('这不是住户二维码')")
+    assert "2.50 元" not in page.content()
