@@ -341,6 +341,8 @@ def test_staff_console_shows_the_printers_and_reprints_a_job(mini, broker, print
     agent = mini.edge(printers=[net("printer-1", p1, serves=["kiosk-01"]),
                                 net("printer-2", p2, profile="generic-58-bitmap")])
     wait_for(lambda: agent.printing.workers["printer-2"].status is not None)
+    # The worker knows the paper is out a moment before its alarm is stored: wait for both.
+    wait_for(lambda: any("printer-2 缺纸" in a["text"] for a in agent.alarms.active()))
     first = client(broker).print("queue_ticket", ticket())
     (tmp_path / "staff.pw").write_text("correct horse 1")
     config = agent.config.model_copy(update={"bootstrap_user": BootstrapUser(
