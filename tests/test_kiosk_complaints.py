@@ -19,9 +19,9 @@ from simulators.printer import VirtualPrinter
 
 from .conftest import HALL, wait_for
 from .minihall import MiniHall
+from .screens import check_screen
 
 SHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots" / "complaints"
-CHECKS = (Path(__file__).parent / "kiosk_checks.js").read_text()
 FOLLOW = "http://hall.example"
 
 
@@ -50,10 +50,7 @@ def page_at(browser, url: str):
 
 
 def check(page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=SHOTS / f"{name}.png", full_page=True)
-    problems = page.evaluate(CHECKS, {"minTouch": 111, "minKey": 83, "minFont": 24, "minLine": 1.3})
-    assert not problems, problems
+    check_screen(page, SHOTS, name)
 
 
 def session_of(page, kiosk) -> str:

@@ -12,10 +12,10 @@ import pytest
 
 from .conftest import start_broker, stop_broker, wait_for
 from .minihall import MiniHall
+from .screens import screen_problems
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "var" / "screenshots" / "kiosk"
-CHECKS = (Path(__file__).parent / "kiosk_checks.js").read_text()
 LAYOUT_SHIFT = """() => new Promise((done) => {
   let total = 0;
   new PerformanceObserver((list) => { for (const e of list.getEntries()) if (!e.hadRecentInput) total += e.value; })
@@ -98,7 +98,7 @@ def test_every_screen(hall, browser, orientation, lang, elder):
         for screen in SCREENS:
             visit(page, served.url, screen)
             page.screenshot(path=out / f"{screen}.png", full_page=True)
-            found = page.evaluate(CHECKS, {"minTouch": 111, "minKey": 83, "minFont": 32 if elder else 24, "minLine": 1.3})
+            found = screen_problems(page, minFont=32 if elder else 24)
             shift = page.evaluate(LAYOUT_SHIFT)
             if shift > 0.01:
                 found.append(f"layout shift {shift:.3f}")

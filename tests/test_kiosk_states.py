@@ -4,7 +4,6 @@ closed; and the idle timeout that leaves nothing of a visit behind."""
 
 from __future__ import annotations
 
-import time
 import urllib.request
 from datetime import datetime
 from pathlib import Path
@@ -12,11 +11,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from hall_common.bus import contract
-from hall_common.bus.payloads import DeviceState
-
-from .conftest import HALL, wait_for
+from .conftest import wait_for
 from .minihall import SETTINGS, MiniHall
+from .screens import screen_problems
 
 SHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots" / "kiosk-states"
 
@@ -33,7 +30,6 @@ def mini(broker, tmp_path):
     hall.close()
 
 
-CHECKS = (Path(__file__).parent / "kiosk_checks.js").read_text()
 
 
 def shot(browser, url: str, name: str) -> None:
@@ -42,7 +38,7 @@ def shot(browser, url: str, name: str) -> None:
     page = browser.new_page(viewport={"width": 1080, "height": 1920})
     page.goto(url)
     page.screenshot(path=SHOTS / f"{name}.png", full_page=True)
-    problems = page.evaluate(CHECKS, {"minTouch": 111, "minKey": 83, "minFont": 24, "minLine": 1.3})
+    problems = screen_problems(page)
     page.close()
     assert not problems, problems
 

@@ -16,9 +16,9 @@ from simulators.printer import VirtualPrinter
 
 from .conftest import wait_for
 from .minihall import MiniHall, Served
+from .screens import check_screen
 
 SHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots" / "queue"
-CHECKS = (Path(__file__).parent / "kiosk_checks.js").read_text()
 ALWAYS = {"periods": [{"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "open": "00:00", "close": "23:59"}]}
 QUEUE = {"hours": ALWAYS, "counters": [
     {"id": "c1", "name": "1", "services": ["procedures", "certificates", "consult"]},
@@ -54,10 +54,7 @@ def kiosk_page(browser, name: str | None = None):
 
 
 def check(page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=SHOTS / f"{name}.png", full_page=True)
-    problems = page.evaluate(CHECKS, {"minTouch": 111, "minKey": 83, "minFont": 24, "minLine": 1.3})
-    assert not problems, problems
+    check_screen(page, SHOTS, name)
 
 
 def test_take_a_number_and_get_it_on_paper(hall, browser):

@@ -25,6 +25,7 @@ from hall_common.storage import open_database
 
 from .conftest import wait_for
 from .minihall import MiniHall, Served
+from .screens import check_screen
 
 ALWAYS = {"periods": [{"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "open": "00:00", "close": "23:59"}]}
 QUEUE = {"hours": ALWAYS, "counters": [
@@ -241,7 +242,6 @@ def test_the_staff_is_whoever_works_the_counter_and_the_share_counts_the_satisfi
 # -- at the kiosk, in headless Chromium ------------------------------------------------------
 
 SHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots" / "rating"
-CHECKS = (Path(__file__).parent / "kiosk_checks.js").read_text()
 
 
 @pytest.fixture
@@ -265,11 +265,7 @@ def hall(broker, tmp_path):
 
 
 def check(page, name: str) -> None:
-    """Screenshot the whole page, and hold it to the kiosk's touch, text and contrast rules."""
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=SHOTS / f"{name}.png", full_page=True)
-    problems = page.evaluate(CHECKS, {"minTouch": 111, "minKey": 83, "minFont": 24, "minLine": 1.3})
-    assert not problems, problems
+    check_screen(page, SHOTS, name)
 
 
 def type_code(page, code: str) -> None:

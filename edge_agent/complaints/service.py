@@ -26,7 +26,7 @@ import time
 import uuid
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
 
