@@ -525,6 +525,45 @@ class DoctorConfig(NodeConfig):
     model_config = SettingsConfigDict(env_prefix="DOCTOR_")
 
 
+class WeChatPayConfig(Section):
+    """A merchant's WeChat Pay APIv3 credentials (Native payment). The files hold secrets and
+    are read at start; the platform key verifies what WeChat sends (notifications, replies)."""
+
+    mchid: str = Field(pattern=r"^\d{8,12}$")
+    appid: str = Field(pattern=r"^wx[0-9a-f]{16}$")
+    serial: str = Field(pattern=r"^[0-9A-Fa-f]{8,64}$", description="the merchant API certificate's serial number")
+    private_key_file: RelPath = Field(description="the merchant API private key (apiclient_key.pem)")
+    platform_serial: str = Field(min_length=8, max_length=64, description="Wechatpay-Serial of the platform key below")
+    platform_key_file: RelPath = Field(description="the WeChat Pay platform certificate or public key (PEM)")
+    apiv3_key_file: RelPath = Field(description="the 32-byte APIv3 key that encrypts notification resources")
+    api_base: str = Field("https://api.mch.weixin.qq.com", pattern=r"^https?://")
+
+
+class PaymentsConfig(Section):
+    """Payment orders at the centre (``central_sync/server/payments``)."""
+
+    provider: Literal["sandbox", "wechat"] = "sandbox"
+    order_ttl_s: int = Field(300, ge=60, le=7200)
+    sweep_s: float = Field(30.0, ge=0, le=3600, description="how often expired orders are closed; 0 = never")
+    notify_base_url: str | None = Field(
+        None, pattern=r"^https?://",
+        description="the centre's public URL; notifications go to <it>/api/v1/payments/notify/<provider>. "
+                    "Unset: the URL the hall reached the centre by (fine for the sandbox, not for WeChat)")
+    wechat: WeChatPayConfig | None = None
+
+    @model_validator(mode="after")
+    def _wechat_needs_its_keys(self) -> "PaymentsConfig":
+        if self.provider == "wechat":
+            if self.wechat is None:
+                raise ValueError("provider 'wechat' needs a [payments.wechat] section")
+            if self.notify_base_url is None or not self.notify_base_url.startswith("https://"):
+                raise ValueError("provider 'wechat' needs notify_base_url, an https:// URL WeChat Pay can reach")
+            for name in ("private_key_file", "platform_key_file", "apiv3_key_file"):
+                if not getattr(self.wechat, name).is_file():
+                    raise ValueError(f"wechat.{name}: no such file {getattr(self.wechat, name)}")
+        return self
+
+
 class CentralConfig(PartConfig):
     """The central server (``central_sync/``): many halls sync to it."""
 
@@ -538,6 +577,7 @@ class CentralConfig(PartConfig):
     max_batch_bytes: int = Field(2 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     signing_key_file: RelPath | None = Field(None, description="Ed25519 key that signs kiosk configuration (made if missing)")
     config_valid_days: int = Field(30, ge=1, le=365)
+    payments: PaymentsConfig = PaymentsConfig()
 
     @field_validator("database_url")
     @classmethod

@@ -42,6 +42,9 @@ def create_app(config: CentralConfig, test_config: dict[str, Any] | None = None)
     app.register_blueprint(complaints.bp)
     app.register_blueprint(api.bp)
     auth.csrf.exempt(api.bp)  # halls authenticate with a bearer token, not a browser cookie
+    from .payments import init_app as init_payments
+
+    init_payments(app, config)
     app.register_blueprint(health_blueprint(lambda: {"part": "central", "ts": time.time()}))
 
     @app.template_filter("when")

@@ -91,6 +91,53 @@ def document() -> dict[str, Any]:
                     },
                 }
             },
+            "/api/v1/payments/orders": {
+                "post": {
+                    "operationId": "postPaymentOrder",
+                    "summary": "A payment order for unpaid bill lines of one room; the amount is their sum at the centre",
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                        "type": "object", "additionalProperties": False, "required": ["room", "bill_ids"],
+                        "properties": {"room": {"type": "string"}, "kiosk": {"type": "string"},
+                                       "bill_ids": {"type": "array", "items": {"type": "string", "format": "uuid"},
+                                                    "minItems": 1, "maxItems": 24}}}}}},
+                    "responses": {
+                        "201": {"description": "order_id, out_trade_no, amount_fen, code_url (the QR content), expires_at"},
+                        "401": _problem("unknown or revoked node credential"),
+                        "404": _problem("a line is not this room's (or not this hall's)"),
+                        "409": _problem("a line is paid already, or in another open payment"),
+                        "422": _problem("malformed, or the body names an amount"),
+                        "503": _problem("the payment provider does not answer"),
+                    },
+                }
+            },
+            "/api/v1/payments/orders/{order_id}": {
+                "get": {
+                    "operationId": "getPaymentOrder",
+                    "summary": "An order's status and lines; with wait=N, answers when it is paid or closed (N <= 25 s)",
+                    "parameters": [{"name": "order_id", "in": "path", "required": True, "schema": {"type": "string"}},
+                                   {"name": "wait", "in": "query", "required": False,
+                                    "schema": {"type": "number", "minimum": 0, "maximum": 25}}],
+                    "responses": {
+                        "200": {"description": "status (created, expired_unclosed, paid, paid_conflict, closed, failed), paid_at, lines"},
+                        "401": _problem("unknown or revoked node credential"),
+                        "404": _problem("no such order for this hall"),
+                        "422": _problem("wait is not a number"),
+                    },
+                }
+            },
+            "/api/v1/payments/notify/{provider}": {
+                "post": {
+                    "operationId": "postPaymentNotification",
+                    "summary": "The provider's payment notification (WeChat Pay APIv3 format: signed, resource encrypted)",
+                    "security": [],
+                    "parameters": [{"name": "provider", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "responses": {
+                        "200": {"description": '{"code": "SUCCESS"}: recorded, or recorded before'},
+                        "400": {"description": '{"code": "FAIL", "message": reason}: not believed; nothing changed'},
+                        "404": {"description": '{"code": "FAIL"}: unknown provider or order'},
+                    },
+                }
+            },
             "/api/v1/openapi.json": {
                 "get": {"operationId": "getOpenapi", "summary": "This document", "security": [],
                         "responses": {"200": {"description": "the OpenAPI document"}}}

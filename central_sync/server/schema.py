@@ -134,4 +134,37 @@ MIGRATIONS: list[Migration] = [
             "CREATE INDEX resident_failures_key ON resident_failures (key, ts)",
         ],
     ),
+    Migration(
+        "010_payments",
+        [
+            # Payment orders (payments/orders.py): one row per attempt, its out_trade_no unique.
+            # A bill line is locked to one live order by bill_lines.order_id (a conditional
+            # update), and settled once, in the transaction that marks its order paid.
+            "CREATE TABLE payment_orders (id TEXT PRIMARY KEY, hall_id TEXT NOT NULL, room TEXT NOT NULL, kiosk TEXT NOT NULL, "
+            "provider TEXT NOT NULL, out_trade_no TEXT NOT NULL UNIQUE, amount_fen INTEGER NOT NULL, status TEXT NOT NULL, "
+            "code_url TEXT, created_at DOUBLE PRECISION NOT NULL, expires_at DOUBLE PRECISION NOT NULL, "
+            "paid_at DOUBLE PRECISION, closed_at DOUBLE PRECISION, transaction_id TEXT)",
+            "CREATE INDEX payment_orders_live ON payment_orders (status, expires_at)",
+            "CREATE TABLE payment_order_lines (order_id TEXT NOT NULL, line_id TEXT NOT NULL, amount_fen INTEGER NOT NULL, "
+            "PRIMARY KEY (order_id, line_id))",
+            "CREATE TABLE payment_events (id INTEGER PRIMARY KEY AUTOINCREMENT, order_id TEXT NOT NULL, ts DOUBLE PRECISION NOT NULL, "
+            "kind TEXT NOT NULL, detail TEXT NOT NULL)",
+            "CREATE INDEX payment_events_order ON payment_events (order_id, ts)",
+            "ALTER TABLE bill_lines ADD COLUMN order_id TEXT",
+        ],
+        [
+            "CREATE TABLE payment_orders (id TEXT PRIMARY KEY, hall_id TEXT NOT NULL, room TEXT NOT NULL, kiosk TEXT NOT NULL, "
+            "provider TEXT NOT NULL, out_trade_no TEXT NOT NULL UNIQUE, amount_fen BIGINT NOT NULL CHECK (amount_fen > 0), "
+            "status TEXT NOT NULL CHECK (status IN ('created', 'expired_unclosed', 'paid', 'paid_conflict', 'closed', 'failed')), "
+            "code_url TEXT, created_at DOUBLE PRECISION NOT NULL, expires_at DOUBLE PRECISION NOT NULL, "
+            "paid_at DOUBLE PRECISION, closed_at DOUBLE PRECISION, transaction_id TEXT)",
+            "CREATE INDEX payment_orders_live ON payment_orders (status, expires_at)",
+            "CREATE TABLE payment_order_lines (order_id TEXT NOT NULL REFERENCES payment_orders(id), line_id UUID NOT NULL, "
+            "amount_fen BIGINT NOT NULL, PRIMARY KEY (order_id, line_id))",
+            "CREATE TABLE payment_events (id BIGSERIAL PRIMARY KEY, order_id TEXT NOT NULL, ts DOUBLE PRECISION NOT NULL, "
+            "kind TEXT NOT NULL, detail TEXT NOT NULL)",
+            "CREATE INDEX payment_events_order ON payment_events (order_id, ts)",
+            "ALTER TABLE bill_lines ADD COLUMN order_id TEXT REFERENCES payment_orders(id)",
+        ],
+    ),
 ]

@@ -1,0 +1,283 @@
+"""Payment orders: which bill lines a payment is for, and settling them exactly once.
+
+The rules that keep money right:
+
+- The amount is always the sum of the lines at the centre; nobody sends one.
+- A line is locked to one live order by a conditional update of ``bill_lines.order_id``
+  (``... WHERE order_id IS NULL AND status = 'unpaid'``): a second order for it is refused.
+- A payment is recorded by a conditional update of the order's status
+  (``... WHERE status IN ('created', 'expired_unclosed')``) in the same transaction that
+  settles its lines: whichever of 20 identical notifications gets there first does it, the
+  others change nothing (and are still answered SUCCESS, or WeChat keeps retrying).
+- Money that arrives for an order already closed is still recorded (it was taken): its lines
+  are settled if still unpaid and free, otherwise the order is flagged ``paid_conflict`` for a
+  refund. Nothing is ever credited twice.
+
+Order statuses: ``created`` (payable), ``expired_unclosed`` (past expiry, the provider could
+not be told to close it yet; lines stay locked), ``paid``, ``paid_conflict`` (money taken,
+lines not settled by it: refund), ``closed`` (lines free again), ``failed`` (the provider
+refused to open it; lines free again).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import re
+import threading
+import time
+import uuid
+from datetime import date
+from typing import Any, Callable, Iterator, Mapping
+
+from central_sync.store import Store
+
+from .provider import NewOrder, NotificationRefused, OrderAlreadyPaid, PaymentError, Provider, ProviderUnavailable, Trade
+
+log = logging.getLogger(__name__)
+LIVE = ("created", "expired_unclosed")
+FINAL = ("paid", "paid_conflict", "closed", "failed")
+MAX_LINES = 24
+UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+class OrderRefused(PaymentError, ValueError):
+    """An order that is not made; ``code`` is for the hall, ``detail`` for its log."""
+
+    def __init__(self, code: str, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.code, self.status, self.detail = code, status, detail
+
+
+class Signals:
+    """One event per order that someone is waiting on, set when the order's status becomes
+    final in this process. Waiters also look at the database every second, so a payment
+    recorded by another worker is seen too."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._events: dict[str, tuple[threading.Event, int]] = {}
+
+    @contextlib.contextmanager
+    def watch(self, order_id: str) -> Iterator[threading.Event]:
+        with self._lock:
+            event, n = self._events.get(order_id, (threading.Event(), 0))
+            self._events[order_id] = (event, n + 1)
+        try:
+            yield event
+        finally:
+            with self._lock:
+                event, n = self._events[order_id]
+                if n == 1:
+                    del self._events[order_id]
+                else:
+                    self._events[order_id] = (event, n - 1)
+
+    def fire(self, order_id: str) -> None:
+        with self._lock:
+            entry = self._events.get(order_id)
+        if entry is not None:
+            entry[0].set()
+
+
+def _marks(n: int) -> str:
+    return ", ".join("?" * n)
+
+
+def _event(store: Store, order_id: str, now: float, kind: str, **detail: Any) -> None:
+    store.execute("INSERT INTO payment_events (order_id, ts, kind, detail) VALUES (?, ?, ?, ?)",
+                  (order_id, now, kind, json.dumps(detail, ensure_ascii=False, sort_keys=True)))
+
+
+def _today(now: float) -> str:
+    return date.fromtimestamp(now).isoformat()
+
+
+def new_trade_no(now: float) -> str:
+    """Unique per attempt, 6-32 characters of [0-9A-Za-z] as WeChat requires."""
+    return "HP" + time.strftime("%Y%m%d%H%M%S", time.localtime(now)) + uuid.uuid4().hex[:14]
+
+
+def create_order(store: Store, provider: Provider, *, hall: str, room: str, bill_ids: list[str], kiosk: str,
+                 ttl_s: float, notify_url: str, site_url: str, now: float) -> dict[str, Any]:
+    """Lock ``bill_ids`` (unpaid lines of ``hall``'s ``room``) to a new order for their sum,
+    and open it at the provider. Refused (:class:`OrderRefused`) when a line is not that
+    room's, already paid or in another live order, or when the provider does not answer."""
+    ids = list(dict.fromkeys(bill_ids))
+    if not ids or len(ids) > MAX_LINES or not all(isinstance(i, str) and UUID.match(i) for i in ids):
+        raise OrderRefused("malformed", 422, f"bill_ids: 1 to {MAX_LINES} bill line ids")
+    ids = [i.lower() for i in ids]
+    order_id, trade_no = str(uuid.uuid4()), new_trade_no(now)
+    with store.transaction():
+        rows = store.query(f"SELECT id, amount_fen, status, order_id FROM bill_lines WHERE hall_id = ? AND room = ? "
+                           f"AND id IN ({_marks(len(ids))})", (hall, room, *ids))
+        if len(rows) != len(ids):
+            raise OrderRefused("unknown_lines", 404, "bill_ids: not all of these are lines of this room")
+        if any(r["status"] != "unpaid" for r in rows):
+            raise OrderRefused("already_paid", 409, "bill_ids: a line is paid already")
+        amount = sum(int(r["amount_fen"]) for r in rows)
+        store.execute("INSERT INTO payment_orders (id, hall_id, room, kiosk, provider, out_trade_no, amount_fen, status, "
+                      "created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'created', ?, ?)",
+                      (order_id, hall, room, kiosk, provider.name, trade_no, amount, now, now + ttl_s))
+        locked = store.execute(f"UPDATE bill_lines SET order_id = ? WHERE hall_id = ? AND room = ? AND status = 'unpaid' "
+                               f"AND order_id IS NULL AND id IN ({_marks(len(ids))})", (order_id, hall, room, *ids)).rowcount
+        if locked != len(ids):
+            raise OrderRefused("locked", 409, "bill_ids: a line is in another payment that is still open; "
+                                              "finish or wait for it to expire")
+        store.executemany("INSERT INTO payment_order_lines (order_id, line_id, amount_fen) VALUES (?, ?, ?)",
+                          [(order_id, str(r["id"]), int(r["amount_fen"])) for r in rows])
+        _event(store, order_id, now, "created", out_trade_no=trade_no, amount_fen=amount, kiosk=kiosk)
+    try:
+        code_url = provider.create_native(NewOrder(trade_no, f"物业缴费 {room}", amount, now + ttl_s, notify_url, site_url))
+    except PaymentError as exc:
+        log.error("payment order %s (%s): the provider did not open it: %s", order_id, trade_no, exc)
+        with store.transaction():
+            if store.execute("UPDATE payment_orders SET status = 'failed', closed_at = ? WHERE id = ? AND status = 'created'",
+                             (now, order_id)).rowcount:
+                store.execute("UPDATE bill_lines SET order_id = NULL WHERE order_id = ? AND status = 'unpaid'", (order_id,))
+                _event(store, order_id, now, "failed", reason=str(exc)[:200])
+        raise OrderRefused("provider_unavailable", 503, "the payment provider does not answer; try again") from None
+    store.execute("UPDATE payment_orders SET code_url = ? WHERE id = ?", (code_url, order_id))
+    return {"order_id": order_id, "out_trade_no": trade_no, "amount_fen": amount, "code_url": code_url,
+            "expires_at": now + ttl_s}
+
+
+def order_row(store: Store, order_id: str) -> dict[str, Any] | None:
+    rows = store.query("SELECT * FROM payment_orders WHERE id = ?", (order_id,))
+    return rows[0] if rows else None
+
+
+def order_view(store: Store, order: Mapping[str, Any]) -> dict[str, Any]:
+    """What the hall is told about its order: status, when paid, and each line's state."""
+    lines = store.query("SELECT l.id, l.item, l.period, ol.amount_fen, l.status FROM payment_order_lines ol "
+                        "JOIN bill_lines l ON l.id = ol.line_id WHERE ol.order_id = ? ORDER BY l.due_date, l.item",
+                        (order["id"],))
+    return {"order_id": order["id"], "status": order["status"], "amount_fen": int(order["amount_fen"]),
+            "paid_at": order["paid_at"], "expires_at": order["expires_at"],
+            "lines": [{"id": str(r["id"]), "item": r["item"], "period": r["period"], "amount_fen": int(r["amount_fen"]),
+                       "status": r["status"]} for r in lines]}
+
+
+class _LinesNotFree(Exception):
+    """Rolls back a late settlement that could not take every line."""
+
+
+def record_payment(store: Store, order: Mapping[str, Any], trade: Trade, *, now: float, source: str) -> str:
+    """Record that ``order`` is paid (``trade`` is already verified); settle its lines once.
+    Returns what happened: ``paid``, ``paid_conflict`` or ``unchanged`` (already recorded)."""
+    order_id = order["id"]
+    with store.transaction():
+        if store.execute("UPDATE payment_orders SET status = 'paid', paid_at = ?, transaction_id = ? "
+                         "WHERE id = ? AND status IN ('created', 'expired_unclosed')",
+                         (now, trade.transaction_id, order_id)).rowcount == 1:
+            wanted = store.scalar("SELECT count(*) FROM payment_order_lines WHERE order_id = ?", (order_id,))
+            settled = store.execute("UPDATE bill_lines SET status = 'paid', paid_at = ? WHERE order_id = ? AND status = 'unpaid'",
+                                    (_today(now), order_id)).rowcount
+            if settled != wanted:  # a line settled by some other way meanwhile: money to give back
+                store.execute("UPDATE payment_orders SET status = 'paid_conflict' WHERE id = ?", (order_id,))
+                _event(store, order_id, now, "paid_conflict", source=source, settled=settled, lines=wanted,
+                       transaction_id=trade.transaction_id)
+                log.warning("payment order %s paid, but only %d of %d lines were unpaid: refund due", order_id, settled, wanted)
+                return "paid_conflict"
+            _event(store, order_id, now, "paid", source=source, transaction_id=trade.transaction_id)
+            return "paid"
+    # Not live: already recorded, or closed before the money came.
+    try:
+        with store.transaction():
+            if store.execute("UPDATE payment_orders SET status = 'paid', paid_at = ?, transaction_id = ? "
+                             "WHERE id = ? AND status = 'closed'", (now, trade.transaction_id, order_id)).rowcount != 1:
+                return "unchanged"
+            ids = [str(r["line_id"]) for r in store.query("SELECT line_id FROM payment_order_lines WHERE order_id = ?", (order_id,))]
+            settled = store.execute(f"UPDATE bill_lines SET status = 'paid', paid_at = ?, order_id = ? WHERE status = 'unpaid' "
+                                    f"AND order_id IS NULL AND id IN ({_marks(len(ids))})", (_today(now), order_id, *ids)).rowcount
+            if settled != len(ids):
+                raise _LinesNotFree()
+            _event(store, order_id, now, "paid", source=source, late=True, transaction_id=trade.transaction_id)
+            log.info("payment order %s paid after it was closed; its lines were still free and are settled", order_id)
+            return "paid"
+    except _LinesNotFree:
+        pass
+    with store.transaction():
+        if store.execute("UPDATE payment_orders SET status = 'paid_conflict', paid_at = ?, transaction_id = ? "
+                         "WHERE id = ? AND status = 'closed'", (now, trade.transaction_id, order_id)).rowcount != 1:
+            return "unchanged"
+        _event(store, order_id, now, "paid_conflict", source=source, late=True, transaction_id=trade.transaction_id)
+    log.warning("payment order %s (%s) paid after it was closed and its lines were taken: flagged for refund",
+                order_id, order["out_trade_no"])
+    return "paid_conflict"
+
+
+def accept_notification(store: Store, provider: Provider, headers: Mapping[str, str], body: bytes, *,
+                        now: float) -> tuple[dict[str, Any], str]:
+    """Verify a provider's notification and record the payment it reports. Returns the
+    order and what happened; :class:`NotificationRefused` (nothing changed) otherwise."""
+    data = provider.verify_notification(headers, body, now=now)
+    from .wechat import trade_of
+
+    trade = trade_of(data)
+    if trade.mchid != provider.mchid or trade.appid != provider.appid:
+        raise NotificationRefused("merchant", f"mchid/appid {trade.mchid!r}/{trade.appid!r} are not ours")
+    rows = store.query("SELECT * FROM payment_orders WHERE out_trade_no = ? AND provider = ?", (trade.out_trade_no, provider.name))
+    if not rows:
+        raise NotificationRefused("unknown_order", f"out_trade_no {trade.out_trade_no[:40]!r} is not ours", status=404)
+    order = rows[0]
+    if trade.trade_state != "SUCCESS":
+        raise NotificationRefused("trade_state", f"trade_state {trade.trade_state!r}")
+    if trade.amount_total != int(order["amount_fen"]):
+        raise NotificationRefused("amount", f"amount {trade.amount_total!r} is not the order's {order['amount_fen']}")
+    return order, record_payment(store, order, trade, now=now, source="notify")
+
+
+def sweep(store: Store, provider: Provider, *, now: float) -> dict[str, list[str]]:
+    """Close the orders past expiry and free their lines; but ask the provider first, in
+    case a notification was lost: paid wins. Returns the order ids by what happened."""
+    done: dict[str, list[str]] = {"paid": [], "paid_conflict": [], "closed": [], "expired_unclosed": []}
+    due = store.query("SELECT * FROM payment_orders WHERE status IN ('created', 'expired_unclosed') AND expires_at <= ? "
+                      "AND provider = ? ORDER BY expires_at LIMIT 200", (now, provider.name))
+    for order in due:
+        try:
+            trade = provider.query_order(order["out_trade_no"])
+            if trade.trade_state != "SUCCESS":
+                try:
+                    provider.close_order(order["out_trade_no"])
+                except OrderAlreadyPaid:  # paid between our query and the close
+                    trade = provider.query_order(order["out_trade_no"])
+        except ProviderUnavailable as exc:
+            log.warning("payment order %s past expiry, the provider does not answer (%s): lines stay locked", order["id"], exc)
+            if store.execute("UPDATE payment_orders SET status = 'expired_unclosed' WHERE id = ? AND status = 'created'",
+                             (order["id"],)).rowcount:
+                done["expired_unclosed"].append(order["id"])
+            continue
+        if trade.trade_state == "SUCCESS":
+            if trade.amount_total not in (None, int(order["amount_fen"])):
+                log.error("payment order %s: the provider reports %s fen paid, the order is %s: left for a person",
+                          order["id"], trade.amount_total, order["amount_fen"])
+                continue
+            outcome = record_payment(store, order, trade, now=now, source="query")
+            if outcome != "unchanged":
+                done[outcome].append(order["id"])
+            continue
+        with store.transaction():
+            if store.execute("UPDATE payment_orders SET status = 'closed', closed_at = ? WHERE id = ? "
+                             "AND status IN ('created', 'expired_unclosed')", (now, order["id"])).rowcount == 1:
+                store.execute("UPDATE bill_lines SET order_id = NULL WHERE order_id = ? AND status = 'unpaid'", (order["id"],))
+                _event(store, order["id"], now, "closed", trade_state=trade.trade_state)
+                done["closed"].append(order["id"])
+    return done
+
+
+def wait_final(load: Callable[[], dict[str, Any] | None], event: threading.Event, timeout: float,
+               clock: Callable[[], float] = time.monotonic) -> dict[str, Any] | None:
+    """Until the order is final or ``timeout`` passes: woken by ``event`` at once when this
+    process records it, and looking at the database every second for other workers."""
+    deadline = clock() + timeout
+    while True:
+        order = load()
+        if order is None or order["status"] in FINAL:
+            return order
+        left = deadline - clock()
+        if left <= 0:
+            return order
+        if event.wait(min(left, 1.0)):
+            event.clear()

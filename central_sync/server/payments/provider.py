@@ -1,0 +1,79 @@
+"""What the centre needs from a payment provider, whichever it is.
+
+Two providers speak this interface: :class:`~.wechat.WeChatPay` (HTTP to WeChat Pay's APIv3)
+and :class:`~.sandbox.Sandbox` (the same messages, paid on a page of the centre itself).
+The order logic (:mod:`.orders`) only ever talks to this interface, the way a gpiozero device
+only talks to its pin factory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Protocol
+
+
+class PaymentError(Exception):
+    """Base class for payment errors."""
+
+
+class ProviderUnavailable(PaymentError, ConnectionError):
+    """The provider did not answer, or answered with an error we cannot act on."""
+
+
+class OrderAlreadyPaid(PaymentError, RuntimeError):
+    """The provider refused to close an order because it is paid (WeChat's ``ORDERPAID``)."""
+
+
+class NotificationRefused(PaymentError, ValueError):
+    """A notification that is not believed; ``reason`` is short and goes into the log and
+    the FAIL reply (``signature``, ``stale``, ``decrypt``, ``mchid``, ``amount`` ...)."""
+
+    def __init__(self, reason: str, detail: str = "", status: int = 400) -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason, self.detail, self.status = reason, detail, status
+
+
+@dataclass(frozen=True)
+class NewOrder:
+    """What the provider is told about a new order (never more)."""
+
+    out_trade_no: str
+    description: str
+    amount_fen: int
+    expires_at: float
+    notify_url: str
+    site_url: str
+    """The centre's own base URL (the sandbox's pay page lives there; WeChat ignores it)."""
+
+
+@dataclass(frozen=True)
+class Trade:
+    """The provider's view of an order (WeChat's ``trade_state`` values: ``SUCCESS``,
+    ``NOTPAY``, ``CLOSED``, ``USERPAYING``, ``PAYERROR``, ``REFUND``...)."""
+
+    out_trade_no: str
+    trade_state: str
+    transaction_id: str | None = None
+    amount_total: int | None = None
+    mchid: str | None = None
+    appid: str | None = None
+
+
+class Provider(Protocol):
+    """A payment provider. ``name`` is the last part of its notify URL."""
+
+    name: str
+    mchid: str
+    appid: str
+
+    def create_native(self, order: NewOrder) -> str:
+        """Open the order; return the ``code_url`` a phone's scanner opens (the QR content)."""
+
+    def query_order(self, out_trade_no: str) -> Trade:
+        """The provider's state of the order (``NOTPAY`` when it never heard of it)."""
+
+    def close_order(self, out_trade_no: str) -> None:
+        """Close the order so it can no longer be paid; :class:`OrderAlreadyPaid` if it was."""
+
+    def verify_notification(self, headers: Mapping[str, str], body: bytes, *, now: float) -> dict[str, Any]:
+        """The decrypted transaction of a genuine notification, or :class:`NotificationRefused`."""

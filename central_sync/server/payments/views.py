@@ -1,0 +1,129 @@
+"""The payment endpoints: orders for halls (node token), notifications from the provider,
+and the sandbox's pay page.
+
+``POST /api/v1/payments/orders`` ``{room, bill_ids[, kiosk]}`` → ``{order_id, out_trade_no,
+amount_fen, code_url, expires_at}``. A body that names an amount is refused: the centre
+sums the lines. ``GET /api/v1/payments/orders/<id>?wait=N`` answers when the order is final
+or after N (≤ 25) seconds. ``POST /api/v1/payments/notify/<provider>`` answers WeChat's way:
+``{"code": "SUCCESS"}`` (also for a duplicate), or a 4xx with ``{"code": "FAIL", "message"}``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Blueprint, abort, jsonify, render_template, request
+
+from hall_common.resident_qr import ROOM
+
+from .. import credentials
+from ..api import authenticated, problem
+from ..db import get_store
+from ..ingest import NodeIdentity
+from . import service
+from .orders import OrderRefused, accept_notification, create_order, order_row, order_view, wait_final
+from .provider import NotificationRefused
+
+log = logging.getLogger(__name__)
+bp = Blueprint("payments", __name__, url_prefix="/api/v1/payments")
+sandbox_bp = Blueprint("sandbox_pay", __name__, url_prefix="/sandbox")
+MAX_WAIT_S = 25.0
+ALLOWED = {"room", "bill_ids", "kiosk"}
+
+
+@bp.post("/orders")
+def post_order():
+    who = authenticated()
+    if who is None:
+        return problem(401, "unauthorised", "unknown or revoked node credential")
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return problem(422, "malformed", "send a JSON object with room and bill_ids")
+    if any("amount" in key or key == "total" for key in body):
+        return problem(422, "amount_not_accepted", "the centre sums the lines itself; do not send an amount")
+    extra = sorted(set(body) - ALLOWED)
+    if extra:
+        return problem(422, "malformed", f"{extra[0]}: not a field of an order (room, bill_ids, kiosk)")
+    room, ids, kiosk = body.get("room"), body.get("bill_ids"), body.get("kiosk", who.node_id)
+    if not isinstance(room, str) or not ROOM.match(room) or not isinstance(ids, list) or not isinstance(kiosk, str):
+        return problem(422, "malformed", "room: building-unit-room; bill_ids: a list of bill line ids; kiosk: text")
+    pay = service()
+    base = (pay.config.notify_base_url or request.host_url).rstrip("/")
+    try:
+        made = create_order(get_store(), pay.provider, hall=who.hall_id, room=room, bill_ids=ids, kiosk=kiosk[:64],
+                            ttl_s=pay.config.order_ttl_s, notify_url=f"{base}/api/v1/payments/notify/{pay.provider.name}",
+                            site_url=base, now=pay.clock())
+    except OrderRefused as exc:
+        return problem(exc.status, exc.code, exc.detail)
+    return jsonify(made), 201
+
+
+def _who_briefly() -> NodeIdentity | None:
+    """The caller, looked up on a connection given back at once: a long poll must not hold
+    one of the pool's few connections while it waits."""
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Bearer "):
+        return None
+    with service().store() as store:
+        return credentials.identify(store, header.removeprefix("Bearer ").strip())
+
+
+@bp.get("/orders/<order_id>")
+def get_order(order_id: str):
+    who = _who_briefly()
+    if who is None:
+        return problem(401, "unauthorised", "unknown or revoked node credential")
+    try:
+        wait = min(max(float(request.args.get("wait", "0")), 0.0), MAX_WAIT_S)
+    except ValueError:
+        return problem(422, "malformed", "wait: seconds, at most 25")
+    pay = service()
+
+    def load() -> dict[str, Any] | None:
+        with pay.store() as store:
+            row = order_row(store, order_id)
+            return None if row is None or row["hall_id"] != who.hall_id else order_view(store, row)
+
+    with pay.signals.watch(order_id) as event:
+        found = wait_final(load, event, wait)
+    if found is None:
+        return problem(404, "not_found", "no such order for this hall")
+    return jsonify(found)
+
+
+@bp.post("/notify/<provider>")
+def notify(provider: str):
+    pay = service()
+    if provider != pay.provider.name:
+        return jsonify(code="FAIL", message="unknown provider"), 404
+    try:
+        order, outcome = accept_notification(get_store(), pay.provider, request.headers, request.get_data(), now=pay.clock())
+    except NotificationRefused as exc:
+        log.warning("payment notification refused (%s): %s; from %s", exc.reason, exc.detail, request.remote_addr)
+        return jsonify(code="FAIL", message=exc.reason), exc.status
+    if outcome == "unchanged":
+        log.info("payment notification for order %s again: already recorded, nothing changed", order["id"])
+    else:
+        log.info("payment order %s: %s (notification)", order["id"], outcome)
+        pay.signals.fire(order["id"])
+    return jsonify(code="SUCCESS", message="成功"), 200
+
+
+@sandbox_bp.route("/pay/<out_trade_no>", methods=["GET", "POST"])
+def sandbox_pay(out_trade_no: str):
+    """The sandbox's stand-in for WeChat's payment sheet, on the payer's phone."""
+    sandbox = service().provider
+    trade = sandbox.trade(out_trade_no)  # type: ignore[attr-defined]
+    if trade is None:
+        abort(404)
+    outcome = None
+    if request.method == "POST":
+        try:
+            trade = sandbox.pay(out_trade_no)  # type: ignore[attr-defined]
+            outcome = "paid"
+        except PermissionError:
+            outcome = "closed"
+    return render_template("payments/sandbox_pay.html", trade=trade, outcome=outcome,
+                           yuan=f"{trade.order.amount_fen // 100}.{trade.order.amount_fen % 100:02d}",
+                           merchant=sandbox.mchid)  # type: ignore[attr-defined]
