@@ -514,3 +514,18 @@ def test_the_sandbox_pay_page_on_a_phone(served_centre, browser):
 
     wait_for(lambda: c.unpaid("3-2-1201") == {})  # the lines are settled
     assert paid_events(c, made["order_id"]) == 1
+
+
+def test_the_sweeper_stops_when_the_centres_database_is_closed_but_not_on_a_hiccup():
+    import sqlite3
+
+    from psycopg_pool import PoolClosed
+
+    from central_sync.server.payments import _store_closed
+
+    closed = sqlite3.connect(":memory:")
+    closed.close()
+    with pytest.raises(sqlite3.ProgrammingError) as err:
+        closed.execute("SELECT 1")
+    assert _store_closed(err.value) and _store_closed(PoolClosed("pool-1 is already closed"))
+    assert not _store_closed(ValueError("closed")) and not _store_closed(sqlite3.OperationalError("database is locked"))

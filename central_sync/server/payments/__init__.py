@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sqlite3
 import threading
 import time
 import weakref
@@ -85,9 +86,20 @@ def _sweep_forever(ref: "weakref.ref[Payments]", stop: threading.Event, interval
             return
         try:
             live.sweep()
-        except Exception:  # a database or provider hiccup must not end the sweeper
+        except Exception as exc:  # a database or provider hiccup must not end the sweeper
+            if _store_closed(exc):
+                log.info("payment sweep stops: the centre's database is closed")
+                return
             log.exception("payment sweep failed; trying again in %s s", interval)
-        del live
+        del live  # between sweeps the service is held only weakly
+
+
+def _store_closed(exc: Exception) -> bool:
+    """Whether ``exc`` says the app's database has been closed (the centre is stopping),
+    as opposed to a hiccup worth trying again."""
+    from psycopg_pool import PoolClosed
+
+    return isinstance(exc, PoolClosed) or (isinstance(exc, sqlite3.ProgrammingError) and "closed" in str(exc))
 
 
 def make_provider(config: CentralConfig, clock: Callable[[], float]) -> Provider:
