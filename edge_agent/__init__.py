@@ -19,11 +19,12 @@ from .db import migrations
 
 
 def create_app(config: EdgeConfig, test_config: dict[str, Any] | None = None, *, printing: Any = None,
-               queue: Any = None, complaints: Any = None, alarms: Any = None) -> Flask:
+               queue: Any = None, complaints: Any = None, alarms: Any = None, payments: Any = None) -> Flask:
     """The staff console for the hall described by ``config``. ``printing`` and ``queue`` are
     the agent's print and queue services when the console runs beside it: live printer
     states and reprints, the counter pages and residents' phone pages need them; ``alarms``
-    lets staff acknowledge an alarm from the bell."""
+    lets staff acknowledge an alarm from the bell; ``payments`` (the agent's payment desk)
+    lists the kiosks' payments and prints their receipts at the counter."""
     app = Flask(__name__)
     app.config.from_mapping(
         DATABASE=str(config.data_dir / "edge.db"),
@@ -38,16 +39,18 @@ def create_app(config: EdgeConfig, test_config: dict[str, Any] | None = None, *,
         QUEUE=queue,
         COMPLAINTS=complaints,
         ALARMS=alarms,
+        PAYMENTS=payments,
     )
     app.config.update(test_config or {})
     init_db(app, migrations)
     auth.init_app(app, lambda: auth.SqliteUsers(get_db()), bootstrap=config.bootstrap_user)
-    from . import complaint_views, console, counters, track_views
+    from . import complaint_views, console, counters, payment_views, track_views
 
     app.register_blueprint(console.bp)
     app.register_blueprint(counters.bp)
     app.register_blueprint(track_views.bp)
     app.register_blueprint(complaint_views.bp)
+    app.register_blueprint(payment_views.bp)
     app.register_blueprint(health_blueprint(lambda: {"part": "edge_agent", "hall": config.hall_id, "ts": time.time()}))
 
     @app.template_filter("ago")

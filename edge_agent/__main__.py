@@ -14,7 +14,7 @@ def main(argv: list[str] | None = None) -> None:
 
     agent = EdgeAgent(config)
     app = create_app(config, printing=agent.printing, queue=agent.queue, complaints=agent.complaints,
-                     alarms=agent.alarms)
+                     alarms=agent.alarms, payments=agent.payments)
     agent.start()
     serve(app, config.http, on_stop=agent.close)
 

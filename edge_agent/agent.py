@@ -27,9 +27,12 @@ from hall_common.storage import open_database
 
 from . import disclosures
 from .alarms import Alarms
+from .bills import BillsRelay
+from .centre_api import CentreAPI
 from .centre_link import CentreWatch
 from .complaints.service import ComplaintService
 from .db import migrations
+from .payments import PaymentDesk
 from .printing.service import PrintService
 from .queue.service import QueueService
 from .registry import Registry
@@ -73,16 +76,21 @@ class EdgeAgent:
                                    timeout=config.centre.timeout,
                                    feeds={"configs": self._configs_from_centre, "content": self._content_from_centre})
         self.bus.subscribe(contract.CONFIG_REPORTED.filter(hall=hall), self._on_config_reported)
-        if config.centre is not None:
-            from .bills import BillsRelay
-
-            self.bills = BillsRelay(url=config.centre.url, token=config.centre.token, timeout=min(3.0, config.centre.timeout),
-                                    centre_online=lambda: self.centre.online if self.centre is not None else None)
-            self.bus.serve("bills", self.bills.handle_bills)
         self.alarms = Alarms(self.db_path, self.bus, node=config.node_id, nudge=self._nudge)
         self.printing = PrintService(config, db_path=self.db_path, bus=self.bus, alarms=self.alarms)
         self.bus.serve("print", self.printing.handle_print)
         self.bus.serve("print_status", self.printing.handle_status)
+        self.payments: PaymentDesk | None = None
+        if config.centre is not None:
+            centre_api = CentreAPI(url=config.centre.url, token=config.centre.token, timeout=min(3.0, config.centre.timeout),
+                                   centre_online=lambda: self.centre.online if self.centre is not None else None)
+            self.bills = BillsRelay(centre_api)
+            self.bus.serve("bills", self.bills.handle_bills)
+            self.payments = PaymentDesk(db_path=self.db_path, centre=centre_api, bus=self.bus, printing=self.printing,
+                                        timezone=config.printing.timezone)
+            self.bus.serve("pay", self.payments.handle_pay)
+            self.bus.serve("payment_status", self.payments.handle_status)
+            self.bus.serve("payment_receipt", self.payments.handle_receipt)
         self.queue = QueueService(config.queue, db_path=self.db_path, bus=self.bus, node=config.node_id,
                                   nudge=self._nudge)
         self.bus.serve("ticket", self.queue.handle_ticket)
@@ -123,12 +131,16 @@ class EdgeAgent:
             self.centre.start()
         self.printing.start()
         self.complaints.start()
+        if self.payments is not None:
+            self.payments.start()
         if self.sync is not None:
             self.sync.start()
 
     def close(self) -> None:
         if self.sync is not None:
             self.sync.stop()
+        if self.payments is not None:
+            self.payments.stop()
         self.printing.stop()
         if self.centre is not None:
             self.centre.stop()
@@ -139,6 +151,8 @@ class EdgeAgent:
         self.disclosures.close()
         self.queue.close()
         self.alarms.close()
+        if self.payments is not None:
+            self.payments.close()
         self.db.close()
 
     def _on_state(self, msg: BusMessage) -> None:

@@ -221,3 +221,29 @@ def create_disclosures(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX disclosures_category ON disclosures (category, effective_date)")
     db.execute("CREATE TABLE disclosure_images (sha256 TEXT PRIMARY KEY, mime TEXT NOT NULL, data BLOB NOT NULL)")
     db.execute("CREATE VIRTUAL TABLE disclosures_fts USING fts5(id UNINDEXED, title, body, tokenize = 'trigram')")
+
+
+@migrations()
+def create_payment_orders(db: sqlite_utils.Database) -> None:
+    # The hall's copy of the payment orders its kiosks started (the centre holds the money's
+    # truth): which kiosk and printer, the room and the lines for the receipt, the centre's
+    # last word, and the receipt's print job, so a payment that lands after the resident
+    # left can be printed at the counter, and a second print is marked a reprint.
+    db.execute(
+        """CREATE TABLE payment_orders (
+            order_id TEXT PRIMARY KEY,
+            out_trade_no TEXT NOT NULL,
+            kiosk TEXT NOT NULL,
+            printer TEXT,
+            room TEXT NOT NULL,
+            amount_fen INTEGER NOT NULL,
+            lines_json TEXT NOT NULL,
+            status TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            expires_at REAL NOT NULL,
+            paid_at REAL,
+            receipt_job TEXT,
+            updated_at REAL NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX payment_orders_created ON payment_orders (created_at)")

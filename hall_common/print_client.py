@@ -60,22 +60,31 @@ class PrintClient:
     def print(self, template: str, fields: dict[str, Any], *, printer: str | None = None,
               reprint_of: str | None = None, test: bool = False, timeout: float = 10.0) -> Outcome:
         """Print and wait up to ``timeout`` seconds for the outcome."""
+        args: dict[str, Any] = {"template": template, "fields": fields, "test": test}
+        if printer is not None:
+            args["printer"] = printer
+        if reprint_of is not None:
+            args["reprint_of"] = reprint_of
+        return self.ask("print", args, timeout=timeout)
+
+    def ask(self, method: str, args: dict[str, Any], *, timeout: float = 10.0) -> Outcome:
+        """Send a request that makes a print job (``print``, or ``payment_receipt``, whose
+        fields the edge fills in), with a new job id in ``args["job"]``, and wait up to
+        ``timeout`` seconds for the job's outcome. A request the edge refuses raises
+        :class:`RequestFailed`."""
         job = str(uuid.uuid4())
         future: Future[Outcome] = Future()
         with self._lock:
             self._waiting[job] = future
         try:
-            args: dict[str, Any] = {"job": job, "template": template, "fields": fields, "test": test}
-            if printer is not None:
-                args["printer"] = printer
-            if reprint_of is not None:
-                args["reprint_of"] = reprint_of
             try:
-                first = _outcome(self.bus.request("print", args, timeout=min(timeout, 5.0)))
+                first = _outcome(self.bus.request(method, {**args, "job": job}, timeout=min(timeout, 5.0)))
             except BusTimeout:
                 return Outcome(job, "unknown", reason="offline")
             if first.status in ("printed", "failed"):
                 return first
+            if first.job != job:  # the edge had made this job before (a receipt asked again)
+                return self.status(first.job)
             try:
                 return future.result(timeout)
             except FutureTimeout:

@@ -29,6 +29,7 @@ from hall_common.web import health_blueprint, instance_secret
 
 from .camera import camera_from
 from .ime import PinyinIME
+from .payment_watch import PaymentWatch
 from .status import OFFLINE, HallStatus
 
 
@@ -64,6 +65,8 @@ def create_app(
     app.extensions["bus"] = bus
     # Tickets and receipts go through the edge's print service (flows call .print()).
     app.extensions["printing"] = PrintClient(bus) if bus is not None else None
+    # Payment outcomes for orders started here wake the page that waits for them.
+    app.extensions["payments"] = PaymentWatch(bus) if bus is not None else None
     app.extensions["voice"] = Voice(config.data_dir / "voice")
     app.extensions["ime"] = PinyinIME()  # its index is built on first use (kiosk.__main__ warms it)
     app.extensions["camera"] = camera_from(config.camera)  # None: no scan button on /track
@@ -89,9 +92,10 @@ def create_app(
     app.register_blueprint(queue.bp)
     app.register_blueprint(complaints.bp)
     app.register_blueprint(disclosures.bp)
-    from . import bills
+    from . import bill_payment, bills
 
     app.register_blueprint(bills.bp)
+    app.register_blueprint(bill_payment.bp)
     app.register_blueprint(rating.bp)
     app.register_blueprint(keyboard.bp)
     app.register_blueprint(voice_views.bp)

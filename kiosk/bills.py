@@ -9,9 +9,9 @@ with the owner's name masked; wrong digits are rate limited at the centre.
 Every line shows its item, period, amount, standard and basis (seed 003 §五, 明码标价).
 A line past due says so in plain words; nothing is blocked or threatened. The resident may
 tick lines to see their total: the choice is kept in the session as bill ids only, and
-only ids of the lines this session was shown are taken. Payment comes later: this screen
-ends with "pay at the front desk", and no button pretends to pay. The session (with the
-household) is wiped on idle timeout and when the resident taps Done.
+only ids of the lines this session was shown are taken, and paying them is
+:mod:`kiosk.bill_payment`. The session (with the household) is wiped on idle timeout,
+after a payment and when the resident taps Done.
 """
 
 from __future__ import annotations
@@ -149,7 +149,8 @@ def show():
         return go(url_for("bills.start"))
     picked = set(session.get("bills_pick", []))
     total = sum(line["amount_fen"] for line in bills["unpaid"] if line["id"] in picked)
-    return render_template("kiosk/bills.html", bills=bills, picked=picked, total=total)
+    return render_template("kiosk/bills.html", bills=bills, picked=picked, total=total,
+                           error=session.pop("bills_error", None))
 
 
 @bp.post("/pick")

@@ -18,14 +18,12 @@ receipt (tracking number, commitment) without the phone.
 
 from __future__ import annotations
 
-import io
 import logging
 import uuid
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import segno
 from flask import Blueprint, current_app, render_template, request, session, url_for
 from flask_babel import gettext as _, lazy_gettext as _l
 from pydantic import ValidationError
@@ -36,6 +34,7 @@ from hall_common.errors import HallError
 from .features import FEATURES, blocked_by, snapshot, template_context
 from .flows import _ask_edge
 from .nav import go
+from .qr import qr_svg
 
 bp = Blueprint("complaints", __name__, url_prefix="/complaints")
 log = logging.getLogger(__name__)
@@ -254,10 +253,8 @@ def done():
     receipt = session.get("complaint_done")
     if receipt is None:
         return go(url_for("home.index"))
-    qr = io.BytesIO()
-    segno.make(receipt["url"], error="m").save(qr, kind="svg", scale=6, border=2, xmldecl=False, svgns=True)
     return render_template("kiosk/complaint_done.html", r=receipt, kinds=KINDS, due=_local(receipt["feedback_due"]),
-                           qr_svg=qr.getvalue().decode(), idle_kind="result")
+                           qr_svg=qr_svg(receipt["url"], scale=6), idle_kind="result")
 
 
 def _local(ts: float) -> datetime:

@@ -10,11 +10,9 @@ is shown as a QR code to scan with a phone instead (paperless fallback, seed 000
 
 from __future__ import annotations
 
-import io
 import logging
 import uuid
 
-import segno
 from flask import Blueprint, current_app, render_template, request, session, url_for
 from flask_babel import get_locale
 
@@ -24,6 +22,7 @@ from hall_common.hours import week_table
 from .features import FEATURES, blocked_by, snapshot, template_context
 from .flows import _ask_edge
 from .nav import go
+from .qr import qr_svg
 
 bp = Blueprint("queue", __name__, url_prefix="/queue")
 log = logging.getLogger(__name__)
@@ -78,9 +77,7 @@ def ticket():
     t = session.get("queue_ticket")
     if t is None:
         return go(url_for("queue.choose"))
-    qr = io.BytesIO()
-    segno.make(t["follow"], error="m").save(qr, kind="svg", scale=8, border=2, xmldecl=False, svgns=True)
-    return render_template("kiosk/queue_ticket.html", t=t, qr_svg=qr.getvalue().decode())
+    return render_template("kiosk/queue_ticket.html", t=t, qr_svg=qr_svg(t["follow"], scale=8))
 
 
 def _follow_url(ticket_id: str) -> str:

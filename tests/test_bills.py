@@ -26,6 +26,7 @@ from central_sync.signing import public_key_b64
 from central_sync.signing import sign as sign_config
 from central_sync.store import Store
 from edge_agent.bills import BillsRelay
+from edge_agent.centre_api import CentreAPI
 from hall_common import resident_qr
 from hall_common.config import CameraConfig, CentralConfig
 from hall_common.errors import RequestFailed
@@ -186,11 +187,11 @@ def test_wrong_digits_are_limited_per_room_and_per_kiosk(centre):
 
 def test_the_edge_says_unreachable_at_once_when_the_centre_is_known_down():
     calls = []
-    relay = BillsRelay(url="http://127.0.0.1:9", token=lambda: calls.append(1) or "t", centre_online=lambda: False)
+    relay = BillsRelay(CentreAPI(url="http://127.0.0.1:9", token=lambda: calls.append(1) or "t", centre_online=lambda: False))
     with pytest.raises(RequestFailed) as exc:
         relay.handle_bills("kiosk-01", {"room": "3-2-1201", "last4": "5678"})
     assert exc.value.code == "centre_unreachable" and calls == []  # no HTTP attempted
-    relay = BillsRelay(url="http://127.0.0.1:9", token=lambda: "t", timeout=1)
+    relay = BillsRelay(CentreAPI(url="http://127.0.0.1:9", token=lambda: "t", timeout=1))
     with pytest.raises(RequestFailed) as exc:
         relay.handle_bills("kiosk-01", {"qr": "HR1.x.y"})
     assert exc.value.code == "centre_unreachable"
@@ -260,7 +261,7 @@ def test_scan_a_resident_code_see_priced_bills_tick_lines_and_nothing_else(hall,
     assert "3-2-1201" in text and "张*" in text and "张三" not in text and "5678" not in text
     assert "2.50 元/㎡·月 × 89.5 ㎡" in text and "成都市物业服务收费管理办法；物业服务合同第 5 条" in text
     assert "收费标准" in text and "收费依据" in text and "已过缴费期限" in text
-    assert "缴费" in page.inner_text(".pay-note") and not page.query_selector("button:has-text('支付')")
+    assert "前台" in page.inner_text(".pay-note") and page.is_disabled(".pay-button")  # nothing chosen yet
     assert page.inner_text(".total") == "¥ 0.00"
     check(page, "2-bills")
     # Tick the parking line, then the water line: the total follows.

@@ -123,7 +123,8 @@ def test_kiosk_cannot_publish_hall_state_or_other_nodes_topics(broker):
     assert edge.connected
 
 
-@pytest.mark.parametrize("family", [contract.REPLY, contract.PRINT_OUTCOME], ids=["reply", "print_outcome"])
+@pytest.mark.parametrize("family", [contract.REPLY, contract.PRINT_OUTCOME, contract.PAYMENT_OUTCOME],
+                         ids=["reply", "print_outcome", "payment_outcome"])
 def test_kiosk_cannot_read_what_is_addressed_to_another_kiosk(broker, family):
     got: list[str] = []
     snoop = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5, client_id="kiosk-02")

@@ -131,13 +131,20 @@ class PrintService:
         self.workers[target].wake()
         return self._view(row)
 
-    def reprint(self, job: str) -> dict[str, Any]:
-        """Print a finished job again, marked as a reprint (staff console)."""
+    def reprint(self, job: str, *, printer: str | None = None) -> dict[str, Any]:
+        """Print a finished job again, marked as a reprint (staff console), on its own
+        printer or on ``printer`` (the counter's, say)."""
         original = self.spool.get(job)
         if original is None:
             raise RequestFailed("not_found", f"no job {job}")
-        return self.submit(str(uuid.uuid4()), original["requester"], original["template"],
-                           json.loads(original["fields"]), preferred=original["printer"], reprint_of=job)
+        requester = original["requester"] if printer is None else contract.EDGE_NODE
+        return self.submit(str(uuid.uuid4()), requester, original["template"], json.loads(original["fields"]),
+                           preferred=printer or original["printer"], reprint_of=job)
+
+    def view(self, job: str) -> dict[str, Any] | None:
+        """Where ``job`` stands (``queued``, ``printed``, ``failed``), or None if unknown."""
+        row = self.spool.get(job)
+        return None if row is None else self._view(row)
 
     # -- called by the printer workers -------------------------------------------------------
 
@@ -223,7 +230,9 @@ class PrintService:
     # -- helpers -----------------------------------------------------------------------------
 
     def _serving(self, requester: str, preferred: str | None) -> list[str]:
-        ids = [p.id for p in self.config.printers if p.serves_node(requester)]
+        """The printers that may take ``requester``'s jobs, ``preferred`` first. Staff at
+        the console (jobs the edge itself sends) may use any printer."""
+        ids = [p.id for p in self.config.printers if requester == contract.EDGE_NODE or p.serves_node(requester)]
         if preferred in ids:
             ids.remove(preferred)
             ids.insert(0, preferred)

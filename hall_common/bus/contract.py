@@ -318,6 +318,11 @@ PRINT_OUTCOME = TopicFamily(
     "What became of a node's print job: moved to another printer, printed, or failed and why.",
     p.PrintOutcome,
 )
+PAYMENT_OUTCOME = TopicFamily(
+    "payment_outcome", f"{_H}/payment/{{node}}", 1, False, "edge", "json",
+    "What became of a payment order a node started: paid, closed (expired or cancelled).",
+    p.PaymentOutcome,
+)
 HA_STATUS = TopicFamily(
     "ha_status", "homeassistant/status", 1, True, "homeassistant", "online_offline",
     "Home Assistant's availability; discovery is re-sent when it comes online.",
@@ -330,7 +335,7 @@ HA_DISCOVERY = TopicFamily(
 FAMILIES: tuple[TopicFamily, ...] = (
     NODE_STATE, BIRTH, DEVICE_STATE, TELEMETRY, EVENT, CONFIG_REPORTED, REQUEST,
     ESPHOME_STATUS, ESPHOME_SENSOR, ESPHOME_BINARY,
-    ALARM, QUEUE_STATE, QUEUE_CALLED, CONFIG_DESIRED, REPLY, ANNOUNCEMENT, PRINT_OUTCOME,
+    ALARM, QUEUE_STATE, QUEUE_CALLED, CONFIG_DESIRED, REPLY, ANNOUNCEMENT, PRINT_OUTCOME, PAYMENT_OUTCOME,
     HA_STATUS, HA_DISCOVERY,
 )
 

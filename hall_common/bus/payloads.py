@@ -185,6 +185,21 @@ class PrintOutcome(Payload):
     ts: float
 
 
+PaymentStatus = Literal["created", "paid", "paid_conflict", "closed", "expired_unclosed", "failed"]
+
+
+class PaymentOutcome(Payload):
+    """What became of a payment order, sent to the kiosk that started it (the centre's
+    status: ``paid`` and ``closed`` are final; ``paid_conflict`` is paid with money to give
+    back, because a line was settled some other way meanwhile)."""
+
+    order_id: str = Field(max_length=64)
+    status: PaymentStatus
+    amount_fen: int = Field(ge=0)
+    paid_at: float | None = None
+    ts: float
+
+
 ComplaintKind = Literal["complaint", "repair", "suggestion", "consultation", "praise"]
 ROOM_PATTERN = r"^\d{1,3}(-\d{1,2})?-\d{2,4}$"
 """A resident's room as building-unit-room (``3-2-1201``) or building-room (``12-301``)."""

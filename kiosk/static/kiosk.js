@@ -183,4 +183,39 @@
     var sep = field.value && !/[，。,.！!？?\s]$/.test(field.value) ? "，" : "";
     typeIn(field, sep + p.dataset.phrase);
   });
+
+  /* Paying: a long poll that the kiosk answers the moment the edge says the order is final,
+     and the code's remaining validity counted down. */
+  var pay = document.querySelector("[data-pay-state]");
+  if (pay) {
+    var payLeft = Number(pay.dataset.expiresIn), leftEl = document.getElementById("pay-left");
+    setInterval(function () {
+      if (payLeft <= 0) { return; }
+      payLeft -= 1;
+      leftEl.textContent = Math.floor(payLeft / 60) + ":" + String(payLeft % 60).padStart(2, "0");
+    }, 1000);
+    var poll = function () {
+      fetch(pay.dataset.payState + "?wait=20", { credentials: "same-origin" })
+        .then(function (r) { return r.json(); })
+        .then(function (j) {
+          if (["paid", "paid_conflict", "closed", "failed", "none"].indexOf(j.status) >= 0) { go(pay.dataset.payDone); }
+          else { poll(); }
+        })
+        .catch(function () { setTimeout(poll, 2000); });
+    };
+    poll();
+  }
+
+  /* Paid: print the receipt once, then say whether to take it or ask at the front desk. */
+  var receipt = document.querySelector("form[data-receipt]");
+  if (receipt) {
+    fetch(receipt.action, { method: "POST", body: new FormData(receipt), credentials: "same-origin" })
+      .then(function (r) { return r.json(); })
+      .then(function (j) {
+        receipt.textContent = j.message;
+        receipt.classList.add(j.printed ? "ok" : "warn");
+        receipt.dataset.done = j.printed ? "printed" : "failed";
+      })
+      .catch(function () { go(window.location.href); });
+  }
 })();

@@ -1,0 +1,60 @@
+"""The staff console's payments page: what residents paid at the kiosks, and their receipts.
+
+A payment that landed after the resident walked away (or whose receipt the kiosk could not
+print) is recorded all the same; here staff see it and print its receipt at the counter's
+printer. The first print of a receipt is an original; any later one says 重打 REPRINT. The
+page asks the centre again about orders not yet known to be paid each time it opens.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+
+from hall_common.auth import login_required
+from hall_common.errors import RequestFailed
+
+from .console import active_alarms
+
+bp = Blueprint("payments", __name__, url_prefix="/payments")
+
+STATUS = {"created": "待支付 · awaiting payment", "expired_unclosed": "已过期 · expired", "paid": "已支付 · paid",
+          "paid_conflict": "已支付，需退款 · paid, refund due", "closed": "已关闭（未支付）· closed unpaid",
+          "failed": "未能下单 · not opened"}
+
+
+@bp.get("/")
+@login_required()
+def index():
+    desk = current_app.config.get("PAYMENTS")
+    if desk is None:
+        return render_template("console/payments.html", orders=[], printers=[], status=STATUS, alarms=active_alarms(),
+                               available=False, receipts={})
+    desk.refresh()
+    orders = desk.recent()
+    printing = current_app.config.get("PRINTING")
+    receipts = {o["order_id"]: printing.view(o["receipt_job"]) if printing is not None and o["receipt_job"] else None
+                for o in orders}
+    return render_template("console/payments.html", orders=orders, printers=current_app.config["PRINTERS"],
+                           status=STATUS, alarms=active_alarms(), available=True, receipts=receipts)
+
+
+@bp.post("/<order_id>/receipt")
+@login_required()
+def receipt(order_id: str):
+    desk = current_app.config.get("PAYMENTS")
+    printer = request.form.get("printer", "")
+    if desk is None or printer not in {p.id for p in current_app.config["PRINTERS"]}:
+        flash("请选择打印机 · Choose a printer")
+        return redirect(url_for("payments.index"))
+    try:
+        view = desk.counter_receipt(order_id, printer)
+    except RequestFailed as exc:
+        flash("这笔订单未支付，不能打印收据 · This order is not paid; no receipt"
+              if exc.code == "not_paid" else "找不到这笔订单 · No such order")
+        return redirect(url_for("payments.index"))
+    if view["status"] == "failed":
+        flash("打印机不能打印，收据未打出 · The printer cannot print; no receipt printed")
+    else:
+        flash(f"收据已送 {view['printer']}{'（重打）' if view.get('reprint') else ''} · "
+              f"Receipt sent to {view['printer']}{' as a reprint' if view.get('reprint') else ''}")
+    return redirect(url_for("payments.index"))

@@ -1,0 +1,260 @@
+"""Paying bills at a kiosk, the hall's side: orders relayed to the centre, watched until
+the money comes, the kiosk told over the bus, and a receipt for every payment.
+
+Bus requests from kiosks (the kiosk's own orders only; another kiosk's order id is "not
+found"):
+
+* ``pay`` ``{room, bill_ids, printer?}`` → the centre makes the order from the bill ids (it
+  sums the lines; an amount sent here is refused before it leaves the hall) → ``{order_id,
+  out_trade_no, amount_fen, code_url, expires_at}``. The order is kept in ``edge.db`` and a
+  watcher long-polls the centre for it.
+* ``payment_status`` ``{order_id}`` → ``{order_id, status, amount_fen, paid_at}`` (after a
+  reconnect, in case an outcome was missed).
+* ``payment_receipt`` ``{order_id, job}`` → the receipt's print job, once per order: asked
+  again, it answers the job already made.
+
+When the centre says an order is final (``paid``, ``paid_conflict``, ``closed``,
+``failed``), the edge publishes a ``PaymentOutcome`` on ``hall/v1/{hall}/payment/{kiosk}``;
+the kiosk shows "paid" and asks for the receipt. A payment that lands after the resident
+left is recorded at the centre all the same; the staff console's payments page looks the
+open orders up again and prints their receipts at the counter (:meth:`PaymentDesk.counter_receipt`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+import uuid
+from datetime import datetime
+from typing import Any, Callable
+from zoneinfo import ZoneInfo
+
+from hall_common.bus import contract
+from hall_common.bus.payloads import ROOM_PATTERN, PaymentOutcome
+from hall_common.errors import RequestFailed
+from hall_common.storage import open_database
+
+from .centre_api import CentreAPI
+
+log = logging.getLogger(__name__)
+
+FINAL = ("paid", "paid_conflict", "closed", "failed")
+PAID = ("paid", "paid_conflict")
+ROOM = re.compile(ROOM_PATTERN)
+LINE_ID = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
+MAX_LINES = 50
+WAIT_S = 20.0
+"""Each long poll asks the centre to answer within this long (the centre caps it at 25)."""
+RESUME_S = 24 * 3600.0
+"""Open orders younger than this are watched again after the agent restarts."""
+
+
+class PaymentDesk:
+    def __init__(self, *, db_path: Any, centre: CentreAPI, bus: Any, printing: Any, timezone: str = "Asia/Shanghai",
+                 clock: Callable[[], float] = time.time, retry_s: float = 2.0) -> None:
+        self.db = open_database(db_path, shared_thread=True)
+        self.centre, self.bus, self.printing, self.clock = centre, bus, printing, clock
+        self.zone = ZoneInfo(timezone)
+        self.retry_s = retry_s
+        self._lock = threading.RLock()
+        self._watching: set[str] = set()
+        self._stop = threading.Event()
+
+    # -- bus requests ------------------------------------------------------------------------
+
+    def handle_pay(self, requester: str, args: dict[str, Any]) -> dict[str, Any]:
+        if any("amount" in str(key) or key == "total" for key in args):
+            raise RequestFailed("amount_not_accepted", "send bill ids only; the centre sums the lines")
+        room, ids, printer = args.get("room"), args.get("bill_ids"), args.get("printer")
+        if not isinstance(room, str) or not ROOM.match(room):
+            raise RequestFailed("malformed", "room: building-unit-room")
+        if (not isinstance(ids, list) or not 0 < len(ids) <= MAX_LINES
+                or not all(isinstance(i, str) and LINE_ID.match(i) for i in ids)):
+            raise RequestFailed("malformed", f"bill_ids: 1 to {MAX_LINES} bill line ids")
+        if printer is not None and not (isinstance(printer, str) and contract.valid_id(printer)):
+            raise RequestFailed("malformed", "printer: a printer id")
+        made = self.centre.call("POST", "/api/v1/payments/orders", {"room": room, "bill_ids": ids, "kiosk": requester},
+                                what="payment order")
+        order_id = str(made["order_id"])
+        # The lines for the receipt: the centre's own view (item, period, amount each).
+        try:
+            lines = self.centre.call("GET", f"/api/v1/payments/orders/{order_id}", what="payment order").get("lines", [])
+        except RequestFailed:
+            lines = []  # the watcher fills them in with the final view
+        now = self.clock()
+        with self._lock:
+            self.db["payment_orders"].insert({
+                "order_id": order_id, "out_trade_no": str(made["out_trade_no"]), "kiosk": requester, "printer": printer,
+                "room": room, "amount_fen": int(made["amount_fen"]), "lines_json": json.dumps(lines, ensure_ascii=False),
+                "status": "created", "created_at": now, "expires_at": float(made["expires_at"]), "paid_at": None,
+                "receipt_job": None, "updated_at": now}, replace=True)
+        log.info("payment order %s for %d fen started at %s", order_id, int(made["amount_fen"]), requester)
+        self.watch(order_id)
+        return {k: made[k] for k in ("order_id", "out_trade_no", "amount_fen", "code_url", "expires_at")}
+
+    def handle_status(self, requester: str, args: dict[str, Any]) -> dict[str, Any]:
+        return self._public(self._mine(requester, args))
+
+    def handle_receipt(self, requester: str, args: dict[str, Any]) -> dict[str, Any]:
+        row = self._mine(requester, args)
+        job = str(args.get("job", ""))
+        try:
+            uuid.UUID(job)
+        except ValueError:
+            raise RequestFailed("malformed", "job: a UUID") from None
+        if row["status"] not in PAID:
+            raise RequestFailed("not_paid", f"order {row['order_id']} is {row['status']}")
+        with self._lock:
+            row = self._row(row["order_id"])
+            if row["receipt_job"]:
+                return self.printing.view(row["receipt_job"]) or {"job": row["receipt_job"], "status": "failed"}
+            view = self.printing.submit(job, requester, "payment_receipt", self.receipt_fields(row),
+                                        preferred=row["printer"])
+            self._update(row["order_id"], receipt_job=job)
+        return view
+
+    # -- staff console -----------------------------------------------------------------------
+
+    def recent(self, *, days: float = 7.0) -> list[dict[str, Any]]:
+        since = self.clock() - days * 86400
+        with self._lock:
+            return list(self.db.query("SELECT * FROM payment_orders WHERE created_at >= ? ORDER BY created_at DESC",
+                                      [since]))
+
+    def refresh(self) -> int:
+        """Ask the centre again about orders not known to be paid (a payment may have landed
+        after the order closed, or while the hall's link was down). Returns how many changed."""
+        changed = 0
+        since = self.clock() - RESUME_S
+        with self._lock:
+            rows = list(self.db.query("SELECT order_id, status FROM payment_orders WHERE status NOT IN ('paid', 'paid_conflict') "
+                                      "AND created_at >= ?", [since]))
+        for row in rows:
+            try:
+                view = self.centre.call("GET", f"/api/v1/payments/orders/{row['order_id']}", what="payment order")
+            except RequestFailed:
+                break
+            if view.get("status") != row["status"]:
+                self._record(view)
+                changed += 1
+        return changed
+
+    def counter_receipt(self, order_id: str, printer: str) -> dict[str, Any]:
+        """Print ``order_id``'s receipt at ``printer`` for staff: an original if no receipt
+        was printed (the resident left, or the kiosk's printer failed), otherwise a reprint
+        (marked as such on the paper)."""
+        with self._lock:
+            row = self._row(order_id)
+            if row is None:
+                raise RequestFailed("not_found", f"no payment order {order_id}")
+            if row["status"] not in PAID:
+                raise RequestFailed("not_paid", f"order {order_id} is {row['status']}")
+            earlier = self.printing.view(row["receipt_job"]) if row["receipt_job"] else None
+            if earlier is not None and earlier["status"] != "failed":  # a receipt is out (or on its way)
+                return self.printing.reprint(row["receipt_job"], printer=printer)
+            job = str(uuid.uuid4())
+            view = self.printing.submit(job, contract.EDGE_NODE, "payment_receipt", self.receipt_fields(row),
+                                        preferred=printer)
+            self._update(order_id, receipt_job=job)
+            return view
+
+    def receipt_fields(self, row: dict[str, Any]) -> dict[str, Any]:
+        lines = json.loads(row["lines_json"])
+        items = [{"name": line["item"], "period": line.get("period", ""), "amount_fen": int(line["amount_fen"])}
+                 for line in lines]
+        paid = datetime.fromtimestamp(row["paid_at"] or row["updated_at"], self.zone).strftime("%Y-%m-%d %H:%M")
+        return {"room": row["room"], "items": items, "total_fen": sum(i["amount_fen"] for i in items),
+                "reference": row["out_trade_no"], "paid_at": paid}
+
+    # -- watching the centre -----------------------------------------------------------------
+
+    def start(self) -> None:
+        """Watch again the orders left open when the agent stopped."""
+        since = self.clock() - RESUME_S
+        with self._lock:
+            open_ = [r["order_id"] for r in self.db.query(
+                "SELECT order_id FROM payment_orders WHERE status NOT IN ('paid', 'paid_conflict', 'closed', 'failed') "
+                "AND created_at >= ?", [since])]
+        for order_id in open_:
+            self.watch(order_id)
+
+    def stop(self) -> None:
+        """Stop watching (the orders stay open at the centre; :meth:`start` resumes them)."""
+        self._stop.set()
+
+    def close(self) -> None:
+        self.stop()
+        with self._lock:
+            self.db.close()
+
+    def watch(self, order_id: str) -> None:
+        with self._lock:
+            if order_id in self._watching:
+                return
+            self._watching.add(order_id)
+        threading.Thread(target=self._watch, args=(order_id,), name=f"pay-{order_id[:8]}", daemon=True).start()
+
+    def _watch(self, order_id: str) -> None:
+        """Long-poll the centre until the order is final; a network failure waits and tries
+        again (the centre keeps the order; the outcome is only late)."""
+        try:
+            while not self._stop.is_set():
+                try:
+                    view = self.centre.call("GET", f"/api/v1/payments/orders/{order_id}?wait={WAIT_S:g}",
+                                            timeout=WAIT_S + 10, what="payment order")
+                except RequestFailed as exc:
+                    if exc.code == "not_found":
+                        log.error("payment order %s: the centre does not know it", order_id)
+                        return
+                    self._stop.wait(self.retry_s)
+                    continue
+                if view.get("status") in FINAL:
+                    self._record(view)
+                    return
+                row = self._row(order_id)
+                if row is not None and self.clock() > row["expires_at"] + RESUME_S:
+                    return  # the centre never closed it: the console's refresh will tell
+        finally:
+            with self._lock:
+                self._watching.discard(order_id)
+
+    def _record(self, view: dict[str, Any]) -> None:
+        order_id = str(view["order_id"])
+        with self._lock:
+            row = self._row(order_id)
+            if row is None:
+                return
+            changes: dict[str, Any] = {"status": view["status"], "paid_at": view.get("paid_at")}
+            if view.get("lines"):
+                changes["lines_json"] = json.dumps(view["lines"], ensure_ascii=False)
+            self._update(order_id, **changes)
+        log.info("payment order %s: %s", order_id, view["status"])
+        self.bus.publish(contract.PAYMENT_OUTCOME,
+                         PaymentOutcome(order_id=order_id, status=view["status"], amount_fen=int(view["amount_fen"]),
+                                        paid_at=view.get("paid_at"), ts=self.clock()),
+                         hall=self.bus.hall_id, node=row["kiosk"])
+
+    # -- rows --------------------------------------------------------------------------------
+
+    def _mine(self, requester: str, args: dict[str, Any]) -> dict[str, Any]:
+        row = self._row(str(args.get("order_id", ""))[:64])
+        if row is None or row["kiosk"] != requester:
+            raise RequestFailed("not_found", "no such payment order of this kiosk")
+        return row
+
+    def _row(self, order_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            return next(self.db.query("SELECT * FROM payment_orders WHERE order_id = ?", [order_id]), None)
+
+    def _update(self, order_id: str, **changes: Any) -> None:
+        with self._lock:
+            self.db["payment_orders"].update(order_id, {**changes, "updated_at": self.clock()})
+
+    @staticmethod
+    def _public(row: dict[str, Any]) -> dict[str, Any]:
+        return {"order_id": row["order_id"], "status": row["status"], "amount_fen": row["amount_fen"],
+                "paid_at": row["paid_at"], "receipt_job": row["receipt_job"]}
+
