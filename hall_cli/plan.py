@@ -147,6 +147,7 @@ def prepare(data_dir: Path, plan: HallPlan, *, base_port: int, host: str = "127.
     }), encoding="utf-8")
     layout.processes.append(Process("central", [py, "-m", "central_sync.server", "--config", str(central_conf)], central_port))
     layout.urls["admin console"] = f"http://{host}:{central_port}/"
+    layout.urls["payment sandbox"] = f"http://{host}:{central_port}/sandbox/pay/  (pays the kiosk's open payment codes)"
     layout.logins["admin console"] = ("admin", admin_pw)
 
     # Two virtual printers: an 80 mm one with a Chinese font (GB18030 text mode) that the

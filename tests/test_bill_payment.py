@@ -119,7 +119,15 @@ def test_identify_pay_on_the_phone_see_paid_and_take_the_receipt(hall, browser):
     assert "/sandbox/pay/" in code_url and "34420" not in code_url
     # Nothing is printed before the money comes.
     assert h["printer"].printed_jobs() == []
-    pay_on_phone(browser, code_url)
+    # Without a phone: the sandbox's list of open codes links to the same pay page.
+    phone = browser.new_page(viewport={"width": 390, "height": 844}, has_touch=True)
+    phone.goto(h["centre"].url + "sandbox/pay/")
+    assert phone.inner_text("main").count("¥344.20") == 1
+    phone.screenshot(path=SHOTS / "0-sandbox-list.png", full_page=True)
+    phone.click("a:has-text('¥344.20')")
+    assert phone.url == code_url
+    phone.click("button")
+    phone.wait_for_selector("text=支付成功")
     page.wait_for_selector(".paid-banner")
     assert "已支付：¥ 344.20" in page.inner_text(".paid-banner")
     page.wait_for_selector(".receipt-state[data-done='printed']")
@@ -250,3 +258,32 @@ def test_the_kiosk_learns_of_a_payment_over_the_bus(hall):
     sandbox.pay(made["out_trade_no"])
     assert watch.wait(made["order_id"], 10) == "paid"
     assert watch.status(made["order_id"]) == "paid"  # it came as a message, and is kept
+
+
+def test_a_tampered_pay_form_pays_only_what_the_visit_chose(hall, browser):
+    """An amount or another household's line id posted to the kiosk is not used: the order
+    is for this visit's ticked lines, summed at the centre."""
+    h = hall
+    page = identify_and_choose(h, browser, ("水费",))
+    theirs = str(h["store"].query("SELECT id FROM bill_lines WHERE room = '3-2-1202' AND status = 'unpaid'")[0]["id"])
+    page.evaluate("""([theirs]) => {
+        const body = new URLSearchParams({amount_fen: "1", total: "1", bill_ids: theirs, line: theirs});
+        body.set("csrf_token", document.querySelector("input[name=csrf_token]").value);
+        return fetch("/bills/pay/", {method: "POST", body, headers: {"X-Kiosk-Nav": "1"}});
+    }""", [theirs])
+    [order] = h["store"].query("SELECT * FROM payment_orders")
+    assert order["amount_fen"] == 4420 and order["room"] == "3-2-1201"
+    lines = [r["line_id"] for r in h["store"].query("SELECT line_id FROM payment_order_lines")]
+    assert [str(x) for x in lines] != [theirs] and len(lines) == 1
+    # With nothing ticked, the kiosk asks for a choice and makes no order.
+    page.goto(h["kiosk"].url + "bills/list")
+    page.click(".bill-line.picked .bill-pick")
+    page.wait_for_function("document.querySelectorAll('.bill-line.picked').length == 0")
+    page.evaluate("""() => {
+        const body = new URLSearchParams();
+        body.set("csrf_token", document.querySelector("input[name=csrf_token]").value);
+        return fetch("/bills/pay/", {method: "POST", body, headers: {"X-Kiosk-Nav": "1"}});
+    }""")
+    page.goto(h["kiosk"].url + "bills/list")
+    assert "请至少选择一项再缴费" in page.inner_text(".result.bad")
+    assert len(h["store"].query("SELECT * FROM payment_orders")) == 1

@@ -129,6 +129,12 @@ class Sandbox:
         with self._lock:
             return self._trades.get(out_trade_no)
 
+    def waiting(self) -> list[SandboxTrade]:
+        """Trades not yet paid or closed, newest first (for a person trying ``hall up``
+        without a phone: the sandbox's list links to each pay page)."""
+        with self._lock:
+            return [t for t in reversed(self._trades.values()) if t.state == "NOTPAY"]
+
     def query_order(self, out_trade_no: str) -> Trade:
         t = self.trade(out_trade_no)
         if t is None:

@@ -110,6 +110,15 @@ def notify(provider: str):
     return jsonify(code="SUCCESS", message="成功"), 200
 
 
+@sandbox_bp.get("/pay/")
+def sandbox_waiting():
+    """The sandbox's open trades, each linked to its pay page: with ``hall up`` on one
+    machine, this stands in for pointing a phone at the kiosk's QR code."""
+    sandbox = service().provider
+    trades = [(t, f"{t.order.amount_fen // 100}.{t.order.amount_fen % 100:02d}") for t in sandbox.waiting()]  # type: ignore[attr-defined]
+    return render_template("payments/sandbox_list.html", trades=trades, merchant=sandbox.mchid)  # type: ignore[attr-defined]
+
+
 @sandbox_bp.route("/pay/<out_trade_no>", methods=["GET", "POST"])
 def sandbox_pay(out_trade_no: str):
     """The sandbox's stand-in for WeChat's payment sheet, on the payer's phone."""
