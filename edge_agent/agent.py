@@ -86,6 +86,7 @@ class EdgeAgent:
                                    centre_online=lambda: self.centre.online if self.centre is not None else None)
             self.bills = BillsRelay(centre_api)
             self.bus.serve("bills", self.bills.handle_bills)
+            self.bus.serve("bill_rooms", self.bills.handle_rooms)
             self.payments = PaymentDesk(db_path=self.db_path, centre=centre_api, bus=self.bus, printing=self.printing,
                                         timezone=config.printing.timezone)
             self.bus.serve("pay", self.payments.handle_pay)

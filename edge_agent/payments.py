@@ -45,7 +45,7 @@ FINAL = ("paid", "paid_conflict", "closed", "failed")
 PAID = ("paid", "paid_conflict")
 ROOM = re.compile(ROOM_PATTERN)
 LINE_ID = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
-MAX_LINES = 50
+MAX_LINES = 24  # as the centre allows (central_sync/server/payments/orders.py)
 WAIT_S = 20.0
 """Each long poll asks the centre to answer within this long (the centre caps it at 25)."""
 RESUME_S = 24 * 3600.0
@@ -62,6 +62,7 @@ class PaymentDesk:
         self._lock = threading.RLock()
         self._watching: set[str] = set()
         self._stop = threading.Event()
+        self._closed = False
 
     # -- bus requests ------------------------------------------------------------------------
 
@@ -186,8 +187,10 @@ class PaymentDesk:
         self._stop.set()
 
     def close(self) -> None:
+        """Stop and close the database; a watcher still in a long poll finds it closed and ends."""
         self.stop()
         with self._lock:
+            self._closed = True
             self.db.close()
 
     def watch(self, order_id: str) -> None:
@@ -211,6 +214,8 @@ class PaymentDesk:
                         return
                     self._stop.wait(self.retry_s)
                     continue
+                if self._stop.is_set():
+                    return
                 if view.get("status") in FINAL:
                     self._record(view)
                     return
@@ -247,10 +252,14 @@ class PaymentDesk:
 
     def _row(self, order_id: str) -> dict[str, Any] | None:
         with self._lock:
+            if self._closed:
+                return None
             return next(self.db.query("SELECT * FROM payment_orders WHERE order_id = ?", [order_id]), None)
 
     def _update(self, order_id: str, **changes: Any) -> None:
         with self._lock:
+            if self._closed:
+                return
             self.db["payment_orders"].update(order_id, {**changes, "updated_at": self.clock()})
 
     @staticmethod

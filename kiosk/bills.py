@@ -137,6 +137,42 @@ def identify():
     return _lookup({"room": room, "last4": last4}, by_qr=False)
 
 
+def _natural(text: str) -> tuple:
+    """Sort key: building "10" after "9", room "1201" after "901"."""
+    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", text))
+
+
+@bp.get("/room")
+def room_picker():
+    """Pick the room instead of typing it: building, then unit, then room. The list has no
+    names or phones; a room alone opens nothing without the phone digits."""
+    if _blocked():
+        return go(url_for("home.service", key="bills"))
+    try:
+        rooms = _ask_edge("bill_rooms", {}).get("rooms", [])
+    except HallError as exc:
+        log.warning("bills: no room list: %s", exc)
+        session["bills_error"] = _refusal("unavailable", by_qr=False)
+        return go(url_for("bills.start"))
+    building, unit = request.args.get("b"), request.args.get("u")
+    buildings = sorted({r["building"] for r in rooms}, key=_natural)
+    if building not in buildings:
+        return render_template("kiosk/bills_room.html", step="building", choices=buildings, building=None, unit=None)
+    units = sorted({r["unit"] for r in rooms if r["building"] == building}, key=_natural)
+    if unit not in units:
+        return render_template("kiosk/bills_room.html", step="unit", choices=units, building=building, unit=None)
+    in_unit = sorted((r["room"] for r in rooms if r["building"] == building and r["unit"] == unit), key=_natural)
+    return render_template("kiosk/bills_room.html", step="room", choices=in_unit, building=building, unit=unit)
+
+
+@bp.post("/room")
+def room_picked():
+    room = request.form.get("room", "")
+    if resident_qr.ROOM.match(room):
+        session["bills_form"] = {"room": room, "last4": ""}
+    return go(url_for("bills.start"))
+
+
 def _bills() -> dict[str, Any] | None:
     return session.get("bills")
 

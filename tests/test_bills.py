@@ -253,6 +253,7 @@ def test_scan_a_resident_code_see_priced_bills_tick_lines_and_nothing_else(hall,
     page = page_at(browser, kiosk.url)
     page.click(".tile-bills")
     page.wait_for_selector("text=扫描住户二维码")
+    assert not page.is_visible(".scan-busy")  # "looking for the code…" only while scanning
     check(page, "1-identify")
     hold_up(photos, resident_qr.issue(key, hall=HALL, room="3-2-1201", expires=time.time() + 600), "resident")
     page.click("button:has-text('扫描住户二维码')")
@@ -312,6 +313,31 @@ def test_room_and_digits_wrong_then_right(hall, browser):
     page.wait_for_selector(".bill-line")
     text = page.inner_text("main")
     assert "李*" in text and "3-2-1202" in text and "车位管理费" not in text  # that household has no parking line
+
+
+def test_pick_building_unit_and_room_instead_of_typing(hall, browser):
+    kiosk, key, photos, store = hall
+    page = page_at(browser, kiosk.url + "bills/")
+    page.click("a.pick-room")
+    page.wait_for_selector(".pick-grid .pick")
+    assert "3 栋" in page.inner_text(".pick-grid")
+    check(page, "6-pick-building")
+    page.click(".pick-grid .pick:has-text('3 栋')")
+    page.wait_for_selector(".instruction:has-text('哪个单元')")
+    page.click(".pick-grid .pick:has-text('2 单元')")
+    page.wait_for_selector("form.rooms")
+    assert {"1201", "1202"} <= set(page.inner_text("form.rooms").split())
+    assert "张" not in page.content() and "李" not in page.content()  # rooms only, nobody's name
+    check(page, "7-pick-room")
+    page.click("form.rooms button:text-is('1202')")
+    page.wait_for_selector("#last4")
+    assert page.input_value("#room") == "3-2-1202"
+    page.click("#last4")
+    for ch in "4321":
+        page.click(f".keypad .key[data-key='{ch}']")
+    page.click("button:has-text('查看我的账单')")
+    page.wait_for_selector(".bill-line")
+    assert "李*" in page.inner_text("main") and "3-2-1202" in page.inner_text("main")
 
 
 def test_forged_and_foreign_codes_are_refused_with_a_message(hall, browser):

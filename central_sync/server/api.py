@@ -124,6 +124,18 @@ def post_resident_bills():
     return jsonify(residents.bills_for(store, row))
 
 
+@bp.get("/residents/rooms")
+def get_resident_rooms():
+    """The hall's rooms as building, unit and room (no names, no phones), for the kiosk's
+    pickers: a room number alone opens nothing without the phone digits."""
+    from . import residents
+
+    who = authenticated()
+    if who is None:
+        return problem(401, "unauthorised", "unknown or revoked node credential")
+    return jsonify(rooms=residents.rooms(get_store(), who.hall_id))
+
+
 @bp.get("/openapi.json")
 def openapi():
     return jsonify(document())

@@ -91,6 +91,16 @@ def document() -> dict[str, Any]:
                     },
                 }
             },
+            "/api/v1/residents/rooms": {
+                "get": {
+                    "operationId": "getResidentRooms",
+                    "summary": "The hall's rooms (building, unit, room; no names or phones) for the kiosk's pickers",
+                    "responses": {
+                        "200": {"description": "rooms: a list of {room, building, unit}"},
+                        "401": _problem("unknown or revoked node credential"),
+                    },
+                }
+            },
             "/api/v1/payments/orders": {
                 "post": {
                     "operationId": "postPaymentOrder",
