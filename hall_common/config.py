@@ -481,6 +481,85 @@ class ComplaintsConfig(Section):
     keep_years: int = Field(3, ge=1, le=30, description="how long a closed request's personal data is kept (told to the resident, PIPL art. 17)")
 
 
+class Limit(Section):
+    """The acceptable range of one environment reading (seed 000 clause 4.6.3). A reading
+    outside ``[low, high]`` for ``min_duration_s`` raises the alarm; it clears once back
+    inside the range by ``hysteresis`` for as long, so a value hovering at the edge does
+    not make the alarm flap."""
+
+    low: float | None = None
+    high: float | None = None
+    hysteresis: float = Field(0.0, ge=0)
+    severity: Literal["critical", "major", "minor", "warning"] = "minor"
+    unit: str = Field("", max_length=8)
+    label: str = Field("", max_length=32, description="Chinese name shown to staff, e.g. 温度")
+
+    @model_validator(mode="after")
+    def _a_range(self) -> "Limit":
+        if self.low is None and self.high is None:
+            raise ValueError("a limit needs low, high or both")
+        if self.low is not None and self.high is not None and self.low >= self.high:
+            raise ValueError(f"low {self.low} must be below high {self.high}")
+        return self
+
+
+def _default_limits() -> dict[str, Limit]:
+    return {
+        "temperature": Limit(low=18, high=26, hysteresis=0.5, unit="°C", label="温度"),
+        "humidity": Limit(low=30, high=70, hysteresis=2, unit="%", label="相对湿度"),
+        "co2": Limit(high=1000, hysteresis=50, unit="ppm", label="二氧化碳"),
+        "illuminance": Limit(low=300, hysteresis=20, unit="lx", label="照度"),
+        "noise": Limit(high=55, hysteresis=2, unit="dBA", label="噪声"),
+    }
+
+
+class DeviceInfo(Section):
+    """What the registry should know of a device that does not say it itself (ESPHome
+    nodes, GPIO inputs): its model, where it is, and how often it reports."""
+
+    id: Id
+    kind: Literal["env_node", "aed_node", "first_aid_box", "convenience_box", "gpio", "printer", "kiosk", "display", "other"]
+    model: str = Field("", max_length=64)
+    location: str = Field("", max_length=64)
+    expected_interval_s: float | None = Field(None, gt=0, description="silent longer than this (x3): stale")
+
+
+class EnvironmentConfig(Section):
+    """Environment monitoring of the hall (seed 000 clause 4.6.3): limits per reading, how
+    long a reading must stay out before an alarm, and how long readings are kept."""
+
+    limits: dict[str, Limit] = Field(default_factory=_default_limits)
+    min_duration_s: float = Field(60.0, ge=0, le=3600)
+    downsample_s: int = Field(300, ge=10, le=3600, description="readings older than keep_raw_days become averages over this")
+    keep_raw_days: int = Field(7, ge=1, le=90)
+    keep_days: int = Field(365, ge=7, le=3650)
+
+
+class AedConfig(Section):
+    """The AED cabinet (seed 000 clause 4.4): which node reports its door, temperature and
+    the AED's self-test, or the edge Pi's GPIO pin wired to its door reed switch."""
+
+    node: Id | None = Field("aed-01", description="the ESPHome cabinet node; None: no node")
+    location: str = Field("服务大厅", max_length=64)
+    door_pin: int | None = Field(None, ge=0, le=40, description="BCM pin of a reed switch on the edge Pi (closed = door shut)")
+    temp_low: float = 0.0
+    temp_high: float = 50.0
+    self_test_window_h: float = Field(26.0, gt=0, le=24 * 8, description="an alarm when no self-test result arrives in this long")
+
+
+class HardwareConfig(Section):
+    """The edge Pi's own pins: a buzzer or beacon for critical alarms."""
+
+    gpio: Literal["native", "mock"] = Field("native", description="mock: gpiozero's MockFactory (a workstation, hall up, tests)")
+    buzzer_pin: int | None = Field(None, ge=0, le=40, description="BCM pin of a buzzer or beacon that sounds until a critical alarm is acknowledged")
+
+
+class FirstAidConfig(Section):
+    """The first-aid box and the convenience box (seed 000 clauses 4.4.5, 4.4.6)."""
+
+    reminder_days: list[int] = Field(default_factory=lambda: [30, 7], description="days before expiry a reminder is raised")
+
+
 class EdgeConfig(NodeConfig):
     """The hall's one writer of hall-wide state (``edge_agent/``), with the staff console."""
 
@@ -493,6 +572,11 @@ class EdgeConfig(NodeConfig):
     queue: QueueConfig = Field(default_factory=QueueConfig)
     complaints: ComplaintsConfig = Field(default_factory=ComplaintsConfig)
     stale_after: float = Field(90.0, gt=0, description="seconds of silence before a node is stale")
+    devices: list[DeviceInfo] = Field(default_factory=list)
+    environment: EnvironmentConfig = Field(default_factory=EnvironmentConfig)
+    aed: AedConfig = Field(default_factory=AedConfig)
+    first_aid: FirstAidConfig = Field(default_factory=FirstAidConfig)
+    hardware: HardwareConfig = Field(default_factory=HardwareConfig)
 
     @field_validator("node_id")
     @classmethod
@@ -512,10 +596,11 @@ class EdgeConfig(NodeConfig):
 
 
 class SensorSimConfig(NodeConfig):
-    """A simulated ESPHome environment node (``simulators/``)."""
+    """A simulated ESPHome node (``simulators/``): the environment node or the AED cabinet."""
 
     model_config = SettingsConfigDict(env_prefix="SIM_")
     interval: float = Field(5.0, gt=0, le=3600)
+    control_port: int | None = Field(None, ge=0, le=65535, description="HTTP port to tell it what to do (raise CO2, open the door, go silent)")
 
 
 class DoctorConfig(NodeConfig):

@@ -49,7 +49,7 @@ RESERVED_DEVICE_IDS = frozenset(
 """Levels with a meaning right below a node: no device may take one as its id."""
 
 Writer = Literal["node", "edge", "esphome", "homeassistant"]
-Encoding = Literal["json", "number", "on_off", "online_offline", "json_or_empty", "json_object"]
+Encoding = Literal["json", "number", "on_off", "online_offline", "json_or_empty", "json_object", "text"]
 
 
 def valid_id(value: str) -> bool:
@@ -153,6 +153,8 @@ class TopicFamily:
             return b"ON" if value else b"OFF"
         if self.encoding == "online_offline":
             return b"online" if value else b"offline"
+        if self.encoding == "text":
+            return _decode_text(self, str(value).encode()).encode()
         raise AssertionError(self.encoding)
 
 
@@ -225,6 +227,20 @@ def _decode_online(family: TopicFamily, payload: bytes) -> bool:
     raise PayloadError(f"{family.name}: expects online or offline, got {payload[:40]!r}")
 
 
+TEXT_MAX = 64
+
+
+def _decode_text(family: TopicFamily, payload: bytes) -> str:
+    """A short UTF-8 text (ESPHome's text sensors), printable, at most ``TEXT_MAX`` characters."""
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        raise PayloadError(f"{family.name}: not UTF-8 text") from None
+    if not text or len(text) > TEXT_MAX or not text.isprintable():
+        raise PayloadError(f"{family.name}: expects 1 to {TEXT_MAX} printable characters, got {payload[:40]!r}")
+    return text
+
+
 _DECODERS: dict[str, Callable[[TopicFamily, bytes], Any]] = {
     "json": _decode_json,
     "json_or_empty": _decode_json_or_empty,
@@ -232,6 +248,7 @@ _DECODERS: dict[str, Callable[[TopicFamily, bytes], Any]] = {
     "number": _decode_number,
     "on_off": _decode_on_off,
     "online_offline": _decode_online,
+    "text": _decode_text,
 }
 
 _H = f"hall/{VERSION}/{{hall}}"
@@ -282,6 +299,10 @@ ESPHOME_SENSOR = TopicFamily(
 ESPHOME_BINARY = TopicFamily(
     "esphome_binary", f"{_H}/{{node}}/binary_sensor/{{object_id}}/state", 1, True, "esphome", "on_off",
     "An ESPHome binary sensor (a door reed switch): ON or OFF.",
+)
+ESPHOME_TEXT = TopicFamily(
+    "esphome_text", f"{_H}/{{node}}/text_sensor/{{object_id}}/state", 1, True, "esphome", "text",
+    "An ESPHome text sensor, e.g. the AED's self-test result (pass or fail): short plain text.",
 )
 ALARM = TopicFamily(
     "alarm", f"{_H}/alarm/{{alarm_id}}", 1, True, "edge", "json_or_empty",
@@ -334,7 +355,7 @@ HA_DISCOVERY = TopicFamily(
 
 FAMILIES: tuple[TopicFamily, ...] = (
     NODE_STATE, BIRTH, DEVICE_STATE, TELEMETRY, EVENT, CONFIG_REPORTED, REQUEST,
-    ESPHOME_STATUS, ESPHOME_SENSOR, ESPHOME_BINARY,
+    ESPHOME_STATUS, ESPHOME_SENSOR, ESPHOME_BINARY, ESPHOME_TEXT,
     ALARM, QUEUE_STATE, QUEUE_CALLED, CONFIG_DESIRED, REPLY, ANNOUNCEMENT, PRINT_OUTCOME, PAYMENT_OUTCOME,
     HA_STATUS, HA_DISCOVERY,
 )
