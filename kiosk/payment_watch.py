@@ -33,6 +33,7 @@ class PaymentWatch:
         self.bus = bus
         self._cond = threading.Condition()
         self._known: dict[str, tuple[str, float]] = {}
+        self._closed = False
         bus.subscribe(contract.PAYMENT_OUTCOME.filter(hall=bus.hall_id, node=bus.node_id), self._on_outcome)
 
     def status(self, order_id: str) -> str | None:
@@ -41,18 +42,27 @@ class PaymentWatch:
         return known[0] if known else None
 
     def wait(self, order_id: str, timeout: float) -> str:
-        """The order's status once final, or after ``timeout`` seconds what the edge says now."""
+        """The order's status once final, or after ``timeout`` seconds what the edge says now.
+        After :meth:`close`, at once (no request may outlive the kiosk's server)."""
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
                 known = self._known.get(order_id)
                 if known and known[0] in FINAL:
                     return known[0]
+                if self._closed:
+                    return known[0] if known else "unknown"
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
                 self._cond.wait(left)
         return self._ask(order_id)
+
+    def close(self) -> None:
+        """Wake every page waiting on an order: the kiosk is stopping."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
 
     def _ask(self, order_id: str) -> str:
         try:

@@ -34,7 +34,16 @@ class Served:
                 raise
 
     def stop(self) -> None:
+        """Stop the way a hall part does, and make sure no request outlives the server:
+        long polls are woken (their services' ``close``), running requests are waited for,
+        and only then are the sockets closed. A request still running after close would
+        write waitress's wake-up byte into a file descriptor number the next test reuses
+        (a SQLite file, a PostgreSQL socket)."""
         self._stopping = True
+        closer = getattr(self.app.extensions.get("payments"), "close", None)
+        if closer is not None:
+            closer()
+        self.server.task_dispatcher.shutdown(cancel_pending=True, timeout=10)
         self.server.close()
 
 
@@ -73,7 +82,7 @@ class MiniHall:
         return s
 
     def edge(self, centre_url: str | None = None, token: str | None = None, printers: list[dict] | None = None,
-             printing: dict[str, Any] | None = None, queue: dict[str, Any] | None = None):
+             printing: dict[str, Any] | None = None, queue: dict[str, Any] | None = None, **extra: Any):
         from edge_agent.agent import EdgeAgent
 
         pw = self.tmp / "edge.pw"
@@ -88,7 +97,7 @@ class MiniHall:
             hall_id=self.broker.hall, hall_name="测试大厅", node_id="edge", data_dir=self.tmp / "edge",
             broker={"host": self.broker.host, "port": self.broker.port, "password_file": pw}, http={"port": 1},
             centre=centre, printers=printers or [], printing={"poll_s": 0.3, **(printing or {})},
-            queue=queue or {},
+            queue=queue or {}, **extra,
         )
         agent = EdgeAgent(cfg)
         if agent.centre is not None:

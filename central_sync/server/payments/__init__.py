@@ -72,8 +72,14 @@ class Payments:
                                         name="payment-sweep", daemon=True)
         self._thread.start()
 
+    @property
+    def stopping(self) -> threading.Event:
+        """Set once :meth:`close` is called: long polls answer at once."""
+        return self._stop
+
     def close(self) -> None:
         self._stop.set()
+        self.signals.fire_all()
         closer = getattr(self.provider, "close", None)
         if closer is not None:
             closer()

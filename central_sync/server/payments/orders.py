@@ -80,6 +80,13 @@ class Signals:
         if entry is not None:
             entry[0].set()
 
+    def fire_all(self) -> None:
+        """Wake every waiter (the service is closing)."""
+        with self._lock:
+            events = [event for event, _ in self._events.values()]
+        for event in events:
+            event.set()
+
 
 def _marks(n: int) -> str:
     return ", ".join("?" * n)
@@ -268,16 +275,19 @@ def sweep(store: Store, provider: Provider, *, now: float) -> dict[str, list[str
 
 
 def wait_final(load: Callable[[], dict[str, Any] | None], event: threading.Event, timeout: float,
-               clock: Callable[[], float] = time.monotonic) -> dict[str, Any] | None:
+               clock: Callable[[], float] = time.monotonic,
+               stopping: threading.Event | None = None) -> dict[str, Any] | None:
     """Until the order is final or ``timeout`` passes: woken by ``event`` at once when this
-    process records it, and looking at the database every second for other workers."""
+    process records it, and looking at the database every second for other workers. Ends
+    early, with the order as it stands, when ``stopping`` is set (the server is stopping:
+    no request may outlive it)."""
     deadline = clock() + timeout
     while True:
         order = load()
         if order is None or order["status"] in FINAL:
             return order
         left = deadline - clock()
-        if left <= 0:
+        if left <= 0 or (stopping is not None and stopping.is_set()):
             return order
         if event.wait(min(left, 1.0)):
             event.clear()

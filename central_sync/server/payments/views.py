@@ -86,7 +86,7 @@ def get_order(order_id: str):
             return None if row is None or row["hall_id"] != who.hall_id else order_view(store, row)
 
     with pay.signals.watch(order_id) as event:
-        found = wait_final(load, event, wait)
+        found = wait_final(load, event, wait, stopping=pay.stopping)
     if found is None:
         return problem(404, "not_found", "no such order for this hall")
     return jsonify(found)
