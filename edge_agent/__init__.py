@@ -19,12 +19,17 @@ from .db import migrations
 
 
 def create_app(config: EdgeConfig, test_config: dict[str, Any] | None = None, *, printing: Any = None,
-               queue: Any = None, complaints: Any = None, alarms: Any = None, payments: Any = None) -> Flask:
+               queue: Any = None, complaints: Any = None, alarms: Any = None, payments: Any = None,
+               aed: Any = None, first_aid: Any = None, environment: Any = None,
+               metrics: Any = None) -> Flask:
     """The staff console for the hall described by ``config``. ``printing`` and ``queue`` are
     the agent's print and queue services when the console runs beside it: live printer
     states and reprints, the counter pages and residents' phone pages need them; ``alarms``
     lets staff acknowledge an alarm from the bell; ``payments`` (the agent's payment desk)
-    lists the kiosks' payments and prints their receipts at the counter."""
+    lists the kiosks' payments and prints their receipts at the counter; ``first_aid``
+    (:class:`edge_agent.first_aid.FirstAid`) keeps the first-aid and convenience boxes;
+    ``environment`` (:class:`edge_agent.environment.Environment`) feeds the environment pages;
+    ``metrics`` (:class:`edge_agent.metrics.EdgeMetrics`) feeds ``/metrics``."""
     app = Flask(__name__)
     app.config.from_mapping(
         DATABASE=str(config.data_dir / "edge.db"),
@@ -33,6 +38,7 @@ def create_app(config: EdgeConfig, test_config: dict[str, Any] | None = None, *,
         HALL_NAME=config.hall_name,
         CONSOLE_TITLE=f"{config.hall_name} · 员工控制台",
         STALE_AFTER=config.stale_after,
+        DEVICES=config.devices,
         SYNCS=config.centre is not None and config.centre.token_file is not None,
         PRINTERS=config.printers,
         PRINTING=printing,
@@ -40,6 +46,10 @@ def create_app(config: EdgeConfig, test_config: dict[str, Any] | None = None, *,
         COMPLAINTS=complaints,
         ALARMS=alarms,
         PAYMENTS=payments,
+        AED=aed,
+        FIRST_AID=first_aid,
+        ENVIRONMENT=environment,
+        METRICS=metrics,
     )
     app.config.update(test_config or {})
     init_db(app, migrations)
@@ -51,6 +61,18 @@ def create_app(config: EdgeConfig, test_config: dict[str, Any] | None = None, *,
     app.register_blueprint(track_views.bp)
     app.register_blueprint(complaint_views.bp)
     app.register_blueprint(payment_views.bp)
+    from . import environment_views
+
+    app.register_blueprint(environment_views.bp)
+    from . import first_aid_views
+
+    app.register_blueprint(first_aid_views.bp)
+    from . import aed_views
+
+    app.register_blueprint(aed_views.bp)
+    from . import metrics_views
+
+    app.register_blueprint(metrics_views.bp)
     app.register_blueprint(health_blueprint(lambda: {"part": "edge_agent", "hall": config.hall_id, "ts": time.time()}))
 
     @app.template_filter("ago")

@@ -14,7 +14,8 @@ def main(argv: list[str] | None = None) -> None:
 
     agent = EdgeAgent(config)
     app = create_app(config, printing=agent.printing, queue=agent.queue, complaints=agent.complaints,
-                     alarms=agent.alarms, payments=agent.payments)
+                     alarms=agent.alarms, payments=agent.payments,
+                     environment=agent.environment, aed=agent.aed, first_aid=agent.first_aid, metrics=agent.metrics)
     agent.start()
     serve(app, config.http, on_stop=agent.close)
 

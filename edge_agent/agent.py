@@ -26,12 +26,18 @@ from hall_common.runner import node_bus
 from hall_common.storage import open_database
 
 from . import disclosures
+from .aed import Aed
 from .alarms import Alarms
 from .bills import BillsRelay
+from .buzzer import AlarmBuzzer
 from .centre_api import CentreAPI
 from .centre_link import CentreWatch
 from .complaints.service import ComplaintService
 from .db import migrations
+from .environment import Environment
+from .first_aid import FirstAid
+from .ha_discovery import HaDiscovery
+from .metrics import EdgeMetrics
 from .payments import PaymentDesk
 from .printing.service import PrintService
 from .queue.service import QueueService
@@ -55,9 +61,10 @@ class EdgeAgent:
 
     def __init__(self, config: EdgeConfig) -> None:
         self.config = config
+        self._stopping = threading.Event()
         self.db_path: Path = config.data_dir / "edge.db"
         self.db = open_database(self.db_path, migrations, shared_thread=True)
-        self.registry = Registry(self.db, stale_after=config.stale_after)
+        self.registry = Registry(self.db, stale_after=config.stale_after, devices=config.devices)
         # Requests and events sent while the agent restarts wait at the broker for it.
         self.bus = node_bus(config, kind="edge", sw=SW_VERSION, session_expiry=3600)
         hall = config.hall_id
@@ -77,6 +84,18 @@ class EdgeAgent:
                                    feeds={"configs": self._configs_from_centre, "content": self._content_from_centre})
         self.bus.subscribe(contract.CONFIG_REPORTED.filter(hall=hall), self._on_config_reported)
         self.alarms = Alarms(self.db_path, self.bus, node=config.node_id, nudge=self._nudge)
+        self.environment = Environment(config.environment, db_path=self.db_path, alarms=self.alarms,
+                                       devices=config.devices, ignore={config.aed.node} - {None})
+        pins = self._pin_factory(config)
+        self.aed = Aed(config.aed, db_path=self.db_path, alarms=self.alarms, bus=self.bus,
+                       timezone=config.printing.timezone, pin_factory=pins)
+        self.bus.subscribe(contract.ESPHOME_BINARY.filter(hall=hall), self._on_binary)
+        self.bus.subscribe(contract.ESPHOME_TEXT.filter(hall=hall), self._on_text)
+        self.buzzer: AlarmBuzzer | None = None
+        if config.hardware.buzzer_pin is not None:
+            self.buzzer = AlarmBuzzer(self.alarms, pin=config.hardware.buzzer_pin, pin_factory=pins)
+        self.first_aid = FirstAid(self.db_path, devices=config.devices, config=config.first_aid, alarms=self.alarms,
+                                  node=config.node_id, nudge=self._nudge, timezone=config.printing.timezone)
         self.printing = PrintService(config, db_path=self.db_path, bus=self.bus, alarms=self.alarms)
         self.bus.serve("print", self.printing.handle_print)
         self.bus.serve("print_status", self.printing.handle_status)
@@ -110,6 +129,9 @@ class EdgeAgent:
         self.bus.serve("disclosure", self.disclosures.handle_item)
         self.bus.serve("disclosure_search", self.disclosures.handle_search)
         self.bus.serve("disclosure_image", self.disclosures.handle_image)
+        self.ha = HaDiscovery(config, registry=self.registry, sw=SW_VERSION)
+        self.ha.attach(self.bus)
+        self.metrics = EdgeMetrics(alarms=self.alarms, printing=self.printing, environment=self.environment, bus=self.bus)
         # Off the network thread: it reads the database.
         self.bus.on_connected(lambda: threading.Thread(target=self._republish, daemon=True).start())
 
@@ -131,6 +153,11 @@ class EdgeAgent:
         if self.centre is not None:
             self.centre.start()
         self.printing.start()
+        self.environment.start()
+        self.aed.start()
+        self.first_aid.start()
+        self._ticker = threading.Thread(target=self._tick, name="aed-tick", daemon=True)
+        self._ticker.start()
         self.complaints.start()
         if self.payments is not None:
             self.payments.start()
@@ -151,16 +178,24 @@ class EdgeAgent:
         self.complaints.close()
         self.disclosures.close()
         self.queue.close()
+        self.environment.close()  # writes the last buffered readings
+        self._stopping.set()
+        self.first_aid.close()
+        self.aed.close()
+        if self.buzzer is not None:
+            self.buzzer.close()
         self.alarms.close()
         if self.payments is not None:
             self.payments.close()
         self.db.close()
 
     def _on_state(self, msg: BusMessage) -> None:
+        self.metrics.count(msg)
         if msg.parts["node"] != self.config.node_id:
             self.registry.on_state(msg.parts["node"], msg.payload)
 
     def _on_birth(self, msg: BusMessage) -> None:
+        self.metrics.count(msg)
         node = msg.parts["node"]
         if node == self.config.node_id:
             return
@@ -172,6 +207,7 @@ class EdgeAgent:
                                            "config_version": birth.config_version}, node)
 
     def _on_config_reported(self, msg: BusMessage) -> None:
+        self.metrics.count(msg)
         if self.sync is not None:
             r = msg.payload
             self._to_centre("config_report", {"node": msg.parts["node"], "version": r.version, "status": r.status,
@@ -237,6 +273,7 @@ class EdgeAgent:
         lost them)."""
         self.printing.republish()
         self.alarms.republish()
+        self.aed.publish()
         self.queue.publish_state()
         db = open_database(self.db_path)
         try:
@@ -249,10 +286,55 @@ class EdgeAgent:
             db.close()
 
     def _on_esphome_status(self, msg: BusMessage) -> None:
+        self.metrics.count(msg)
         self.registry.on_esphome_status(msg.parts["node"], msg.payload)
 
     def _on_reading(self, msg: BusMessage) -> None:
-        self.registry.seen(msg.parts["node"])
+        self.metrics.count(msg)
+        node = msg.parts["node"]
+        self.registry.seen(node)
+        if node == self.config.aed.node and msg.family is contract.ESPHOME_SENSOR:
+            if msg.parts["object_id"] == "cabinet_temperature":
+                self.aed.on_temperature(msg.payload)
+            return
+        if msg.family is contract.ESPHOME_SENSOR:
+            if self.environment.accepts(node, esphome=True):
+                self.environment.on_reading(node, msg.parts["object_id"], msg.payload)
+        elif self.environment.accepts(node, esphome=False):
+            for reading, value in msg.payload.values.items():
+                self.environment.on_reading(node, reading, value)
+
+    def _on_binary(self, msg: BusMessage) -> None:
+        self.metrics.count(msg)
+        node = msg.parts["node"]
+        self.registry.seen(node)
+        if node == self.config.aed.node and msg.parts["object_id"] == "door" and self.config.aed.door_pin is None:
+            self.aed.on_door(msg.payload, source=node)
+
+    def _on_text(self, msg: BusMessage) -> None:
+        self.metrics.count(msg)
+        node = msg.parts["node"]
+        self.registry.seen(node)
+        if node == self.config.aed.node and msg.parts["object_id"] == "self_test":
+            self.aed.on_self_test(msg.payload)
+
+    def _tick(self) -> None:
+        """Judge what depends on time alone (AED expiry, a missing self-test) once a minute."""
+        while not self._stopping.wait(60):
+            try:
+                self.aed.tick()
+            except Exception:  # one bad tick must not end the ticking
+                log.exception("AED tick failed")
+
+    @staticmethod
+    def _pin_factory(config: EdgeConfig) -> Any:
+        """gpiozero's MockFactory on a workstation (``hardware.gpio = "mock"``), else the
+        default (the Pi's pins)."""
+        if config.hardware.gpio == "mock":
+            from gpiozero.pins.mock import MockFactory
+
+            return MockFactory()
+        return None
 
     def _help(self, requester: str, args: dict[str, Any]) -> dict[str, Any]:
         """A resident pressed "call staff" on a kiosk: the staff console lists it until handled."""

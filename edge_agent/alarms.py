@@ -33,7 +33,7 @@ from typing import Any, Callable
 from central_sync import client as outbox
 from hall_common.bus import contract
 from hall_common.bus.payloads import Alarm
-from hall_common.storage import open_database
+from hall_common.storage import immediate, open_database
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,12 @@ class Alarms:
         self.db = open_database(db_path, shared_thread=True)
         self.bus, self.node, self._nudge = bus, node, nudge
         self._lock = threading.Lock()
+        self._listeners: list[Callable[[dict[str, Any]], None]] = []
+
+    def on_change(self, listener: Callable[[dict[str, Any]], None]) -> None:
+        """Call ``listener(alarm)`` after every raise, update, acknowledgement and clear (the
+        buzzer, the metrics). It runs on the caller's thread and must be quick."""
+        self._listeners.append(listener)
 
     def close(self) -> None:
         self.db.close()
@@ -104,6 +110,11 @@ class Alarms:
             rows = [dict(r) for r in self.db["alarms"].rows_where("state LIKE 'ACTIVE%'")]
         return sorted(rows, key=lambda r: (SEVERITIES.index(r["severity"]), r["raised_at"]))
 
+    def history(self, limit: int = 100) -> list[dict[str, Any]]:
+        """The latest raises, changes, acknowledgements and clears, newest first."""
+        with self._lock:
+            return list(self.db.query("SELECT * FROM alarm_log ORDER BY seq DESC LIMIT ?", [limit]))
+
     def republish(self) -> None:
         """After a reconnect: every alarm the hall knows, retained again."""
         with self._lock:
@@ -116,13 +127,24 @@ class Alarms:
         return rows[0] if rows else None
 
     def _store(self, alarm: dict[str, Any], event: str) -> None:
-        with self.db.atomic():
+        # BEGIN IMMEDIATE: this reads the table layout before writing, and other writers
+        # (readings, the queue, printing) share the file; a deferred transaction would fail
+        # at once with "database is locked" instead of waiting its turn.
+        with immediate(self.db):
             self.db["alarms"].upsert(alarm, pk="id")
+            self.db["alarm_log"].insert({"alarm": alarm["id"], "event": event, "severity": alarm["severity"],
+                                         "text": alarm["text"], "who": alarm["acked_by"] if event == "acknowledged" else None,
+                                         "ts": time.time()})
             outbox.add(self.db, "alarm", {**alarm, "event": event}, node=self.node)
         if self._nudge is not None:
             self._nudge()
 
     def _publish(self, alarm: dict[str, Any]) -> None:
+        for listener in self._listeners:
+            try:
+                listener(alarm)
+            except Exception:  # a listener's fault must not stop the alarm itself
+                log.exception("alarm listener failed for %s", alarm["id"])
         if self.bus is None or not self.bus.connected:
             return  # published again by republish() on the next connect
         try:

@@ -6,7 +6,7 @@ import time
 
 from typing import Any
 
-from flask import Blueprint, abort, current_app, flash, g, jsonify, redirect, render_template, url_for
+from flask import Blueprint, abort, current_app, flash, g, jsonify, redirect, render_template, request, url_for
 
 from central_sync import client as outbox
 from hall_common.auth import login_required
@@ -23,11 +23,61 @@ bp = Blueprint("console", __name__)
 def overview():
     """The hall at a glance: every node, online or not, and when it was last heard from."""
     db = get_db()
-    registry = Registry(db, stale_after=current_app.config["STALE_AFTER"])
+    registry = Registry(db, stale_after=current_app.config["STALE_AFTER"], devices=current_app.config["DEVICES"])
     help_requests = list(db["help_requests"].rows_where("handled_at is null", order_by="ts"))
     sync = outbox.status(db) if current_app.config["SYNCS"] else None
-    return render_template("console/overview.html", nodes=registry.nodes(), help_requests=help_requests, sync=sync,
-                           alarms=active_alarms())
+    nodes = registry.nodes()
+    return render_template("console/overview.html", nodes=nodes, tiles=_tiles(nodes), help_requests=help_requests,
+                           sync=sync, alarms=active_alarms())
+
+
+def _tiles(nodes: list[Any]) -> list[dict[str, Any]]:
+    """The hall at a glance: one tile per device, coloured ok / warn / bad / off, with a
+    word or two of why and a link to its page."""
+    tiles = []
+    for n in nodes:
+        if n.node == "edge":
+            continue
+        if n.state == "never":
+            colour, why = "off", "从未连接 · never connected"
+        elif n.stale:
+            colour, why = "bad", "无数据 · silent"
+        elif n.state == "ready":
+            colour, why = "ok", "在线 · online"
+        else:
+            colour, why = ("bad", "失联 · lost") if n.state == "lost" else ("off", "已停止 · stopped")
+        extra = f"配置 v{n.config_version}" if n.config_version is not None else ""
+        tiles.append({"name": n.node, "kind": n.kind, "where": n.location, "colour": colour, "why": why, "extra": extra,
+                      "href": None})
+    service = current_app.config.get("PRINTING")
+    for p in current_app.config["PRINTERS"]:
+        status = service.workers[p.id].status if service is not None and p.id in service.workers else None
+        if status is None:
+            colour, why = "off", "检测中 · checking"
+        elif not status.can_print:
+            colour, why = "bad", ("缺纸 · out of paper" if status.paper == "out" else
+                                  "机盖打开 · cover open" if status.cover_open else "不能打印 · cannot print")
+        elif status.paper == "near_end":
+            colour, why = "warn", "纸将用尽 · paper low"
+        else:
+            colour, why = "ok", "可打印 · ready"
+        tiles.append({"name": p.id, "kind": "printer", "where": "", "colour": colour, "why": why, "extra": "",
+                      "href": url_for("console.printers")})
+    aed = current_app.config.get("AED")
+    if aed is not None:
+        s = aed.state()
+        aed_alarms = [a for a in active_alarms() if a["id"].startswith("aed.")]
+        if s["in_use"] or s["door_open"]:
+            colour, why = "bad", "柜门打开/待检查 · opened"
+        elif any(a["severity"] in ("critical", "major") for a in aed_alarms):
+            colour, why = "bad", "需处理 · needs attention"
+        elif aed_alarms:
+            colour, why = "warn", "临近到期 · expiring"
+        else:
+            colour, why = "ok", "待用 · ready"
+        tiles.append({"name": "AED", "kind": "aed", "where": s["location"], "colour": colour, "why": why, "extra": "",
+                      "href": url_for("aed.index")})
+    return tiles
 
 
 def active_alarms() -> list[dict[str, Any]]:
@@ -92,13 +142,30 @@ def alarms_json():
     return jsonify(alarms=[{k: a[k] for k in keep} for a in active_alarms()])
 
 
+@bp.get("/alarms/")
+@login_required()
+def alarm_list():
+    """Every active alarm with an acknowledge button, and the recent history: who saw
+    what, and when each was raised and cleared."""
+    alarms = current_app.config.get("ALARMS")
+    history = alarms.history(100) if alarms is not None else []
+    return render_template("console/alarm_list.html", alarms=active_alarms(), history=history,
+                           can_ack=alarms is not None)
+
+
 @bp.post("/alarms/<alarm_id>/ack")
 @login_required()
 def alarm_ack(alarm_id: str):
-    """Someone is on it: the bell stops; the alarm stays until its cause is dealt with."""
+    """Someone is on it: the bell stops; the alarm stays until its cause is dealt with.
+    The bell's script asks for JSON; the alarm list's form gets the page back."""
     alarms = current_app.config.get("ALARMS")
     if alarms is None:
         abort(503)
-    if not alarms.acknowledge(alarm_id, g.user):
-        abort(404)
-    return jsonify(ok=True)
+    done = alarms.acknowledge(alarm_id, g.user)
+    if "csrf_token" not in request.form:  # the bell (its token is in a header)
+        if not done:
+            abort(404)
+        return jsonify(ok=True)
+    flash("已确认，告警仍保留到问题解决 · Acknowledged; the alarm stays until its cause is dealt with"
+          if done else "这条告警已确认或已解除 · Already acknowledged or cleared")
+    return redirect(url_for("console.alarm_list"))

@@ -247,3 +247,118 @@ def create_payment_orders(db: sqlite_utils.Database) -> None:
         )"""
     )
     db.execute("CREATE INDEX payment_orders_created ON payment_orders (created_at)")
+
+
+@migrations()
+def create_aed(db: sqlite_utils.Database) -> None:
+    # The AED cabinet (edge_agent/aed.py): its last known state as key/value (door, the
+    # self-test and its time, the battery and pad expiry dates staff entered), and each use:
+    # when the door opened and closed, and the checklist that made the AED ready again.
+    db["aed_state"].create({"key": str, "value": str}, pk="key")
+    db.execute(
+        """CREATE TABLE aed_uses (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            opened_at REAL NOT NULL,
+            closed_at REAL,
+            checked_at REAL,
+            checked_by TEXT,
+            pads_replaced INTEGER NOT NULL DEFAULT 0,
+            rearmed INTEGER NOT NULL DEFAULT 0,
+            note TEXT NOT NULL DEFAULT '',
+            source TEXT NOT NULL
+        )"""
+    )
+
+
+@migrations()
+def create_alarm_log(db: sqlite_utils.Database) -> None:
+    # Every raise, change, acknowledgement (with who) and clear of every alarm, for the
+    # console's history; the alarms table keeps only each alarm's current state.
+    db.execute("CREATE TABLE alarm_log (seq INTEGER PRIMARY KEY AUTOINCREMENT, alarm TEXT NOT NULL, event TEXT NOT NULL, "
+               "severity TEXT NOT NULL, text TEXT NOT NULL, who TEXT, ts REAL NOT NULL)")
+
+
+@migrations()
+def create_environment(db: sqlite_utils.Database) -> None:
+    # Environment readings (seed 000 clause 4.6.3, edge_agent/environment.py). Raw readings
+    # are clustered by series and time (WITHOUT ROWID: the primary key is the only b-tree,
+    # so an insert writes one index, not two, and a chart reads one contiguous range); after
+    # ``keep_raw_days`` they become per-bucket average, minimum, maximum and count.
+    db.execute(
+        """CREATE TABLE env_readings (
+            node TEXT NOT NULL,
+            reading TEXT NOT NULL,
+            ts REAL NOT NULL,
+            value REAL NOT NULL,
+            PRIMARY KEY (node, reading, ts)
+        ) WITHOUT ROWID"""
+    )
+    db.execute(
+        """CREATE TABLE env_buckets (
+            node TEXT NOT NULL,
+            reading TEXT NOT NULL,
+            bucket REAL NOT NULL,
+            avg REAL NOT NULL,
+            min REAL NOT NULL,
+            max REAL NOT NULL,
+            count INTEGER NOT NULL,
+            PRIMARY KEY (node, reading, bucket)
+        ) WITHOUT ROWID"""
+    )
+
+
+@migrations()
+def create_first_aid(db: sqlite_utils.Database) -> None:
+    # The first-aid and convenience boxes (seed 000 clauses 4.4.5, 4.4.6; edge_agent/first_aid.py).
+    # One item is one batch of one thing in one box; a removed item keeps its row (and its
+    # history in first_aid_events) for the record. The CHECK repeats the clause's rule: a
+    # medicine is in a box only with an OTC mark.
+    db.execute(
+        """CREATE TABLE first_aid_items (
+            id TEXT PRIMARY KEY,
+            box TEXT NOT NULL,
+            name TEXT NOT NULL CHECK (name <> ''),
+            kind TEXT NOT NULL CHECK (kind IN ('medicine', 'supply')),
+            marking TEXT CHECK ((kind = 'medicine' AND marking IN ('otc_a', 'otc_b'))
+                                OR (kind = 'supply' AND marking IS NULL)),
+            quantity INTEGER NOT NULL CHECK (quantity >= 0),
+            unit TEXT NOT NULL,
+            batch TEXT NOT NULL DEFAULT '',
+            expiry TEXT CHECK (expiry IS NOT NULL OR kind = 'supply'),
+            added_by TEXT NOT NULL,
+            added_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            removed_at REAL,
+            removed_by TEXT,
+            removed_reason TEXT
+        )"""
+    )
+    db.execute("CREATE INDEX first_aid_items_box ON first_aid_items (box, removed_at, expiry)")
+    db.execute(
+        """CREATE TABLE first_aid_events (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            item TEXT NOT NULL REFERENCES first_aid_items(id),
+            box TEXT NOT NULL,
+            ts REAL NOT NULL,
+            event TEXT NOT NULL,
+            who TEXT NOT NULL,
+            change INTEGER NOT NULL,
+            quantity INTEGER NOT NULL,
+            note TEXT NOT NULL DEFAULT ''
+        )"""
+    )
+    db.execute("CREATE INDEX first_aid_events_box ON first_aid_events (box, seq)")
+    db.execute(
+        """CREATE TABLE first_aid_inspections (
+            id TEXT PRIMARY KEY,
+            box TEXT NOT NULL,
+            at REAL NOT NULL,
+            who TEXT NOT NULL,
+            found TEXT NOT NULL,
+            done TEXT NOT NULL DEFAULT '',
+            items INTEGER NOT NULL,
+            expiring INTEGER NOT NULL,
+            expired INTEGER NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX first_aid_inspections_box ON first_aid_inspections (box, at)")

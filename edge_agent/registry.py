@@ -10,13 +10,17 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import sqlite_utils
 
 from hall_common.bus.payloads import Birth, NodeState
+from hall_common.config import DeviceInfo
 
 log = logging.getLogger(__name__)
+
+SEEN_WRITE_S = 5.0
+"""At most one write of a node's ``last_seen`` this often (see :meth:`Registry.seen`)."""
 
 REPORTING_KINDS = frozenset({"esphome", "env_node", "aed_node"})
 """Kinds that report on a schedule; one silent past ``stale_after`` is shown as stale."""
@@ -32,6 +36,8 @@ class NodeView:
     config_version: int | None
     last_seen: float | None
     stale: bool
+    model: str = ""
+    location: str = ""
 
     @property
     def online(self) -> bool:
@@ -41,10 +47,23 @@ class NodeView:
 class Registry:
     """Keeps ``nodes`` in the edge database up to date from bus messages."""
 
-    def __init__(self, db: sqlite_utils.Database, *, stale_after: float, clock: Callable[[], float] = time.time):
+    def __init__(self, db: sqlite_utils.Database, *, stale_after: float, clock: Callable[[], float] = time.time,
+                 devices: Sequence[DeviceInfo] = ()):
         self.db = db
         self.stale_after = stale_after
         self.clock = clock
+        self.devices = {d.id: d for d in devices}
+        self._seen: dict[str, float] = {}
+        self._written: dict[str, float] = {}
+
+    def _silent_limit(self, node: str) -> float:
+        """How long ``node`` may be silent: three of its reporting intervals if the
+        configuration gives one (a missed message or two is not a dead node), otherwise
+        ``stale_after``."""
+        info = self.devices.get(node)
+        if info is not None and info.expected_interval_s is not None:
+            return 3 * info.expected_interval_s
+        return self.stale_after
 
     def _row(self, node: str) -> dict | None:
         rows = list(self.db["nodes"].rows_where("node = ?", [node]))
@@ -94,20 +113,37 @@ class Registry:
         self.db["nodes"].upsert(row, pk="node")
 
     def seen(self, node: str) -> None:
-        """A reading or event arrived from ``node``: it is alive now."""
-        if self._row(node) is not None:
-            self.db["nodes"].update(node, {"last_seen": self.clock()})
+        """A reading or event arrived from ``node``: it is alive now. Kept in memory and
+        written at most every ``SEEN_WRITE_S`` per node: a node sends a reading a second or
+        more, and a database write (an fsync) for each was most of the cost of ingesting
+        telemetry; the console's view lags by a few seconds, far inside any stale limit."""
+        now = self.clock()
+        last_written = self._written.get(node)
+        self._seen[node] = now
+        if last_written is not None and now - last_written < SEEN_WRITE_S:
+            return
+        self._written[node] = now
+        self.db.execute("UPDATE nodes SET last_seen = ? WHERE node = ?", [now, node])
+        self.db.conn.commit()
 
     def nodes(self) -> list[NodeView]:
         now = self.clock()
         out = []
+        seen = set()
         for row in self.db["nodes"].rows_where(order_by="node"):
-            last = row["last_seen"]
+            last = max(row["last_seen"] or 0.0, self._seen.get(row["node"], 0.0)) or None
+            info = self.devices.get(row["node"])
+            kind = info.kind if info is not None and row["kind"] in ("unknown", "esphome") else row["kind"]
             stale = (
                 row["state"] == "ready"
-                and row["kind"] in REPORTING_KINDS
-                and (last is None or now - last > self.stale_after)
+                and (kind in REPORTING_KINDS or (info is not None and info.expected_interval_s is not None))
+                and (last is None or now - last > self._silent_limit(row["node"]))
             )
-            out.append(NodeView(row["node"], row["kind"], row["state"], row["session"], row["sw"],
-                                row["config_version"], last, stale))
-        return out
+            seen.add(row["node"])
+            out.append(NodeView(row["node"], kind, row["state"], row["session"], row["sw"], row["config_version"], last,
+                                stale, info.model if info else "", info.location if info else ""))
+        # Configured devices that never spoke are shown too: a node that never came is news.
+        for node, info in self.devices.items():
+            if node not in seen and info.kind in ("env_node", "aed_node", "kiosk", "display"):
+                out.append(NodeView(node, info.kind, "never", 0, None, None, None, False, info.model, info.location))
+        return sorted(out, key=lambda v: v.node)

@@ -37,9 +37,10 @@ from .broker import FIRMWARE_CONFIGS, render_config, write_password_file
 
 SAMPLE_HALL = FIRMWARE_CONFIGS / "hall.sample.toml"
 DOCTOR_NODE = "doctor"
-PORT_BLOCK = 30
+PORT_BLOCK = 40
 """Ports a hall takes from its base port: broker +0, central +1, staff console +2,
-virtual printers +3 and +4 (their controls +5 and +6), kiosks +10.., boards +20.."""
+virtual printers +3 and +4 (their controls +5 and +6), kiosks +10.., boards +20..,
+the environment node simulators' controls +30.., the AED cabinet simulator's control +39."""
 
 
 class HallPlan(BaseModel):
@@ -51,8 +52,18 @@ class HallPlan(BaseModel):
     kiosks: list[str] = Field(min_length=1, max_length=9)
     displays: list[str] = Field(min_length=1, max_length=9)
     env_nodes: list[str] = Field(default_factory=list, max_length=9)
+    aed_node: str | None = Field("aed-01", description="the simulated AED cabinet node (the edge's aed.node); none if empty")
     kiosk_settings: KioskSettings
     counters: list[CounterConfig] = Field(default_factory=list, description="the hall's counters (窗口)")
+
+    @field_validator("aed_node", mode="before")
+    @classmethod
+    def _aed_id(cls, value: object) -> object:
+        if value == "":
+            return None
+        if value is not None:
+            cls._ids([value])  # type: ignore[list-item]
+        return value
 
     @field_validator("kiosks", "displays", "env_nodes")
     @classmethod
@@ -109,7 +120,8 @@ def prepare(data_dir: Path, plan: HallPlan, *, base_port: int, host: str = "127.
     data_dir = data_dir.resolve()
     for sub in ("config", "secrets/broker", "secrets/console", "secrets/centre", "broker", "nodes", "central", "logs", "run"):
         (data_dir / sub).mkdir(parents=True, exist_ok=True)
-    nodes = [contract.EDGE_NODE, DOCTOR_NODE, *plan.kiosks, *plan.displays, *plan.env_nodes]
+    aed_nodes = [plan.aed_node] if plan.aed_node else []
+    nodes = [contract.EDGE_NODE, DOCTOR_NODE, *plan.kiosks, *plan.displays, *plan.env_nodes, *aed_nodes]
     passwords = {n: read_or_create_secret(data_dir / "secrets/broker" / n) for n in nodes}
     write_password_file(data_dir / "broker/passwd", passwords)
     broker_port = base_port
@@ -184,6 +196,13 @@ def prepare(data_dir: Path, plan: HallPlan, *, base_port: int, host: str = "127.
         queue={"hours": plan.kiosk_settings.hours.model_dump(mode="json"),
                "counters": [c.model_dump(mode="json", exclude_none=True) for c in plan.counters], "gpio": "mock"},
         bootstrap_user={"username": "staff", "password_file": "../secrets/console/staff", "role": "staff"},
+        # The simulated devices, with where they are; the buzzer on a mock pin (no Pi here).
+        devices=[*({"id": n, "kind": "env_node", "model": "ESP32 + SCD41 + BH1750 (simulated)", "location": "服务大厅",
+                    "expected_interval_s": 5.0} for n in plan.env_nodes),
+                 *({"id": n, "kind": "aed_node", "model": "ESP32 + DS18B20 (simulated)", "location": "服务大厅入口",
+                    "expected_interval_s": 30.0} for n in aed_nodes)],
+        aed={"node": plan.aed_node or None, "location": "服务大厅入口"},
+        hardware={"gpio": "mock", "buzzer_pin": 18},
     )
     layout.processes.append(Process("edge", [py, "-m", "edge_agent", "--config", str(edge_conf)], edge_port))
     layout.urls["staff console"] = f"http://{host}:{edge_port}/"
@@ -207,9 +226,20 @@ def prepare(data_dir: Path, plan: HallPlan, *, base_port: int, host: str = "127.
         conf = node_config(node, http={"host": host, "port": port})
         layout.processes.append(Process(node, [py, "-m", "hall_display", "--config", str(conf)], port))
         layout.urls[f"board {node}"] = f"http://{host}:{port}/"
-    for node in plan.env_nodes:
-        conf = node_config(node, interval=5.0)
-        layout.processes.append(Process(node, [py, "-m", "simulators.env_node", "--config", str(conf)], None, None))
+    # The ESPHome node simulators, each with an HTTP control (a page, or curl) to change
+    # readings, open the AED cabinet or make a node go silent (docs/devices.md).
+    for i, node in enumerate(plan.env_nodes):
+        cport = base_port + 30 + i
+        conf = node_config(node, interval=5.0, control_port=cport)
+        layout.processes.append(Process(node, [py, "-m", "simulators.env_node", "--config", str(conf)], cport, "/state"))
+        layout.urls[f"sensor {node}"] = (f"http://{host}:{cport}/  (simulated environment node; "
+                                         f"raise CO2: curl -X POST 'http://{host}:{cport}/set?co2=1500')")
+    for node in aed_nodes:
+        cport = base_port + 39
+        conf = node_config(node, interval=30.0, control_port=cport)
+        layout.processes.append(Process(node, [py, "-m", "simulators.aed_node", "--config", str(conf)], cport, "/state"))
+        layout.urls[f"AED cabinet {node}"] = (f"http://{host}:{cport}/  (simulated AED cabinet; "
+                                              f"open its door: curl -X POST 'http://{host}:{cport}/door?open=1')")
     layout.urls["broker"] = f"mqtt://{host}:{broker_port}"
     return layout
 

@@ -15,7 +15,7 @@ from hall_cli.broker import Broker, free_port, render_config, write_password_fil
 from hall_common.bus.client import BusClient
 
 HALL = "t1"
-NODES = ("edge", "kiosk-01", "kiosk-02", "display-01", "env-01")
+NODES = ("edge", "kiosk-01", "kiosk-02", "display-01", "env-01", "aed-01", "homeassistant")
 
 
 

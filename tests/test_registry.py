@@ -60,3 +60,19 @@ def test_a_kiosk_is_not_stale_for_being_quiet(tmp_path):
     reg.on_state("kiosk-01", NodeState(state="ready", session=1))
     clock.now += 3600
     assert state(reg, "kiosk-01").online
+
+
+def test_configured_devices_bring_model_place_and_their_own_interval(tmp_path):
+    from hall_common.config import DeviceInfo
+
+    clock = Clock()
+    reg = Registry(open_database(tmp_path / "edge.db", migrations), stale_after=600, clock=clock, devices=[
+        DeviceInfo(id="aed-01", kind="aed_node", model="ESP32 + DS18B20", location="一楼入口", expected_interval_s=10),
+        DeviceInfo(id="env-02", kind="env_node", model="SCD41", location="二楼")])
+    reg.on_esphome_status("aed-01", True)
+    n = state(reg, "aed-01")
+    assert (n.kind, n.model, n.location, n.online) == ("aed_node", "ESP32 + DS18B20", "一楼入口", True)
+    clock.now += 31  # three intervals of 10 s, well inside the general 600 s
+    assert state(reg, "aed-01").stale
+    # A configured node that never connected is listed, not forgotten.
+    assert state(reg, "env-02").state == "never" and state(reg, "env-02").location == "二楼"

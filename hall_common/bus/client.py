@@ -122,6 +122,11 @@ class BusClient:
         self._subs: list[_Subscription] = []
         self._connect_hooks: list[Callable[[], None]] = []
         self._subs_lock = threading.Lock()
+        # topic -> (family, levels, handlers): telemetry comes on a few hundred topics at up
+        # to hundreds of messages a second; matching each against every family and every
+        # subscription again was most of the bus worker's time (bench/telemetry_ingest.py).
+        self._routes: dict[str, tuple[contract.TopicFamily, dict[str, str], list[MessageHandler]] | None] = {}
+        self._full_logged = 0.0
         self._pending: dict[bytes, Future[Response]] = {}
         self._pending_lock = threading.Lock()
         self._inbox: queue.Queue[mqtt.MQTTMessage | None] = queue.Queue(maxsize=inbox_size)
@@ -242,6 +247,7 @@ class BusClient:
         """Register a subscription; it is made now if connected and again on every connect."""
         with self._subs_lock:
             self._subs.append(_Subscription(topic_filter, qos, handler))
+            self._routes.clear()
         if self._connected.is_set():
             self._client.subscribe(topic_filter, qos=qos)
 
@@ -368,9 +374,13 @@ class BusClient:
         try:
             self._inbox.put_nowait(msg)
         except queue.Full:
-            # Not acked: for QoS 1 the broker sends it again after we reconnect.
+            # Not acked: for QoS 1 the broker sends it again after we reconnect. Logged at
+            # most every 10 s: a flood must not also flood the log from the network thread.
             self.dropped += 1
-            log.error("bus: inbox full, message on %s dropped", msg.topic)
+            now = time.monotonic()
+            if now - self._full_logged > 10:
+                self._full_logged = now
+                log.error("bus: inbox full, messages dropped (%d in all so far; this one on %s)", self.dropped, msg.topic)
 
     def _resolve(self, msg: mqtt.MQTTMessage) -> None:
         self._client.ack(msg.mid, msg.qos)
@@ -398,13 +408,29 @@ class BusClient:
                 if msg.qos > 0:
                     self._client.ack(msg.mid, msg.qos)
 
+    def _route(self, topic: str) -> tuple[contract.TopicFamily, dict[str, str], list[MessageHandler]] | None:
+        """The family, named levels and handlers of ``topic``, worked out once per topic."""
+        with self._subs_lock:
+            if topic in self._routes:
+                return self._routes[topic]
+            found = contract.match(topic)
+            route = None
+            if found is not None:
+                handlers = [s.handler for s in self._subs if mqtt.topic_matches_sub(s.filter, topic)]
+                route = (found[0], found[1], handlers)
+            if len(self._routes) > 10_000:  # topics a node makes up must not grow this without end
+                self._routes.clear()
+            self._routes[topic] = route
+            return route
+
     def _dispatch(self, msg: mqtt.MQTTMessage) -> None:
-        found = contract.match(msg.topic)
-        if found is None:
+        route = self._route(msg.topic)
+        if route is None:
             self.dropped += 1
             log.warning("bus: message on %s is not in the contract; dropped", msg.topic)
             return
-        family, parts = found
+        family, parts, handlers = route
+        parts = dict(parts)
         try:
             value = family.parse(msg.payload)
         except PayloadError as exc:
@@ -417,8 +443,6 @@ class BusClient:
                     self._send_response(target, Response(ok=False, error=ResponseError(code="bad_request", message=str(exc)[:500])))
             return
         bus_msg = BusMessage(msg.topic, family, parts, value, bool(msg.retain), getattr(msg, "properties", None))
-        with self._subs_lock:
-            handlers = [s.handler for s in self._subs if mqtt.topic_matches_sub(s.filter, msg.topic)]
         for handler in handlers:
             try:
                 handler(bus_msg)
