@@ -23,8 +23,9 @@ on one core, and its memory with a hall's worth of environment nodes reporting.
      doubling, then bisecting). The ratio of those two rates is the figure when the agent
      loses messages flat out.
 
-   For the agent the readings stored in ``env_readings`` at the end must equal what it
-   handled (its ``agent.metrics`` counter and a count in ``_on_reading``).
+   Every reading the agent handles is judged; one per series every ``store_every_s``
+   (5 s by default, ``--store-every`` to change it; 0 stores every reading) is written to
+   ``env_readings``. Both counts are printed.
 
 2. RSS. The agent (own process) with the 50 nodes each publishing its five readings once a
    second (250 messages/s, each node at its own offset in the second, as real nodes are),
@@ -245,6 +246,8 @@ def agent_config(d: Path, port: int):
         broker={"host": "127.0.0.1", "port": port, "password_file": d / "edge.pw"},
         devices=[{"id": node, "kind": "env_node", "model": "ESP32 env node", "location": "服务大厅",
                   "expected_interval_s": 1} for node in NODES],
+        **({"environment": {"store_every_s": float(os.environ["BENCH_STORE_EVERY"])}}
+           if os.environ.get("BENCH_STORE_EVERY") else {}),
     )
 
 
@@ -312,7 +315,7 @@ def agent_consumer(port: int, d: str, conn, profile: bool = False) -> None:
         time.sleep(0.1)
     cpu = time.process_time() - cpu0
     threads = {k: round(v - threads0.get(k, 0.0), 2) for k, v in thread_cpu().items()}
-    counted = agent.metrics.ingested.labels(family=contract.ESPHOME_SENSOR.name)._value.get()
+    counted = agent.metrics.ingested.get(contract.ESPHOME_SENSOR.name, 0)
     dropped = agent.bus.dropped
     agent.close()  # writes the last buffered readings
     prof = ""
@@ -519,7 +522,11 @@ def main() -> None:
     parser.add_argument("--sample-s", type=float, default=5.0)
     parser.add_argument("--skip", choices=["rate", "rss", "sustainable"], action="append", default=[])
     parser.add_argument("--profile", action="store_true", help="also profile the agent flat out")
+    parser.add_argument("--store-every", type=float, default=None,
+                        help="the agent's environment.store_every_s (default: the configuration's, 5 s; 0: every reading)")
     args = parser.parse_args()
+    if args.store_every is not None:
+        os.environ["BENCH_STORE_EVERY"] = str(args.store_every)
     print("machine:", machine(), flush=True)
     pin(PUBLISHER_CORE)  # this process and mosquitto stay off the consumer's core
     with tempfile.TemporaryDirectory() as tmp:

@@ -61,6 +61,7 @@ class EdgeAgent:
 
     def __init__(self, config: EdgeConfig) -> None:
         self.config = config
+        self._aed_node = config.aed.node
         self._stopping = threading.Event()
         self.db_path: Path = config.data_dir / "edge.db"
         self.db = open_database(self.db_path, migrations, shared_thread=True)
@@ -71,8 +72,10 @@ class EdgeAgent:
         self.bus.subscribe(contract.NODE_STATE.filter(hall=hall), self._on_state)
         self.bus.subscribe(contract.BIRTH.filter(hall=hall), self._on_birth)
         self.bus.subscribe(contract.ESPHOME_STATUS.filter(hall=hall), self._on_esphome_status)
-        self.bus.subscribe(contract.ESPHOME_SENSOR.filter(hall=hall), self._on_reading, qos=0)
-        self.bus.subscribe(contract.TELEMETRY.filter(hall=hall), self._on_reading, qos=0)
+        # Readings are handled on the network thread: they only touch memory (the registry's
+        # last-seen, the environment's buffer and judgement state), see bench/telemetry_ingest.py.
+        self.bus.subscribe(contract.ESPHOME_SENSOR.filter(hall=hall), self._on_reading, qos=0, inline=True)
+        self.bus.subscribe(contract.TELEMETRY.filter(hall=hall), self._on_reading, qos=0, inline=True)
         self.bus.serve("ping", self._ping)
         self.bus.serve("help", self._help)
         self.centre = CentreWatch(self.bus, config.centre) if config.centre is not None else None
@@ -290,10 +293,11 @@ class EdgeAgent:
         self.registry.on_esphome_status(msg.parts["node"], msg.payload)
 
     def _on_reading(self, msg: BusMessage) -> None:
+        """On the network thread (``inline``): memory only, no database, no blocking."""
         self.metrics.count(msg)
         node = msg.parts["node"]
         self.registry.seen(node)
-        if node == self.config.aed.node and msg.family is contract.ESPHOME_SENSOR:
+        if node == self._aed_node and msg.family is contract.ESPHOME_SENSOR:
             if msg.parts["object_id"] == "cabinet_temperature":
                 self.aed.on_temperature(msg.payload)
             return
@@ -319,12 +323,22 @@ class EdgeAgent:
             self.aed.on_self_test(msg.payload)
 
     def _tick(self) -> None:
-        """Judge what depends on time alone (AED expiry, a missing self-test) once a minute."""
-        while not self._stopping.wait(60):
-            try:
-                self.aed.tick()
-            except Exception:  # one bad tick must not end the ticking
-                log.exception("AED tick failed")
+        """Every 2 s, write the nodes' last-seen times (kept in memory as readings come);
+        every minute, judge what depends on time alone (AED expiry, a missing self-test).
+        On a connection of this thread's own."""
+        db = open_database(self.db_path)
+        n = 0
+        try:
+            while not self._stopping.wait(2):
+                n += 1
+                try:
+                    self.registry.flush_seen(db)
+                    if n % 30 == 0:
+                        self.aed.tick()
+                except Exception:  # one bad tick must not end the ticking
+                    log.exception("edge tick failed")
+        finally:
+            db.close()
 
     @staticmethod
     def _pin_factory(config: EdgeConfig) -> Any:

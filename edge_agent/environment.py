@@ -20,7 +20,10 @@ another connection commits in between.
 
 Readings without a limit are stored and drawn but not judged.
 
-Storage: :meth:`on_reading` only appends to a buffer; :meth:`flush` writes it in one
+Storage: every reading is judged, and one per series every ``store_every_s`` (5 s) is
+kept: real nodes report every 30-60 s, so all of theirs are; a node sending every second
+does not wear the Pi's SD card out (nor cost the CPU a write per reading).
+:meth:`on_reading` only appends to a buffer; :meth:`flush` writes it in one
 transaction (one fsync a second for the whole hall, not one per reading), from the thread
 :meth:`start` runs, which also calls :meth:`tick` and, every ``downsample_s``,
 :meth:`compact`. A crash loses at most the last second of readings.
@@ -86,6 +89,7 @@ class _State:
     raised_side: str | None = None  # alarmed: the side the alarm's text names
     out_since: float | None = None  # not alarmed: out of range continuously since
     in_since: float | None = None  # alarmed: inside the range by the hysteresis since
+    stored_ts: float | None = None  # when a reading of this series was last kept for storage
 
 
 def side_of(limit: Limit, value: float) -> str | None:
@@ -123,6 +127,7 @@ class Environment:
         self.db_path = Path(db_path)
         self.limits: dict[str, Limit] = dict(config.limits)
         self.min_duration_s = config.min_duration_s
+        self.store_every_s = config.store_every_s
         self.devices = {d.id: d for d in devices}
         self.ignore = frozenset(ignore)
         self.flush_every, self.flush_rows = flush_every, flush_rows
@@ -155,31 +160,36 @@ class Environment:
         if not math.isfinite(value):
             log.warning("environment: %s %s = %r is not a number; skipped", node, reading, value)
             return
-        with self._buffer_lock:
-            self._buffer.append((node, reading, ts, value))
-            full = len(self._buffer) >= self.flush_rows
-        if full:
-            self._wake.set()
         limit = self.limits.get(reading)
         with self._lock:
-            state = self._states.setdefault((node, reading), _State())
+            state = self._states.get((node, reading))
+            if state is None:
+                state = self._states[(node, reading)] = _State()
+            store = state.stored_ts is None or ts - state.stored_ts >= self.store_every_s or ts < state.stored_ts
+            if store:
+                state.stored_ts = ts
             if limit is not None and state.ts is not None and ts - state.ts > self._hold(node):
                 state.out_since = state.in_since = None  # a gap in the data: the wait starts again
             state.value, state.ts = value, ts
-            if limit is None:
-                return
-            side = side_of(limit, value)
-            if not state.alarmed:
-                if side is None:
-                    state.out_since, state.side = None, None
-                elif side != state.side or state.out_since is None:
-                    state.out_since, state.side = ts, side
-            else:
-                if well_inside(limit, value):
-                    state.in_since = state.in_since if state.in_since is not None else ts
+            if limit is not None:
+                side = side_of(limit, value)
+                if not state.alarmed:
+                    if side is None:
+                        state.out_since, state.side = None, None
+                    elif side != state.side or state.out_since is None:
+                        state.out_since, state.side = ts, side
                 else:
-                    state.in_since = None
-                state.side = side or state.side
+                    if well_inside(limit, value):
+                        state.in_since = state.in_since if state.in_since is not None else ts
+                    else:
+                        state.in_since = None
+                    state.side = side or state.side
+        if store:
+            with self._buffer_lock:
+                self._buffer.append((node, reading, ts, value))
+                full = len(self._buffer) >= self.flush_rows
+            if full:
+                self._wake.set()
 
     def tick(self, now: float | None = None) -> None:
         """Judge every series at ``now``: out (or back in) long enough raises (or clears),

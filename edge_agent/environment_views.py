@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, current_app, render_template, request
 
@@ -73,7 +74,8 @@ def node_page(node: str):
     _, span, step = PERIODS[period]
     until = time.time()
     since = until - span
-    since -= (since + (datetime.fromtimestamp(since).astimezone().utcoffset() or timedelta()).total_seconds()) % step
+    zone = ZoneInfo(current_app.config["HALL_TZ"])
+    since -= (since + (datetime.fromtimestamp(since, zone).utcoffset() or timedelta()).total_seconds()) % step
     readings = [r["reading"] for r in entry["readings"]] or list(env.limits)
     charts = []
     for reading in readings:
@@ -128,7 +130,7 @@ def chart(points: list[Point], since: float, until: float, step: float, limit: L
     limit_lines = [{"y": y(b), "text": number(b)} for b in bounds]
     return {"w": W, "h": H, "left": LEFT, "top": TOP, "plot_w": plot_w, "plot_h": plot_h, "bottom": TOP + plot_h,
             "yticks": [{"y": y(t), "text": number(t)} for t in ticks],
-            "xticks": [{"x": x(ts), "text": text} for ts, text in time_ticks(since, until)],
+            "xticks": [{"x": x(ts), "text": text} for ts, text in time_ticks(since, until, ZoneInfo(current_app.config["HALL_TZ"]))],
             "band": band, "limit_lines": limit_lines, "lines": lines, "minmax": bands, "empty": not points}
 
 
@@ -141,10 +143,11 @@ def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
     return [round(first + i * step, 6) for i in range(int((hi - first) // step) + 1)]
 
 
-def time_ticks(since: float, until: float) -> list[tuple[float, str]]:
-    """Hours for a day, days for a week, months for a year, in the Pi's local time."""
+def time_ticks(since: float, until: float, zone: ZoneInfo | None = None) -> list[tuple[float, str]]:
+    """Hours for a day, days for a week, months for a year, in the hall's time zone (the
+    Pi's own clock may be set to UTC)."""
     span = until - since
-    start = datetime.fromtimestamp(since)
+    start = datetime.fromtimestamp(since, zone)
     if span <= 2 * 86400:
         t = start.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
         t += timedelta(hours=(3 - t.hour % 3) % 3)

@@ -37,7 +37,7 @@ import logging
 from typing import Any, Callable, Iterator
 
 import sqlite_utils
-from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -65,13 +65,22 @@ class EdgeMetrics:
 
     def __init__(self, *, alarms: Any = None, printing: Any = None, environment: Any = None, bus: Any = None) -> None:
         self.alarms, self.printing, self.environment, self.bus = alarms, printing, environment, bus
-        # In no global registry: two agents (or two tests) in one process must not collide.
-        self.ingested = Counter("hall_bus_messages_ingested", "Bus messages the edge agent handled, by topic family",
-                                ["family"], registry=None)
+        # Plain integers, turned into a counter family at scrape time: this is called for
+        # every reading on the bus's network thread, where prometheus_client's labelled
+        # counter (a label lookup and a lock each time) cost a tenth of the ingest.
+        self.ingested: dict[str, int] = {}
 
     def count(self, msg: BusMessage) -> None:
         """Count one handled message."""
-        self.ingested.labels(family=msg.family.name).inc()
+        name = msg.family.name
+        self.ingested[name] = self.ingested.get(name, 0) + 1
+
+    def ingested_family(self) -> CounterMetricFamily:
+        family = CounterMetricFamily("hall_bus_messages_ingested", "Bus messages the edge agent handled, by topic family",
+                                     labels=["family"])
+        for name, n in sorted(self.ingested.items()):
+            family.add_metric([name], n)
+        return family
 
     def counting(self, handler: Callable[[BusMessage], None]) -> Callable[[BusMessage], None]:
         """``handler`` that also counts each message it gets, to pass to ``bus.subscribe``."""
@@ -89,7 +98,7 @@ class EdgeMetrics:
         bus worker and is never shared with a web thread."""
         registry = CollectorRegistry(auto_describe=False)
         registry.register(EdgeCollector(self, db, stale_after=stale_after, syncs=syncs))
-        registry.register(self.ingested)
+        registry.register(_Ingested(self))
         return generate_latest(registry)
 
 
@@ -189,3 +198,11 @@ class EdgeCollector(Collector):
             return
         yield CounterMetricFamily("hall_bus_messages_dropped", "Bus messages dropped as malformed or unhandled",
                                   value=self.m.bus.dropped)
+
+
+class _Ingested(Collector):
+    def __init__(self, metrics: EdgeMetrics) -> None:
+        self.metrics = metrics
+
+    def collect(self):  # type: ignore[no-untyped-def]
+        yield self.metrics.ingested_family()

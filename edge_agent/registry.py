@@ -19,9 +19,6 @@ from hall_common.config import DeviceInfo
 
 log = logging.getLogger(__name__)
 
-SEEN_WRITE_S = 5.0
-"""At most one write of a node's ``last_seen`` this often (see :meth:`Registry.seen`)."""
-
 REPORTING_KINDS = frozenset({"esphome", "env_node", "aed_node"})
 """Kinds that report on a schedule; one silent past ``stale_after`` is shown as stale."""
 
@@ -113,18 +110,24 @@ class Registry:
         self.db["nodes"].upsert(row, pk="node")
 
     def seen(self, node: str) -> None:
-        """A reading or event arrived from ``node``: it is alive now. Kept in memory and
-        written at most every ``SEEN_WRITE_S`` per node: a node sends a reading a second or
-        more, and a database write (an fsync) for each was most of the cost of ingesting
-        telemetry; the console's view lags by a few seconds, far inside any stale limit."""
-        now = self.clock()
-        last_written = self._written.get(node)
-        self._seen[node] = now
-        if last_written is not None and now - last_written < SEEN_WRITE_S:
-            return
-        self._written[node] = now
-        self.db.execute("UPDATE nodes SET last_seen = ? WHERE node = ?", [now, node])
-        self.db.conn.commit()
+        """A reading or event arrived from ``node``: it is alive now. Kept in memory only
+        (readings come hundreds a second, on the bus's network thread);
+        :meth:`flush_seen` writes it every few seconds for the console's view."""
+        self._seen[node] = self.clock()
+
+    def flush_seen(self, db: sqlite_utils.Database | None = None) -> int:
+        """Write the last-seen times noted since the last flush, on ``db`` (a connection
+        of the caller's thread) or this registry's own; returns how many nodes."""
+        db = db or self.db
+        noted = [(ts, node) for node, ts in list(self._seen.items()) if self._written.get(node) != ts]
+        if not noted:
+            return 0
+        with db.conn:
+            db.conn.executemany("UPDATE nodes SET last_seen = ? WHERE node = ? AND (last_seen IS NULL OR last_seen < ?)",
+                                [(ts, node, ts) for ts, node in noted])
+        for ts, node in noted:
+            self._written[node] = ts
+        return len(noted)
 
     def nodes(self) -> list[NodeView]:
         now = self.clock()

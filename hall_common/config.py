@@ -530,6 +530,7 @@ class EnvironmentConfig(Section):
 
     limits: dict[str, Limit] = Field(default_factory=_default_limits)
     min_duration_s: float = Field(60.0, ge=0, le=3600)
+    store_every_s: float = Field(5.0, ge=0, le=600, description="at most one stored reading per series this often (every reading is judged)")
     downsample_s: int = Field(300, ge=10, le=3600, description="readings older than keep_raw_days become averages over this")
     keep_raw_days: int = Field(7, ge=1, le=90)
     keep_days: int = Field(365, ge=7, le=3650)

@@ -77,6 +77,19 @@ class _Subscription:
     filter: str
     qos: int
     handler: MessageHandler
+    inline: bool = False
+
+
+_UNKNOWN = object()
+
+
+@dataclass(frozen=True)
+class _Route:
+    family: contract.TopicFamily
+    parts: dict[str, str]
+    handlers: list[MessageHandler]
+    inline: bool
+    """Every handler of this topic runs on the network thread (see ``subscribe(inline=True)``)."""
 
 
 class BusClient:
@@ -125,7 +138,7 @@ class BusClient:
         # topic -> (family, levels, handlers): telemetry comes on a few hundred topics at up
         # to hundreds of messages a second; matching each against every family and every
         # subscription again was most of the bus worker's time (bench/telemetry_ingest.py).
-        self._routes: dict[str, tuple[contract.TopicFamily, dict[str, str], list[MessageHandler]] | None] = {}
+        self._routes: dict[str, _Route | None] = {}
         self._full_logged = 0.0
         self._pending: dict[bytes, Future[Response]] = {}
         self._pending_lock = threading.Lock()
@@ -243,10 +256,16 @@ class BusClient:
 
     # -- subscribing -------------------------------------------------------------------------
 
-    def subscribe(self, topic_filter: str, handler: MessageHandler, *, qos: int = 1) -> None:
-        """Register a subscription; it is made now if connected and again on every connect."""
+    def subscribe(self, topic_filter: str, handler: MessageHandler, *, qos: int = 1, inline: bool = False) -> None:
+        """Register a subscription; it is made now if connected and again on every connect.
+
+        ``inline=True`` runs ``handler`` on paho's network thread instead of the bus worker:
+        for telemetry, hundreds of messages a second, where handing each to the worker cost
+        more than handling it. Such a handler must be quick, never block and be safe to run
+        beside the worker's handlers (it keeps to memory and its own locks). A topic is
+        handled inline only if every handler that matches it is inline."""
         with self._subs_lock:
-            self._subs.append(_Subscription(topic_filter, qos, handler))
+            self._subs.append(_Subscription(topic_filter, qos, handler, inline))
             self._routes.clear()
         if self._connected.is_set():
             self._client.subscribe(topic_filter, qos=qos)
@@ -368,8 +387,17 @@ class BusClient:
             log.warning("bus: disconnected (%s); reconnecting", reason)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        if msg.topic == self.reply_topic:
+        topic = msg.topic
+        if topic == self.reply_topic:
             self._resolve(msg)
+            return
+        route = self._route(topic)
+        if route is not None and route.inline:
+            try:
+                self._dispatch(msg, route)
+            finally:
+                if msg.qos > 0:
+                    self._client.ack(msg.mid, msg.qos)
             return
         try:
             self._inbox.put_nowait(msg)
@@ -408,29 +436,34 @@ class BusClient:
                 if msg.qos > 0:
                     self._client.ack(msg.mid, msg.qos)
 
-    def _route(self, topic: str) -> tuple[contract.TopicFamily, dict[str, str], list[MessageHandler]] | None:
-        """The family, named levels and handlers of ``topic``, worked out once per topic."""
+    def _route(self, topic: str) -> _Route | None:
+        """The family, named levels and handlers of ``topic``, worked out once per topic
+        (looked up without the lock: a dict read is atomic, and a route is never changed,
+        only dropped all together when a subscription is added)."""
+        route = self._routes.get(topic, _UNKNOWN)
+        if route is not _UNKNOWN:
+            return route  # type: ignore[return-value]
         with self._subs_lock:
             if topic in self._routes:
                 return self._routes[topic]
             found = contract.match(topic)
             route = None
             if found is not None:
-                handlers = [s.handler for s in self._subs if mqtt.topic_matches_sub(s.filter, topic)]
-                route = (found[0], found[1], handlers)
+                subs = [s for s in self._subs if mqtt.topic_matches_sub(s.filter, topic)]
+                route = _Route(found[0], found[1], [s.handler for s in subs], bool(subs) and all(s.inline for s in subs))
             if len(self._routes) > 10_000:  # topics a node makes up must not grow this without end
                 self._routes.clear()
             self._routes[topic] = route
             return route
 
-    def _dispatch(self, msg: mqtt.MQTTMessage) -> None:
-        route = self._route(msg.topic)
+    def _dispatch(self, msg: mqtt.MQTTMessage, route: _Route | None = None) -> None:
+        topic = msg.topic  # paho decodes it on every access
+        route = route or self._route(topic)
         if route is None:
             self.dropped += 1
-            log.warning("bus: message on %s is not in the contract; dropped", msg.topic)
+            log.warning("bus: message on %s is not in the contract; dropped", topic)
             return
-        family, parts, handlers = route
-        parts = dict(parts)
+        family, parts = route.family, route.parts  # shared by every message on the topic: handlers only read it
         try:
             value = family.parse(msg.payload)
         except PayloadError as exc:
@@ -442,8 +475,8 @@ class BusClient:
                 if target is not None:
                     self._send_response(target, Response(ok=False, error=ResponseError(code="bad_request", message=str(exc)[:500])))
             return
-        bus_msg = BusMessage(msg.topic, family, parts, value, bool(msg.retain), getattr(msg, "properties", None))
-        for handler in handlers:
+        bus_msg = BusMessage(topic, family, parts, value, bool(msg.retain), getattr(msg, "properties", None))
+        for handler in route.handlers:
             try:
                 handler(bus_msg)
             except Exception:
