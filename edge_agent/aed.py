@@ -100,7 +100,7 @@ class Aed:
                     self.db["aed_uses"].update(last["id"], {"closed_at": now})
         if is_open and not was_open:
             loc = self.config.location
-            self.alarms.raise_("aed.door", source=f"edge/aed", type="aed_door_open", severity="critical",
+            self.alarms.raise_("aed.door", source="edge/aed", type="aed_door_open", severity="critical",
                                text=f"AED 柜门已打开（{loc}）：可能正在急救 · AED cabinet opened at {loc}: "
                                     f"possible rescue in progress")
             log.warning("AED cabinet door opened (%s)", source)

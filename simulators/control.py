@@ -277,3 +277,29 @@ def _page_renderer(title: str, forms: dict[str, tuple[str, dict[str, str]]]) -> 
                 "</body></html>")
 
     return render
+
+
+def run_node(part: str, sim_class: type[SimNode], controls: Callable[..., ControlServer], *, kind: str, sw: str,
+             argv: list[str] | None = None) -> None:
+    """The ``main`` of a node simulator: its configuration, its bus (ESPHome's birth and
+    will), its control server beside the broker (``hall up``), until SIGTERM or SIGINT."""
+    import signal
+
+    from hall_common.config import SensorSimConfig
+    from hall_common.runner import node_bus, start_part
+
+    config = start_part(SensorSimConfig, part, argv)
+    sim = sim_class(lambda: node_bus(config, kind=kind, sw=sw, availability="esphome"), interval=config.interval)
+    signal.signal(signal.SIGTERM, lambda *_: sim.stop())
+    signal.signal(signal.SIGINT, lambda *_: sim.stop())
+    sim.start()
+    server = controls(sim, host=config.broker.host, port=config.control_port) if config.control_port else None
+    if server is not None:
+        server.start()
+        log.info("control server on %s", server.url)
+    try:
+        sim.run()
+    finally:
+        if server is not None:
+            server.stop()
+        sim.close()

@@ -24,10 +24,8 @@ from typing import Any, Callable
 
 from hall_common.bus import contract
 from hall_common.bus.client import BusClient
-from hall_common.config import SensorSimConfig
-from hall_common.runner import node_bus, start_part
 
-from .control import ControlServer, SimNode, flag, number
+from .control import ControlServer, SimNode, flag, number, run_node
 
 log = logging.getLogger(__name__)
 
@@ -137,25 +135,7 @@ def _readings(params: dict[str, str]) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    import signal
-
-    config = start_part(SensorSimConfig, "simulators.env_node", argv)
-    sim = EnvNodeSim(lambda: node_bus(config, kind="env_node", sw=SW_VERSION, availability="esphome"),
-                     interval=config.interval)
-    signal.signal(signal.SIGTERM, lambda *_: sim.stop())
-    signal.signal(signal.SIGINT, lambda *_: sim.stop())
-    sim.start()
-    # The simulator runs beside the hall's broker (hall up), so its control listens there too.
-    server = controls(sim, host=config.broker.host, port=config.control_port) if config.control_port else None
-    if server is not None:
-        server.start()
-        log.info("control server on %s", server.url)
-    try:
-        sim.run()
-    finally:
-        if server is not None:
-            server.stop()
-        sim.close()
+    run_node("simulators.env_node", EnvNodeSim, controls, kind="env_node", sw=SW_VERSION, argv=argv)
 
 
 if __name__ == "__main__":
