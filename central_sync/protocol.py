@@ -28,7 +28,7 @@ RecordKind = Literal[
 class Record(BaseModel):
     """Something a hall must not lose: written to its outbox with the fact it carries."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     id: UUID
     kind: RecordKind
     node: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$", description="the node that created it")
@@ -46,7 +46,7 @@ class Record(BaseModel):
 
 
 class Batch(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     hall_id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")
     sent_at: float
     records: list[Record] = Field(min_length=1, max_length=MAX_RECORDS)
@@ -55,7 +55,7 @@ class Batch(BaseModel):
 class Ack(BaseModel):
     """Which records the centre holds now: ``applied`` new ones, ``duplicates`` it had."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     applied: list[UUID]
     duplicates: list[UUID]
     received_at: float
@@ -64,7 +64,7 @@ class Ack(BaseModel):
 class ProblemDetail(BaseModel):
     """An error answer (RFC 9457 style): a code for programs, a sentence for people."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     code: str
     detail: str
 
@@ -72,7 +72,7 @@ class ProblemDetail(BaseModel):
 class ConfigItem(BaseModel):
     """One signed configuration the centre published for a node of the hall."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     seq: int
     node: str
     doc: dict[str, Any]
@@ -81,7 +81,7 @@ class ConfigItem(BaseModel):
 class ConfigPage(BaseModel):
     """Published configurations after the hall's cursor, oldest first."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     items: list[ConfigItem]
     cursor: int
 
@@ -89,7 +89,7 @@ class ConfigPage(BaseModel):
 class ContentItem(BaseModel):
     """One piece of public content for the hall, newest version of ``(kind, key)`` wins."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     seq: int
     kind: Literal["announcement", "disclosure"]
     key: str
@@ -98,6 +98,6 @@ class ContentItem(BaseModel):
 
 
 class ContentPage(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     items: list[ContentItem]
     cursor: int

@@ -175,8 +175,8 @@ class HoursConfig(Section):
     def _known_zone(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Asia" is a folder of zones
+            raise ValueError(f"unknown time zone {value[:64]!r}") from None
         return value
 
 

@@ -30,7 +30,7 @@ from .errors import HallError
 
 PREFIX = "HR1."
 DOMAIN = b"resident-qr:v1\n"
-ROOM = re.compile(r"^\d{1,3}-\d{1,2}-\d{1,5}$")
+ROOM = re.compile(r"^[0-9]{1,3}-[0-9]{1,2}-[0-9]{1,5}$")
 """building-unit-room, e.g. ``3-2-1201``."""
 MAX_TEXT = 512
 
@@ -48,9 +48,15 @@ def _b64(data: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
+    """Strict: only the one text :func:`_b64` makes for these bytes. Decoding alone ignores
+    the spare bits of the last character, so a code with that character changed would
+    still verify: one code, one text."""
     if not re.fullmatch(r"[A-Za-z0-9_-]+", text):
         raise ValueError("not base64url")
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if _b64(data) != text:
+        raise ValueError("not the canonical base64url of its bytes")
+    return data
 
 
 def issue(key: Ed25519PrivateKey, *, hall: str, room: str, expires: float) -> str:

@@ -34,7 +34,7 @@ from .nav import go
 bp = Blueprint("bills", __name__, url_prefix="/bills")
 log = logging.getLogger(__name__)
 
-LAST4 = re.compile(r"^\d{4}$")
+LAST4 = re.compile(r"^[0-9]{4}$")
 
 
 def _refusal(code: str, *, by_qr: bool) -> str:

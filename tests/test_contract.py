@@ -30,6 +30,12 @@ def test_topic_levels_are_validated(bad):
 def test_reserved_ids_cannot_be_nodes_or_devices():
     with pytest.raises(TopicError):
         contract.NODE_STATE.topic(hall="h1", node="queue")
+    # Every hall-wide first level is reserved: a node called "payment" would, through the
+    # ACL's hall/v1/+/%u/#, read and forge every kiosk's payment outcomes.
+    hall_wide = {f.levels[3] for f in contract.FAMILIES
+                 if f.levels[:3] == ("hall", contract.VERSION, "{hall}") and len(f.levels) > 3
+                 and not f.levels[3].startswith("{")}
+    assert hall_wide <= contract.RESERVED_NODE_IDS, hall_wide - contract.RESERVED_NODE_IDS
     with pytest.raises(TopicError):
         contract.DEVICE_STATE.topic(hall="h1", node="edge", dev="req")
 

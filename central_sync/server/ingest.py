@@ -10,6 +10,7 @@ acknowledgement learns that the centre has them, and nothing is applied twice.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import dataclass
 from uuid import UUID
@@ -20,6 +21,8 @@ from central_sync.protocol import Ack, Batch, Record
 from central_sync.store import Store
 
 from . import complaint_projection
+
+log = logging.getLogger(__name__)
 
 
 class IngestError(Exception):
@@ -52,7 +55,7 @@ def apply_batch(store: Store, who: NodeIdentity, batch: Batch, *, now: float | N
         for r in batch.records:
             project = PROJECTIONS.get(r.kind)
             if project is not None and str(r.id) in inserted:
-                project(store, who.hall_id, r, received)
+                _project(store, project, who.hall_id, r, received)
         old = [i for i in ids if str(i) not in inserted]
         if old:
             owners = _owners(store, [str(i) for i in old])
@@ -62,6 +65,39 @@ def apply_batch(store: Store, who: NodeIdentity, batch: Batch, *, now: float | N
                 raise IngestError(409, "id_taken", f"record {foreign[0]} belongs to another hall")
         store.execute("UPDATE halls SET last_sync = ? WHERE hall_id = ?", (received, who.hall_id))
     return Ack(applied=[i for i in ids if str(i) in inserted], duplicates=old, received_at=received)
+
+
+def _project(store: Store, project: Callable[[Store, str, Record, float], None], hall_id: str, r: Record,
+             received: float) -> None:
+    """Update the record's own table, in a savepoint: a body the projection cannot read
+    (a version that is not a number, a date out of range) leaves the record stored as the
+    hall sent it and the table as it was. Refusing the record instead would stop that hall's
+    outbox behind it for good; answering 500 would have it sent again forever."""
+    store.execute("SAVEPOINT projection")
+    try:
+        project(store, hall_id, r, received)
+    except (ValueError, TypeError, OverflowError, KeyError, AttributeError) as exc:
+        store.execute("ROLLBACK TO SAVEPOINT projection")
+        log.warning("record %s (%s) from %s stored, but its body could not be projected: %s", r.id, r.kind, hall_id, exc)
+    except Exception as exc:
+        if not _is_bad_value(exc):
+            raise
+        store.execute("ROLLBACK TO SAVEPOINT projection")
+        log.warning("record %s (%s) from %s stored, but the database refused its projection: %s", r.id, r.kind, hall_id, exc)
+    store.execute("RELEASE SAVEPOINT projection")
+
+
+def _is_bad_value(exc: Exception) -> bool:
+    """A database error caused by the values (a dict as a parameter, a type the column
+    refuses), not by the database being unwell."""
+    import sqlite3
+
+    try:
+        import psycopg
+        pg = (psycopg.DataError, psycopg.ProgrammingError)
+    except ImportError:  # pragma: no cover - psycopg is a dependency
+        pg = ()
+    return isinstance(exc, (sqlite3.InterfaceError, sqlite3.ProgrammingError, sqlite3.IntegrityError, *pg))
 
 
 def _config_report(store: Store, hall_id: str, r: Record, received: float) -> None:

@@ -40,7 +40,7 @@ _ID = re.compile(p.ID_PATTERN)
 _ALARM_ID = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,95}$")
 _HA_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
-RESERVED_NODE_IDS = frozenset({"queue", "alarm", "config", "reply", "content", "print", "v1", "homeassistant"})
+RESERVED_NODE_IDS = frozenset({"queue", "alarm", "config", "reply", "content", "print", "payment", "v1", "homeassistant"})
 """Hall-wide first levels below ``hall/v1/{hall}/``: no node may take one as its id."""
 
 RESERVED_DEVICE_IDS = frozenset(
@@ -148,7 +148,7 @@ class TopicFamily:
                 raise PayloadError(f"{self.name}: expects a JSON object")
             return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
         if self.encoding == "number":
-            return f"{float(value):g}".encode()
+            return repr(float(value)).encode()  # shortest text that reads back as the same float
         if self.encoding == "on_off":
             return b"ON" if value else b"OFF"
         if self.encoding == "online_offline":
@@ -196,6 +196,8 @@ def _decode_json_object(family: TopicFamily, payload: bytes) -> Any:
         value = json.loads(payload)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise PayloadError(f"{family.name}: not JSON ({exc})") from None
+    except RecursionError:  # "[[[[..." a thousand deep
+        raise PayloadError(f"{family.name}: JSON nested too deep") from None
     if not isinstance(value, dict):
         raise PayloadError(f"{family.name}: expects a JSON object")
     return value

@@ -16,9 +16,10 @@ ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,31}$"
 
 
 class Payload(BaseModel):
-    """Base for every JSON payload: strict about keys, frozen once parsed."""
+    """Base for every JSON payload: strict about keys, frozen once parsed, and no NaN or
+    infinity (JSON has none; they would be sent as null and refused by every reader)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class NodeState(Payload):
@@ -201,7 +202,7 @@ class PaymentOutcome(Payload):
 
 
 ComplaintKind = Literal["complaint", "repair", "suggestion", "consultation", "praise"]
-ROOM_PATTERN = r"^\d{1,3}(-\d{1,2})?-\d{2,4}$"
+ROOM_PATTERN = r"^[0-9]{1,3}(-[0-9]{1,2})?-[0-9]{2,4}$"
 """A resident's room as building-unit-room (``3-2-1201``) or building-room (``12-301``)."""
 
 
@@ -226,7 +227,7 @@ class ComplaintDraft(Payload):
     @classmethod
     def _phone(cls, value: str) -> str:
         digits = re.sub(r"[\s-]", "", value)
-        if not re.fullmatch(r"1[3-9]\d{9}|0\d{9,11}", digits):
+        if not re.fullmatch(r"1[3-9][0-9]{9}|0[0-9]{9,11}", digits):  # [0-9]: \d takes any script's digits
             raise ValueError("an 11-digit mobile number or a landline with its area code")
         return digits
 
