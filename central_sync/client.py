@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import sqlite3
 import threading
 import time
 import urllib.error
@@ -160,18 +161,21 @@ class SyncWorker:
         next_purge = 0.0
         try:
             while not self._stop.is_set():
-                if time.monotonic() >= next_purge:
-                    # Sent records would otherwise pile up on the node's disk forever.
-                    self.purge(db, older_than=self.keep_sent)
-                    next_purge = time.monotonic() + 3600
                 try:
+                    if time.monotonic() >= next_purge:
+                        # Sent records would otherwise pile up on the node's disk forever.
+                        self.purge(db, older_than=self.keep_sent)
+                        next_purge = time.monotonic() + 3600
                     sent = self.push_once(db)
                     for feed in self.feeds:
                         self.pull_once(db, feed)
                 except Exception as exc:  # noqa: BLE001 - any failure is retried later; logged here
                     self.failures += 1
                     delay = self.backoff()
-                    self._note_error(db, exc)
+                    try:
+                        self._note_error(db, exc)
+                    except sqlite3.Error as note_exc:  # a full disk: keep going, say so in the log
+                        log.error("sync: cannot record the error either (%s)", note_exc)
                     log.warning("sync: push failed (%s); retrying in %.1f s", exc, delay)
                     self._wait(delay)
                     continue

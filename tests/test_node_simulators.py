@@ -151,7 +151,7 @@ def test_env_node_says_online_then_every_reading(env):
     snoop = env.snoop
     online = snoop.wait(STATUS, b"online")
     for key in env_node.BASELINE:
-        snoop.wait(S, f"{env_node.BASELINE[key][0]:g}".encode(), after=online, object_id=key)
+        snoop.wait(S, S.encode(env_node.BASELINE[key][0]), after=online, object_id=key)
     first = snoop.messages()[online]
     assert (first.qos, first.retain, first.parts) == (1, True, {"hall": HALL, "node": "env-01"})
     readings = [m for m in snoop.messages() if m.family is S]
@@ -162,11 +162,11 @@ def test_env_node_says_online_then_every_reading(env):
 
 def test_env_node_co2_set_and_trend_through_the_control(env):
     snoop = env.snoop
-    snoop.wait(S, b"650", object_id="co2")
+    snoop.wait(S, S.encode(650), object_id="co2")
     state = post(env.url, "set?co2=1500&temperature=27.5")
     assert (state["co2"], state["temperature"]) == (1500, 27.5)
-    snoop.wait(S, b"1500", object_id="co2")
-    snoop.wait(S, b"27.5", object_id="temperature")
+    snoop.wait(S, S.encode(1500), object_id="co2")
+    snoop.wait(S, S.encode(27.5), object_id="temperature")
 
     assert post(env.url, "trend?co2=200")["trends"] == {"co2": 200}
     env.sim.tick()  # one interval
@@ -186,7 +186,7 @@ def test_env_node_control_refuses_what_it_cannot_do(env):
 def test_silent_env_node_is_offline_by_its_will_and_comes_back(env):
     snoop = env.snoop
     online = snoop.wait(STATUS, b"online")
-    snoop.wait(S, b"650", object_id="co2", after=online)
+    snoop.wait(S, S.encode(650), object_id="co2", after=online)
     assert post(env.url, "silent?on=1")["silent"] is True
     offline = snoop.wait(STATUS, b"offline", after=online)
     assert snoop.messages()[offline].retain
@@ -195,7 +195,7 @@ def test_silent_env_node_is_offline_by_its_will_and_comes_back(env):
     env.sim.tick()
     assert post(env.url, "silent?on=0")["silent"] is False
     back = snoop.wait(STATUS, b"online", after=offline)
-    snoop.wait(S, b"2000", object_id="co2", after=back)
+    snoop.wait(S, S.encode(2000), object_id="co2", after=back)
     between = snoop.messages()[offline + 1:back]
     assert between == [], "a silent node publishes nothing"
 
@@ -205,7 +205,7 @@ def test_aed_node_starts_shut_passed_and_at_22_degrees(aed):
     online = snoop.wait(STATUS, b"online")
     door = snoop.messages()[snoop.wait(B, b"OFF", after=online, object_id="door")]
     test = snoop.messages()[snoop.wait(T, b"pass", after=online, object_id="self_test")]
-    temp = snoop.messages()[snoop.wait(S, b"22", after=online, object_id="cabinet_temperature")]
+    temp = snoop.messages()[snoop.wait(S, S.encode(22), after=online, object_id="cabinet_temperature")]
     assert (door.value, door.qos, door.retain) == (False, 1, True)
     assert (test.value, test.qos, test.retain) == ("pass", 1, True)
     assert (temp.value, temp.qos, temp.retain) == (22.0, 0, False)
@@ -223,7 +223,7 @@ def test_aed_node_door_temperature_and_self_test_through_the_control(aed):
     assert [m.raw for m in snoop.messages()[opened:shut + 1] if m.family is B] == [b"ON", b"OFF"]
 
     post(aed.url, "set?cabinet_temperature=55.5")
-    snoop.wait(S, b"55.5", object_id="cabinet_temperature")
+    snoop.wait(S, S.encode(55.5), object_id="cabinet_temperature")
     post(aed.url, "self_test?result=fail")
     failed = snoop.wait(T, b"fail", object_id="self_test")
     post(aed.url, "self_test?result=pass")
