@@ -21,6 +21,7 @@ Example::
 from __future__ import annotations
 
 import functools
+import threading
 import time
 from typing import Any, Callable, Protocol, TypeVar
 
@@ -123,6 +124,7 @@ def init_app(app: Flask, users: Callable[[], UserStore], bootstrap: BootstrapUse
     app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
     app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
     csrf.init_app(app)
+    app.extensions["auth_limiter"] = LoginLimiter(clock=app.config.get("AUTH_CLOCK") or time.monotonic)
     app.register_blueprint(bp)
 
     @app.before_request
@@ -149,17 +151,69 @@ def login_required(role: str | None = None) -> Callable[[F], F]:
     return wrap
 
 
+class LoginLimiter:
+    """Failed logins are limited: ``per_user`` in ``window_s`` for one user name, and
+    ``per_address`` for one client address (guessing many names from one place). While
+    over the limit even the right password is refused, so guessing learns nothing. Kept in
+    memory: a console is one process (the centre's API workers do not serve logins)."""
+
+    def __init__(self, *, per_user: int = 5, per_address: int = 20, window_s: float = 600.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.per_user, self.per_address, self.window_s, self.clock = per_user, per_address, window_s, clock
+        self._failures: dict[str, list[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, key: str, now: float) -> list[float]:
+        kept = [t for t in self._failures.get(key, []) if now - t < self.window_s]
+        if kept:
+            self._failures[key] = kept
+        else:
+            self._failures.pop(key, None)
+        return kept
+
+    def wait_s(self, username: str, address: str) -> float:
+        """Seconds until this user name (from this address) may try again; 0: now."""
+        now = self.clock()
+        with self._lock:
+            waits = []
+            for key, limit in ((f"u:{username.lower()}", self.per_user), (f"a:{address}", self.per_address)):
+                recent = self._recent(key, now)
+                if len(recent) >= limit:
+                    waits.append(recent[-limit] + self.window_s - now)
+            return max(waits, default=0.0)
+
+    def failed(self, username: str, address: str) -> None:
+        now = self.clock()
+        with self._lock:
+            for key in (f"u:{username.lower()}", f"a:{address}"):
+                self._failures.setdefault(key, []).append(now)
+
+    def succeeded(self, username: str) -> None:
+        with self._lock:
+            self._failures.pop(f"u:{username.lower()}", None)
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    """Log in; the session is cleared first, so nothing chosen before login carries over."""
+    """Log in; the session is cleared first, so nothing chosen before login carries over.
+    Failed attempts are limited per user name and per address (:class:`LoginLimiter`)."""
     if request.method == "POST":
-        username = request.form.get("username", "").strip()
+        username = request.form.get("username", "").strip()[:64]
         password = request.form.get("password", "")
+        limiter: LoginLimiter = current_app.extensions["auth_limiter"]
+        address = request.remote_addr or "?"
+        wait = limiter.wait_s(username, address)
+        if wait > 0:
+            minutes = max(1, int(wait // 60) + (1 if wait % 60 else 0))
+            flash(f"尝试次数过多，请 {minutes} 分钟后再试 · Too many tries: try again in {minutes} min")
+            return render_template("auth/login.html", username=username), 429
         users = current_app.extensions["auth_users"]()
         role = check_password(users, username, password) if username and password else None
         if role is None:
+            limiter.failed(username, address)
             flash("用户名或密码不正确 · Wrong user name or password")
             return render_template("auth/login.html", username=username), 401
+        limiter.succeeded(username)
         session.clear()
         session["user"], session["role"] = username, role
         target = request.args.get("next", "")

@@ -96,3 +96,29 @@ def test_admin_console_login(tmp_path):
     assert c.get("/").status_code == 302
     c.post("/login", data={"username": "admin", "password": "admin password 9", "csrf_token": csrf(c)})
     assert "还没有服务中心同步过" in c.get("/").get_data(as_text=True)
+
+
+def test_failed_logins_are_limited_per_user_and_per_address(tmp_path):
+    """Five wrong passwords lock that user name for ten minutes, even against the right
+    password; other names from elsewhere still log in; the lock ends with the window."""
+    now = [1000.0]
+    app = edge_agent.create_app(edge_config(tmp_path), {"AUTH_CLOCK": lambda: now[0]})
+    c = app.test_client()
+
+    def attempt(user: str, password: str, addr: str = "10.0.0.5"):
+        return c.post("/login", data={"username": user, "password": password, "csrf_token": csrf(c)},
+                      environ_base={"REMOTE_ADDR": addr})
+
+    for _ in range(5):
+        assert attempt("staff", "guess").status_code == 401
+    r = attempt("staff", "correct horse 1")
+    assert r.status_code == 429 and "尝试次数过多" in r.get_data(as_text=True)
+    assert attempt("STAFF", "correct horse 1", addr="10.0.0.9").status_code == 429  # the name, wherever from
+    now[0] += 601
+    assert attempt("staff", "correct horse 1").status_code == 302
+    # Many names guessed from one address: that address is stopped too.
+    c.post("/logout", data={"csrf_token": csrf(c)})
+    for i in range(20):
+        assert attempt(f"user{i}", "guess", addr="10.0.0.66").status_code == 401
+    assert attempt("staff", "correct horse 1", addr="10.0.0.66").status_code == 429
+    assert attempt("staff", "correct horse 1", addr="10.0.0.7").status_code == 302
