@@ -186,6 +186,10 @@ def test_a_payment_after_the_resident_left_is_printed_at_the_counter(hall, brows
     staff.wait_for_selector("text=收据已送 counter-1")
     first = "\n".join(receipt_lines(h["counter"]))
     assert "44.20" in first and "3-2-1201" in first and "重打" not in first
+    # The bytes reach the printer before the edge has asked it how the job went: wait for
+    # the job to be marked printed, then look at the page again.
+    receipt_job = agent.payments.recent()[0]["receipt_job"]
+    wait_for(lambda: (agent.printing.view(receipt_job) or {}).get("status") == "printed")
     staff.goto(console.url + "payments/")
     staff.wait_for_selector("tr.order:has-text('已打印')")
     staff.screenshot(path=SHOTS / "4-console-payments.png", full_page=True)  # staff's desk, not the kiosk's rules
