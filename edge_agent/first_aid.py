@@ -45,6 +45,7 @@ from zoneinfo import ZoneInfo
 from central_sync import client as outbox
 from hall_common.config import DeviceInfo, FirstAidConfig
 from hall_common.storage import immediate, open_database
+from hall_common.threads import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -111,27 +112,16 @@ class FirstAid:
         self.tz = ZoneInfo(timezone)
         self.db = open_database(db_path, shared_thread=True)
         self._lock = threading.RLock()
-        self._stop = threading.Event()
-        self._timer: threading.Thread | None = None
+        self._timer: Periodic | None = None
 
     def start(self, every: float = 3600.0) -> None:
         """Check the dates now and every ``every`` seconds, on a thread of its own."""
-        def run() -> None:
-            while True:
-                try:
-                    self.check()
-                except Exception:  # a bad row must not stop the reminders of the others
-                    log.exception("first-aid expiry check")
-                if self._stop.wait(every):
-                    return
-
-        self._timer = threading.Thread(target=run, name="first-aid-check", daemon=True)
+        self._timer = Periodic(self.check, every, name="first-aid-check", first_now=True)
         self._timer.start()
 
     def close(self) -> None:
-        self._stop.set()
         if self._timer is not None:
-            self._timer.join(5)
+            self._timer.stop()
         self.db.close()
 
     # -- reading -------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ from hall_common.config import ComplaintsConfig
 from hall_common.errors import RequestFailed
 from hall_common.privacy import mask_name, mask_phone
 from hall_common.storage import immediate, open_database
-from hall_common.threads import locked
+from hall_common.threads import Periodic, locked
 
 from . import tracking
 from .deadline import first_feedback_due
@@ -88,25 +88,16 @@ class ComplaintService:
         self.db = open_database(db_path, shared_thread=True)
         self.categories = {c.id: c for c in config.categories}
         self._lock = threading.RLock()
-        self._stop = threading.Event()
-        self._timer: threading.Thread | None = None
+        self._timer: Periodic | None = None
 
     def start(self, every: float = 30.0) -> None:
         """Check the deadlines every ``every`` seconds on a thread of its own."""
-        def run() -> None:
-            while not self._stop.wait(every):
-                try:
-                    self.check_deadlines()
-                except Exception:  # a bad record must not stop the timers of the others
-                    log.exception("complaint deadlines")
-
-        self._timer = threading.Thread(target=run, name="complaint-deadlines", daemon=True)
+        self._timer = Periodic(self.check_deadlines, every, name="complaint-deadlines")
         self._timer.start()
 
     def close(self) -> None:
-        self._stop.set()
         if self._timer is not None:
-            self._timer.join(5)
+            self._timer.stop()
         self.db.close()
 
     # -- submit ------------------------------------------------------------------------------
