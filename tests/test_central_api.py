@@ -106,6 +106,16 @@ def test_openapi_document_matches_the_routes(centre):
     assert documented == routed
     batch_schema = doc["components"]["schemas"]["Batch"]
     assert batch_schema["properties"]["records"]["maxItems"] == 500
+    from central_sync.client import FEEDS
+
+    # what the halls call (sync client feeds and batches; the edge's bills, rooms and payments)
+    assert {(path, "GET") for path, _ in FEEDS.values()} | {
+        ("/api/v1/sync/batches", "POST"), ("/api/v1/residents/bills", "POST"), ("/api/v1/residents/rooms", "GET"),
+        ("/api/v1/payments/orders", "POST"), ("/api/v1/payments/orders/{order_id}", "GET")} <= documented
+    for path, ops in doc["paths"].items():  # every answer says what its body is (schemathesis checks it)
+        for method, op in ops.items():
+            for status, answer in op["responses"].items():
+                assert answer["content"]["application/json"]["schema"], (path, method, status)
     for op in doc["paths"]["/api/v1/sync/batches"]["post"]["responses"].values():
         assert op["description"]
 

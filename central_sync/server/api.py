@@ -20,9 +20,11 @@ from central_sync.protocol import Batch, ConfigItem, ConfigPage, ContentItem, Co
 from . import credentials
 from .db import get_store
 from .ingest import IngestError, NodeIdentity, apply_batch
-from .openapi import document
+from .openapi import MAX_CURSOR, document
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+BILLS_FIELDS = {"kiosk", "qr", "room", "last4"}
+"""What a bills request may hold; anything else is refused, as the document says."""
 
 
 def problem(status: int, code: str, detail: str) -> tuple[Response, int]:
@@ -54,11 +56,34 @@ def post_batch():
         first = exc.errors()[0]
         where = ".".join(str(x) for x in first["loc"]) or "batch"
         return problem(422, "malformed", f"{where}: {first['msg']}")
+    batch = _without_nul(batch, body)
     try:
         ack = apply_batch(get_store(), who, batch)
     except IngestError as exc:
         return problem(exc.status, exc.code, exc.detail)
     return current_app.response_class(ack.model_dump_json(), mimetype="application/json")
+
+
+def _nul_free(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {_nul_free(k): _nul_free(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_nul_free(v) for v in value]
+    return value
+
+
+def _without_nul(batch: Batch, raw: bytes) -> Batch:
+    """``batch`` with every NUL character in its record bodies replaced by U+FFFD.
+
+    PostgreSQL can hold no NUL in text or JSONB (a batch with one was a 500, sent again
+    forever by the hall's outbox); refusing it would block that outbox just the same. So the
+    centre keeps the record, on SQLite and PostgreSQL alike, with each NUL as U+FFFD. In
+    JSON a NUL can only come escaped, so a body without ``\\u0000`` is passed as it is."""
+    if b"\\u0000" not in raw:
+        return batch
+    return batch.model_copy(update={"records": [r.model_copy(update={"body": _nul_free(r.body)}) for r in batch.records]})
 
 
 def _json(value):
@@ -75,6 +100,8 @@ def _feed(sql: str, limit: int, item: Callable[[dict], Any], page_model: Any):
         after = int(request.args.get("after", "0"))
     except ValueError:
         return problem(422, "malformed", "after: must be a whole number")
+    if not 0 <= after <= MAX_CURSOR:  # SQLite cannot even bind a larger one (it was a 500)
+        return problem(422, "malformed", f"after: must be a whole number from 0 to {MAX_CURSOR}")
     items = [item(r) for r in get_store().query(f"{sql} ORDER BY seq LIMIT {limit}", (who.hall_id, after))]
     page = page_model(items=items, cursor=items[-1].seq if items else after)
     return current_app.response_class(page.model_dump_json(), mimetype="application/json")
@@ -112,8 +139,10 @@ def post_resident_bills():
     if who is None:
         return problem(401, "unauthorised", "unknown or revoked node credential")
     body = request.get_json(silent=True)
-    if not isinstance(body, dict) or not all(isinstance(body.get(k, ""), str) for k in ("kiosk", "qr", "room", "last4")):
-        return problem(422, "malformed", "send a JSON object with kiosk and qr, or kiosk, room and last4 (strings)")
+    if (not isinstance(body, dict) or not set(body) <= BILLS_FIELDS
+            or not all(isinstance(body.get(k, ""), str) and "\x00" not in body.get(k, "") for k in BILLS_FIELDS)):
+        return problem(422, "malformed", "send a JSON object with kiosk and qr, or kiosk, room and last4 (strings "
+                                         "without NUL characters), and nothing else")
     store = get_store()
     try:
         row = residents.identify(store, who.hall_id, body.get("kiosk", "")[:64] or who.node_id,

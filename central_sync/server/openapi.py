@@ -1,21 +1,171 @@
 """The OpenAPI 3.1 document of the sync API, built from the same pydantic models the server
 validates with, so the document cannot drift from the code (a test also compares its paths
-with the app's real routes)."""
+with the app's real routes, and tests/test_central_openapi_fuzz.py sends schemathesis-made
+requests to the running app and checks every answer against this document).
+
+The resident and payment answers have no pydantic model on the server (they are built as
+dicts in :mod:`.residents` and :mod:`.payments.orders`); their models here describe them and
+the fuzz test holds the server to them.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from central_sync.protocol import Ack, Batch, ConfigPage, ContentPage, ProblemDetail
 
+from .residents import ITEMS
+
+ROOM_PATTERN = r"^[0-9]{1,3}-[0-9]{1,2}-[0-9]{1,5}$"
+"""``building-unit-room``, as :data:`hall_common.resident_qr.ROOM` accepts it."""
+TEXT_PATTERN = r"^[^\u0000]*$"
+"""Any text without a NUL character (PostgreSQL's text holds none)."""
+UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+MAX_CURSOR = 2**63 - 1
+"""The largest sequence number a feed can hold (a BIGINT); a larger cursor is refused."""
+ORDER_STATUS = Literal["created", "expired_unclosed", "paid", "paid_conflict", "closed", "failed"]
+
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+
+
+class BillLine(BaseModel):
+    """One priced bill line (seed 003: item, standard and basis shown with the amount)."""
+
+    model_config = _STRICT
+    id: str = Field(pattern=UUID_PATTERN)
+    item: Literal[ITEMS]  # type: ignore[valid-type]
+    period: str
+    amount_fen: int = Field(gt=0)
+    standard: str
+    basis: str
+    due_date: str = Field(description="YYYY-MM-DD")
+    status: Literal["unpaid", "paid"]
+    overdue: bool
+
+
+class Household(BaseModel):
+    model_config = _STRICT
+    room: str
+    building: str
+    unit: str
+    name: str = Field(description="the owner's name, masked (张*)")
+
+
+class ResidentBills(BaseModel):
+    """What a proven resident may see: their household and its own lines only."""
+
+    model_config = _STRICT
+    household: Household
+    unpaid: list[BillLine]
+    paid: list[BillLine] = Field(description="the latest few paid lines, for reference")
+
+
+class Room(BaseModel):
+    model_config = _STRICT
+    room: str
+    building: str
+    unit: str
+
+
+class RoomList(BaseModel):
+    model_config = _STRICT
+    rooms: list[Room]
+
+
+class OrderCreated(BaseModel):
+    model_config = _STRICT
+    order_id: str = Field(pattern=UUID_PATTERN)
+    out_trade_no: str = Field(pattern=r"^[0-9A-Za-z]{6,32}$")
+    amount_fen: int = Field(gt=0, description="the sum of the lines at the centre")
+    code_url: str = Field(description="what the QR code holds")
+    expires_at: float
+
+
+class OrderLine(BaseModel):
+    model_config = _STRICT
+    id: str = Field(pattern=UUID_PATTERN)
+    item: str
+    period: str
+    amount_fen: int
+    status: Literal["unpaid", "paid"]
+
+
+class OrderView(BaseModel):
+    model_config = _STRICT
+    order_id: str
+    status: ORDER_STATUS
+    amount_fen: int
+    paid_at: float | None
+    expires_at: float
+    lines: list[OrderLine]
+
+
+class NotifyAnswer(BaseModel):
+    """WeChat Pay's own answer format: it retries until it reads SUCCESS."""
+
+    model_config = _STRICT
+    code: Literal["SUCCESS", "FAIL"]
+    message: str
+
+
+def _json(ref: str) -> dict[str, Any]:
+    return {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}}
+
+
+def _ok(description: str, ref: str) -> dict[str, Any]:
+    return {"description": description, "content": _json(ref)}
+
 
 def _problem(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ProblemDetail"}}}}
+    return {"description": description, "content": _json("ProblemDetail")}
+
+
+_CURSOR = {"name": "after", "in": "query", "required": False,
+           "schema": {"type": "integer", "minimum": 0, "maximum": MAX_CURSOR}}
+_UNAUTHORISED = _problem("no, unknown or revoked node credential")
+_BILLS_REQUEST = {
+    "type": "object",
+    "description": "a resident QR code, or room and the last 4 digits of the registered phone; kiosk names the asking "
+                   "kiosk (for the rate limit; default: the caller)",
+    "properties": {"kiosk": {"type": "string", "pattern": TEXT_PATTERN}, "qr": {"type": "string", "pattern": TEXT_PATTERN},
+                   "room": {"type": "string", "pattern": ROOM_PATTERN},
+                   "last4": {"type": "string", "pattern": r"^[0-9]{4}$"}},
+    "anyOf": [{"required": ["qr"]}, {"required": ["room", "last4"]}],
+    "additionalProperties": False,
+}
+_ORDER_REQUEST = {
+    "type": "object", "additionalProperties": False, "required": ["room", "bill_ids"],
+    "description": "never an amount: the centre sums the lines",
+    "properties": {"room": {"type": "string", "pattern": ROOM_PATTERN}, "kiosk": {"type": "string", "pattern": TEXT_PATTERN},
+                   "bill_ids": {"type": "array", "items": {"type": "string", "pattern": UUID_PATTERN},
+                                "minItems": 1, "maxItems": 24}},
+}
+_WECHAT_HEADERS = [
+    {"name": name, "in": "header", "required": True, "schema": {"type": "string", "minLength": 1}, "description": what}
+    for name, what in (("Wechatpay-Timestamp", "Unix seconds, within 5 minutes of the centre's clock"),
+                       ("Wechatpay-Nonce", "the signature's nonce"),
+                       ("Wechatpay-Signature", "RSA-SHA256 over timestamp, nonce and body, base64"),
+                       ("Wechatpay-Serial", "the serial of the platform key that signed"))
+]
+_NOTIFICATION = {
+    "type": "object", "required": ["resource_type", "resource"],
+    "properties": {
+        "id": {"type": "string"}, "create_time": {"type": "string"}, "event_type": {"type": "string"},
+        "summary": {"type": "string"}, "resource_type": {"const": "encrypt-resource"},
+        "resource": {"type": "object", "required": ["algorithm", "ciphertext", "nonce"],
+                     "properties": {"algorithm": {"const": "AEAD_AES_256_GCM"}, "ciphertext": {"type": "string"},
+                                    "nonce": {"type": "string"}, "associated_data": {"type": "string"},
+                                    "original_type": {"type": "string"}}},
+    },
+}
 
 
 def document() -> dict[str, Any]:
     schemas: dict[str, Any] = {}
-    for model in (Batch, Ack, ConfigPage, ContentPage, ProblemDetail):
+    for model in (Batch, Ack, ConfigPage, ContentPage, ProblemDetail, ResidentBills, RoomList, OrderCreated, OrderView,
+                  NotifyAnswer):
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(schema.pop("$defs", {}))
         schemas[model.__name__] = schema
@@ -32,11 +182,10 @@ def document() -> dict[str, Any]:
                 "post": {
                     "operationId": "postBatch",
                     "summary": "Push records; each is applied exactly once by its id",
-                    "requestBody": {"required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Batch"}}}},
+                    "requestBody": {"required": True, "content": _json("Batch")},
                     "responses": {
-                        "200": {"description": "what the centre holds now",
-                                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Ack"}}}},
-                        "401": _problem("unknown or revoked node credential"),
+                        "200": _ok("what the centre holds now", "Ack"),
+                        "401": _UNAUTHORISED,
                         "403": _problem("the batch names another hall"),
                         "409": _problem("a record id is held by another hall"),
                         "413": _problem("the batch is too large"),
@@ -49,12 +198,11 @@ def document() -> dict[str, Any]:
                 "get": {
                     "operationId": "getConfigs",
                     "summary": "Signed configurations published for this hall's nodes, after a cursor",
-                    "parameters": [{"name": "after", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0}}],
+                    "parameters": [_CURSOR],
                     "responses": {
-                        "200": {"description": "oldest first, at most 100",
-                                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ConfigPage"}}}},
-                        "401": _problem("unknown or revoked node credential"),
-                        "422": _problem("the cursor is not a whole number"),
+                        "200": _ok("oldest first, at most 100", "ConfigPage"),
+                        "401": _UNAUTHORISED,
+                        "422": _problem("the cursor is not a whole number from 0 to 2^63-1"),
                     },
                 }
             },
@@ -62,12 +210,11 @@ def document() -> dict[str, Any]:
                 "get": {
                     "operationId": "getContent",
                     "summary": "Public content (announcements) for this hall and every hall, after a cursor",
-                    "parameters": [{"name": "after", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0}}],
+                    "parameters": [_CURSOR],
                     "responses": {
-                        "200": {"description": "oldest first, at most 200",
-                                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ContentPage"}}}},
-                        "401": _problem("unknown or revoked node credential"),
-                        "422": _problem("the cursor is not a whole number"),
+                        "200": _ok("oldest first, at most 200", "ContentPage"),
+                        "401": _UNAUTHORISED,
+                        "422": _problem("the cursor is not a whole number from 0 to 2^63-1"),
                     },
                 }
             },
@@ -76,14 +223,10 @@ def document() -> dict[str, Any]:
                     "operationId": "postResidentBills",
                     "summary": "One household's bills (owner masked, its own lines only) once a resident is identified "
                                "by a resident QR code or by room and the last 4 digits of the registered phone",
-                    "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                        "type": "object",
-                        "properties": {"kiosk": {"type": "string"}, "qr": {"type": "string"},
-                                       "room": {"type": "string", "pattern": "^\\d{1,3}-\\d{1,2}-\\d{1,5}$"},
-                                       "last4": {"type": "string", "pattern": "^\\d{4}$"}}}}}},
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": _BILLS_REQUEST}}},
                     "responses": {
-                        "200": {"description": "household, unpaid lines, the last paid lines"},
-                        "401": _problem("unknown or revoked node credential"),
+                        "200": _ok("household, unpaid lines, the last paid lines", "ResidentBills"),
+                        "401": _UNAUTHORISED,
                         "403": _problem("resident code forged, expired, of another hall or unreadable"),
                         "404": _problem("no household matches"),
                         "422": _problem("malformed request"),
@@ -96,8 +239,8 @@ def document() -> dict[str, Any]:
                     "operationId": "getResidentRooms",
                     "summary": "The hall's rooms (building, unit, room; no names or phones) for the kiosk's pickers",
                     "responses": {
-                        "200": {"description": "rooms: a list of {room, building, unit}"},
-                        "401": _problem("unknown or revoked node credential"),
+                        "200": _ok("every room of the caller's hall", "RoomList"),
+                        "401": _UNAUTHORISED,
                     },
                 }
             },
@@ -105,14 +248,10 @@ def document() -> dict[str, Any]:
                 "post": {
                     "operationId": "postPaymentOrder",
                     "summary": "A payment order for unpaid bill lines of one room; the amount is their sum at the centre",
-                    "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                        "type": "object", "additionalProperties": False, "required": ["room", "bill_ids"],
-                        "properties": {"room": {"type": "string"}, "kiosk": {"type": "string"},
-                                       "bill_ids": {"type": "array", "items": {"type": "string", "format": "uuid"},
-                                                    "minItems": 1, "maxItems": 24}}}}}},
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": _ORDER_REQUEST}}},
                     "responses": {
-                        "201": {"description": "order_id, out_trade_no, amount_fen, code_url (the QR content), expires_at"},
-                        "401": _problem("unknown or revoked node credential"),
+                        "201": _ok("the order and what its QR code holds", "OrderCreated"),
+                        "401": _UNAUTHORISED,
                         "404": _problem("a line is not this room's (or not this hall's)"),
                         "409": _problem("a line is paid already, or in another open payment"),
                         "422": _problem("malformed, or the body names an amount"),
@@ -128,10 +267,10 @@ def document() -> dict[str, Any]:
                                    {"name": "wait", "in": "query", "required": False,
                                     "schema": {"type": "number", "minimum": 0, "maximum": 25}}],
                     "responses": {
-                        "200": {"description": "status (created, expired_unclosed, paid, paid_conflict, closed, failed), paid_at, lines"},
-                        "401": _problem("unknown or revoked node credential"),
+                        "200": _ok("status, paid_at and each line's state", "OrderView"),
+                        "401": _UNAUTHORISED,
                         "404": _problem("no such order for this hall"),
-                        "422": _problem("wait is not a number"),
+                        "422": _problem("wait is not a number of seconds from 0 to 25"),
                     },
                 }
             },
@@ -140,17 +279,20 @@ def document() -> dict[str, Any]:
                     "operationId": "postPaymentNotification",
                     "summary": "The provider's payment notification (WeChat Pay APIv3 format: signed, resource encrypted)",
                     "security": [],
-                    "parameters": [{"name": "provider", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "parameters": [{"name": "provider", "in": "path", "required": True, "schema": {"type": "string"}},
+                                   *_WECHAT_HEADERS],
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": _NOTIFICATION}}},
                     "responses": {
-                        "200": {"description": '{"code": "SUCCESS"}: recorded, or recorded before'},
-                        "400": {"description": '{"code": "FAIL", "message": reason}: not believed; nothing changed'},
-                        "404": {"description": '{"code": "FAIL"}: unknown provider or order'},
+                        "200": _ok('{"code": "SUCCESS"}: recorded, or recorded before', "NotifyAnswer"),
+                        "400": _ok('{"code": "FAIL", "message": reason}: not believed; nothing changed', "NotifyAnswer"),
+                        "404": _ok('{"code": "FAIL"}: unknown provider or order', "NotifyAnswer"),
                     },
                 }
             },
             "/api/v1/openapi.json": {
                 "get": {"operationId": "getOpenapi", "summary": "This document", "security": [],
-                        "responses": {"200": {"description": "the OpenAPI document"}}}
+                        "responses": {"200": {"description": "the OpenAPI document",
+                                              "content": {"application/json": {"schema": {"type": "object"}}}}}}
             },
         },
     }

@@ -4,13 +4,14 @@ and the sandbox's pay page.
 ``POST /api/v1/payments/orders`` ``{room, bill_ids[, kiosk]}`` → ``{order_id, out_trade_no,
 amount_fen, code_url, expires_at}``. A body that names an amount is refused: the centre
 sums the lines. ``GET /api/v1/payments/orders/<id>?wait=N`` answers when the order is final
-or after N (≤ 25) seconds. ``POST /api/v1/payments/notify/<provider>`` answers WeChat's way:
+or after N (0 ≤ N ≤ 25, else 422) seconds. ``POST /api/v1/payments/notify/<provider>`` answers WeChat's way:
 ``{"code": "SUCCESS"}`` (also for a duplicate), or a 4xx with ``{"code": "FAIL", "message"}``.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from flask import Blueprint, abort, jsonify, render_template, request
@@ -46,8 +47,10 @@ def post_order():
     if extra:
         return problem(422, "malformed", f"{extra[0]}: not a field of an order (room, bill_ids, kiosk)")
     room, ids, kiosk = body.get("room"), body.get("bill_ids"), body.get("kiosk", who.node_id)
-    if not isinstance(room, str) or not ROOM.match(room) or not isinstance(ids, list) or not isinstance(kiosk, str):
-        return problem(422, "malformed", "room: building-unit-room; bill_ids: a list of bill line ids; kiosk: text")
+    if (not isinstance(room, str) or not ROOM.match(room) or not isinstance(ids, list) or not isinstance(kiosk, str)
+            or "\x00" in kiosk):  # PostgreSQL holds no NUL in text: it was a 500 once the lines were found
+        return problem(422, "malformed", "room: building-unit-room; bill_ids: a list of bill line ids; "
+                                         "kiosk: text without NUL characters")
     pay = service()
     base = (pay.config.notify_base_url or request.host_url).rstrip("/")
     try:
@@ -75,9 +78,11 @@ def get_order(order_id: str):
     if who is None:
         return problem(401, "unauthorised", "unknown or revoked node credential")
     try:
-        wait = min(max(float(request.args.get("wait", "0")), 0.0), MAX_WAIT_S)
+        wait = float(request.args.get("wait", "0"))
     except ValueError:
-        return problem(422, "malformed", "wait: seconds, at most 25")
+        wait = math.nan
+    if not 0.0 <= wait <= MAX_WAIT_S:  # also refuses nan, which never timed out: the poll spun until the order closed
+        return problem(422, "malformed", "wait: seconds, from 0 to 25")
     pay = service()
 
     def load() -> dict[str, Any] | None:

@@ -107,7 +107,7 @@ def verify_signed(headers: Mapping[str, str], body: bytes, *, platform_keys: Map
     key = platform_keys.get(serial)
     if key is None:
         raise NotificationRefused("serial", f"unknown platform serial {serial[:64]!r}")
-    if not timestamp.isdigit() or abs(now - int(timestamp)) > MAX_SKEW_S:
+    if not (timestamp.isascii() and timestamp.isdigit()) or abs(now - int(timestamp)) > MAX_SKEW_S:  # "²" is a digit to isdigit
         raise NotificationRefused("stale", f"timestamp {timestamp[:20]!r} is more than {MAX_SKEW_S} s off")
     try:
         text = body.decode("utf-8")
