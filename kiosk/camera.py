@@ -6,7 +6,9 @@ exercises exactly the pyzbar call the real camera makes:
 
 - :class:`OpenCVCamera` reads frames from ``cv2.VideoCapture`` (a V4L2 camera, a device
   path, or a video file). It opens the device only for a scan and releases it after, so
-  the kiosk does not hold the camera (and its light) all day.
+  the kiosk does not hold the camera (and its light) all day, and a camera unplugged and
+  plugged in again works at the next scan with nobody restarting the kiosk. A camera that
+  cannot be opened, or opens and gives not one frame, is a :class:`CameraError`.
 - :class:`ImageCamera` decodes the newest PNG/JPEG in a folder: ``hall up`` and the tests
   "hold a receipt up" by dropping an image there.
 
@@ -117,12 +119,19 @@ class OpenCVCamera:
                 if not capture.isOpened():
                     raise CameraError(f"camera {self.device!r} cannot be opened")
                 deadline = time.monotonic() + timeout_s
+                frames = 0
                 while time.monotonic() < deadline:
                     ok, frame = capture.read()
                     if not ok:
+                        if frames == 0:
+                            # Opened, yet not one frame: a device node left behind by an
+                            # unplugged camera, or one another program holds. The resident
+                            # must hear "the camera does not work", not "no code seen".
+                            raise CameraError(f"camera {self.device!r} gives no pictures")
                         # A video file has ended, or a camera was unplugged mid-scan.
                         log.info("camera %r: no more frames", self.device)
                         return None
+                    frames += 1
                     found = decode(frame)
                     if found:
                         return found[0]

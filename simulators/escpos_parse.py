@@ -175,3 +175,75 @@ def parse(job: bytes, encoding: str = "gb18030") -> list[Element]:
 def text_lines(job: bytes) -> list[str]:
     """Just the printed lines of text, for assertions."""
     return [e.text for e in parse(job) if isinstance(e, Text)]
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One command or one run of text as a printer's input buffer holds it.
+
+    ``kind`` is ``realtime`` (``DLE EOT n``: answered when it arrives, even mid-job),
+    ``ordered`` (``GS r n``: answered in turn, once everything before it is printed),
+    ``cut`` (the end of a job), ``print`` (text, an image, a QR code or a feed: ``lines``
+    says how many print lines it takes) or ``command`` (style, alignment, initialise)."""
+
+    length: int
+    kind: str
+    lines: int = 0
+
+
+def next_unit(buf: bytes | bytearray, i: int = 0) -> Unit | None:
+    """The unit starting at ``buf[i]``, or None while its bytes have not all arrived.
+
+    Lengths come from the command itself (an image's or a QR code's size is in its
+    header), so a ``DLE EOT`` or ``GS V`` byte pattern inside image data is not taken for
+    a command, as a printer that parses its input does not."""
+    n = len(buf) - i
+    if n <= 0:
+        return None
+    b = buf[i]
+    if b == LF:
+        return Unit(1, "print", 1)
+    if b == 0x10:  # DLE
+        if n < 3:
+            return None
+        return Unit(3, "realtime") if buf[i + 1] == 0x04 else Unit(1, "command")
+    if b == GS:
+        if n < 3:
+            return None
+        c = buf[i + 1]
+        if c == ord("v"):
+            if n < 8:
+                return None
+            xb, yd = buf[i + 4] | (buf[i + 5] << 8), buf[i + 6] | (buf[i + 7] << 8)
+            return Unit(8 + xb * yd, "print", max(1, -(-yd // 24))) if n >= 8 + xb * yd else None
+        if c == ord("("):
+            if n < 5:
+                return None
+            length = 5 + (buf[i + 3] | (buf[i + 4] << 8))
+            if n < length:
+                return None
+            prints_qr = buf[i + 2] == ord("k") and length >= 8 and buf[i + 5] == 49 and buf[i + 6] == 81
+            return Unit(length, "print", 8) if prints_qr else Unit(length, "command")
+        if c == ord("V"):
+            length = 4 if buf[i + 2] in (65, 66, 97, 98, 103, 104) else 3
+            return Unit(length, "cut") if n >= length else None
+        if c == ord("r"):
+            return Unit(3, "ordered")
+        return Unit(3 if c in _GS_ONE_ARG or c == ord("!") else 2, "command")
+    if b == ESC:
+        if n < 2:
+            return None
+        c = buf[i + 1]
+        if c == ord("d"):
+            return Unit(3, "print", buf[i + 2]) if n >= 3 else None
+        length = {ord("@"): 2, ord("p"): 5, ord("c"): 4}.get(c)
+        if length is None:
+            length = 3 if c in _ESC_ONE_ARG or c in b"E!a" else 2
+        return Unit(length, "command") if n >= length else None
+    if b == FS:
+        return Unit(2, "command") if n >= 2 else None
+    # A run of text up to the next control byte: it prints on the line the next LF ends.
+    end = i + 1
+    while end < len(buf) and buf[end] >= 0x20:
+        end += 1
+    return Unit(end - i, "print")

@@ -1,13 +1,21 @@
 """A virtual ESC/POS thermal printer on TCP: the hall's printers with no hardware.
 
 It speaks what a networked Xprinter, GP or Epson TM-T82 speaks on port 9100: it takes
-ESC/POS bytes, answers the real-time status request ``DLE EOT n`` (n = 1..4) from its
-state at once, even in the middle of a job (as real printers do), and treats ``GS V``
-(cut) as the end of a job. It can be told to be out of paper, near the end, cover open,
-offline, or hung (it accepts connections and never reads, as a printer whose buffer is
-full does), so the driver's timeouts, retries and fail-over can be tested against it.
-While it cannot print, print data is received and dropped, and the job is recorded as
-not printed: a real printer does not print on an empty roll either.
+ESC/POS bytes into an input buffer, answers the real-time status request ``DLE EOT n``
+(n = 1..4) from its state as soon as it arrives, even in the middle of a job (as real
+printers do), answers ``GS r 1`` (paper sensor) in turn, once everything before it is
+printed, and treats ``GS V`` (cut) as the end of a job. Commands are split by their own
+lengths (:func:`simulators.escpos_parse.next_unit`), so image bytes that happen to look
+like a command are not taken for one.
+
+It can be told to be out of paper, near the end, cover open, offline, or hung (it stops
+reading and answering, as a printer whose buffer is full does), so the driver's timeouts,
+retries and fail-over can be tested against it. With ``line_seconds`` it prints at a
+thermal printer's pace, one print line at a time, so a fault can strike in the middle of
+a job; :meth:`VirtualPrinter.at_line` makes one strike after a given line. While it cannot
+print, print data is received and dropped: what was printed before stays on paper
+(:attr:`Job.paper`), and the job is recorded as not printed. A real printer does not print
+on an empty roll either.
 
 Example::
 
@@ -25,40 +33,65 @@ import logging
 import socket
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 from urllib.parse import parse_qs
 
 from hall_common.escpos_status import PrinterStatus, encode
 
+from .escpos_parse import Cut, Feed, Text, Unit, next_unit, parse
+
 log = logging.getLogger(__name__)
 
-DLE_EOT = b"\x10\x04"
-GS_V = b"\x1dV"
-_CUT_WITH_FEED = {65, 66, 97, 98, 103, 104}  # GS V m n
-_CUT_PLAIN = {0, 1, 48, 49}                  # GS V m
+RX_BUFFER = 64 * 1024
+"""The input buffer: while it is full the printer reads no more (TCP holds the rest)."""
 
 
 @dataclass
 class Job:
-    """Bytes between two cuts, whether the printer could print them, and the picture."""
+    """Bytes between two cuts, whether the printer printed all of them, what reached the
+    paper, and the picture."""
 
     data: bytes
     printed: bool
     received_at: float = field(default_factory=time.time)
     png: Path | None = None
+    paper: bytes = b""
+    """The commands and text the printer handled while it could print: what is on paper."""
+
+    @property
+    def partial(self) -> bool:
+        """Not printed whole, yet something of it is on paper (a half ticket)."""
+        return not self.printed and any(
+            e.text.strip() if isinstance(e, Text) else not isinstance(e, (Feed, Cut)) for e in parse(self.paper))
+
+
+@dataclass
+class _Paper:
+    """The job the print engine is working on."""
+
+    data: bytearray = field(default_factory=bytearray)
+    paper: bytearray = field(default_factory=bytearray)
+    started: bool = False
+    complete: bool = True
+    lines: int = 0
 
 
 class VirtualPrinter:
     def __init__(self, *, host: str = "127.0.0.1", port: int = 9100, status: PrinterStatus | None = None,
                  out_dir: Path | None = None, paper_mm: int = 80, paper_jobs: int | None = None,
-                 job_seconds: float = 0.0) -> None:
+                 job_seconds: float = 0.0, line_seconds: float = 0.0) -> None:
         self.host = host
         self.paper_jobs = paper_jobs
         """Jobs left on the roll (None: endless); the job after the last finds no paper."""
         self.job_seconds = job_seconds
-        """How long printing one job takes (a real thermal printer needs about a second for a
-        ticket); the printer reads nothing more meanwhile, as a real one with a full buffer."""
+        """How long a job keeps the printer busy after its cut; it reads nothing meanwhile,
+        as a real one with a full buffer."""
+        self.line_seconds = line_seconds
+        """How long one print line takes (a real 80 mm printer: about 4 ms at 250 mm/s);
+        0 prints at once."""
         self.out_dir = out_dir
         self.paper_mm = paper_mm
         self._requested_port = port
@@ -66,6 +99,7 @@ class VirtualPrinter:
         self._status = status or PrinterStatus(online=True)
         self.hung = False
         self.jobs: list[Job] = []
+        self._triggers: list[tuple[int, Callable[[], None]]] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._server: socket.socket | None = None
@@ -84,8 +118,20 @@ class VirtualPrinter:
         log.info("virtual printer on %s: %s", self.port, status)
 
     def hang(self, hung: bool = True) -> None:
-        """Accept connections but never read from them (a printer stuck with a full buffer)."""
+        """Stop reading and answering (a printer stuck with a full buffer), or go on."""
         self.hung = hung
+
+    def at_line(self, line: int, action: Callable[[], None]) -> None:
+        """Run ``action`` once, on the print engine, when the job being printed has used
+        ``line`` print lines and is not finished: a fault that strikes mid-job. A job
+        shorter than that leaves it for the next one."""
+        with self._lock:
+            self._triggers.append((line, action))
+
+    def cancel_at_line(self) -> None:
+        """Forget the faults :meth:`at_line` set that have not struck yet."""
+        with self._lock:
+            self._triggers.clear()
 
     def printed_jobs(self) -> list[Job]:
         with self._lock:
@@ -123,87 +169,153 @@ class VirtualPrinter:
             self._threads.append(t)
 
     def _serve(self, conn: socket.socket) -> None:
+        """One connection: the receiver answers ``DLE EOT`` as soon as it arrives (a real
+        printer does, even mid-job), and the print engine works through the input buffer
+        unit by unit, ``line_seconds`` a print line, so a fault can strike in the middle
+        of a job. A hung printer does neither: it reads nothing and answers nothing."""
         with conn:
-            if self.hung:
-                # Never read: the client's sends fill the socket buffers and then block.
-                while not self._stop.is_set() and self.hung:
-                    time.sleep(0.05)
-                return
-            conn.settimeout(0.2)
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # status answers leave at once
-            pending = bytearray()
+            rx = bytearray()                       # received, not yet split into units
+            queued: deque[tuple[bytes, Unit]] = deque()  # the input buffer, in units
+            held = 0                               # bytes in ``queued``
+            job = _Paper()
+            busy_until = 0.0
+            eof = False
             while not self._stop.is_set():
+                if self.hung:
+                    self._stop.wait(0.05)
+                    continue
+                while queued and not self.hung and time.monotonic() >= busy_until:
+                    data, unit = queued.popleft()
+                    held -= len(data)
+                    busy_until = self._engine(conn, job, data, unit)
+                    if unit.kind == "cut":
+                        job = _Paper()
+                if eof:
+                    if not queued:
+                        break
+                    self._stop.wait(max(0.0, min(0.01, busy_until - time.monotonic())))
+                    continue
+                if held >= RX_BUFFER:
+                    self._stop.wait(0.005)
+                    continue
+                conn.settimeout(max(0.001, min(0.01, busy_until - time.monotonic())) if queued else 0.01)
                 try:
                     chunk = conn.recv(65536)
                 except TimeoutError:
                     continue
                 except OSError:
-                    break
+                    chunk = b""
                 if not chunk:
-                    break
-                pending += chunk
-                pending = self._consume(conn, pending)
-            if pending:
-                self._finish_job(bytes(pending))
+                    eof = True
+                    continue
+                rx += chunk
+                held += self._split(conn, rx, queued)
+            leftover = bytes(rx)
+            if job.data or leftover:
+                self._finish_job(job, extra=leftover)
 
-    def _consume(self, conn: socket.socket, buf: bytearray) -> bytearray:
-        """Answer status requests and cut jobs out of ``buf``; return what is left over."""
-        out = bytearray()
-        i = 0
-        while i < len(buf):
-            if buf[i:i + 2] == DLE_EOT:
-                if i + 2 >= len(buf):
-                    break  # the n byte has not arrived yet
-                n = buf[i + 2]
+    def _split(self, conn: socket.socket, rx: bytearray, queued: deque) -> int:
+        """Move the complete units at the start of ``rx`` into ``queued``, answering the
+        real-time ones at once; returns the bytes queued."""
+        added = i = 0
+        while True:
+            unit = next_unit(rx, i)
+            if unit is None:
+                break
+            data = bytes(rx[i:i + unit.length])
+            i += unit.length
+            if unit.kind == "realtime":
+                n = data[2]
                 if n in (1, 2, 3, 4):
-                    conn.sendall(bytes([encode(self.status)[n]]))
-                i += 3
+                    _answer(conn, bytes([encode(self.status)[n]]))
                 continue
-            if buf[i:i + 2] == GS_V:
-                if i + 2 >= len(buf):
-                    break
-                m = buf[i + 2]
-                length = 4 if m in _CUT_WITH_FEED else 3 if m in _CUT_PLAIN else 3
-                if i + length > len(buf):
-                    break
-                out += buf[i:i + length]
-                self._finish_job(bytes(out))
-                out = bytearray()
-                i += length
-                continue
-            out.append(buf[i])
-            i += 1
-        return out + buf[i:]
+            queued.append((data, unit))
+            added += len(data)
+        del rx[:i]
+        return added
 
-    def _finish_job(self, data: bytes) -> None:
+    def _engine(self, conn: socket.socket, job: _Paper, data: bytes, unit: Unit) -> float:
+        """Print one unit of ``job``; returns when the engine is free again (negative:
+        the job ended and the engine rests until then)."""
+        now = time.monotonic()
+        if unit.kind == "ordered":
+            if data[2] in (1, 49):  # GS r 1: the paper sensor, answered once all before it is done
+                paper = self.status.paper
+                _answer(conn, bytes([0x0F if paper == "out" else 0x03 if paper == "near_end" else 0x00]))
+            else:
+                _answer(conn, b"\x00")
+            return now
+        job.data += data
+        if unit.kind == "cut":
+            job.paper += data if self.status.can_print else b""
+            if not self.status.can_print:
+                job.complete = False
+            record = self._finish_job(job)
+            if self.job_seconds and record is not None and record.printed:
+                self._stop.wait(self.job_seconds)  # busy with the paper: reads nothing meanwhile
+            return time.monotonic()
+        if unit.kind == "print" and not job.started:
+            job.started = True
+            with self._lock:
+                if self.paper_jobs is not None and self._status.can_print:
+                    if self.paper_jobs <= 0:
+                        self._status = PrinterStatus(online=True, paper="out")
+                    else:
+                        self.paper_jobs -= 1
+        if not self.status.can_print:
+            if unit.kind == "print":
+                job.complete = False  # dropped: the paper does not move
+            return now
+        job.paper += data
+        if unit.kind == "print" and unit.lines:
+            job.lines += unit.lines
+            self._at_line(job.lines)
+            return now + unit.lines * self.line_seconds
+        return now
+
+    def _finish_job(self, job: _Paper, extra: bytes = b"") -> Job | None:
+        data = bytes(job.data + extra)
         if not data.strip(b"\x1b@"):
-            return  # only an initialise: not a job
-        with self._lock:
-            if self.paper_jobs is not None and self._status.can_print:
-                if self.paper_jobs <= 0:
-                    self._status = PrinterStatus(online=True, paper="out")
-                else:
-                    self.paper_jobs -= 1
-        printed = self.status.can_print
-        job = Job(data, printed)
+            return None  # only an initialise: not a job
+        printed = job.started and job.complete and not extra
+        record = Job(data, printed, paper=bytes(job.paper))
         if printed and self.out_dir is not None:
             from .escpos_render import render
 
             self.out_dir.mkdir(parents=True, exist_ok=True)
             with self._lock:
                 number = len(self.jobs) + 1
-            job.png = self.out_dir / f"job-{number:04d}.png"
+            record.png = self.out_dir / f"job-{number:04d}.png"
+            # The bytes as received beside the picture: what campaign checks parse (text,
+            # QR payloads, the 重打 mark) to count what reached the paper.
+            record.png.with_suffix(".bin").write_bytes(data)
             try:
-                render(data, paper_mm=self.paper_mm).save(job.png)
+                render(data, paper_mm=self.paper_mm).save(record.png)
             except (OSError, ValueError) as exc:
                 log.error("virtual printer on %s could not render job %s: %s", self.port, number, exc)
-                job.png = None
+                record.png = None
         with self._lock:
-            self.jobs.append(job)
+            self.jobs.append(record)
         if not printed:
-            log.warning("virtual printer on %s dropped a job: %s", self.port, self.status)
-        elif self.job_seconds:
-            self._stop.wait(self.job_seconds)
+            log.warning("virtual printer on %s did not print all of a job (%s): %s", self.port,
+                        "part of it is on paper" if record.partial else "nothing on paper", self.status)
+        return record
+
+    def _at_line(self, lines: int) -> None:
+        with self._lock:
+            due = [t for t in self._triggers if lines >= t[0]]
+            self._triggers = [t for t in self._triggers if lines < t[0]]
+        for _, action in due:
+            action()
+
+
+def _answer(conn: socket.socket, data: bytes) -> None:
+    """Send a status answer; one for a client that has gone is lost, as on a real printer."""
+    try:
+        conn.sendall(data)
+    except OSError as exc:
+        log.debug("virtual printer: answer not sent: %s", exc)
 
 
 class ControlServer:

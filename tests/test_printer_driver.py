@@ -15,6 +15,8 @@ from hall_common.config import PrinterConfig
 from hall_common.escpos_status import PrinterStatus
 from simulators.printer import VirtualPrinter
 
+from .conftest import wait_for
+
 
 def test_each_connection_kind_gets_the_configured_timeout_not_60_seconds():
     net = device_for(PrinterConfig(id="p1", host="10.0.0.7", timeout=1.5))
@@ -43,7 +45,8 @@ def test_status_over_a_link_follows_the_printer():
         link.write(b"\x1b@hello\n\x1dV\x00")
         assert link.status().cover_open  # the job was dropped: the cover is open
         link.close()
-        assert printer.jobs and not printer.jobs[-1].printed
+        wait_for(lambda: printer.jobs)  # the printer takes the job in on its own thread
+        assert not printer.jobs[-1].printed
     finally:
         printer.stop()
 

@@ -5,11 +5,17 @@ python-escpos moves the bytes (``_raw``/``_read``) and we keep nothing of our ow
 that; what it lacks is asking ``DLE EOT 1..4`` and reading the four answers within a
 deadline, which a print queue needs before and after every job.
 
+A printer answers ``DLE EOT`` the moment the question arrives, even while the job before
+it is still in its buffer: a "can print" right after sending says nothing about the job.
+So after a job the link asks ``GS r 1`` (paper sensor status), which the printer answers
+in turn, only once everything sent before it is printed (:meth:`PrinterLink.wait_printed`).
+
 Example::
 
     link = PrinterLink.open(printer_config)     # a real printer, or the virtual one
     if link.status().can_print:
         link.write(job_bytes)
+        done = link.wait_printed()              # the status once the job is on paper
     link.close()
 """
 
@@ -42,6 +48,10 @@ class PrinterSilent(PrinterError, TimeoutError):
 
 
 _ALL_STATUS = query(1) + query(2) + query(3) + query(4)
+GS_R_PAPER = b"\x1dr\x01"
+"""Transmit status, paper sensor: answered in order, after the data before it is printed."""
+PRINT_WAIT_S = 30.0
+"""Longest wait for a printer that keeps answering "printing fine" to finish one job."""
 
 
 def device_for(printer: PrinterConfig) -> Escpos:
@@ -104,6 +114,55 @@ class PrinterLink:
             return decode({n: got[n - 1] for n in (1, 2, 3, 4)})
         except StatusError as exc:
             raise PrinterUnreachable(f"{self.name}: {exc}") from None
+
+    def wait_printed(self, *, limit: float = PRINT_WAIT_S) -> PrinterStatus:
+        """Wait until the printer has printed everything sent so far, then return its
+        status; a printer that stops being able to print meanwhile returns that status at
+        once (the job may be half on paper). While no answer comes the printer is asked
+        ``DLE EOT`` every ``timeout`` seconds: one that answers is still printing, one
+        that does not is silent (:class:`PrinterSilent`), as is one still printing after
+        ``limit`` seconds.
+
+        The two answers share the line and are told apart by bit 4, which every
+        ``DLE EOT`` answer sets and a ``GS r 1`` answer never does. After an early return
+        the ``GS r`` answer may still come: close the link rather than reuse it."""
+        self.write(GS_R_PAPER)
+        deadline = time.monotonic() + limit
+        realtime = bytearray()
+        asked = done = False
+        while True:
+            if done and not asked:
+                return self.status()  # the job is through: how the printer is now
+            if time.monotonic() > deadline:
+                raise PrinterSilent(f"{self.name} has not finished the job in {limit:.0f} s")
+            timed_out = False
+            try:
+                chunk = self.device._read()  # waits up to ``timeout`` seconds
+            except TimeoutError:
+                chunk, timed_out = b"", True
+            except (EscposError, OSError) as exc:
+                raise PrinterUnreachable(f"{self.name}: {exc}") from None
+            if chunk == b"" and not timed_out and isinstance(self.device, Network):
+                raise PrinterUnreachable(f"{self.name} closed the connection")
+            for byte in chunk:
+                if byte & 0x10:
+                    realtime.append(byte)
+                else:
+                    done = True  # the rest of a status answer asked before may follow
+            if asked and len(realtime) >= 4:
+                try:
+                    status = decode({n: realtime[n - 1] for n in (1, 2, 3, 4)})
+                except StatusError as exc:
+                    raise PrinterUnreachable(f"{self.name}: {exc}") from None
+                del realtime[:4]
+                asked = False
+                if not status.can_print and not done:
+                    return status
+            if not chunk:
+                if asked:  # asked a whole timeout ago, and not a word
+                    raise PrinterSilent(f"{self.name} stopped answering in the middle of a job")
+                self.write(_ALL_STATUS)
+                asked = True
 
     def close(self) -> None:
         try:

@@ -32,6 +32,8 @@ class PrinterProfile(BaseModel):
     mode: Literal["text", "bitmap"] = Field(description="text: GB18030 font in ROM; bitmap: tickets as pictures")
     encoding: Literal["gb18030", "gbk", "gb2312"] = "gb18030"
     native_qr: bool = True
+    confirms_jobs: bool = Field(True, description="answers GS r 1 in order, so a job is known to be on paper "
+                                "before it is reported printed; false only for a model without GS r")
 
 
 def load_profiles(directory: Path = PROFILE_DIR) -> dict[str, PrinterProfile]:

@@ -11,9 +11,11 @@ A job is printed like this:
 1. ask the status (``DLE EOT 1..4``); a printer that cannot print gives its jobs up to the
    service, which moves them to another printer or fails them with the reason;
 2. send the bytes, composed for this printer's profile (text or bitmap mode);
-3. ask the status again: only a printer that still can print confirms the job. One that
-   ran out of paper or fell silent meanwhile may have printed part of it, so the job moves
-   on as *uncertain* and is marked as a reprint where it is printed next.
+3. wait until the printer has printed them (``GS r 1``, answered in order, while
+   ``DLE EOT`` says it is still well): only a printer that got through the whole job and
+   still can print confirms it. One that ran out of paper, had its cover opened or fell
+   silent meanwhile may have printed part of it, so the job moves on as *uncertain* and
+   is marked as a reprint where it is printed next.
 
 A refused or broken connection is retried (``retries`` times, 0.3 s apart; a job whose bytes
 had gone out is retried as a reprint); a printer that takes the connection but does not
@@ -126,11 +128,17 @@ class PrinterWorker:
                 return
             sent = True
             link.write(data)
-            status = link.status()
+            # Only a printer that has printed the whole job and still can print confirms
+            # it: "can print" asked right after sending would come before the paper.
+            confirms = self.service.profile(self.printer.id).confirms_jobs
+            status = link.wait_printed() if confirms else link.status()
             self._report(status)
             if status.can_print:
                 self.service.finish(job, "printed")
             else:
+                # Stopped mid-job: its answer to the "printed yet?" question may still
+                # come, so this connection is not used again.
+                self._disconnect()
                 self.service.printer_down(self.printer.id, reason_for(status), uncertain=job["id"])
             return
         except PrinterSilent as exc:
