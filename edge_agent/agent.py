@@ -78,8 +78,9 @@ class EdgeAgent:
         self.bus.subscribe(contract.TELEMETRY.filter(hall=hall), self._on_reading, qos=0, inline=True)
         self.bus.serve("ping", self._ping)
         self.bus.serve("help", self._help)
-        self.centre = CentreWatch(self.bus, config.centre) if config.centre is not None else None
         self.sync: SyncWorker | None = None
+        self.centre = (CentreWatch(self.bus, config.centre, on_online=lambda: self.sync and self.sync.nudge())
+                       if config.centre is not None else None)
         if config.centre is not None and config.centre.token_file is not None:
             self.sync = SyncWorker(db_path=self.db_path, url=config.centre.url, token=config.centre.token() or "",
                                    hall_id=config.hall_id, batch_size=config.centre.batch_size,

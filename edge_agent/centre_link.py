@@ -10,6 +10,8 @@ import time
 import urllib.error
 import urllib.request
 
+from typing import Callable
+
 from hall_common.bus import contract
 from hall_common.bus.client import BusClient
 from hall_common.bus.payloads import DeviceState
@@ -22,8 +24,12 @@ class CentreWatch:
     """Polls ``{url}/healthz`` on its own thread (never the bus worker's) and publishes
     ``hall/v1/{hall}/edge/centre/state`` when the answer changes, and once a minute."""
 
-    def __init__(self, bus: BusClient, link: CentreLink, *, every: float = 5.0) -> None:
+    def __init__(self, bus: BusClient, link: CentreLink, *, every: float = 5.0,
+                 on_online: Callable[[], None] | None = None) -> None:
         self.bus, self.link, self.every = bus, link, every
+        self.on_online = on_online
+        """Called when the centre answers again after it did not (the sync worker pushes at
+        once instead of sleeping out a backoff that grew during a long outage)."""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.online: bool | None = None
@@ -42,6 +48,8 @@ class CentreWatch:
             if online != self.online or time.monotonic() - last_sent > 60:
                 if online != self.online:
                     log.info("centre %s is %s", self.link.url, "reachable" if online else "unreachable")
+                    if online and self.online is False and self.on_online is not None:
+                        self.on_online()
                 self.online = online
                 if self.bus.connected:
                     self.bus.publish(contract.DEVICE_STATE, DeviceState(kind="centre", online=online, ts=time.time()),

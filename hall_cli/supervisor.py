@@ -26,6 +26,9 @@ from .plan import Layout, Process
 log = logging.getLogger(__name__)
 
 _PR_SET_PDEATHSIG = 1
+STABLE_S = 10.0
+"""A process that ran this long before dying is restarted at once, whatever its history
+(systemd's default start-limit interval is the same ten seconds)."""
 
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec
@@ -44,6 +47,14 @@ class Child:
     proc: subprocess.Popen[bytes] | None = None
     restarts: int = 0
     last_start: float = 0.0
+    exited_at: float | None = None
+
+    @property
+    def ran_for(self) -> float:
+        """Seconds between its last start and when it was first seen dead."""
+        if self.exited_at is None:
+            self.exited_at = time.monotonic()
+        return self.exited_at - self.last_start
 
     def start(self, env: dict[str, str]) -> None:
         with open(self.log_path, "ab") as out:
@@ -52,6 +63,7 @@ class Child:
                 start_new_session=True, preexec_fn=_die_with_parent, env=env,
             )
         self.last_start = time.monotonic()
+        self.exited_at = None
 
     @property
     def alive(self) -> bool:
@@ -114,6 +126,8 @@ class Supervisor:
             if child.alive or child.proc is None:
                 continue
             code = child.proc.returncode
+            if child.ran_for >= STABLE_S:
+                child.restarts = 0  # it had been fine for a while: this is a new failure, not a loop
             delay = min(30.0, 2.0 ** min(child.restarts, 5))
             if time.monotonic() - child.last_start < delay:
                 continue

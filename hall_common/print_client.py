@@ -50,6 +50,12 @@ class Outcome:
         return self.status == "printed"
 
 
+def job_for(kind: str, key: str) -> str:
+    """The print job id of one piece of paper (``ticket`` and its id, ``complaint`` and its
+    tracking number): the same id however often the print is asked for."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"hall-print:{kind}:{key}"))
+
+
 class PrintClient:
     def __init__(self, bus: BusClient) -> None:
         self.bus = bus
@@ -58,21 +64,26 @@ class PrintClient:
         bus.subscribe(contract.PRINT_OUTCOME.filter(hall=bus.hall_id, node=bus.node_id), self._on_outcome)
 
     def print(self, template: str, fields: dict[str, Any], *, printer: str | None = None,
-              reprint_of: str | None = None, test: bool = False, timeout: float = 10.0) -> Outcome:
-        """Print and wait up to ``timeout`` seconds for the outcome."""
+              reprint_of: str | None = None, test: bool = False, timeout: float = 10.0,
+              job: str | None = None) -> Outcome:
+        """Print and wait up to ``timeout`` seconds for the outcome.
+
+        ``job`` names the job when the caller can tell "the same paper again" from a new
+        one (a ticket's id): asked twice, say after the kiosk restarted while a resident
+        tapped again, the edge answers with the first job instead of printing it twice."""
         args: dict[str, Any] = {"template": template, "fields": fields, "test": test}
         if printer is not None:
             args["printer"] = printer
         if reprint_of is not None:
             args["reprint_of"] = reprint_of
-        return self.ask("print", args, timeout=timeout)
+        return self.ask("print", args, timeout=timeout, job=job)
 
-    def ask(self, method: str, args: dict[str, Any], *, timeout: float = 10.0) -> Outcome:
+    def ask(self, method: str, args: dict[str, Any], *, timeout: float = 10.0, job: str | None = None) -> Outcome:
         """Send a request that makes a print job (``print``, or ``payment_receipt``, whose
         fields the edge fills in), with a new job id in ``args["job"]``, and wait up to
         ``timeout`` seconds for the job's outcome. A request the edge refuses raises
         :class:`RequestFailed`."""
-        job = str(uuid.uuid4())
+        job = job or str(uuid.uuid4())
         future: Future[Outcome] = Future()
         with self._lock:
             self._waiting[job] = future

@@ -30,6 +30,7 @@ from pydantic import ValidationError
 
 from hall_common.bus.payloads import ComplaintDraft
 from hall_common.errors import HallError
+from hall_common.print_client import job_for
 
 from .features import FEATURES, blocked_by, snapshot, template_context
 from .flows import _ask_edge
@@ -282,7 +283,8 @@ def _print(receipt: dict[str, Any], url: str) -> bool:
     fields = {"tracking_no": receipt["readable"], "kind": KINDS[receipt["kind"]][1],
               "category": receipt["category_zh"], "deadline": _commitment(receipt), "track_url": url}
     try:
-        outcome = printing.print("complaint_receipt", fields, printer=current_app.config["SETTINGS"].printer, timeout=8.0)
+        outcome = printing.print("complaint_receipt", fields, printer=current_app.config["SETTINGS"].printer, timeout=8.0,
+                                 job=job_for("complaint", receipt["tracking_no"]))
     except HallError as exc:
         log.warning("complaint receipt: %s", exc)
         return False

@@ -18,6 +18,7 @@ from flask_babel import get_locale
 
 from hall_common.errors import HallError, RequestFailed
 from hall_common.hours import week_table
+from hall_common.print_client import job_for
 
 from .features import FEATURES, blocked_by, snapshot, template_context
 from .flows import _ask_edge
@@ -97,5 +98,6 @@ def _print(ticket: dict, follow: str) -> tuple[bool, str]:
     fields = {"number": ticket["code"], "service": ticket["name_zh"] if lang_zh else ticket["name_en"],
               "waiting_ahead": ticket["ahead"], "follow_url": follow, "priority": ticket["priority"],
               "hours_line": f"服务时间 {hours[0]}-{hours[1]}" if hours else ""}
-    outcome = printing.print("queue_ticket", fields, printer=settings.printer, timeout=8.0)
+    outcome = printing.print("queue_ticket", fields, printer=settings.printer, timeout=8.0,
+                             job=job_for("ticket", ticket["id"]))
     return outcome.printed, outcome.reason or ("" if outcome.printed else outcome.status)

@@ -21,44 +21,16 @@ from hall_cli.broker import port_open
 from hall_common.bus import contract
 from hall_common.bus.client import BusClient
 
-from .conftest import free_port_block, wait_for
+from .conftest import wait_for
+from .hallup import alive as _alive, answers as _answers, start_hall
 
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots"
-
-
-class Hall:
-    def __init__(self, proc: subprocess.Popen, data_dir: Path, base: int, banner: str) -> None:
-        self.proc, self.data_dir, self.base, self.banner = proc, data_dir, base, banner
-        self.urls = dict(re.findall(r"^  (\S.*?\S)\s{2,}(\S+://\S+)", banner, re.M))
-        self.logins = dict(re.findall(r"^  (\S.*?\S)\s{2,}\S+\s+login: (\S+ / \S+)", banner, re.M))
-
-    def pids(self) -> dict[str, int]:
-        return json.loads((self.data_dir / "run" / "pids.json").read_text())
-
-
-def start_hall(data_dir: Path, base: int) -> Hall:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hall_cli", "up", "--data-dir", str(data_dir), "--base-port", str(base)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    lines: list[str] = []
-    deadline = time.monotonic() + 90
-    assert proc.stdout is not None
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        if "Press Ctrl-C" in line:
-            return Hall(proc, data_dir, base, "".join(lines))
-    proc.kill()
-    raise AssertionError("hall up did not come up:\n" + "".join(lines))
 
 
 @pytest.fixture(scope="module")
 def hall(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("hall") / "data"
-    h = start_hall(data_dir, free_port_block(30))
+    h = start_hall(data_dir)
     yield h
     if h.proc.poll() is None:
         h.proc.send_signal(signal.SIGINT)
@@ -233,12 +205,6 @@ def test_a_killed_part_is_restarted(hall):
     wait_for(lambda: _answers(hall.urls["kiosk kiosk-01"]), timeout=30)
 
 
-def _answers(url: str) -> bool:
-    try:
-        return get(url)[0] == 200
-    except OSError:
-        return False
-
 
 def test_ctrl_c_stops_everything(hall):
     pids = hall.pids()
@@ -254,22 +220,11 @@ def test_ctrl_c_stops_everything(hall):
         assert not port_open(host, int(port)), url
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie still answers kill(0); it no longer runs.
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except OSError:
-        return False
-
 
 def test_two_halls_side_by_side(tmp_path):
-    a = start_hall(tmp_path / "a", free_port_block(30))
+    a = start_hall(tmp_path / "a")
     try:
-        b = start_hall(tmp_path / "b", free_port_block(30))
+        b = start_hall(tmp_path / "b")
         try:
             assert get(a.urls["kiosk kiosk-01"])[0] == 200 and get(b.urls["kiosk kiosk-01"])[0] == 200
             assert a.urls["broker"] != b.urls["broker"]
@@ -280,3 +235,29 @@ def test_two_halls_side_by_side(tmp_path):
         a.proc.send_signal(signal.SIGINT)
         a.proc.wait(60)
 
+
+
+def test_supervisor_restarts_a_long_healthy_process_at_once_and_backs_off_a_crash_loop(tmp_path):
+    """A part that dies right after each start waits longer each time (no tight restart
+    loop); one that had run for a while is restarted at once, whatever its history."""
+    from hall_cli.plan import Layout, Process
+    from hall_cli.supervisor import STABLE_S, Supervisor
+
+    layout = Layout(tmp_path, None, "127.0.0.1", 0, processes=[Process("sleeper", ["sleep", "60"], None)])  # type: ignore[arg-type]
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "run").mkdir()
+    sup = Supervisor(layout)
+    child = sup.children[0]
+    try:
+        child.start(sup.env)
+        child.restarts = 5  # it crashed in a loop before
+        child.proc.kill()
+        child.proc.wait()
+        sup.watch_once()
+        assert child.restarts == 5 and not child.alive  # waits up to 30 s first
+        child.last_start -= STABLE_S + 1  # now as if it had been running for a minute
+        child.exited_at = None
+        sup.watch_once()
+        assert child.alive and child.restarts == 1
+    finally:
+        sup.stop_all(timeout=5)

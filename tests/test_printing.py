@@ -132,6 +132,22 @@ def test_a_job_is_stored_before_it_is_answered_and_printed_once(mini, broker, pr
     assert kiosk.request("print_status", {"job": job})["status"] == "printed"
 
 
+def test_the_same_paper_asked_for_again_after_a_restart_prints_once(mini, broker, printers):
+    """A kiosk that restarted while a resident tapped again asks for the same ticket's
+    print a second time: the job id made from the ticket's id makes that the first job."""
+    from hall_common.print_client import job_for
+
+    p1 = printers()
+    mini.edge(printers=[net("printer-1", p1)])
+    kiosk = client(broker)
+    job = job_for("ticket", "4f1c-ticket-id")
+    first = kiosk.print("queue_ticket", ticket(), job=job)
+    again = client(broker).print("queue_ticket", ticket(), job=job)  # a new process, the same paper
+    assert first.printed and again.printed and again.job == first.job == job
+    assert len(p1.printed_jobs()) == 1
+    assert job_for("ticket", "another") != job and job_for("complaint", "4f1c-ticket-id") != job
+
+
 def test_paper_out_in_the_middle_of_a_queue_moves_the_rest(mini, broker, printers):
     # printer-1 prints two tickets, then its roll is empty; each job takes it a while, so
     # all five are waiting in its queue when the roll runs out.

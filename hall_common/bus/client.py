@@ -81,6 +81,8 @@ class _Subscription:
 
 
 _UNKNOWN = object()
+RECONNECT_MAX_S = 4
+"""Longest pause between reconnection attempts to the broker."""
 
 
 @dataclass(frozen=True)
@@ -172,7 +174,9 @@ class BusClient:
                 qos=1,
                 retain=True,
             )
-        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        # Capped low: the broker is on the hall's own network, and a kiosk must be back within
+        # seconds of the broker (docs/reliability.md, Network).
+        client.reconnect_delay_set(min_delay=1, max_delay=RECONNECT_MAX_S)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
