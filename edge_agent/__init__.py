@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Flask
 
-from hall_common import auth
+from hall_common import auth, disk
 from hall_common.config import EdgeConfig
 from hall_common.web import get_db, health_blueprint, init_db, instance_secret
 
@@ -31,6 +31,7 @@ def create_app(config: EdgeConfig, test_config: dict[str, Any] | None = None, *,
     ``environment`` (:class:`edge_agent.environment.Environment`) feeds the environment pages;
     ``metrics`` (:class:`edge_agent.metrics.EdgeMetrics`) feeds ``/metrics``."""
     app = Flask(__name__)
+    disk.watch(config.data_dir, min_free_mb=config.disk_min_free_mb)  # the console's disk banner
     app.config.from_mapping(
         DATABASE=str(config.data_dir / "edge.db"),
         SECRET_KEY=instance_secret(config.data_dir / "secret_key"),

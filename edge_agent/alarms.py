@@ -14,6 +14,14 @@ staff acknowledge it, ``CLEARED_UNACK`` / ``CLEARED_ACK`` when the condition is 
 Sources call this from their own threads (each printer has one), so a lock guards the one
 connection.
 
+On a full disk an alarm cannot be stored, and so it is not published either (the bus and
+``edge.db`` must agree, or a cleared alarm would stay on the consoles). ``raise_``,
+``clear`` and ``acknowledge`` then answer False instead of letting
+``sqlite3.OperationalError`` out into a printer's thread, the environment monitor or the
+AED handler: the failure is recorded with the data directory's
+:class:`hall_common.disk.DiskWatch` (logged once, shown on the staff console), and the
+source's next call, once there is room again, stores it.
+
 Example::
 
     alarms = Alarms(db_path, bus, node="edge")
@@ -25,12 +33,14 @@ Example::
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
 
 from central_sync import client as outbox
+from hall_common import disk
 from hall_common.bus import contract
 from hall_common.bus.payloads import Alarm
 from hall_common.storage import immediate, open_database
@@ -39,13 +49,22 @@ log = logging.getLogger(__name__)
 
 SEVERITIES = ("critical", "major", "minor", "warning")
 
+NODE_DISK_DEV = "disk"
+"""The device id under which a node reports its own disk (``{node}/disk/state``)."""
+
 
 class Alarms:
     def __init__(self, db_path: Path, bus: Any, *, node: str, nudge: Callable[[], None] | None = None) -> None:
         self.db = open_database(db_path, shared_thread=True)
+        self.disk = disk.watch(Path(db_path).parent)
+        self.store_error: sqlite3.OperationalError | None = None
+        """The error of the last change that could not be stored (a full disk)."""
         self.bus, self.node, self._nudge = bus, node, nudge
         self._lock = threading.Lock()
         self._listeners: list[Callable[[dict[str, Any]], None]] = []
+        if bus is not None:
+            # Kiosks report their own disk (kiosk/disk_state.py); a full one is an alarm here.
+            bus.subscribe(contract.DEVICE_STATE.filter(hall=bus.hall_id, dev=NODE_DISK_DEV), self._on_node_disk)
 
     def on_change(self, listener: Callable[[dict[str, Any]], None]) -> None:
         """Call ``listener(alarm)`` after every raise, update, acknowledgement and clear (the
@@ -56,7 +75,8 @@ class Alarms:
         self.db.close()
 
     def raise_(self, alarm_id: str, *, source: str, type: str, severity: str, text: str) -> bool:
-        """Raise ``alarm_id`` or update it while active; True when something changed."""
+        """Raise ``alarm_id`` or update it while active; True when something changed
+        (False too when the disk is full and it could not be stored)."""
         if severity not in SEVERITIES:
             raise ValueError(f"unknown severity {severity!r}")
         now = time.time()
@@ -72,7 +92,8 @@ class Alarms:
                 "acked_by": row["acked_by"] if active else None, "acked_at": row["acked_at"] if active else None,
                 "cleared_at": None,
             }
-            self._store(alarm, "raised" if not active else "updated")
+            if not self._store(alarm, "raised" if not active else "updated"):
+                return False
         log.warning("alarm %s: %s (%s)", alarm_id, text, severity)
         self._publish(alarm)
         return True
@@ -86,7 +107,8 @@ class Alarms:
             alarm = dict(row)
             alarm["state"] = "CLEARED_ACK" if row["state"] == "ACTIVE_ACK" else "CLEARED_UNACK"
             alarm["cleared_at"] = time.time()
-            self._store(alarm, "cleared")
+            if not self._store(alarm, "cleared"):
+                return False
         log.info("alarm %s cleared", alarm_id)
         self._publish(alarm)
         return True
@@ -99,7 +121,8 @@ class Alarms:
             if row is None or row["state"] != "ACTIVE_UNACK":
                 return False
             alarm = {**row, "state": "ACTIVE_ACK", "acked_by": who, "acked_at": time.time()}
-            self._store(alarm, "acknowledged")
+            if not self._store(alarm, "acknowledged"):
+                return False
         log.info("alarm %s acknowledged by %s", alarm_id, who)
         self._publish(alarm)
         return True
@@ -122,22 +145,48 @@ class Alarms:
         for row in rows:
             self._publish(row)
 
+    def _on_node_disk(self, msg: Any) -> None:
+        """A node's disk state (``DeviceState`` of kind ``disk``, status ``full``): raise or
+        clear ``{node}.disk``, so staff learn that a kiosk can no longer store its
+        configuration or voice (it keeps serving residents meanwhile)."""
+        node, state = msg.parts["node"], msg.payload
+        if node == self.node or state.kind != "disk":
+            return
+        alarm_id = f"{node}.disk"
+        if state.status.get("full"):
+            self.raise_(alarm_id, source=f"{node}/disk", type="disk_full", severity="major",
+                        text=f"{node} 存储空间已满，请清理 · {node}: storage full, free some space")
+        else:
+            self.clear(alarm_id)
+
     def _row(self, alarm_id: str) -> dict[str, Any] | None:
         rows = list(self.db["alarms"].rows_where("id = ?", [alarm_id]))
         return rows[0] if rows else None
 
-    def _store(self, alarm: dict[str, Any], event: str) -> None:
+    def _store(self, alarm: dict[str, Any], event: str) -> bool:
+        """Store the change with its log line and outbox record; False (nothing stored)
+        when the disk is full. Any other database error is raised as before."""
         # BEGIN IMMEDIATE: this reads the table layout before writing, and other writers
         # (readings, the queue, printing) share the file; a deferred transaction would fail
         # at once with "database is locked" instead of waiting its turn.
-        with immediate(self.db):
-            self.db["alarms"].upsert(alarm, pk="id")
-            self.db["alarm_log"].insert({"alarm": alarm["id"], "event": event, "severity": alarm["severity"],
-                                         "text": alarm["text"], "who": alarm["acked_by"] if event == "acknowledged" else None,
-                                         "ts": time.time()})
-            outbox.add(self.db, "alarm", {**alarm, "event": event}, node=self.node)
+        try:
+            with immediate(self.db):
+                self.db["alarms"].upsert(alarm, pk="id")
+                self.db["alarm_log"].insert({"alarm": alarm["id"], "event": event, "severity": alarm["severity"],
+                                             "text": alarm["text"], "who": alarm["acked_by"] if event == "acknowledged" else None,
+                                             "ts": time.time()})
+                outbox.add(self.db, "alarm", {**alarm, "event": event}, node=self.node)
+        except sqlite3.OperationalError as exc:
+            if self.db.conn.in_transaction:  # a failed COMMIT can leave it open
+                self.db.conn.rollback()
+            if not self.disk.write_failed(f"edge.db (alarm {alarm['id']} {event})", exc):
+                raise
+            self.store_error = exc
+            return False
+        self.disk.write_ok()
         if self._nudge is not None:
             self._nudge()
+        return True
 
     def _publish(self, alarm: dict[str, Any]) -> None:
         for listener in self._listeners:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
-
+from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, g, jsonify, redirect, render_template, request, url_for
 
 from central_sync import client as outbox
+from hall_common import disk
 from hall_common.auth import login_required
 from hall_common.errors import RequestFailed
 from hall_common.web import get_db
@@ -16,6 +17,19 @@ from hall_common.web import get_db
 from .registry import Registry
 
 bp = Blueprint("console", __name__)
+
+
+def edge_disk() -> disk.DiskState:
+    """The edge's own disk: the free space of the folder ``edge.db`` is in, and whether a
+    write there (an alarm, say) failed with SQLITE_FULL. The agent's writers record such
+    failures in the same :func:`hall_common.disk.watch`."""
+    return disk.watch(Path(current_app.config["DATABASE"]).parent).state()
+
+
+@bp.app_context_processor
+def _disk_context() -> dict[str, Any]:
+    # Every console page (nav.html) shows the banner while the edge's disk is full.
+    return {"edge_disk": edge_disk}
 
 
 @bp.get("/")
@@ -35,6 +49,12 @@ def _tiles(nodes: list[Any]) -> list[dict[str, Any]]:
     """The hall at a glance: one tile per device, coloured ok / warn / bad / off, with a
     word or two of why and a link to its page."""
     tiles = []
+    state = edge_disk()
+    if state.full:
+        free = "?" if state.free_mb is None else f"{state.free_mb:.0f}"
+        tiles.append({"name": "edge", "kind": "disk", "where": "", "colour": "bad",
+                      "why": "存储已满 · storage full", "extra": f"剩余 {free} MB · free", "href": None})
+    full_nodes = {a["id"].removesuffix(".disk") for a in active_alarms() if a["type"] == "disk_full"}
     for n in nodes:
         if n.node == "edge":
             continue
@@ -46,6 +66,8 @@ def _tiles(nodes: list[Any]) -> list[dict[str, Any]]:
             colour, why = "ok", "在线 · online"
         else:
             colour, why = ("bad", "失联 · lost") if n.state == "lost" else ("off", "已停止 · stopped")
+        if n.node in full_nodes:
+            colour, why = "bad", "存储已满 · storage full"
         extra = f"配置 v{n.config_version}" if n.config_version is not None else ""
         tiles.append({"name": n.node, "kind": n.kind, "where": n.location, "colour": colour, "why": why, "extra": extra,
                       "href": None})

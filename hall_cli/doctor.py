@@ -2,7 +2,8 @@
 
 It reads the configuration files of the hall (``data/config`` from ``hall up``, or the
 folder a Pi keeps them in) and checks: the broker takes the doctor's login; the edge agent
-answers on the bus; which nodes are online; the databases open and pass SQLite's
+answers on the bus; which nodes are online; each part's data directory has the free space
+its configuration asks for (``disk_min_free_mb``); the databases open and pass SQLite's
 quick_check; each web part answers; the centre answers. Printers and the camera are
 checked once they are configured.
 """
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from hall_common import disk
 from hall_common.bus import contract
 from hall_common.bus.payloads import DeviceState
 from hall_common.bus.client import BusClient
@@ -61,6 +63,22 @@ def _check_db(name: str, path: Path) -> Finding:
     if result != "ok":
         return Finding(False, f"database {name}: damaged ({result})", "stop the part and restore the database from backup")
     return Finding(True, f"database {name}: ok ({path.stat().st_size // 1024} KB)")
+
+
+def _check_disk(name: str, cfg: PartConfig) -> Finding:
+    """Free space where the part keeps its data. A full disk does not corrupt a database
+    (SQLite rolls the write back), but new tickets, complaints and alarms are refused."""
+    watch = disk.DiskWatch(cfg.data_dir, min_free_mb=cfg.disk_min_free_mb)
+    free = watch.free_bytes()
+    if free is None:
+        return Finding(False, f"disk {name}: cannot measure free space of {cfg.data_dir}",
+                       "check that the folder's disk is mounted")
+    free_mb = free / 1048576
+    if free_mb < cfg.disk_min_free_mb:
+        return Finding(False, f"disk {name}: only {free_mb:.1f} MB free in {cfg.data_dir} "
+                              f"(disk_min_free_mb = {cfg.disk_min_free_mb}): the disk is full",
+                       "free space on that disk (old logs, backups, downloads), then check the screens clear their banner")
+    return Finding(True, f"disk {name}: {free_mb:.0f} MB free in {cfg.data_dir}")
 
 
 def _load_all(config_dir: Path) -> tuple[dict[str, PartConfig], list[Finding]]:
@@ -208,6 +226,9 @@ def diagnose(config_dir: Path) -> list[Finding]:
             ok = _http_ok(url)
             findings.append(Finding(ok, f"{name} web: {url} {'answers' if ok else 'does not answer'}",
                                     "" if ok else f"start {name} and read its log"))
+    for name, cfg in sorted(parts.items()):
+        if name != "doctor":
+            findings.append(_check_disk(name, cfg))
     for name, cfg in sorted(parts.items()):
         if isinstance(cfg, EdgeConfig):
             findings.append(_check_db("edge.db", cfg.data_dir / "edge.db"))

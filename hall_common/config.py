@@ -95,6 +95,10 @@ class PartConfig(BaseSettings):
     data_dir: RelPath
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_file: RelPath | None = None
+    disk_min_free_mb: int = Field(
+        50, ge=1, le=1_000_000,
+        description="below this much free space in data_dir the part says its disk is full (screens, console, "
+                    "hall doctor), before writes start failing")
 
     @classmethod
     def settings_customise_sources(

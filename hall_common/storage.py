@@ -79,16 +79,26 @@ def immediate(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
 
 def write_private(path: Path, data: bytes) -> None:
     """Write a file readable by its owner only (mode 600), atomically: a crash leaves the
-    old content or the new, never half of it."""
+    old content or the new, never half of it.
+
+    On a full disk ``os.write`` may write part of the data and return a short count
+    without an error: the loop writes the rest, which then fails with ``ENOSPC``. A failed
+    write removes its temporary file and leaves ``path`` as it was."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+        try:
+            os.fchmod(fd, 0o600)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def read_or_create_secret(path: Path, nbytes: int = 24) -> str:

@@ -66,17 +66,40 @@ class Voice:
         engine = shutil.which("espeak-ng")
         if engine is None:
             raise VoiceError("espeak-ng is not installed (run scripts/setup)")
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
         result = subprocess.run(
-            [engine, "-v", voice, "-s", str(self.rate), "-w", str(tmp), "--", text],
+            [engine, "-v", voice, "-s", str(self.rate), "--stdout", "--", text],
             capture_output=True, timeout=20,
         )
-        if result.returncode != 0 or not tmp.exists():
-            tmp.unlink(missing_ok=True)
+        if result.returncode != 0 or len(result.stdout) <= 44:
             raise VoiceError(f"espeak-ng failed: {result.stderr.decode(errors='replace').strip()}")
-        os.replace(tmp, path)
+        # Synthesised to memory, then written here: espeak-ng's own ``-w`` answers 0 on a
+        # full disk and leaves a cut (or empty) file that would be cached and served.
+        try:
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+            write_atomic(path, _sized_wav(result.stdout))
+        except OSError as exc:
+            raise VoiceError(f"cannot cache the phrase in {self.cache_dir}: {exc.strerror}") from exc
         return path
+
+
+def _sized_wav(data: bytes) -> bytes:
+    """espeak-ng's WAV on stdout, with the sizes it cannot fill in on a pipe (it writes
+    0x7ffff0xx there) set to the real ones. Its header is the canonical 44 bytes."""
+    if data[:4] != b"RIFF" or data[36:40] != b"data":
+        return data
+    return data[:4] + (len(data) - 8).to_bytes(4, "little") + data[8:40] + (len(data) - 44).to_bytes(4, "little") + data[44:]
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``path`` whole or not at all: a failed write (a full disk) leaves no file."""
+    tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)  # a buffered write retries short writes and raises ENOSPC
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def chime_wav(cache_dir: Path) -> Path:

@@ -11,6 +11,7 @@ person starts.
 
 from __future__ import annotations
 
+import secrets
 import time
 from datetime import datetime, timezone
 from typing import Any, Callable
@@ -20,6 +21,7 @@ from flask import Flask, request, session
 from flask_babel import Babel
 from flask_wtf.csrf import CSRFProtect
 
+from hall_common import disk
 from hall_common.bus.client import BusClient
 from hall_common.config import KioskConfig
 from hall_common.print_client import PrintClient
@@ -43,8 +45,9 @@ def create_app(
     of pages alone) it shows itself cut off from the edge agent."""
     app = Flask(__name__)
     settings = config.settings
+    watch = disk.watch(config.data_dir, min_free_mb=config.disk_min_free_mb)
     app.config.from_mapping(
-        SECRET_KEY=instance_secret(config.data_dir / "secret_key"),
+        SECRET_KEY=_secret_key(config, watch),
         HALL_ID=config.hall_id,
         HALL_NAME=config.hall_name,
         NODE_ID=config.node_id,
@@ -63,6 +66,12 @@ def create_app(
     app.config.update(test_config or {})
     app.extensions["hall_status"] = status
     app.extensions["bus"] = bus
+    # The kiosk's own disk: a banner for staff, /healthz, and the state on the bus.
+    app.extensions["disk"] = watch
+    if bus is not None:
+        from .disk_state import DiskReporter
+
+        app.extensions["disk_reporter"] = DiskReporter(watch, bus).start()
     # Tickets and receipts go through the edge's print service (flows call .print()).
     app.extensions["printing"] = PrintClient(bus) if bus is not None else None
     # Payment outcomes for orders started here wake the page that waits for them.
@@ -115,6 +124,18 @@ def create_app(
     return app
 
 
+def _secret_key(config: KioskConfig, watch: disk.DiskWatch) -> str:
+    """The session key kept in the data directory. A kiosk started on a full disk before
+    it ever stored one still starts, with a key for this run only: a kiosk session never
+    outlives the browser's, so nothing is lost but the sessions open at a restart."""
+    try:
+        return instance_secret(config.data_dir / "secret_key")
+    except OSError as exc:
+        if not watch.write_failed("secret_key", exc):
+            raise
+        return secrets.token_urlsafe(32)
+
+
 def _health(app: Flask, config: KioskConfig) -> dict[str, object]:
     from hall_common.hours import today
 
@@ -122,12 +143,15 @@ def _health(app: Flask, config: KioskConfig) -> dict[str, object]:
     snap = status.snapshot() if status else OFFLINE
     now: Callable[[], datetime] = app.config["CLOCK"]
     open_now = today(config.settings.hours, now()).open_now
+    disk_state = app.extensions["disk"].state()
     return {
         "part": "kiosk",
         "node": config.node_id,
         "edge_up": snap.edge_up,
         "centre_up": snap.centre_up,
         "printer_ok": snap.printer_ok,
+        "disk_full": disk_state.full,
+        "disk_free_mb": None if disk_state.free_mb is None else round(disk_state.free_mb, 1),
         "open": open_now,
         "screen": "off" if config.settings.blank_when_closed and not open_now else "on",
         "ts": time.time(),

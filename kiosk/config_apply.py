@@ -9,6 +9,12 @@ the printer it names is one the edge reports); a failure rolls back to the last 
 configuration, ``rolled_back`` with the reason. Otherwise ``applied``. The outcome is
 reported retained on ``hall/v1/{hall}/{node}/config/reported``, which the edge syncs to
 the centre. The last applied document is kept on disk (mode 600), so a restart runs it.
+
+A configuration that cannot be kept on disk (a full disk) is not applied: it would be lost
+at the next restart, and the kiosk would run an older one without saying so. The settings
+in force stay, the stored document stays byte for byte, and the report is ``rolled_back``
+with the reason, which reaches the centre. Once the disk has room again (the kiosk's
+:class:`kiosk.disk_state.DiskReporter` sees it), that document is considered again.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from flask import Flask
 from pydantic import ValidationError
 
 from central_sync.signing import ConfigRejected, verify
+from hall_common import disk
 from hall_common.bus import contract
 from hall_common.bus.client import BusClient, BusMessage
 from hall_common.bus.payloads import ConfigDesired, ConfigReported
@@ -50,9 +57,13 @@ class ConfigApplier:
         self._lock = threading.Lock()
         self.version = 0
         self.last: ConfigReported | None = None
+        self._unstored: ConfigDesired | None = None
         self._load()
         bus.subscribe(contract.CONFIG_DESIRED.topic(hall=bus.hall_id, node=bus.node_id), self._on_desired)
         bus.on_connected(self._report_again)
+        reporter = app.extensions.get("disk_reporter")
+        if reporter is not None:
+            reporter.on_room(self._retry_unstored)
 
     def _load(self) -> None:
         """Run the last applied configuration again after a restart, if it still verifies."""
@@ -97,12 +108,31 @@ class ConfigApplier:
             self.app.config["SETTINGS"] = previous
             log.warning("config: version %s rolled back: %s", doc.version, problem)
             return ConfigReported(version=self.version, status="rolled_back", reason=f"{doc.version}: {problem}"[:500])
-        write_private(self.state_path, doc.model_dump_json().encode())
+        try:
+            write_private(self.state_path, doc.model_dump_json().encode())
+        except OSError as exc:
+            self.app.config["SETTINGS"] = previous
+            full = disk.watch(self.state_path.parent).write_failed("applied-config.json", exc)
+            why = "the kiosk's disk is full" if full else f"cannot store it: {exc.strerror or exc}"
+            log.error("config: version %s rolled back: %s", doc.version, why)
+            if full:
+                self._unstored = doc
+            return ConfigReported(version=self.version, status="rolled_back", reason=f"{doc.version}: {why}"[:500])
+        disk.watch(self.state_path.parent).write_ok()
         self.version = doc.version
         self.bus.config_version = doc.version
         log.info("config: version %s applied", doc.version)
         self.last = ConfigReported(version=doc.version, status="applied", reason="")
         return self.last
+
+    def _retry_unstored(self) -> None:
+        """The disk has room again: apply the document a full disk made us roll back."""
+        with self._lock:
+            doc, self._unstored = self._unstored, None
+            if doc is None or doc.version <= self.version:
+                return
+            report = self.consider(doc)
+        self._report(report)
 
     def self_check(self, settings: KioskSettings) -> str | None:
         """Why the kiosk cannot run ``settings`` (now in place), or None if it can."""

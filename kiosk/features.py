@@ -78,6 +78,7 @@ def template_context() -> dict[str, object]:
     return {
         "settings": settings,
         "status": snap,
+        "disk_full": _disk_full(),
         "announcement": getattr(current_app.extensions.get("hall_status"), "announcement", ""),
         "hall_open": day.open_now,
         "hall_today": day,
@@ -91,6 +92,13 @@ def template_context() -> dict[str, object]:
         "blocked_by": lambda f: blocked_by(f, snap, day.open_now),
         "voice_url": _voice_url if settings.voice else (lambda *parts: None),
     }
+
+
+def _disk_full() -> bool:
+    """True while the kiosk's own disk is full: its screens show staff a banner (residents
+    can still do everything that the edge stores for them)."""
+    watch = current_app.extensions.get("disk")
+    return watch is not None and watch.state().full
 
 
 def _voice_url(*parts: object) -> str | None:

@@ -390,8 +390,15 @@ def test_a_full_disk_refuses_an_alarm_as_a_whole(tmp_path):
     alarms = Alarms(path, None, node="edge")
     try:
         disk_full(alarms.db)
-        _, before, exc = until_full(alarms.db, lambda i: alarms.raise_(
-            f"full.{i}", source="edge/test", type="test", severity="minor", text="磁盘满测试 " * 40))
+
+        def raise_(i: int) -> None:
+            # On a full disk raise_ answers False (its callers' threads must not die) and
+            # keeps the error it met.
+            if not alarms.raise_(f"full.{i}", source="edge/test", type="test", severity="minor",
+                                 text="磁盘满测试 " * 40):
+                raise alarms.store_error
+
+        _, before, exc = until_full(alarms.db, raise_)
         assert_clean_failure(alarms.db, path, before, exc)
     finally:
         alarms.close()
