@@ -28,7 +28,7 @@ from central_sync import client as outbox
 from edge_agent.alarms import Alarms
 from edge_agent.db import migrations
 from edge_agent.queue.engine import QueueEngine
-from hall_common.config import QueueConfig
+from hall_common.config import QueueConfig, ServiceConfig
 from hall_common.storage import immediate, open_database
 
 ALWAYS = {"periods": [{"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "open": "00:00", "close": "23:59"}]}
@@ -50,7 +50,10 @@ def main() -> None:
     path, run = Path(sys.argv[1]), sys.argv[2]
     db = open_database(path, migrations, shared_thread=True)  # the agent's own connection
     queue_db = open_database(path, shared_thread=True)  # QueueService's
-    engine = QueueEngine(queue_db, QueueConfig(hours=ALWAYS), clock=Clock(), hall_id="t1",
+    # The widest number range: every run shares one service day, and a fast machine writes
+    # thousands of tickets in twenty runs.
+    services = [ServiceConfig(id=s, name_zh="测试", name_en="Test", prefix=p, last=9999) for s, p in zip(SERVICES, "ABC")]
+    engine = QueueEngine(queue_db, QueueConfig(hours=ALWAYS, services=services), clock=Clock(), hall_id="t1",
                          record=lambda d, kind, body, node, rid: outbox.add(d, kind, body, node=node, record_id=rid))
     alarms = Alarms(path, None, node="edge")
     out = sys.stdout
