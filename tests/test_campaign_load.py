@@ -13,7 +13,6 @@ minutes after warm-up. The samples go to ``var/reliability/load.json``
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -38,12 +37,13 @@ this load (300,000 readings, 170 tickets) would show far above it; allocator noi
 below."""
 
 
-def _registry_count(env: HallEnv) -> int:
+def _count(env: HallEnv, sql: str) -> int:
+    """One number from the edge's database, on a connection of the test's own."""
     import sqlite3
 
     con = sqlite3.connect(f"file:{env.edge_db}?mode=ro", uri=True, timeout=10)
     try:
-        return con.execute("SELECT count(*) FROM nodes WHERE node LIKE 'swarm-%'").fetchone()[0]
+        return con.execute(sql).fetchone()[0]
     finally:
         con.close()
 
@@ -57,7 +57,8 @@ def test_busiest_hour_times_ten_for_ten_minutes(tmp_path):
         swarm = subprocess.Popen([sys.executable, "-m", "simulators.sensor_swarm", "--data-dir", str(hall.data_dir),
                                   "--count", str(NODES - 1), "--interval", "1"],
                                  stdout=subprocess.DEVNULL, stderr=open(tmp_path / "swarm.log", "wb"))
-        wait_for(lambda: _registry_count(env) == NODES - 1, timeout=60, interval=0.5)
+        wait_for(lambda: _count(env, "SELECT count(*) FROM nodes WHERE node LIKE 'swarm-%'") == NODES - 1,
+                 timeout=60, interval=0.5)
         # Visits are tickets about 78 % of the time (the rest complaints and payments).
         day = HallDay(env, seed=SEED, visits_per_hour=TICKETS_PER_HOUR / 0.78, patience=30)
         samples: list[dict] = []
@@ -71,7 +72,7 @@ def test_busiest_hour_times_ten_for_ten_minutes(tmp_path):
         report = check(env, ledger)
         errors = [line for p in (hall.data_dir / "logs").glob("*.log")
                   for line in p.read_text(encoding="utf-8", errors="replace").splitlines() if '"level": "ERROR"' in line]
-        readings = _readings(env)
+        readings = _count(env, "SELECT count(*) FROM env_readings")
         names = [n for n in samples[0] if n != "t"]
         early = {n: statistics.median(s[n] for s in samples if 60 <= s["t"] < 180) / 1024 for n in names}
         late = {n: statistics.median(s[n] for s in samples if s["t"] >= (MINUTES - 2) * 60) / 1024 for n in names}
@@ -97,12 +98,3 @@ def test_busiest_hour_times_ten_for_ten_minutes(tmp_path):
             swarm.wait(30)
         hall.stop()
 
-
-def _readings(env: HallEnv) -> int:
-    import sqlite3
-
-    con = sqlite3.connect(f"file:{env.edge_db}?mode=ro", uri=True, timeout=10)
-    try:
-        return con.execute("SELECT count(*) FROM env_readings").fetchone()[0]
-    finally:
-        con.close()
