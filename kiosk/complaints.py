@@ -131,10 +131,18 @@ def _screen(step: str, **extra: Any):
                            category=_category(options, draft["answers"].get("category", "")), **extra)
 
 
+def _kept(field: str, value: str) -> str:
+    """What of a typed answer the session keeps: one character past the field's limit, so
+    the screen still says "too long" but a pasted novel cannot swell the session cookie
+    past the 4 KB a browser keeps (it would drop the cookie, and the visit with it)."""
+    limit = next((m.max_length for m in ComplaintDraft.model_fields[field].metadata if hasattr(m, "max_length")), 60)
+    return value[:limit + 1]
+
+
 def _save(step: str, answers: dict[str, str], next_step: str):
     """Keep a screen's answers; go on if they are valid, back to the screen if not."""
     draft, options = _draft_and_options()
-    draft["answers"].update(answers)
+    draft["answers"].update({k: _kept(k, v) for k, v in answers.items()})
     session["complaint"] = draft
     errors = _check(step, draft["answers"], options)
     if errors:

@@ -97,7 +97,7 @@ def track_submit():
     if not LAST4.match(last4):
         errors["last4"] = _("Enter the last 4 digits of the phone number you gave us.")
     if errors:
-        session["track_form"] = {"number": number, "last4": last4}
+        session["track_form"] = {"number": number[:20], "last4": last4[:5]}  # kept for correction, not a pasted novel
         session["track_errors"] = errors
         return go(url_for("flows.track"))
     try:
