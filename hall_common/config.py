@@ -28,6 +28,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from hall_common.bus import contract
 from hall_common.bus.payloads import ID_PATTERN
+from hall_common.disk import DEFAULT_MIN_FREE_MB
 from hall_common.errors import ConfigError
 
 _base_dir: contextvars.ContextVar[Path] = contextvars.ContextVar("config_base_dir", default=Path("."))
@@ -96,7 +97,7 @@ class PartConfig(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_file: RelPath | None = None
     disk_min_free_mb: int = Field(
-        50, ge=1, le=1_000_000,
+        DEFAULT_MIN_FREE_MB, ge=1, le=1_000_000,
         description="below this much free space in data_dir the part says its disk is full (screens, console, "
                     "hall doctor), before writes start failing")
 

@@ -34,10 +34,8 @@ import logging
 import shutil
 import sqlite3
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 log = logging.getLogger(__name__)
 
@@ -72,28 +70,20 @@ class DiskState:
     min_free_mb: int
     failed: str | None = None
     """What could not be written (``"edge.db"``, ``"voice cache"``), while that stands."""
-    failed_at: float | None = None
-
-    @property
-    def low(self) -> bool:
-        return self.free_mb is not None and self.free_mb < self.min_free_mb
 
 
 @dataclass
 class _Failure:
     what: str
-    at: float
     free_bytes: int | None
 
 
 class DiskWatch:
     """The disk state of one data directory; safe to share between threads."""
 
-    def __init__(self, path: Path, *, min_free_mb: int = DEFAULT_MIN_FREE_MB,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, path: Path, *, min_free_mb: int = DEFAULT_MIN_FREE_MB) -> None:
         self.path = Path(path)
         self.min_free_mb = min_free_mb
-        self._clock = clock
         self._lock = threading.Lock()
         self._failure: _Failure | None = None
         self._was_full = False
@@ -130,7 +120,7 @@ class DiskWatch:
             else:
                 log.info("disk: %s has room again (%s free)", self.path, free_text)
         return DiskState(full=full, free_mb=None if free is None else free / 1048576, min_free_mb=self.min_free_mb,
-                         failed=failure.what if failure else None, failed_at=failure.at if failure else None)
+                         failed=failure.what if failure else None)
 
     def write_failed(self, what: str, exc: BaseException) -> bool:
         """Record that writing ``what`` failed with ``exc``. True if it was for want of
@@ -141,7 +131,7 @@ class DiskWatch:
         free = self.free_bytes()
         with self._lock:
             first = self._failure is None
-            self._failure = _Failure(what=what, at=self._clock(), free_bytes=free)
+            self._failure = _Failure(what=what, free_bytes=free)
         if first:
             log.warning("disk: %s could not be written, the disk of %s is full (%s)", what, self.path, exc)
         else:

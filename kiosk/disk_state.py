@@ -13,7 +13,6 @@ applied then; a hook with nothing to do returns at once).
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from typing import Callable
 
@@ -21,6 +20,7 @@ from hall_common.bus import contract
 from hall_common.bus.client import BusClient
 from hall_common.bus.payloads import DeviceState
 from hall_common.disk import DiskState, DiskWatch
+from hall_common.threads import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -44,16 +44,15 @@ class DiskReporter:
         self.watch, self.bus, self.every_s = watch, bus, every_s
         self._last: bool | None = None
         self._room_hooks: list[Callable[[], None]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="disk-state", daemon=True)
+        self._periodic = Periodic(self.check, every_s, name="disk-state", first_now=True)
         bus.on_connected(self._again)
 
     def start(self) -> "DiskReporter":
-        self._thread.start()
+        self._periodic.start()
         return self
 
     def stop(self) -> None:
-        self._stop.set()
+        self._periodic.stop()
 
     def on_room(self, hook: Callable[[], None]) -> None:
         """Call ``hook()`` (on this reporter's thread) on every round the disk has room."""
@@ -86,12 +85,3 @@ class DiskReporter:
             log.error("disk: state not published: %s", exc)
             return False
         return True
-
-    def _run(self) -> None:
-        while True:
-            try:
-                self.check()
-            except Exception:  # the watch must outlive one bad round
-                log.exception("disk: state check failed")
-            if self._stop.wait(self.every_s):
-                return
