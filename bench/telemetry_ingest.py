@@ -255,18 +255,20 @@ def start_agent(d: Path, port: int, profile: bool = False):
     """The real agent, with a count and the time of the first and last reading handled."""
     from edge_agent.agent import EdgeAgent
 
-    class TimedAgent(EdgeAgent):
-        def _on_reading(self, msg) -> None:
-            super()._on_reading(msg)
-            now = time.time()
-            if self.first is None:
-                self.first = now
-            self.handled += 1
-            self.last = now
+    agent = EdgeAgent(agent_config(d, port))
+    agent.first = agent.last = None
+    agent.handled = 0
+    reading = agent.environment.on_reading
 
-    TimedAgent.first = TimedAgent.last = None
-    TimedAgent.handled = 0
-    agent = TimedAgent(agent_config(d, port))
+    def timed(*args, **kwargs) -> None:
+        reading(*args, **kwargs)
+        now = time.time()
+        if agent.first is None:
+            agent.first = now
+        agent.handled += 1
+        agent.last = now
+
+    agent.environment.on_reading = timed  # looked up per message by the environment's handler
     profiles: list[cProfile.Profile] = []
     if profile:
         def profiled(target):
@@ -287,9 +289,14 @@ def start_agent(d: Path, port: int, profile: bool = False):
     assert agent.bus.wait_connected(15), "agent did not connect"
     # The retained ``status`` of every node makes its registry row (as on a real hall).
     deadline = time.time() + 15
-    while agent.db.execute("SELECT count(*) FROM nodes").fetchone()[0] < len(NODES) and time.time() < deadline:
+    while _count_nodes(agent.db_path) < len(NODES) and time.time() < deadline:
         time.sleep(0.05)
     return agent, profiles
+
+
+def _count_nodes(path: Path) -> int:
+    with sqlite3.connect(path) as conn:
+        return conn.execute("SELECT count(*) FROM nodes").fetchone()[0]
 
 
 def stored(d: Path) -> int:

@@ -37,8 +37,10 @@ from hall_common.bus import contract
 from hall_common.bus.payloads import DeviceState
 from hall_common.config import AedConfig
 from hall_common.storage import open_database
+from hall_common.threads import Periodic
 
 from .alarms import Alarms
+from .component import Component
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +57,17 @@ class AedRefused(ValueError):
         self.message = message
 
 
-class Aed:
+class Aed(Component):
+    """The AED cabinet component. ``tick_every`` is how often :meth:`tick` judges what
+    depends on time alone (expiry, a missing self-test)."""
+
+    name = "aed"
+
     def __init__(self, config: AedConfig, *, db_path: Any, alarms: Alarms, bus: Any = None,
-                 timezone: str = "Asia/Shanghai", clock: Callable[[], float] = time.time, pin_factory: Any = None) -> None:
+                 timezone: str = "Asia/Shanghai", clock: Callable[[], float] = time.time, pin_factory: Any = None,
+                 tick_every: float = 60.0) -> None:
         self.config, self.alarms, self.bus, self.clock = config, alarms, bus, clock
+        self._ticker = Periodic(self.tick, tick_every, name="aed-tick")
         self.zone = ZoneInfo(timezone)
         self.db = open_database(db_path, shared_thread=True)
         self._lock = threading.RLock()
@@ -71,19 +80,42 @@ class Aed:
             self._door.when_released = lambda: self.on_door(True, source="gpio")
             self._door.when_pressed = lambda: self.on_door(False, source="gpio")
 
-    def close(self) -> None:
-        if self._door is not None:
-            self._door.close()
-        with self._lock:
-            self.db.close()
-
-    # -- inputs ------------------------------------------------------------------------------
+    def attach(self, bus: Any) -> None:
+        """The cabinet node's own topics: its temperature, its door (unless the door is on
+        the edge's GPIO) and the AED's self-test."""
+        node = self.config.node
+        if node is None:
+            return
+        hall = bus.hall_id
+        bus.subscribe(contract.ESPHOME_SENSOR.topic(hall=hall, node=node, object_id="cabinet_temperature"),
+                      lambda msg: self.on_temperature(msg.payload), qos=0)
+        if self.config.door_pin is None:
+            bus.subscribe(contract.ESPHOME_BINARY.topic(hall=hall, node=node, object_id="door"),
+                          lambda msg: self.on_door(msg.payload, source=node))
+        bus.subscribe(contract.ESPHOME_TEXT.topic(hall=hall, node=node, object_id="self_test"),
+                      lambda msg: self.on_self_test(msg.payload))
 
     def start(self) -> None:
         """Read the GPIO door once at start (an edge restarted while the door is open)."""
         if self._door is not None:
             self.on_door(not self._door.is_pressed, source="gpio")
         self.tick()
+        self._ticker.start()
+
+    def republish(self) -> None:
+        self.publish()
+
+    def stop(self) -> None:
+        self._ticker.stop()
+
+    def close(self) -> None:
+        self.stop()
+        if self._door is not None:
+            self._door.close()
+        with self._lock:
+            self.db.close()
+
+    # -- inputs ------------------------------------------------------------------------------
 
     def on_door(self, is_open: bool, *, source: str = "node") -> None:
         now = self.clock()

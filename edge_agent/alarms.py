@@ -45,6 +45,8 @@ from hall_common.bus import contract
 from hall_common.bus.payloads import Alarm
 from hall_common.storage import immediate, open_database
 
+from .component import Component
+
 log = logging.getLogger(__name__)
 
 SEVERITIES = ("critical", "major", "minor", "warning")
@@ -53,7 +55,9 @@ NODE_DISK_DEV = "disk"
 """The device id under which a node reports its own disk (``{node}/disk/state``)."""
 
 
-class Alarms:
+class Alarms(Component):
+    name = "alarms"
+
     def __init__(self, db_path: Path, bus: Any, *, node: str, nudge: Callable[[], None] | None = None) -> None:
         self.db = open_database(db_path, shared_thread=True)
         self.disk = disk.watch(Path(db_path).parent)
@@ -62,9 +66,10 @@ class Alarms:
         self.bus, self.node, self._nudge = bus, node, nudge
         self._lock = threading.Lock()
         self._listeners: list[Callable[[dict[str, Any]], None]] = []
-        if bus is not None:
-            # Kiosks report their own disk (kiosk/disk_state.py); a full one is an alarm here.
-            bus.subscribe(contract.DEVICE_STATE.filter(hall=bus.hall_id, dev=NODE_DISK_DEV), self._on_node_disk)
+
+    def attach(self, bus: Any) -> None:
+        # Kiosks report their own disk (kiosk/disk_state.py); a full one is an alarm here.
+        bus.subscribe(contract.DEVICE_STATE.filter(hall=bus.hall_id, dev=NODE_DISK_DEV), self._on_node_disk)
 
     def on_change(self, listener: Callable[[dict[str, Any]], None]) -> None:
         """Call ``listener(alarm)`` after every raise, update, acknowledgement and clear (the
@@ -72,7 +77,8 @@ class Alarms:
         self._listeners.append(listener)
 
     def close(self) -> None:
-        self.db.close()
+        with self._lock:
+            self.db.close()
 
     def raise_(self, alarm_id: str, *, source: str, type: str, severity: str, text: str) -> bool:
         """Raise ``alarm_id`` or update it while active; True when something changed

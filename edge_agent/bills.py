@@ -19,18 +19,24 @@ import threading
 import time
 from typing import Any
 
+from hall_common.bus.methods import BillsArgs, NoArgs
+
 from .centre_api import CentreAPI
+from .component import Component, route
 
 ROOMS_KEEP_S = 600.0
 
 
-class BillsRelay:
+class BillsRelay(Component):
+    name = "bills"
+
     def __init__(self, centre: CentreAPI, *, clock: Any = time.monotonic) -> None:
         self.centre, self.clock = centre, clock
         self._rooms: tuple[float, dict[str, Any]] | None = None
         self._lock = threading.Lock()
 
-    def handle_rooms(self, requester: str, args: dict[str, Any]) -> dict[str, Any]:
+    @route("bill_rooms")
+    def handle_rooms(self, requester: str, args: NoArgs) -> dict[str, Any]:
         """The hall's rooms for the kiosk's pickers (building, unit, room; nobody's name),
         kept for 10 minutes: every resident who picks a room asks for them."""
         with self._lock:
@@ -41,9 +47,10 @@ class BillsRelay:
             self._rooms = (self.clock(), answer)
         return answer
 
-    def handle_bills(self, requester: str, args: dict[str, Any]) -> dict[str, Any]:
-        if "qr" in args:
-            body = {"kiosk": requester, "qr": str(args["qr"])[:1024]}
+    @route("bills")
+    def handle_bills(self, requester: str, args: BillsArgs) -> dict[str, Any]:
+        if args.qr is not None:
+            body = {"kiosk": requester, "qr": args.qr}
         else:
-            body = {"kiosk": requester, "room": str(args.get("room", ""))[:20], "last4": str(args.get("last4", ""))[:8]}
+            body = {"kiosk": requester, "room": args.room, "last4": args.last4}
         return self.centre.call("POST", "/api/v1/residents/bills", body, what="bills")

@@ -17,11 +17,14 @@ import logging
 from typing import Any
 
 from .alarms import Alarms
+from .component import Component
 
 log = logging.getLogger(__name__)
 
 
-class AlarmBuzzer:
+class AlarmBuzzer(Component):
+    name = "buzzer"
+
     def __init__(self, alarms: Alarms, *, pin: int, pin_factory: Any = None) -> None:
         from gpiozero import Buzzer
 

@@ -26,9 +26,12 @@ from typing import Any
 import sqlite_utils
 
 from central_sync.protocol import ContentItem
+from hall_common.bus.methods import DisclosureArgs, DisclosuresArgs, ImageArgs, SearchArgs
 from hall_common.disclosure_categories import BY_ID, CATEGORIES
 from hall_common.errors import RequestFailed
 from hall_common.storage import open_database
+
+from .component import Component, route
 
 log = logging.getLogger(__name__)
 
@@ -89,26 +92,30 @@ def _keep(db: sqlite_utils.Database, item: ContentItem) -> None:
     db.execute("INSERT INTO disclosures_fts (id, title, body) VALUES (?, ?, ?)", [item.key, title, searchable])
 
 
-class DisclosureLibrary:
+class DisclosureLibrary(Component):
     """Answers the kiosk's disclosure requests from the edge database (its own connection,
     used on the bus worker thread)."""
+
+    name = "disclosures"
 
     def __init__(self, *, db_path: Path) -> None:
         self.db = open_database(db_path, shared_thread=True)
         self._lock = threading.Lock()
 
     def close(self) -> None:
-        self.db.close()
+        with self._lock:
+            self.db.close()
 
     def _rows(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
         with self._lock:
             return list(self.db.query(sql, params))
 
-    def handle_list(self, requester: str, args: dict[str, Any]) -> dict[str, Any]:
+    @route("disclosures")
+    def handle_list(self, requester: str, args: DisclosuresArgs) -> dict[str, Any]:
         counts = {r["category"]: r["n"] for r in self._rows("SELECT category, count(*) AS n FROM disclosures GROUP BY category", [])}
         result: dict[str, Any] = {"categories": [{"id": c.id, "zh": c.zh, "en": c.en, "count": counts.get(c.id, 0)}
                                                  for c in CATEGORIES]}
-        category = args.get("category")
+        category = args.category
         if category is not None:
             if category not in BY_ID:
                 raise RequestFailed("not_found", f"no category {category}")
@@ -116,8 +123,9 @@ class DisclosureLibrary:
                                          "ORDER BY effective_date DESC, title", [category])
         return result
 
-    def handle_item(self, requester: str, args: dict[str, Any]) -> dict[str, Any]:
-        rows = self._rows("SELECT * FROM disclosures WHERE id = ?", [str(args.get("id", ""))])
+    @route("disclosure")
+    def handle_item(self, requester: str, args: DisclosureArgs) -> dict[str, Any]:
+        rows = self._rows("SELECT * FROM disclosures WHERE id = ?", [args.id])
         if not rows:
             raise RequestFailed("not_found", "no such disclosure")
         r = rows[0]
@@ -125,10 +133,11 @@ class DisclosureLibrary:
                 "version": r["version"], "body": r["body"], "table": json.loads(r["table_json"]),
                 "images": json.loads(r["images_json"])}
 
-    def handle_search(self, requester: str, args: dict[str, Any]) -> dict[str, Any]:
+    @route("disclosure_search")
+    def handle_search(self, requester: str, args: SearchArgs) -> dict[str, Any]:
         """Items whose title or text holds ``q``: the trigram index for three characters or
         more, LIKE below that (a trigram index cannot match one or two characters)."""
-        q = " ".join(str(args.get("q", "")).split())[:MAX_QUERY]
+        q = " ".join(args.q.split())[:MAX_QUERY]
         if not q:
             return {"q": q, "items": []}
         if len(q) >= 3:
@@ -150,8 +159,9 @@ class DisclosureLibrary:
                       "snippet": _around(r["text"] if q in r["text"] else r["title"], q)} for r in rows]
         return {"q": q, "items": items}
 
-    def handle_image(self, requester: str, args: dict[str, Any]) -> dict[str, Any]:
-        sha = str(args.get("sha256", ""))
+    @route("disclosure_image")
+    def handle_image(self, requester: str, args: ImageArgs) -> dict[str, Any]:
+        sha = args.sha256
         rows = self._rows("SELECT mime, data FROM disclosure_images WHERE sha256 = ?", [sha]) if SHA256.match(sha) else []
         if not rows:
             raise RequestFailed("not_found", "no such picture")

@@ -50,10 +50,13 @@ from typing import Any, Callable, Collection, Sequence
 
 import sqlite_utils
 
+from hall_common.bus import contract
+from hall_common.bus.client import BusMessage
 from hall_common.config import DeviceInfo, EnvironmentConfig, Limit
 from hall_common.storage import immediate, open_database
 
 from .alarms import Alarms
+from .component import Component, subscribe
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +115,7 @@ def number(value: float) -> str:
     return f"{value:.1f}".rstrip("0").rstrip(".")
 
 
-class Environment:
+class Environment(Component):
     """Readings of the hall's environment nodes: stored, judged against limits, drawn.
 
     ``devices`` gives nodes their location (for the alarm text) and reporting interval;
@@ -142,7 +145,24 @@ class Environment:
         self._thread: threading.Thread | None = None
         self._restore()
 
+    name = "environment"
+
     # -- what comes in ------------------------------------------------------------------------
+
+    @subscribe(contract.ESPHOME_SENSOR, inline=True)
+    def on_esphome_sensor(self, msg: BusMessage) -> None:
+        """An ESPHome node's reading (network thread: into memory only)."""
+        node = msg.parts["node"]
+        if self.accepts(node, esphome=True):
+            self.on_reading(node, msg.parts["object_id"], msg.payload)
+
+    @subscribe(contract.TELEMETRY, inline=True)
+    def on_telemetry(self, msg: BusMessage) -> None:
+        """A hall node's readings (network thread: into memory only)."""
+        node = msg.parts["node"]
+        if self.accepts(node, esphome=False):
+            for reading, value in msg.payload.values.items():
+                self.on_reading(node, reading, value)
 
     def accepts(self, node: str, *, esphome: bool) -> bool:
         """Whether ``node``'s readings are the hall's environment: a node listed in

@@ -47,6 +47,8 @@ from hall_common.config import DeviceInfo, FirstAidConfig
 from hall_common.storage import immediate, open_database
 from hall_common.threads import Periodic
 
+from .component import Component
+
 log = logging.getLogger(__name__)
 
 OUTBOX_KIND = "device_event"
@@ -91,7 +93,7 @@ class Box:
 DEFAULT_BOXES = (Box("first-aid-1", "first_aid_box"), Box("convenience-1", "convenience_box"))
 
 
-class FirstAid:
+class FirstAid(Component):
     """The boxes' inventory, reminders and inspections on ``edge.db``.
 
     ``devices``: the hall's configured devices; its ``first_aid_box`` and ``convenience_box``
@@ -114,15 +116,21 @@ class FirstAid:
         self._lock = threading.RLock()
         self._timer: Periodic | None = None
 
+    name = "first_aid"
+
     def start(self, every: float = 3600.0) -> None:
         """Check the dates now and every ``every`` seconds, on a thread of its own."""
         self._timer = Periodic(self.check, every, name="first-aid-check", first_now=True)
         self._timer.start()
 
-    def close(self) -> None:
+    def stop(self) -> None:
         if self._timer is not None:
             self._timer.stop()
-        self.db.close()
+
+    def close(self) -> None:
+        self.stop()
+        with self._lock:
+            self.db.close()
 
     # -- reading -------------------------------------------------------------------------------
 

@@ -49,6 +49,8 @@ from hall_common.bus.client import BusMessage
 from hall_common.config import EdgeConfig
 from hall_common.errors import PayloadError, TopicError
 
+from .component import Component
+
 log = logging.getLogger(__name__)
 
 MANUFACTURER = "service-hall"
@@ -96,7 +98,9 @@ def object_id(*parts: str) -> str:
     return f"{joined[:51]}_{digest}"
 
 
-class HaDiscovery:
+class HaDiscovery(Component):
+    name = "ha_discovery"
+
     """Publishes Home Assistant discovery documents for the hall. See the module docstring.
 
     :param config: the edge configuration (hall, ``devices``, ``printers``, ``aed``).

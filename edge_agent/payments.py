@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import threading
 import time
 import uuid
@@ -33,26 +32,27 @@ from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
 from hall_common.bus import contract
-from hall_common.bus.payloads import ROOM_PATTERN, PaymentOutcome
+from hall_common.bus.methods import OrderArgs, PayArgs, ReceiptArgs
+from hall_common.bus.payloads import PaymentOutcome
 from hall_common.errors import RequestFailed
 from hall_common.storage import open_database
 
 from .centre_api import CentreAPI
+from .component import Component, route
 
 log = logging.getLogger(__name__)
 
 FINAL = ("paid", "paid_conflict", "closed", "failed")
 PAID = ("paid", "paid_conflict")
-ROOM = re.compile(ROOM_PATTERN)
-LINE_ID = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
-MAX_LINES = 24  # as the centre allows (central_sync/server/payments/orders.py)
 WAIT_S = 20.0
 """Each long poll asks the centre to answer within this long (the centre caps it at 25)."""
 RESUME_S = 24 * 3600.0
 """Open orders younger than this are watched again after the agent restarts."""
 
 
-class PaymentDesk:
+class PaymentDesk(Component):
+    name = "payments"
+
     def __init__(self, *, db_path: Any, centre: CentreAPI, bus: Any, printing: Any, timezone: str = "Asia/Shanghai",
                  clock: Callable[[], float] = time.time, retry_s: float = 2.0) -> None:
         self.db = open_database(db_path, shared_thread=True)
@@ -66,17 +66,9 @@ class PaymentDesk:
 
     # -- bus requests ------------------------------------------------------------------------
 
-    def handle_pay(self, requester: str, args: dict[str, Any]) -> dict[str, Any]:
-        if any("amount" in str(key) or key == "total" for key in args):
-            raise RequestFailed("amount_not_accepted", "send bill ids only; the centre sums the lines")
-        room, ids, printer = args.get("room"), args.get("bill_ids"), args.get("printer")
-        if not isinstance(room, str) or not ROOM.match(room):
-            raise RequestFailed("malformed", "room: building-unit-room")
-        if (not isinstance(ids, list) or not 0 < len(ids) <= MAX_LINES
-                or not all(isinstance(i, str) and LINE_ID.match(i) for i in ids)):
-            raise RequestFailed("malformed", f"bill_ids: 1 to {MAX_LINES} bill line ids")
-        if printer is not None and not (isinstance(printer, str) and contract.valid_id(printer)):
-            raise RequestFailed("malformed", "printer: a printer id")
+    @route("pay")
+    def handle_pay(self, requester: str, args: PayArgs) -> dict[str, Any]:
+        room, ids, printer = args.room, args.bill_ids, args.printer
         made = self.centre.call("POST", "/api/v1/payments/orders", {"room": room, "bill_ids": ids, "kiosk": requester},
                                 what="payment order")
         order_id = str(made["order_id"])
@@ -96,16 +88,14 @@ class PaymentDesk:
         self.watch(order_id)
         return {k: made[k] for k in ("order_id", "out_trade_no", "amount_fen", "code_url", "expires_at")}
 
-    def handle_status(self, requester: str, args: dict[str, Any]) -> dict[str, Any]:
-        return self._public(self._mine(requester, args))
+    @route("payment_status")
+    def handle_status(self, requester: str, args: OrderArgs) -> dict[str, Any]:
+        return self._public(self._mine(requester, args.order_id))
 
-    def handle_receipt(self, requester: str, args: dict[str, Any]) -> dict[str, Any]:
-        row = self._mine(requester, args)
-        job = str(args.get("job", ""))
-        try:
-            uuid.UUID(job)
-        except ValueError:
-            raise RequestFailed("malformed", "job: a UUID") from None
+    @route("payment_receipt")
+    def handle_receipt(self, requester: str, args: ReceiptArgs) -> dict[str, Any]:
+        row = self._mine(requester, args.order_id)
+        job = args.job
         if row["status"] not in PAID:
             raise RequestFailed("not_paid", f"order {row['order_id']} is {row['status']}")
         with self._lock:
@@ -244,8 +234,8 @@ class PaymentDesk:
 
     # -- rows --------------------------------------------------------------------------------
 
-    def _mine(self, requester: str, args: dict[str, Any]) -> dict[str, Any]:
-        row = self._row(str(args.get("order_id", ""))[:64])
+    def _mine(self, requester: str, order_id: str) -> dict[str, Any]:
+        row = self._row(order_id)
         if row is None or row["kiosk"] != requester:
             raise RequestFailed("not_found", "no such payment order of this kiosk")
         return row

@@ -140,7 +140,7 @@ def page(tracking_no: str):
     found = None
     if last4 is not None:
         try:
-            found = _service().handle_track(_requester(), {"number": number, "last4": last4})
+            found = _service().answer("track", _requester(), {"number": number, "last4": last4})
         except RequestFailed as exc:  # locked meanwhile by someone else's wrong tries
             _verified().forget(key)
             _remember(number, None)
@@ -162,7 +162,7 @@ def verify(tracking_no: str):
         _say("last4")
         return redirect(url_for("track.page", tracking_no=number))
     try:
-        _service().handle_track(_requester(), {"number": number, "last4": last4})
+        _service().answer("track", _requester(), {"number": number, "last4": last4})
     except RequestFailed as exc:
         _say(exc.code)
     else:
@@ -188,7 +188,7 @@ def rate(tracking_no: str):
         _say("comment")
     else:
         try:
-            out = _service().handle_rate(_requester(), {"number": number, "last4": last4, "rating": rating,
+            out = _service().answer("rate", _requester(), {"number": number, "last4": last4, "rating": rating,
                                                         "comment": comment})
         except RequestFailed as exc:
             _say(exc.code)

@@ -194,9 +194,9 @@ def prepare(data_dir: Path, plan: HallPlan, *, base_port: int, host: str = "127.
         printers=printers,
         # The queue keeps the kiosks' opening hours: tickets are given while the hall is open.
         queue={"hours": plan.kiosk_settings.hours.model_dump(mode="json"),
-               "counters": [c.model_dump(mode="json", exclude_none=True) for c in plan.counters], "gpio": "mock"},
+               "counters": [c.model_dump(mode="json", exclude_none=True) for c in plan.counters]},
         bootstrap_user={"username": "staff", "password_file": "../secrets/console/staff", "role": "staff"},
-        # The simulated devices, with where they are; the buzzer on a mock pin (no Pi here).
+        # The simulated devices, with where they are; the buzzer and buttons on mock pins (no Pi here).
         devices=[*({"id": n, "kind": "env_node", "model": "ESP32 + SCD41 + BH1750 (simulated)", "location": "服务大厅",
                     "expected_interval_s": 5.0} for n in plan.env_nodes),
                  *({"id": n, "kind": "aed_node", "model": "ESP32 + DS18B20 (simulated)", "location": "服务大厅入口",

@@ -408,7 +408,6 @@ class QueueConfig(Section):
     rollover: str = Field("04:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", description="local time a new service day starts")
     default_service_s: int = Field(300, ge=30, le=3600, description="assumed service time before any is measured")
     hours: HoursConfig = Field(default_factory=HoursConfig)
-    gpio: Literal["native", "mock"] = Field("native", description="mock: no pins (a workstation, hall up)")
 
     @model_validator(mode="after")
     def _consistent(self) -> "QueueConfig":

@@ -39,4 +39,4 @@ class RequestFailed(HallError, RuntimeError):
 
     def __init__(self, code: str, message: str = "") -> None:
         super().__init__(f"{code}: {message}" if message else code)
-        self.code = code
+        self.code, self.message = code, message

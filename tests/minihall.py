@@ -100,10 +100,10 @@ class MiniHall:
             queue=queue or {}, **extra,
         )
         agent = EdgeAgent(cfg)
-        if agent.centre is not None:
-            agent.centre.every = 0.3
-        if agent.sync is not None:
-            agent.sync.idle_wait = 0.2
+        if agent.sync.watch is not None:
+            agent.sync.watch.every = 0.3
+        if agent.sync.worker is not None:
+            agent.sync.worker.idle_wait = 0.2
         agent.start()
         assert agent.bus.wait_connected(10)
         self.closers.append(agent.close)

@@ -189,11 +189,11 @@ def test_the_edge_says_unreachable_at_once_when_the_centre_is_known_down():
     calls = []
     relay = BillsRelay(CentreAPI(url="http://127.0.0.1:9", token=lambda: calls.append(1) or "t", centre_online=lambda: False))
     with pytest.raises(RequestFailed) as exc:
-        relay.handle_bills("kiosk-01", {"room": "3-2-1201", "last4": "5678"})
+        relay.answer("bills", "kiosk-01", {"room": "3-2-1201", "last4": "5678"})
     assert exc.value.code == "centre_unreachable" and calls == []  # no HTTP attempted
     relay = BillsRelay(CentreAPI(url="http://127.0.0.1:9", token=lambda: "t", timeout=1))
     with pytest.raises(RequestFailed) as exc:
-        relay.handle_bills("kiosk-01", {"qr": "HR1.x.y"})
+        relay.answer("bills", "kiosk-01", {"qr": "HR1.x.y"})
     assert exc.value.code == "centre_unreachable"
 
 

@@ -38,7 +38,7 @@ def hall(broker, tmp_path):
 
 
 def take(agent, service: str, kiosk: str = "kiosk-01") -> dict:
-    return agent.queue.handle_ticket(kiosk, {"request": str(uuid.uuid4()), "service": service})
+    return agent.queue.answer("ticket", kiosk, {"request": str(uuid.uuid4()), "service": service})
 
 
 def open_board(browser, url: str):

@@ -17,6 +17,7 @@ from paho.mqtt.properties import Properties
 
 from hall_common.bus import contract
 from hall_common.bus.client import BusMessage
+from hall_common.bus.methods import JobArgs
 from hall_common.bus.payloads import Telemetry
 from hall_common.errors import BusTimeout, RequestFailed
 
@@ -242,9 +243,42 @@ def test_handler_exception_does_not_stop_the_worker(broker):
 
 def test_request_response_round_trip(broker):
     edge = broker.client("edge", kind="edge")
-    edge.serve("echo", lambda requester, args: {"from": requester, "args": args})
+    seen = []
+    edge.serve("print_status", lambda requester, args: seen.append((requester, args)) or
+               {"job": args.job, "status": "printed", "printer": "printer-1"})
     kiosk = broker.client("kiosk-01", kind="kiosk")
-    assert kiosk.request("echo", {"n": 1}) == {"from": "kiosk-01", "args": {"n": 1}}
+    assert kiosk.request("print_status", {"job": "j-1"}) == {"job": "j-1", "status": "printed", "printer": "printer-1",
+                                                             "reason": "", "reprint": False}  # the contract's defaults
+    assert seen == [("kiosk-01", JobArgs(job="j-1"))]  # the handler got the arguments as their model
+
+
+def test_request_arguments_are_checked_by_the_contract_before_the_handler(broker):
+    edge = broker.client("edge", kind="edge")
+    calls = []
+    edge.serve("ticket", lambda requester, args: calls.append(args))
+    kiosk = broker.client("kiosk-01", kind="kiosk")
+    for args, field in (({}, "service"), ({"service": 5}, "service"), ({"service": "a", "priority": "often"}, "priority"),
+                        ({"service": "a", "extra": 1}, "extra")):
+        with pytest.raises(RequestFailed) as err:
+            kiosk.request("ticket", args)
+        assert err.value.code == "bad_request" and f"ticket: {field}" in err.value.message
+    assert calls == []
+
+
+def test_an_answer_that_breaks_the_contract_is_answered_internal_and_logged(broker, caplog):
+    edge = broker.client("edge", kind="edge")
+    edge.serve("help", lambda requester, args: {"id": "h-1", "name": "张三"})  # a field the contract does not have
+    kiosk = broker.client("kiosk-01", kind="kiosk")
+    with pytest.raises(RequestFailed) as err:
+        kiosk.request("help", {})
+    assert err.value.code == "internal" and "张三" not in str(err.value)
+    assert any("help handler broke the contract" in r.getMessage() for r in caplog.records)
+
+
+def test_serving_a_method_the_contract_does_not_know_fails_at_once(broker):
+    edge = broker.client("edge", kind="edge", connect=False)
+    with pytest.raises(ValueError, match="echo"):
+        edge.serve("echo", lambda requester, args: {})
 
 
 def test_request_error_and_timeout(broker):
@@ -253,19 +287,21 @@ def test_request_error_and_timeout(broker):
     def refuse(requester, args):
         raise RequestFailed("closed", "outside opening hours")
 
-    edge.serve("refuse", refuse)
+    edge.serve("ticket", refuse)
     kiosk = broker.client("kiosk-01")
     with pytest.raises(RequestFailed) as err:
-        kiosk.request("refuse", {})
+        kiosk.request("ticket", {"service": "consult"})
     assert err.value.code == "closed"
     with pytest.raises(BusTimeout):
-        kiosk.request("nobody-serves-this", {}, timeout=0.5)
+        kiosk.request("bills", {"qr": "x"}, timeout=0.5)  # in the contract, served by nobody here
+    with pytest.raises(ValueError, match="nobody-serves-this"):
+        kiosk.request("nobody-serves-this", {})
 
 
 def test_edge_refuses_a_response_topic_that_is_not_the_requesters(broker):
     """A kiosk must not be able to make the edge write on a topic it names."""
     edge = broker.client("edge")
-    edge.serve("echo", lambda requester, args: {"ok": True})
+    edge.serve("help", lambda requester, args: {"id": "ok"})
     watcher = Recorder()
     edge.subscribe(contract.QUEUE_STATE.filter(hall=HALL), watcher)
     kiosk = broker.client("kiosk-01")
@@ -273,16 +309,16 @@ def test_edge_refuses_a_response_topic_that_is_not_the_requesters(broker):
     props.ResponseTopic = contract.QUEUE_STATE.topic(hall=HALL)
     props.CorrelationData = b"x" * 16
     kiosk._client.publish(
-        contract.REQUEST.topic(hall=HALL, node="kiosk-01", method="echo"), b'{"args":{}}', qos=1, properties=props
+        contract.REQUEST.topic(hall=HALL, node="kiosk-01", method="help"), b'{"args":{}}', qos=1, properties=props
     ).wait_for_publish(5)
     wait_for(lambda: edge.dropped >= 1)
-    assert kiosk.request("echo", {}) == {"ok": True}
+    assert kiosk.request("help", {}) == {"id": "ok"}
     assert watcher.messages == []
 
 
 def test_malformed_request_is_answered_bad_request_at_once(broker):
     edge = broker.client("edge")
-    edge.serve("echo", lambda requester, args: {"ok": True})
+    edge.serve("help", lambda requester, args: {"id": "ok"})
     kiosk = broker.client("kiosk-01")
     props = Properties(PacketTypes.PUBLISH)
     props.ResponseTopic = kiosk.reply_topic
@@ -291,7 +327,7 @@ def test_malformed_request_is_answered_bad_request_at_once(broker):
 
     future: Future = Future()
     kiosk._pending[b"c" * 16] = future
-    kiosk._client.publish(contract.REQUEST.topic(hall=HALL, node="kiosk-01", method="echo"), b'{"args": 5}',
+    kiosk._client.publish(contract.REQUEST.topic(hall=HALL, node="kiosk-01", method="help"), b'{"args": 5}',
                           qos=1, properties=props)
     response = future.result(timeout=3)
     assert response.ok is False and response.error.code == "bad_request"
@@ -300,12 +336,12 @@ def test_malformed_request_is_answered_bad_request_at_once(broker):
 def test_spoofed_response_topic_does_not_run_the_handler(broker):
     edge = broker.client("edge")
     calls: list[str] = []
-    edge.serve("issue", lambda requester, args: calls.append(requester) or {"ok": True})
+    edge.serve("help", lambda requester, args: calls.append(requester) or {"id": "ok"})
     kiosk = broker.client("kiosk-01")
     props = Properties(PacketTypes.PUBLISH)
     props.ResponseTopic = contract.QUEUE_STATE.topic(hall=HALL)
     props.CorrelationData = b"x" * 16
-    kiosk._client.publish(contract.REQUEST.topic(hall=HALL, node="kiosk-01", method="issue"), b'{"args":{}}',
+    kiosk._client.publish(contract.REQUEST.topic(hall=HALL, node="kiosk-01", method="help"), b'{"args":{}}',
                           qos=1, properties=props)
     wait_for(lambda: edge.dropped >= 1)
     assert calls == []

@@ -62,7 +62,7 @@ class Desk:
         base = {"request": str(uuid.uuid4()), "kind": "repair", "category": "facilities", "place": "3 栋 2 单元",
                 "content": "单元门门禁坏了，刷卡没反应", "wanted": "尽快修好", "name": "张三丰", "room": "3-2-101",
                 "phone": "13812345678"}
-        return self.service.handle_submit("kiosk-01", {**base, **kw})
+        return self.service.answer("complaint", "kiosk-01", {**base, **kw})
 
     def step(self, r: dict, when: float, action: str, **kw) -> None:
         self.clock.t = when
@@ -70,7 +70,7 @@ class Desk:
 
     def rate(self, r: dict, when: float, rating: str, last4: str = "5678", comment: str = "") -> dict:
         self.clock.t = when
-        return self.service.handle_rate("kiosk-01", {"number": r["tracking_no"], "last4": last4, "rating": rating,
+        return self.service.answer("rate", "kiosk-01", {"number": r["tracking_no"], "last4": last4, "rating": rating,
                                                      "comment": comment})
 
     def outbox(self) -> list[dict]:

@@ -256,7 +256,7 @@ def desk(tmp_path):
 
 def test_not_accepted_in_time_warns_then_escalates_once(desk):
     service, clock, alarms = desk
-    r = service.handle_submit("kiosk-01", submission())
+    r = service.answer("complaint", "kiosk-01", submission())
     no = r["tracking_no"]
     assert r["feedback_due"] == at(2026, 11, 24, 10, 0)
     clock.t = at(2026, 11, 24, 9, 40)
@@ -278,7 +278,7 @@ def test_not_accepted_in_time_warns_then_escalates_once(desk):
 
 def test_the_workflow_is_timed_attributed_and_guarded(desk):
     service, clock, alarms = desk
-    r = service.handle_submit("kiosk-01", submission())
+    r = service.answer("complaint", "kiosk-01", submission())
     steps = [("accept", "staff-li", ""), ("dispatch", "staff-li", "工程部 王师傅"), ("start", "wang", ""),
              ("pause", "wang", "等待配件"), ("start", "wang", ""), ("resolve", "wang", "已更换门禁读卡器"),
              ("follow_up", "staff-li", "满意"), ("close", "staff-li", "")]
@@ -305,12 +305,12 @@ def test_the_workflow_is_timed_attributed_and_guarded(desk):
 
 def test_a_request_outside_the_remit_is_closed_with_the_departments_contact(desk, tmp_path):
     service, clock, alarms = desk
-    r = service.handle_submit("kiosk-01", submission(kind="consultation", category="other",
+    r = service.answer("complaint", "kiosk-01", submission(kind="consultation", category="other",
                                                     content="小区门口的公交站能不能加一班车"))
     with pytest.raises(ValueError, match="note"):
         service.transition(r["id"], "out_of_remit", who="staff-li")
     service.transition(r["id"], "out_of_remit", who="staff-li", note="公交线路请联系市公交集团 96xxx")
-    found = service.handle_track("kiosk-01", {"number": r["tracking_no"], "last4": "5678"})
+    found = service.answer("track", "kiosk-01", {"number": r["tracking_no"], "last4": "5678"})
     assert found["status"] == "closed"
     assert found["history"][-1]["text"] == "不属于物业服务范围，请联系：公交线路请联系市公交集团 96xxx"  # the resident sees it
     notes = [e["note"] for e in service.db.query("SELECT note FROM complaint_events WHERE event = 'out_of_remit'")]
@@ -364,10 +364,10 @@ def test_staff_accept_and_dispatch_from_the_console(mini, broker, browser, tmp_p
 
 def test_a_bad_rating_reopens_the_record_and_follow_up_calls_are_kept(desk):
     service, clock, alarms = desk
-    r = service.handle_submit("kiosk-01", submission())
+    r = service.answer("complaint", "kiosk-01", submission())
     ask = {"number": r["tracking_no"], "last4": "5678"}
     with pytest.raises(RequestFailed) as err:
-        service.handle_rate("kiosk-01", {**ask, "rating": "satisfied"})
+        service.answer("rate", "kiosk-01", {**ask, "rating": "satisfied"})
     assert err.value.code == "not_yet"  # nothing to rate before it is handled
     for action in ("accept", "resolve"):
         service.transition(r["id"], action, who="staff-li")
@@ -376,17 +376,18 @@ def test_a_bad_rating_reopens_the_record_and_follow_up_calls_are_kept(desk):
     assert row["status"] == "resolved"  # a call nobody answered changes nothing but the record of it
     with pytest.raises(ValueError, match="outcome"):
         service.transition(r["id"], "follow_up", who="staff-li")
-    assert service.handle_track("kiosk-01", ask)["can_rate"]
-    with pytest.raises(ValueError, match="rating"):
-        service.handle_rate("kiosk-01", {**ask, "rating": "meh"})
-    out = service.handle_rate("kiosk-01", {**ask, "rating": "dissatisfied", "comment": "门禁还是时好时坏"})
+    assert service.answer("track", "kiosk-01", ask)["can_rate"]
+    with pytest.raises(RequestFailed, match="rating") as err:
+        service.answer("rate", "kiosk-01", {**ask, "rating": "meh"})
+    assert err.value.code == "bad_request"
+    out = service.answer("rate", "kiosk-01", {**ask, "rating": "dissatisfied", "comment": "门禁还是时好时坏"})
     assert out == {"rating": "dissatisfied", "reopened": True, "status": "accepted"}
     events = [e["event"] for e in service.db.query("SELECT event FROM complaint_events ORDER BY seq")]
     assert events[-4:] == ["resolved", "follow_up_attempt", "rated", "reopened"]
     assert service.db.execute("SELECT count(*) FROM outbox WHERE kind = 'rating'").fetchone()[0] == 1
     service.transition(r["id"], "resolve", who="staff-li", note="更换了读卡器")
-    assert service.handle_rate("kiosk-01", {**ask, "rating": "very_satisfied"})["reopened"] is False
-    assert not service.handle_track("kiosk-01", ask)["can_rate"]  # rated
+    assert service.answer("rate", "kiosk-01", {**ask, "rating": "very_satisfied"})["reopened"] is False
+    assert not service.answer("track", "kiosk-01", ask)["can_rate"]  # rated
 
 
 def test_the_kiosk_gets_the_halls_options_and_a_preview_that_stores_nothing(edge, broker):

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from hall_common.bus import contract
+from hall_common.bus.methods import METHODS
 from hall_common.bus.payloads import NodeState
-from hall_common.errors import PayloadError, TopicError
+from hall_common.errors import PayloadError, RequestFailed, TopicError
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "bus.md"
 
@@ -106,3 +107,48 @@ def test_every_topic_family_is_documented():
 
 def test_docs_acl_section_exists():
     assert re.search(r"^## Who may publish and subscribe", DOCS.read_text(encoding="utf-8"), re.M)
+
+
+def _documented_methods() -> dict[str, tuple[str, str]]:
+    """method → (arguments cell, answer cell) from the table under "### Methods"."""
+    text = DOCS.read_text(encoding="utf-8").split("### Methods", 1)[1]
+    rows: dict[str, tuple[str, str]] = {}
+    for line in text.splitlines():
+        if rows and not line.startswith("|"):
+            break  # the end of the table
+        m = re.match(r"^\| `([a-z_]+)` \| (.*?) \| (.*?) \|", line)
+        if m:
+            rows[m.group(1)] = (m.group(2), m.group(3))
+    return rows
+
+
+def _fields(model) -> str:
+    return ", ".join(f"`{n}`" + ("" if f.is_required() else "?") for n, f in model.model_fields.items()) or "—"
+
+
+def test_every_request_method_is_documented_with_its_fields():
+    documented = _documented_methods()
+    assert set(documented) == set(METHODS), (
+        f"docs/bus.md's method table differs from METHODS: missing {sorted(set(METHODS) - set(documented))}, "
+        f"extra {sorted(set(documented) - set(METHODS))}")
+    for name, method in METHODS.items():
+        assert documented[name] == (_fields(method.args), _fields(method.answer)), f"docs/bus.md: {name}'s fields"
+
+
+def test_arguments_are_checked_with_the_field_named():
+    assert METHODS["ticket"].parse_args({"service": "consult"}).service == "consult"
+    for method, args, field in (("ticket", {}, "service"), ("counter", {"counter": "c1", "action": "dance"}, "action"),
+                                ("pay", {"room": "3-2-1201", "bill_ids": ["a"], "amount_fen": 1}, "amount_fen"),
+                                ("bills", {}, "qr, or room and last4"), ("payment_receipt",
+                                                                       {"order_id": "o", "job": "nope"}, "job")):
+        with pytest.raises(PayloadError, match=f"^{method}: {field}"):
+            METHODS[method].parse_args(args)
+
+
+def test_an_answer_outside_the_contract_is_refused_as_internal():
+    def bad(requester, args):
+        return {"id": "x", "phone": "13812345678"}
+
+    with pytest.raises(RequestFailed) as err:
+        METHODS["help"].call(bad, "kiosk-01", {})
+    assert err.value.code == "internal" and "138" not in str(err.value)

@@ -15,7 +15,7 @@ from .conftest import HALL, wait_for
 from .minihall import MiniHall
 
 ALWAYS = {"periods": [{"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "open": "00:00", "close": "23:59"}]}
-QUEUE = {"hours": ALWAYS, "gpio": "mock", "counters": [
+QUEUE = {"hours": ALWAYS, "counters": [
     {"id": "c1", "name": "1", "services": ["procedures"], "button_pin": 17},
     {"id": "c2", "name": "2", "services": ["payment"], "button_pin": 27},
 ]}
@@ -35,44 +35,44 @@ def press(button, hold: float = 0.1) -> None:
 
 
 def test_a_press_calls_the_next_number_and_the_board_hears_it(mini, broker):
-    agent = mini.edge(queue=QUEUE)
+    agent = mini.edge(queue=QUEUE, hardware={"gpio": "mock"})
     calls = []
     board = broker.client("display-01", kind="display", connect=False)
     board.subscribe(contract.QUEUE_CALLED.topic(hall=HALL), lambda m: calls.append(m.payload))
     board.start()
     assert board.wait_connected(10)
     for _ in range(2):
-        agent.queue.handle_ticket("kiosk-01", {"request": str(uuid.uuid4()), "service": "procedures"})
-    press(agent.buttons.buttons["c1"])
+        agent.queue.answer("ticket", "kiosk-01", {"request": str(uuid.uuid4()), "service": "procedures"})
+    press(agent.queue.buttons.buttons["c1"])
     wait_for(lambda: len(calls) == 1)
     assert (calls[0].ticket, calls[0].counter) == ("A001", "c1")
     time.sleep(1.1)  # a deliberate second press, not a double press
-    press(agent.buttons.buttons["c1"])
+    press(agent.queue.buttons.buttons["c1"])
     wait_for(lambda: len(calls) == 2)
     assert calls[1].ticket == "A002"
-    assert agent.buttons.buttons["c1"].pin.bounce == pytest.approx(0.05)
+    assert agent.queue.buttons.buttons["c1"].pin.bounce == pytest.approx(0.05)
 
 
 def test_contact_bounce_and_a_double_press_are_one_press(mini):
-    agent = mini.edge(queue=QUEUE)
+    agent = mini.edge(queue=QUEUE, hardware={"gpio": "mock"})
     for _ in range(3):
-        agent.queue.handle_ticket("kiosk-01", {"request": str(uuid.uuid4()), "service": "procedures"})
-    pin = agent.buttons.buttons["c1"].pin
+        agent.queue.answer("ticket", "kiosk-01", {"request": str(uuid.uuid4()), "service": "procedures"})
+    pin = agent.queue.buttons.buttons["c1"].pin
     for _ in range(4):  # the contact chatters for a few milliseconds
         pin.drive_low()
         time.sleep(0.002)
         pin.drive_high()
         time.sleep(0.002)
-    press(agent.buttons.buttons["c1"], hold=0.05)  # and a nervous second press
+    press(agent.queue.buttons.buttons["c1"], hold=0.05)  # and a nervous second press
     wait_for(lambda: agent.queue.engine.waiting_counts()["procedures"] == 2)
     time.sleep(0.3)
     assert agent.queue.engine.waiting_counts()["procedures"] == 2  # one call, not five
 
 
 def test_a_press_with_nobody_waiting_changes_nothing_and_the_button_still_works(mini):
-    agent = mini.edge(queue=QUEUE)
-    press(agent.buttons.buttons["c2"])
+    agent = mini.edge(queue=QUEUE, hardware={"gpio": "mock"})
+    press(agent.queue.buttons.buttons["c2"])
     time.sleep(1.1)
-    agent.queue.handle_ticket("kiosk-01", {"request": str(uuid.uuid4()), "service": "payment"})
-    press(agent.buttons.buttons["c2"])
+    agent.queue.answer("ticket", "kiosk-01", {"request": str(uuid.uuid4()), "service": "payment"})
+    press(agent.queue.buttons.buttons["c2"])
     wait_for(lambda: next(c for c in agent.queue.engine.counter_states() if c["counter"].id == "c2")["ticket"])

@@ -25,6 +25,7 @@ from hall_common.config import CentralConfig
 from simulators.escpos_parse import Text, parse
 from simulators.printer import VirtualPrinter
 
+from .helpers import edge_db
 from .conftest import HALL, wait_for
 from .minihall import MiniHall
 from .screens import check_screen
@@ -160,7 +161,7 @@ def hall(broker, tmp_path):
     agent = mini.edge(centre_url=centre.url, token=credentials.issue(store, HALL, "edge"),
                       printers=[{"id": "printer-1", "host": "127.0.0.1", "port": printer.port, "timeout": 1}])
     kiosk, app = mini.kiosk()
-    wait_for(lambda: agent.db.execute("SELECT count(*) FROM disclosures").fetchone()[0] == 4)
+    wait_for(lambda: edge_db.count(agent, "disclosures") == 4)
     wait_for(lambda: app.extensions["hall_status"].snapshot().printer_ok)
     yield agent, printer, kiosk, app, store, centre
     store.close()

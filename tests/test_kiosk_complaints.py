@@ -242,7 +242,7 @@ def test_an_emergency_tells_the_resident_large_to_go_to_the_desk_and_alarms_staf
 def test_a_handled_request_is_rated_at_the_kiosk_and_a_bad_rating_reopens_it(hall, browser):
     agent, printer, kiosk, store = hall
     service = agent.complaints
-    r = service.handle_submit("kiosk-01", {"request": "rate-test-0001", "kind": "repair", "category": "facilities",
+    r = service.answer("complaint", "kiosk-01", {"request": "rate-test-0001", "kind": "repair", "category": "facilities",
                                            "place": "3栋2单元", "content": "单元门门禁坏了", "name": "张三",
                                            "room": "3-2-101", "phone": "13812345678"})
     for action in ("accept", "resolve"):

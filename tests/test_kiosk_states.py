@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from .helpers import edge_db
 from .conftest import wait_for
 from .minihall import SETTINGS, MiniHall
 from .screens import screen_problems
@@ -78,7 +79,7 @@ def test_help_call_reaches_the_staff_console(mini, broker, browser):
     page.click("button.huge")
     page.wait_for_selector(".result.ok")
     page.close()
-    rows = list(agent.db["help_requests"].rows)
+    rows = edge_db.rows(agent, "SELECT * FROM help_requests")
     assert [r["node"] for r in rows] == ["kiosk-01"] and rows[0]["handled_at"] is None
     # ... and the staff console lists it until someone marks it handled.
     import re

@@ -23,6 +23,7 @@ from hall_common.config import QueueConfig
 from hall_common.errors import RequestFailed
 from hall_common.storage import open_database
 
+from .helpers import edge_db
 from .conftest import wait_for
 from .minihall import MiniHall, Served
 from .screens import check_screen
@@ -55,11 +56,11 @@ def rate(kiosk, code: str, rating: str = "satisfied", **extra) -> dict:
 
 
 def stored(agent) -> list[dict]:
-    return list(agent.db.query("SELECT * FROM service_ratings ORDER BY rated_at"))
+    return edge_db.rows(agent, "SELECT * FROM service_ratings ORDER BY rated_at")
 
 
 def outbox(agent) -> list[dict]:
-    return list(agent.db.query("SELECT * FROM outbox WHERE kind = 'service_rating' ORDER BY ts"))
+    return edge_db.rows(agent, "SELECT * FROM outbox WHERE kind = 'service_rating' ORDER BY ts")
 
 
 def test_a_served_ticket_is_rated_with_its_counter_and_staff_and_queued_for_the_centre(mini, broker, tmp_path):

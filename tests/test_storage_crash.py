@@ -336,7 +336,7 @@ def test_a_full_disk_refuses_a_complaint_cleanly_and_the_kiosk_hears_an_error(br
     open_database(path, migrations).close()
     service = ComplaintService(ComplaintsConfig(hall_code="101", hours=ALWAYS), db_path=path, bus=None)
     edge, kiosk = broker.client("edge"), broker.client("kiosk-01")
-    edge.serve("complaint", service.handle_submit)
+    service.attach(edge)
     try:
         first = None
         for _ in range(10):  # until the edge's subscription is in place: the way works
@@ -347,7 +347,7 @@ def test_a_full_disk_refuses_a_complaint_cleanly_and_the_kiosk_hears_an_error(br
                 pass
         assert first is not None
         disk_full(service.db)
-        i, before, exc = until_full(service.db, lambda i: service.handle_submit("kiosk-01", submission(i)))
+        i, before, exc = until_full(service.db, lambda i: service.answer("complaint", "kiosk-01", submission(i)))
         assert_clean_failure(service.db, path, before, exc)
         # The resident's kiosk gets an error answer, not silence: the kiosk's submit view
         # turns any HallError into "could not be sent, tap Confirm again or go to the desk".

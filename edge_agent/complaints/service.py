@@ -11,10 +11,8 @@ name and phone masked; wrong attempts are limited per kiosk and per number.
 Example::
 
     service = ComplaintService(config, db_path=..., bus=bus, alarms=alarms)
-    bus.serve("complaint_options", service.handle_options)
-    bus.serve("complaint_preview", service.handle_preview)
-    bus.serve("complaint", service.handle_submit)
-    bus.serve("track", service.handle_track)
+    service.attach(bus)        # its five methods and their checks (edge_agent.component)
+    service.start()
 """
 
 from __future__ import annotations
@@ -31,6 +29,7 @@ from zoneinfo import ZoneInfo
 
 
 from central_sync import client as outbox
+from hall_common.bus.methods import NoArgs, RateArgs, TrackArgs
 from hall_common.bus.payloads import ComplaintArgs, ComplaintDraft
 from hall_common.config import ComplaintsConfig
 from hall_common.errors import RequestFailed
@@ -38,6 +37,7 @@ from hall_common.privacy import mask_name, mask_phone
 from hall_common.storage import immediate, open_database
 from hall_common.threads import Periodic, locked
 
+from ..component import Component, route
 from . import tracking
 from .deadline import first_feedback_due
 from .grading import emergency_reasons, grade
@@ -79,7 +79,9 @@ NODE_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 log = logging.getLogger(__name__)
 
 
-class ComplaintService:
+class ComplaintService(Component):
+    name = "complaints"
+
     def __init__(self, config: ComplaintsConfig, *, db_path: Path, bus: Any, alarms: Any = None,
                  node: str = "edge", nudge: Callable[[], None] | None = None,
                  clock: Callable[[], float] = time.time) -> None:
@@ -95,14 +97,19 @@ class ComplaintService:
         self._timer = Periodic(self.check_deadlines, every, name="complaint-deadlines")
         self._timer.start()
 
-    def close(self) -> None:
+    def stop(self) -> None:
         if self._timer is not None:
             self._timer.stop()
-        self.db.close()
+
+    def close(self) -> None:
+        self.stop()
+        with self._lock:
+            self.db.close()
 
     # -- submit ------------------------------------------------------------------------------
 
-    def handle_options(self, requester: str, args: dict[str, Any]) -> dict[str, Any]:
+    @route("complaint_options")
+    def handle_options(self, requester: str, args: NoArgs) -> dict[str, Any]:
         """What the kiosk offers on its screens: categories with their one-tap phrases, the
         places, the phrases for the outcome wanted. The hall's configuration is the one
         source; the kiosk asks for it each time a resident starts."""
@@ -110,11 +117,11 @@ class ComplaintService:
                 "places": self.config.places.model_dump(), "wanted_phrases": list(self.config.wanted_phrases),
                 "keep_years": self.config.keep_years}
 
+    @route("complaint_preview")
     @locked
-    def handle_preview(self, requester: str, args: dict[str, Any]) -> dict[str, Any]:
+    def handle_preview(self, requester: str, draft: ComplaintDraft) -> dict[str, Any]:
         """The grade and the commitment a draft would get, shown before the resident
         confirms; nothing is stored."""
-        draft = ComplaintDraft.model_validate(args)
         now = self.clock()
         g, repeat, group, reasons = self._assess(draft, now)
         return {"grade": g, "emergency": g == "emergency", "reasons": reasons, "repeat": repeat, "group": group,
@@ -132,9 +139,9 @@ class ComplaintService:
         group = len({r for r in draft.rooms if r != draft.room}) > 0
         return grade(draft.kind, draft.category, text, repeat=repeat, group=group), repeat, group, emergency_reasons(text)
 
+    @route("complaint")
     @locked
-    def handle_submit(self, requester: str, args: dict[str, Any]) -> dict[str, Any]:
-        sub = ComplaintArgs.model_validate(args)
+    def handle_submit(self, requester: str, sub: ComplaintArgs) -> dict[str, Any]:
         with immediate(self.db):
             known = list(self.db.query("SELECT * FROM complaints WHERE request_id = ?", [sub.request]))
             if known:
@@ -236,15 +243,15 @@ class ComplaintService:
             raise RequestFailed("not_found", f"no record {complaint_id}")
         return rows[0]
 
+    @route("rate")
     @locked
-    def handle_rate(self, requester: str, args: dict[str, Any]) -> dict[str, Any]:
+    def handle_rate(self, requester: str, args: RateArgs) -> dict[str, Any]:
         """The resident rates the handling (by tracking number + last 4, at the kiosk or on
         the phone page); 不满意 or worse reopens the record."""
-        rating = str(args.get("rating", ""))
+        rating, comment = args.rating, args.comment
         if rating not in RATINGS:
             raise ValueError(f"rating: one of {', '.join(RATINGS)}")
-        comment = str(args.get("comment", ""))[:200]
-        row = self._verified(requester, str(args.get("number", "")), str(args.get("last4", "")))
+        row = self._verified(requester, args.number, args.last4)
         if row["status"] not in ("resolved", "followed_up", "closed"):
             raise RequestFailed("not_yet", "a request can be rated once it has been handled")
         now = self.clock()
@@ -294,9 +301,10 @@ class ComplaintService:
 
     # -- track -------------------------------------------------------------------------------
 
+    @route("track")
     @locked
-    def handle_track(self, requester: str, args: dict[str, Any]) -> dict[str, Any]:
-        row = self._verified(requester, str(args.get("number", "")), str(args.get("last4", "")))
+    def handle_track(self, requester: str, args: TrackArgs) -> dict[str, Any]:
+        row = self._verified(requester, args.number, args.last4)
         history = [{"when": datetime.fromtimestamp(e["ts"], ZoneInfo(self.config.hours.timezone)).strftime("%m-%d %H:%M"),
                     "text": (f"不属于物业服务范围，请联系：{e['note']}" if e["event"] == "out_of_remit"
                              else STATUS_TEXT.get(e["event"], e["event"]))}

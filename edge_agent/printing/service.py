@@ -30,12 +30,14 @@ from pathlib import Path
 from typing import Any, Callable
 
 from hall_common.bus import contract
+from hall_common.bus.methods import JobArgs
 from hall_common.bus.payloads import DeviceState, PrintArgs, PrintOutcome
 from hall_common.config import EdgeConfig, PrinterConfig
 from hall_common.errors import ConfigError, RequestFailed
 from hall_common.escpos_status import PrinterStatus
 
 from ..alarms import Alarms
+from ..component import Component, route
 from .compose import compose
 from .driver import PrinterLink
 from .profiles import PrinterProfile, load_profiles
@@ -46,13 +48,15 @@ from .worker import PrinterWorker, reason_for
 log = logging.getLogger(__name__)
 
 
-class PrintService:
+class PrintService(Component):
     """Example::
 
         service = PrintService(config, db_path=..., bus=bus, alarms=alarms)
-        bus.serve("print", service.handle_print)
+        service.attach(bus)     # ``print`` and ``print_status`` (edge_agent.component)
         service.start()
     """
+
+    name = "printing"
 
     def __init__(self, config: EdgeConfig, *, db_path: Path, bus: Any, alarms: Alarms | None,
                  connect: Callable[[PrinterConfig], PrinterLink] = PrinterLink.open) -> None:
@@ -80,6 +84,9 @@ class PrintService:
     def stop(self) -> None:
         for worker in self.workers.values():
             worker.stop()
+
+    def close(self) -> None:
+        self.stop()
         self.spool.close()
 
     def profile(self, printer_id: str) -> PrinterProfile:
@@ -87,9 +94,9 @@ class PrintService:
 
     # -- requests ----------------------------------------------------------------------------
 
-    def handle_print(self, requester: str, args: dict[str, Any]) -> dict[str, Any]:
+    @route("print")
+    def handle_print(self, requester: str, req: PrintArgs) -> dict[str, Any]:
         """The ``print`` request: store the job, then answer where it stands."""
-        req = PrintArgs.model_validate(args)
         known = self.spool.get(req.job)
         if known is not None:
             return self._view(known)  # the same request again: the same job
@@ -106,9 +113,10 @@ class PrintService:
         return self.submit(req.job, requester, template, fields, preferred=req.printer, reprint_of=req.reprint_of,
                            test=req.test)
 
-    def handle_status(self, requester: str, args: dict[str, Any]) -> dict[str, Any]:
+    @route("print_status")
+    def handle_status(self, requester: str, args: JobArgs) -> dict[str, Any]:
         """The ``print_status`` request: one of the requester's own jobs."""
-        job = str(args.get("job", ""))
+        job = args.job
         row = self.spool.get(job)
         if row is None or row["requester"] != requester:
             raise RequestFailed("not_found", f"no job {job[:40]} of {requester}")

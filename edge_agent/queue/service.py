@@ -24,44 +24,63 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import sqlite_utils
 
 from central_sync import client as outbox
 from hall_common.bus import contract
+from hall_common.bus.methods import CounterArgs, RateServiceArgs, TicketArgs
 from hall_common.bus.payloads import CounterNow, QueueCalled, QueueState, ServiceNow
 from hall_common.config import QueueConfig
 from hall_common.errors import RequestFailed
 from hall_common.storage import open_database
 
+from ..component import Component, route
 from .engine import Call, QueueEngine
+
+if TYPE_CHECKING:
+    from ..buttons import CounterButtons
 
 log = logging.getLogger(__name__)
 
 ACTIONS = ("next", "recall", "serve", "finish", "skip", "transfer", "open", "close")
 
 
-class QueueService:
+class QueueService(Component):
+    """The queue component. ``pin_factory`` is the agent's one gpiozero pin factory, for the
+    counters' call-next buttons (``button_pin`` in the configuration)."""
+
+    name = "queue"
+
     def __init__(self, config: QueueConfig, *, db_path: Path, bus: Any, node: str,
-                 nudge: Callable[[], None] | None = None, clock: Callable[[], float] = time.time) -> None:
+                 nudge: Callable[[], None] | None = None, clock: Callable[[], float] = time.time,
+                 pin_factory: Any = None) -> None:
         self.bus, self.node, self._nudge = bus, node, nudge
         self.db = open_database(db_path, shared_thread=True)
         self.engine = QueueEngine(self.db, config, clock=clock, record=self._record, hall_id=bus.hall_id)
+        pins = {c.id: c.button_pin for c in config.counters if c.button_pin is not None}
+        self.buttons: CounterButtons | None = None
+        if pins:
+            from ..buttons import CounterButtons  # gpiozero only where a counter has a button
+
+            self.buttons = CounterButtons(pins, lambda counter: self.act(counter, "next"), pin_factory=pin_factory)
+
+    def republish(self) -> None:
+        self.publish_state()
+
+    def stop(self) -> None:
+        if self.buttons is not None:
+            self.buttons.close()
 
     def close(self) -> None:
         self.db.close()
 
     # -- requests ----------------------------------------------------------------------------
 
-    def handle_ticket(self, requester: str, args: dict[str, Any]) -> dict[str, Any]:
-        request = args.get("request")
-        if request is not None and (not isinstance(request, str) or not 8 <= len(request) <= 64):
-            raise ValueError("request: an id of 8 to 64 characters")
-        service = args.get("service")
-        if not isinstance(service, str):
-            raise ValueError("service: required")
-        issued = self.engine.issue(service, kiosk=requester, request=request, priority=bool(args.get("priority")))
+    @route("ticket")
+    def handle_ticket(self, requester: str, args: TicketArgs) -> dict[str, Any]:
+        issued = self.engine.issue(args.service, kiosk=requester, request=args.request, priority=args.priority)
         self.publish_state()
         if self._nudge is not None:
             self._nudge()
@@ -69,30 +88,22 @@ class QueueService:
         return {"id": t.id, "code": t.code, "service": t.service, "name_zh": svc.name_zh, "name_en": svc.name_en,
                 "priority": t.priority, "ahead": issued.ahead, "wait_s": issued.wait_s, "issued_at": t.issued_at}
 
-    def handle_counter(self, requester: str, args: dict[str, Any]) -> dict[str, Any]:
-        counter = args.get("counter")
-        if not isinstance(counter, str) or counter not in self.engine.counters:
-            raise ValueError(f"counter: unknown counter {counter!r}")
-        if requester not in self.engine.counters[counter].callers:
-            raise RequestFailed("forbidden", f"{requester} is not a caller of counter {counter}")
-        return self.act(counter, str(args.get("action", "")), service=args.get("service"),
-                        to_counter=args.get("to_counter"))
+    @route("counter")
+    def handle_counter(self, requester: str, args: CounterArgs) -> dict[str, Any]:
+        if args.counter not in self.engine.counters:
+            raise ValueError(f"counter: unknown counter {args.counter!r}")
+        if requester not in self.engine.counters[args.counter].callers:
+            raise RequestFailed("forbidden", f"{requester} is not a caller of counter {args.counter}")
+        return self.act(args.counter, args.action, service=args.service, to_counter=args.to_counter)
 
-    def handle_rate_service(self, requester: str, args: dict[str, Any]) -> dict[str, Any]:
+    @route("rate_service")
+    def handle_rate_service(self, requester: str, args: RateServiceArgs) -> dict[str, Any]:
         """A resident rates the service of their ticket at a kiosk (or checks it can be)."""
-        request = args.get("request")
-        if request is not None and (not isinstance(request, str) or not 8 <= len(request) <= 64):
-            raise ValueError("request: an id of 8 to 64 characters")
-        code = args.get("code")
-        if not isinstance(code, str):
-            raise ValueError("code: required, the ticket code as printed")
-        if args.get("check") is True:
-            t = self.engine.rateable(code)
+        if args.check:
+            t = self.engine.rateable(args.code)
             return {"code": t.code, "check": True, **self._where(t.service, t.counter)}
-        comment = args.get("comment", "")
-        if comment is None:
-            comment = ""
-        row = self.engine.rate(code, args.get("rating"), kiosk=requester, request=request, comment=comment)
+        row = self.engine.rate(args.code, args.rating, kiosk=requester, request=args.request,
+                               comment=args.comment or "")
         if self._nudge is not None:
             self._nudge()
         return {"id": row["id"], "code": row["code"], "rating": row["rating"], "comment": row["comment"],

@@ -47,17 +47,19 @@ from typing import Any, Callable
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from pydantic import ValidationError
 
 from hall_common.errors import BusTimeout, PayloadError, RequestFailed
 
 from . import contract
+from .methods import METHODS, Method
 from .payloads import Birth, NodeState, Request, Response, ResponseError
 
 log = logging.getLogger(__name__)
 
 MessageHandler = Callable[["BusMessage"], None]
-RequestHandler = Callable[[str, dict[str, Any]], dict[str, Any]]
+RequestHandler = Callable[[str, Any], Any]
+"""``handler(requester, args)``: ``args`` is the method's argument model (see
+:mod:`hall_common.bus.methods`); the answer is its answer model or a dict that fits it."""
 
 
 @dataclass(frozen=True)
@@ -280,11 +282,18 @@ class BusClient:
         self._connect_hooks.append(hook)
 
     def serve(self, method: str, handler: RequestHandler) -> None:
-        """Answer requests ``method`` from any node of the hall (the edge agent does this)."""
+        """Answer requests ``method`` from any node of the hall (the edge agent does this).
+
+        The arguments are checked against the method's model in
+        :data:`hall_common.bus.methods.METHODS` before ``handler`` runs (``bad_request``
+        naming the field when they do not fit), and the answer against its answer model."""
+        spec = METHODS.get(method)
+        if spec is None:
+            raise ValueError(f"{method!r} is not a request method of the contract (hall_common/bus/methods.py)")
         topic_filter = contract.REQUEST.filter(hall=self.hall_id, method=method)
 
         def on_request(msg: BusMessage) -> None:
-            self._answer(msg, handler)
+            self._answer(msg, spec, handler)
 
         self.subscribe(topic_filter, on_request, qos=1)
 
@@ -295,6 +304,8 @@ class BusClient:
         the broker, so a responder that returns later does not act on it), and
         :class:`RequestFailed` when the responder answers with an error.
         """
+        if method not in METHODS:
+            raise ValueError(f"{method!r} is not a request method of the contract (hall_common/bus/methods.py)")
         correlation = uuid.uuid4().bytes
         future: Future[Response] = Future()
         with self._pending_lock:
@@ -486,21 +497,22 @@ class BusClient:
             except Exception:
                 log.exception("bus: handler %s failed on %s", getattr(handler, "__qualname__", handler), msg.topic)
 
-    def _answer(self, msg: BusMessage, handler: RequestHandler) -> None:
+    def _answer(self, msg: BusMessage, spec: Method, handler: RequestHandler) -> None:
         target = self._reply_target(msg.topic, msg.parts["node"], msg.properties)
-        if target is None:
-            return
+        if target is not None:
+            self._send_response(target, self._respond(msg, spec, handler))
+
+    @staticmethod
+    def _respond(msg: BusMessage, spec: Method, handler: RequestHandler) -> Response:
+        """The handler's answer, or the error the requester is told (see :meth:`Method.call`);
+        a handler that fails for any other reason is logged and answered ``internal``."""
         try:
-            result = handler(msg.parts["node"], msg.payload.args)
-            response = Response(ok=True, result=result)
+            return Response(ok=True, result=spec.call(handler, msg.parts["node"], msg.payload.args))
         except RequestFailed as exc:
-            response = Response(ok=False, error=ResponseError(code=exc.code, message=str(exc)[:500]))
-        except (ValidationError, PayloadError, ValueError) as exc:
-            response = Response(ok=False, error=ResponseError(code="bad_request", message=str(exc)[:500]))
+            return Response(ok=False, error=ResponseError(code=exc.code, message=exc.message[:500]))
         except Exception:
             log.exception("bus: request handler for %s failed", msg.topic)
-            response = Response(ok=False, error=ResponseError(code="internal", message="internal error"))
-        self._send_response(target, response)
+            return Response(ok=False, error=ResponseError(code="internal", message="internal error"))
 
     def _reply_target(self, topic: str, requester: str, props: Properties | None) -> tuple[str, bytes] | None:
         """Where to answer a request, or None (logged) if it names anything but the

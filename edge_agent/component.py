@@ -1,0 +1,125 @@
+"""One feature of the edge agent as one piece: its bus routes, its subscriptions, its
+threads and its database connection, started and closed by the agent.
+
+The agent (:mod:`edge_agent.agent`) is then a list: build each component, attach it to the
+bus, start them in order, stop and close them in reverse. A component:
+
+* answers request methods with handlers marked ``@route("method")``; the method's argument
+  and answer models are in :data:`hall_common.bus.methods.METHODS`, so a handler gets its
+  arguments already checked (``handler(requester, args_model)``) and returns a dict or the
+  answer model;
+* listens with handlers marked ``@subscribe(FAMILY)`` (``inline=True`` for the few that run
+  on paho's network thread: memory only, never blocking);
+* owns at most one SQLite connection, used under its own lock by every thread that touches
+  it (bus worker, web threads of the staff console, its timer); the console reads through
+  its locked methods, never through the connection;
+* does its periodic work on a :class:`hall_common.threads.Periodic` of its own, started in
+  :meth:`Component.start` and stopped in :meth:`Component.stop`.
+
+Example::
+
+    class Echo(Component):
+        name = "echo"
+
+        @route("ping")
+        def handle_ping(self, requester: str, args: NoArgs) -> dict:
+            return {...}
+
+    echo = Echo()
+    echo.attach(bus)
+    echo.answer("ping", "kiosk-01", {})   # as the bus would: arguments and answer checked
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar, TypeVar
+
+from hall_common.bus.contract import TopicFamily
+from hall_common.bus.methods import METHODS
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def route(method: str) -> Callable[[F], F]:
+    """Mark a handler as the answer to request ``method`` of the contract."""
+    if method not in METHODS:
+        raise ValueError(f"{method!r} is not a request method of the contract (hall_common/bus/methods.py)")
+
+    def mark(fn: F) -> F:
+        fn.bus_route = method  # type: ignore[attr-defined]
+        return fn
+
+    return mark
+
+
+@dataclass(frozen=True)
+class Listen:
+    """A subscription a handler asks for: the family (filtered to the agent's hall), its
+    QoS (the family's own unless given) and whether it runs on the network thread."""
+
+    family: TopicFamily
+    qos: int | None = None
+    inline: bool = False
+
+
+def subscribe(family: TopicFamily, *, qos: int | None = None, inline: bool = False) -> Callable[[F], F]:
+    """Mark a handler of messages on ``family`` in the component's hall."""
+
+    def mark(fn: F) -> F:
+        fn.bus_listen = Listen(family, qos, inline)  # type: ignore[attr-defined]
+        return fn
+
+    return mark
+
+
+class Component:
+    """Base of the edge agent's features; see the module docstring."""
+
+    name: ClassVar[str] = "component"
+
+    def routes(self) -> dict[str, Callable[[str, Any], Any]]:
+        """Request method → bound handler, from the ``@route`` marks."""
+        return {fn.bus_route: getattr(self, name) for name, fn in self._marked("bus_route")}
+
+    def listens(self) -> list[tuple[Listen, Callable[[Any], None]]]:
+        """The ``@subscribe`` marks with their bound handlers."""
+        return [(fn.bus_listen, getattr(self, name)) for name, fn in self._marked("bus_listen")]
+
+    @classmethod
+    def _marked(cls, mark: str) -> list[tuple[str, Any]]:
+        """The functions of the class (and its bases) that carry ``mark``, by name; read from
+        the class, so no property of an instance is evaluated on the way."""
+        found: dict[str, Any] = {}
+        for klass in reversed(cls.__mro__):
+            for name, fn in vars(klass).items():
+                if callable(fn) and hasattr(fn, mark):
+                    found[name] = fn
+        return sorted(found.items())
+
+    def attach(self, bus: Any) -> None:
+        """Serve the routes and make the subscriptions on ``bus``, before it starts."""
+        for method, handler in self.routes().items():
+            bus.serve(method, handler)
+        for listen, handler in self.listens():
+            qos = listen.family.qos if listen.qos is None else listen.qos
+            bus.subscribe(listen.family.filter(hall=bus.hall_id), handler, qos=qos, inline=listen.inline)
+
+    def answer(self, method: str, requester: str, args: dict[str, Any]) -> dict[str, Any]:
+        """Answer ``method`` for ``requester`` as the bus would, without the bus (for tests,
+        and for the staff console acting for a node): arguments and answer checked, every
+        refusal a ``RequestFailed`` with the code the requester would be told."""
+        return METHODS[method].call(self.routes()[method], requester, args)
+
+    def start(self) -> None:
+        """Start the component's threads; the bus is connecting."""
+
+    def republish(self) -> None:
+        """After every (re)connect, off the network thread: publish again what the broker
+        may have lost (retained state)."""
+
+    def stop(self) -> None:
+        """Stop the component's threads; the bus is still up, so last messages can go out."""
+
+    def close(self) -> None:
+        """Release the connection and devices; the bus is closed."""

@@ -1,0 +1,127 @@
+"""Who is in the hall: every node's availability, birth and last sign of life, and the
+``ping`` that tells a kiosk (or ``hall doctor``) the edge agent itself answers.
+
+Availability (``$state``, ``birth``, ESPHome ``status``) is written to the ``nodes`` table on
+the bus worker. Readings, events and text sensors only mark the node seen, in memory, on
+paho's network thread for readings (hundreds a second); a :class:`Periodic` of this
+component writes the last-seen times every ``flush_every`` seconds. Every message handled
+here is counted for ``/metrics``.
+
+Example::
+
+    nodes = Nodes(config, db_path=path, metrics=EdgeMetrics(), syncs=False)
+    nodes.attach(bus)
+    nodes.start()
+    [n.node for n in nodes.views()]
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from central_sync import client as outbox
+from hall_common.bus import contract
+from hall_common.bus.client import BusMessage
+from hall_common.bus.methods import NoArgs
+from hall_common.config import EdgeConfig
+from hall_common.storage import open_database
+from hall_common.threads import Periodic
+
+from .component import Component, route, subscribe
+from .metrics import EdgeMetrics
+from .registry import NodeView, Registry
+
+
+class Nodes(Component):
+    name = "nodes"
+
+    def __init__(self, config: EdgeConfig, *, db_path: Path, metrics: EdgeMetrics, syncs: bool,
+                 session: Callable[[], int] = lambda: 0, flush_every: float = 2.0) -> None:
+        self.hall, self.node, self.syncs, self.metrics, self._session = (
+            config.hall_id, config.node_id, syncs, metrics, session)
+        self.db = open_database(db_path, shared_thread=True)
+        self._lock = threading.Lock()
+        self.registry = Registry(self.db, stale_after=config.stale_after, devices=config.devices)
+        self._flusher = Periodic(self.flush, flush_every, name="last-seen")
+
+    def start(self) -> None:
+        self._flusher.start()
+
+    def stop(self) -> None:
+        self._flusher.stop()
+
+    def close(self) -> None:
+        with self._lock:
+            self.db.close()
+
+    def flush(self) -> int:
+        """Write the last-seen times noted in memory; how many nodes."""
+        with self._lock:
+            return self.registry.flush_seen()
+
+    def views(self) -> list[NodeView]:
+        """Every node with its state, for the console and the metrics."""
+        with self._lock:
+            return self.registry.nodes()
+
+    # -- availability (bus worker) ------------------------------------------------------------
+
+    @subscribe(contract.NODE_STATE)
+    def on_state(self, msg: BusMessage) -> None:
+        self.metrics.count(msg)
+        if msg.parts["node"] != self.node:
+            with self._lock:
+                self.registry.on_state(msg.parts["node"], msg.payload)
+
+    @subscribe(contract.BIRTH)
+    def on_birth(self, msg: BusMessage) -> None:
+        self.metrics.count(msg)
+        if msg.parts["node"] != self.node:
+            with self._lock:
+                self.registry.on_birth(msg.parts["node"], msg.payload)
+
+    @subscribe(contract.ESPHOME_STATUS)
+    def on_esphome_status(self, msg: BusMessage) -> None:
+        self.metrics.count(msg)
+        with self._lock:
+            self.registry.on_esphome_status(msg.parts["node"], msg.payload)
+
+    @subscribe(contract.CONFIG_REPORTED)
+    def on_config_reported(self, msg: BusMessage) -> None:
+        self.metrics.count(msg)
+
+    # -- signs of life (memory only) -----------------------------------------------------------
+
+    @subscribe(contract.ESPHOME_SENSOR, inline=True)
+    def on_sensor(self, msg: BusMessage) -> None:
+        self.metrics.count(msg)
+        self.registry.seen(msg.parts["node"])
+
+    @subscribe(contract.TELEMETRY, inline=True)
+    def on_telemetry(self, msg: BusMessage) -> None:
+        self.metrics.count(msg)
+        self.registry.seen(msg.parts["node"])
+
+    @subscribe(contract.ESPHOME_BINARY)
+    def on_binary(self, msg: BusMessage) -> None:
+        self.metrics.count(msg)
+        self.registry.seen(msg.parts["node"])
+
+    @subscribe(contract.ESPHOME_TEXT)
+    def on_text(self, msg: BusMessage) -> None:
+        self.metrics.count(msg)
+        self.registry.seen(msg.parts["node"])
+
+    # -- requests ----------------------------------------------------------------------------
+
+    @route("ping")
+    def handle_ping(self, requester: str, args: NoArgs) -> dict[str, Any]:
+        """Lets a kiosk (or ``hall doctor``) tell that the edge agent itself answers."""
+        sync = None
+        if self.syncs:
+            with self._lock:
+                sync = outbox.status(self.db).as_dict()
+        return {"hall": self.hall, "session": self._session(), "ts": time.time(), "sync": sync}
