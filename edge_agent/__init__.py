@@ -15,21 +15,17 @@ from hall_common import auth, disk
 from hall_common.config import EdgeConfig
 from hall_common.web import get_db, health_blueprint, init_db, instance_secret
 
+from . import console_services
 from .db import migrations
+from .services import EdgeServices
 
 
-def create_app(config: EdgeConfig, test_config: dict[str, Any] | None = None, *, printing: Any = None,
-               queue: Any = None, complaints: Any = None, alarms: Any = None, payments: Any = None,
-               aed: Any = None, first_aid: Any = None, environment: Any = None,
-               metrics: Any = None) -> Flask:
-    """The staff console for the hall described by ``config``. ``printing`` and ``queue`` are
-    the agent's print and queue services when the console runs beside it: live printer
-    states and reprints, the counter pages and residents' phone pages need them; ``alarms``
-    lets staff acknowledge an alarm from the bell; ``payments`` (the agent's payment desk)
-    lists the kiosks' payments and prints their receipts at the counter; ``first_aid``
-    (:class:`edge_agent.first_aid.FirstAid`) keeps the first-aid and convenience boxes;
-    ``environment`` (:class:`edge_agent.environment.Environment`) feeds the environment pages;
-    ``metrics`` (:class:`edge_agent.metrics.EdgeMetrics`) feeds ``/metrics``."""
+def create_app(config: EdgeConfig, test_config: dict[str, Any] | None = None, *,
+               services: EdgeServices | None = None) -> Flask:
+    """The staff console for the hall described by ``config``. ``services`` are the agent's
+    live services when the console runs beside it (``agent.services``); a page that needs
+    one that is not there answers 503 saying so (see :mod:`edge_agent.console_services`).
+    Without any, the console still shows what ``edge.db`` holds."""
     app = Flask(__name__)
     disk.watch(config.data_dir, min_free_mb=config.disk_min_free_mb)  # the console's disk banner
     app.config.from_mapping(
@@ -43,17 +39,9 @@ def create_app(config: EdgeConfig, test_config: dict[str, Any] | None = None, *,
         HALL_TZ=config.printing.timezone,
         SYNCS=config.centre is not None and config.centre.token_file is not None,
         PRINTERS=config.printers,
-        PRINTING=printing,
-        QUEUE=queue,
-        COMPLAINTS=complaints,
-        ALARMS=alarms,
-        PAYMENTS=payments,
-        AED=aed,
-        FIRST_AID=first_aid,
-        ENVIRONMENT=environment,
-        METRICS=metrics,
     )
     app.config.update(test_config or {})
+    console_services.init_app(app, services)
     init_db(app, migrations)
     auth.init_app(app, lambda: auth.SqliteUsers(get_db()), bootstrap=config.bootstrap_user)
     from . import complaint_views, console, counters, payment_views, track_views

@@ -13,9 +13,7 @@ def main(argv: list[str] | None = None) -> None:
     from .agent import EdgeAgent
 
     agent = EdgeAgent(config)
-    app = create_app(config, printing=agent.printing, queue=agent.queue, complaints=agent.complaints,
-                     alarms=agent.alarms, payments=agent.payments,
-                     environment=agent.environment, aed=agent.aed, first_aid=agent.first_aid, metrics=agent.metrics)
+    app = create_app(config, services=agent.services)
     agent.start()
     serve(app, config.http, on_stop=agent.close)
 

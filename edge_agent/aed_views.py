@@ -6,12 +6,13 @@ from __future__ import annotations
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 
 from hall_common.auth import login_required
 
-from .aed import AedRefused
+from .aed import Aed, AedRefused
 from .console import active_alarms
+from .console_services import require, services
 
 bp = Blueprint("aed", __name__, url_prefix="/aed")
 
@@ -25,7 +26,7 @@ def _days_left(day: str | None, zone: ZoneInfo) -> int | None:
 @bp.get("/")
 @login_required()
 def index():
-    aed = current_app.config.get("AED")
+    aed = services().aed
     if aed is None:
         return render_template("console/aed.html", aed=None, alarms=active_alarms())
     state = aed.state()
@@ -38,7 +39,7 @@ def index():
 @bp.post("/expiry")
 @login_required()
 def expiry():
-    aed = current_app.config["AED"]
+    aed: Aed = require("aed")
     try:
         aed.set_expiry(request.form.get("part", ""), request.form.get("date", ""), who=g.user)
         flash("已保存 · Saved")
@@ -50,7 +51,7 @@ def expiry():
 @bp.post("/checklist")
 @login_required()
 def checklist():
-    aed = current_app.config["AED"]
+    aed: Aed = require("aed")
     try:
         aed.checklist(who=g.user, pads_replaced=bool(request.form.get("pads_replaced")),
                       rearmed=bool(request.form.get("rearmed")), new_pads_expire=request.form.get("pads_expire", ""),

@@ -4,17 +4,17 @@ one's record, history and next steps (login required)."""
 from __future__ import annotations
 
 import time
-from typing import Any
 
-from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 
 from hall_common.auth import login_required
 from hall_common.errors import RequestFailed
 from hall_common.privacy import mask_phone
 
-from .complaints.service import OPEN, RATINGS, STATUS_TEXT, TRANSITIONS
-from .console import active_alarms
+from .complaints.service import RATINGS, STATUS_TEXT, TRANSITIONS, ComplaintService
 from .complaints.tracking import readable
+from .console import active_alarms
+from .console_services import require
 
 bp = Blueprint("complaints", __name__, url_prefix="/complaints")
 
@@ -25,21 +25,11 @@ ACTIONS = {"accept": "接单 · Accept", "dispatch": "派单 · Dispatch", "star
            "force_close": "强制关闭 · Force close", "out_of_remit": "非物业职责 · Outside remit"}
 
 
-def _service() -> Any:
-    service = current_app.config.get("COMPLAINTS")
-    if service is None:
-        abort(503)
-    return service
-
-
 @bp.get("/")
 @login_required()
 def index():
-    service = _service()
-    marks = ",".join("?" * len(OPEN))
-    rows = list(service.db.query(
-        f"SELECT * FROM complaints WHERE status IN ({marks}) ORDER BY CASE grade WHEN 'emergency' THEN 0 "
-        f"WHEN 'important' THEN 1 WHEN 'general' THEN 2 ELSE 3 END, feedback_due", list(OPEN)))
+    service: ComplaintService = require("complaints")
+    rows = service.open_requests()
     return render_template("console/complaints.html", rows=rows, grades=GRADES, status=STATUS_TEXT,
                            now=time.time(), readable=readable, categories=service.categories, alarms=active_alarms())
 
@@ -47,12 +37,11 @@ def index():
 @bp.get("/<complaint_id>")
 @login_required()
 def detail(complaint_id: str):
-    service = _service()
-    rows = list(service.db.query("SELECT * FROM complaints WHERE id = ?", [complaint_id]))
-    if not rows:
+    service: ComplaintService = require("complaints")
+    found = service.record(complaint_id)
+    if found is None:
         abort(404)
-    row = rows[0]
-    events = list(service.db.query("SELECT * FROM complaint_events WHERE complaint = ? ORDER BY seq", [complaint_id]))
+    row, events = found
     actions = {a: label for a, label in ACTIONS.items() if row["status"] in TRANSITIONS[a][0]}
     return render_template("console/complaint.html", c=row, events=events, actions=actions, grades=GRADES,
                            status=STATUS_TEXT, phone=mask_phone(row["phone"]), readable=readable,
@@ -62,9 +51,10 @@ def detail(complaint_id: str):
 @bp.post("/<complaint_id>/<action>")
 @login_required()
 def act(complaint_id: str, action: str):
+    service: ComplaintService = require("complaints")
     try:
-        _service().transition(complaint_id, action, who=g.user, note=request.form.get("note", ""),
-                              grade_=request.form.get("grade") or None, outcome=request.form.get("outcome") or None)
+        service.transition(complaint_id, action, who=g.user, note=request.form.get("note", ""),
+                           grade_=request.form.get("grade") or None, outcome=request.form.get("outcome") or None)
     except RequestFailed as exc:
         flash("现在不能这样操作 · Not possible now" if exc.code == "wrong_status" else str(exc))
     except ValueError as exc:

@@ -14,6 +14,8 @@ from hall_common.auth import login_required
 from hall_common.errors import RequestFailed
 from hall_common.web import get_db
 
+from .alarms import Alarms
+from .console_services import require, services
 from .registry import Registry
 
 bp = Blueprint("console", __name__)
@@ -71,7 +73,7 @@ def _tiles(nodes: list[Any]) -> list[dict[str, Any]]:
         extra = f"配置 v{n.config_version}" if n.config_version is not None else ""
         tiles.append({"name": n.node, "kind": n.kind, "where": n.location, "colour": colour, "why": why, "extra": extra,
                       "href": None})
-    service = current_app.config.get("PRINTING")
+    service = services().printing
     for p in current_app.config["PRINTERS"]:
         status = service.workers[p.id].status if service is not None and p.id in service.workers else None
         if status is None:
@@ -85,7 +87,7 @@ def _tiles(nodes: list[Any]) -> list[dict[str, Any]]:
             colour, why = "ok", "可打印 · ready"
         tiles.append({"name": p.id, "kind": "printer", "where": "", "colour": colour, "why": why, "extra": "",
                       "href": url_for("console.printers")})
-    aed = current_app.config.get("AED")
+    aed = services().aed
     if aed is not None:
         s = aed.state()
         aed_alarms = [a for a in active_alarms() if a["id"].startswith("aed.")]
@@ -112,7 +114,7 @@ def active_alarms() -> list[dict[str, Any]]:
 @login_required()
 def printers():
     """Each printer's paper and state, and the recent jobs with a reprint button."""
-    service = current_app.config.get("PRINTING")
+    service = services().printing
     rows = []
     for p in current_app.config["PRINTERS"]:
         worker = service.workers.get(p.id) if service is not None else None
@@ -131,7 +133,7 @@ def printers():
 @login_required()
 def reprint(job: str):
     """Print a job again, marked 重打 so it cannot pass for a second ticket."""
-    service = current_app.config.get("PRINTING")
+    service = services().printing
     if service is None:
         flash("打印服务未运行，无法重打 · The print service is not running")
         return redirect(url_for("console.printers"))
@@ -169,7 +171,7 @@ def alarms_json():
 def alarm_list():
     """Every active alarm with an acknowledge button, and the recent history: who saw
     what, and when each was raised and cleared."""
-    alarms = current_app.config.get("ALARMS")
+    alarms = services().alarms
     history = alarms.history(100) if alarms is not None else []
     return render_template("console/alarm_list.html", alarms=active_alarms(), history=history,
                            can_ack=alarms is not None)
@@ -180,9 +182,7 @@ def alarm_list():
 def alarm_ack(alarm_id: str):
     """Someone is on it: the bell stops; the alarm stays until its cause is dealt with.
     The bell's script asks for JSON; the alarm list's form gets the page back."""
-    alarms = current_app.config.get("ALARMS")
-    if alarms is None:
-        abort(503)
+    alarms: Alarms = require("alarms")
     done = alarms.acknowledge(alarm_id, g.user)
     if "csrf_token" not in request.form:  # the bell (its token is in a header)
         if not done:

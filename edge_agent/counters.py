@@ -1,21 +1,21 @@
 """Counter pages for staff (call next, recall, serve, finish, skip, transfer, open/close,
 the waiting list) and the residents' phone page a ticket's QR code opens.
 
-Both act on the agent's queue service (passed to ``create_app`` as ``queue``), the same one
+Both act on the agent's queue service (``services.queue`` of ``create_app``), the same one
 the bus requests reach, so a call from this page, a GPIO button or a hardware caller is
 the same call.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 
 from hall_common.auth import login_required
 from hall_common.errors import RequestFailed
 
+from .console_services import require
 from .queue.rating import RATINGS
+from .queue.service import QueueService
 
 bp = Blueprint("counters", __name__)
 
@@ -25,17 +25,10 @@ MESSAGES = {
 }
 
 
-def _queue() -> Any:
-    service = current_app.config.get("QUEUE")
-    if service is None:
-        abort(503)
-    return service
-
-
 @bp.get("/counters")
 @login_required()
 def index():
-    q = _queue()
+    q: QueueService = require("queue")
     return render_template("console/counters.html", counters=q.engine.counter_states(),
                            waiting=q.engine.waiting_counts(), services=q.engine.services)
 
@@ -43,7 +36,7 @@ def index():
 @bp.get("/counters/<counter>")
 @login_required()
 def counter(counter: str):
-    q = _queue()
+    q: QueueService = require("queue")
     e = q.engine
     if counter not in e.counters:
         abort(404)
@@ -57,7 +50,7 @@ def counter(counter: str):
 @bp.post("/counters/<counter>/<action>")
 @login_required()
 def act(counter: str, action: str):
-    q = _queue()
+    q: QueueService = require("queue")
     if counter not in q.engine.counters:
         abort(404)
     try:
@@ -78,7 +71,7 @@ def act(counter: str, action: str):
 def stats():
     """Today's figures per service and per counter, with a bar chart of tickets and waits,
     and residents' ratings per counter (seed 000 clause 6.1)."""
-    q = _queue()
+    q: QueueService = require("queue")
     figures = q.engine.stats()
     services = q.engine.services
     rows = [(services[sid], f) for sid, f in figures["services"].items() if f["issued"]]
@@ -92,7 +85,7 @@ def stats():
 def follow(ticket_id: str):
     """The resident's phone page: their number, the place in the line, the counter when
     called. Public (the QR code is the key: a random id), refreshed every few seconds."""
-    q = _queue()
+    q: QueueService = require("queue")
     found = q.engine.position(ticket_id)
     if found is None:
         abort(404)

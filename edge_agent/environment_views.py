@@ -19,7 +19,8 @@ from hall_common.auth import login_required
 from hall_common.config import Limit
 
 from .console import active_alarms
-from .environment import ENGLISH, Point, number
+from .console_services import require, services
+from .environment import ENGLISH, Environment, Point, number
 
 bp = Blueprint("environment", __name__, url_prefix="/environment")
 
@@ -52,7 +53,7 @@ def limit_text(limit: Limit | None) -> str:
 @login_required()
 def overview():
     """Each node, each reading: its value, coloured ok / out of range / alarm, and the limit."""
-    env = current_app.config.get("ENVIRONMENT")
+    env = services().environment
     nodes = env.snapshot() if env is not None else []
     return render_template("console/environment.html", nodes=nodes, alarms=active_alarms(), available=env is not None,
                            label=label, limit_text=limit_text, status=STATUS, number=number)
@@ -62,9 +63,7 @@ def overview():
 @login_required()
 def node_page(node: str):
     """One node's readings over 24 hours, 7 days or a year, a chart each."""
-    env = current_app.config.get("ENVIRONMENT")
-    if env is None:
-        abort(404)
+    env: Environment = require("environment")
     period = request.args.get("period", "24h")
     if period not in PERIODS:
         period = "24h"

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 
 from hall_common.auth import login_required
 
 from .console import active_alarms
+from .console_services import require
 from .first_aid import KINDS, MARKINGS, FirstAid, Refused
 
 bp = Blueprint("first_aid", __name__, url_prefix="/first-aid")
@@ -19,15 +20,8 @@ bp = Blueprint("first_aid", __name__, url_prefix="/first-aid")
 REMOVE_REASONS = ("已用完 · used up", "过期撤出 · expired, withdrawn", "破损 · damaged", "其他 · other")
 
 
-def _service() -> FirstAid:
-    service = current_app.config.get("FIRST_AID")
-    if service is None:
-        abort(503)
-    return service
-
-
 def _page(box: str, *, error: Refused | None = None, status: int = 200) -> Any:
-    service = _service()
+    service: FirstAid = require("first_aid")
     if box not in service.boxes:
         abort(404)
     return render_template(
@@ -42,7 +36,7 @@ def _page(box: str, *, error: Refused | None = None, status: int = 200) -> Any:
 @login_required()
 def index():
     """Every box at a glance: how many items, how many expiring or expired, last inspected."""
-    service = _service()
+    service: FirstAid = require("first_aid")
     rows = []
     for box in service.boxes.values():
         states = [i["status"] for i in service.items(box.id)]
@@ -61,11 +55,12 @@ def box(box: str):
 @bp.post("/<box>/items")
 @login_required()
 def add(box: str):
+    service: FirstAid = require("first_aid")
     f = request.form
     try:
-        item = _service().add(box, who=g.user, name=f.get("name", ""), kind=f.get("kind", ""),
-                              marking=f.get("marking") or None, quantity=f.get("quantity", ""), unit=f.get("unit", ""),
-                              batch=f.get("batch", ""), expiry=f.get("expiry") or None)
+        item = service.add(box, who=g.user, name=f.get("name", ""), kind=f.get("kind", ""),
+                           marking=f.get("marking") or None, quantity=f.get("quantity", ""), unit=f.get("unit", ""),
+                           batch=f.get("batch", ""), expiry=f.get("expiry") or None)
     except Refused as exc:
         return _page(box, error=exc, status=422)
     flash(f"已放入：{item['name']} {item['quantity']} {item['unit']} · Added")
@@ -76,7 +71,8 @@ def add(box: str):
 @login_required()
 def act(box: str, item_id: str, action: str):
     """Take out, restock (a new batch replaces the old stock), correct the date, remove."""
-    service, f = _service(), request.form
+    service: FirstAid = require("first_aid")
+    f = request.form
     try:
         if service.item(item_id)["box"] != box:
             abort(404)
@@ -103,8 +99,9 @@ def act(box: str, item_id: str, action: str):
 @bp.post("/<box>/inspections")
 @login_required()
 def inspect(box: str):
+    service: FirstAid = require("first_aid")
     try:
-        _service().inspect(box, who=g.user, found=request.form.get("found", ""), done=request.form.get("done", ""))
+        service.inspect(box, who=g.user, found=request.form.get("found", ""), done=request.form.get("done", ""))
     except Refused as exc:
         return _page(box, error=exc, status=422)
     flash("检查记录已保存 · Inspection recorded")

@@ -16,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from hall_common.web import get_db
 
+from .console_services import services
 from .metrics import EdgeMetrics
 
 bp = Blueprint("metrics", __name__)
@@ -25,6 +26,6 @@ bp = Blueprint("metrics", __name__)
 def metrics() -> Response:
     """Read now, from the agent's live objects and the request's own database connection.
     Without the agent (a console run alone), what the database holds is still reported."""
-    source = current_app.config.get("METRICS") or EdgeMetrics()
+    source = services().metrics or EdgeMetrics()
     body = source.render(get_db(), stale_after=current_app.config["STALE_AFTER"], syncs=current_app.config["SYNCS"])
     return Response(body, mimetype=None, content_type=CONTENT_TYPE_LATEST)

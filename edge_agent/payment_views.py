@@ -14,6 +14,8 @@ from hall_common.auth import login_required
 from hall_common.errors import RequestFailed
 
 from .console import active_alarms
+from .console_services import require, services
+from .payments import PaymentDesk
 
 bp = Blueprint("payments", __name__, url_prefix="/payments")
 
@@ -25,13 +27,13 @@ STATUS = {"created": "待支付 · awaiting payment", "expired_unclosed": "已�
 @bp.get("/")
 @login_required()
 def index():
-    desk = current_app.config.get("PAYMENTS")
+    desk = services().payments
     if desk is None:
         return render_template("console/payments.html", orders=[], printers=[], status=STATUS, alarms=active_alarms(),
                                available=False, receipts={})
     desk.refresh()
     orders = desk.recent()
-    printing = current_app.config.get("PRINTING")
+    printing = services().printing
     receipts = {o["order_id"]: printing.view(o["receipt_job"]) if printing is not None and o["receipt_job"] else None
                 for o in orders}
     return render_template("console/payments.html", orders=orders, printers=current_app.config["PRINTERS"],
@@ -41,9 +43,9 @@ def index():
 @bp.post("/<order_id>/receipt")
 @login_required()
 def receipt(order_id: str):
-    desk = current_app.config.get("PAYMENTS")
+    desk: PaymentDesk = require("payments")
     printer = request.form.get("printer", "")
-    if desk is None or printer not in {p.id for p in current_app.config["PRINTERS"]}:
+    if printer not in {p.id for p in current_app.config["PRINTERS"]}:
         flash("请选择打印机 · Choose a printer")
         return redirect(url_for("payments.index"))
     try:

@@ -1,19 +1,53 @@
-"""What the staff console uses of the running agent (placeholder until the console change lands)."""
+"""The agent's live services the staff console shows and acts on, as one typed object.
+
+The console runs beside the agent in one process: its pages read and act through the very
+objects the bus requests reach, so a call from a page, a GPIO button or a kiosk is the same
+call. Each field is ``None`` when that service is not running (a console started alone, or a
+test that builds only some); :func:`edge_agent.console_services.require` turns that into a
+clear 503 page. The imports are for type checking only, so importing this module stays cheap
+and pulls in neither Flask nor the services themselves.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .aed import Aed
+    from .alarms import Alarms
+    from .complaints.service import ComplaintService
+    from .environment import Environment
+    from .first_aid import FirstAid
+    from .metrics import EdgeMetrics
+    from .payments import PaymentDesk
+    from .printing.service import PrintService
+    from .queue.service import QueueService
 
 
 @dataclass(frozen=True)
 class EdgeServices:
-    printing: Any = None
-    queue: Any = None
-    complaints: Any = None
-    alarms: Any = None
-    payments: Any = None
-    aed: Any = None
-    first_aid: Any = None
-    environment: Any = None
-    metrics: Any = None
+    """What ``create_app(config, services=...)`` keeps at ``app.extensions["edge"]``."""
+
+    printing: PrintService | None = None
+    """Live printer states and reprints, receipts at the counter."""
+    queue: QueueService | None = None
+    """The counter pages, today's figures and residents' phone pages."""
+    complaints: ComplaintService | None = None
+    """Residents' requests, and the public page a receipt's QR code opens."""
+    alarms: Alarms | None = None
+    """Acknowledging an alarm from the bell, and the alarm history."""
+    payments: PaymentDesk | None = None
+    """The kiosks' payments and their receipts."""
+    aed: Aed | None = None
+    """The AED's state, its checklist after a use, its battery and pad dates."""
+    first_aid: FirstAid | None = None
+    """The first-aid and convenience boxes."""
+    environment: Environment | None = None
+    """The environment pages."""
+    metrics: EdgeMetrics | None = None
+    """``/metrics`` from the live objects (without it, from the database alone)."""
+
+
+NAMES = tuple(f.name for f in fields(EdgeServices))
+"""Every service's name, as :func:`edge_agent.console_services.require` takes it."""

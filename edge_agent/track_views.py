@@ -20,7 +20,6 @@ import secrets
 import threading
 import time
 from datetime import datetime
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
@@ -30,6 +29,7 @@ from hall_common.errors import RequestFailed
 
 from .complaints import tracking
 from .complaints.service import RATINGS, STATUS_TEXT
+from .console_services import require
 
 bp = Blueprint("track", __name__)
 
@@ -88,13 +88,6 @@ def _verified() -> Verified:
     return current_app.extensions.setdefault("track_verified", Verified())
 
 
-def _service() -> Any:
-    service = current_app.config.get("COMPLAINTS")
-    if service is None:
-        abort(503)
-    return service
-
-
 def _number(tracking_no: str) -> str:
     number = re.sub(r"\D", "", tracking_no)
     if not tracking.valid(number):
@@ -124,7 +117,7 @@ def _say(code: str) -> None:
 
 
 def _when(ts: float) -> str:
-    tz = ZoneInfo(_service().config.hours.timezone)
+    tz = ZoneInfo(require("complaints").config.hours.timezone)
     return datetime.fromtimestamp(ts, tz).strftime("%m-%d %H:%M")
 
 
@@ -140,7 +133,7 @@ def page(tracking_no: str):
     found = None
     if last4 is not None:
         try:
-            found = _service().answer("track", _requester(), {"number": number, "last4": last4})
+            found = require("complaints").answer("track", _requester(), {"number": number, "last4": last4})
         except RequestFailed as exc:  # locked meanwhile by someone else's wrong tries
             _verified().forget(key)
             _remember(number, None)
@@ -162,7 +155,7 @@ def verify(tracking_no: str):
         _say("last4")
         return redirect(url_for("track.page", tracking_no=number))
     try:
-        _service().answer("track", _requester(), {"number": number, "last4": last4})
+        require("complaints").answer("track", _requester(), {"number": number, "last4": last4})
     except RequestFailed as exc:
         _say(exc.code)
     else:
@@ -188,8 +181,8 @@ def rate(tracking_no: str):
         _say("comment")
     else:
         try:
-            out = _service().answer("rate", _requester(), {"number": number, "last4": last4, "rating": rating,
-                                                        "comment": comment})
+            out = require("complaints").answer("rate", _requester(), {"number": number, "last4": last4,
+                                                                      "rating": rating, "comment": comment})
         except RequestFailed as exc:
             _say(exc.code)
         else:

@@ -171,7 +171,7 @@ def test_a_payment_after_the_resident_left_is_printed_at_the_counter(hall, brows
     (h["tmp"] / "staff.pw").write_text("correct horse 1")
     config = agent.config.model_copy(update={"bootstrap_user": BootstrapUser(
         username="staff", password_file=h["tmp"] / "staff.pw", role="staff")})
-    console = Served(edge_agent.create_app(config, printing=agent.printing, payments=agent.payments))
+    console = Served(edge_agent.create_app(config, services=agent.services))
     h["mini"].served.append(console)
     staff = browser.new_page(viewport={"width": 1366, "height": 900})
     staff.goto(console.url + "payments/")

@@ -58,7 +58,7 @@ def test_a_call_from_the_counter_page_shows_on_the_board_without_a_reload(hall, 
     (tmp_path / "staff.pw").write_text("correct horse 1")
     config = agent.config.model_copy(update={"bootstrap_user": BootstrapUser(
         username="staff", password_file=tmp_path / "staff.pw", role="staff")})
-    console = Served(edge_agent.create_app(config, printing=agent.printing, queue=agent.queue))
+    console = Served(edge_agent.create_app(config, services=agent.services))
     mini.served.append(console)
 
     page = open_board(browser, board.url)

@@ -113,7 +113,7 @@ def hall(broker, tmp_path):
     (tmp_path / "staff.pw").write_text("correct horse 1")
     config = agent.config.model_copy(update={"bootstrap_user": BootstrapUser(
         username="staff", password_file=tmp_path / "staff.pw", role="staff")})
-    console = Served(edge_agent.create_app(config, printing=agent.printing, alarms=agent.alarms))
+    console = Served(edge_agent.create_app(config, services=agent.services))
     mini.served.append(console)
     kiosk, app = mini.kiosk(test_config={"FOLLOW_URL": "http://edge.hall.lan:8081"})
     wait_for(lambda: app.extensions["hall_status"].queue is not None
@@ -351,7 +351,7 @@ def test_one_silent_sensor_node_among_four_goes_stale_alone_and_comes_back(senso
     (tmp_path / "staff.pw").write_text("correct horse 1")
     config = agent.config.model_copy(update={"bootstrap_user": BootstrapUser(
         username="staff", password_file=tmp_path / "staff.pw", role="staff")})
-    console_srv = Served(edge_agent.create_app(config, printing=agent.printing, alarms=agent.alarms))
+    console_srv = Served(edge_agent.create_app(config, services=agent.services))
     mini.served.append(console_srv)
     console = login(console_srv.app)
     # The registry as the console reads it: edge.db, on a connection of this thread.

@@ -333,7 +333,7 @@ def test_staff_accept_and_dispatch_from_the_console(mini, broker, browser, tmp_p
     (tmp_path / "staff.pw").write_text("correct horse 1")
     config = agent.config.model_copy(update={"bootstrap_user": BootstrapUser(
         username="staff", password_file=tmp_path / "staff.pw", role="staff")})
-    console = Served(edge_agent.create_app(config, complaints=agent.complaints))
+    console = Served(edge_agent.create_app(config, services=agent.services))
     mini.served.append(console)
     page = browser.new_page(viewport={"width": 1366, "height": 900})
     page.goto(console.url + "complaints/")
@@ -431,7 +431,7 @@ def test_an_emergency_rings_the_bell_on_the_staff_console_until_someone_acknowle
     (tmp_path / "staff.pw").write_text("correct horse 1")
     config = agent.config.model_copy(update={"bootstrap_user": BootstrapUser(
         username="staff", password_file=tmp_path / "staff.pw", role="staff")})
-    console = Served(edge_agent.create_app(config, complaints=agent.complaints, alarms=agent.alarms))
+    console = Served(edge_agent.create_app(config, services=agent.services))
     mini.served.append(console)
     page = browser.new_page(viewport={"width": 1366, "height": 900})
     page.goto(console.url)

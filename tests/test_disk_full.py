@@ -194,7 +194,7 @@ def kiosk_hall(broker, tmp_path, monkeypatch):
             (tmp_path / "staff.pw").write_text("correct horse 1")
             config = agent.config.model_copy(update={"bootstrap_user": BootstrapUser(
                 username="staff", password_file=tmp_path / "staff.pw", role="staff")})
-            console = edge_agent.create_app(config, queue=agent.queue, alarms=agent.alarms)
+            console = edge_agent.create_app(config, services=agent.services)
             kiosk, app = mini.kiosk(public_key=public_key_b64(key))
             wait_for(lambda: app.extensions["hall_status"].queue is not None
                      and app.extensions["hall_status"].snapshot().printer_ok)
@@ -299,7 +299,7 @@ def edge_hall(broker, tmp_path, monkeypatch):
             (tmp_path / "staff.pw").write_text("correct horse 1")
             config = agent.config.model_copy(update={"bootstrap_user": BootstrapUser(
                 username="staff", password_file=tmp_path / "staff.pw", role="staff")})
-            console = Served(edge_agent.create_app(config, queue=agent.queue, alarms=agent.alarms))
+            console = Served(edge_agent.create_app(config, services=agent.services))
             mini.served.append(console)
             yield mini, agent, console, edge_dir
         finally:

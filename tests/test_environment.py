@@ -354,7 +354,7 @@ def test_the_environment_pages(mini, broker, browser, tmp_path):
     (tmp_path / "staff.pw").write_text("correct horse 1")
     config = agent.config.model_copy(update={"bootstrap_user": BootstrapUser(
         username="staff", password_file=tmp_path / "staff.pw", role="staff")})
-    console = Served(edge_agent.create_app(config, alarms=agent.alarms, environment=env))
+    console = Served(edge_agent.create_app(config, services=agent.services))
     mini.served.append(console)
     page = browser.new_page(viewport={"width": 1366, "height": 900})
     page.goto(console.url + "environment/")

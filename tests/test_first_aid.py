@@ -17,6 +17,7 @@ import edge_agent
 from edge_agent.alarms import Alarms
 from edge_agent.db import migrations
 from edge_agent.first_aid import OUTBOX_KIND, FirstAid, Refused
+from edge_agent.services import EdgeServices
 from hall_common.config import EdgeConfig
 from hall_common.storage import open_database
 
@@ -247,7 +248,7 @@ def csrf(client, path: str) -> str:
 
 
 def test_the_console_refuses_prescription_medicine_and_keeps_what_was_typed(hall):
-    app = edge_agent.create_app(hall.config, alarms=hall.alarms, first_aid=hall.aid)
+    app = edge_agent.create_app(hall.config, services=EdgeServices(alarms=hall.alarms, first_aid=hall.aid))
     c = app.test_client()
     assert c.get("/first-aid/").status_code == 302  # login first
     login(c)
@@ -296,7 +297,7 @@ def test_box_page_in_chromium_shows_each_expiry_state_and_the_inspection_form(ha
             expiry="2026-06-03")
     hall.clock.t = at(2026, 6, 12, 9, 0)  # the gauze and the thermometer have expired since
     aid.check()
-    console = Served(edge_agent.create_app(hall.config, alarms=hall.alarms, first_aid=aid))
+    console = Served(edge_agent.create_app(hall.config, services=EdgeServices(alarms=hall.alarms, first_aid=aid)))
     SHOTS.mkdir(parents=True, exist_ok=True)
     page = browser.new_page(viewport={"width": 1366, "height": 900})
     try:

@@ -46,8 +46,7 @@ def console(mini, agent, tmp_path, browser):
     (tmp_path / "staff.pw").write_text("correct horse 1")
     config = agent.config.model_copy(update={"bootstrap_user": BootstrapUser(
         username="staff", password_file=tmp_path / "staff.pw", role="staff")})
-    served = Served(edge_agent.create_app(config, printing=agent.printing, alarms=agent.alarms, aed=agent.aed,
-                                          environment=agent.environment, first_aid=agent.first_aid))
+    served = Served(edge_agent.create_app(config, services=agent.services))
     mini.served.append(served)
     page = browser.new_page(viewport={"width": 1366, "height": 900})
     page.goto(served.url + "alarms/")

@@ -14,6 +14,7 @@ from central_sync import client as outbox
 from edge_agent.alarms import Alarms
 from edge_agent.metrics import EdgeMetrics
 from edge_agent.registry import Registry
+from edge_agent.services import EdgeServices
 from hall_common.bus import contract
 from hall_common.bus.client import BusMessage
 from hall_common.bus.payloads import Birth, NodeState
@@ -75,13 +76,13 @@ def value(samples: dict, name: str, **labels: str) -> float | None:
 def hall(tmp_path):
     config = edge_config(tmp_path, centre=True)
     holder: dict[str, Any] = {}
-    app = edge_agent.create_app(config, metrics=None)  # migrations applied to edge.db here
+    edge_agent.create_app(config)  # applies the migrations to edge.db that Alarms needs
     db_path = config.data_dir / "edge.db"
     alarms = Alarms(db_path, bus=None, node="edge")
     printing = Printing(printer_1=PrinterStatus(online=True, paper="near_end"),
                         printer_2=PrinterStatus(online=True, cover_open=True), printer_3=None)
     metrics = EdgeMetrics(alarms=alarms, printing=printing, environment=Env())
-    app.config["METRICS"] = metrics
+    app = edge_agent.create_app(config, services=EdgeServices(metrics=metrics))
     holder.update(app=app, alarms=alarms, metrics=metrics, db_path=db_path)
     yield holder
     alarms.close()
@@ -152,7 +153,7 @@ def test_environment_with_only_a_snapshot_and_a_console_without_the_agent(tmp_pa
         def snapshot(self) -> list[dict[str, Any]]:
             return [{"node": "env-02", "readings": [{"reading": "noise", "value": 48.0}]}]
 
-    app = edge_agent.create_app(edge_config(tmp_path), metrics=EdgeMetrics(environment=Snapshot()))
+    app = edge_agent.create_app(edge_config(tmp_path), services=EdgeServices(metrics=EdgeMetrics(environment=Snapshot())))
     samples = scrape(app)
     assert value(samples, "hall_environment_reading", node="env-02", reading="noise") == 48.0
     assert value(samples, "hall_active_alarms", severity="critical", state="ACTIVE_UNACK") == 0

@@ -363,7 +363,7 @@ def test_staff_console_shows_the_printers_and_reprints_a_job(mini, broker, print
     (tmp_path / "staff.pw").write_text("correct horse 1")
     config = agent.config.model_copy(update={"bootstrap_user": BootstrapUser(
         username="staff", password_file=tmp_path / "staff.pw", role="staff")})
-    served = Served(edge_agent.create_app(config, printing=agent.printing))
+    served = Served(edge_agent.create_app(config, services=agent.services))
     mini.served.append(served)
 
     page = browser.new_page(viewport={"width": 1366, "height": 900})

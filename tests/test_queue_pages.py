@@ -39,7 +39,7 @@ def hall(broker, tmp_path):
     (tmp_path / "staff.pw").write_text("correct horse 1")
     config = agent.config.model_copy(update={"bootstrap_user": BootstrapUser(
         username="staff", password_file=tmp_path / "staff.pw", role="staff")})
-    console = Served(edge_agent.create_app(config, printing=agent.printing, queue=agent.queue))
+    console = Served(edge_agent.create_app(config, services=agent.services))
     mini.served.append(console)
     kiosk, app = mini.kiosk(test_config={"FOLLOW_URL": console.url})
     wait_for(lambda: app.extensions["hall_status"].queue is not None and app.extensions["hall_status"].snapshot().printer_ok)

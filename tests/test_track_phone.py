@@ -32,7 +32,7 @@ def hall(broker, tmp_path):
 
     mini = MiniHall(broker, tmp_path)
     agent = mini.edge()
-    console = Served(edge_agent.create_app(agent.config, complaints=agent.complaints))
+    console = Served(edge_agent.create_app(agent.config, services=agent.services))
     mini.served.append(console)
     kiosk = broker.client("kiosk-01", kind="kiosk")
     yield agent, console, kiosk

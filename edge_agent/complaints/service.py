@@ -299,6 +299,28 @@ class ComplaintService(Component):
                                                              "Due soon: please accept it")
         return escalated
 
+    # -- the staff console -------------------------------------------------------------------
+    # Its pages read through these, under the lock, never through ``self.db``: a read on a
+    # web thread must not see half of a transaction the bus worker or the deadline timer has open.
+
+    @locked
+    def open_requests(self) -> list[dict[str, Any]]:
+        """The requests not yet closed, the most urgent grade first, then by feedback deadline."""
+        marks = ",".join("?" * len(OPEN))
+        return list(self.db.query(
+            f"SELECT * FROM complaints WHERE status IN ({marks}) ORDER BY CASE grade WHEN 'emergency' THEN 0 "
+            f"WHEN 'important' THEN 1 WHEN 'general' THEN 2 ELSE 3 END, feedback_due", list(OPEN)))
+
+    @locked
+    def record(self, complaint_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+        """One request and its events in order, read together so they agree; ``None`` if there
+        is no such request."""
+        rows = list(self.db.query("SELECT * FROM complaints WHERE id = ?", [complaint_id]))
+        if not rows:
+            return None
+        events = list(self.db.query("SELECT * FROM complaint_events WHERE complaint = ? ORDER BY seq", [complaint_id]))
+        return rows[0], events
+
     # -- track -------------------------------------------------------------------------------
 
     @route("track")
