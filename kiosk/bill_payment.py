@@ -21,9 +21,9 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, render_template, request, session, url_for
 from flask_babel import gettext as _
 
-from hall_common.errors import HallError, RequestFailed
+from hall_common.errors import HallError
 
-from .flows import _ask_edge
+from .edge import ask_edge, refusal
 from .nav import go
 from .qr import qr_svg
 
@@ -61,14 +61,9 @@ def start():
     if settings.printer:
         args["printer"] = settings.printer
     try:
-        order = _ask_edge("pay", args)
-    except RequestFailed as exc:
-        log.info("payment refused: %s", exc.code)
-        session["bills_error"] = _refusal(exc.code)
-        return go(url_for("bills.show"))
+        order = ask_edge("pay", args)
     except HallError as exc:
-        log.warning("payment order failed: %s", exc)
-        session["bills_error"] = _refusal("unavailable")
+        session["bills_error"] = _refusal(refusal(exc, doing="payment order") or "unavailable")
         return go(url_for("bills.show"))
     session["payment"] = {"order_id": order["order_id"], "amount_fen": int(order["amount_fen"]),
                           "code_url": order["code_url"], "expires_at": float(order["expires_at"]),

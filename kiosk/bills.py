@@ -24,11 +24,11 @@ from flask import Blueprint, abort, current_app, render_template, request, sessi
 from flask_babel import gettext as _
 
 from hall_common import resident_qr
-from hall_common.errors import HallError, RequestFailed
+from hall_common.errors import HallError
 
 from .camera import CameraError
 from .features import FEATURES, blocked_by, snapshot, template_context
-from .flows import _ask_edge
+from .edge import ask_edge, refusal
 from .nav import go
 
 bp = Blueprint("bills", __name__, url_prefix="/bills")
@@ -62,13 +62,9 @@ def _blocked() -> bool:
 def _lookup(args: dict[str, str], *, by_qr: bool):
     """Ask the edge (and so the centre); keep the household and its lines for this visit."""
     try:
-        found = _ask_edge("bills", args)
-    except RequestFailed as exc:
-        session["bills_error"] = _refusal(exc.code, by_qr=by_qr)
-        return go(url_for("bills.start"))
+        found = ask_edge("bills", args)
     except HallError as exc:
-        log.warning("bills lookup failed: %s", exc)
-        session["bills_error"] = _refusal("unavailable", by_qr=by_qr)
+        session["bills_error"] = _refusal(refusal(exc, doing="bills lookup") or "unavailable", by_qr=by_qr)
         return go(url_for("bills.start"))
     session.pop("bills_form", None)
     session["bills"] = {"household": found.get("household", {}), "unpaid": found.get("unpaid", []),
@@ -149,7 +145,7 @@ def room_picker():
     if _blocked():
         return go(url_for("home.service", key="bills"))
     try:
-        rooms = _ask_edge("bill_rooms", {}).get("rooms", [])
+        rooms = ask_edge("bill_rooms", {}).get("rooms", [])
     except HallError as exc:
         log.warning("bills: no room list: %s", exc)
         session["bills_error"] = _refusal("unavailable", by_qr=False)

@@ -14,25 +14,18 @@ import re
 from flask import Blueprint, abort, current_app, render_template, request, session, url_for
 from flask_babel import gettext as _
 
-from hall_common.errors import BusTimeout, HallError, RequestFailed
+from hall_common.errors import HallError
 
 from .camera import CameraError, tracking_number_from
-from .features import snapshot
+from .edge import ask_edge, refusal
 from .nav import go
+from .rating import LEVELS
 
 bp = Blueprint("flows", __name__)
 log = logging.getLogger(__name__)
 
 TRACKING_NUMBER = re.compile(r"^\d{13}$")
 LAST4 = re.compile(r"^\d{4}$")
-
-
-def _ask_edge(method: str, args: dict) -> dict:
-    """A request to the edge agent; raises HallError subclasses the views turn into screens."""
-    bus = current_app.extensions.get("bus")
-    if bus is None or not snapshot().edge_up:
-        raise BusTimeout("the edge agent is unreachable")
-    return bus.request(method, args, timeout=current_app.config["BUS_TIMEOUT"])
 
 
 @bp.get("/help")
@@ -43,7 +36,7 @@ def help():
 @bp.post("/help/call")
 def help_call():
     try:
-        _ask_edge("help", {})
+        ask_edge("help", {})
         session["help_called"] = "ok"
     except HallError as exc:
         log.warning("help request failed: %s", exc)
@@ -101,15 +94,12 @@ def track_submit():
         session["track_errors"] = errors
         return go(url_for("flows.track"))
     try:
-        result = _ask_edge("track", {"number": number, "last4": last4})
+        result = ask_edge("track", {"number": number, "last4": last4})
         # The last 4 digits stay (in this session only) so the resident can rate the request.
         session["track_result"] = {"state": "found", "record": result, "last4": last4}
-    except RequestFailed as exc:
-        state = {"not_found": "not_found", "rate_limited": "limited"}.get(exc.code, "unavailable")
-        session["track_result"] = {"state": state}
     except HallError as exc:
-        log.warning("track request failed: %s", exc)
-        session["track_result"] = {"state": "unavailable"}
+        code = refusal(exc, doing="track request")
+        session["track_result"] = {"state": {"not_found": "not_found", "rate_limited": "limited"}.get(code, "unavailable")}
     session["track_result"]["number"] = number
     return go(url_for("flows.track_result"))
 
@@ -119,7 +109,5 @@ def track_result():
     result = session.get("track_result")
     if result is None:
         return go(url_for("flows.track"))
-    from .rating import LEVELS  # rating imports this module
-
     return render_template("kiosk/track_result.html", result=result, levels=LEVELS, picked={},
                            level=dict(LEVELS).get((result.get("rated") or {}).get("rating", ""), ""))

@@ -16,12 +16,12 @@ import uuid
 from flask import Blueprint, current_app, render_template, request, session, url_for
 from flask_babel import get_locale
 
-from hall_common.errors import HallError, RequestFailed
+from hall_common.errors import HallError
 from hall_common.hours import week_table
 from hall_common.print_client import job_for
 
 from .features import FEATURES, blocked_by, snapshot, template_context
-from .flows import _ask_edge
+from .edge import ask_edge, refusal
 from .nav import go
 from .qr import qr_svg
 
@@ -55,15 +55,13 @@ def take():
     wants_paper = request.form.get("paper", "yes") != "no"
     req = session.get("queue_request") or str(uuid.uuid4())
     try:
-        ticket = _ask_edge("ticket", {"request": req, "service": service, "priority": request.form.get("priority") == "yes"})
-    except RequestFailed as exc:
-        if exc.code == "closed":
-            return go(url_for("home.service", key="queue"))
-        session["queue_error"] = "full" if exc.code == "full" else "unavailable"
-        return go(url_for("queue.choose"))
+        ticket = ask_edge("ticket", {"request": req, "service": service, "priority": request.form.get("priority") == "yes"})
     except HallError as exc:
-        log.warning("ticket request failed: %s", exc)
-        return go(url_for("home.service", key="queue"))
+        code = refusal(exc, doing="ticket request")
+        if code is None or code == "closed":  # no answer, or the hall closed: the screen that says so
+            return go(url_for("home.service", key="queue"))
+        session["queue_error"] = "full" if code == "full" else "unavailable"
+        return go(url_for("queue.choose"))
     session.pop("queue_request", None)
     follow = _follow_url(ticket["id"])
     printed, reason = False, "paperless" if not wants_paper else ""

@@ -19,10 +19,10 @@ import uuid
 from flask import Blueprint, current_app, render_template, request, session, url_for
 from flask_babel import lazy_gettext as _l
 
-from hall_common.errors import HallError, RequestFailed
+from hall_common.errors import HallError
 
 from .features import FEATURES, blocked_by, snapshot, template_context
-from .flows import _ask_edge
+from .edge import ask_edge, refusal
 from .nav import go
 
 bp = Blueprint("rating", __name__, url_prefix="/rate")
@@ -80,12 +80,10 @@ def code():
     if m is None or m.group(1) not in _letters():
         return _back_to_start(typed, "format")
     try:
-        ticket = _ask_edge("rate_service", {"code": typed, "check": True})
-    except RequestFailed as exc:
-        return _back_to_start(typed, exc.code if exc.code in REFUSALS else "unavailable")
+        ticket = ask_edge("rate_service", {"code": typed, "check": True})
     except HallError as exc:
-        log.warning("rating check failed: %s", exc)
-        return _back_to_start(typed, "unavailable")
+        code = refusal(exc, doing="rating check")
+        return _back_to_start(typed, code if code in REFUSALS else "unavailable")
     session["rate_ticket"] = {k: ticket.get(k) for k in ("code", "name_zh", "name_en", "counter_name")}
     session["rate_request"] = str(uuid.uuid4())
     return go(url_for("rating.choose"))
@@ -113,15 +111,12 @@ def send():
     args = {"request": session.get("rate_request") or str(uuid.uuid4()), "code": t["code"], "rating": rating,
             "comment": "；".join(zh for _, zh in chosen)}
     try:
-        result = _ask_edge("rate_service", args)
-    except RequestFailed as exc:
-        if exc.code in REFUSALS:
-            session.pop("rate_ticket", None)
-            return _back_to_start(t["code"], exc.code)
-        log.warning("rating refused: %s", exc)
-        return _back_to_choose("unavailable", rating, chosen)
+        result = ask_edge("rate_service", args)
     except HallError as exc:
-        log.warning("rating request failed: %s", exc)
+        code = refusal(exc, doing="rating")
+        if code in REFUSALS:
+            session.pop("rate_ticket", None)
+            return _back_to_start(t["code"], code)
         return _back_to_choose("unavailable", rating, chosen)
     for key in ("rate_ticket", "rate_request"):
         session.pop(key, None)
@@ -164,7 +159,7 @@ def request_rating():
         found["rate_error"] = "rating"
     else:
         try:
-            result = _ask_edge("rate", {"number": found["number"], "last4": found["last4"], "rating": rating})
+            result = ask_edge("rate", {"number": found["number"], "last4": found["last4"], "rating": rating})
             found["rated"] = {"rating": rating, "reopened": bool(result.get("reopened"))}
             found.pop("last4", None)  # no longer needed: the digits leave the kiosk
             found.pop("rate_error", None)
