@@ -24,7 +24,7 @@ from flask_babel import gettext as _
 from hall_common.errors import HallError
 
 from .edge import ask_edge, refusal
-from .nav import go
+from .nav import go, kept
 from .qr import qr_svg
 
 bp = Blueprint("payment", __name__, url_prefix="/bills/pay")
@@ -48,9 +48,7 @@ def _refusal(code: str) -> str:
 @bp.post("/")
 def start():
     """Ask for an order for the chosen lines (ids only, and only this visit's)."""
-    bills = session.get("bills")
-    if bills is None:
-        return go(url_for("bills.start"))
+    bills = kept("bills", or_go="bills.start")
     mine = [line["id"] for line in bills["unpaid"]]
     picked = [i for i in session.get("bills_pick", []) if i in mine]
     if not picked:
@@ -74,9 +72,7 @@ def start():
 @bp.get("/")
 def show():
     """The payment QR code, the amount, and how long it stays valid."""
-    pay = session.get("payment")
-    if pay is None:
-        return go(url_for("bills.show"))
+    pay = kept("payment", or_go="bills.show")
     if pay["status"] != "created":
         return go(url_for("payment.done"))
     left = max(0, int(pay["expires_at"] - time.time()))
@@ -105,9 +101,7 @@ def state():
 @bp.get("/done")
 def done():
     """Paid (the household leaves the session now) or closed unpaid."""
-    pay = session.get("payment")
-    if pay is None:
-        return go(url_for("home.index"))
+    pay = kept("payment", or_go="home.index")
     watch = current_app.extensions.get("payments")
     if pay["status"] == "created" and watch is not None:
         status = watch.status(pay["order_id"]) or watch.wait(pay["order_id"], 0)

@@ -18,18 +18,18 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any
 
-from flask import Blueprint, abort, current_app, render_template, request, session, url_for
+from flask import Blueprint, current_app, render_template, request, session, url_for
 from flask_babel import gettext as _
 
 from hall_common import resident_qr
 from hall_common.errors import HallError
 
 from .camera import CameraError
-from .features import FEATURES, blocked_by, snapshot, template_context
 from .edge import ask_edge, refusal
-from .nav import go
+from .features import FEATURES, blocked_by, snapshot, template_context
+from .nav import go, kept
+from .scan import read_qr
 
 bp = Blueprint("bills", __name__, url_prefix="/bills")
 log = logging.getLogger(__name__)
@@ -88,13 +88,9 @@ def start():
 
 @bp.post("/scan")
 def scan():
-    camera = current_app.extensions.get("camera")
-    if camera is None:
-        abort(404)
     try:
-        payload = camera.scan(current_app.config["CAMERA_SCAN_S"])
-    except CameraError as exc:
-        log.error("bills: the camera does not work: %s", exc)
+        payload = read_qr("bills")
+    except CameraError:
         session["bills_error"] = _("The camera is not working right now. Please enter your room instead.")
         return go(url_for("bills.start"))
     if payload is None:
@@ -169,16 +165,10 @@ def room_picked():
     return go(url_for("bills.start"))
 
 
-def _bills() -> dict[str, Any] | None:
-    return session.get("bills")
-
-
 @bp.get("/list")
 def show():
     """This visit's household and its lines; nothing else, whatever the address says."""
-    bills = _bills()
-    if bills is None:
-        return go(url_for("bills.start"))
+    bills = kept("bills", or_go="bills.start")
     picked = set(session.get("bills_pick", []))
     total = sum(line["amount_fen"] for line in bills["unpaid"] if line["id"] in picked)
     return render_template("kiosk/bills.html", bills=bills, picked=picked, total=total,
@@ -189,9 +179,7 @@ def show():
 def pick():
     """Tick or untick a line (one tap, one request: no script needed). Only ids of this
     session's unpaid lines are taken; anything else is ignored."""
-    bills = _bills()
-    if bills is None:
-        return go(url_for("bills.start"))
+    bills = kept("bills", or_go="bills.start")
     mine = {line["id"] for line in bills["unpaid"]}
     picked = [i for i in session.get("bills_pick", []) if i in mine]
     line = request.form.get("line", "")

@@ -32,9 +32,9 @@ from hall_common.bus.payloads import ComplaintDraft
 from hall_common.errors import HallError
 from hall_common.print_client import job_for
 
-from .features import FEATURES, blocked_by, snapshot, template_context
 from .edge import ask_edge
-from .nav import go, leave
+from .features import FEATURES, blocked_by, snapshot, template_context
+from .nav import go, kept, leave
 from .qr import qr_svg
 
 bp = Blueprint("complaints", __name__, url_prefix="/complaints")
@@ -92,10 +92,6 @@ def _check(step: str, answers: dict[str, Any], options: dict[str, Any]) -> dict[
     return errors
 
 
-def _draft() -> dict[str, Any] | None:
-    return session.get("complaint")
-
-
 def _options() -> dict[str, Any]:
     return ask_edge("complaint_options", {})
 
@@ -108,9 +104,7 @@ def _draft_and_options() -> tuple[dict[str, Any], dict[str, Any]]:
     """This visit's draft and the hall's options, or the resident goes elsewhere
     (:func:`~kiosk.nav.leave`): back to the start when there is no draft (a bookmark, a
     session that ended), to the "unavailable" screen when the edge does not answer."""
-    draft = _draft()
-    if draft is None:
-        leave(url_for("complaints.start"))
+    draft = kept("complaint", or_go="complaints.start")
     try:
         return draft, _options()
     except HallError as exc:
@@ -126,7 +120,7 @@ def _screen(step: str, **extra: Any):
                            category=_category(options, draft["answers"].get("category", "")), **extra)
 
 
-def _kept(field: str, value: str) -> str:
+def _trimmed(field: str, value: str) -> str:
     """What of a typed answer the session keeps: one character past the field's limit, so
     the screen still says "too long" but a pasted novel cannot swell the session cookie
     past the 4 KB a browser keeps (it would drop the cookie, and the visit with it)."""
@@ -137,7 +131,7 @@ def _kept(field: str, value: str) -> str:
 def _save(step: str, answers: dict[str, str], next_step: str):
     """Keep a screen's answers; go on if they are valid, back to the screen if not."""
     draft, options = _draft_and_options()
-    draft["answers"].update({k: _kept(k, v) for k, v in answers.items()})
+    draft["answers"].update({k: _trimmed(k, v) for k, v in answers.items()})
     session["complaint"] = draft
     errors = _check(step, draft["answers"], options)
     if errors:
@@ -231,9 +225,7 @@ def confirm():
 
 @bp.post("/submit")
 def submit():
-    draft = _draft()
-    if draft is None:
-        return go(url_for("complaints.start"))
+    draft = kept("complaint", or_go="complaints.start")
     answers = draft["answers"]
     try:
         receipt = ask_edge("complaint", {"request": draft["request"], **{k: answers.get(k, "") for k in _FILLER}})
@@ -254,9 +246,7 @@ def submit():
 
 @bp.get("/done")
 def done():
-    receipt = session.get("complaint_done")
-    if receipt is None:
-        return go(url_for("home.index"))
+    receipt = kept("complaint_done", or_go="home.index")
     return render_template("kiosk/complaint_done.html", r=receipt, kinds=KINDS, due=_local(receipt["feedback_due"]),
                            qr_svg=qr_svg(receipt["url"], scale=6), idle_kind="result")
 

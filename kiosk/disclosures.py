@@ -23,7 +23,7 @@ from hall_common.errors import HallError
 
 from .complaints import field_errors
 from .edge import ask_edge, refusal
-from .nav import go, leave
+from .nav import go, kept, leave
 
 bp = Blueprint("disclosures", __name__, url_prefix="/disclosures")
 log = logging.getLogger(__name__)
@@ -186,7 +186,5 @@ def ask_submit(item_id: str):
 
 @bp.get("/asked")
 def asked():
-    r = session.get("disclosure_asked")
-    if r is None:
-        return go(url_for("disclosures.index"))
+    r = kept("disclosure_asked", or_go="disclosures.index")
     return render_template("kiosk/disclosure_asked.html", r=r, idle_kind="result")

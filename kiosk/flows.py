@@ -11,15 +11,16 @@ from __future__ import annotations
 import logging
 import re
 
-from flask import Blueprint, abort, current_app, render_template, request, session, url_for
+from flask import Blueprint, current_app, render_template, request, session, url_for
 from flask_babel import gettext as _
 
 from hall_common.errors import HallError
 
 from .camera import CameraError, tracking_number_from
 from .edge import ask_edge, refusal
-from .nav import go
+from .nav import go, kept
 from .rating import LEVELS
+from .scan import read_qr
 
 bp = Blueprint("flows", __name__)
 log = logging.getLogger(__name__)
@@ -58,13 +59,9 @@ def track_scan():
     """Read the tracking number off the receipt's QR code, then ask only for the last 4
     digits. The request waits for the camera (up to CAMERA_SCAN_S): the kiosk's script
     keeps the button busy meanwhile, so a second tap does not start a second scan."""
-    camera = current_app.extensions.get("camera")
-    if camera is None:
-        abort(404)
     try:
-        payload = camera.scan(current_app.config["CAMERA_SCAN_S"])
-    except CameraError as exc:
-        log.error("track: the camera does not work: %s", exc)
+        payload = read_qr("track")
+    except CameraError:
         session["track_errors"] = {"scan": _("The camera is not working right now. Please type the number from your receipt.")}
         return go(url_for("flows.track"))
     number = tracking_number_from(payload) if payload is not None else None
@@ -106,8 +103,6 @@ def track_submit():
 
 @bp.get("/track/result")
 def track_result():
-    result = session.get("track_result")
-    if result is None:
-        return go(url_for("flows.track"))
+    result = kept("track_result", or_go="flows.track")
     return render_template("kiosk/track_result.html", result=result, levels=LEVELS, picked={},
                            level=dict(LEVELS).get((result.get("rated") or {}).get("rating", ""), ""))

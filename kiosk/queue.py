@@ -20,9 +20,9 @@ from hall_common.errors import HallError
 from hall_common.hours import week_table
 from hall_common.print_client import job_for
 
-from .features import FEATURES, blocked_by, snapshot, template_context
 from .edge import ask_edge, refusal
-from .nav import go
+from .features import FEATURES, blocked_by, snapshot, template_context
+from .nav import go, kept
 from .qr import qr_svg
 
 bp = Blueprint("queue", __name__, url_prefix="/queue")
@@ -73,9 +73,7 @@ def take():
 
 @bp.get("/ticket")
 def ticket():
-    t = session.get("queue_ticket")
-    if t is None:
-        return go(url_for("queue.choose"))
+    t = kept("queue_ticket", or_go="queue.choose")
     return render_template("kiosk/queue_ticket.html", t=t, qr_svg=qr_svg(t["follow"], scale=8))
 
 

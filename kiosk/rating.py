@@ -21,9 +21,9 @@ from flask_babel import lazy_gettext as _l
 
 from hall_common.errors import HallError
 
-from .features import FEATURES, blocked_by, snapshot, template_context
 from .edge import ask_edge, refusal
-from .nav import go
+from .features import FEATURES, blocked_by, snapshot, template_context
+from .nav import go, kept
 
 bp = Blueprint("rating", __name__, url_prefix="/rate")
 log = logging.getLogger(__name__)
@@ -91,18 +91,14 @@ def code():
 
 @bp.get("/choose")
 def choose():
-    t = session.get("rate_ticket")
-    if t is None:
-        return go(url_for("rating.start"))
+    t = kept("rate_ticket", or_go="rating.start")
     return render_template("kiosk/rate_choose.html", t=t, levels=LEVELS, phrases=PHRASES,
                            error=session.pop("rate_choice_error", None), picked=session.pop("rate_picked", {}))
 
 
 @bp.post("/send")
 def send():
-    t = session.get("rate_ticket")
-    if t is None:
-        return go(url_for("rating.start"))
+    t = kept("rate_ticket", or_go="rating.start")
     rating = request.form.get("rating", "")
     keys = set(request.form.getlist("phrase"))
     chosen = [(key, zh) for key, zh, _ in PHRASES if key in keys]
@@ -127,9 +123,7 @@ def send():
 
 @bp.get("/thanks")
 def thanks():
-    done = session.get("rate_done")
-    if done is None:
-        return go(url_for("rating.start"))
+    done = kept("rate_done", or_go="rating.start")
     return render_template("kiosk/rate_thanks.html", done=done, level=dict(LEVELS).get(done["rating"], ""))
 
 
