@@ -27,7 +27,7 @@ from hall_common.errors import HallError
 
 from .camera import CameraError
 from .edge import ask_edge, refusal
-from .features import FEATURES, blocked_by, snapshot, template_context
+from .features import require
 from .nav import go, kept
 from .scan import read_qr
 
@@ -54,11 +54,6 @@ def _refusal(code: str, *, by_qr: bool) -> str:
                                 "Please ask at the front desk."))
 
 
-def _blocked() -> bool:
-    ctx = template_context()
-    return blocked_by(next(f for f in FEATURES if f.key == "bills"), snapshot(), bool(ctx["hall_open"])) is not None
-
-
 def _lookup(args: dict[str, str], *, by_qr: bool):
     """Ask the edge (and so the centre); keep the household and its lines for this visit."""
     try:
@@ -77,8 +72,7 @@ def _lookup(args: dict[str, str], *, by_qr: bool):
 def start():
     """Who are you? Scan the resident code, or room plus phone digits. A new visit to this
     screen forgets a household identified before."""
-    if _blocked():
-        return go(url_for("home.service", key="bills"))
+    require("bills")
     session.pop("bills", None)
     session.pop("bills_pick", None)
     return render_template("kiosk/bills_identify.html", form=session.pop("bills_form", {"room": "", "last4": ""}),
@@ -138,8 +132,7 @@ def _natural(text: str) -> tuple:
 def room_picker():
     """Pick the room instead of typing it: building, then unit, then room. The list has no
     names or phones; a room alone opens nothing without the phone digits."""
-    if _blocked():
-        return go(url_for("home.service", key="bills"))
+    require("bills")
     try:
         rooms = ask_edge("bill_rooms", {}).get("rooms", [])
     except HallError as exc:

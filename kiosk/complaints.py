@@ -33,7 +33,7 @@ from hall_common.errors import HallError
 from hall_common.print_client import job_for
 
 from .edge import ask_edge
-from .features import FEATURES, blocked_by, snapshot, template_context
+from .features import require
 from .nav import go, kept, leave
 from .qr import qr_svg
 
@@ -143,10 +143,7 @@ def _save(step: str, answers: dict[str, str], next_step: str):
 @bp.get("/")
 def start():
     """A new request: a fresh id (a double tap on submit is one record), nothing kept."""
-    ctx = template_context()
-    why = blocked_by(next(f for f in FEATURES if f.key == "complaints"), snapshot(), bool(ctx["hall_open"]))
-    if why is not None:
-        return go(url_for("home.service", key="complaints"))
+    require("complaints")
     session.pop("complaint_done", None)
     session["complaint"] = {"request": str(uuid.uuid4()), "answers": {}}
     return go(url_for("complaints.what"))

@@ -21,7 +21,7 @@ from hall_common.hours import week_table
 from hall_common.print_client import job_for
 
 from .edge import ask_edge, refusal
-from .features import FEATURES, blocked_by, snapshot, template_context
+from .features import require, snapshot
 from .nav import go, kept
 from .qr import qr_svg
 
@@ -37,10 +37,7 @@ def _services() -> list:
 
 @bp.get("/")
 def choose():
-    ctx = template_context()
-    why = blocked_by(next(f for f in FEATURES if f.key == "queue"), snapshot(), bool(ctx["hall_open"]))
-    if why is not None:
-        return go(url_for("home.service", key="queue"))
+    require("queue")
     session["queue_request"] = str(uuid.uuid4())
     return render_template("kiosk/queue_choose.html", services=_services(), error=session.pop("queue_error", None),
                            printer_ok=snapshot().printer_ok)

@@ -22,7 +22,7 @@ from flask_babel import lazy_gettext as _l
 from hall_common.errors import HallError
 
 from .edge import ask_edge, refusal
-from .features import FEATURES, blocked_by, snapshot, template_context
+from .features import require
 from .nav import go, kept
 
 bp = Blueprint("rating", __name__, url_prefix="/rate")
@@ -64,10 +64,7 @@ def _letters() -> list[str]:
 
 @bp.get("/")
 def start():
-    ctx = template_context()
-    why = blocked_by(next(f for f in FEATURES if f.key == "rate"), snapshot(), bool(ctx["hall_open"]))
-    if why is not None:
-        return go(url_for("home.service", key="rate"))
+    require("rate")
     return render_template("kiosk/rate_code.html", code=session.pop("rate_form", ""),
                            error=session.pop("rate_error", None), letters=_letters())
 
