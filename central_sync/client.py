@@ -33,6 +33,7 @@ from typing import Any, Callable
 
 import sqlite_utils
 
+from hall_common.errors import HallError
 from hall_common.storage import Migrations, open_database
 
 from .protocol import MAX_RECORDS, Ack, Batch, ConfigPage, ContentPage, Record
@@ -99,7 +100,7 @@ FEEDS: dict[str, tuple[str, Any]] = {
 """What a hall can pull from the centre: path and page document of each feed."""
 
 
-class CentreRefused(Exception):
+class CentreRefused(HallError, RuntimeError):
     """The centre answered with an error that retrying will not fix (4xx)."""
 
 

@@ -23,10 +23,11 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from hall_common.bus.payloads import ConfigDesired
+from hall_common.errors import HallError
 from hall_common.storage import write_private
 
 
-class ConfigRejected(Exception):
+class ConfigRejected(HallError, ValueError):
     """A configuration document that must not be applied; the message says why."""
 
 

@@ -36,6 +36,7 @@ from zoneinfo import ZoneInfo
 from hall_common.bus import contract
 from hall_common.bus.payloads import DeviceState
 from hall_common.config import AedConfig
+from hall_common.errors import HallError
 from hall_common.storage import open_database
 from hall_common.threads import Periodic
 
@@ -49,7 +50,7 @@ DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 PARTS = {"battery": ("电池", "battery"), "pads": ("电极片", "pads")}
 
 
-class AedRefused(ValueError):
+class AedRefused(HallError, ValueError):
     """What staff entered cannot be taken; ``message`` says why in Chinese and English."""
 
     def __init__(self, message: str) -> None:

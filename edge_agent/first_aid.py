@@ -44,6 +44,7 @@ from zoneinfo import ZoneInfo
 
 from central_sync import client as outbox
 from hall_common.config import DeviceInfo, FirstAidConfig
+from hall_common.errors import HallError
 from hall_common.storage import immediate, open_database
 from hall_common.threads import Periodic
 
@@ -64,7 +65,7 @@ MAX_NAME, MAX_UNIT, MAX_BATCH, MAX_NOTE, MAX_QUANTITY = 64, 8, 32, 500, 9999
 SEVERITY = {"soon": "warning", "near": "minor", "expired": "major"}
 
 
-class FirstAidError(Exception):
+class FirstAidError(HallError):
     """Base class for errors of the first-aid and convenience boxes."""
 
 

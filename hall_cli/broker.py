@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from string import Template
 
+from hall_common.errors import HallError
 from hall_common.storage import write_private
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ CENTRAL_ACL_FILE = FIRMWARE_CONFIGS / "mosquitto" / "central-acl"
 BRIDGE_TEMPLATE = FIRMWARE_CONFIGS / "mosquitto" / "bridge.conf.in"
 
 
-class BrokerError(RuntimeError):
+class BrokerError(HallError, RuntimeError):
     """mosquitto could not be set up or started; the message says what to install or fix."""
 
 

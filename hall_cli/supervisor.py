@@ -20,6 +20,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from hall_common.errors import HallError
+
 from .broker import port_open
 from .plan import Layout, Process
 
@@ -36,7 +38,7 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-class StartError(RuntimeError):
+class StartError(HallError, RuntimeError):
     """A process did not become ready; the message carries the end of its log."""
 
 

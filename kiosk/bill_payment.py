@@ -21,10 +21,10 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, render_template, request, session, url_for
 from flask_babel import gettext as _
 
-from hall_common.errors import HallError, RequestFailed
+from hall_common.errors import HallError
 
-from .flows import _ask_edge
-from .nav import go
+from .edge import ask_edge, refusal
+from .nav import go, kept
 from .qr import qr_svg
 
 bp = Blueprint("payment", __name__, url_prefix="/bills/pay")
@@ -48,9 +48,7 @@ def _refusal(code: str) -> str:
 @bp.post("/")
 def start():
     """Ask for an order for the chosen lines (ids only, and only this visit's)."""
-    bills = session.get("bills")
-    if bills is None:
-        return go(url_for("bills.start"))
+    bills = kept("bills", or_go="bills.start")
     mine = [line["id"] for line in bills["unpaid"]]
     picked = [i for i in session.get("bills_pick", []) if i in mine]
     if not picked:
@@ -61,14 +59,9 @@ def start():
     if settings.printer:
         args["printer"] = settings.printer
     try:
-        order = _ask_edge("pay", args)
-    except RequestFailed as exc:
-        log.info("payment refused: %s", exc.code)
-        session["bills_error"] = _refusal(exc.code)
-        return go(url_for("bills.show"))
+        order = ask_edge("pay", args)
     except HallError as exc:
-        log.warning("payment order failed: %s", exc)
-        session["bills_error"] = _refusal("unavailable")
+        session["bills_error"] = _refusal(refusal(exc, doing="payment order") or "unavailable")
         return go(url_for("bills.show"))
     session["payment"] = {"order_id": order["order_id"], "amount_fen": int(order["amount_fen"]),
                           "code_url": order["code_url"], "expires_at": float(order["expires_at"]),
@@ -79,9 +72,7 @@ def start():
 @bp.get("/")
 def show():
     """The payment QR code, the amount, and how long it stays valid."""
-    pay = session.get("payment")
-    if pay is None:
-        return go(url_for("bills.show"))
+    pay = kept("payment", or_go="bills.show")
     if pay["status"] != "created":
         return go(url_for("payment.done"))
     left = max(0, int(pay["expires_at"] - time.time()))
@@ -110,9 +101,7 @@ def state():
 @bp.get("/done")
 def done():
     """Paid (the household leaves the session now) or closed unpaid."""
-    pay = session.get("payment")
-    if pay is None:
-        return go(url_for("home.index"))
+    pay = kept("payment", or_go="home.index")
     watch = current_app.extensions.get("payments")
     if pay["status"] == "created" and watch is not None:
         status = watch.status(pay["order_id"]) or watch.wait(pay["order_id"], 0)

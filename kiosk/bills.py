@@ -18,18 +18,18 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any
 
-from flask import Blueprint, abort, current_app, render_template, request, session, url_for
+from flask import Blueprint, current_app, render_template, request, session, url_for
 from flask_babel import gettext as _
 
 from hall_common import resident_qr
-from hall_common.errors import HallError, RequestFailed
+from hall_common.errors import HallError
 
 from .camera import CameraError
-from .features import FEATURES, blocked_by, snapshot, template_context
-from .flows import _ask_edge
-from .nav import go
+from .edge import ask_edge, refusal
+from .features import require
+from .nav import go, kept
+from .scan import read_qr
 
 bp = Blueprint("bills", __name__, url_prefix="/bills")
 log = logging.getLogger(__name__)
@@ -54,21 +54,12 @@ def _refusal(code: str, *, by_qr: bool) -> str:
                                 "Please ask at the front desk."))
 
 
-def _blocked() -> bool:
-    ctx = template_context()
-    return blocked_by(next(f for f in FEATURES if f.key == "bills"), snapshot(), bool(ctx["hall_open"])) is not None
-
-
 def _lookup(args: dict[str, str], *, by_qr: bool):
     """Ask the edge (and so the centre); keep the household and its lines for this visit."""
     try:
-        found = _ask_edge("bills", args)
-    except RequestFailed as exc:
-        session["bills_error"] = _refusal(exc.code, by_qr=by_qr)
-        return go(url_for("bills.start"))
+        found = ask_edge("bills", args)
     except HallError as exc:
-        log.warning("bills lookup failed: %s", exc)
-        session["bills_error"] = _refusal("unavailable", by_qr=by_qr)
+        session["bills_error"] = _refusal(refusal(exc, doing="bills lookup") or "unavailable", by_qr=by_qr)
         return go(url_for("bills.start"))
     session.pop("bills_form", None)
     session["bills"] = {"household": found.get("household", {}), "unpaid": found.get("unpaid", []),
@@ -81,8 +72,7 @@ def _lookup(args: dict[str, str], *, by_qr: bool):
 def start():
     """Who are you? Scan the resident code, or room plus phone digits. A new visit to this
     screen forgets a household identified before."""
-    if _blocked():
-        return go(url_for("home.service", key="bills"))
+    require("bills")
     session.pop("bills", None)
     session.pop("bills_pick", None)
     return render_template("kiosk/bills_identify.html", form=session.pop("bills_form", {"room": "", "last4": ""}),
@@ -92,13 +82,9 @@ def start():
 
 @bp.post("/scan")
 def scan():
-    camera = current_app.extensions.get("camera")
-    if camera is None:
-        abort(404)
     try:
-        payload = camera.scan(current_app.config["CAMERA_SCAN_S"])
-    except CameraError as exc:
-        log.error("bills: the camera does not work: %s", exc)
+        payload = read_qr("bills")
+    except CameraError:
         session["bills_error"] = _("The camera is not working right now. Please enter your room instead.")
         return go(url_for("bills.start"))
     if payload is None:
@@ -146,10 +132,9 @@ def _natural(text: str) -> tuple:
 def room_picker():
     """Pick the room instead of typing it: building, then unit, then room. The list has no
     names or phones; a room alone opens nothing without the phone digits."""
-    if _blocked():
-        return go(url_for("home.service", key="bills"))
+    require("bills")
     try:
-        rooms = _ask_edge("bill_rooms", {}).get("rooms", [])
+        rooms = ask_edge("bill_rooms", {}).get("rooms", [])
     except HallError as exc:
         log.warning("bills: no room list: %s", exc)
         session["bills_error"] = _refusal("unavailable", by_qr=False)
@@ -173,16 +158,10 @@ def room_picked():
     return go(url_for("bills.start"))
 
 
-def _bills() -> dict[str, Any] | None:
-    return session.get("bills")
-
-
 @bp.get("/list")
 def show():
     """This visit's household and its lines; nothing else, whatever the address says."""
-    bills = _bills()
-    if bills is None:
-        return go(url_for("bills.start"))
+    bills = kept("bills", or_go="bills.start")
     picked = set(session.get("bills_pick", []))
     total = sum(line["amount_fen"] for line in bills["unpaid"] if line["id"] in picked)
     return render_template("kiosk/bills.html", bills=bills, picked=picked, total=total,
@@ -193,9 +172,7 @@ def show():
 def pick():
     """Tick or untick a line (one tap, one request: no script needed). Only ids of this
     session's unpaid lines are taken; anything else is ignored."""
-    bills = _bills()
-    if bills is None:
-        return go(url_for("bills.start"))
+    bills = kept("bills", or_go="bills.start")
     mine = {line["id"] for line in bills["unpaid"]}
     picked = [i for i in session.get("bills_pick", []) if i in mine]
     line = request.form.get("line", "")

@@ -32,9 +32,9 @@ from hall_common.bus.payloads import ComplaintDraft
 from hall_common.errors import HallError
 from hall_common.print_client import job_for
 
-from .features import FEATURES, blocked_by, snapshot, template_context
-from .flows import _ask_edge
-from .nav import go
+from .edge import ask_edge
+from .features import require
+from .nav import go, kept, leave
 from .qr import qr_svg
 
 bp = Blueprint("complaints", __name__, url_prefix="/complaints")
@@ -68,59 +68,48 @@ def _messages() -> dict[str, str]:
     }
 
 
-def _check(step: str, answers: dict[str, Any], options: dict[str, Any]) -> dict[str, str]:
-    """The errors of one screen's answers, by field."""
-    fields = STEP_FIELDS[step]
+def field_errors(values: dict[str, Any], fields: tuple[str, ...]) -> dict[str, str]:
+    """What to tell the resident about each of ``fields`` that the edge's schema refuses in
+    ``values`` (a whole :class:`ComplaintDraft`), by field."""
     errors: dict[str, str] = {}
     try:
-        ComplaintDraft.model_validate({**_FILLER, **{k: answers.get(k, "") for k in fields}})
+        ComplaintDraft.model_validate(values)
     except ValidationError as exc:
         for err in exc.errors():
             name = str(err["loc"][0]) if err["loc"] else ""
             if name in fields:
                 errors.setdefault(name, _messages()[name])
+    return errors
+
+
+def _check(step: str, answers: dict[str, Any], options: dict[str, Any]) -> dict[str, str]:
+    """The errors of one screen's answers, by field."""
+    fields = STEP_FIELDS[step]
+    errors = field_errors({**_FILLER, **{k: answers.get(k, "") for k in fields}}, fields)
     if step == "what" and "category" not in errors:
         if answers.get("category") not in {c["id"] for c in options["categories"]}:
             errors["category"] = _messages()["category"]
     return errors
 
 
-def _draft() -> dict[str, Any] | None:
-    return session.get("complaint")
-
-
 def _options() -> dict[str, Any]:
-    return _ask_edge("complaint_options", {})
+    return ask_edge("complaint_options", {})
 
 
 def _category(options: dict[str, Any], cid: str) -> dict[str, Any]:
     return next((c for c in options["categories"] if c["id"] == cid), {"id": cid, "name_zh": cid, "name_en": cid, "phrases": []})
 
 
-class _Elsewhere(Exception):
-    """The resident must go somewhere else first (``response`` takes them there)."""
-
-    def __init__(self, response: Any) -> None:
-        self.response = response
-
-
 def _draft_and_options() -> tuple[dict[str, Any], dict[str, Any]]:
-    """This visit's draft and the hall's options, or :class:`_Elsewhere`: back to the start
-    when there is no draft (a bookmark, a session that ended), to the "unavailable" screen
-    when the edge does not answer."""
-    draft = _draft()
-    if draft is None:
-        raise _Elsewhere(go(url_for("complaints.start")))
+    """This visit's draft and the hall's options, or the resident goes elsewhere
+    (:func:`~kiosk.nav.leave`): back to the start when there is no draft (a bookmark, a
+    session that ended), to the "unavailable" screen when the edge does not answer."""
+    draft = kept("complaint", or_go="complaints.start")
     try:
         return draft, _options()
     except HallError as exc:
         log.warning("complaint options: %s", exc)
-        raise _Elsewhere(go(url_for("home.service", key="complaints"))) from None
-
-
-@bp.errorhandler(_Elsewhere)
-def _elsewhere(exc: _Elsewhere):
-    return exc.response
+        leave(url_for("home.service", key="complaints"))
 
 
 def _screen(step: str, **extra: Any):
@@ -131,7 +120,7 @@ def _screen(step: str, **extra: Any):
                            category=_category(options, draft["answers"].get("category", "")), **extra)
 
 
-def _kept(field: str, value: str) -> str:
+def _trimmed(field: str, value: str) -> str:
     """What of a typed answer the session keeps: one character past the field's limit, so
     the screen still says "too long" but a pasted novel cannot swell the session cookie
     past the 4 KB a browser keeps (it would drop the cookie, and the visit with it)."""
@@ -142,7 +131,7 @@ def _kept(field: str, value: str) -> str:
 def _save(step: str, answers: dict[str, str], next_step: str):
     """Keep a screen's answers; go on if they are valid, back to the screen if not."""
     draft, options = _draft_and_options()
-    draft["answers"].update({k: _kept(k, v) for k, v in answers.items()})
+    draft["answers"].update({k: _trimmed(k, v) for k, v in answers.items()})
     session["complaint"] = draft
     errors = _check(step, draft["answers"], options)
     if errors:
@@ -154,10 +143,7 @@ def _save(step: str, answers: dict[str, str], next_step: str):
 @bp.get("/")
 def start():
     """A new request: a fresh id (a double tap on submit is one record), nothing kept."""
-    ctx = template_context()
-    why = blocked_by(next(f for f in FEATURES if f.key == "complaints"), snapshot(), bool(ctx["hall_open"]))
-    if why is not None:
-        return go(url_for("home.service", key="complaints"))
+    require("complaints")
     session.pop("complaint_done", None)
     session["complaint"] = {"request": str(uuid.uuid4()), "answers": {}}
     return go(url_for("complaints.what"))
@@ -226,7 +212,7 @@ def confirm():
         for step in STEP_FIELDS:  # a resident who skipped ahead is sent to what is missing
             if _check(step, answers, options):
                 return go(url_for(f"complaints.{step}"))
-        preview = _ask_edge("complaint_preview", {k: answers[k] for k in _FILLER})
+        preview = ask_edge("complaint_preview", {k: answers[k] for k in _FILLER})
     except HallError as exc:
         log.warning("complaint preview: %s", exc)
         return go(url_for("home.service", key="complaints"))
@@ -236,12 +222,10 @@ def confirm():
 
 @bp.post("/submit")
 def submit():
-    draft = _draft()
-    if draft is None:
-        return go(url_for("complaints.start"))
+    draft = kept("complaint", or_go="complaints.start")
     answers = draft["answers"]
     try:
-        receipt = _ask_edge("complaint", {"request": draft["request"], **{k: answers.get(k, "") for k in _FILLER}})
+        receipt = ask_edge("complaint", {"request": draft["request"], **{k: answers.get(k, "") for k in _FILLER}})
     except HallError as exc:
         # Nothing was stored, or it was and the answer was lost: the same request id makes
         # the next tap the same record either way.
@@ -259,9 +243,7 @@ def submit():
 
 @bp.get("/done")
 def done():
-    receipt = session.get("complaint_done")
-    if receipt is None:
-        return go(url_for("home.index"))
+    receipt = kept("complaint_done", or_go="home.index")
     return render_template("kiosk/complaint_done.html", r=receipt, kinds=KINDS, due=_local(receipt["feedback_due"]),
                            qr_svg=qr_svg(receipt["url"], scale=6), idle_kind="result")
 

@@ -18,14 +18,12 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, render_template, request, session, url_for
 from flask_babel import gettext as _, lazy_gettext as _l
-from pydantic import ValidationError
 
-from hall_common.bus.payloads import ComplaintDraft
-from hall_common.errors import HallError, RequestFailed
+from hall_common.errors import HallError
 
-from .complaints import _messages as contact_messages
-from .flows import _ask_edge
-from .nav import go
+from .complaints import field_errors
+from .edge import ask_edge, refusal
+from .nav import go, kept, leave
 
 bp = Blueprint("disclosures", __name__, url_prefix="/disclosures")
 log = logging.getLogger(__name__)
@@ -45,29 +43,14 @@ PLACE = "信息公示"
 MAX_QUESTION = 300
 
 
-class _Elsewhere(Exception):
-    def __init__(self, response: Any) -> None:
-        self.response = response
-
-
-@bp.errorhandler(_Elsewhere)
-def _elsewhere(exc: _Elsewhere):
-    return exc.response
-
-
 def _edge(method: str, args: dict[str, Any]) -> dict[str, Any]:
     """A disclosure request to the edge; a missing item goes back to the list, an edge that
     does not answer to the screen that says where to go instead."""
     try:
-        return _ask_edge(method, args)
-    except RequestFailed as exc:
-        if exc.code == "not_found":
-            raise _Elsewhere(go(url_for("disclosures.index"))) from None
-        log.warning("%s: %s", method, exc)
-        raise _Elsewhere(go(url_for("home.service", key="disclosures"))) from None
+        return ask_edge(method, args)
     except HallError as exc:
-        log.warning("%s: %s", method, exc)
-        raise _Elsewhere(go(url_for("home.service", key="disclosures"))) from None
+        missing = refusal(exc, doing=method) == "not_found"
+        leave(url_for("disclosures.index") if missing else url_for("home.service", key="disclosures"))
 
 
 def category_name(cid: str) -> str:
@@ -144,11 +127,9 @@ def image(sha: str):
     """A picture of an item, from the edge; cached by the browser for good (the address is
     the picture's hash)."""
     try:
-        pic = _ask_edge("disclosure_image", {"sha256": sha})
-    except RequestFailed:
-        abort(404)
-    except HallError:
-        abort(503)
+        pic = ask_edge("disclosure_image", {"sha256": sha})
+    except HallError as exc:
+        abort(503 if refusal(exc, doing="disclosure image") is None else 404)
     resp = Response(base64.b64decode(pic["data"]), mimetype=pic["mime"])
     resp.headers["Cache-Control"] = "public, max-age=31536000, immutable"
     return resp
@@ -188,18 +169,12 @@ def ask_submit(item_id: str):
     errors: dict[str, str] = {}
     if not 2 <= len(answers["question"]) <= MAX_QUESTION:
         errors["question"] = _("Type your question in at least 2 characters, at most %(n)s.", n=MAX_QUESTION)
-    try:
-        ComplaintDraft.model_validate(args)
-    except ValidationError as exc:
-        for err in exc.errors():
-            field = str(err["loc"][0]) if err["loc"] else ""
-            if field in ("name", "room", "phone"):
-                errors.setdefault(field, contact_messages()[field])
+    errors.update(field_errors(args, ("name", "room", "phone")))
     if errors:
         session["disclosure_ask_errors"] = errors
         return go(url_for("disclosures.ask", item_id=item_id))
     try:
-        receipt = _ask_edge("complaint", {"request": draft["request"], **args})
+        receipt = ask_edge("complaint", {"request": draft["request"], **args})
     except HallError as exc:
         log.warning("disclosure question: %s", exc)
         session["disclosure_ask_failed"] = True
@@ -211,7 +186,5 @@ def ask_submit(item_id: str):
 
 @bp.get("/asked")
 def asked():
-    r = session.get("disclosure_asked")
-    if r is None:
-        return go(url_for("disclosures.index"))
+    r = kept("disclosure_asked", or_go="disclosures.index")
     return render_template("kiosk/disclosure_asked.html", r=r, idle_kind="result")

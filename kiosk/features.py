@@ -16,6 +16,8 @@ from flask import current_app, session, url_for
 from flask_babel import get_locale, lazy_gettext as _l
 
 from hall_common.hours import local_now, today
+
+from .nav import leave
 from .status import OFFLINE, Snapshot
 
 
@@ -65,6 +67,16 @@ def blocked_by(f: Feature, snap: Snapshot, open_now: bool) -> str | None:
     if f.endpoint is None:
         return "counter"
     return None
+
+
+def require(key: str) -> None:
+    """The first thing a flow's start screen does: when feature ``key`` cannot be used here
+    and now (:func:`blocked_by`), the resident goes to the screen that says why and where
+    to go instead."""
+    feature = next(f for f in FEATURES if f.key == key)
+    settings = current_app.config["SETTINGS"]
+    if blocked_by(feature, snapshot(), today(settings.hours, current_app.config["CLOCK"]()).open_now) is not None:
+        leave(url_for("home.service", key=key))
 
 
 def template_context() -> dict[str, object]:

@@ -11,28 +11,22 @@ from __future__ import annotations
 import logging
 import re
 
-from flask import Blueprint, abort, current_app, render_template, request, session, url_for
+from flask import Blueprint, current_app, render_template, request, session, url_for
 from flask_babel import gettext as _
 
-from hall_common.errors import BusTimeout, HallError, RequestFailed
+from hall_common.errors import HallError
 
 from .camera import CameraError, tracking_number_from
-from .features import snapshot
-from .nav import go
+from .edge import ask_edge, refusal
+from .nav import go, kept
+from .rating import LEVELS
+from .scan import read_qr
 
 bp = Blueprint("flows", __name__)
 log = logging.getLogger(__name__)
 
 TRACKING_NUMBER = re.compile(r"^\d{13}$")
 LAST4 = re.compile(r"^\d{4}$")
-
-
-def _ask_edge(method: str, args: dict) -> dict:
-    """A request to the edge agent; raises HallError subclasses the views turn into screens."""
-    bus = current_app.extensions.get("bus")
-    if bus is None or not snapshot().edge_up:
-        raise BusTimeout("the edge agent is unreachable")
-    return bus.request(method, args, timeout=current_app.config["BUS_TIMEOUT"])
 
 
 @bp.get("/help")
@@ -43,7 +37,7 @@ def help():
 @bp.post("/help/call")
 def help_call():
     try:
-        _ask_edge("help", {})
+        ask_edge("help", {})
         session["help_called"] = "ok"
     except HallError as exc:
         log.warning("help request failed: %s", exc)
@@ -65,13 +59,9 @@ def track_scan():
     """Read the tracking number off the receipt's QR code, then ask only for the last 4
     digits. The request waits for the camera (up to CAMERA_SCAN_S): the kiosk's script
     keeps the button busy meanwhile, so a second tap does not start a second scan."""
-    camera = current_app.extensions.get("camera")
-    if camera is None:
-        abort(404)
     try:
-        payload = camera.scan(current_app.config["CAMERA_SCAN_S"])
-    except CameraError as exc:
-        log.error("track: the camera does not work: %s", exc)
+        payload = read_qr("track")
+    except CameraError:
         session["track_errors"] = {"scan": _("The camera is not working right now. Please type the number from your receipt.")}
         return go(url_for("flows.track"))
     number = tracking_number_from(payload) if payload is not None else None
@@ -101,25 +91,18 @@ def track_submit():
         session["track_errors"] = errors
         return go(url_for("flows.track"))
     try:
-        result = _ask_edge("track", {"number": number, "last4": last4})
+        result = ask_edge("track", {"number": number, "last4": last4})
         # The last 4 digits stay (in this session only) so the resident can rate the request.
         session["track_result"] = {"state": "found", "record": result, "last4": last4}
-    except RequestFailed as exc:
-        state = {"not_found": "not_found", "rate_limited": "limited"}.get(exc.code, "unavailable")
-        session["track_result"] = {"state": state}
     except HallError as exc:
-        log.warning("track request failed: %s", exc)
-        session["track_result"] = {"state": "unavailable"}
+        code = refusal(exc, doing="track request")
+        session["track_result"] = {"state": {"not_found": "not_found", "rate_limited": "limited"}.get(code, "unavailable")}
     session["track_result"]["number"] = number
     return go(url_for("flows.track_result"))
 
 
 @bp.get("/track/result")
 def track_result():
-    result = session.get("track_result")
-    if result is None:
-        return go(url_for("flows.track"))
-    from .rating import LEVELS  # rating imports this module
-
+    result = kept("track_result", or_go="flows.track")
     return render_template("kiosk/track_result.html", result=result, levels=LEVELS, picked={},
                            level=dict(LEVELS).get((result.get("rated") or {}).get("rating", ""), ""))

@@ -16,13 +16,13 @@ import uuid
 from flask import Blueprint, current_app, render_template, request, session, url_for
 from flask_babel import get_locale
 
-from hall_common.errors import HallError, RequestFailed
+from hall_common.errors import HallError
 from hall_common.hours import week_table
 from hall_common.print_client import job_for
 
-from .features import FEATURES, blocked_by, snapshot, template_context
-from .flows import _ask_edge
-from .nav import go
+from .edge import ask_edge, refusal
+from .features import require, snapshot
+from .nav import go, kept
 from .qr import qr_svg
 
 bp = Blueprint("queue", __name__, url_prefix="/queue")
@@ -37,10 +37,7 @@ def _services() -> list:
 
 @bp.get("/")
 def choose():
-    ctx = template_context()
-    why = blocked_by(next(f for f in FEATURES if f.key == "queue"), snapshot(), bool(ctx["hall_open"]))
-    if why is not None:
-        return go(url_for("home.service", key="queue"))
+    require("queue")
     session["queue_request"] = str(uuid.uuid4())
     return render_template("kiosk/queue_choose.html", services=_services(), error=session.pop("queue_error", None),
                            printer_ok=snapshot().printer_ok)
@@ -55,15 +52,13 @@ def take():
     wants_paper = request.form.get("paper", "yes") != "no"
     req = session.get("queue_request") or str(uuid.uuid4())
     try:
-        ticket = _ask_edge("ticket", {"request": req, "service": service, "priority": request.form.get("priority") == "yes"})
-    except RequestFailed as exc:
-        if exc.code == "closed":
-            return go(url_for("home.service", key="queue"))
-        session["queue_error"] = "full" if exc.code == "full" else "unavailable"
-        return go(url_for("queue.choose"))
+        ticket = ask_edge("ticket", {"request": req, "service": service, "priority": request.form.get("priority") == "yes"})
     except HallError as exc:
-        log.warning("ticket request failed: %s", exc)
-        return go(url_for("home.service", key="queue"))
+        code = refusal(exc, doing="ticket request")
+        if code is None or code == "closed":  # no answer, or the hall closed: the screen that says so
+            return go(url_for("home.service", key="queue"))
+        session["queue_error"] = "full" if code == "full" else "unavailable"
+        return go(url_for("queue.choose"))
     session.pop("queue_request", None)
     follow = _follow_url(ticket["id"])
     printed, reason = False, "paperless" if not wants_paper else ""
@@ -75,9 +70,7 @@ def take():
 
 @bp.get("/ticket")
 def ticket():
-    t = session.get("queue_ticket")
-    if t is None:
-        return go(url_for("queue.choose"))
+    t = kept("queue_ticket", or_go="queue.choose")
     return render_template("kiosk/queue_ticket.html", t=t, qr_svg=qr_svg(t["follow"], scale=8))
 
 

@@ -19,11 +19,11 @@ import uuid
 from flask import Blueprint, current_app, render_template, request, session, url_for
 from flask_babel import lazy_gettext as _l
 
-from hall_common.errors import HallError, RequestFailed
+from hall_common.errors import HallError
 
-from .features import FEATURES, blocked_by, snapshot, template_context
-from .flows import _ask_edge
-from .nav import go
+from .edge import ask_edge, refusal
+from .features import require
+from .nav import go, kept
 
 bp = Blueprint("rating", __name__, url_prefix="/rate")
 log = logging.getLogger(__name__)
@@ -64,10 +64,7 @@ def _letters() -> list[str]:
 
 @bp.get("/")
 def start():
-    ctx = template_context()
-    why = blocked_by(next(f for f in FEATURES if f.key == "rate"), snapshot(), bool(ctx["hall_open"]))
-    if why is not None:
-        return go(url_for("home.service", key="rate"))
+    require("rate")
     return render_template("kiosk/rate_code.html", code=session.pop("rate_form", ""),
                            error=session.pop("rate_error", None), letters=_letters())
 
@@ -80,12 +77,10 @@ def code():
     if m is None or m.group(1) not in _letters():
         return _back_to_start(typed, "format")
     try:
-        ticket = _ask_edge("rate_service", {"code": typed, "check": True})
-    except RequestFailed as exc:
-        return _back_to_start(typed, exc.code if exc.code in REFUSALS else "unavailable")
+        ticket = ask_edge("rate_service", {"code": typed, "check": True})
     except HallError as exc:
-        log.warning("rating check failed: %s", exc)
-        return _back_to_start(typed, "unavailable")
+        code = refusal(exc, doing="rating check")
+        return _back_to_start(typed, code if code in REFUSALS else "unavailable")
     session["rate_ticket"] = {k: ticket.get(k) for k in ("code", "name_zh", "name_en", "counter_name")}
     session["rate_request"] = str(uuid.uuid4())
     return go(url_for("rating.choose"))
@@ -93,18 +88,14 @@ def code():
 
 @bp.get("/choose")
 def choose():
-    t = session.get("rate_ticket")
-    if t is None:
-        return go(url_for("rating.start"))
+    t = kept("rate_ticket", or_go="rating.start")
     return render_template("kiosk/rate_choose.html", t=t, levels=LEVELS, phrases=PHRASES,
                            error=session.pop("rate_choice_error", None), picked=session.pop("rate_picked", {}))
 
 
 @bp.post("/send")
 def send():
-    t = session.get("rate_ticket")
-    if t is None:
-        return go(url_for("rating.start"))
+    t = kept("rate_ticket", or_go="rating.start")
     rating = request.form.get("rating", "")
     keys = set(request.form.getlist("phrase"))
     chosen = [(key, zh) for key, zh, _ in PHRASES if key in keys]
@@ -113,15 +104,12 @@ def send():
     args = {"request": session.get("rate_request") or str(uuid.uuid4()), "code": t["code"], "rating": rating,
             "comment": "；".join(zh for _, zh in chosen)}
     try:
-        result = _ask_edge("rate_service", args)
-    except RequestFailed as exc:
-        if exc.code in REFUSALS:
-            session.pop("rate_ticket", None)
-            return _back_to_start(t["code"], exc.code)
-        log.warning("rating refused: %s", exc)
-        return _back_to_choose("unavailable", rating, chosen)
+        result = ask_edge("rate_service", args)
     except HallError as exc:
-        log.warning("rating request failed: %s", exc)
+        code = refusal(exc, doing="rating")
+        if code in REFUSALS:
+            session.pop("rate_ticket", None)
+            return _back_to_start(t["code"], code)
         return _back_to_choose("unavailable", rating, chosen)
     for key in ("rate_ticket", "rate_request"):
         session.pop(key, None)
@@ -132,9 +120,7 @@ def send():
 
 @bp.get("/thanks")
 def thanks():
-    done = session.get("rate_done")
-    if done is None:
-        return go(url_for("rating.start"))
+    done = kept("rate_done", or_go="rating.start")
     return render_template("kiosk/rate_thanks.html", done=done, level=dict(LEVELS).get(done["rating"], ""))
 
 
@@ -164,7 +150,7 @@ def request_rating():
         found["rate_error"] = "rating"
     else:
         try:
-            result = _ask_edge("rate", {"number": found["number"], "last4": found["last4"], "rating": rating})
+            result = ask_edge("rate", {"number": found["number"], "last4": found["last4"], "rating": rating})
             found["rated"] = {"rating": rating, "reopened": bool(result.get("reopened"))}
             found.pop("last4", None)  # no longer needed: the digits leave the kiosk
             found.pop("rate_error", None)

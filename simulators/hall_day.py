@@ -38,6 +38,8 @@ from typing import Any, Callable
 
 import requests
 
+from hall_common.errors import HallError
+
 log = logging.getLogger(__name__)
 
 NAMES = ("陈建国", "刘秀英", "杨志强", "赵丽娟", "黄德明", "周桂兰", "吴海涛", "徐美玲")
@@ -45,7 +47,7 @@ NAMES = ("陈建国", "刘秀英", "杨志强", "赵丽娟", "黄德明", "周�
 for exactly these in every log file."""
 
 
-class Unanswered(Exception):
+class Unanswered(HallError, TimeoutError):
     """A screen did not answer within the resident's patience."""
 
 

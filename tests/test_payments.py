@@ -521,11 +521,11 @@ def test_the_sweeper_stops_when_the_centres_database_is_closed_but_not_on_a_hicc
 
     from psycopg_pool import PoolClosed
 
-    from central_sync.server.payments import _store_closed
+    from central_sync.server.payments.service import store_closed
 
     closed = sqlite3.connect(":memory:")
     closed.close()
     with pytest.raises(sqlite3.ProgrammingError) as err:
         closed.execute("SELECT 1")
-    assert _store_closed(err.value) and _store_closed(PoolClosed("pool-1 is already closed"))
-    assert not _store_closed(ValueError("closed")) and not _store_closed(sqlite3.OperationalError("database is locked"))
+    assert store_closed(err.value) and store_closed(PoolClosed("pool-1 is already closed"))
+    assert not store_closed(ValueError("closed")) and not store_closed(sqlite3.OperationalError("database is locked"))

@@ -22,6 +22,7 @@ from typing import Any
 
 from central_sync.store import Store
 from hall_common.disclosure_categories import BY_ID
+from hall_common.errors import HallError
 
 MAX_TITLE = 60
 MAX_BODY = 4000
@@ -32,7 +33,7 @@ MAX_IMAGES = 12
 ITEM_ID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 
 
-class DisclosureInvalid(ValueError):
+class DisclosureInvalid(HallError, ValueError):
     """What is wrong with a disclosure, as bilingual sentences for the admin."""
 
     def __init__(self, problems: list[str]) -> None:

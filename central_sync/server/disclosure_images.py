@@ -10,13 +10,15 @@ import hashlib
 import io
 from typing import Any
 
+from hall_common.errors import HallError
+
 MAX_WIDTH = 1080
 MAX_IMAGE_BYTES = 170_000
 """Each JPEG's limit: base64 of it and the reply around it stay under the bus's 256 KiB."""
 MAX_PAGES = 12
 
 
-class NotAPicture(ValueError):
+class NotAPicture(HallError, ValueError):
     """The file is not a PNG, JPEG or PDF this module can read."""
 
 

@@ -19,13 +19,14 @@ from typing import Callable
 
 from central_sync.protocol import Ack, Batch, Record
 from central_sync.store import Store
+from hall_common.errors import HallError
 
 from . import complaint_projection
 
 log = logging.getLogger(__name__)
 
 
-class IngestError(Exception):
+class IngestError(HallError, ValueError):
     """A batch refused whole; ``status`` is the HTTP status, ``code`` for programs."""
 
     def __init__(self, status: int, code: str, detail: str) -> None:

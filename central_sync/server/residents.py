@@ -24,6 +24,7 @@ from typing import Any
 
 from central_sync.store import Store
 from hall_common import resident_qr
+from hall_common.errors import HallError
 from hall_common.privacy import mask_name
 
 ITEMS = ("物业费", "车位管理费", "装修管理费", "水费", "电费", "其他代收费用")
@@ -34,7 +35,7 @@ RECENT_PAID = 3
 LAST4 = re.compile(r"^\d{4}$")
 
 
-class LookupRefused(Exception):
+class LookupRefused(HallError, ValueError):
     """A request for a household's bills that is answered with nothing: ``code`` is
     ``not_found``, ``rate_limited`` or a :class:`~hall_common.resident_qr.QRRefused` reason."""
 

@@ -30,12 +30,13 @@ from escpos.exceptions import Error as EscposError
 from escpos.printer import Network, Serial, Usb
 
 from hall_common.config import PrinterConfig
+from hall_common.errors import HallError
 from hall_common.escpos_status import PrinterStatus, StatusError, decode, query
 
 log = logging.getLogger(__name__)
 
 
-class PrinterError(Exception):
+class PrinterError(HallError, OSError):
     """Base class for printer faults the queue reacts to."""
 
 

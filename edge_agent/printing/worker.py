@@ -27,15 +27,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING, Callable
+from typing import Any, Callable, Protocol
 
 from hall_common.config import PrinterConfig
 from hall_common.escpos_status import PrinterStatus
 
 from .driver import PrinterError, PrinterLink, PrinterSilent
-
-if TYPE_CHECKING:
-    from .service import PrintService
+from .profiles import PrinterProfile
+from .spool import Spool
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +52,25 @@ def reason_for(status: PrinterStatus) -> str:
     return "offline"
 
 
+class Dispatcher(Protocol):
+    """What a worker needs of whoever hands it jobs (the print service): declared here so
+    that the worker does not import the service that builds it."""
+
+    spool: Spool
+
+    def compose(self, job: dict[str, Any], printer: PrinterConfig) -> bytes: ...
+
+    def profile(self, printer_id: str) -> PrinterProfile: ...
+
+    def finish(self, job: dict[str, Any], status: str, reason: str = "") -> None: ...
+
+    def printer_down(self, printer_id: str, reason: str, *, uncertain: str | None = None) -> None: ...
+
+    def on_status(self, printer_id: str, status: PrinterStatus, *, changed: bool) -> None: ...
+
+
 class PrinterWorker:
-    def __init__(self, printer: PrinterConfig, service: PrintService, *, poll_s: float, retries: int,
+    def __init__(self, printer: PrinterConfig, service: Dispatcher, *, poll_s: float, retries: int,
                  connect: Callable[[PrinterConfig], PrinterLink] = PrinterLink.open) -> None:
         self.printer, self.service = printer, service
         self.poll_s, self.retries, self._connect = poll_s, retries, connect

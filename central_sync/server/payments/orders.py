@@ -32,6 +32,7 @@ from datetime import date
 from typing import Any, Callable, Iterator, Mapping
 
 from central_sync.store import Store
+from hall_common.errors import HallError
 
 from .provider import NewOrder, NotificationRefused, OrderAlreadyPaid, PaymentError, Provider, ProviderUnavailable, Trade
 
@@ -166,7 +167,7 @@ def order_view(store: Store, order: Mapping[str, Any]) -> dict[str, Any]:
                        "status": r["status"]} for r in lines]}
 
 
-class _LinesNotFree(Exception):
+class _LinesNotFree(HallError, RuntimeError):
     """Rolls back a late settlement that could not take every line."""
 
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Protocol
 
+from hall_common.errors import HallError
 
-class PaymentError(Exception):
+
+class PaymentError(HallError):
     """Base class for payment errors."""
 
 

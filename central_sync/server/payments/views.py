@@ -22,9 +22,9 @@ from .. import credentials
 from ..api import authenticated, problem
 from ..db import get_store
 from ..ingest import NodeIdentity
-from . import service
 from .orders import OrderRefused, accept_notification, create_order, order_row, order_view, wait_final
 from .provider import NotificationRefused
+from .service import current
 
 log = logging.getLogger(__name__)
 bp = Blueprint("payments", __name__, url_prefix="/api/v1/payments")
@@ -51,7 +51,7 @@ def post_order():
             or "\x00" in kiosk):  # PostgreSQL holds no NUL in text: it was a 500 once the lines were found
         return problem(422, "malformed", "room: building-unit-room; bill_ids: a list of bill line ids; "
                                          "kiosk: text without NUL characters")
-    pay = service()
+    pay = current()
     base = (pay.config.notify_base_url or request.host_url).rstrip("/")
     try:
         made = create_order(get_store(), pay.provider, hall=who.hall_id, room=room, bill_ids=ids, kiosk=kiosk[:64],
@@ -68,7 +68,7 @@ def _who_briefly() -> NodeIdentity | None:
     header = request.headers.get("Authorization", "")
     if not header.startswith("Bearer "):
         return None
-    with service().store() as store:
+    with current().store() as store:
         return credentials.identify(store, header.removeprefix("Bearer ").strip())
 
 
@@ -83,7 +83,7 @@ def get_order(order_id: str):
         wait = math.nan
     if not 0.0 <= wait <= MAX_WAIT_S:  # also refuses nan, which never timed out: the poll spun until the order closed
         return problem(422, "malformed", "wait: seconds, from 0 to 25")
-    pay = service()
+    pay = current()
 
     def load() -> dict[str, Any] | None:
         with pay.store() as store:
@@ -99,7 +99,7 @@ def get_order(order_id: str):
 
 @bp.post("/notify/<provider>")
 def notify(provider: str):
-    pay = service()
+    pay = current()
     if provider != pay.provider.name:
         return jsonify(code="FAIL", message="unknown provider"), 404
     try:
@@ -119,7 +119,7 @@ def notify(provider: str):
 def sandbox_waiting():
     """The sandbox's open trades, each linked to its pay page: with ``hall up`` on one
     machine, this stands in for pointing a phone at the kiosk's QR code."""
-    sandbox = service().provider
+    sandbox = current().provider
     trades = [(t, f"{t.order.amount_fen // 100}.{t.order.amount_fen % 100:02d}") for t in sandbox.waiting()]  # type: ignore[attr-defined]
     return render_template("payments/sandbox_list.html", trades=trades, merchant=sandbox.mchid)  # type: ignore[attr-defined]
 
@@ -127,7 +127,7 @@ def sandbox_waiting():
 @sandbox_bp.route("/pay/<out_trade_no>", methods=["GET", "POST"])
 def sandbox_pay(out_trade_no: str):
     """The sandbox's stand-in for WeChat's payment sheet, on the payer's phone."""
-    sandbox = service().provider
+    sandbox = current().provider
     trade = sandbox.trade(out_trade_no)  # type: ignore[attr-defined]
     if trade is None:
         abort(404)
