@@ -26,6 +26,8 @@ from central_sync.store import Store
 from hall_common import resident_qr
 from hall_common.privacy import mask_name
 
+from .refusal import Refused
+
 ITEMS = ("物业费", "车位管理费", "装修管理费", "水费", "电费", "其他代收费用")
 MAX_FAILURES = 5
 FAILURE_WINDOW_S = 600.0
@@ -34,13 +36,9 @@ RECENT_PAID = 3
 LAST4 = re.compile(r"^\d{4}$")
 
 
-class LookupRefused(Exception):
+class LookupRefused(Refused):
     """A request for a household's bills that is answered with nothing: ``code`` is
     ``not_found``, ``rate_limited`` or a :class:`~hall_common.resident_qr.QRRefused` reason."""
-
-    def __init__(self, code: str, status: int, detail: str) -> None:
-        super().__init__(detail)
-        self.code, self.status, self.detail = code, status, detail
 
 
 @dataclass(frozen=True)
