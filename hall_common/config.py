@@ -44,6 +44,16 @@ RelPath = Annotated[Path, AfterValidator(_relative_to_file)]
 Id = Annotated[str, Field(pattern=ID_PATTERN)]
 
 
+def read_secret(path: Path, key: str) -> str:
+    """The secret kept in the file ``path`` names, read when it is used so that it never
+    sits in a config dump or a log; a file that cannot be read is a :class:`ConfigError`
+    naming the dotted ``key`` that points to it."""
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"{key}: cannot read {path}: {exc.strerror}") from None
+
+
 class Section(BaseModel):
     """A nested table of a configuration file: unknown keys are errors, not ignored."""
 
@@ -60,10 +70,7 @@ class BrokerConfig(Section):
 
     def password(self) -> str:
         """Read the password when connecting, so it never sits in a config dump or a log."""
-        try:
-            return self.password_file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(f"broker.password_file: cannot read {self.password_file}: {exc.strerror}") from None
+        return read_secret(self.password_file, "broker.password_file")
 
 
 class HttpConfig(Section):
@@ -82,10 +89,7 @@ class BootstrapUser(Section):
     role: Literal["admin", "staff", "viewer"] = "admin"
 
     def password(self) -> str:
-        try:
-            return self.password_file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(f"bootstrap_user.password_file: cannot read {self.password_file}: {exc.strerror}") from None
+        return read_secret(self.password_file, "bootstrap_user.password_file")
 
 
 class PartConfig(BaseSettings):
@@ -295,12 +299,7 @@ class CentreLink(Section):
     batch_size: int = Field(200, ge=1, le=500)
 
     def token(self) -> str | None:
-        if self.token_file is None:
-            return None
-        try:
-            return self.token_file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(f"centre.token_file: cannot read {self.token_file}: {exc.strerror}") from None
+        return None if self.token_file is None else read_secret(self.token_file, "centre.token_file")
 
 
 class PrinterConfig(Section):
