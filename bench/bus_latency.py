@@ -9,28 +9,19 @@ payload validation and a hand-off to its worker thread. Run:
 
 from __future__ import annotations
 
-import argparse
-import platform
-import secrets
-import statistics
-import tempfile
 import threading
 import time
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import paho.mqtt.client as mqtt
 
-from hall_cli.broker import Broker, free_port, render_config, write_password_file
+from harness import HALL, broker, machine, options, pct, scratch
+
 from hall_common.bus import contract
-from hall_common.bus.client import BusClient
 from hall_common.bus.payloads import Telemetry
 
-HALL = "bench"
-
-
-def pct(values: list[float], q: float) -> float:
-    return statistics.quantiles(values, n=100)[int(q) - 1] if len(values) > 1 else values[0]
-
+if TYPE_CHECKING:
+    from tests.conftest import RunningBroker
 
 
 def bare_paho(port: int, pw: dict[str, str], n: int) -> list[float]:
@@ -61,15 +52,8 @@ def bare_paho(port: int, pw: dict[str, str], n: int) -> list[float]:
     return out
 
 
-def bus_client(port: int, pw: dict[str, str], n: int) -> tuple[list[float], list[float]]:
-    def make(node: str) -> BusClient:
-        b = BusClient(hall_id=HALL, node_id=node, kind="tool", host="127.0.0.1", port=port,
-                      username=node, password=pw[node], session=1)
-        b.start()
-        assert b.wait_connected(10)
-        return b
-
-    edge, env = make("edge"), make("env-01")
+def bus_client(running: RunningBroker, n: int) -> tuple[list[float], list[float]]:
+    edge, env = running.client("edge"), running.client("env-01")
     got = threading.Event()
     edge.subscribe(contract.TELEMETRY.filter(hall=HALL), lambda m: got.set())
     edge.serve("ping", lambda requester, args: {"ok": True})
@@ -87,28 +71,15 @@ def bus_client(port: int, pw: dict[str, str], n: int) -> tuple[list[float], list
         t0 = time.perf_counter()
         env.request("ping", {})
         rtt.append((time.perf_counter() - t0) * 1000)
-    env.close()
-    edge.close()
     return publish, rtt
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--n", type=int, default=2000)
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        d = Path(tmp)
-        pw = {n: secrets.token_urlsafe(12) for n in ("edge", "env-01")}
-        write_password_file(d / "passwd", pw)
-        port = free_port()
-        broker = Broker(render_config(d, port=port), host="127.0.0.1", port=port)
-        broker.start()
-        try:
-            bare = bare_paho(port, pw, args.n)
-            ours, rtt = bus_client(port, pw, args.n)
-        finally:
-            broker.stop()
-    print(f"machine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}")
+    args = options(__doc__, n=2000)
+    with scratch() as d, broker(d, ("edge", "env-01")) as running:
+        bare = bare_paho(running.port, running.passwords, args.n)
+        ours, rtt = bus_client(running, args.n)
+    print(f"machine: {machine()}")
     print(f"bare paho publish->deliver  p50 {pct(bare, 50):.3f} ms  p99 {pct(bare, 99):.3f} ms  (n={args.n}, QoS 1)")
     print(f"BusClient publish->handler  p50 {pct(ours, 50):.3f} ms  p99 {pct(ours, 99):.3f} ms")
     print(f"BusClient request/response  p50 {pct(rtt, 50):.3f} ms  p99 {pct(rtt, 99):.3f} ms")

@@ -21,26 +21,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from harness import machine
 
-from tests.helpers.centre_load import Sampler, check, memory, percentile, run_load, running_centre  # noqa: E402
-
-
-def cpu_model() -> str:
-    """The CPU's model name from ``/proc/cpuinfo`` (what ``lscpu`` shows)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+from tests.helpers.centre_load import Sampler, check, memory, percentile, run_load, running_centre
 
 
 def main() -> None:
@@ -66,8 +53,7 @@ def main() -> None:
     applied = result.applied_in_window()
     cpu = result.cpu
     conns = max(c for _, _, c in centre.samples)
-    print(f"machine: {os.cpu_count()} cores ({cpu_model()}), {platform.machine()}, CPython {platform.python_version()}, "
-          f"PostgreSQL (fsync on); centre, database and halls on this one machine")
+    print(f"machine: {machine()}, PostgreSQL (fsync on); centre, database and halls on this one machine")
     print(f"halls: {args.halls} for {args.duration:.0f} s at {args.rate} records/s each, {args.lost_share:.0%} of answers lost; "
           f"gunicorn -w {args.workers} (sync workers); clients: {args.processes} processes x {args.threads} threads")
     print(f"records made: {sum(len(r.created) for r in result.reports)}, applied in the timed run: {applied} "

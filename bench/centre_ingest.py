@@ -12,28 +12,22 @@ batch, the bearer token check, waitress) with one client. Run:
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
-import platform
-import sys
-import tempfile
 import time
 import urllib.request
 import uuid
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from harness import machine, options, scratch
 
-from central_sync.protocol import Batch  # noqa: E402
-from central_sync.server import create_app, credentials  # noqa: E402
-from central_sync.server.ingest import NodeIdentity, apply_batch  # noqa: E402
-from central_sync.server.schema import MIGRATIONS  # noqa: E402
-from central_sync.store import Store, migrate  # noqa: E402
-from hall_common.config import CentralConfig  # noqa: E402
-from hall_cli.broker import free_port  # noqa: E402
-from tests.minihall import Served  # noqa: E402
-from tests.pg import start_postgres  # noqa: E402
+from central_sync.protocol import Batch
+from central_sync.server import create_app, credentials
+from central_sync.server.ingest import NodeIdentity, apply_batch
+from central_sync.server.schema import MIGRATIONS
+from central_sync.store import Store, migrate
+from hall_common.config import CentralConfig
+from hall_cli.broker import free_port
+from tests.minihall import Served
+from tests.pg import start_postgres
 
 BATCH = 500
 
@@ -77,9 +71,7 @@ def over_http(url: str, token: str, batches: list[Batch]) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--records", type=int, default=50_000)
-    args = parser.parse_args()
+    args = options(__doc__, records=50_000)
     server = start_postgres(free_port())
     try:
         url = server.create_database("bench")
@@ -92,8 +84,8 @@ def main() -> None:
         ours(store, replay_batches)
         t_replay = ours(store, replay_batches)  # all duplicates: the retry after a lost ack
         token = credentials.issue(store, "h1", "edge")
-        with tempfile.TemporaryDirectory() as tmp:
-            app = create_app(CentralConfig(data_dir=Path(tmp), database_url=url, http={"port": 1}))
+        with scratch() as d:
+            app = create_app(CentralConfig(data_dir=d, database_url=url, http={"port": 1}))
             served = Served(app)
             try:
                 t_http = over_http(served.url, token, make_batches(args.records))
@@ -104,7 +96,7 @@ def main() -> None:
     finally:
         server.stop()
     n = args.records
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, CPython {platform.python_version()}, PostgreSQL (fsync on)")
+    print(f"machine: {machine()}, PostgreSQL (fsync on)")
     print(f"plain executemany:         {n / t_plain:9.0f} records/s  (batches of {BATCH}, one transaction each)")
     print(f"apply_batch (sync ingest): {n / t_ours:9.0f} records/s  ratio {t_plain / t_ours:.2f}")
     print(f"replayed batches (dupes):  {n // 5 / t_replay:9.0f} records/s")

@@ -15,34 +15,25 @@ playing hall day; this measures it alone, without the day's load. Run:
 
 from __future__ import annotations
 
-import argparse
 import os
-import platform
 import signal
 import statistics
-import sys
-import tempfile
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from harness import machine, options, scratch
 
-from hall_cli.broker import port_open  # noqa: E402
-from simulators.hall_day import HallEnv  # noqa: E402
-from tests.conftest import wait_for  # noqa: E402
-from tests.hallup import campaign_plan, start_hall  # noqa: E402
-from tests.test_campaign_network import all_kiosks, recovery  # noqa: E402
+from hall_cli.broker import port_open
+from simulators.hall_day import HallEnv
+from tests.conftest import wait_for
+from tests.hallup import campaign_plan, start_hall
+from tests.test_campaign_network import all_kiosks, recovery
 
 GOAL_S = 10.0
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--outage", type=float, default=20.0)
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
+    args = options(__doc__, rounds=5, outage=20.0)
+    with scratch() as root:
         hall = start_hall(root / "data", plan=campaign_plan(root / "plan.toml", kiosks=2))
         try:
             env = HallEnv.discover(hall.data_dir)
@@ -67,7 +58,7 @@ def main() -> None:
                 centre.append(recovery(env, "centre_up"))
         finally:
             hall.stop()
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(f"machine: {machine()}")
     for name, times in (("broker restarted", broker), (f"centre unreachable {args.outage:g} s", centre)):
         print(f"{name}: kiosks back in median {statistics.median(times):.2f} s, worst {max(times):.2f} s "
               f"({args.rounds} rounds); worst / goal {GOAL_S:g} s = {max(times) / GOAL_S:.2f}")

@@ -10,28 +10,18 @@ alone; the baseline is the same process's peak RSS before draining. Run:
 
 from __future__ import annotations
 
-import argparse
 import json
 import multiprocessing
-import os
-import platform
 import resource
-import socket
-import subprocess
-import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from harness import centre_process, machine, options, scratch
 
-from central_sync import client as outbox  # noqa: E402
-from central_sync.client import SyncWorker  # noqa: E402
-from hall_cli.broker import free_port  # noqa: E402
-from hall_cli.provision import provision  # noqa: E402
-from hall_common.storage import Migrations, open_database  # noqa: E402
-
+from central_sync import client as outbox
+from central_sync.client import SyncWorker
+from hall_common.storage import Migrations, open_database
 
 
 def peak_rss_mb() -> float:
@@ -53,11 +43,8 @@ def drain(db_path: str, url: str, token: str, records: int) -> tuple[float, floa
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--records", type=int, default=100_000)
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        d = Path(tmp)
+    args = options(__doc__, records=100_000)
+    with scratch() as d:
         migrations = Migrations("bench_node")
         outbox.add_outbox_tables(migrations)
         db = open_database(d / "node.db", migrations)
@@ -68,27 +55,12 @@ def main() -> None:
                 ((str(uuid.uuid4()), "ticket", "kiosk-01", now, json.dumps({"number": f"A{i % 1000:03d}", "service": "consult"}))
                  for i in range(args.records)),
             )
-        db_url = f"sqlite:///{d}/central.db"
-        provision(db_url, "h1", "bench", "edge", d / "edge.token")
-        port = free_port()
-        (d / "central.toml").write_text(f'data_dir = "c"\nlog_level = "WARNING"\ndatabase_url = "{db_url}"\n[http]\nport = {port}\n')
-        centre = subprocess.Popen([sys.executable, "-m", "central_sync.server", "--config", str(d / "central.toml")],
-                                  stderr=subprocess.DEVNULL)
-        try:
-            while True:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                    break
-                except OSError:
-                    time.sleep(0.1)
-            db.close()
+        db.close()
+        with centre_process(d, hall="h1", hall_name="bench") as centre_url:
             with multiprocessing.get_context("spawn").Pool(1) as pool:
                 elapsed, before, after = pool.apply(
-                    drain, (str(d / "node.db"), f"http://127.0.0.1:{port}", (d / "edge.token").read_text(), args.records))
-        finally:
-            centre.terminate()
-            centre.wait(10)
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, CPython {platform.python_version()}")
+                    drain, (str(d / "node.db"), centre_url, (d / "edge.token").read_text(), args.records))
+    print(f"machine: {machine()}")
     print(f"drained {args.records} records in {elapsed:.1f} s ({args.records / elapsed:.0f} records/s, batches of 500, centre on SQLite)")
     print(f"draining process peak RSS: {after:.1f} MB (at the start of draining {before:.1f} MB, +{after - before:.1f} MB)")
 

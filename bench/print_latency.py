@@ -15,30 +15,20 @@ Run:
 
 from __future__ import annotations
 
-import argparse
-import platform
-import secrets
-import statistics
-import tempfile
 import time
 import uuid
-from pathlib import Path
+
+from harness import HALL_NAME, broker, machine, options, pct, scratch, start_edge
 
 from edge_agent.agent import EdgeAgent
 from edge_agent.printing.compose import compose
 from edge_agent.printing.driver import PrinterLink
-from hall_cli.broker import Broker, free_port, render_config, write_password_file
 from hall_common.bus.client import BusClient
-from hall_common.config import EdgeConfig, PrinterConfig
+from hall_common.config import PrinterConfig
 from simulators.printer import VirtualPrinter
 
-HALL = "bench"
 FIELDS = {"number": "A012", "service": "手续办理", "waiting_ahead": 3, "follow_url": "http://hall.example/q/A012",
           "hours_line": "服务时间 08:30-18:00"}
-
-
-def pct(values: list[float], q: int) -> float:
-    return statistics.quantiles(values, n=100)[q - 1] if len(values) > 1 else values[0]
 
 
 def wait_jobs(printer: VirtualPrinter, count: int, timeout: float = 120) -> None:
@@ -77,7 +67,7 @@ def baseline(agent: EdgeAgent, printer: VirtualPrinter, printer_cfg: PrinterConf
     """The same bytes straight to the printer with python-escpos (status before and after)."""
     service = agent.printing
     data = compose(service.templates, "queue_ticket", FIELDS, service.profiles[printer_cfg.profile],
-                   hall_name="基准大厅", job_no="000001")
+                   hall_name=HALL_NAME, job_no="000001")
     link = PrinterLink.open(printer_cfg)
     out = []
     for _ in range(n):
@@ -93,35 +83,19 @@ def baseline(agent: EdgeAgent, printer: VirtualPrinter, printer_cfg: PrinterConf
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--n", type=int, default=300)
-    parser.add_argument("--burst", type=int, default=200)
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        d = Path(tmp)
-        pw = {node: secrets.token_urlsafe(12) for node in ("edge", "kiosk-01")}
-        write_password_file(d / "passwd", pw)
-        (d / "edge.pw").write_text(pw["edge"])
-        port = free_port()
-        broker = Broker(render_config(d, port=port), host="127.0.0.1", port=port)
-        broker.start()
+    args = options(__doc__, n=300, burst=200)
+    with scratch() as d, broker(d, ("edge", "kiosk-01")) as running:
         text_p, bitmap_p, base_p = VirtualPrinter(port=0), VirtualPrinter(port=0), VirtualPrinter(port=0)
         for p in (text_p, bitmap_p, base_p):
             p.start()
-        config = EdgeConfig(
-            hall_id=HALL, hall_name="基准大厅", node_id="edge", data_dir=d / "edge",
-            broker={"host": "127.0.0.1", "port": port, "password_file": d / "edge.pw"}, http={"port": 1},
+        agent = start_edge(
+            d, running.port,
             printers=[{"id": "text", "host": "127.0.0.1", "port": text_p.port, "profile": "gp-80250"},
                       {"id": "bitmap", "host": "127.0.0.1", "port": bitmap_p.port, "profile": "generic-80-bitmap"}],
             printing={"poll_s": 30},
         )
-        agent = EdgeAgent(config)
-        agent.start()
-        kiosk = BusClient(hall_id=HALL, node_id="kiosk-01", kind="kiosk", host="127.0.0.1", port=port,
-                          username="kiosk-01", password=pw["kiosk-01"], session=1)
-        kiosk.start()
+        kiosk = running.client("kiosk-01", kind="kiosk")
         try:
-            assert agent.bus.wait_connected(10) and kiosk.wait_connected(10)
             time.sleep(0.5)
             latency(kiosk, text_p, "text", 20)  # warm up: connections open, caches filled
             latency(kiosk, bitmap_p, "bitmap", 5)
@@ -133,12 +107,10 @@ def main() -> None:
             bitmap_rate = throughput(kiosk, bitmap_p, "bitmap", max(20, args.burst // 4))
             job_bytes = {"text": len(text_p.jobs[-1].data), "bitmap": len(bitmap_p.jobs[-1].data)}
         finally:
-            kiosk.close()
             agent.close()
             for p in (text_p, bitmap_p, base_p):
                 p.stop()
-            broker.stop()
-    print(f"machine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}")
+    print(f"machine: {machine()}")
     print(f"text mode   request -> last byte  p50 {pct(text, 50):.2f} ms  p99 {pct(text, 99):.2f} ms  "
           f"(n={args.n}, {job_bytes['text']} bytes a ticket; goal p99 <= 30 ms)")
     print(f"bitmap mode request -> last byte  p50 {pct(bitmap, 50):.2f} ms  p99 {pct(bitmap, 99):.2f} ms  "

@@ -18,15 +18,14 @@ Run:
 
 from __future__ import annotations
 
-import argparse
 import os
-import platform
 import random
 import time
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import cv2  # noqa: E402
+from harness import machine, options  # noqa: E402
 import numpy as np  # noqa: E402
 import segno  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
@@ -88,10 +87,7 @@ def rate(frames: list[np.ndarray], seconds: float) -> tuple[float, int]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--frames", type=int, default=40)
-    ap.add_argument("--seconds", type=float, default=3.0)
-    args = ap.parse_args()
+    args = options(__doc__, frames=40, seconds=3.0)
     cv2.setNumThreads(1)
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core, as the issue asks
@@ -107,8 +103,7 @@ def main() -> None:
     fps_held, read = rate(held, args.seconds)
     readable = sum(bool(decode(f)) for f in held)
     fps_empty, _ = rate(nothing, args.seconds)
-    print(f"machine: {os.cpu_count()} cores ({platform.machine()}), CPython {platform.python_version()}, "
-          f"OpenCV {cv2.__version__}, one core pinned")
+    print(f"machine: {machine()}, OpenCV {cv2.__version__}, one core pinned")
     print(f"resident code: {len(payload)} characters, QR version {segno.make(payload, error='m').version}, "
           f"{code.shape[1]} px wide in a {W}x{H} frame")
     print(f"held-up frames (tilted, blurred, dim, noisy): {fps_held:.1f} frames/s; "

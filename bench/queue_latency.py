@@ -17,50 +17,29 @@ Run:
 
 from __future__ import annotations
 
-import argparse
 import http.cookiejar
-import platform
 import re
-import secrets
-import statistics
-import tempfile
 import threading
 import time
 import urllib.parse
 import urllib.request
 import uuid
-from pathlib import Path
+from functools import partial
 
-from waitress import create_server
+from harness import (
+    ALWAYS, HALL, HALL_NAME, broker, broker_settings, machine, options, pct, run_together, scratch, serve, start_edge,
+)
 
 import hall_display
 import kiosk
 from edge_agent.agent import EdgeAgent
-from hall_cli.broker import Broker, free_port, render_config, write_password_file
 from hall_common.bus.client import BusClient
-from hall_common.config import DisplayConfig, EdgeConfig, KioskConfig
+from hall_common.config import DisplayConfig, KioskConfig
 from hall_display.board import BoardState
 from kiosk.status import HallStatus
 from simulators.printer import VirtualPrinter
 
-HALL = "bench"
 NODES = ("edge", "kiosk-01", "kiosk-02", "kiosk-03", "display-01")
-ALWAYS = {"periods": [{"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "open": "00:00", "close": "23:59"}]}
-
-
-def pct(values: list[float], q: int) -> float:
-    return statistics.quantiles(values, n=100)[q - 1] if len(values) > 1 else values[0]
-
-
-def serve(app) -> tuple[str, object]:
-    server = create_server(app, host="127.0.0.1", port=0, threads=8)
-    threading.Thread(target=server.run, daemon=True).start()
-    return f"http://127.0.0.1:{server.effective_port}/", server
-
-
-def bus(node: str, port: int, pw: dict[str, str], kind: str) -> BusClient:
-    return BusClient(hall_id=HALL, node_id=node, kind=kind, host="127.0.0.1", port=port, username=node,
-                     password=pw[node], session=1)
 
 
 def taps(url: str, printer: VirtualPrinter, n: int) -> list[float]:
@@ -103,13 +82,7 @@ def burst(buses: list[BusClient], total: int) -> tuple[float, int, int]:
             with lock:
                 codes.append(code)
 
-    threads = [threading.Thread(target=take, args=(b,)) for b in buses]
-    t0 = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.perf_counter() - t0
+    elapsed = run_together(partial(take, b) for b in buses)
     numbers = sorted(int(c[1:]) for c in codes)
     duplicates = len(numbers) - len(set(numbers))
     gaps = (numbers[-1] - numbers[0] + 1) - len(set(numbers))
@@ -149,71 +122,50 @@ def board_calls(agent: EdgeAgent, board_url: str, calls: int) -> list[float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--n", type=int, default=200)
-    parser.add_argument("--calls", type=int, default=60)
-    parser.add_argument("--burst", type=int, default=300)
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        d = Path(tmp)
-        pw = {node: secrets.token_urlsafe(12) for node in NODES}
-        write_password_file(d / "passwd", pw)
-        for node in NODES:
-            (d / f"{node}.pw").write_text(pw[node])
-        port = free_port()
-        broker = Broker(render_config(d, port=port), host="127.0.0.1", port=port)
-        broker.start()
+    args = options(__doc__, n=200, calls=60, burst=300)
+    with scratch() as d, broker(d, NODES) as running:
         printer = VirtualPrinter(port=0)
         printer.start()
-        common = {"hall_id": HALL, "hall_name": "基准大厅"}
-        agent = EdgeAgent(EdgeConfig(
-            **common, node_id="edge", data_dir=d / "edge", http={"port": 1},
-            broker={"host": "127.0.0.1", "port": port, "password_file": d / "edge.pw"},
+        agent = start_edge(
+            d, running.port,
             printers=[{"id": "printer-1", "host": "127.0.0.1", "port": printer.port, "profile": "gp-80250"}],
             printing={"poll_s": 30},
             queue={"hours": ALWAYS, "counters": [{"id": "c1", "name": "1", "services": ["procedures", "consult"]},
                                                  {"id": "c3", "name": "3", "services": ["payment"]}]},
-        ))
-        agent.start()
-        kcfg = KioskConfig(**common, node_id="kiosk-01", data_dir=d / "kiosk", http={"port": 1},
-                           broker={"host": "127.0.0.1", "port": port, "password_file": d / "kiosk-01.pw"},
+        )
+        common = {"hall_id": HALL, "hall_name": HALL_NAME, "http": {"port": 1}}
+        kcfg = KioskConfig(**common, node_id="kiosk-01", data_dir=d / "kiosk",
+                           broker=broker_settings(d, running.port, "kiosk-01"),
                            settings={"info": {"service_phone": "028-1000", "complaint_phone": "028-2000"}, "hours": ALWAYS},
                            follow_url="http://127.0.0.1:1")
-        kbus = bus("kiosk-01", port, pw, "kiosk")
+        kbus = running.client("kiosk-01", kind="kiosk", connect=False)
         app = kiosk.create_app(kcfg, HallStatus(kbus), kbus)
         kbus.start()
-        dcfg = DisplayConfig(**common, node_id="display-01", data_dir=d / "display", http={"port": 1},
-                             broker={"host": "127.0.0.1", "port": port, "password_file": d / "display-01.pw"},
-                             voice=False)
-        dbus = bus("display-01", port, pw, "display")
+        dcfg = DisplayConfig(**common, node_id="display-01", data_dir=d / "display",
+                             broker=broker_settings(d, running.port, "display-01"), voice=False)
+        dbus = running.client("display-01", kind="display", connect=False)
         board = BoardState()
         board.follow(dbus)
         dbus.start()
-        others = [bus("kiosk-02", port, pw, "kiosk"), bus("kiosk-03", port, pw, "kiosk")]
-        for b in others:
-            b.start()
-        kiosk_url, kserver = serve(app)
-        board_url, bserver = serve(hall_display.create_app(dcfg, board))
+        others = [running.client(node, kind="kiosk") for node in ("kiosk-02", "kiosk-03")]
+        kiosk_site, board_site = serve(app), serve(hall_display.create_app(dcfg, board))
         try:
-            for b in (kbus, dbus, *others):
+            for b in (kbus, dbus):
                 assert b.wait_connected(10)
             status = app.extensions["hall_status"]
             while status.queue is None or not status.snapshot().printer_ok:
                 time.sleep(0.05)
-            taps(kiosk_url, printer, 10)  # warm up
-            tap = taps(kiosk_url, printer, args.n)
+            taps(kiosk_site.url, printer, 10)  # warm up
+            tap = taps(kiosk_site.url, printer, args.n)
             bare = bare_tickets(kbus, args.n)
             rate, duplicates, gaps = burst([kbus, *others], args.burst)
-            board_ms = board_calls(agent, board_url, args.calls)
+            board_ms = board_calls(agent, board_site.url, args.calls)
         finally:
-            kserver.close()
-            bserver.close()
-            for b in (kbus, dbus, *others):
-                b.close()
+            kiosk_site.stop()
+            board_site.stop()
             agent.close()
             printer.stop()
-            broker.stop()
-    print(f"machine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}")
+    print(f"machine: {machine()}")
     print(f"kiosk tap -> last ticket byte   p50 {pct(tap, 50):.2f} ms  p99 {pct(tap, 99):.2f} ms  "
           f"(n={args.n}; goal p99 <= 50 ms)")
     print(f"baseline: ticket request alone  p50 {pct(bare, 50):.2f} ms  p99 {pct(bare, 99):.2f} ms; "

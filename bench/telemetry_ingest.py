@@ -50,24 +50,18 @@ import os
 import platform
 import pstats
 import random
-import secrets
 import socket
 import sqlite3
 import subprocess
-import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from harness import HALL, broker, edge_config, machine, scratch
 
-from hall_cli.broker import Broker, find_program, free_port, render_config, write_password_file  # noqa: E402
-from hall_common.bus import contract  # noqa: E402
+from hall_cli.broker import find_program
+from hall_common.bus import contract
 
-HALL = "bench"
 NODES = [f"env-{i:02d}" for i in range(1, 51)]
 SENSORS = {  # object_id: start, step of the random walk, low, high (simulators/env_node.py)
     "temperature": (22.5, 0.2, 10.0, 40.0),
@@ -239,11 +233,8 @@ def bare_consumer(port: int, password: str, conn) -> None:
 
 
 def agent_config(d: Path, port: int):
-    from hall_common.config import EdgeConfig
-
-    return EdgeConfig(
-        hall_id=HALL, hall_name="基准大厅", node_id="edge", data_dir=d / "edge", http={"port": 1},
-        broker={"host": "127.0.0.1", "port": port, "password_file": d / "edge.pw"},
+    return edge_config(
+        d, port,
         devices=[{"id": node, "kind": "env_node", "model": "ESP32 env node", "location": "服务大厅",
                   "expected_interval_s": 1} for node in NODES],
         **({"environment": {"store_every_s": float(os.environ["BENCH_STORE_EVERY"])}}
@@ -504,19 +495,10 @@ def rss_run(port: int, pw: dict[str, str], d: Path, minutes: float, sample_s: fl
     return result
 
 
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+def this_machine() -> str:
+    """:func:`harness.machine`, the kernel, mosquitto's version and the load it starts under."""
     mosq = subprocess.run([find_program("mosquitto"), "-h"], capture_output=True, text=True).stdout.splitlines()[0]
-    load = os.getloadavg()
-    return (f"{platform.platform()}, {os.cpu_count()} cores ({cpu}), {platform.python_implementation()} "
-            f"{platform.python_version()}, {mosq}; load average at start {load[0]:.2f}")
+    return f"{machine()}, {platform.platform()}, {mosq}; load average at start {os.getloadavg()[0]:.2f}"
 
 
 def main() -> None:
@@ -534,17 +516,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.store_every is not None:
         os.environ["BENCH_STORE_EVERY"] = str(args.store_every)
-    print("machine:", machine(), flush=True)
+    print("machine:", this_machine(), flush=True)
     pin(PUBLISHER_CORE)  # this process and mosquitto stay off the consumer's core
-    with tempfile.TemporaryDirectory() as tmp:
-        d = Path(tmp)
-        pw = {n: secrets.token_urlsafe(12) for n in [*NODES, "edge", "bench"]}
-        write_password_file(d / "passwd", pw)
-        (d / "edge.pw").write_text(pw["edge"])
-        port = free_port()
-        broker = Broker(render_config(d / "broker", port=port, password_file=d / "passwd"),
-                        host="127.0.0.1", port=port)
-        broker.start()
+    with scratch() as d, broker(d, [*NODES, "edge", "bench"]) as running:
+        port, pw = running.port, running.passwords
         try:
             announce(port, pw)
             if "rate" not in args.skip:
@@ -580,7 +555,6 @@ def main() -> None:
                       f"growth {mb[-1] - mb[0]:+.1f} MB over {r['seconds']:.0f} s; sent {r['sent']:,}, "
                       f"handled {r['handled']:,}, stored {r['stored']:,}, dropped by inbox {r['inbox_dropped']}")
         finally:
-            broker.stop()
             log = d / "agent.log"
             if log.exists() and log.stat().st_size:
                 lines = log.read_text(errors="replace").splitlines()

@@ -41,9 +41,10 @@ class Finding:
         return f"{mark} {self.what}" + (f"\n    → {self.fix}" if self.fix else "")
 
 
-def _http_ok(url: str) -> bool:
+def http_ok(url: str, timeout: float = 3.0) -> bool:
+    """True if ``url`` answers 200 within ``timeout`` seconds (a web part's health)."""
     try:
-        with urllib.request.urlopen(url, timeout=3) as r:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
             return r.status == 200
     except (urllib.error.URLError, OSError):
         return False
@@ -223,7 +224,7 @@ def diagnose(config_dir: Path) -> list[Finding]:
         http = getattr(cfg, "http", None)
         if http is not None:
             url = f"http://{http.host}:{http.port}/healthz"
-            ok = _http_ok(url)
+            ok = http_ok(url)
             findings.append(Finding(ok, f"{name} web: {url} {'answers' if ok else 'does not answer'}",
                                     "" if ok else f"start {name} and read its log"))
     for name, cfg in sorted(parts.items()):
@@ -235,7 +236,7 @@ def diagnose(config_dir: Path) -> list[Finding]:
             if cfg.centre is None:
                 findings.append(Finding(None, "centre: none configured (the hall runs on its own)"))
             else:
-                ok = _http_ok(cfg.centre.url.rstrip("/") + "/healthz")
+                ok = http_ok(cfg.centre.url.rstrip("/") + "/healthz")
                 findings.append(Finding(ok, f"centre {cfg.centre.url} {'answers' if ok else 'is unreachable'}",
                                         "" if ok else "check the hall's internet link; records wait in the outbox meanwhile"))
         if isinstance(cfg, CentralConfig):

@@ -44,6 +44,28 @@ RelPath = Annotated[Path, AfterValidator(_relative_to_file)]
 Id = Annotated[str, Field(pattern=ID_PATTERN)]
 
 
+def _known_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Asia" is a folder of zones
+        raise ValueError(f"unknown time zone {value[:64]!r}") from None
+    return value
+
+
+TimeZone = Annotated[str, AfterValidator(_known_zone)]
+"""An IANA time zone name this machine knows (``Asia/Shanghai``)."""
+
+
+def read_secret(path: Path, key: str) -> str:
+    """The secret kept in the file ``path`` names, read when it is used so that it never
+    sits in a config dump or a log; a file that cannot be read is a :class:`ConfigError`
+    naming the dotted ``key`` that points to it."""
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"{key}: cannot read {path}: {exc.strerror}") from None
+
+
 class Section(BaseModel):
     """A nested table of a configuration file: unknown keys are errors, not ignored."""
 
@@ -60,10 +82,7 @@ class BrokerConfig(Section):
 
     def password(self) -> str:
         """Read the password when connecting, so it never sits in a config dump or a log."""
-        try:
-            return self.password_file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(f"broker.password_file: cannot read {self.password_file}: {exc.strerror}") from None
+        return read_secret(self.password_file, "broker.password_file")
 
 
 class HttpConfig(Section):
@@ -82,10 +101,7 @@ class BootstrapUser(Section):
     role: Literal["admin", "staff", "viewer"] = "admin"
 
     def password(self) -> str:
-        try:
-            return self.password_file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(f"bootstrap_user.password_file: cannot read {self.password_file}: {exc.strerror}") from None
+        return read_secret(self.password_file, "bootstrap_user.password_file")
 
 
 class PartConfig(BaseSettings):
@@ -167,22 +183,13 @@ class OpeningPeriod(Section):
 class HoursConfig(Section):
     """Opening hours and what residents can do after them (seed 000 clause 4.7)."""
 
-    timezone: str = "Asia/Shanghai"
+    timezone: TimeZone = "Asia/Shanghai"
     periods: list[OpeningPeriod] = Field(
         default_factory=lambda: [OpeningPeriod(days=["mon", "tue", "wed", "thu", "fri", "sat", "sun"], open="08:30", close="18:00")]
     )
     closed_dates: list[date] = Field(default_factory=list, description="holidays the hall is closed")
     after_hours_phone: str = Field("", max_length=30)
     online_channels: list[str] = Field(default_factory=list, max_length=6)
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Asia" is a folder of zones
-            raise ValueError(f"unknown time zone {value[:64]!r}") from None
-        return value
 
 
 class ConvenienceService(Section):
@@ -278,12 +285,7 @@ class DisplayConfig(NodeConfig):
     voice: bool = Field(True, description="chime and a spoken call for every number called")
     voice_en: bool = Field(False, description="also call in English after Mandarin")
     announcement: str = Field("", max_length=200, description="scrolling line when the centre has published none")
-    timezone: str = Field("Asia/Shanghai", description="the clock on the board")
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        return HoursConfig._known_zone(value)
+    timezone: TimeZone = Field("Asia/Shanghai", description="the clock on the board")
 
 
 class CentreLink(Section):
@@ -295,12 +297,7 @@ class CentreLink(Section):
     batch_size: int = Field(200, ge=1, le=500)
 
     def token(self) -> str | None:
-        if self.token_file is None:
-            return None
-        try:
-            return self.token_file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(f"centre.token_file: cannot read {self.token_file}: {exc.strerror}") from None
+        return None if self.token_file is None else read_secret(self.token_file, "centre.token_file")
 
 
 class PrinterConfig(Section):
@@ -355,12 +352,7 @@ class PrintingConfig(Section):
     poll_s: float = Field(3.0, ge=0.2, le=60, description="how often an idle printer is asked its status")
     retries: int = Field(2, ge=0, le=5, description="new attempts on one printer after a transient fault")
     keep_days: int = Field(30, ge=1, le=365, description="how long finished jobs stay for reprints")
-    timezone: str = Field("Asia/Shanghai", description="for the time printed on tickets")
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        return HoursConfig._known_zone(value)
+    timezone: TimeZone = Field("Asia/Shanghai", description="for the time printed on tickets")
 
 
 class ServiceConfig(Section):

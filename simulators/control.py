@@ -19,7 +19,6 @@ the query string or a form body::
 from __future__ import annotations
 
 import html
-import json
 import logging
 import threading
 import time
@@ -31,6 +30,8 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from hall_common.bus import contract
 from hall_common.bus.client import BusClient
+
+from .http_control import ControlHandler, HttpControl
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +182,7 @@ class SimNode:
         bus.close(timeout)
 
 
-class ControlServer:
+class ControlServer(HttpControl):
     """A tiny HTTP server that drives a simulated node (``hall up`` gives each one a port).
 
     :param node: the node, for ``describe()`` (shown by ``GET /`` and ``GET /state``).
@@ -191,34 +192,31 @@ class ControlServer:
 
     def __init__(self, node: SimNode, actions: dict[str, Action], *, forms: dict[str, tuple[str, dict[str, str]]],
                  title: str, host: str = "127.0.0.1", port: int = 0) -> None:
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
         page = _page_renderer(title, forms)
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(ControlHandler):
             def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
                 path = urlsplit(self.path).path
                 if path == "/state":
-                    self._json(200, node.describe())
+                    self.send_json(200, node.describe())
                 elif path == "/":
-                    self._send(200, "text/html; charset=utf-8", page(node.describe()).encode())
+                    self.send(200, "text/html; charset=utf-8", page(node.describe()).encode())
                 else:
-                    self._json(404, {"error": f"no page {path}"})
+                    self.send_json(404, {"error": f"no page {path}"})
 
             def do_POST(self) -> None:  # noqa: N802
                 url = urlsplit(self.path)
                 action = actions.get(url.path.strip("/"))
                 if action is None:
-                    self._json(404, {"error": f"no action {url.path}: use one of {sorted(actions)}"})
+                    self.send_json(404, {"error": f"no action {url.path}: use one of {sorted(actions)}"})
                     return
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(min(length, 4096)).decode("utf-8", errors="replace")
+                body = self.form_body()
                 # Empty fields of the page's forms are left out, so a form sets only what was typed.
                 params = {k: v[-1] for k, v in {**parse_qs(url.query), **parse_qs(body)}.items() if v[-1].strip()}
                 try:
                     action(params)
                 except ValueError as exc:
-                    self._json(400, {"error": str(exc)})
+                    self.send_json(400, {"error": str(exc)})
                     return
                 if "text/html" in (self.headers.get("Accept") or ""):
                     # A person pressed a button on the page: show the page again.
@@ -227,36 +225,9 @@ class ControlServer:
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
-                self._json(200, node.describe())
+                self.send_json(200, node.describe())
 
-            def _json(self, code: int, doc: dict[str, Any]) -> None:
-                self._send(code, "application/json", json.dumps(doc).encode())
-
-            def _send(self, code: int, kind: str, data: bytes) -> None:
-                self.send_response(code)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: object) -> None:
-                log.info("control: " + format, *args)
-
-        self.server = ThreadingHTTPServer((host, port), Handler)
-        self.port = self.server.server_address[1]
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host = self.server.server_address[0]
-        return f"http://{host}:{self.port}/"
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler, host=host, port=port)
 
 
 def _page_renderer(title: str, forms: dict[str, tuple[str, dict[str, str]]]) -> Callable[[dict[str, Any]], str]:

@@ -28,7 +28,6 @@ Example::
 
 from __future__ import annotations
 
-import json
 import logging
 import socket
 import threading
@@ -42,6 +41,7 @@ from urllib.parse import parse_qs
 from hall_common.escpos_status import PrinterStatus, encode
 
 from .escpos_parse import Cut, Feed, Text, Unit, next_unit, parse
+from .http_control import ControlHandler, HttpControl
 
 log = logging.getLogger(__name__)
 
@@ -318,7 +318,7 @@ def _answer(conn: socket.socket, data: bytes) -> None:
         log.debug("virtual printer: answer not sent: %s", exc)
 
 
-class ControlServer:
+class ControlServer(HttpControl):
     """Tell a running virtual printer what to be, over HTTP on its own port (``hall up``
     gives each printer one), so a person or a test can take the paper away from a hall::
 
@@ -330,45 +330,21 @@ class ControlServer:
     """
 
     def __init__(self, printer: VirtualPrinter, *, host: str = "127.0.0.1", port: int = 0) -> None:
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
         vp = printer
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(ControlHandler):
             def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-                self._answer(200, _describe(vp))
+                self.send_json(200, _describe(vp))
 
             def do_POST(self) -> None:  # noqa: N802
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(min(length, 4096)).decode("utf-8", errors="replace")
                 try:
-                    _apply(vp, parse_qs(body))
+                    _apply(vp, parse_qs(self.form_body()))
                 except ValueError as exc:
-                    self._answer(400, {"error": str(exc)})
+                    self.send_json(400, {"error": str(exc)})
                     return
-                self._answer(200, _describe(vp))
+                self.send_json(200, _describe(vp))
 
-            def _answer(self, code: int, doc: dict) -> None:
-                data = json.dumps(doc).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: object) -> None:
-                log.info("control: " + format, *args)
-
-        self.server = ThreadingHTTPServer((host, port), Handler)
-        self.port = self.server.server_address[1]
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler, host=host, port=port)
 
 
 def _describe(printer: VirtualPrinter) -> dict:

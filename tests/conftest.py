@@ -78,16 +78,16 @@ def data_dir(tmp_path: Path) -> Path:
     return d
 
 
-def start_broker(broker_dir: Path) -> RunningBroker:
+def start_broker(broker_dir: Path, *, hall: str = HALL, nodes: tuple[str, ...] = NODES) -> RunningBroker:
     """A real mosquitto on a free port with the project's mosquitto.conf template and ACL,
-    and a password for each node of hall ``t1``."""
+    and a password for each of ``nodes`` of ``hall`` (the benchmarks name their own)."""
     port = free_port()
-    passwords = {node: secrets.token_urlsafe(12) for node in NODES}
+    passwords = {node: secrets.token_urlsafe(12) for node in nodes}
     broker_dir.mkdir(parents=True, exist_ok=True)
     write_password_file(broker_dir / "passwd", passwords)
     b = Broker(render_config(broker_dir, port=port), host="127.0.0.1", port=port)
     b.start()
-    return RunningBroker(b, "127.0.0.1", port, HALL, passwords)
+    return RunningBroker(b, "127.0.0.1", port, hall, passwords)
 
 
 def stop_broker(running: RunningBroker) -> None:

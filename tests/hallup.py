@@ -12,12 +12,11 @@ import subprocess
 import sys
 import time
 import tomllib
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import tomli_w
 
+from hall_cli.doctor import http_ok
 from hall_cli.plan import PORT_BLOCK, SAMPLE_HALL
 
 from .conftest import free_port_block
@@ -72,11 +71,8 @@ def campaign_plan(path: Path, *, kiosks: int = 2, env_nodes: int = 1) -> Path:
 
 
 def answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as r:
-            return r.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
+    """``hall doctor``'s check of a web part, with a test's patience."""
+    return http_ok(url, timeout=5)
 
 
 def alive(pid: int) -> bool:

@@ -17,9 +17,9 @@ from hall_common.config import CentralConfig, EdgeConfig, KioskConfig
 class Served:
     """A WSGI app on a free port, in a daemon thread, until ``stop()``."""
 
-    def __init__(self, app: Flask) -> None:
+    def __init__(self, app: Flask, *, threads: int = 4) -> None:
         self.app = app
-        self.server = create_server(app, host="127.0.0.1", port=0, threads=4)
+        self.server = create_server(app, host="127.0.0.1", port=0, threads=threads)
         self.url = f"http://127.0.0.1:{self.server.effective_port}/"
         self._stopping = False
         self.thread = threading.Thread(target=self._run, daemon=True)

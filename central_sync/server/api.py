@@ -4,12 +4,14 @@
 :class:`~central_sync.protocol.Ack`, or a problem document with a status that says what is
 wrong: 401 unknown or revoked credential, 403 another hall's batch, 409 a record id held by
 another hall, 413 too large, 415 not JSON, 422 a malformed batch (the field is named).
-Nothing of a refused batch is applied.
+Nothing of a refused batch is applied. Every endpoint here but the document itself is for
+a hall's nodes (:func:`node_only`).
 """
 
 from __future__ import annotations
 
 import json
+from functools import partial, wraps
 from typing import Any, Callable
 
 from flask import Blueprint, Response, current_app, jsonify, request
@@ -19,8 +21,9 @@ from central_sync.protocol import Batch, ConfigItem, ConfigPage, ContentItem, Co
 
 from . import credentials
 from .db import get_store
-from .ingest import IngestError, NodeIdentity, apply_batch
+from .ingest import NodeIdentity, apply_batch
 from .openapi import MAX_CURSOR, document
+from .refusal import Refused
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 BILLS_FIELDS = {"kiosk", "qr", "room", "last4"}
@@ -31,18 +34,46 @@ def problem(status: int, code: str, detail: str) -> tuple[Response, int]:
     return jsonify(ProblemDetail(code=code, detail=detail).model_dump()), status
 
 
-def authenticated() -> NodeIdentity | None:
+@bp.errorhandler(Refused)
+def refused(exc: Refused) -> tuple[Response, int]:
+    """A request refused where its rule is (a batch, a household, an order), as a problem."""
+    return problem(exc.status, exc.code, exc.detail)
+
+
+def bearer_token() -> str | None:
+    """The credential in the request's ``Authorization: Bearer`` header, if there is one."""
     header = request.headers.get("Authorization", "")
-    if not header.startswith("Bearer "):
-        return None
-    return credentials.identify(get_store(), header.removeprefix("Bearer ").strip())
+    return header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else None
+
+
+def authenticated() -> NodeIdentity | None:
+    """The node whose credential the request carries, or None (unknown or revoked)."""
+    token = bearer_token()
+    return None if token is None else credentials.identify(get_store(), token)
+
+
+def node_only(view: Callable[..., Any] | None = None, *,
+              identify: Callable[[], NodeIdentity | None] = authenticated) -> Any:
+    """Make ``view`` (or a helper that views return) answer only a hall's node: it is
+    called with the caller's :class:`NodeIdentity` first; a request without a known
+    credential gets a 401 problem. ``identify`` finds the caller (``@node_only(identify=...)``
+    for another way)."""
+    if view is None:
+        return partial(node_only, identify=identify)
+
+    @wraps(view)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        who = identify()
+        if who is None:
+            return problem(401, "unauthorised", "unknown or revoked node credential")
+        return view(who, *args, **kwargs)
+
+    return checked
 
 
 @bp.post("/sync/batches")
-def post_batch():
-    who = authenticated()
-    if who is None:
-        return problem(401, "unauthorised", "unknown or revoked node credential")
+@node_only
+def post_batch(who: NodeIdentity):
     if (request.content_length or 0) > current_app.config["MAX_BATCH_BYTES"]:
         return problem(413, "too_large", f"a batch may be at most {current_app.config['MAX_BATCH_BYTES']} bytes")
     if not request.is_json:
@@ -56,11 +87,7 @@ def post_batch():
         first = exc.errors()[0]
         where = ".".join(str(x) for x in first["loc"]) or "batch"
         return problem(422, "malformed", f"{where}: {first['msg']}")
-    batch = _without_nul(batch, body)
-    try:
-        ack = apply_batch(get_store(), who, batch)
-    except IngestError as exc:
-        return problem(exc.status, exc.code, exc.detail)
+    ack = apply_batch(get_store(), who, _without_nul(batch, body))
     return current_app.response_class(ack.model_dump_json(), mimetype="application/json")
 
 
@@ -90,12 +117,10 @@ def _json(value):
     return value if isinstance(value, dict) else json.loads(value)
 
 
-def _feed(sql: str, limit: int, item: Callable[[dict], Any], page_model: Any):
+@node_only
+def _feed(who: NodeIdentity, sql: str, limit: int, item: Callable[[dict], Any], page_model: Any):
     """A pull feed: what was published for the caller's hall after the ``after`` cursor,
     oldest first; the new cursor is the last item's sequence number."""
-    who = authenticated()
-    if who is None:
-        return problem(401, "unauthorised", "unknown or revoked node credential")
     try:
         after = int(request.args.get("after", "0"))
     except ValueError:
@@ -127,7 +152,8 @@ def get_content():
 
 
 @bp.post("/residents/bills")
-def post_resident_bills():
+@node_only
+def post_resident_bills(who: NodeIdentity):
     """One household's bills, for a hall's kiosk, once the resident proved who they are:
     ``{"kiosk": ..., "qr": ...}`` or ``{"kiosk": ..., "room": "3-2-1201", "last4": "5678"}``.
     Only the caller's hall is searched; see :mod:`.residents` for the rate limit."""
@@ -135,33 +161,25 @@ def post_resident_bills():
 
     from . import residents
 
-    who = authenticated()
-    if who is None:
-        return problem(401, "unauthorised", "unknown or revoked node credential")
     body = request.get_json(silent=True)
     if (not isinstance(body, dict) or not set(body) <= BILLS_FIELDS
             or not all(isinstance(body.get(k, ""), str) and "\x00" not in body.get(k, "") for k in BILLS_FIELDS)):
         return problem(422, "malformed", "send a JSON object with kiosk and qr, or kiosk, room and last4 (strings "
                                          "without NUL characters), and nothing else")
     store = get_store()
-    try:
-        row = residents.identify(store, who.hall_id, body.get("kiosk", "")[:64] or who.node_id,
-                                 room=body.get("room"), last4=body.get("last4"), qr=body.get("qr"),
-                                 public_key=public_key_b64(current_app.extensions["config_key"]))
-    except residents.LookupRefused as exc:
-        return problem(exc.status, exc.code, exc.detail)
+    row = residents.identify(store, who.hall_id, body.get("kiosk", "")[:64] or who.node_id,
+                             room=body.get("room"), last4=body.get("last4"), qr=body.get("qr"),
+                             public_key=public_key_b64(current_app.extensions["config_key"]))
     return jsonify(residents.bills_for(store, row))
 
 
 @bp.get("/residents/rooms")
-def get_resident_rooms():
+@node_only
+def get_resident_rooms(who: NodeIdentity):
     """The hall's rooms as building, unit and room (no names, no phones), for the kiosk's
     pickers: a room number alone opens nothing without the phone digits."""
     from . import residents
 
-    who = authenticated()
-    if who is None:
-        return problem(401, "unauthorised", "unknown or revoked node credential")
     return jsonify(rooms=residents.rooms(get_store(), who.hall_id))
 
 

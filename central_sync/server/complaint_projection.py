@@ -63,26 +63,28 @@ class _Complaint(BaseModel):
     feedback_due: float
 
 
-class _Event(BaseModel):
+class _AboutComplaint(BaseModel):
+    """A record about one complaint (a step taken on it, the resident's rating), named by
+    its id and tracking number, at ``ts`` by the hall's clock."""
+
     model_config = ConfigDict(extra="ignore")
     complaint: str = Field(min_length=1, max_length=64)
     tracking_no: str = Field(min_length=1, max_length=20)
+    ts: float
+
+
+class _Event(_AboutComplaint):
     action: str
     status: str = ""
     who: str = ""
     note: str = ""
-    ts: float
     grade: str | None = None
 
 
-class _Rating(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    complaint: str = Field(min_length=1, max_length=64)
-    tracking_no: str = Field(min_length=1, max_length=20)
+class _Rating(_AboutComplaint):
     rating: str
     comment: str = ""
     reopened: bool = False
-    ts: float
 
 
 def mask_contact(phone: str) -> str:
@@ -141,13 +143,27 @@ def project_complaint(store: Store, hall_id: str, r: Record, received: float) ->
     )
 
 
+def _about(store: Store, hall_id: str, r: Record, model: type[_AboutComplaint]) -> Any:
+    """A record about a complaint, parsed, with the complaint's row made sure of; None (and
+    nothing done) if it does not parse."""
+    x = _parse(model, r, hall_id)
+    if x is not None:
+        _stub(store, hall_id, x.complaint, x.tracking_no)
+    return x
+
+
+def _add_event(store: Store, hall_id: str, r: Record, x: _AboutComplaint, action: str, status: str, who: str,
+               note: str, rating: str | None = None) -> None:
+    """The record as a step in its complaint's history."""
+    store.execute("INSERT INTO complaint_events (id, complaint_id, hall_id, ts, action, status, who, note, rating) "
+                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (str(r.id), x.complaint, hall_id, x.ts, action, status, who, note, rating))
+
+
 def project_event(store: Store, hall_id: str, r: Record, received: float) -> None:
-    e = _parse(_Event, r, hall_id)
+    e = _about(store, hall_id, r, _Event)
     if e is None:
         return
-    _stub(store, hall_id, e.complaint, e.tracking_no)
-    store.execute("INSERT INTO complaint_events (id, complaint_id, hall_id, ts, action, status, who, note) "
-                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (str(r.id), e.complaint, hall_id, e.ts, e.action, e.status, e.who, e.note))
+    _add_event(store, hall_id, r, e, e.action, e.status, e.who, e.note)
     if e.status:
         _move(store, hall_id, e.complaint, e.status, e.ts)
     if e.action == "accept":
@@ -163,13 +179,10 @@ def project_event(store: Store, hall_id: str, r: Record, received: float) -> Non
 
 def project_rating(store: Store, hall_id: str, r: Record, received: float) -> None:
     """Every rating counts in the satisfaction rate; the request shows its latest one."""
-    x = _parse(_Rating, r, hall_id)
+    x = _about(store, hall_id, r, _Rating)
     if x is None:
         return
-    _stub(store, hall_id, x.complaint, x.tracking_no)
-    store.execute("INSERT INTO complaint_events (id, complaint_id, hall_id, ts, action, status, who, note, rating) "
-                  "VALUES (?, ?, ?, ?, 'rate', ?, 'resident', ?, ?)",
-                  (str(r.id), x.complaint, hall_id, x.ts, "accepted" if x.reopened else "", x.comment[:200], x.rating))
+    _add_event(store, hall_id, r, x, "rate", "accepted" if x.reopened else "", "resident", x.comment[:200], x.rating)
     store.execute("UPDATE complaints SET rating = ?, rating_comment = ?, rated_at = ? WHERE id = ? AND hall_id = ? "
                   "AND (rated_at IS NULL OR rated_at <= ?)", (x.rating, x.comment[:200], x.ts, x.complaint, hall_id, x.ts))
     if x.reopened:

@@ -19,19 +19,15 @@ from typing import Callable
 
 from central_sync.protocol import Ack, Batch, Record
 from central_sync.store import Store
-from hall_common.errors import HallError
 
 from . import complaint_projection
+from .refusal import Refused
 
 log = logging.getLogger(__name__)
 
 
-class IngestError(HallError, ValueError):
-    """A batch refused whole; ``status`` is the HTTP status, ``code`` for programs."""
-
-    def __init__(self, status: int, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.status, self.code, self.detail = status, code, detail
+class IngestError(Refused):
+    """A batch refused whole (another hall's, or a record id twice or held by another hall)."""
 
 
 @dataclass(frozen=True)
@@ -42,10 +38,10 @@ class NodeIdentity:
 
 def apply_batch(store: Store, who: NodeIdentity, batch: Batch, *, now: float | None = None) -> Ack:
     if batch.hall_id != who.hall_id:
-        raise IngestError(403, "wrong_hall", f"this credential belongs to hall {who.hall_id}, not {batch.hall_id}")
+        raise IngestError("wrong_hall", 403, f"this credential belongs to hall {who.hall_id}, not {batch.hall_id}")
     ids = [r.id for r in batch.records]
     if len(set(ids)) != len(ids):
-        raise IngestError(422, "duplicate_ids", "a record id appears twice in the batch")
+        raise IngestError("duplicate_ids", 422, "a record id appears twice in the batch")
     received = time.time() if now is None else now
     rows = [
         (str(r.id), who.hall_id, r.node, r.kind, r.ts, received, json.dumps(r.body, ensure_ascii=False, sort_keys=True))
@@ -63,7 +59,7 @@ def apply_batch(store: Store, who: NodeIdentity, batch: Batch, *, now: float | N
             foreign = [i for i, hall in owners.items() if hall != who.hall_id]
             if foreign:
                 # Rolls back this batch's inserts too: nothing of it stays.
-                raise IngestError(409, "id_taken", f"record {foreign[0]} belongs to another hall")
+                raise IngestError("id_taken", 409, f"record {foreign[0]} belongs to another hall")
         store.execute("UPDATE halls SET last_sync = ? WHERE hall_id = ?", (received, who.hall_id))
     return Ack(applied=[i for i in ids if str(i) in inserted], duplicates=old, received_at=received)
 

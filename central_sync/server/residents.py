@@ -24,8 +24,9 @@ from typing import Any
 
 from central_sync.store import Store
 from hall_common import resident_qr
-from hall_common.errors import HallError
 from hall_common.privacy import mask_name
+
+from .refusal import Refused
 
 ITEMS = ("物业费", "车位管理费", "装修管理费", "水费", "电费", "其他代收费用")
 MAX_FAILURES = 5
@@ -35,13 +36,9 @@ RECENT_PAID = 3
 LAST4 = re.compile(r"^\d{4}$")
 
 
-class LookupRefused(HallError, ValueError):
+class LookupRefused(Refused):
     """A request for a household's bills that is answered with nothing: ``code`` is
     ``not_found``, ``rate_limited`` or a :class:`~hall_common.resident_qr.QRRefused` reason."""
-
-    def __init__(self, code: str, status: int, detail: str) -> None:
-        super().__init__(detail)
-        self.code, self.status, self.detail = code, status, detail
 
 
 @dataclass(frozen=True)

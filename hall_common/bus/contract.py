@@ -255,105 +255,85 @@ _DECODERS: dict[str, Callable[[TopicFamily, bytes], Any]] = {
 
 _H = f"hall/{VERSION}/{{hall}}"
 
-NODE_STATE = TopicFamily(
-    "node_state", f"{_H}/{{node}}/$state", 1, True, "node", "json",
-    "Availability of a node: init, ready, disconnected (clean stop) or lost (its Last Will).",
-    p.NodeState,
-)
-BIRTH = TopicFamily(
-    "birth", f"{_H}/{{node}}/birth", 1, True, "node", "json",
-    "Sent on every connect: session counter, kind, software and configuration version.",
-    p.Birth,
-)
-DEVICE_STATE = TopicFamily(
-    "device_state", f"{_H}/{{node}}/{{dev}}/state", 1, True, "node", "json",
-    "Retained status of one device of a node, e.g. a printer's paper and cover.",
-    p.DeviceState,
-)
-TELEMETRY = TopicFamily(
-    "telemetry", f"{_H}/{{node}}/{{dev}}/telemetry", 0, False, "node", "json",
-    "Readings of a device, on change beyond a deadband or every N seconds.",
-    p.Telemetry,
-)
-EVENT = TopicFamily(
-    "event", f"{_H}/{{node}}/{{dev}}/event", 1, False, "node", "json",
-    "Something that happened once (door opened, button pressed); consumers dedupe on id.",
-    p.Event,
-)
-CONFIG_REPORTED = TopicFamily(
-    "config_reported", f"{_H}/{{node}}/config/reported", 1, True, "node", "json",
-    "The configuration version a node runs and whether the last one was applied.",
-    p.ConfigReported,
-)
-REQUEST = TopicFamily(
-    "request", f"{_H}/{{node}}/req/{{method}}", 1, False, "node", "json",
-    "An MQTT 5 request from a node (response topic + correlation data); the edge answers.",
-    p.Request,
-)
-ESPHOME_STATUS = TopicFamily(
-    "esphome_status", f"{_H}/{{node}}/status", 1, True, "esphome", "online_offline",
-    "ESPHome's own birth and will: online or offline.",
-)
-ESPHOME_SENSOR = TopicFamily(
-    "esphome_sensor", f"{_H}/{{node}}/sensor/{{object_id}}/state", 0, False, "esphome", "number",
-    "An ESPHome sensor reading, a plain number (ESPHome's own layout under the node prefix).",
-)
-ESPHOME_BINARY = TopicFamily(
-    "esphome_binary", f"{_H}/{{node}}/binary_sensor/{{object_id}}/state", 1, True, "esphome", "on_off",
-    "An ESPHome binary sensor (a door reed switch): ON or OFF.",
-)
-ESPHOME_TEXT = TopicFamily(
-    "esphome_text", f"{_H}/{{node}}/text_sensor/{{object_id}}/state", 1, True, "esphome", "text",
-    "An ESPHome text sensor, e.g. the AED's self-test result (pass or fail): short plain text.",
-)
-ALARM = TopicFamily(
-    "alarm", f"{_H}/alarm/{{alarm_id}}", 1, True, "edge", "json_or_empty",
-    "One alarm with severity and state; an empty retained payload means it is gone.",
-    p.Alarm,
-)
-QUEUE_STATE = TopicFamily(
-    "queue_state", f"{_H}/queue/state", 1, True, "edge", "json",
-    "The now-serving board: counters, last called, people waiting per service.",
-    p.QueueState,
-)
-QUEUE_CALLED = TopicFamily(
-    "queue_called", f"{_H}/queue/called", 1, False, "edge", "json",
-    "One call of a number to a counter, for the board's voice announcement.",
-    p.QueueCalled,
-)
-CONFIG_DESIRED = TopicFamily(
-    "config_desired", f"{_H}/config/{{node}}", 1, True, "edge", "json",
-    "The signed configuration a node should run (version, expiry, body, signature).",
-    p.ConfigDesired,
-)
-REPLY = TopicFamily(
-    "reply", f"{_H}/reply/{{node}}", 1, False, "edge", "json",
-    "Responses to a node's requests; the only response topic the edge accepts.",
-    p.Response,
-)
-ANNOUNCEMENT = TopicFamily(
-    "announcement", f"{_H}/content/announcement", 1, True, "edge", "json",
-    "The hall's announcement line from the centre, for kiosks and the board (kept offline).",
-    p.Announcement,
-)
-PRINT_OUTCOME = TopicFamily(
-    "print_outcome", f"{_H}/print/{{node}}", 1, False, "edge", "json",
-    "What became of a node's print job: moved to another printer, printed, or failed and why.",
-    p.PrintOutcome,
-)
-PAYMENT_OUTCOME = TopicFamily(
-    "payment_outcome", f"{_H}/payment/{{node}}", 1, False, "edge", "json",
-    "What became of a payment order a node started: paid, closed (expired or cancelled).",
-    p.PaymentOutcome,
-)
-HA_STATUS = TopicFamily(
-    "ha_status", "homeassistant/status", 1, True, "homeassistant", "online_offline",
-    "Home Assistant's availability; discovery is re-sent when it comes online.",
-)
-HA_DISCOVERY = TopicFamily(
-    "ha_discovery", "homeassistant/{component}/{object_id}/config", 1, True, "edge", "json_object",
-    "Home Assistant MQTT discovery documents for the hall's devices.",
-)
+# The families, each with its topic (below the hall's prefix unless it is Home Assistant's
+# own), payload model, writer and what differs from QoS 1, not retained, JSON.
+
+
+def _family(name: str, path: str, model: type[BaseModel] | None, *, writer: Writer, doc: str, qos: int = 1,
+            retain: bool = False, encoding: Encoding = "json") -> TopicFamily:
+    """A family below the hall's prefix ``hall/v1/{hall}/``. Most are QoS 1, not retained,
+    JSON: a declaration names only where it differs."""
+    return TopicFamily(name, f"{_H}/{path}", qos, retain, writer, encoding, doc, model)
+
+
+NODE_STATE = _family("node_state", "{node}/$state", p.NodeState, writer="node", retain=True,
+                     doc="Availability of a node: init, ready, disconnected (clean stop) or lost (its Last Will).")
+
+BIRTH = _family("birth", "{node}/birth", p.Birth, writer="node", retain=True,
+                doc="Sent on every connect: session counter, kind, software and configuration version.")
+
+DEVICE_STATE = _family("device_state", "{node}/{dev}/state", p.DeviceState, writer="node", retain=True,
+                       doc="Retained status of one device of a node, e.g. a printer's paper and cover.")
+
+TELEMETRY = _family("telemetry", "{node}/{dev}/telemetry", p.Telemetry, writer="node", qos=0,
+                    doc="Readings of a device, on change beyond a deadband or every N seconds.")
+
+EVENT = _family("event", "{node}/{dev}/event", p.Event, writer="node",
+                doc="Something that happened once (door opened, button pressed); consumers dedupe on id.")
+
+CONFIG_REPORTED = _family("config_reported", "{node}/config/reported", p.ConfigReported, writer="node", retain=True,
+                          doc="The configuration version a node runs and whether the last one was applied.")
+
+REQUEST = _family("request", "{node}/req/{method}", p.Request, writer="node",
+                  doc="An MQTT 5 request from a node (response topic + correlation data); the edge answers.")
+
+ESPHOME_STATUS = _family("esphome_status", "{node}/status", None, writer="esphome", retain=True,
+                         encoding="online_offline",
+                         doc="ESPHome's own birth and will: online or offline.")
+
+ESPHOME_SENSOR = _family("esphome_sensor", "{node}/sensor/{object_id}/state", None, writer="esphome", qos=0,
+                         encoding="number",
+                         doc="An ESPHome sensor reading, a plain number (ESPHome's own layout under the node prefix).")
+
+ESPHOME_BINARY = _family("esphome_binary", "{node}/binary_sensor/{object_id}/state", None, writer="esphome",
+                         retain=True, encoding="on_off",
+                         doc="An ESPHome binary sensor (a door reed switch): ON or OFF.")
+
+ESPHOME_TEXT = _family("esphome_text", "{node}/text_sensor/{object_id}/state", None, writer="esphome", retain=True,
+                       encoding="text",
+                       doc="An ESPHome text sensor, e.g. the AED's self-test result (pass or fail): short plain text.")
+
+ALARM = _family("alarm", "alarm/{alarm_id}", p.Alarm, writer="edge", retain=True, encoding="json_or_empty",
+                doc="One alarm with severity and state; an empty retained payload means it is gone.")
+
+QUEUE_STATE = _family("queue_state", "queue/state", p.QueueState, writer="edge", retain=True,
+                      doc="The now-serving board: counters, last called, people waiting per service.")
+
+QUEUE_CALLED = _family("queue_called", "queue/called", p.QueueCalled, writer="edge",
+                       doc="One call of a number to a counter, for the board's voice announcement.")
+
+CONFIG_DESIRED = _family("config_desired", "config/{node}", p.ConfigDesired, writer="edge", retain=True,
+                         doc="The signed configuration a node should run (version, expiry, body, signature).")
+
+REPLY = _family("reply", "reply/{node}", p.Response, writer="edge",
+                doc="Responses to a node's requests; the only response topic the edge accepts.")
+
+ANNOUNCEMENT = _family("announcement", "content/announcement", p.Announcement, writer="edge", retain=True,
+                       doc="The hall's announcement line from the centre, for kiosks and the board (kept offline).")
+
+PRINT_OUTCOME = _family("print_outcome", "print/{node}", p.PrintOutcome, writer="edge",
+                        doc="What became of a node's print job: moved to another printer, printed, or failed and why.")
+
+PAYMENT_OUTCOME = _family("payment_outcome", "payment/{node}", p.PaymentOutcome, writer="edge",
+                          doc="What became of a payment order a node started: paid, closed (expired or cancelled).")
+
+HA_STATUS = TopicFamily("ha_status", "homeassistant/status", qos=1, retain=True, writer="homeassistant",
+                        encoding="online_offline",
+                        doc="Home Assistant's availability; discovery is re-sent when it comes online.")
+
+HA_DISCOVERY = TopicFamily("ha_discovery", "homeassistant/{component}/{object_id}/config", qos=1, retain=True,
+                           writer="edge", encoding="json_object",
+                           doc="Home Assistant MQTT discovery documents for the hall's devices.")
 
 FAMILIES: tuple[TopicFamily, ...] = (
     NODE_STATE, BIRTH, DEVICE_STATE, TELEMETRY, EVENT, CONFIG_REPORTED, REQUEST,

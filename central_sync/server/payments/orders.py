@@ -34,6 +34,7 @@ from typing import Any, Callable, Iterator, Mapping
 from central_sync.store import Store
 from hall_common.errors import HallError
 
+from ..refusal import Refused
 from .provider import NewOrder, NotificationRefused, OrderAlreadyPaid, PaymentError, Provider, ProviderUnavailable, Trade
 
 log = logging.getLogger(__name__)
@@ -43,12 +44,8 @@ MAX_LINES = 24
 UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
-class OrderRefused(PaymentError, ValueError):
+class OrderRefused(PaymentError, Refused):
     """An order that is not made; ``code`` is for the hall, ``detail`` for its log."""
-
-    def __init__(self, code: str, status: int, detail: str) -> None:
-        super().__init__(detail)
-        self.code, self.status, self.detail = code, status, detail
 
 
 class Signals:

@@ -19,25 +19,25 @@ from flask import Blueprint, abort, jsonify, render_template, request
 from hall_common.resident_qr import ROOM
 
 from .. import credentials
-from ..api import authenticated, problem
+from ..api import bearer_token, node_only, problem, refused
 from ..db import get_store
 from ..ingest import NodeIdentity
-from .orders import OrderRefused, accept_notification, create_order, order_row, order_view, wait_final
+from ..refusal import Refused
+from .orders import accept_notification, create_order, order_row, order_view, wait_final
 from .provider import NotificationRefused
 from .service import current
 
 log = logging.getLogger(__name__)
 bp = Blueprint("payments", __name__, url_prefix="/api/v1/payments")
+bp.register_error_handler(Refused, refused)
 sandbox_bp = Blueprint("sandbox_pay", __name__, url_prefix="/sandbox")
 MAX_WAIT_S = 25.0
 ALLOWED = {"room", "bill_ids", "kiosk"}
 
 
 @bp.post("/orders")
-def post_order():
-    who = authenticated()
-    if who is None:
-        return problem(401, "unauthorised", "unknown or revoked node credential")
+@node_only
+def post_order(who: NodeIdentity):
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         return problem(422, "malformed", "send a JSON object with room and bill_ids")
@@ -53,30 +53,25 @@ def post_order():
                                          "kiosk: text without NUL characters")
     pay = current()
     base = (pay.config.notify_base_url or request.host_url).rstrip("/")
-    try:
-        made = create_order(get_store(), pay.provider, hall=who.hall_id, room=room, bill_ids=ids, kiosk=kiosk[:64],
-                            ttl_s=pay.config.order_ttl_s, notify_url=f"{base}/api/v1/payments/notify/{pay.provider.name}",
-                            site_url=base, now=pay.clock())
-    except OrderRefused as exc:
-        return problem(exc.status, exc.code, exc.detail)
+    made = create_order(get_store(), pay.provider, hall=who.hall_id, room=room, bill_ids=ids, kiosk=kiosk[:64],
+                        ttl_s=pay.config.order_ttl_s, notify_url=f"{base}/api/v1/payments/notify/{pay.provider.name}",
+                        site_url=base, now=pay.clock())
     return jsonify(made), 201
 
 
 def _who_briefly() -> NodeIdentity | None:
     """The caller, looked up on a connection given back at once: a long poll must not hold
     one of the pool's few connections while it waits."""
-    header = request.headers.get("Authorization", "")
-    if not header.startswith("Bearer "):
+    token = bearer_token()
+    if token is None:
         return None
     with current().store() as store:
-        return credentials.identify(store, header.removeprefix("Bearer ").strip())
+        return credentials.identify(store, token)
 
 
 @bp.get("/orders/<order_id>")
-def get_order(order_id: str):
-    who = _who_briefly()
-    if who is None:
-        return problem(401, "unauthorised", "unknown or revoked node credential")
+@node_only(identify=_who_briefly)
+def get_order(who: NodeIdentity, order_id: str):
     try:
         wait = float(request.args.get("wait", "0"))
     except ValueError:
