@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 import time
 from datetime import date, datetime
 from typing import Any, Callable
@@ -37,8 +36,6 @@ from hall_common.bus import contract
 from hall_common.bus.payloads import DeviceState
 from hall_common.config import AedConfig
 from hall_common.errors import HallError
-from hall_common.storage import open_database
-from hall_common.threads import Periodic
 
 from .alarms import Alarms
 from .component import Component
@@ -68,10 +65,9 @@ class Aed(Component):
                  timezone: str = "Asia/Shanghai", clock: Callable[[], float] = time.time, pin_factory: Any = None,
                  tick_every: float = 60.0) -> None:
         self.config, self.alarms, self.bus, self.clock = config, alarms, bus, clock
-        self._ticker = Periodic(self.tick, tick_every, name="aed-tick")
         self.zone = ZoneInfo(timezone)
-        self.db = open_database(db_path, shared_thread=True)
-        self._lock = threading.RLock()
+        self.own_connection(db_path)
+        self.every(tick_every, self.tick, name="aed-tick")
         self._door: Any = None
         if config.door_pin is not None:
             from gpiozero import Button
@@ -101,20 +97,15 @@ class Aed(Component):
         if self._door is not None:
             self.on_door(not self._door.is_pressed, source="gpio")
         self.tick()
-        self._ticker.start()
+        super().start()
 
     def republish(self) -> None:
         self.publish()
 
-    def stop(self) -> None:
-        self._ticker.stop()
-
     def close(self) -> None:
-        self.stop()
+        super().close()
         if self._door is not None:
             self._door.close()
-        with self._lock:
-            self.db.close()
 
     # -- inputs ------------------------------------------------------------------------------
 

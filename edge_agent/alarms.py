@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -43,7 +42,7 @@ from central_sync import client as outbox
 from hall_common import disk
 from hall_common.bus import contract
 from hall_common.bus.payloads import Alarm
-from hall_common.storage import immediate, open_database
+from hall_common.storage import immediate
 
 from .component import Component
 
@@ -59,12 +58,11 @@ class Alarms(Component):
     name = "alarms"
 
     def __init__(self, db_path: Path, bus: Any, *, node: str, nudge: Callable[[], None] | None = None) -> None:
-        self.db = open_database(db_path, shared_thread=True)
+        self.own_connection(db_path)
         self.disk = disk.watch(Path(db_path).parent)
         self.store_error: sqlite3.OperationalError | None = None
         """The error of the last change that could not be stored (a full disk)."""
         self.bus, self.node, self._nudge = bus, node, nudge
-        self._lock = threading.Lock()
         self._listeners: list[Callable[[dict[str, Any]], None]] = []
 
     def attach(self, bus: Any) -> None:
@@ -76,9 +74,6 @@ class Alarms(Component):
         buzzer, the metrics). It runs on the caller's thread and must be quick."""
         self._listeners.append(listener)
 
-    def close(self) -> None:
-        with self._lock:
-            self.db.close()
 
     def raise_(self, alarm_id: str, *, source: str, type: str, severity: str, text: str) -> bool:
         """Raise ``alarm_id`` or update it while active; True when something changed

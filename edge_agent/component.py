@@ -13,8 +13,8 @@ bus, start them in order, stop and close them in reverse. A component:
 * owns at most one SQLite connection, used under its own lock by every thread that touches
   it (bus worker, web threads of the staff console, its timer); the console reads through
   its locked methods, never through the connection;
-* does its periodic work on a :class:`hall_common.threads.Periodic` of its own, started in
-  :meth:`Component.start` and stopped in :meth:`Component.stop`.
+* opens that connection with :meth:`Component.own_connection` and does its periodic work
+  on timers made with :meth:`Component.every`: the base class starts, stops and closes them.
 
 Example::
 
@@ -32,11 +32,17 @@ Example::
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, ClassVar, TypeVar
+
+import sqlite_utils
 
 from hall_common.bus.contract import TopicFamily
 from hall_common.bus.methods import METHODS
+from hall_common.storage import open_database
+from hall_common.threads import Periodic
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -111,8 +117,28 @@ class Component:
         refusal a ``RequestFailed`` with the code the requester would be told."""
         return METHODS[method].call(self.routes()[method], requester, args)
 
+    # -- what a component owns ----------------------------------------------------------------
+
+    def own_connection(self, db_path: Path) -> sqlite_utils.Database:
+        """Open the component's one connection to ``edge.db`` (``self.db``) and the lock
+        (``self._lock``) every thread that uses it holds; closed by :meth:`close`."""
+        self.db = open_database(db_path, shared_thread=True)
+        self._lock = threading.RLock()
+        return self.db
+
+    def every(self, seconds: float, job: Callable[[], Any], *, name: str, first_now: bool = False) -> Periodic:
+        """Run ``job`` every ``seconds`` on a thread of its own from :meth:`start` to :meth:`stop`
+        (a failing run is logged, the next still comes)."""
+        timer = Periodic(job, seconds, name=name, first_now=first_now)
+        self.__dict__.setdefault("timers", []).append(timer)
+        return timer
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
     def start(self) -> None:
         """Start the component's threads; the bus is connecting."""
+        for timer in self.__dict__.get("timers", ()):
+            timer.start()
 
     def republish(self) -> None:
         """After every (re)connect, off the network thread: publish again what the broker
@@ -120,6 +146,13 @@ class Component:
 
     def stop(self) -> None:
         """Stop the component's threads; the bus is still up, so last messages can go out."""
+        for timer in self.__dict__.get("timers", ()):
+            timer.stop()
 
     def close(self) -> None:
-        """Release the connection and devices; the bus is closed."""
+        """Release the connection (and, in subclasses, devices); the bus is closed."""
+        self.stop()
+        db = self.__dict__.get("db")
+        if db is not None:
+            with self._lock:
+                db.close()

@@ -19,7 +19,6 @@ import base64
 import json
 import logging
 import re
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,6 @@ from central_sync.protocol import ContentItem
 from hall_common.bus.methods import DisclosureArgs, DisclosuresArgs, ImageArgs, SearchArgs
 from hall_common.disclosure_categories import BY_ID, CATEGORIES
 from hall_common.errors import RequestFailed
-from hall_common.storage import open_database
 
 from .component import Component, route
 
@@ -99,12 +97,7 @@ class DisclosureLibrary(Component):
     name = "disclosures"
 
     def __init__(self, *, db_path: Path) -> None:
-        self.db = open_database(db_path, shared_thread=True)
-        self._lock = threading.Lock()
-
-    def close(self) -> None:
-        with self._lock:
-            self.db.close()
+        self.own_connection(db_path)
 
     def _rows(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
         with self._lock:

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -45,8 +44,7 @@ from zoneinfo import ZoneInfo
 from central_sync import client as outbox
 from hall_common.config import DeviceInfo, FirstAidConfig
 from hall_common.errors import HallError
-from hall_common.storage import immediate, open_database
-from hall_common.threads import Periodic
+from hall_common.storage import immediate
 
 from .component import Component
 
@@ -113,25 +111,10 @@ class FirstAid(Component):
         self.near: int | None = steps[0] if len(steps) > 1 else None
         self.alarms, self.node, self._nudge, self.clock = alarms, node, nudge, clock
         self.tz = ZoneInfo(timezone)
-        self.db = open_database(db_path, shared_thread=True)
-        self._lock = threading.RLock()
-        self._timer: Periodic | None = None
+        self.own_connection(db_path)
+        self.every(3600.0, self.check, name="first-aid-check", first_now=True)  # the dates, now and hourly
 
     name = "first_aid"
-
-    def start(self, every: float = 3600.0) -> None:
-        """Check the dates now and every ``every`` seconds, on a thread of its own."""
-        self._timer = Periodic(self.check, every, name="first-aid-check", first_now=True)
-        self._timer.start()
-
-    def stop(self) -> None:
-        if self._timer is not None:
-            self._timer.stop()
-
-    def close(self) -> None:
-        self.stop()
-        with self._lock:
-            self.db.close()
 
     # -- reading -------------------------------------------------------------------------------
 

@@ -5,7 +5,6 @@ marks it handled."""
 from __future__ import annotations
 
 import logging
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Any, Callable
 
 from central_sync import client as outbox
 from hall_common.bus.methods import NoArgs
-from hall_common.storage import immediate, open_database
+from hall_common.storage import immediate
 
 from .component import Component, route
 
@@ -25,13 +24,8 @@ class HelpRequests(Component):
 
     def __init__(self, *, db_path: Path, nudge: Callable[[], None] | None = None,
                  clock: Callable[[], float] = time.time) -> None:
-        self.db = open_database(db_path, shared_thread=True)
-        self._lock = threading.Lock()
+        self.own_connection(db_path)
         self._nudge, self.clock = nudge, clock
-
-    def close(self) -> None:
-        with self._lock:
-            self.db.close()
 
     @route("help")
     def handle_help(self, requester: str, args: NoArgs) -> dict[str, Any]:

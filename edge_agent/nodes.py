@@ -3,7 +3,7 @@
 
 Availability (``$state``, ``birth``, ESPHome ``status``) is written to the ``nodes`` table on
 the bus worker. Readings, events and text sensors only mark the node seen, in memory, on
-paho's network thread for readings (hundreds a second); a :class:`Periodic` of this
+paho's network thread for readings (hundreds a second); a timer of this
 component writes the last-seen times every ``flush_every`` seconds. Every message handled
 here is counted for ``/metrics``.
 
@@ -17,7 +17,6 @@ Example::
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -27,8 +26,6 @@ from hall_common.bus import contract
 from hall_common.bus.client import BusMessage
 from hall_common.bus.methods import NoArgs
 from hall_common.config import EdgeConfig
-from hall_common.storage import open_database
-from hall_common.threads import Periodic
 
 from .component import Component, route, subscribe
 from .metrics import EdgeMetrics
@@ -42,20 +39,8 @@ class Nodes(Component):
                  session: Callable[[], int] = lambda: 0, flush_every: float = 2.0) -> None:
         self.hall, self.node, self.syncs, self.metrics, self._session = (
             config.hall_id, config.node_id, syncs, metrics, session)
-        self.db = open_database(db_path, shared_thread=True)
-        self._lock = threading.Lock()
-        self.registry = Registry(self.db, stale_after=config.stale_after, devices=config.devices)
-        self._flusher = Periodic(self.flush, flush_every, name="last-seen")
-
-    def start(self) -> None:
-        self._flusher.start()
-
-    def stop(self) -> None:
-        self._flusher.stop()
-
-    def close(self) -> None:
-        with self._lock:
-            self.db.close()
+        self.registry = Registry(self.own_connection(db_path), stale_after=config.stale_after, devices=config.devices)
+        self.every(flush_every, self.flush, name="last-seen")
 
     def flush(self) -> int:
         """Write the last-seen times noted in memory; how many nodes."""

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,7 @@ from hall_common.bus.client import BusMessage
 from hall_common.bus.payloads import Announcement
 from hall_common.config import EdgeConfig
 from hall_common.errors import PayloadError, TopicError
-from hall_common.storage import immediate, open_database
+from hall_common.storage import immediate
 
 from . import disclosures
 from .centre_api import CentreAPI
@@ -46,8 +45,7 @@ class CentreSync(Component):
 
     def __init__(self, config: EdgeConfig, *, db_path: Path, bus: Any) -> None:
         self.bus, self.hall, self.link = bus, config.hall_id, config.centre
-        self.db = open_database(db_path, shared_thread=True)
-        self._lock = threading.Lock()
+        self.own_connection(db_path)
         self.watch: CentreWatch | None = None
         self.worker: SyncWorker | None = None
         if self.link is not None:
@@ -95,10 +93,6 @@ class CentreSync(Component):
             self.worker.stop()
         if self.watch is not None:
             self.watch.stop()
-
-    def close(self) -> None:
-        with self._lock:
-            self.db.close()
 
     def republish(self) -> None:
         """Every node's desired configuration and the announcement, retained again."""

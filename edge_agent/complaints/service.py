@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 import time
 import uuid
 from datetime import datetime
@@ -34,8 +33,8 @@ from hall_common.bus.payloads import ComplaintArgs, ComplaintDraft
 from hall_common.config import ComplaintsConfig
 from hall_common.errors import RequestFailed
 from hall_common.privacy import mask_name, mask_phone
-from hall_common.storage import immediate, open_database
-from hall_common.threads import Periodic, locked
+from hall_common.storage import immediate
+from hall_common.threads import locked
 
 from ..component import Component, route
 from . import tracking
@@ -87,24 +86,9 @@ class ComplaintService(Component):
                  clock: Callable[[], float] = time.time) -> None:
         self.config, self.bus, self.alarms, self.node = config, bus, alarms, node
         self._nudge, self.clock = nudge, clock
-        self.db = open_database(db_path, shared_thread=True)
+        self.own_connection(db_path)
         self.categories = {c.id: c for c in config.categories}
-        self._lock = threading.RLock()
-        self._timer: Periodic | None = None
-
-    def start(self, every: float = 30.0) -> None:
-        """Check the deadlines every ``every`` seconds on a thread of its own."""
-        self._timer = Periodic(self.check_deadlines, every, name="complaint-deadlines")
-        self._timer.start()
-
-    def stop(self) -> None:
-        if self._timer is not None:
-            self._timer.stop()
-
-    def close(self) -> None:
-        self.stop()
-        with self._lock:
-            self.db.close()
+        self.every(30.0, self.check_deadlines, name="complaint-deadlines")
 
     # -- submit ------------------------------------------------------------------------------
 

@@ -62,9 +62,9 @@ class QueueService(Component):
         pins = {c.id: c.button_pin for c in config.counters if c.button_pin is not None}
         self.buttons: CounterButtons | None = None
         if pins:
-            from ..buttons import CounterButtons  # gpiozero only where a counter has a button
+            from .. import buttons  # gpiozero only where a counter has a button
 
-            self.buttons = CounterButtons(pins, lambda counter: self.act(counter, "next"), pin_factory=pin_factory)
+            self.buttons = buttons.CounterButtons(pins, lambda counter: self.act(counter, "next"), pin_factory=pin_factory)
 
     def republish(self) -> None:
         self.publish_state()
