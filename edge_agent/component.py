@@ -70,10 +70,11 @@ class Listen:
 
 
 def subscribe(family: TopicFamily, *, qos: int | None = None, inline: bool = False) -> Callable[[F], F]:
-    """Mark a handler of messages on ``family`` in the component's hall."""
+    """Mark a handler of messages on ``family`` in the component's hall (stack the mark for
+    a handler of several families)."""
 
     def mark(fn: F) -> F:
-        fn.bus_listen = Listen(family, qos, inline)  # type: ignore[attr-defined]
+        fn.bus_listens = (*getattr(fn, "bus_listens", ()), Listen(family, qos, inline))  # type: ignore[attr-defined]
         return fn
 
     return mark
@@ -90,7 +91,7 @@ class Component:
 
     def listens(self) -> list[tuple[Listen, Callable[[Any], None]]]:
         """The ``@subscribe`` marks with their bound handlers."""
-        return [(fn.bus_listen, getattr(self, name)) for name, fn in self._marked("bus_listen")]
+        return [(listen, getattr(self, name)) for name, fn in self._marked("bus_listens") for listen in fn.bus_listens]
 
     @classmethod
     def _marked(cls, mark: str) -> list[tuple[str, Any]]:

@@ -146,9 +146,7 @@ class EdgeCollector(Collector):
                                   labels=["kind", "state"])
         for (kind, state), n in sorted(by_state.items()):
             nodes.add_metric([kind, state], n)
-        yield nodes
-        yield up
-        yield seen
+        yield from (nodes, up, seen)
 
     def _printers(self) -> Iterator[Metric]:
         service = self.m.printing
@@ -166,9 +164,7 @@ class EdgeCollector(Collector):
             can.add_metric([printer_id], 1 if status.can_print else 0)
             for level in PAPER_LEVELS:
                 paper.add_metric([printer_id, level], 1 if status.paper == level else 0)
-        yield online
-        yield can
-        yield paper
+        yield from (online, can, paper)
 
     def _environment(self) -> Iterator[Metric]:
         env = self.m.environment

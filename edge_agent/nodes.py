@@ -55,18 +55,14 @@ class Nodes(Component):
     # -- availability (bus worker) ------------------------------------------------------------
 
     @subscribe(contract.NODE_STATE)
-    def on_state(self, msg: BusMessage) -> None:
-        self.metrics.count(msg)
-        if msg.parts["node"] != self.node:
-            with self._lock:
-                self.registry.on_state(msg.parts["node"], msg.payload)
-
     @subscribe(contract.BIRTH)
-    def on_birth(self, msg: BusMessage) -> None:
+    def on_availability(self, msg: BusMessage) -> None:
+        """A hall node's ``$state`` or ``birth`` (the edge's own are not news to it)."""
         self.metrics.count(msg)
         if msg.parts["node"] != self.node:
+            record = self.registry.on_birth if msg.family is contract.BIRTH else self.registry.on_state
             with self._lock:
-                self.registry.on_birth(msg.parts["node"], msg.payload)
+                record(msg.parts["node"], msg.payload)
 
     @subscribe(contract.ESPHOME_STATUS)
     def on_esphome_status(self, msg: BusMessage) -> None:
@@ -81,22 +77,11 @@ class Nodes(Component):
     # -- signs of life (memory only) -----------------------------------------------------------
 
     @subscribe(contract.ESPHOME_SENSOR, inline=True)
-    def on_sensor(self, msg: BusMessage) -> None:
-        self.metrics.count(msg)
-        self.registry.seen(msg.parts["node"])
-
     @subscribe(contract.TELEMETRY, inline=True)
-    def on_telemetry(self, msg: BusMessage) -> None:
-        self.metrics.count(msg)
-        self.registry.seen(msg.parts["node"])
-
     @subscribe(contract.ESPHOME_BINARY)
-    def on_binary(self, msg: BusMessage) -> None:
-        self.metrics.count(msg)
-        self.registry.seen(msg.parts["node"])
-
     @subscribe(contract.ESPHOME_TEXT)
-    def on_text(self, msg: BusMessage) -> None:
+    def on_sign_of_life(self, msg: BusMessage) -> None:
+        """A reading, a door or a text sensor: the node is alive now (memory only)."""
         self.metrics.count(msg)
         self.registry.seen(msg.parts["node"])
 
