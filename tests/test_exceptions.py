@@ -14,13 +14,14 @@ import ast
 import builtins
 import importlib
 import inspect
+import subprocess
 import sys
+from pathlib import Path
 
 from hall_common.errors import HallError
 
 from .test_imports import project_modules
 
-CV2_BEFORE = "cv2" in sys.modules
 BUILTIN_EXCEPTIONS = {name for name, value in vars(builtins).items()
                       if isinstance(value, type) and issubclass(value, BaseException)}
 
@@ -69,7 +70,15 @@ def test_the_walk_finds_the_exceptions():
     names = {f"{cls.__module__}.{cls.__qualname__}" for cls in project_exceptions()}
     assert {"edge_agent.printing.driver.PrinterError", "central_sync.signing.ConfigRejected",
             "hall_common.errors.RequestFailed", "kiosk.camera.CameraError"} <= names
-    assert "cv2" not in sys.modules or CV2_BEFORE
+
+
+def test_the_walk_loads_no_opencv():
+    """In a fresh interpreter: under xdist, an earlier test of the same worker may have
+    loaded cv2 for its own camera."""
+    code = ("import sys; from tests.test_exceptions import project_exceptions; project_exceptions(); "
+            "sys.exit(3 if 'cv2' in sys.modules else 0)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parent.parent, timeout=120)
+    assert done.returncode == 0, "importing the modules that define exceptions loaded cv2"
 
 
 def test_every_exception_derives_from_hall_error():
