@@ -96,3 +96,26 @@ def test_services_live_in_extensions_and_config_holds_no_live_service(tmp_path):
         assert c.post("/alarms/none/ack", data={"csrf_token": token}).status_code == 302
     finally:
         alarms.close()
+
+
+def test_the_not_running_page_reads_plainly_in_chromium(bare, browser):
+    """The page a resident's phone or a member of staff sees when a service is down: looked
+    at in Chromium at a phone's width (screenshot in var/screenshots/console/)."""
+    from pathlib import Path
+
+    from .minihall import Served
+
+    shots = Path(__file__).resolve().parent.parent / "var" / "screenshots" / "console"
+    shots.mkdir(parents=True, exist_ok=True)
+    served = Served(bare)
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    try:
+        response = page.goto(served.url + "q/some-ticket")
+        assert response.status == 503
+        text = page.inner_text("main")
+        assert "排队叫号服务未运行" in text and "The queue service is not running" in text
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing runs off the screen
+        page.screenshot(path=shots / "service-not-running.png", full_page=True)
+    finally:
+        page.close()
+        served.stop()
