@@ -56,7 +56,7 @@ def bus_client(running: RunningBroker, n: int) -> tuple[list[float], list[float]
     edge, env = running.client("edge"), running.client("env-01")
     got = threading.Event()
     edge.subscribe(contract.TELEMETRY.filter(hall=HALL), lambda m: got.set())
-    edge.serve("ping", lambda requester, args: {"ok": True})
+    edge.serve("ping", lambda requester, args: {"hall": HALL, "session": 1, "ts": 0.0, "sync": None})
     time.sleep(0.5)
     publish = []
     for i in range(n):
