@@ -15,37 +15,29 @@ from pathlib import Path
 import pytest
 import segno
 
-import edge_agent
-from central_sync.server import credentials
 from central_sync.server.resident_demo import load_demo
 from central_sync.signing import public_key_b64
-from central_sync.store import Store
 from hall_common import resident_qr
-from hall_common.config import BootstrapUser, CameraConfig
+from hall_common.config import CameraConfig
 from hall_common.errors import RequestFailed
 from kiosk.camera import camera_from
 from simulators.escpos_parse import text_lines
 from simulators.printer import VirtualPrinter
 
 from .conftest import HALL, wait_for
-from .minihall import SETTINGS, MiniHall, Served
+from .minihall import SETTINGS
 from .screens import check_screen
 
 SHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots" / "payment"
 
 
 @pytest.fixture
-def hall(broker, tmp_path):
-    mini = MiniHall(broker, tmp_path)
-    printer = VirtualPrinter(port=0, out_dir=tmp_path / "paper")
-    printer.start()
-    counter = VirtualPrinter(port=0, out_dir=tmp_path / "counter-paper")
-    counter.start()
-    centre = mini.central()
-    store = Store.connect(f"sqlite:///{tmp_path}/central.db")
-    credentials.register_hall(store, HALL, "测试大厅")
+def hall(mini, tmp_path):
+    printer = mini.printer()
+    counter = mini.printer("counter-paper")
+    centre, store, token = mini.registered_centre()
     load_demo(store, HALL)
-    agent = mini.edge(centre_url=centre.url, token=credentials.issue(store, HALL, "edge"),
+    agent = mini.edge(centre_url=centre.url, token=token,
                       printers=[{"id": "printer-1", "host": "127.0.0.1", "port": printer.port, "timeout": 1,
                                  "serves": ["kiosk-01"]},
                                 {"id": "counter-1", "host": "127.0.0.1", "port": counter.port, "timeout": 1,
@@ -60,10 +52,6 @@ def hall(broker, tmp_path):
     wait_for(lambda: app.extensions["hall_status"].snapshot().printer_ok)
     yield {"mini": mini, "centre": centre, "agent": agent, "kiosk": kiosk, "app": app, "key": key, "photos": photos,
            "store": store, "printer": printer, "counter": counter, "tmp": tmp_path}
-    store.close()
-    mini.close()
-    printer.stop()
-    counter.stop()
 
 
 def page_at(browser, url: str):
@@ -168,11 +156,7 @@ def test_a_payment_after_the_resident_left_is_printed_at_the_counter(hall, brows
     wait_for(lambda: agent.payments.recent()[0]["status"] == "paid")
     assert h["printer"].printed_jobs() == []  # nobody is at the kiosk to take it
     # The staff console lists it and prints it at the counter: an original, then a reprint.
-    (h["tmp"] / "staff.pw").write_text("correct horse 1")
-    config = agent.config.model_copy(update={"bootstrap_user": BootstrapUser(
-        username="staff", password_file=h["tmp"] / "staff.pw", role="staff")})
-    console = Served(edge_agent.create_app(config, printing=agent.printing, payments=agent.payments))
-    h["mini"].served.append(console)
+    console = h["mini"].console(agent, printing=agent.printing, payments=agent.payments)
     staff = browser.new_page(viewport={"width": 1366, "height": 900})
     staff.goto(console.url + "payments/")
     staff.fill("#username", "staff")

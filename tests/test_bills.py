@@ -32,8 +32,7 @@ from hall_common.config import CameraConfig, CentralConfig
 from hall_common.errors import RequestFailed
 from kiosk.camera import camera_from
 
-from .conftest import HALL, wait_for
-from .minihall import MiniHall
+from .conftest import HALL, examples, wait_for
 from .screens import check_screen
 
 SHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots" / "bills"
@@ -83,7 +82,7 @@ def test_a_config_signature_does_not_pass_as_a_resident_code():
     assert refused(f"{resident_qr.PREFIX}{doc.sig}") == "unreadable"
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.one_of(st.text(max_size=300), st.binary(max_size=300).map(lambda b: "HR1." + b.decode("latin-1")),
                  st.integers(0, len(GOOD) - 1).map(lambda n: GOOD[:n]),
                  st.tuples(st.integers(0, len(GOOD) - 1), st.characters()).map(
@@ -201,13 +200,10 @@ def test_the_edge_says_unreachable_at_once_when_the_centre_is_known_down():
 
 
 @pytest.fixture
-def hall(broker, tmp_path):
-    mini = MiniHall(broker, tmp_path)
-    centre = mini.central()
-    store = Store.connect(f"sqlite:///{tmp_path}/central.db")
-    credentials.register_hall(store, HALL, "测试大厅")
+def hall(mini, tmp_path):
+    centre, store, token = mini.registered_centre()
     load_demo(store, HALL)
-    mini.edge(centre_url=centre.url, token=credentials.issue(store, HALL, "edge"))
+    mini.edge(centre_url=centre.url, token=token)
     key = centre.app.extensions["config_key"]
     kiosk, app = mini.kiosk(test_config={"RESIDENT_PUBLIC_KEY": public_key_b64(key), "CAMERA_SCAN_S": 2})
     photos = tmp_path / "camera"
@@ -215,8 +211,6 @@ def hall(broker, tmp_path):
     app.extensions["camera"] = camera_from(CameraConfig(kind="images", images_dir=str(photos), scan_s=2))
     wait_for(lambda: app.extensions["hall_status"].snapshot().centre_up)
     yield kiosk, key, photos, store
-    store.close()
-    mini.close()
 
 
 def hold_up(photos: Path, text: str, name: str) -> None:

@@ -21,7 +21,6 @@ from hall_common.config import HoursConfig
 from hall_common.errors import RequestFailed
 
 from .conftest import HALL, wait_for
-from .minihall import MiniHall
 
 TZ = ZoneInfo("Asia/Shanghai")
 WORKDAYS = HoursConfig(periods=[{"days": ["mon", "tue", "wed", "thu", "fri"], "open": "08:30", "close": "12:00"},
@@ -82,13 +81,6 @@ def submission(**kw) -> dict:
             "content": "单元门门禁坏了，刷卡没反应", "wanted": "尽快修好", "name": "张三丰", "room": "3-2-101",
             "phone": "13812345678"}
     return {**base, **kw}
-
-
-@pytest.fixture
-def mini(broker, tmp_path):
-    hall = MiniHall(broker, tmp_path)
-    yield hall
-    hall.close()
 
 
 @pytest.fixture
@@ -320,21 +312,12 @@ def test_a_request_outside_the_remit_is_closed_with_the_departments_contact(desk
 def test_staff_accept_and_dispatch_from_the_console(mini, broker, browser, tmp_path):
     from pathlib import Path
 
-    import edge_agent
-    from hall_common.config import BootstrapUser
-
-    from .minihall import Served
-
     agent = mini.edge()
     kiosk = broker.client("kiosk-01", kind="kiosk")
     urgent = kiosk.request("complaint", submission(kind="repair", category="water_power", place="2 栋 1 单元楼道",
                                                    content="楼道水管爆了在漏水"))
     plain = kiosk.request("complaint", submission())
-    (tmp_path / "staff.pw").write_text("correct horse 1")
-    config = agent.config.model_copy(update={"bootstrap_user": BootstrapUser(
-        username="staff", password_file=tmp_path / "staff.pw", role="staff")})
-    console = Served(edge_agent.create_app(config, complaints=agent.complaints))
-    mini.served.append(console)
+    console = mini.console(agent, complaints=agent.complaints)
     page = browser.new_page(viewport={"width": 1366, "height": 900})
     page.goto(console.url + "complaints/")
     page.fill("#username", "staff")
@@ -422,17 +405,8 @@ def test_a_bad_draft_is_refused_by_preview_and_submit_alike(edge, broker, bad):
 def test_an_emergency_rings_the_bell_on_the_staff_console_until_someone_acknowledges_it(mini, broker, browser, tmp_path):
     from pathlib import Path
 
-    import edge_agent
-    from hall_common.config import BootstrapUser
-
-    from .minihall import Served
-
     agent = mini.edge()
-    (tmp_path / "staff.pw").write_text("correct horse 1")
-    config = agent.config.model_copy(update={"bootstrap_user": BootstrapUser(
-        username="staff", password_file=tmp_path / "staff.pw", role="staff")})
-    console = Served(edge_agent.create_app(config, complaints=agent.complaints, alarms=agent.alarms))
-    mini.served.append(console)
+    console = mini.console(agent, complaints=agent.complaints, alarms=agent.alarms)
     page = browser.new_page(viewport={"width": 1366, "height": 900})
     page.goto(console.url)
     page.fill("#username", "staff")

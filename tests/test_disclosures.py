@@ -23,11 +23,9 @@ from central_sync.store import Store
 from hall_common.auth import set_password
 from hall_common.config import CentralConfig
 from simulators.escpos_parse import Text, parse
-from simulators.printer import VirtualPrinter
 
 from .helpers import edge_db
-from .conftest import HALL, wait_for
-from .minihall import MiniHall
+from .conftest import wait_for
 from .screens import check_screen
 
 SHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots" / "disclosures"
@@ -150,23 +148,16 @@ def test_an_item_moved_to_another_hall_is_withdrawn_from_the_first(centre):
 # -- a real hall: sync, bus requests, the kiosk ------------------------------------------------
 
 @pytest.fixture
-def hall(broker, tmp_path):
-    mini = MiniHall(broker, tmp_path)
-    printer = VirtualPrinter(port=0, out_dir=tmp_path / "paper")
-    printer.start()
-    centre = mini.central()
-    store = Store.connect(f"sqlite:///{tmp_path}/central.db")
-    credentials.register_hall(store, HALL, "测试大厅")
+def hall(mini):
+    printer = mini.printer()
+    centre, store, token = mini.registered_centre()
     seed(store)
-    agent = mini.edge(centre_url=centre.url, token=credentials.issue(store, HALL, "edge"),
+    agent = mini.edge(centre_url=centre.url, token=token,
                       printers=[{"id": "printer-1", "host": "127.0.0.1", "port": printer.port, "timeout": 1}])
     kiosk, app = mini.kiosk()
     wait_for(lambda: edge_db.count(agent, "disclosures") == 4)
     wait_for(lambda: app.extensions["hall_status"].snapshot().printer_ok)
     yield agent, printer, kiosk, app, store, centre
-    store.close()
-    mini.close()
-    printer.stop()
 
 
 def ids_of(result: dict) -> set[str]:

@@ -12,13 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from central_sync.server import credentials
-from central_sync.store import Store
 from simulators.escpos_parse import QR, Text, parse
-from simulators.printer import VirtualPrinter
 
 from .conftest import HALL, wait_for
-from .minihall import MiniHall
 from .screens import check_screen
 
 SHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots" / "complaints"
@@ -26,21 +22,14 @@ FOLLOW = "http://hall.example"
 
 
 @pytest.fixture
-def hall(broker, tmp_path):
-    mini = MiniHall(broker, tmp_path)
-    printer = VirtualPrinter(port=0, out_dir=tmp_path / "paper")
-    printer.start()
-    centre = mini.central()
-    store = Store.connect(f"sqlite:///{tmp_path}/central.db")
-    credentials.register_hall(store, HALL, "测试大厅")
-    agent = mini.edge(centre_url=centre.url, token=credentials.issue(store, HALL, "edge"),
+def hall(mini):
+    printer = mini.printer()
+    centre, store, token = mini.registered_centre()
+    agent = mini.edge(centre_url=centre.url, token=token,
                       printers=[{"id": "printer-1", "host": "127.0.0.1", "port": printer.port, "timeout": 1}])
     kiosk, app = mini.kiosk(test_config={"FOLLOW_URL": FOLLOW})
     wait_for(lambda: app.extensions["hall_status"].snapshot().printer_ok)
     yield agent, printer, kiosk, store
-    store.close()
-    mini.close()
-    printer.stop()
 
 
 def page_at(browser, url: str):

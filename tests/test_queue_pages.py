@@ -12,10 +12,8 @@ from pyzbar.pyzbar import decode as zbar
 
 from hall_common.escpos_status import PrinterStatus
 from simulators.escpos_parse import Text, parse
-from simulators.printer import VirtualPrinter
 
 from .conftest import wait_for
-from .minihall import MiniHall, Served
 from .screens import check_screen
 
 SHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots" / "queue"
@@ -27,25 +25,14 @@ QUEUE = {"hours": ALWAYS, "counters": [
 
 
 @pytest.fixture
-def hall(broker, tmp_path):
-    mini = MiniHall(broker, tmp_path)
-    printer = VirtualPrinter(port=0, out_dir=tmp_path / "paper")
-    printer.start()
+def hall(mini):
+    printer = mini.printer()
     agent = mini.edge(queue=QUEUE, printers=[{"id": "printer-1", "host": "127.0.0.1", "port": printer.port,
                                                "timeout": 1}])
-    import edge_agent
-    from hall_common.config import BootstrapUser
-
-    (tmp_path / "staff.pw").write_text("correct horse 1")
-    config = agent.config.model_copy(update={"bootstrap_user": BootstrapUser(
-        username="staff", password_file=tmp_path / "staff.pw", role="staff")})
-    console = Served(edge_agent.create_app(config, printing=agent.printing, queue=agent.queue))
-    mini.served.append(console)
+    console = mini.console(agent, printing=agent.printing, queue=agent.queue)
     kiosk, app = mini.kiosk(test_config={"FOLLOW_URL": console.url})
     wait_for(lambda: app.extensions["hall_status"].queue is not None and app.extensions["hall_status"].snapshot().printer_ok)
     yield mini, agent, printer, kiosk, console, app
-    mini.close()
-    printer.stop()
 
 
 def kiosk_page(browser, name: str | None = None):

@@ -13,7 +13,6 @@ import pytest
 
 from edge_agent.complaints import tracking
 
-from .minihall import MiniHall, Served
 
 SHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots" / "track"
 PHONE = {"width": 390, "height": 844}
@@ -27,16 +26,11 @@ def submission(**kw) -> dict:
 
 
 @pytest.fixture
-def hall(broker, tmp_path):
-    import edge_agent
-
-    mini = MiniHall(broker, tmp_path)
+def hall(mini, broker):
     agent = mini.edge()
-    console = Served(edge_agent.create_app(agent.config, complaints=agent.complaints))
-    mini.served.append(console)
+    console = mini.console(agent, complaints=agent.complaints)
     kiosk = broker.client("kiosk-01", kind="kiosk")
     yield agent, console, kiosk
-    mini.close()
 
 
 def shot(page, name: str) -> None:
