@@ -2,9 +2,9 @@
 a data directory per test, a mini hall; the hypothesis profiles; slow tests first.
 
 The suite runs in parallel (pytest-xdist, the README's command). Every test has its own
-ports, temporary directories and file names, so workers share nothing; a module whose
-tests share one module-scoped fixture (a campaign's hall) is one xdist group, so the
-fixture starts once, on one worker.
+ports, temporary directories and file names, so workers share nothing; each test file runs
+on one worker, in order, so a module-scoped fixture (a campaign's hall, ``hall up``) starts
+once.
 
 Hypothesis profiles, chosen by ``HYPOTHESIS_PROFILE``: ``ci`` (the default, and what
 ``.ci/run`` uses) runs every example count in full; ``dev`` runs a tenth of them, for
@@ -43,16 +43,10 @@ def examples(ci: int) -> int:
     return max(1, ci * hypothesis_settings.default.max_examples // CI_EXAMPLES)
 
 
-@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Slow tests first, so a parallel run starts its long poles at once and fills the
-    other workers with the short tests; the tests of one slow module form one xdist group
-    (``--dist loadgroup``), so a module-scoped campaign hall runs once.
-
-    Runs before xdist's own hook, which reads the groups."""
-    for item in items:
-        if item.get_closest_marker("slow") is not None:
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+    """Slow tests first (in their files' order), so a parallel run starts its long poles at
+    once and fills the other workers with the short tests (``--dist loadfile
+    --no-loadscope-reorder`` in pyproject.toml hands files out in this order)."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
