@@ -50,7 +50,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
-
 def free_port_block(size: int) -> int:
     """A base port with ``size`` consecutive free ports after it (for ``hall up``).
 
@@ -208,6 +207,15 @@ def pages(browser) -> Iterator[Pages]:
     opened = Pages(browser)
     yield opened
     opened.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def central_db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database URL for a central server: a SQLite file, and a fresh database on the run's
+    PostgreSQL (a test that asks for it runs on both)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/central.db"
+    return request.getfixturevalue("pg_server").create_database(f"c_{secrets.token_hex(6)}")
 
 
 @pytest.fixture(scope="session")

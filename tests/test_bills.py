@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import json
 import time
-import uuid
 from pathlib import Path
 
 import pytest
@@ -33,7 +32,7 @@ from hall_common.errors import RequestFailed
 from kiosk.camera import camera_from
 
 from .conftest import HALL, examples, wait_for
-from .screens import check_screen
+from .screens import check_screen, kiosk_page, kiosk_session
 
 SHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots" / "bills"
 KEY = Ed25519PrivateKey.generate()
@@ -99,12 +98,9 @@ def test_junk_never_raises_anything_else_and_never_names_another_room(text):
 # -- the centre ----------------------------------------------------------------------------
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def centre(request, tmp_path):
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path}/central.db"
-    else:
-        url = request.getfixturevalue("pg_server").create_database(f"bills_{uuid.uuid4().hex[:12]}")
+@pytest.fixture
+def centre(central_db, tmp_path):
+    url = central_db
     app = central_sync.server.create_app(CentralConfig(data_dir=tmp_path / "c", database_url=url, http={"port": 1}))
     store = Store.connect(url)
     credentials.register_hall(store, "h1", "幸福里")
@@ -217,20 +213,8 @@ def hold_up(photos: Path, text: str, name: str) -> None:
     segno.make_qr(text, error="m").save(str(photos / f"{name}.png"), scale=8, border=4)
 
 
-def page_at(browser, url: str):
-    page = browser.new_page(viewport={"width": 1920, "height": 1080}, has_touch=True)
-    page.goto(url)
-    return page
-
-
 def check(page, name: str) -> None:
     check_screen(page, SHOTS, name)
-
-
-def session_of(page, kiosk) -> str:
-    app = kiosk.app
-    cookie = next((c["value"] for c in page.context.cookies() if c["name"] == app.config["SESSION_COOKIE_NAME"]), None)
-    return str(app.session_interface.get_signing_serializer(app).loads(cookie)) if cookie else ""
 
 
 def post_form(page, action: str, fields: dict[str, str]) -> None:
@@ -244,7 +228,7 @@ def post_form(page, action: str, fields: dict[str, str]) -> None:
 
 def test_scan_a_resident_code_see_priced_bills_tick_lines_and_nothing_else(hall, browser):
     kiosk, key, photos, store = hall
-    page = page_at(browser, kiosk.url)
+    page = kiosk_page(browser, kiosk.url)
     page.click(".tile-bills")
     page.wait_for_selector("text=扫描住户二维码")
     assert not page.is_visible(".scan-busy")  # "looking for the code…" only while scanning
@@ -274,13 +258,13 @@ def test_scan_a_resident_code_see_priced_bills_tick_lines_and_nothing_else(hall,
     assert page.inner_text(".total") == "¥ 344.20" and "3-2-1202" not in page.inner_text("main")
     assert "李*" not in page.content() and theirs not in page.content()
     assert page.goto(kiosk.url + "bills/3-2-1202").status == 404
-    session = session_of(page, kiosk)
+    session = kiosk_session(page, kiosk)
     assert theirs not in session and "bills_pick" in session
     # Done: the household is forgotten.
     page.goto(kiosk.url + "bills/list")
     page.click("a:has-text('完成')")
     page.wait_for_selector(".tile-bills")
-    assert "3-2-1201" not in session_of(page, kiosk)
+    assert "3-2-1201" not in kiosk_session(page, kiosk)
     page.goto(kiosk.url + "bills/list")
     page.wait_for_selector("text=扫描住户二维码")
     assert "2.50 元" not in page.inner_text("main")
@@ -288,7 +272,7 @@ def test_scan_a_resident_code_see_priced_bills_tick_lines_and_nothing_else(hall,
 
 def test_room_and_digits_wrong_then_right(hall, browser):
     kiosk, key, photos, store = hall
-    page = page_at(browser, kiosk.url + "bills/")
+    page = kiosk_page(browser, kiosk.url + "bills/")
     page.click("#room")
     for ch in "3-2-1202":
         page.click(f".keypad .key[data-key='{ch}']")
@@ -311,7 +295,7 @@ def test_room_and_digits_wrong_then_right(hall, browser):
 
 def test_pick_building_unit_and_room_instead_of_typing(hall, browser):
     kiosk, key, photos, store = hall
-    page = page_at(browser, kiosk.url + "bills/")
+    page = kiosk_page(browser, kiosk.url + "bills/")
     page.click("a.pick-room")
     page.wait_for_selector(".pick-grid .pick")
     assert "3 栋" in page.inner_text(".pick-grid")
@@ -336,7 +320,7 @@ def test_pick_building_unit_and_room_instead_of_typing(hall, browser):
 
 def test_forged_and_foreign_codes_are_refused_with_a_message(hall, browser):
     kiosk, key, photos, store = hall
-    page = page_at(browser, kiosk.url + "bills/")
+    page = kiosk_page(browser, kiosk.url + "bills/")
     hold_up(photos, resident_qr.issue(KEY, hall=HALL, room="3-2-1201", expires=time.time() + 600), "forged")
     page.click("button:has-text('扫描住户二维码')")
     page.wait_for_selector(".result.bad")

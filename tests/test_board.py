@@ -16,6 +16,7 @@ from edge_agent.agent import EdgeAgent
 from hall_display.board import phrase_zh
 
 from .conftest import wait_for
+from .screens import staff_page
 
 SHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots" / "board"
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "screens"
@@ -57,12 +58,7 @@ def test_a_call_from_the_counter_page_shows_on_the_board_without_a_reload(hall, 
     navigations = []
     page.on("framenavigated", lambda f: navigations.append(f.url))
 
-    staff = pages.new_page(viewport={"width": 1366, "height": 900})
-    staff.goto(console.url + "counters/c1")
-    staff.fill("#username", "staff")
-    staff.fill("#password", "correct horse 1")
-    staff.click("button[type=submit]")
-    staff.goto(console.url + "counters/c1")
+    staff = staff_page(pages, console.url + "counters/c1")
     staff.click("text=叫下一位 · Call next")
     page.wait_for_function("document.getElementById('latest-ticket').textContent === 'A001'")
     assert "请到 1 号窗口" in page.inner_text("#latest")

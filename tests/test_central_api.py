@@ -17,12 +17,9 @@ from central_sync.store import Store
 from hall_common.config import CentralConfig
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def centre(request, tmp_path):
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path}/central.db"
-    else:
-        url = request.getfixturevalue("pg_server").create_database(f"api_{uuid.uuid4().hex[:12]}")
+@pytest.fixture
+def centre(central_db, tmp_path):
+    url = central_db
     cfg = CentralConfig(data_dir=tmp_path / "c", database_url=url, http={"port": 1}, max_batch_bytes=64 * 1024)
     app = central_sync.server.create_app(cfg)
     store = Store.connect(url)

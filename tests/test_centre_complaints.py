@@ -93,12 +93,9 @@ class Desk:
         self.service.close()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def centre(request, tmp_path):
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path}/central.db"
-    else:
-        url = request.getfixturevalue("pg_server").create_database(f"cc_{uuid.uuid4().hex[:12]}")
+@pytest.fixture
+def centre(central_db, tmp_path):
+    url = central_db
     app = central_sync.server.create_app(CentralConfig(data_dir=tmp_path / "c", database_url=url, http={"port": 1}))
     store = Store.connect(url)
     credentials.register_hall(store, "h1", "幸福里")

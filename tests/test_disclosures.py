@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import json
 import re
-import uuid
 from pathlib import Path
 
 import pytest
@@ -24,21 +23,18 @@ from hall_common.auth import set_password
 from hall_common.config import CentralConfig
 from simulators.escpos_parse import Text, parse
 
-from .helpers import edge_db
 from .conftest import wait_for
-from .screens import check_screen
+from .helpers import edge_db
+from .screens import check_screen, kiosk_page
 
 SHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots" / "disclosures"
 
 
 # -- the centre's admin form ------------------------------------------------------------------
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def centre(request, tmp_path):
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path}/central.db"
-    else:
-        url = request.getfixturevalue("pg_server").create_database(f"disc_{uuid.uuid4().hex[:12]}")
+@pytest.fixture
+def centre(central_db, tmp_path):
+    url = central_db
     app = central_sync.server.create_app(CentralConfig(data_dir=tmp_path / "c", database_url=url, http={"port": 1}))
     store = Store.connect(url)
     credentials.register_hall(store, "h1", "幸福里")
@@ -214,19 +210,13 @@ def test_a_picture_travels_to_the_hall_and_the_kiosk_serves_it(hall):
     assert app.test_client().get("/disclosures/img/" + "0" * 64).status_code == 404
 
 
-def page_at(browser, url: str):
-    page = browser.new_page(viewport={"width": 1920, "height": 1080}, has_touch=True)
-    page.goto(url)
-    return page
-
-
 def check(page, name: str) -> None:
     check_screen(page, SHOTS, name)
 
 
 def test_a_resident_reads_prints_and_questions_a_notice_and_reads_on_with_the_centre_down(hall, browser):
     agent, printer, kiosk, app, store, centre = hall
-    page = page_at(browser, kiosk.url)
+    page = kiosk_page(browser, kiosk.url)
     page.click(".tile-disclosures")
     page.wait_for_selector(".disc-cat")
     assert "1 项" in page.inner_text(".disc-cat:has-text('收费项目')")

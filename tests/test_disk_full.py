@@ -40,7 +40,7 @@ from hall_common.voice import Voice, VoiceError
 
 from .conftest import HALL, wait_for
 from .minihall import SETTINGS
-from .screens import check_screen
+from .screens import check_screen, staff_page
 
 SHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots" / "disk-full"
 ALWAYS = {"periods": [{"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "open": "00:00", "close": "23:59"}]}
@@ -324,11 +324,7 @@ def test_the_edge_with_a_full_disk_tells_staff_and_doctor_and_stays_whole(edge_h
     assert len(alarms.active()) == 1 + stored
 
     # The console says so on every page, and shows a tile.
-    page = browser.new_page(viewport={"width": 1366, "height": 900})
-    page.goto(console.url)
-    page.fill("#username", "staff")
-    page.fill("#password", "correct horse 1")
-    page.click("button[type=submit]")
+    page = staff_page(browser, console.url)
     page.wait_for_selector("main h2")
     banner = page.inner_text(".disk-full")
     assert "边缘主机存储空间已满" in banner and "剩余 · free 0 MB" in banner and "edge.db (alarm printer-1.paper" in banner

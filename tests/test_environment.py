@@ -16,6 +16,7 @@ from hall_common.config import DeviceInfo, EnvironmentConfig
 from hall_common.storage import open_database
 
 from .conftest import wait_for
+from .screens import staff_page
 
 DAY = 86400.0
 T0 = 1_750_000_200.0  # a multiple of 300: buckets start on it
@@ -338,12 +339,7 @@ def test_the_environment_pages(mini, broker, browser, tmp_path):
     wait_for(lambda: "env.env-01.co2" in {a["id"] for a in agent.alarms.active()})
 
     console = mini.console(agent, alarms=agent.alarms, environment=env)
-    page = browser.new_page(viewport={"width": 1366, "height": 900})
-    page.goto(console.url + "environment/")
-    page.fill("#username", "staff")
-    page.fill("#password", "correct horse 1")
-    page.click("button[type=submit]")
-    page.goto(console.url + "environment/")
+    page = staff_page(browser, console.url + "environment/")
     shots = Path(__file__).resolve().parent.parent / "var" / "screenshots" / "environment"
     shots.mkdir(parents=True, exist_ok=True)
     body = page.inner_text("main")

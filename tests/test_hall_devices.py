@@ -17,6 +17,7 @@ from hall_common.bus import contract
 from hall_common.storage import open_database
 
 from .conftest import HALL, wait_for
+from .screens import staff_page
 
 SHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots" / "devices"
 DEVICES = [{"id": "aed-01", "kind": "aed_node", "model": "ESP32 + DS18B20 + 干簧管", "location": "一楼大厅入口",
@@ -38,12 +39,9 @@ def esphome(node, kind: str, object_id: str, payload: bytes) -> None:
 
 
 def console(mini, agent, tmp_path, browser):
-    served = mini.console(agent, printing=agent.printing, alarms=agent.alarms, aed=agent.aed, environment=agent.environment, first_aid=agent.first_aid)
-    page = browser.new_page(viewport={"width": 1366, "height": 900})
-    page.goto(served.url + "alarms/")
-    page.fill("#username", "staff")
-    page.fill("#password", "correct horse 1")
-    page.click("button[type=submit]")
+    served = mini.console(agent, printing=agent.printing, alarms=agent.alarms, aed=agent.aed,
+                          environment=agent.environment, first_aid=agent.first_aid)
+    page = staff_page(browser, served.url + "alarms/")
     return served, page
 
 

@@ -102,13 +102,10 @@ def centre(tmp_path):
     close_centre(c)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def served_centre(request, tmp_path):
+@pytest.fixture
+def served_centre(central_db, tmp_path):
     """The centre on a real HTTP server, on SQLite and on a real PostgreSQL."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path}/central.db"
-    else:
-        url = request.getfixturevalue("pg_server").create_database(f"pay_{uuid.uuid4().hex[:12]}")
+    url = central_db
     c = make_centre(tmp_path, url)
     c.served = Served(c.app)
     yield c

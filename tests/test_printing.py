@@ -30,6 +30,7 @@ from simulators.escpos_parse import QR, Cut, Raster, Text, parse, text_lines
 from simulators.printer import VirtualPrinter
 
 from .conftest import HALL, wait_for
+from .screens import staff_page
 
 URL = "http://hall.example/q/A012"
 
@@ -349,12 +350,7 @@ def test_staff_console_shows_the_printers_and_reprints_a_job(mini, broker, print
     first = client(broker).print("queue_ticket", ticket())
     served = mini.console(agent, printing=agent.printing)
 
-    page = browser.new_page(viewport={"width": 1366, "height": 900})
-    page.goto(served.url + "printers")
-    page.fill("#username", "staff")
-    page.fill("#password", "correct horse 1")
-    page.click("button[type=submit]")
-    page.goto(served.url + "printers")
+    page = staff_page(browser, served.url + "printers")
     body = page.inner_text("main")
     assert "printer-1" in body and "可打印 · ready" in body
     assert "缺纸 · out of paper" in body and "图像模式 · bitmap" in body

@@ -14,7 +14,7 @@ from hall_common.escpos_status import PrinterStatus
 from simulators.escpos_parse import Text, parse
 
 from .conftest import wait_for
-from .screens import check_screen
+from .screens import check_screen, staff_page
 
 SHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots" / "queue"
 ALWAYS = {"periods": [{"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "open": "00:00", "close": "23:59"}]}
@@ -105,12 +105,7 @@ def test_the_counter_page_calls_recalls_and_marks_a_no_show(hall, browser):
     mini, agent, printer, kiosk, console, app = hall
     for _ in range(3):
         agent.queue.engine.issue("procedures", kiosk="kiosk-01")
-    page = browser.new_page(viewport={"width": 1366, "height": 900})
-    page.goto(console.url + "counters/c1")
-    page.fill("#username", "staff")
-    page.fill("#password", "correct horse 1")
-    page.click("button[type=submit]")
-    page.goto(console.url + "counters/c1")
+    page = staff_page(browser, console.url + "counters/c1")
     assert "A001" in page.inner_text("main") and page.is_disabled("text=重呼 · Recall")
     page.click("text=叫下一位 · Call next")
     assert page.inner_text(".now-number") == "A001"

@@ -23,9 +23,9 @@ from hall_common.config import QueueConfig
 from hall_common.errors import RequestFailed
 from hall_common.storage import open_database
 
-from .helpers import edge_db
 from .conftest import wait_for
-from .screens import check_screen
+from .helpers import edge_db
+from .screens import check_screen, staff_page
 
 ALWAYS = {"periods": [{"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "open": "00:00", "close": "23:59"}]}
 QUEUE = {"hours": ALWAYS, "counters": [
@@ -302,12 +302,7 @@ def test_take_a_number_get_served_and_rate_it_at_the_kiosk(hall, browser):
     page.wait_for_selector(".tiles")
     page.close()
 
-    staff = browser.new_page(viewport={"width": 1366, "height": 900})
-    staff.goto(console.url + "stats")
-    staff.fill("#username", "staff")
-    staff.fill("#password", "correct horse 1")
-    staff.click("button[type=submit]")
-    staff.goto(console.url + "stats")
+    staff = staff_page(browser, console.url + "stats")
     text = staff.inner_text("main")
     assert "评价 · Ratings 1" in text and "满意率 · Satisfied 100%" in text
     row1 = staff.locator("table.ratings tbody tr").first.inner_text().split("\t")
