@@ -18,20 +18,18 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import central_sync.server
-from central_sync.server import credentials
 from central_sync.server.resident_demo import load_demo
 from central_sync.signing import public_key_b64
 from central_sync.signing import sign as sign_config
-from central_sync.store import Store
 from edge_agent.bills import BillsRelay
 from edge_agent.centre_api import CentreAPI
 from hall_common import resident_qr
-from hall_common.config import CameraConfig, CentralConfig
+from hall_common.config import CameraConfig
 from hall_common.errors import RequestFailed
 from kiosk.camera import camera_from
 
 from .conftest import HALL, examples, wait_for
+from .helpers.central import central_app
 from .screens import check_screen, kiosk_page, kiosk_session
 
 SHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots" / "bills"
@@ -100,12 +98,7 @@ def test_junk_never_raises_anything_else_and_never_names_another_room(text):
 
 @pytest.fixture
 def centre(central_db, tmp_path):
-    url = central_db
-    app = central_sync.server.create_app(CentralConfig(data_dir=tmp_path / "c", database_url=url, http={"port": 1}))
-    store = Store.connect(url)
-    credentials.register_hall(store, "h1", "幸福里")
-    credentials.register_hall(store, "h2", "长寿苑")
-    tokens = {"h1": credentials.issue(store, "h1", "edge"), "h2": credentials.issue(store, "h2", "edge")}
+    app, store, tokens = central_app(tmp_path, central_db)
     load_demo(store, "h1")
     yield app, store, tokens
     pool = app.extensions.get("store_pool")

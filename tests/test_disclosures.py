@@ -14,17 +14,15 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-import central_sync.server
 from central_sync.server import credentials
 from central_sync.server.db import StoreUsers
 from central_sync.server.disclosure_demo import seed
-from central_sync.store import Store
 from hall_common.auth import set_password
-from hall_common.config import CentralConfig
 from simulators.escpos_parse import Text, parse
 
 from .conftest import wait_for
 from .helpers import edge_db
+from .helpers.central import central_app
 from .screens import check_screen, kiosk_page
 
 SHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots" / "disclosures"
@@ -34,10 +32,7 @@ SHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots" / "disclo
 
 @pytest.fixture
 def centre(central_db, tmp_path):
-    url = central_db
-    app = central_sync.server.create_app(CentralConfig(data_dir=tmp_path / "c", database_url=url, http={"port": 1}))
-    store = Store.connect(url)
-    credentials.register_hall(store, "h1", "幸福里")
+    app, store, _ = central_app(tmp_path, central_db, halls=("h1",))
     set_password(StoreUsers(store), "admin", "admin password 1", "admin")
     c = app.test_client()
     token = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/login").get_data(as_text=True)).group(1)
