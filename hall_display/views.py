@@ -34,13 +34,14 @@ def events():
         last = -1
     if last < 0:
         last = board.last_seq  # a page that just opened does not replay earlier calls
+    heartbeat_s = current_app.config["HEARTBEAT_S"]
 
     def stream() -> Iterator[str]:
         nonlocal last
         version = -1
         edge_up = None
         while True:
-            current = board.wait(version, HEARTBEAT_S)
+            current = board.wait(version, heartbeat_s)
             for heard in board.calls_after(last):
                 last = heard.seq
                 c = heard.call

@@ -29,6 +29,7 @@ from hall_common.privacy import mask_name, mask_phone
 from hall_common.voice import Voice
 from hall_common.web import health_blueprint, instance_secret
 
+from . import disk_state
 from .camera import camera_from
 from .ime import PinyinIME
 from .payment_watch import PaymentWatch
@@ -62,6 +63,7 @@ def create_app(
         BABEL_DEFAULT_LOCALE="zh_CN",
         BABEL_DEFAULT_TIMEZONE=settings.hours.timezone,
         WTF_CSRF_TIME_LIMIT=None,
+        DISK_CHECK_S=disk_state.EVERY_S,
     )
     app.config.update(test_config or {})
     app.extensions["hall_status"] = status
@@ -69,9 +71,8 @@ def create_app(
     # The kiosk's own disk: a banner for staff, /healthz, and the state on the bus.
     app.extensions["disk"] = watch
     if bus is not None:
-        from .disk_state import DiskReporter
-
-        app.extensions["disk_reporter"] = DiskReporter(watch, bus).start()
+        reporter = disk_state.DiskReporter(watch, bus, every_s=app.config["DISK_CHECK_S"])
+        app.extensions["disk_reporter"] = reporter.start()
     # Tickets and receipts go through the edge's print service (flows call .print()).
     app.extensions["printing"] = PrintClient(bus) if bus is not None else None
     # Payment outcomes for orders started here wake the page that waits for them.

@@ -25,6 +25,8 @@ from hall_common.threads import Periodic
 log = logging.getLogger(__name__)
 
 DEV = "disk"
+EVERY_S = 5.0
+"""How often the kiosk looks at its disk (the app's ``DISK_CHECK_S``; tests look more often)."""
 
 
 def payload(state: DiskState) -> DeviceState:
@@ -40,7 +42,7 @@ def payload(state: DiskState) -> DeviceState:
 class DiskReporter:
     """Publishes the kiosk's disk state on the bus when it changes."""
 
-    def __init__(self, watch: DiskWatch, bus: BusClient, *, every_s: float = 5.0) -> None:
+    def __init__(self, watch: DiskWatch, bus: BusClient, *, every_s: float = EVERY_S) -> None:
         self.watch, self.bus, self.every_s = watch, bus, every_s
         self._last: bool | None = None
         self._room_hooks: list[Callable[[], None]] = []

@@ -1,8 +1,19 @@
 """Fixtures shared by the suite: a real mosquitto with the project's config, bus clients,
-and a data directory per test."""
+a data directory per test, a mini hall; the hypothesis profiles; slow tests first.
+
+The suite runs in parallel (pytest-xdist, the README's command). Every test has its own
+ports, temporary directories and file names, so workers share nothing; each test file runs
+on one worker, in order, so a module-scoped fixture (a campaign's hall, ``hall up``) starts
+once.
+
+Hypothesis profiles, chosen by ``HYPOTHESIS_PROFILE``: ``ci`` (the default, and what
+``.ci/run`` uses) runs every example count in full; ``dev`` runs a tenth of them, for
+working on a change. A test that wants more or fewer examples than the default says how
+many under ``ci`` with :func:`examples`, so it scales with the profile."""
 
 from __future__ import annotations
 
+import os
 import secrets
 import socket
 from dataclasses import dataclass, field
@@ -10,13 +21,33 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from hall_cli.broker import Broker, free_port, render_config, write_password_file
 from hall_common.bus.client import BusClient
 
+from .minihall import MiniHall
+
 HALL = "t1"
 NODES = ("edge", "kiosk-01", "kiosk-02", "display-01", "env-01", "aed-01", "homeassistant")
 
+CI_EXAMPLES = 100
+"""Hypothesis's own default, the ``ci`` profile's: every count below is relative to it."""
+hypothesis_settings.register_profile("ci", max_examples=CI_EXAMPLES)
+hypothesis_settings.register_profile("dev", max_examples=CI_EXAMPLES // 10)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def examples(ci: int) -> int:
+    """``ci`` examples under the ``ci`` profile, the same share of them under another."""
+    return max(1, ci * hypothesis_settings.default.max_examples // CI_EXAMPLES)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow tests first (in their files' order), so a parallel run starts its long poles at
+    once and fills the other workers with the short tests (``--dist loadfile
+    --no-loadscope-reorder`` in pyproject.toml hands files out in this order)."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 def free_port_block(size: int) -> int:
@@ -104,6 +135,26 @@ def broker(tmp_path: Path) -> Iterator[RunningBroker]:
     stop_broker(running)
 
 
+@pytest.fixture
+def mini(broker: RunningBroker, tmp_path: Path) -> Iterator[MiniHall]:
+    """A hall in this process on the test's broker (tests/minihall.py), closed after the test."""
+    hall = MiniHall(broker, tmp_path)
+    yield hall
+    hall.close()
+
+
+@pytest.fixture(scope="module")
+def module_mini(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MiniHall]:
+    """A mini hall on a broker of its own, shared by the tests of one module (many quick
+    tests against one hall)."""
+    tmp = tmp_path_factory.mktemp("hall")
+    running = start_broker(tmp / "broker")
+    hall = MiniHall(running, tmp)
+    yield hall
+    hall.close()
+    stop_broker(running)
+
+
 def wait_for(predicate: Callable[[], object], timeout: float = 10.0, interval: float = 0.02):
     """Poll until ``predicate()`` is truthy; returns its value or fails the test."""
     import time
@@ -129,6 +180,42 @@ def browser():
         )
         yield b
         b.close()
+
+
+class Pages:
+    """Opens pages in the session's Chromium and closes them all at once."""
+
+    def __init__(self, browser) -> None:
+        self.browser = browser
+        self.opened: list = []
+
+    def new_page(self, **kw):
+        page = self.browser.new_page(**kw)
+        self.opened.append(page)
+        return page
+
+    def close(self) -> None:
+        for page in self.opened:
+            page.close()
+
+
+@pytest.fixture
+def pages(browser) -> Iterator[Pages]:
+    """Pages for one test, closed at its end. Ask for it after the hall the pages talk to, so
+    they close before the hall stops: an open page keeps its event stream or long poll
+    running, and a server waits for running requests when it stops."""
+    opened = Pages(browser)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def central_db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database URL for a central server: a SQLite file, and a fresh database on the run's
+    PostgreSQL (a test that asks for it runs on both)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/central.db"
+    return request.getfixturevalue("pg_server").create_database(f"c_{secrets.token_hex(6)}")
 
 
 @pytest.fixture(scope="session")

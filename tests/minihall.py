@@ -66,12 +66,18 @@ SETTINGS: dict[str, Any] = {
 }
 
 
+STAFF_PASSWORD = "correct horse 1"
+"""The password of the ``staff`` user of :meth:`MiniHall.console`."""
+
+
 @dataclass
 class MiniHall:
     broker: Any
     tmp: Path
     served: list[Served] = field(default_factory=list)
     closers: list[Any] = field(default_factory=list)
+    centres: list[Served] = field(default_factory=list)
+    """The central servers among ``served``: they stop last, after the edge that talks to them."""
 
     def central(self) -> Served:
         import central_sync.server
@@ -79,7 +85,31 @@ class MiniHall:
         cfg = CentralConfig(data_dir=self.tmp / "central", database_url=f"sqlite:///{self.tmp}/central.db", http={"port": 1})
         s = Served(central_sync.server.create_app(cfg))
         self.served.append(s)
+        self.centres.append(s)
         return s
+
+    def registered_centre(self) -> tuple[Served, Any, str]:
+        """The central server with this hall registered: the server, a connection to its
+        database (closed with the hall) and an edge token to hand to :meth:`edge`."""
+        from central_sync.server import credentials
+        from central_sync.store import Store
+
+        centre = self.central()
+        store = Store.connect(f"sqlite:///{self.tmp}/central.db")
+        self.closers.append(store.close)
+        credentials.register_hall(store, self.broker.hall, "测试大厅")
+        return centre, store, credentials.issue(store, self.broker.hall, "edge")
+
+    def printer(self, name: str | None = "paper", **kw: Any) -> Any:
+        """A virtual ESC/POS printer on a free port keeping its jobs in ``tmp/name`` (none
+        kept if ``name`` is None); it stops after the parts started after it (start it
+        before the edge that prints to it)."""
+        from simulators.printer import VirtualPrinter
+
+        printer = VirtualPrinter(port=0, out_dir=None if name is None else self.tmp / name, **kw)
+        printer.start()
+        self.closers.append(printer.stop)
+        return printer
 
     def edge(self, centre_url: str | None = None, token: str | None = None, printers: list[dict] | None = None,
              printing: dict[str, Any] | None = None, queue: dict[str, Any] | None = None, **extra: Any):
@@ -108,6 +138,22 @@ class MiniHall:
         assert agent.bus.wait_connected(10)
         self.closers.append(agent.close)
         return agent
+
+    def console(self, agent: Any, **services: Any) -> Served:
+        """``agent``'s staff console with the ``services`` it shows (the fields of
+        :class:`~edge_agent.services.EdgeServices`; all of the agent's when none are named),
+        served over HTTP, with one user: ``staff`` / :data:`STAFF_PASSWORD`."""
+        import edge_agent
+        from edge_agent.services import EdgeServices
+        from hall_common.config import BootstrapUser
+
+        pw = self.tmp / "staff.pw"
+        pw.write_text(STAFF_PASSWORD)
+        config = agent.config.model_copy(update={"bootstrap_user": BootstrapUser(
+            username="staff", password_file=pw, role="staff")})
+        s = Served(edge_agent.create_app(config, services=EdgeServices(**services) if services else agent.services))
+        self.served.append(s)
+        return s
 
     def kiosk(self, settings: dict[str, Any] | None = None, test_config: dict[str, Any] | None = None,
               public_key: str | None = None) -> tuple[Served, Flask]:
@@ -139,8 +185,10 @@ class MiniHall:
         self.served.append(s)
         return s, app
 
-    def display(self, **settings: Any) -> tuple[Served, Any]:
-        """The board, following the bus as ``display-01``, with its voice."""
+    def display(self, *, heartbeat_s: float = 0.2, **settings: Any) -> tuple[Served, Any]:
+        """The board, following the bus as ``display-01``, with its voice. Its event streams
+        speak every ``heartbeat_s`` when quiet, so one whose page was closed ends at once
+        (and the server stops without waiting for it)."""
         import hall_display
         from hall_common.bus.client import BusClient
         from hall_common.config import DisplayConfig
@@ -160,12 +208,22 @@ class MiniHall:
         bus.start()
         assert bus.wait_connected(10)
         self.closers.append(bus.close)
-        s = Served(hall_display.create_app(cfg, board))
+        s = Served(hall_display.create_app(cfg, board, {"HEARTBEAT_S": heartbeat_s}))
         self.served.append(s)
         return s, board
 
     def close(self) -> None:
-        for s in self.served:
-            s.stop()
-        for c in reversed(self.closers):
+        """Stop the hall's servers, close its parts in reverse order of their start, and stop
+        the central server last (stopped before the edge, it would leave the sync worker's
+        request hanging until its timeout). A fixture that must stop the hall before
+        something else (a tmpfs) closes it itself; the ``mini`` fixture's close is then a
+        no-op."""
+        served, closers, centres = self.served, self.closers, self.centres
+        self.served, self.closers, self.centres = [], [], []
+        for s in served:
+            if s not in centres:
+                s.stop()
+        for c in reversed(closers):
             c()
+        for s in centres:
+            s.stop()

@@ -24,3 +24,32 @@ def check_screen(page: Any, shots: Path, name: str, **rules: float) -> None:
     page.screenshot(path=shots / f"{name}.png", full_page=True)
     problems = screen_problems(page, **rules)
     assert not problems, problems
+
+
+def kiosk_page(browser: Any, url: str) -> Any:
+    """``url`` in a touch page the size of the kiosk's 1920x1080 panel."""
+    page = browser.new_page(viewport={"width": 1920, "height": 1080}, has_touch=True)
+    page.goto(url)
+    return page
+
+
+def kiosk_session(page: Any, kiosk: Any) -> str:
+    """The kiosk's session as the browser holds it, decoded (Flask signs and compresses it);
+    ``kiosk`` is the served kiosk app."""
+    app = kiosk.app
+    cookie = next((c["value"] for c in page.context.cookies() if c["name"] == app.config["SESSION_COOKIE_NAME"]), None)
+    return str(app.session_interface.get_signing_serializer(app).loads(cookie)) if cookie else ""
+
+
+def staff_page(browser: Any, url: str) -> Any:
+    """The edge console's page at ``url`` in Chromium, logged in as ``staff`` (the user of
+    tests/minihall.py's console): its login form is answered, then ``url`` opened again."""
+    from .minihall import STAFF_PASSWORD
+
+    page = browser.new_page(viewport={"width": 1366, "height": 900})
+    page.goto(url)
+    page.fill("#username", "staff")
+    page.fill("#password", STAFF_PASSWORD)
+    page.click("button[type=submit]")
+    page.goto(url)
+    return page

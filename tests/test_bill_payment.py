@@ -15,37 +15,29 @@ from pathlib import Path
 import pytest
 import segno
 
-import edge_agent
-from central_sync.server import credentials
 from central_sync.server.resident_demo import load_demo
 from central_sync.signing import public_key_b64
-from central_sync.store import Store
 from hall_common import resident_qr
-from hall_common.config import BootstrapUser, CameraConfig
+from hall_common.config import CameraConfig
 from hall_common.errors import RequestFailed
 from kiosk.camera import camera_from
 from simulators.escpos_parse import text_lines
 from simulators.printer import VirtualPrinter
 
 from .conftest import HALL, wait_for
-from .minihall import SETTINGS, MiniHall, Served
-from .screens import check_screen
+from .minihall import SETTINGS
+from .screens import check_screen, kiosk_page, kiosk_session, staff_page
 
 SHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots" / "payment"
 
 
 @pytest.fixture
-def hall(broker, tmp_path):
-    mini = MiniHall(broker, tmp_path)
-    printer = VirtualPrinter(port=0, out_dir=tmp_path / "paper")
-    printer.start()
-    counter = VirtualPrinter(port=0, out_dir=tmp_path / "counter-paper")
-    counter.start()
-    centre = mini.central()
-    store = Store.connect(f"sqlite:///{tmp_path}/central.db")
-    credentials.register_hall(store, HALL, "测试大厅")
+def hall(mini, tmp_path):
+    printer = mini.printer()
+    counter = mini.printer("counter-paper")
+    centre, store, token = mini.registered_centre()
     load_demo(store, HALL)
-    agent = mini.edge(centre_url=centre.url, token=credentials.issue(store, HALL, "edge"),
+    agent = mini.edge(centre_url=centre.url, token=token,
                       printers=[{"id": "printer-1", "host": "127.0.0.1", "port": printer.port, "timeout": 1,
                                  "serves": ["kiosk-01"]},
                                 {"id": "counter-1", "host": "127.0.0.1", "port": counter.port, "timeout": 1,
@@ -60,27 +52,11 @@ def hall(broker, tmp_path):
     wait_for(lambda: app.extensions["hall_status"].snapshot().printer_ok)
     yield {"mini": mini, "centre": centre, "agent": agent, "kiosk": kiosk, "app": app, "key": key, "photos": photos,
            "store": store, "printer": printer, "counter": counter, "tmp": tmp_path}
-    store.close()
-    mini.close()
-    printer.stop()
-    counter.stop()
-
-
-def page_at(browser, url: str):
-    page = browser.new_page(viewport={"width": 1920, "height": 1080}, has_touch=True)
-    page.goto(url)
-    return page
-
-
-def session_of(page, kiosk) -> str:
-    app = kiosk.app
-    cookie = next((c["value"] for c in page.context.cookies() if c["name"] == app.config["SESSION_COOKIE_NAME"]), None)
-    return str(app.session_interface.get_signing_serializer(app).loads(cookie)) if cookie else ""
 
 
 def identify_and_choose(h, browser, items: tuple[str, ...] = ("车位管理费", "水费")):
     """Scan 3-2-1201's resident code and tick ``items``; the page, on the bills screen."""
-    page = page_at(browser, h["kiosk"].url + "bills/")
+    page = kiosk_page(browser, h["kiosk"].url + "bills/")
     segno.make_qr(resident_qr.issue(h["key"], hall=HALL, room="3-2-1201", expires=time.time() + 600), error="m") \
         .save(str(h["photos"] / "resident.png"), scale=8, border=4)
     page.click("button:has-text('扫描住户二维码')")
@@ -114,7 +90,7 @@ def test_identify_pay_on_the_phone_see_paid_and_take_the_receipt(hall, browser):
     page.wait_for_selector(".pay-screen svg")
     assert page.inner_text(".amount") == "¥ 344.20" and "2 项" in page.inner_text(".pay-facts")
     check_screen(page, SHOTS, "1-pay-qr")
-    session = session_of(page, h["kiosk"])
+    session = kiosk_session(page, h["kiosk"])
     code_url = session.split("'code_url': '")[1].split("'")[0]
     assert "/sandbox/pay/" in code_url and "34420" not in code_url
     # Nothing is printed before the money comes.
@@ -143,7 +119,7 @@ def test_identify_pay_on_the_phone_see_paid_and_take_the_receipt(hall, browser):
     statuses = {r["item"]: r["status"] for r in h["store"].query(
         "SELECT item, status FROM bill_lines WHERE room = '3-2-1201'")}
     assert statuses["车位管理费"] == "paid" and statuses["水费"] == "paid" and statuses["物业费"] == "unpaid"
-    session = session_of(page, h["kiosk"])
+    session = kiosk_session(page, h["kiosk"])
     assert "3-2-1201" not in session and "bills" not in session and "code_url" not in session
     page.goto(h["kiosk"].url + "bills/list")
     page.wait_for_selector("text=扫描住户二维码")  # back to "who are you?"
@@ -159,7 +135,7 @@ def test_a_payment_after_the_resident_left_is_printed_at_the_counter(hall, brows
     page = identify_and_choose(h, browser, ("水费",))
     page.click(".pay-button")
     page.wait_for_selector(".pay-screen svg")
-    code_url = session_of(page, h["kiosk"]).split("'code_url': '")[1].split("'")[0]
+    code_url = kiosk_session(page, h["kiosk"]).split("'code_url': '")[1].split("'")[0]
     page.click("a:has-text('返回')")
     page.wait_for_selector(".bill-line")
     page.goto(h["kiosk"].url + "session/end")  # the resident walks away
@@ -168,17 +144,8 @@ def test_a_payment_after_the_resident_left_is_printed_at_the_counter(hall, brows
     wait_for(lambda: agent.payments.recent()[0]["status"] == "paid")
     assert h["printer"].printed_jobs() == []  # nobody is at the kiosk to take it
     # The staff console lists it and prints it at the counter: an original, then a reprint.
-    (h["tmp"] / "staff.pw").write_text("correct horse 1")
-    config = agent.config.model_copy(update={"bootstrap_user": BootstrapUser(
-        username="staff", password_file=h["tmp"] / "staff.pw", role="staff")})
-    console = Served(edge_agent.create_app(config, services=agent.services))
-    h["mini"].served.append(console)
-    staff = browser.new_page(viewport={"width": 1366, "height": 900})
-    staff.goto(console.url + "payments/")
-    staff.fill("#username", "staff")
-    staff.fill("#password", "correct horse 1")
-    staff.click("button[type=submit]")
-    staff.goto(console.url + "payments/")
+    console = h["mini"].console(agent, printing=agent.printing, payments=agent.payments)
+    staff = staff_page(browser, console.url + "payments/")
     row = staff.inner_text("tr.order")
     assert "3-2-1201" in row and "¥44.20" in row and "已支付" in row and "未打印" in row
     staff.select_option("tr.order select[name=printer]", "counter-1")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import json
 import time
-import uuid
 from pathlib import Path
 
 import pytest
@@ -19,22 +18,19 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import central_sync.server
-from central_sync.server import credentials
 from central_sync.server.resident_demo import load_demo
 from central_sync.signing import public_key_b64
 from central_sync.signing import sign as sign_config
-from central_sync.store import Store
 from edge_agent.bills import BillsRelay
 from edge_agent.centre_api import CentreAPI
 from hall_common import resident_qr
-from hall_common.config import CameraConfig, CentralConfig
+from hall_common.config import CameraConfig
 from hall_common.errors import RequestFailed
 from kiosk.camera import camera_from
 
-from .conftest import HALL, wait_for
-from .minihall import MiniHall
-from .screens import check_screen
+from .conftest import HALL, examples, wait_for
+from .helpers.central import central_app
+from .screens import check_screen, kiosk_page, kiosk_session
 
 SHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots" / "bills"
 KEY = Ed25519PrivateKey.generate()
@@ -83,7 +79,7 @@ def test_a_config_signature_does_not_pass_as_a_resident_code():
     assert refused(f"{resident_qr.PREFIX}{doc.sig}") == "unreadable"
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.one_of(st.text(max_size=300), st.binary(max_size=300).map(lambda b: "HR1." + b.decode("latin-1")),
                  st.integers(0, len(GOOD) - 1).map(lambda n: GOOD[:n]),
                  st.tuples(st.integers(0, len(GOOD) - 1), st.characters()).map(
@@ -100,17 +96,9 @@ def test_junk_never_raises_anything_else_and_never_names_another_room(text):
 # -- the centre ----------------------------------------------------------------------------
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def centre(request, tmp_path):
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path}/central.db"
-    else:
-        url = request.getfixturevalue("pg_server").create_database(f"bills_{uuid.uuid4().hex[:12]}")
-    app = central_sync.server.create_app(CentralConfig(data_dir=tmp_path / "c", database_url=url, http={"port": 1}))
-    store = Store.connect(url)
-    credentials.register_hall(store, "h1", "幸福里")
-    credentials.register_hall(store, "h2", "长寿苑")
-    tokens = {"h1": credentials.issue(store, "h1", "edge"), "h2": credentials.issue(store, "h2", "edge")}
+@pytest.fixture
+def centre(central_db, tmp_path):
+    app, store, tokens = central_app(tmp_path, central_db)
     load_demo(store, "h1")
     yield app, store, tokens
     pool = app.extensions.get("store_pool")
@@ -201,13 +189,10 @@ def test_the_edge_says_unreachable_at_once_when_the_centre_is_known_down():
 
 
 @pytest.fixture
-def hall(broker, tmp_path):
-    mini = MiniHall(broker, tmp_path)
-    centre = mini.central()
-    store = Store.connect(f"sqlite:///{tmp_path}/central.db")
-    credentials.register_hall(store, HALL, "测试大厅")
+def hall(mini, tmp_path):
+    centre, store, token = mini.registered_centre()
     load_demo(store, HALL)
-    mini.edge(centre_url=centre.url, token=credentials.issue(store, HALL, "edge"))
+    mini.edge(centre_url=centre.url, token=token)
     key = centre.app.extensions["config_key"]
     kiosk, app = mini.kiosk(test_config={"RESIDENT_PUBLIC_KEY": public_key_b64(key), "CAMERA_SCAN_S": 2})
     photos = tmp_path / "camera"
@@ -215,28 +200,14 @@ def hall(broker, tmp_path):
     app.extensions["camera"] = camera_from(CameraConfig(kind="images", images_dir=str(photos), scan_s=2))
     wait_for(lambda: app.extensions["hall_status"].snapshot().centre_up)
     yield kiosk, key, photos, store
-    store.close()
-    mini.close()
 
 
 def hold_up(photos: Path, text: str, name: str) -> None:
     segno.make_qr(text, error="m").save(str(photos / f"{name}.png"), scale=8, border=4)
 
 
-def page_at(browser, url: str):
-    page = browser.new_page(viewport={"width": 1920, "height": 1080}, has_touch=True)
-    page.goto(url)
-    return page
-
-
 def check(page, name: str) -> None:
     check_screen(page, SHOTS, name)
-
-
-def session_of(page, kiosk) -> str:
-    app = kiosk.app
-    cookie = next((c["value"] for c in page.context.cookies() if c["name"] == app.config["SESSION_COOKIE_NAME"]), None)
-    return str(app.session_interface.get_signing_serializer(app).loads(cookie)) if cookie else ""
 
 
 def post_form(page, action: str, fields: dict[str, str]) -> None:
@@ -250,7 +221,7 @@ def post_form(page, action: str, fields: dict[str, str]) -> None:
 
 def test_scan_a_resident_code_see_priced_bills_tick_lines_and_nothing_else(hall, browser):
     kiosk, key, photos, store = hall
-    page = page_at(browser, kiosk.url)
+    page = kiosk_page(browser, kiosk.url)
     page.click(".tile-bills")
     page.wait_for_selector("text=扫描住户二维码")
     assert not page.is_visible(".scan-busy")  # "looking for the code…" only while scanning
@@ -280,13 +251,13 @@ def test_scan_a_resident_code_see_priced_bills_tick_lines_and_nothing_else(hall,
     assert page.inner_text(".total") == "¥ 344.20" and "3-2-1202" not in page.inner_text("main")
     assert "李*" not in page.content() and theirs not in page.content()
     assert page.goto(kiosk.url + "bills/3-2-1202").status == 404
-    session = session_of(page, kiosk)
+    session = kiosk_session(page, kiosk)
     assert theirs not in session and "bills_pick" in session
     # Done: the household is forgotten.
     page.goto(kiosk.url + "bills/list")
     page.click("a:has-text('完成')")
     page.wait_for_selector(".tile-bills")
-    assert "3-2-1201" not in session_of(page, kiosk)
+    assert "3-2-1201" not in kiosk_session(page, kiosk)
     page.goto(kiosk.url + "bills/list")
     page.wait_for_selector("text=扫描住户二维码")
     assert "2.50 元" not in page.inner_text("main")
@@ -294,7 +265,7 @@ def test_scan_a_resident_code_see_priced_bills_tick_lines_and_nothing_else(hall,
 
 def test_room_and_digits_wrong_then_right(hall, browser):
     kiosk, key, photos, store = hall
-    page = page_at(browser, kiosk.url + "bills/")
+    page = kiosk_page(browser, kiosk.url + "bills/")
     page.click("#room")
     for ch in "3-2-1202":
         page.click(f".keypad .key[data-key='{ch}']")
@@ -317,7 +288,7 @@ def test_room_and_digits_wrong_then_right(hall, browser):
 
 def test_pick_building_unit_and_room_instead_of_typing(hall, browser):
     kiosk, key, photos, store = hall
-    page = page_at(browser, kiosk.url + "bills/")
+    page = kiosk_page(browser, kiosk.url + "bills/")
     page.click("a.pick-room")
     page.wait_for_selector(".pick-grid .pick")
     assert "3 栋" in page.inner_text(".pick-grid")
@@ -342,7 +313,7 @@ def test_pick_building_unit_and_room_instead_of_typing(hall, browser):
 
 def test_forged_and_foreign_codes_are_refused_with_a_message(hall, browser):
     kiosk, key, photos, store = hall
-    page = page_at(browser, kiosk.url + "bills/")
+    page = kiosk_page(browser, kiosk.url + "bills/")
     hold_up(photos, resident_qr.issue(KEY, hall=HALL, room="3-2-1201", expires=time.time() + 600), "forged")
     page.click("button:has-text('扫描住户二维码')")
     page.wait_for_selector(".result.bad")

@@ -16,7 +16,7 @@ from edge_agent.agent import EdgeAgent
 from hall_display.board import phrase_zh
 
 from .conftest import wait_for
-from .minihall import MiniHall, Served
+from .screens import staff_page
 
 SHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots" / "board"
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "screens"
@@ -29,50 +29,36 @@ QUEUE = {"hours": ALWAYS, "counters": [
 
 
 @pytest.fixture
-def hall(broker, tmp_path):
-    mini = MiniHall(broker, tmp_path)
+def hall(mini):
     agent = mini.edge(queue=QUEUE)
     board, state = mini.display(announcement="本周六上午 9 点至 11 点停水，请提前储水。")
     yield mini, agent, board, state
-    mini.close()
 
 
 def take(agent, service: str, kiosk: str = "kiosk-01") -> dict:
     return agent.queue.answer("ticket", kiosk, {"request": str(uuid.uuid4()), "service": service})
 
 
-def open_board(browser, url: str):
-    page = browser.new_page(viewport={"width": 1920, "height": 1080})
+def open_board(pages, url: str):
+    page = pages.new_page(viewport={"width": 1920, "height": 1080})
     page.goto(url)
     page.wait_for_function("!document.body.classList.contains('offline')")
     return page
 
 
-def test_a_call_from_the_counter_page_shows_on_the_board_without_a_reload(hall, browser, tmp_path):
-    import edge_agent
-    from hall_common.config import BootstrapUser
-
+def test_a_call_from_the_counter_page_shows_on_the_board_without_a_reload(hall, pages):
     mini, agent, board, _ = hall
     for service in ("procedures", "procedures", "repair", "payment"):
         take(agent, service)
-    (tmp_path / "staff.pw").write_text("correct horse 1")
-    config = agent.config.model_copy(update={"bootstrap_user": BootstrapUser(
-        username="staff", password_file=tmp_path / "staff.pw", role="staff")})
-    console = Served(edge_agent.create_app(config, services=agent.services))
-    mini.served.append(console)
+    console = mini.console(agent, printing=agent.printing, queue=agent.queue)
 
-    page = open_board(browser, board.url)
+    page = open_board(pages, board.url)
     page.wait_for_function("document.querySelectorAll('#counters .counter').length === 3")
     assert "手续办理 等候 2 人" in page.inner_text("#waiting")
     navigations = []
     page.on("framenavigated", lambda f: navigations.append(f.url))
 
-    staff = browser.new_page(viewport={"width": 1366, "height": 900})
-    staff.goto(console.url + "counters/c1")
-    staff.fill("#username", "staff")
-    staff.fill("#password", "correct horse 1")
-    staff.click("button[type=submit]")
-    staff.goto(console.url + "counters/c1")
+    staff = staff_page(pages, console.url + "counters/c1")
     staff.click("text=叫下一位 · Call next")
     page.wait_for_function("document.getElementById('latest-ticket').textContent === 'A001'")
     assert "请到 1 号窗口" in page.inner_text("#latest")
@@ -90,11 +76,11 @@ def test_a_call_from_the_counter_page_shows_on_the_board_without_a_reload(hall, 
     page.close()
 
 
-def test_the_board_says_offline_when_the_edge_stops_and_catches_up_when_it_returns(hall, browser):
+def test_the_board_says_offline_when_the_edge_stops_and_catches_up_when_it_returns(hall, pages):
     mini, agent, board, _ = hall
     take(agent, "procedures")
     agent.queue.act("c1", "next")
-    page = open_board(browser, board.url)
+    page = open_board(pages, board.url)
     page.wait_for_function("document.querySelector('[data-counter=c1] .ticket').textContent === 'A001'")
     agent.close()
     page.wait_for_function("document.body.classList.contains('offline')")
@@ -110,11 +96,11 @@ def test_the_board_says_offline_when_the_edge_stops_and_catches_up_when_it_retur
     page.close()
 
 
-def test_calls_are_spoken_in_order_once_each_and_a_recall_speaks_again(hall, browser):
+def test_calls_are_spoken_in_order_once_each_and_a_recall_speaks_again(hall, pages):
     mini, agent, board, state = hall
     take(agent, "procedures")
     take(agent, "payment")
-    page = open_board(browser, board.url)
+    page = open_board(pages, board.url)
     first = agent.queue.act("c1", "next")
     second = agent.queue.act("c3", "next")  # overlapping: the first is still being spoken
     assert (first["ticket"], second["ticket"]) == ("A001", "F001")
@@ -150,23 +136,19 @@ def test_a_duplicate_call_from_the_broker_is_spoken_once(hall):
     assert [c.call.id for c in state.calls_after(0)] == ["call-dup-0001", "call-dup-0002"]
 
 
-def test_english_follows_mandarin_when_configured(broker, tmp_path):
+def test_english_follows_mandarin_when_configured(mini):
     from hall_common.bus import contract
     from hall_common.bus.payloads import QueueCalled
     from hall_display.board import phrase_en
 
-    mini = MiniHall(broker, tmp_path)
-    try:
-        agent = mini.edge(queue=QUEUE)
-        _, state = mini.display(voice_en=True)
-        agent.bus.publish(contract.QUEUE_CALLED, QueueCalled(id="call-en-0001", ticket="B007", counter="c2",
-                                                             counter_name="2", service="repair", ts=0.0),
-                          hall=agent.config.hall_id)
-        wait_for(lambda: state.calls_after(0))
-        [heard] = state.calls_after(0)
-        assert len(heard.voice) == 2  # Mandarin first, then English
-        zh, en = (state.voice.wav(k) for k in heard.voice)
-        assert zh.read_bytes()[:4] == en.read_bytes()[:4] == b"RIFF" and zh != en
-        assert phrase_en("B007", "2") == "Number B 0 0 7, please go to counter 2."
-    finally:
-        mini.close()
+    agent = mini.edge(queue=QUEUE)
+    _, state = mini.display(voice_en=True)
+    agent.bus.publish(contract.QUEUE_CALLED, QueueCalled(id="call-en-0001", ticket="B007", counter="c2",
+                                                         counter_name="2", service="repair", ts=0.0),
+                      hall=agent.config.hall_id)
+    wait_for(lambda: state.calls_after(0))
+    [heard] = state.calls_after(0)
+    assert len(heard.voice) == 2  # Mandarin first, then English
+    zh, en = (state.voice.wav(k) for k in heard.voice)
+    assert zh.read_bytes()[:4] == en.read_bytes()[:4] == b"RIFF" and zh != en
+    assert phrase_en("B007", "2") == "Number B 0 0 7, please go to counter 2."

@@ -24,16 +24,14 @@ from typing import Any, Callable
 
 import pytest
 
-import edge_agent
 from hall_common.bus import contract
-from hall_common.config import BootstrapUser
 from hall_common.escpos_status import PrinterStatus
 from hall_common.print_client import PrintClient
 from simulators.escpos_parse import QR, parse, text_lines
 from simulators.printer import Job, VirtualPrinter
 
 from .conftest import HALL, wait_for
-from .minihall import MiniHall, Served
+from .minihall import MiniHall
 
 SEED = 20240611
 ALWAYS = {"periods": [{"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "open": "00:00", "close": "23:59"}]}
@@ -102,26 +100,16 @@ class Tally:
 # -- the hall -------------------------------------------------------------------------------
 
 @pytest.fixture
-def hall(broker, tmp_path):
-    mini = MiniHall(broker, tmp_path)
-    printers = [VirtualPrinter(port=0, line_seconds=LINE_S) for _ in range(2)]
-    for p in printers:
-        p.start()
+def hall(mini):
+    printers = [mini.printer(None, line_seconds=LINE_S) for _ in range(2)]
     agent = mini.edge(queue=QUEUE, printing={"poll_s": 0.3}, printers=[
         {"id": f"printer-{i}", "host": "127.0.0.1", "port": p.port, "timeout": 1.0,
          "profile": "xprinter-xp58" if i == 2 else "epson-tm-t82"} for i, p in enumerate(printers, 1)])
-    (tmp_path / "staff.pw").write_text("correct horse 1")
-    config = agent.config.model_copy(update={"bootstrap_user": BootstrapUser(
-        username="staff", password_file=tmp_path / "staff.pw", role="staff")})
-    console = Served(edge_agent.create_app(config, services=agent.services))
-    mini.served.append(console)
+    console = mini.console(agent, printing=agent.printing, alarms=agent.alarms)
     kiosk, app = mini.kiosk(test_config={"FOLLOW_URL": "http://edge.hall.lan:8081"})
     wait_for(lambda: app.extensions["hall_status"].queue is not None
              and app.extensions["hall_status"].printer_names() == {"printer-1", "printer-2"})
     yield mini, agent, printers, app, console
-    mini.close()
-    for p in printers:
-        p.stop()
 
 
 def login(app) -> Any:
@@ -348,11 +336,7 @@ def test_one_silent_sensor_node_among_four_goes_stale_alone_and_comes_back(senso
     threads = [threading.Thread(target=node, args=(n,), daemon=True) for n in ENV_NODES]
     for t in threads:
         t.start()
-    (tmp_path / "staff.pw").write_text("correct horse 1")
-    config = agent.config.model_copy(update={"bootstrap_user": BootstrapUser(
-        username="staff", password_file=tmp_path / "staff.pw", role="staff")})
-    console_srv = Served(edge_agent.create_app(config, services=agent.services))
-    mini.served.append(console_srv)
+    console_srv = mini.console(agent, printing=agent.printing, alarms=agent.alarms)
     console = login(console_srv.app)
     # The registry as the console reads it: edge.db, on a connection of this thread.
     registry = Registry(open_database(agent.db_path), stale_after=90, devices=agent.config.devices)
@@ -398,12 +382,11 @@ def test_one_silent_sensor_node_among_four_goes_stale_alone_and_comes_back(senso
 
 # -- the kiosk camera missing ---------------------------------------------------------------
 
-def test_a_camera_missing_or_unplugged_leaves_the_keypad_and_comes_back_by_itself(broker, tmp_path):
+def test_a_camera_missing_or_unplugged_leaves_the_keypad_and_comes_back_by_itself(mini, tmp_path):
     from kiosk.camera import CameraError, OpenCVCamera
 
     from .test_kiosk_camera import NUMBER, RECEIPT, receipt_png, write_video
 
-    mini = MiniHall(broker, tmp_path)
     mini.edge()
     _, app = mini.kiosk()
     c = app.test_client()
@@ -417,35 +400,32 @@ def test_a_camera_missing_or_unplugged_leaves_the_keypad_and_comes_back_by_itsel
         assert r.status_code == 200 and r.get_json() == {"location": "/track"}
         return c.get("/track").get_data(as_text=True)
 
-    try:
-        # Configured with a device that does not exist: a plain sentence, the keypad stays.
-        app.extensions["camera"] = OpenCVCamera(str(tmp_path / "video97"))
-        page = scan()
-        assert "摄像头暂时无法使用" in page and 'id="number"' in page and "data-key=" in page
-        # The keypad still reaches the edge: a typed number gets its answer.
-        token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-        r = c.post("/track", data={"csrf_token": token, "number": NUMBER, "last4": "5678"})
-        assert r.status_code in (200, 303)
-        result = c.get("/track/result")
-        assert result.status_code == 200 and NUMBER[:3] in result.get_data(as_text=True)
+    # Configured with a device that does not exist: a plain sentence, the keypad stays.
+    app.extensions["camera"] = OpenCVCamera(str(tmp_path / "video97"))
+    page = scan()
+    assert "摄像头暂时无法使用" in page and 'id="number"' in page and "data-key=" in page
+    # The keypad still reaches the edge: a typed number gets its answer.
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    r = c.post("/track", data={"csrf_token": token, "number": NUMBER, "last4": "5678"})
+    assert r.status_code in (200, 303)
+    result = c.get("/track/result")
+    assert result.status_code == 200 and NUMBER[:3] in result.get_data(as_text=True)
 
-        # A camera that works, is unplugged while the kiosk runs, and is plugged in again.
-        camera = OpenCVCamera(str(video))
-        app.extensions["camera"] = camera
-        assert f'value="{NUMBER}"' in scan()
-        video.rename(away)
-        assert "摄像头暂时无法使用" in scan()
-        # Its device node left behind with no pictures (opens, not one frame): the same plain
-        # sentence, not "no code seen" (kiosk/camera.py fix).
-        import cv2
+    # A camera that works, is unplugged while the kiosk runs, and is plugged in again.
+    camera = OpenCVCamera(str(video))
+    app.extensions["camera"] = camera
+    assert f'value="{NUMBER}"' in scan()
+    video.rename(away)
+    assert "摄像头暂时无法使用" in scan()
+    # Its device node left behind with no pictures (opens, not one frame): the same plain
+    # sentence, not "no code seen" (kiosk/camera.py fix).
+    import cv2
 
-        empty = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 64))
-        empty.release()
-        with pytest.raises(CameraError, match="gives no pictures"):
-            camera.scan(1)
-        assert "摄像头暂时无法使用" in scan()
-        away.replace(video)
-        assert f'value="{NUMBER}"' in scan()  # back by itself: each scan opens the device anew
-        assert RECEIPT.endswith(NUMBER)
-    finally:
-        mini.close()
+    empty = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 64))
+    empty.release()
+    with pytest.raises(CameraError, match="gives no pictures"):
+        camera.scan(1)
+    assert "摄像头暂时无法使用" in scan()
+    away.replace(video)
+    assert f'value="{NUMBER}"' in scan()  # back by itself: each scan opens the device anew
+    assert RECEIPT.endswith(NUMBER)

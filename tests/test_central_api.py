@@ -11,24 +11,14 @@ import uuid
 
 import pytest
 
-import central_sync.server
 from central_sync.server import credentials
-from central_sync.store import Store
-from hall_common.config import CentralConfig
+
+from .helpers.central import central_app
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def centre(request, tmp_path):
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path}/central.db"
-    else:
-        url = request.getfixturevalue("pg_server").create_database(f"api_{uuid.uuid4().hex[:12]}")
-    cfg = CentralConfig(data_dir=tmp_path / "c", database_url=url, http={"port": 1}, max_batch_bytes=64 * 1024)
-    app = central_sync.server.create_app(cfg)
-    store = Store.connect(url)
-    credentials.register_hall(store, "h1", "幸福里")
-    credentials.register_hall(store, "h2", "长寿苑")
-    tokens = {"h1": credentials.issue(store, "h1", "edge"), "h2": credentials.issue(store, "h2", "edge")}
+@pytest.fixture
+def centre(central_db, tmp_path):
+    app, store, tokens = central_app(tmp_path, central_db, max_batch_bytes=64 * 1024)
     yield app, store, tokens
     pool = app.extensions.get("store_pool")
     if pool is not None:

@@ -40,6 +40,8 @@ from central_sync.server.resident_demo import DEMO_ROOM, load_demo
 from central_sync.store import Store
 from hall_common.config import CentralConfig
 
+from .conftest import examples
+
 load_all_checks()
 from schemathesis import checks  # noqa: E402  (the check functions exist once loaded)
 
@@ -58,7 +60,7 @@ NO_POSITIVE_ACCEPTANCE = {"postPaymentNotification"}
 the signature is what the document cannot describe."""
 FIXED: dict[str, dict[str, Any]] = {"postPaymentNotification": {"path_parameters": {"provider": "sandbox"}}}
 """Parts held fixed in the main run: a made-up provider name only ever meets a 404."""
-MAX_EXAMPLES = 60
+MAX_EXAMPLES = examples(60)
 FUZZ = settings(max_examples=MAX_EXAMPLES, derandomize=True, deadline=None, database=None,
                 phases=[Phase.explicit, Phase.generate, Phase.shrink],
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large])

@@ -3,6 +3,7 @@ from many halls are applied exactly once, even when a worker is killed mid-strea
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -75,7 +76,8 @@ def test_several_workers_apply_each_record_once(pg_server, tmp_path):
                     try:
                         post(url, tokens[hall], body)
                         break
-                    except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
+                    except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError) as exc:
+                        # HTTPException: the answer was cut off (its worker killed): not acknowledged
                         if attempt == 59:
                             failures.append(f"{hall}: {exc}")
                         time.sleep(0.2)  # at least once: retried until acknowledged

@@ -15,15 +15,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-import central_sync.server
 from central_sync.client import SyncWorker
-from central_sync.server import credentials
 from central_sync.server.db import StoreUsers
-from central_sync.store import Store
 from hall_common.auth import set_password
-from hall_common.config import CentralConfig, ComplaintsConfig, HoursConfig
+from hall_common.config import ComplaintsConfig, HoursConfig
 from hall_common.storage import open_database
 
+from .helpers.central import central_app
 from .minihall import Served
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -93,17 +91,9 @@ class Desk:
         self.service.close()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def centre(request, tmp_path):
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path}/central.db"
-    else:
-        url = request.getfixturevalue("pg_server").create_database(f"cc_{uuid.uuid4().hex[:12]}")
-    app = central_sync.server.create_app(CentralConfig(data_dir=tmp_path / "c", database_url=url, http={"port": 1}))
-    store = Store.connect(url)
-    credentials.register_hall(store, "h1", "幸福里")
-    credentials.register_hall(store, "h2", "长寿苑")
-    tokens = {h: credentials.issue(store, h, "edge") for h in ("h1", "h2")}
+@pytest.fixture
+def centre(central_db, tmp_path):
+    app, store, tokens = central_app(tmp_path, central_db)
     set_password(StoreUsers(store), "admin", PASSWORD, "admin")
     served = Served(app)
     yield app, store, tokens, served

@@ -21,7 +21,8 @@ from hall_common.config import HoursConfig
 from hall_common.errors import RequestFailed
 
 from .conftest import HALL, wait_for
-from .minihall import MiniHall
+from .helpers.edge_inputs import complaint
+from .screens import staff_page
 
 TZ = ZoneInfo("Asia/Shanghai")
 WORKDAYS = HoursConfig(periods=[{"days": ["mon", "tue", "wed", "thu", "fri"], "open": "08:30", "close": "12:00"},
@@ -77,20 +78,6 @@ def test_tracking_numbers_catch_typos():
 ALWAYS = {"periods": [{"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "open": "00:00", "close": "23:59"}]}
 
 
-def submission(**kw) -> dict:
-    base = {"request": str(uuid.uuid4()), "kind": "repair", "category": "facilities", "place": "3 栋 2 单元",
-            "content": "单元门门禁坏了，刷卡没反应", "wanted": "尽快修好", "name": "张三丰", "room": "3-2-101",
-            "phone": "13812345678"}
-    return {**base, **kw}
-
-
-@pytest.fixture
-def mini(broker, tmp_path):
-    hall = MiniHall(broker, tmp_path)
-    yield hall
-    hall.close()
-
-
 @pytest.fixture
 def edge(mini):
     return mini.edge()
@@ -98,7 +85,7 @@ def edge(mini):
 
 def test_a_submission_is_stored_with_its_outbox_record_before_the_answer(edge, broker):
     kiosk = broker.client("kiosk-01", kind="kiosk")
-    args = submission()
+    args = complaint()
     r = kiosk.request("complaint", args)
     assert tracking.valid(r["tracking_no"]) and r["grade"] == "general" and not r["emergency"]
     assert r["feedback_due"] > r["received_at"]
@@ -121,7 +108,7 @@ def test_an_emergency_raises_a_critical_alarm_at_once(edge, broker):
     spy.loop_start()
     try:
         kiosk = broker.client("kiosk-01", kind="kiosk")
-        r = kiosk.request("complaint", submission(kind="complaint", category="elevator", place="5 栋电梯",
+        r = kiosk.request("complaint", complaint(kind="complaint", category="elevator", place="5 栋电梯",
                                                   content="电梯困人，有人被关在里面"))
         assert r["emergency"] and r["grade"] == "emergency" and r["feedback_due"] == r["received_at"]
         topic = contract.ALARM.topic(hall=HALL, alarm_id=f"complaint.{r['tracking_no']}")
@@ -135,17 +122,17 @@ def test_an_emergency_raises_a_critical_alarm_at_once(edge, broker):
 
 def test_a_second_complaint_from_the_room_is_flagged_repeat(edge, broker):
     kiosk = broker.client("kiosk-01", kind="kiosk")
-    kiosk.request("complaint", submission(kind="complaint", category="noise", content="楼下装修太吵"))
-    second = kiosk.request("complaint", submission(kind="complaint", category="noise", content="又在装修，太吵了"))
+    kiosk.request("complaint", complaint(kind="complaint", category="noise", content="楼下装修太吵"))
+    second = kiosk.request("complaint", complaint(kind="complaint", category="noise", content="又在装修，太吵了"))
     assert second["grade"] == "important"
-    group = kiosk.request("complaint", submission(kind="complaint", category="parking", content="消防通道被车堵了",
+    group = kiosk.request("complaint", complaint(kind="complaint", category="parking", content="消防通道被车堵了",
                                                   room="3-2-102", rooms=["3-2-201", "3-2-301"]))
     assert group["grade"] == "important"
 
 
 def test_tracking_by_number_and_last4_is_masked_and_rate_limited(edge, broker):
     kiosk = broker.client("kiosk-01", kind="kiosk")
-    r = kiosk.request("complaint", submission())
+    r = kiosk.request("complaint", complaint())
     found = kiosk.request("track", {"number": r["readable"], "last4": "5678"})
     assert found["tracking_no"] == r["tracking_no"] and found["status_text"] == "已受理登记，等待工作人员接单"
     assert found["name"] == "张**" and found["phone"] == "138****5678"
@@ -171,7 +158,7 @@ def test_tracking_by_number_and_last4_is_masked_and_rate_limited(edge, broker):
 def test_bad_submissions_are_refused_with_the_field_and_nothing_saved(edge, broker, change, field):
     kiosk = broker.client("kiosk-01", kind="kiosk")
     with pytest.raises(RequestFailed) as err:
-        kiosk.request("complaint", submission(**change))
+        kiosk.request("complaint", complaint(**change))
     assert err.value.code == "bad_request" and field in str(err.value)
     assert edge.complaints.db.execute("SELECT count(*) FROM complaints").fetchone()[0] == 0
 
@@ -183,7 +170,7 @@ def test_numbers_count_up_within_a_day_across_concurrent_kiosks(edge, broker):
 
     def send(k) -> None:
         for _ in range(10):
-            n = k.request("complaint", submission(room=f"9-{uuid.uuid4().int % 9000 + 1000}"))["tracking_no"]
+            n = k.request("complaint", complaint(room=f"9-{uuid.uuid4().int % 9000 + 1000}"))["tracking_no"]
             with lock:
                 got.append(n)
 
@@ -200,7 +187,7 @@ def test_the_kiosk_finds_a_request_by_number_and_last4(mini, broker):
 
     mini.edge()
     _, app = mini.kiosk()
-    r = broker.client("kiosk-02", kind="kiosk").request("complaint", submission())
+    r = broker.client("kiosk-02", kind="kiosk").request("complaint", complaint())
     wait_for(lambda: app.extensions["hall_status"].snapshot().edge_up)
     c = app.test_client()
 
@@ -256,7 +243,7 @@ def desk(tmp_path):
 
 def test_not_accepted_in_time_warns_then_escalates_once(desk):
     service, clock, alarms = desk
-    r = service.answer("complaint", "kiosk-01", submission())
+    r = service.answer("complaint", "kiosk-01", complaint())
     no = r["tracking_no"]
     assert r["feedback_due"] == at(2026, 11, 24, 10, 0)
     clock.t = at(2026, 11, 24, 9, 40)
@@ -278,7 +265,7 @@ def test_not_accepted_in_time_warns_then_escalates_once(desk):
 
 def test_the_workflow_is_timed_attributed_and_guarded(desk):
     service, clock, alarms = desk
-    r = service.answer("complaint", "kiosk-01", submission())
+    r = service.answer("complaint", "kiosk-01", complaint())
     steps = [("accept", "staff-li", ""), ("dispatch", "staff-li", "工程部 王师傅"), ("start", "wang", ""),
              ("pause", "wang", "等待配件"), ("start", "wang", ""), ("resolve", "wang", "已更换门禁读卡器"),
              ("follow_up", "staff-li", "满意"), ("close", "staff-li", "")]
@@ -305,7 +292,7 @@ def test_the_workflow_is_timed_attributed_and_guarded(desk):
 
 def test_a_request_outside_the_remit_is_closed_with_the_departments_contact(desk, tmp_path):
     service, clock, alarms = desk
-    r = service.answer("complaint", "kiosk-01", submission(kind="consultation", category="other",
+    r = service.answer("complaint", "kiosk-01", complaint(kind="consultation", category="other",
                                                     content="小区门口的公交站能不能加一班车"))
     with pytest.raises(ValueError, match="note"):
         service.transition(r["id"], "out_of_remit", who="staff-li")
@@ -320,27 +307,13 @@ def test_a_request_outside_the_remit_is_closed_with_the_departments_contact(desk
 def test_staff_accept_and_dispatch_from_the_console(mini, broker, browser, tmp_path):
     from pathlib import Path
 
-    import edge_agent
-    from hall_common.config import BootstrapUser
-
-    from .minihall import Served
-
     agent = mini.edge()
     kiosk = broker.client("kiosk-01", kind="kiosk")
-    urgent = kiosk.request("complaint", submission(kind="repair", category="water_power", place="2 栋 1 单元楼道",
+    urgent = kiosk.request("complaint", complaint(kind="repair", category="water_power", place="2 栋 1 单元楼道",
                                                    content="楼道水管爆了在漏水"))
-    plain = kiosk.request("complaint", submission())
-    (tmp_path / "staff.pw").write_text("correct horse 1")
-    config = agent.config.model_copy(update={"bootstrap_user": BootstrapUser(
-        username="staff", password_file=tmp_path / "staff.pw", role="staff")})
-    console = Served(edge_agent.create_app(config, services=agent.services))
-    mini.served.append(console)
-    page = browser.new_page(viewport={"width": 1366, "height": 900})
-    page.goto(console.url + "complaints/")
-    page.fill("#username", "staff")
-    page.fill("#password", "correct horse 1")
-    page.click("button[type=submit]")
-    page.goto(console.url + "complaints/")
+    plain = kiosk.request("complaint", complaint())
+    console = mini.console(agent, complaints=agent.complaints)
+    page = staff_page(browser, console.url + "complaints/")
     body = page.inner_text("main")
     assert body.index(urgent["readable"]) < body.index(plain["readable"])  # the emergency first
     assert "紧急报事：2 栋 1 单元楼道" in body  # its critical alarm, at the top
@@ -364,7 +337,7 @@ def test_staff_accept_and_dispatch_from_the_console(mini, broker, browser, tmp_p
 
 def test_a_bad_rating_reopens_the_record_and_follow_up_calls_are_kept(desk):
     service, clock, alarms = desk
-    r = service.answer("complaint", "kiosk-01", submission())
+    r = service.answer("complaint", "kiosk-01", complaint())
     ask = {"number": r["tracking_no"], "last4": "5678"}
     with pytest.raises(RequestFailed) as err:
         service.answer("rate", "kiosk-01", {**ask, "rating": "satisfied"})
@@ -397,7 +370,7 @@ def test_the_kiosk_gets_the_halls_options_and_a_preview_that_stores_nothing(edge
     assert elevator["name_zh"] == "电梯" and "电梯困人" in elevator["phrases"]
     assert "地下车库" in options["places"]["public_areas"] and options["places"]["buildings"][0] == "1栋"
     assert options["keep_years"] == 3 and options["wanted_phrases"]
-    draft = {k: v for k, v in submission(kind="repair", category="elevator", content="电梯困人").items() if k != "request"}
+    draft = {k: v for k, v in complaint(kind="repair", category="elevator", content="电梯困人").items() if k != "request"}
     preview = kiosk.request("complaint_preview", draft)
     assert preview["emergency"] and preview["grade"] == "emergency" and preview["reasons"]
     general = kiosk.request("complaint_preview", {**draft, "category": "facilities", "content": "单元门门禁坏了"})
@@ -411,7 +384,7 @@ def test_the_kiosk_gets_the_halls_options_and_a_preview_that_stores_nothing(edge
                                  {"wanted": "快" * 201}, {"extra": "x"}])
 def test_a_bad_draft_is_refused_by_preview_and_submit_alike(edge, broker, bad):
     kiosk = broker.client("kiosk-01", kind="kiosk")
-    args = {**submission(), **bad}
+    args = {**complaint(), **bad}
     for method, payload in (("complaint_preview", {k: v for k, v in args.items() if k != "request"}), ("complaint", args)):
         with pytest.raises(RequestFailed) as err:
             kiosk.request(method, payload)
@@ -422,25 +395,12 @@ def test_a_bad_draft_is_refused_by_preview_and_submit_alike(edge, broker, bad):
 def test_an_emergency_rings_the_bell_on_the_staff_console_until_someone_acknowledges_it(mini, broker, browser, tmp_path):
     from pathlib import Path
 
-    import edge_agent
-    from hall_common.config import BootstrapUser
-
-    from .minihall import Served
-
     agent = mini.edge()
-    (tmp_path / "staff.pw").write_text("correct horse 1")
-    config = agent.config.model_copy(update={"bootstrap_user": BootstrapUser(
-        username="staff", password_file=tmp_path / "staff.pw", role="staff")})
-    console = Served(edge_agent.create_app(config, services=agent.services))
-    mini.served.append(console)
-    page = browser.new_page(viewport={"width": 1366, "height": 900})
-    page.goto(console.url)
-    page.fill("#username", "staff")
-    page.fill("#password", "correct horse 1")
-    page.click("button[type=submit]")
+    console = mini.console(agent, complaints=agent.complaints, alarms=agent.alarms)
+    page = staff_page(browser, console.url)
     page.goto(console.url + "complaints/")  # any console page
     assert page.get_attribute("#alarm-bell", "data-sounding") == "no"
-    r = broker.client("kiosk-01", kind="kiosk").request("complaint", submission(
+    r = broker.client("kiosk-01", kind="kiosk").request("complaint", complaint(
         kind="repair", category="elevator", place="5栋电梯", content="电梯困人，有人被关在里面"))
     page.wait_for_selector("#alarm-bell:not([hidden])", timeout=15000)
     assert "5栋电梯" in page.inner_text("#alarm-bell")

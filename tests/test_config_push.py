@@ -13,15 +13,13 @@ import pytest
 import tomli_w
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from central_sync.server import credentials
 from central_sync.server.db import StoreUsers
 from central_sync.signing import public_key_b64, sign
-from central_sync.store import Store
 from hall_common.auth import set_password
 from hall_common.bus import contract
 
 from .conftest import HALL, wait_for
-from .minihall import SETTINGS, MiniHall
+from .minihall import SETTINGS
 
 
 def login(app, user: str, password: str):
@@ -44,21 +42,15 @@ def publish(client, version: int, **form):
 
 
 @pytest.fixture
-def chain(broker, tmp_path):
-    mini = MiniHall(broker, tmp_path)
-    central = mini.central()
+def chain(mini):
+    central, store, token = mini.registered_centre()
     app = central.app
-    store = Store.connect(f"sqlite:///{tmp_path}/central.db")
-    credentials.register_hall(store, HALL, "测试大厅")
-    token = credentials.issue(store, HALL, "edge")
     set_password(StoreUsers(store), "admin", "admin password 1", "admin")
     set_password(StoreUsers(store), "viewer", "viewer password 1", "viewer")
     agent = mini.edge(centre_url=central.url, token=token)
     kiosk, kapp = mini.kiosk(public_key=public_key_b64(app.extensions["config_key"]))
     wait_for(lambda: store.scalar("SELECT count(*) FROM hall_nodes WHERE node_id = 'kiosk-01'"), timeout=20)
     yield mini, app, store, agent, kiosk, kapp
-    mini.close()
-    store.close()
 
 
 def report(store):

@@ -16,7 +16,7 @@ from edge_agent.console_services import WHAT
 from edge_agent.metrics import EdgeMetrics
 from edge_agent.services import NAMES, EdgeServices
 
-from .test_consoles import edge_config
+from .helpers.edge_inputs import console_config as edge_config
 
 OLD_KEYS = {"PRINTING", "QUEUE", "COMPLAINTS", "ALARMS", "PAYMENTS", "AED", "FIRST_AID", "ENVIRONMENT", "METRICS"}
 

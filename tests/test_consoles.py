@@ -4,29 +4,20 @@ CSRF, roles, no session fixation. Flask test client on real SQLite files."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
 import central_sync.server
 import edge_agent
-from hall_common.config import CentralConfig, EdgeConfig
+from hall_common.config import CentralConfig
 from hall_common.web import get_db
 
-
-def edge_config(tmp_path: Path) -> EdgeConfig:
-    (tmp_path / "staff.pw").write_text("correct horse 1")
-    (tmp_path / "broker.pw").write_text("x")
-    return EdgeConfig(
-        hall_id="h1", hall_name="测试大厅", node_id="edge", data_dir=tmp_path / "edge",
-        broker={"password_file": tmp_path / "broker.pw"}, http={"port": 8000},
-        bootstrap_user={"username": "staff", "password_file": tmp_path / "staff.pw", "role": "staff"},
-    )
+from .helpers.edge_inputs import console_config
 
 
 @pytest.fixture
 def edge_app(tmp_path):
-    return edge_agent.create_app(edge_config(tmp_path))
+    return edge_agent.create_app(console_config(tmp_path))
 
 
 def csrf(client, path="/login") -> str:
@@ -102,7 +93,7 @@ def test_failed_logins_are_limited_per_user_and_per_address(tmp_path):
     """Five wrong passwords lock that user name for ten minutes, even against the right
     password; other names from elsewhere still log in; the lock ends with the window."""
     now = [1000.0]
-    app = edge_agent.create_app(edge_config(tmp_path), {"AUTH_CLOCK": lambda: now[0]})
+    app = edge_agent.create_app(console_config(tmp_path), {"AUTH_CLOCK": lambda: now[0]})
     c = app.test_client()
 
     def attempt(user: str, password: str, addr: str = "10.0.0.5"):

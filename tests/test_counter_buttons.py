@@ -12,20 +12,12 @@ import pytest
 from hall_common.bus import contract
 
 from .conftest import HALL, wait_for
-from .minihall import MiniHall
 
 ALWAYS = {"periods": [{"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "open": "00:00", "close": "23:59"}]}
 QUEUE = {"hours": ALWAYS, "counters": [
     {"id": "c1", "name": "1", "services": ["procedures"], "button_pin": 17},
     {"id": "c2", "name": "2", "services": ["payment"], "button_pin": 27},
 ]}
-
-
-@pytest.fixture
-def mini(broker, tmp_path):
-    hall = MiniHall(broker, tmp_path)
-    yield hall
-    hall.close()
 
 
 def press(button, hold: float = 0.1) -> None:

@@ -9,41 +9,30 @@ from __future__ import annotations
 import io
 import json
 import re
-import uuid
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-import central_sync.server
 from central_sync.server import credentials
 from central_sync.server.db import StoreUsers
 from central_sync.server.disclosure_demo import seed
-from central_sync.store import Store
 from hall_common.auth import set_password
-from hall_common.config import CentralConfig
 from simulators.escpos_parse import Text, parse
-from simulators.printer import VirtualPrinter
 
+from .conftest import wait_for
 from .helpers import edge_db
-from .conftest import HALL, wait_for
-from .minihall import MiniHall
-from .screens import check_screen
+from .helpers.central import central_app
+from .screens import check_screen, kiosk_page
 
 SHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots" / "disclosures"
 
 
 # -- the centre's admin form ------------------------------------------------------------------
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def centre(request, tmp_path):
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path}/central.db"
-    else:
-        url = request.getfixturevalue("pg_server").create_database(f"disc_{uuid.uuid4().hex[:12]}")
-    app = central_sync.server.create_app(CentralConfig(data_dir=tmp_path / "c", database_url=url, http={"port": 1}))
-    store = Store.connect(url)
-    credentials.register_hall(store, "h1", "幸福里")
+@pytest.fixture
+def centre(central_db, tmp_path):
+    app, store, _ = central_app(tmp_path, central_db, halls=("h1",))
     set_password(StoreUsers(store), "admin", "admin password 1", "admin")
     c = app.test_client()
     token = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/login").get_data(as_text=True)).group(1)
@@ -150,23 +139,16 @@ def test_an_item_moved_to_another_hall_is_withdrawn_from_the_first(centre):
 # -- a real hall: sync, bus requests, the kiosk ------------------------------------------------
 
 @pytest.fixture
-def hall(broker, tmp_path):
-    mini = MiniHall(broker, tmp_path)
-    printer = VirtualPrinter(port=0, out_dir=tmp_path / "paper")
-    printer.start()
-    centre = mini.central()
-    store = Store.connect(f"sqlite:///{tmp_path}/central.db")
-    credentials.register_hall(store, HALL, "测试大厅")
+def hall(mini):
+    printer = mini.printer()
+    centre, store, token = mini.registered_centre()
     seed(store)
-    agent = mini.edge(centre_url=centre.url, token=credentials.issue(store, HALL, "edge"),
+    agent = mini.edge(centre_url=centre.url, token=token,
                       printers=[{"id": "printer-1", "host": "127.0.0.1", "port": printer.port, "timeout": 1}])
     kiosk, app = mini.kiosk()
     wait_for(lambda: edge_db.count(agent, "disclosures") == 4)
     wait_for(lambda: app.extensions["hall_status"].snapshot().printer_ok)
     yield agent, printer, kiosk, app, store, centre
-    store.close()
-    mini.close()
-    printer.stop()
 
 
 def ids_of(result: dict) -> set[str]:
@@ -223,19 +205,13 @@ def test_a_picture_travels_to_the_hall_and_the_kiosk_serves_it(hall):
     assert app.test_client().get("/disclosures/img/" + "0" * 64).status_code == 404
 
 
-def page_at(browser, url: str):
-    page = browser.new_page(viewport={"width": 1920, "height": 1080}, has_touch=True)
-    page.goto(url)
-    return page
-
-
 def check(page, name: str) -> None:
     check_screen(page, SHOTS, name)
 
 
 def test_a_resident_reads_prints_and_questions_a_notice_and_reads_on_with_the_centre_down(hall, browser):
     agent, printer, kiosk, app, store, centre = hall
-    page = page_at(browser, kiosk.url)
+    page = kiosk_page(browser, kiosk.url)
     page.click(".tile-disclosures")
     page.wait_for_selector(".disc-cat")
     assert "1 项" in page.inner_text(".disc-cat:has-text('收费项目')")

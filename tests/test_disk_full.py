@@ -39,8 +39,8 @@ from hall_common.storage import write_private
 from hall_common.voice import Voice, VoiceError
 
 from .conftest import HALL, wait_for
-from .minihall import SETTINGS, MiniHall, Served
-from .screens import check_screen
+from .minihall import SETTINGS
+from .screens import check_screen, staff_page
 
 SHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots" / "disk-full"
 ALWAYS = {"periods": [{"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "open": "00:00", "close": "23:59"}]}
@@ -175,33 +175,24 @@ def test_logging_to_a_full_disk_does_not_crash_and_recovers(tmp_path, capfd):
 # -- the kiosk ----------------------------------------------------------------------------------
 
 @pytest.fixture
-def kiosk_hall(broker, tmp_path, monkeypatch):
+def kiosk_hall(mini, monkeypatch):
     """Edge (with the virtual printer and its console) and kiosk; the kiosk's data directory
     is a 4 MB tmpfs."""
-    import edge_agent
-    from hall_common.config import BootstrapUser
-    from simulators.printer import VirtualPrinter
-
     monkeypatch.setenv("KIOSK_DISK_MIN_FREE_MB", "1")
     key = Ed25519PrivateKey.generate()
-    with tmpfs(tmp_path / "kiosk", "4m") as kiosk_dir:
-        mini = MiniHall(broker, tmp_path)
-        printer = VirtualPrinter(port=0, out_dir=tmp_path / "paper")
-        printer.start()
+    with tmpfs(mini.tmp / "kiosk", "4m") as kiosk_dir:
         try:
+            printer = mini.printer()
             agent = mini.edge(queue={"hours": ALWAYS}, printers=[{"id": "printer-1", "host": "127.0.0.1",
                                                                    "port": printer.port, "timeout": 1}])
-            (tmp_path / "staff.pw").write_text("correct horse 1")
-            config = agent.config.model_copy(update={"bootstrap_user": BootstrapUser(
-                username="staff", password_file=tmp_path / "staff.pw", role="staff")})
-            console = edge_agent.create_app(config, services=agent.services)
-            kiosk, app = mini.kiosk(public_key=public_key_b64(key))
+            console = mini.console(agent, queue=agent.queue, alarms=agent.alarms).app
+            # The kiosk looks at its disk every 0.5 s here (5 s in a hall): the test waits for it.
+            kiosk, app = mini.kiosk(public_key=public_key_b64(key), test_config={"DISK_CHECK_S": 0.5})
             wait_for(lambda: app.extensions["hall_status"].queue is not None
                      and app.extensions["hall_status"].snapshot().printer_ok)
             yield mini, agent, kiosk, app, key, kiosk_dir, console
         finally:
-            mini.close()
-            printer.stop()
+            mini.close()  # before the tmpfs goes
 
 
 def push(agent, key, version: int, phone: str):
@@ -286,24 +277,16 @@ def test_a_kiosk_with_a_full_disk_says_so_keeps_serving_and_recovers(kiosk_hall,
 # -- the edge -----------------------------------------------------------------------------------
 
 @pytest.fixture
-def edge_hall(broker, tmp_path, monkeypatch):
+def edge_hall(mini, monkeypatch):
     """The edge agent with its console; its data directory (edge.db) is an 8 MB tmpfs."""
-    import edge_agent
-    from hall_common.config import BootstrapUser
-
     monkeypatch.setenv("EDGE_DISK_MIN_FREE_MB", "1")
-    with tmpfs(tmp_path / "edge", "8m") as edge_dir:
-        mini = MiniHall(broker, tmp_path)
+    with tmpfs(mini.tmp / "edge", "8m") as edge_dir:
         try:
             agent = mini.edge(queue={"hours": ALWAYS})
-            (tmp_path / "staff.pw").write_text("correct horse 1")
-            config = agent.config.model_copy(update={"bootstrap_user": BootstrapUser(
-                username="staff", password_file=tmp_path / "staff.pw", role="staff")})
-            console = Served(edge_agent.create_app(config, services=agent.services))
-            mini.served.append(console)
+            console = mini.console(agent, queue=agent.queue, alarms=agent.alarms)
             yield mini, agent, console, edge_dir
         finally:
-            mini.close()
+            mini.close()  # before the tmpfs goes
 
 
 def doctor(config_dir: Path) -> subprocess.CompletedProcess:
@@ -341,11 +324,7 @@ def test_the_edge_with_a_full_disk_tells_staff_and_doctor_and_stays_whole(edge_h
     assert len(alarms.active()) == 1 + stored
 
     # The console says so on every page, and shows a tile.
-    page = browser.new_page(viewport={"width": 1366, "height": 900})
-    page.goto(console.url)
-    page.fill("#username", "staff")
-    page.fill("#password", "correct horse 1")
-    page.click("button[type=submit]")
+    page = staff_page(browser, console.url)
     page.wait_for_selector("main h2")
     banner = page.inner_text(".disk-full")
     assert "边缘主机存储空间已满" in banner and "剩余 · free 0 MB" in banner and "edge.db (alarm printer-1.paper" in banner

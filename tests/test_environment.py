@@ -16,6 +16,7 @@ from hall_common.config import DeviceInfo, EnvironmentConfig
 from hall_common.storage import open_database
 
 from .conftest import wait_for
+from .screens import staff_page
 
 DAY = 86400.0
 T0 = 1_750_000_200.0  # a multiple of 300: buckets start on it
@@ -239,15 +240,6 @@ def test_a_node_reporting_every_second_is_judged_on_every_reading_but_stored_eve
 # -- the hall, end to end --------------------------------------------------------------------
 
 
-@pytest.fixture
-def mini(broker, tmp_path):
-    from .minihall import MiniHall
-
-    hall = MiniHall(broker, tmp_path)
-    yield hall
-    hall.close()
-
-
 def alarm_spy(broker, seen: dict[str, dict]):
     """A plain paho client that keeps the last message of each alarm topic (retained ones
     included, as a console connecting later gets them)."""
@@ -313,11 +305,6 @@ def test_a_kiosks_telemetry_is_not_the_halls_environment(mini, broker):
 def test_the_environment_pages(mini, broker, browser, tmp_path):
     import time
 
-    import edge_agent
-    from hall_common.config import BootstrapUser
-
-    from .minihall import Served
-
     agent = mini.edge()
     env = agent.environment
     env.devices = {"env-01": DeviceInfo(id="env-01", kind="env_node", model="ESP32 + SCD41 + BH1750",
@@ -351,17 +338,8 @@ def test_the_environment_pages(mini, broker, browser, tmp_path):
     env.on_reading("env-01", "noise", 43.5, ts=now - 5)
     wait_for(lambda: "env.env-01.co2" in {a["id"] for a in agent.alarms.active()})
 
-    (tmp_path / "staff.pw").write_text("correct horse 1")
-    config = agent.config.model_copy(update={"bootstrap_user": BootstrapUser(
-        username="staff", password_file=tmp_path / "staff.pw", role="staff")})
-    console = Served(edge_agent.create_app(config, services=agent.services))
-    mini.served.append(console)
-    page = browser.new_page(viewport={"width": 1366, "height": 900})
-    page.goto(console.url + "environment/")
-    page.fill("#username", "staff")
-    page.fill("#password", "correct horse 1")
-    page.click("button[type=submit]")
-    page.goto(console.url + "environment/")
+    console = mini.console(agent, alarms=agent.alarms, environment=env)
+    page = staff_page(browser, console.url + "environment/")
     shots = Path(__file__).resolve().parent.parent / "var" / "screenshots" / "environment"
     shots.mkdir(parents=True, exist_ok=True)
     body = page.inner_text("main")

@@ -18,8 +18,9 @@ from edge_agent.alarms import Alarms
 from edge_agent.db import migrations
 from edge_agent.first_aid import OUTBOX_KIND, FirstAid, Refused
 from edge_agent.services import EdgeServices
-from hall_common.config import EdgeConfig
 from hall_common.storage import open_database
+
+from .helpers.edge_inputs import console_config
 
 TZ = ZoneInfo("Asia/Shanghai")
 SHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots" / "first-aid"
@@ -39,19 +40,9 @@ class Clock:
         return self.t
 
 
-def edge_config(tmp_path: Path) -> EdgeConfig:
-    (tmp_path / "staff.pw").write_text("correct horse 1")
-    (tmp_path / "broker.pw").write_text("x")
-    return EdgeConfig(
-        hall_id="h1", hall_name="测试大厅", node_id="edge", data_dir=tmp_path / "edge",
-        broker={"password_file": tmp_path / "broker.pw"}, http={"port": 8000},
-        bootstrap_user={"username": "staff", "password_file": tmp_path / "staff.pw", "role": "staff"},
-    )
-
-
 class Hall:
     def __init__(self, tmp_path: Path) -> None:
-        self.config = edge_config(tmp_path)
+        self.config = console_config(tmp_path)
         self.db_path = self.config.data_dir / "edge.db"
         open_database(self.db_path, migrations).close()
         self.clock = Clock(at(2026, 6, 1, 9, 0))

@@ -16,11 +16,8 @@ import sqlite3
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from central_sync.server import credentials
-from central_sync.store import Store
 
-from .conftest import wait_for
-from .minihall import MiniHall
+from .conftest import examples, wait_for
 
 FORMS = {
     # path to post, page that sets the visit up first, the fields it reads
@@ -51,22 +48,17 @@ text = st.one_of(
 
 
 @pytest.fixture
-def hall(broker, tmp_path):
-    mini = MiniHall(broker, tmp_path)
-    centre = mini.central()
-    store = Store.connect(f"sqlite:///{tmp_path}/central.db")
-    credentials.register_hall(store, broker.hall, "测试大厅")
-    agent = mini.edge(centre_url=centre.url, token=credentials.issue(store, broker.hall, "edge"),
+def hall(mini):
+    centre, _, token = mini.registered_centre()
+    agent = mini.edge(centre_url=centre.url, token=token,
                       queue={"hours": {"periods": [{"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
                                                     "open": "00:00", "close": "23:59"}]}})
     _, app = mini.kiosk()
     wait_for(lambda: app.extensions["hall_status"].snapshot().edge_up and app.extensions["hall_status"].queue)
     yield agent, app
-    mini.close()
-    store.close()
 
 
-@settings(max_examples=300, deadline=None, derandomize=True,
+@settings(max_examples=examples(300), deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=st.data())
 def test_any_form_input_gets_a_screen_never_an_error_and_nothing_half_written(hall, data):

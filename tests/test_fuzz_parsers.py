@@ -51,8 +51,10 @@ from hall_common.config import CentralConfig, EdgeConfig, KioskConfig, KioskSett
 from hall_common.errors import ConfigError, PayloadError
 from kiosk.config_apply import ConfigApplier
 
-FAST = settings(max_examples=60, deadline=None)
-IO = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+from .conftest import examples
+
+FAST = settings(max_examples=examples(60), deadline=None)
+IO = settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 # -- shared strategies ----------------------------------------------------------------------
 

@@ -11,13 +11,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from central_sync.server import credentials
-from central_sync.store import Store
 from hall_common.bus.methods import METHODS
 from hall_common.errors import RequestFailed
 
-from .conftest import HALL, start_broker, stop_broker
-from .minihall import MiniHall
+from .conftest import HALL
 
 ALWAYS = {"periods": [{"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "open": "00:00", "close": "23:59"}]}
 QUEUE = {"hours": ALWAYS, "counters": [{"id": "c1", "name": "1", "services": ["consult"], "callers": ["kiosk-01"]}]}
@@ -39,18 +36,10 @@ def arguments(method: str) -> st.SearchStrategy[dict]:
 
 
 @pytest.fixture(scope="module")
-def hall(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("fuzz-requests")
-    broker = start_broker(tmp / "broker")
-    mini = MiniHall(broker, tmp)
-    centre = mini.central()
-    store = Store.connect(f"sqlite:///{tmp}/central.db")
-    credentials.register_hall(store, HALL, "测试大厅")
-    agent = mini.edge(centre_url=centre.url, token=credentials.issue(store, HALL, "edge"), queue=QUEUE)
-    kiosk = broker.client("kiosk-01", kind="kiosk")
-    yield agent, kiosk
-    mini.close()
-    stop_broker(broker)
+def hall(module_mini):
+    centre, _, token = module_mini.registered_centre()
+    agent = module_mini.edge(centre_url=centre.url, token=token, queue=QUEUE)
+    return agent, module_mini.broker.client("kiosk-01", kind="kiosk")
 
 
 @pytest.mark.parametrize("method", sorted(METHODS))

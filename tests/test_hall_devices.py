@@ -12,14 +12,12 @@ from pathlib import Path
 
 import pytest
 
-import edge_agent
 from edge_agent.registry import Registry
 from hall_common.bus import contract
-from hall_common.config import BootstrapUser
 from hall_common.storage import open_database
 
 from .conftest import HALL, wait_for
-from .minihall import MiniHall, Served
+from .screens import staff_page
 
 SHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots" / "devices"
 DEVICES = [{"id": "aed-01", "kind": "aed_node", "model": "ESP32 + DS18B20 + 干簧管", "location": "一楼大厅入口",
@@ -28,13 +26,11 @@ DEVICES = [{"id": "aed-01", "kind": "aed_node", "model": "ESP32 + DS18B20 + 干�
 
 
 @pytest.fixture
-def hall(broker, tmp_path):
-    mini = MiniHall(broker, tmp_path)
+def hall(mini, broker, tmp_path):
     agent = mini.edge(devices=DEVICES, aed={"node": "aed-01", "location": "一楼大厅入口"},
                       hardware={"gpio": "mock", "buzzer_pin": 18})
     node = broker.client("aed-01", kind="aed_node")
     yield mini, agent, node, tmp_path
-    mini.close()
 
 
 def esphome(node, kind: str, object_id: str, payload: bytes) -> None:
@@ -43,16 +39,9 @@ def esphome(node, kind: str, object_id: str, payload: bytes) -> None:
 
 
 def console(mini, agent, tmp_path, browser):
-    (tmp_path / "staff.pw").write_text("correct horse 1")
-    config = agent.config.model_copy(update={"bootstrap_user": BootstrapUser(
-        username="staff", password_file=tmp_path / "staff.pw", role="staff")})
-    served = Served(edge_agent.create_app(config, services=agent.services))
-    mini.served.append(served)
-    page = browser.new_page(viewport={"width": 1366, "height": 900})
-    page.goto(served.url + "alarms/")
-    page.fill("#username", "staff")
-    page.fill("#password", "correct horse 1")
-    page.click("button[type=submit]")
+    served = mini.console(agent, printing=agent.printing, alarms=agent.alarms, aed=agent.aed,
+                          environment=agent.environment, first_aid=agent.first_aid)
+    page = staff_page(browser, served.url + "alarms/")
     return served, page
 
 
@@ -124,12 +113,11 @@ def _shot(name: str) -> Path:
 
 
 @pytest.fixture
-def simulated(broker, tmp_path):
+def simulated(mini, broker):
     """The agent with both node simulators (as `hall up` runs them), driven by their HTTP
     controls; judgement without a minimum duration so the test need not wait a minute."""
     from simulators import aed_node, env_node
 
-    mini = MiniHall(broker, tmp_path)
     agent = mini.edge(devices=DEVICES, aed={"node": "aed-01", "location": "一楼大厅入口"},
                       hardware={"gpio": "mock", "buzzer_pin": 18}, environment={"min_duration_s": 0})
     sims = []
@@ -148,7 +136,6 @@ def simulated(broker, tmp_path):
         control.stop()
         sim.close()
         thread.join(5)
-    mini.close()
 
 
 def control(url: str, query: str) -> None:

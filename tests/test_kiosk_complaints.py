@@ -12,52 +12,28 @@ from pathlib import Path
 
 import pytest
 
-from central_sync.server import credentials
-from central_sync.store import Store
 from simulators.escpos_parse import QR, Text, parse
-from simulators.printer import VirtualPrinter
 
 from .conftest import HALL, wait_for
-from .minihall import MiniHall
-from .screens import check_screen
+from .screens import check_screen, kiosk_page, kiosk_session
 
 SHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots" / "complaints"
 FOLLOW = "http://hall.example"
 
 
 @pytest.fixture
-def hall(broker, tmp_path):
-    mini = MiniHall(broker, tmp_path)
-    printer = VirtualPrinter(port=0, out_dir=tmp_path / "paper")
-    printer.start()
-    centre = mini.central()
-    store = Store.connect(f"sqlite:///{tmp_path}/central.db")
-    credentials.register_hall(store, HALL, "测试大厅")
-    agent = mini.edge(centre_url=centre.url, token=credentials.issue(store, HALL, "edge"),
+def hall(mini):
+    printer = mini.printer()
+    centre, store, token = mini.registered_centre()
+    agent = mini.edge(centre_url=centre.url, token=token,
                       printers=[{"id": "printer-1", "host": "127.0.0.1", "port": printer.port, "timeout": 1}])
     kiosk, app = mini.kiosk(test_config={"FOLLOW_URL": FOLLOW})
     wait_for(lambda: app.extensions["hall_status"].snapshot().printer_ok)
     yield agent, printer, kiosk, store
-    store.close()
-    mini.close()
-    printer.stop()
-
-
-def page_at(browser, url: str):
-    page = browser.new_page(viewport={"width": 1920, "height": 1080}, has_touch=True)
-    page.goto(url)
-    return page
 
 
 def check(page, name: str) -> None:
     check_screen(page, SHOTS, name)
-
-
-def session_of(page, kiosk) -> str:
-    """The kiosk's session as the browser holds it, decoded (Flask signs and compresses it)."""
-    app = kiosk.app
-    cookie = next((c["value"] for c in page.context.cookies() if c["name"] == app.config["SESSION_COOKIE_NAME"]), None)
-    return str(app.session_interface.get_signing_serializer(app).loads(cookie)) if cookie else ""
 
 
 def type_pinyin(page, letters: str, pick: str) -> None:
@@ -90,7 +66,7 @@ def fill_contact(page, name_pinyin=("zhang", "张"), room="3-2-1201", phone="138
 
 def test_the_whole_flow_typing_chinese_prints_a_receipt_and_reaches_the_centre(hall, browser):
     agent, printer, kiosk, store = hall
-    page = page_at(browser, kiosk.url)
+    page = kiosk_page(browser, kiosk.url)
     page.click(".tile-complaints")
     page.wait_for_selector("legend:has-text('类型')")
     assert "028-8765 4399" in page.inner_text(".emergency-hint")
@@ -132,7 +108,7 @@ def test_the_whole_flow_typing_chinese_prints_a_receipt_and_reaches_the_centre(h
     assert "1 个工作小时" in page.inner_text("#commitment")
     check(page, "5-confirm")
     assert agent.complaints.db.execute("SELECT count(*) FROM complaints").fetchone()[0] == 0  # nothing yet
-    assert "13812345678" in session_of(page, kiosk)  # until it is sent
+    assert "13812345678" in kiosk_session(page, kiosk)  # until it is sent
     page.click("button:has-text('确认提交')")
     page.wait_for_selector(".tracking-number")
     readable = page.inner_text(".tracking-number")
@@ -160,14 +136,14 @@ def test_the_whole_flow_typing_chinese_prints_a_receipt_and_reaches_the_centre(h
     # The flow is over: the session no longer holds the phone.
     page.click("a:has-text('完成')")
     page.wait_for_selector(".tiles")
-    held = session_of(page, kiosk)
+    held = kiosk_session(page, kiosk)
     assert "13812345678" not in held and "5678" not in held
     page.close()
 
 
 def test_each_screen_answers_bad_input_on_that_screen_and_stores_nothing(hall, browser):
     agent, printer, kiosk, store = hall
-    page = page_at(browser, kiosk.url + "complaints/")
+    page = kiosk_page(browser, kiosk.url + "complaints/")
     page.wait_for_selector("legend:has-text('类型')")
     page.click("button:has-text('下一步')")
     assert "请选择诉求类型" in page.inner_text(".choice:has(input[name=kind]) .error")
@@ -201,7 +177,7 @@ def test_each_screen_answers_bad_input_on_that_screen_and_stores_nothing(hall, b
 def test_text_over_the_limit_is_refused_even_past_the_page(hall, browser):
     """A forged post (the textarea stops at 500) gets the same message, nothing stored."""
     agent, printer, kiosk, store = hall
-    page = page_at(browser, kiosk.url + "complaints/")
+    page = kiosk_page(browser, kiosk.url + "complaints/")
     page.wait_for_selector("legend:has-text('类型')")
     fill_what_and_place(page)
     token = page.get_attribute("input[name=csrf_token]", "value")
@@ -218,7 +194,7 @@ def test_text_over_the_limit_is_refused_even_past_the_page(hall, browser):
 
 def test_an_emergency_tells_the_resident_large_to_go_to_the_desk_and_alarms_staff(hall, browser):
     agent, printer, kiosk, store = hall
-    page = page_at(browser, kiosk.url + "complaints/")
+    page = kiosk_page(browser, kiosk.url + "complaints/")
     page.wait_for_selector("legend:has-text('类型')")
     fill_what_and_place(page, kind="报修", category="电梯", area="电梯厅")
     page.click(".phrase:has-text('电梯困人')")
@@ -247,7 +223,7 @@ def test_a_handled_request_is_rated_at_the_kiosk_and_a_bad_rating_reopens_it(hal
                                            "room": "3-2-101", "phone": "13812345678"})
     for action in ("accept", "resolve"):
         service.transition(r["id"], action, who="staff")
-    page = page_at(browser, kiosk.url + "track")
+    page = kiosk_page(browser, kiosk.url + "track")
     page.fill("#number", r["readable"])  # as printed, in groups
     page.fill("#last4", "5678")
     page.click("button:has-text('查询')")
@@ -264,13 +240,13 @@ def test_a_handled_request_is_rated_at_the_kiosk_and_a_bad_rating_reopens_it(hal
     check(page, "rated-reopened")
     row = list(service.db.query("SELECT status, rating FROM complaints"))[0]
     assert (row["status"], row["rating"]) == ("accepted", "dissatisfied")
-    assert "'last4'" not in session_of(page, kiosk)  # the digits went with the rating
+    assert "'last4'" not in kiosk_session(page, kiosk)  # the digits went with the rating
     page.close()
 
 
 def test_a_forged_place_is_not_taken(hall, browser):
     agent, printer, kiosk, store = hall
-    page = page_at(browser, kiosk.url + "complaints/")
+    page = kiosk_page(browser, kiosk.url + "complaints/")
     page.wait_for_selector("legend:has-text('类型')")
     page.click("label.toggle:has-text('报修')")
     page.click("label.toggle:has-text('公共设施')")

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import start_broker, stop_broker, wait_for
-from .minihall import MiniHall
+from .conftest import wait_for
 from .screens import screen_problems
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,18 +27,13 @@ SCREENS = ["home", "info", "help", "help-called", "track", "track-errors", "trac
 
 
 @pytest.fixture(scope="module")
-def hall(tmp_path_factory):
+def hall(module_mini):
     """One mini hall for every screen: broker, edge agent watching a central server, kiosk."""
-    tmp = tmp_path_factory.mktemp("kiosk-pages")
-    running = start_broker(tmp / "broker")
-    mini = MiniHall(running, tmp)
-    central = mini.central()
-    agent = mini.edge(centre_url=central.url)
-    served, app = mini.kiosk()
+    central = module_mini.central()
+    agent = module_mini.edge(centre_url=central.url)
+    served, app = module_mini.kiosk()
     wait_for(lambda: app.extensions["hall_status"].snapshot().centre_up)
-    yield mini, served, agent
-    mini.close()
-    stop_broker(running)
+    return module_mini, served, agent
 
 
 def visit(page, base: str, screen: str) -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from .helpers import edge_db
 from .conftest import wait_for
-from .minihall import SETTINGS, MiniHall
+from .minihall import SETTINGS
 from .screens import screen_problems
 
 SHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots" / "kiosk-states"
@@ -22,15 +22,6 @@ SHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots" / "kiosk-
 def page_text(url: str) -> str:
     with urllib.request.urlopen(url, timeout=5) as r:
         return r.read().decode()
-
-
-@pytest.fixture
-def mini(broker, tmp_path):
-    hall = MiniHall(broker, tmp_path)
-    yield hall
-    hall.close()
-
-
 
 
 def shot(browser, url: str, name: str) -> None:

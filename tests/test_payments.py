@@ -19,8 +19,6 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import ValidationError
 
-import central_sync.server
-from central_sync.server import credentials
 from central_sync.server.payments import wechat
 from central_sync.server.payments.provider import NewOrder, NotificationRefused, ProviderUnavailable
 from central_sync.server.resident_demo import load_demo
@@ -28,6 +26,7 @@ from central_sync.store import Store
 from hall_common.config import CentralConfig
 
 from .conftest import wait_for
+from .helpers.central import central_app
 from .minihall import Served
 
 
@@ -74,12 +73,8 @@ class Centre:
 
 def make_centre(tmp_path, url: str) -> Centre:
     clock = Clock()
-    cfg = CentralConfig(data_dir=tmp_path / "c", database_url=url, http={"port": 1}, payments={"sweep_s": 0})
-    app = central_sync.server.create_app(cfg, {"PAYMENTS_CLOCK": clock, "PAYMENTS_SWEEP": False})
-    store = Store.connect(url)
-    credentials.register_hall(store, "h1", "幸福里")
-    credentials.register_hall(store, "h2", "长寿苑")
-    tokens = {"h1": credentials.issue(store, "h1", "edge"), "h2": credentials.issue(store, "h2", "edge")}
+    app, store, tokens = central_app(tmp_path, url, test_config={"PAYMENTS_CLOCK": clock, "PAYMENTS_SWEEP": False},
+                                     payments={"sweep_s": 0})
     load_demo(store, "h1")
     load_demo(store, "h2")
     return Centre(app, store, tokens, clock)
@@ -102,13 +97,10 @@ def centre(tmp_path):
     close_centre(c)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def served_centre(request, tmp_path):
+@pytest.fixture
+def served_centre(central_db, tmp_path):
     """The centre on a real HTTP server, on SQLite and on a real PostgreSQL."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path}/central.db"
-    else:
-        url = request.getfixturevalue("pg_server").create_database(f"pay_{uuid.uuid4().hex[:12]}")
+    url = central_db
     c = make_centre(tmp_path, url)
     c.served = Served(c.app)
     yield c

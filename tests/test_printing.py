@@ -30,7 +30,7 @@ from simulators.escpos_parse import QR, Cut, Raster, Text, parse, text_lines
 from simulators.printer import VirtualPrinter
 
 from .conftest import HALL, wait_for
-from .minihall import MiniHall
+from .screens import staff_page
 
 URL = "http://hall.example/q/A012"
 
@@ -38,13 +38,6 @@ URL = "http://hall.example/q/A012"
 def ticket(number: str = "A012", ahead: int = 3) -> dict:
     return {"number": number, "service": "手续办理", "waiting_ahead": ahead, "follow_url": URL.replace("A012", number),
             "hours_line": "服务时间 08:30-18:00"}
-
-
-@pytest.fixture
-def mini(broker, tmp_path):
-    hall = MiniHall(broker, tmp_path)
-    yield hall
-    hall.close()
 
 
 @pytest.fixture
@@ -347,11 +340,6 @@ SHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots" / "consol
 
 
 def test_staff_console_shows_the_printers_and_reprints_a_job(mini, broker, printers, browser, tmp_path):
-    import edge_agent
-    from hall_common.config import BootstrapUser
-
-    from .minihall import Served
-
     p1 = printers()
     p2 = printers(status=PrinterStatus(online=True, paper="out"), paper_mm=58)
     agent = mini.edge(printers=[net("printer-1", p1, serves=["kiosk-01"]),
@@ -360,18 +348,9 @@ def test_staff_console_shows_the_printers_and_reprints_a_job(mini, broker, print
     # The worker knows the paper is out a moment before its alarm is stored: wait for both.
     wait_for(lambda: any("printer-2 缺纸" in a["text"] for a in agent.alarms.active()))
     first = client(broker).print("queue_ticket", ticket())
-    (tmp_path / "staff.pw").write_text("correct horse 1")
-    config = agent.config.model_copy(update={"bootstrap_user": BootstrapUser(
-        username="staff", password_file=tmp_path / "staff.pw", role="staff")})
-    served = Served(edge_agent.create_app(config, services=agent.services))
-    mini.served.append(served)
+    served = mini.console(agent, printing=agent.printing)
 
-    page = browser.new_page(viewport={"width": 1366, "height": 900})
-    page.goto(served.url + "printers")
-    page.fill("#username", "staff")
-    page.fill("#password", "correct horse 1")
-    page.click("button[type=submit]")
-    page.goto(served.url + "printers")
+    page = staff_page(browser, served.url + "printers")
     body = page.inner_text("main")
     assert "printer-1" in body and "可打印 · ready" in body
     assert "缺纸 · out of paper" in body and "图像模式 · bitmap" in body

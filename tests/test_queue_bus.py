@@ -13,20 +13,12 @@ from hall_common.bus import contract
 from hall_common.errors import RequestFailed
 
 from .conftest import HALL, wait_for
-from .minihall import MiniHall
 
 ALWAYS = {"periods": [{"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "open": "00:00", "close": "23:59"}]}
 QUEUE = {"hours": ALWAYS, "counters": [
     {"id": "c1", "name": "1", "services": ["procedures", "consult"], "callers": ["env-01"]},
     {"id": "c2", "name": "2", "services": ["payment"]},
 ]}
-
-
-@pytest.fixture
-def mini(broker, tmp_path):
-    hall = MiniHall(broker, tmp_path)
-    yield hall
-    hall.close()
 
 
 def test_three_kiosks_at_once_get_unique_numbers_without_gaps(mini, broker):

@@ -12,11 +12,9 @@ from pyzbar.pyzbar import decode as zbar
 
 from hall_common.escpos_status import PrinterStatus
 from simulators.escpos_parse import Text, parse
-from simulators.printer import VirtualPrinter
 
 from .conftest import wait_for
-from .minihall import MiniHall, Served
-from .screens import check_screen
+from .screens import check_screen, staff_page
 
 SHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots" / "queue"
 ALWAYS = {"periods": [{"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "open": "00:00", "close": "23:59"}]}
@@ -27,25 +25,14 @@ QUEUE = {"hours": ALWAYS, "counters": [
 
 
 @pytest.fixture
-def hall(broker, tmp_path):
-    mini = MiniHall(broker, tmp_path)
-    printer = VirtualPrinter(port=0, out_dir=tmp_path / "paper")
-    printer.start()
+def hall(mini):
+    printer = mini.printer()
     agent = mini.edge(queue=QUEUE, printers=[{"id": "printer-1", "host": "127.0.0.1", "port": printer.port,
                                                "timeout": 1}])
-    import edge_agent
-    from hall_common.config import BootstrapUser
-
-    (tmp_path / "staff.pw").write_text("correct horse 1")
-    config = agent.config.model_copy(update={"bootstrap_user": BootstrapUser(
-        username="staff", password_file=tmp_path / "staff.pw", role="staff")})
-    console = Served(edge_agent.create_app(config, services=agent.services))
-    mini.served.append(console)
+    console = mini.console(agent, printing=agent.printing, queue=agent.queue)
     kiosk, app = mini.kiosk(test_config={"FOLLOW_URL": console.url})
     wait_for(lambda: app.extensions["hall_status"].queue is not None and app.extensions["hall_status"].snapshot().printer_ok)
     yield mini, agent, printer, kiosk, console, app
-    mini.close()
-    printer.stop()
 
 
 def kiosk_page(browser, name: str | None = None):
@@ -118,12 +105,7 @@ def test_the_counter_page_calls_recalls_and_marks_a_no_show(hall, browser):
     mini, agent, printer, kiosk, console, app = hall
     for _ in range(3):
         agent.queue.engine.issue("procedures", kiosk="kiosk-01")
-    page = browser.new_page(viewport={"width": 1366, "height": 900})
-    page.goto(console.url + "counters/c1")
-    page.fill("#username", "staff")
-    page.fill("#password", "correct horse 1")
-    page.click("button[type=submit]")
-    page.goto(console.url + "counters/c1")
+    page = staff_page(browser, console.url + "counters/c1")
     assert "A001" in page.inner_text("main") and page.is_disabled("text=重呼 · Recall")
     page.click("text=叫下一位 · Call next")
     assert page.inner_text(".now-number") == "A001"

@@ -23,23 +23,15 @@ from hall_common.config import QueueConfig
 from hall_common.errors import RequestFailed
 from hall_common.storage import open_database
 
-from .helpers import edge_db
 from .conftest import wait_for
-from .minihall import MiniHall, Served
-from .screens import check_screen
+from .helpers import edge_db
+from .screens import check_screen, staff_page
 
 ALWAYS = {"periods": [{"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "open": "00:00", "close": "23:59"}]}
 QUEUE = {"hours": ALWAYS, "counters": [
     {"id": "c1", "name": "1", "services": ["procedures", "consult"], "callers": ["env-01"]},
     {"id": "c3", "name": "3", "services": ["payment"]},
 ]}
-
-
-@pytest.fixture
-def mini(broker, tmp_path):
-    hall = MiniHall(broker, tmp_path)
-    yield hall
-    hall.close()
 
 
 def served(agent, kiosk, service: str = "procedures", *, counter: str = "c1", staff: str | None = "wang") -> str:
@@ -246,23 +238,14 @@ SHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots" / "rating
 
 
 @pytest.fixture
-def hall(broker, tmp_path):
+def hall(mini):
     """Edge agent, its staff console (user ``staff``) and a kiosk, over the test broker."""
-    import edge_agent
-    from hall_common.config import BootstrapUser
-
-    mini = MiniHall(broker, tmp_path)
     agent = mini.edge(queue=QUEUE)
-    (tmp_path / "staff.pw").write_text("correct horse 1")
-    config = agent.config.model_copy(update={"bootstrap_user": BootstrapUser(
-        username="staff", password_file=tmp_path / "staff.pw", role="staff")})
-    console = Served(edge_agent.create_app(config, services=agent.services))
-    mini.served.append(console)
+    console = mini.console(agent, queue=agent.queue)
     kiosk, app = mini.kiosk()
     status = app.extensions["hall_status"]
     wait_for(lambda: status.queue is not None and status.snapshot().edge_up)
     yield mini, agent, kiosk, console, app
-    mini.close()
 
 
 def check(page, name: str) -> None:
@@ -319,12 +302,7 @@ def test_take_a_number_get_served_and_rate_it_at_the_kiosk(hall, browser):
     page.wait_for_selector(".tiles")
     page.close()
 
-    staff = browser.new_page(viewport={"width": 1366, "height": 900})
-    staff.goto(console.url + "stats")
-    staff.fill("#username", "staff")
-    staff.fill("#password", "correct horse 1")
-    staff.click("button[type=submit]")
-    staff.goto(console.url + "stats")
+    staff = staff_page(browser, console.url + "stats")
     text = staff.inner_text("main")
     assert "评价 · Ratings 1" in text and "满意率 · Satisfied 100%" in text
     row1 = staff.locator("table.ratings tbody tr").first.inner_text().split("\t")

@@ -6,37 +6,24 @@ badly rated request, and every refusal in plain words with nothing stored."""
 from __future__ import annotations
 
 import re
-import uuid
 from pathlib import Path
 
 import pytest
 
 from edge_agent.complaints import tracking
 
-from .minihall import MiniHall, Served
+from .helpers.edge_inputs import complaint
 
 SHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots" / "track"
 PHONE = {"width": 390, "height": 844}
 
 
-def submission(**kw) -> dict:
-    base = {"request": str(uuid.uuid4()), "kind": "repair", "category": "facilities", "place": "3 栋 2 单元",
-            "content": "单元门门禁坏了，刷卡没反应", "wanted": "尽快修好", "name": "张三丰", "room": "3-2-101",
-            "phone": "13812345678"}
-    return {**base, **kw}
-
-
 @pytest.fixture
-def hall(broker, tmp_path):
-    import edge_agent
-
-    mini = MiniHall(broker, tmp_path)
+def hall(mini, broker):
     agent = mini.edge()
-    console = Served(edge_agent.create_app(agent.config, services=agent.services))
-    mini.served.append(console)
+    console = mini.console(agent, complaints=agent.complaints)
     kiosk = broker.client("kiosk-01", kind="kiosk")
     yield agent, console, kiosk
-    mini.close()
 
 
 def shot(page, name: str) -> None:
@@ -60,7 +47,7 @@ def enter(page, digits: str) -> None:
 
 def test_the_resident_follows_and_rates_a_request_on_the_phone(hall, browser):
     agent, console, kiosk = hall
-    r = kiosk.request("complaint", submission())
+    r = kiosk.request("complaint", complaint())
     page = browser.new_page(viewport=PHONE)
     page.goto(f"{console.url}t/{r['tracking_no']}")
     assert r["readable"] in page.inner_text(".number")
@@ -118,7 +105,7 @@ def test_the_resident_follows_and_rates_a_request_on_the_phone(hall, browser):
 
 def test_wrong_digits_an_unknown_number_and_the_rate_limit(hall, browser):
     agent, console, kiosk = hall
-    r = kiosk.request("complaint", submission())
+    r = kiosk.request("complaint", complaint())
     page = browser.new_page(viewport=PHONE)
     page.goto(f"{console.url}t/{r['tracking_no']}")
     enter(page, "0000")
@@ -127,7 +114,7 @@ def test_wrong_digits_an_unknown_number_and_the_rate_limit(hall, browser):
     assert "138****" not in page.content() and page.locator("ol.history").count() == 0
     shot(page, "6-wrong-digits")
 
-    other = kiosk.request("complaint", submission(phone="13900001111"))
+    other = kiosk.request("complaint", complaint(phone="13900001111"))
     body12 = other["tracking_no"][:9] + "999"
     unknown = body12 + tracking.luhn_digit(body12)  # well formed, but no such request
     page.goto(f"{console.url}t/{unknown}")
@@ -147,7 +134,7 @@ def test_wrong_digits_an_unknown_number_and_the_rate_limit(hall, browser):
 
 def test_a_form_without_its_token_is_refused_plainly(hall):
     agent, console, kiosk = hall
-    r = kiosk.request("complaint", submission())
+    r = kiosk.request("complaint", complaint())
     c = console.app.test_client()
     answer = c.post(f"/t/{r['tracking_no']}", data={"last4": "5678"})
     assert answer.status_code == 302
