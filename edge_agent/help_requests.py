@@ -38,8 +38,3 @@ class HelpRequests(Component):
             self._nudge()
         log.info("help requested at %s", requester)
         return {"id": request_id}
-
-    def waiting(self) -> list[dict[str, Any]]:
-        """Requests nobody has handled yet, the oldest first."""
-        with self._lock:
-            return list(self.db["help_requests"].rows_where("handled_at is null", order_by="ts"))

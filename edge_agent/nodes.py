@@ -12,7 +12,6 @@ Example::
     nodes = Nodes(config, db_path=path, metrics=EdgeMetrics(), syncs=False)
     nodes.attach(bus)
     nodes.start()
-    [n.node for n in nodes.views()]
 """
 
 from __future__ import annotations
@@ -29,7 +28,7 @@ from hall_common.config import EdgeConfig
 
 from .component import Component, route, subscribe
 from .metrics import EdgeMetrics
-from .registry import NodeView, Registry
+from .registry import Registry
 
 
 class Nodes(Component):
@@ -46,11 +45,6 @@ class Nodes(Component):
         """Write the last-seen times noted in memory; how many nodes."""
         with self._lock:
             return self.registry.flush_seen()
-
-    def views(self) -> list[NodeView]:
-        """Every node with its state, for the console and the metrics."""
-        with self._lock:
-            return self.registry.nodes()
 
     # -- availability (bus worker) ------------------------------------------------------------
 
