@@ -42,6 +42,7 @@ class Store:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA secure_delete = FAST")  # erased personal data is zeroed, not left in free space
             return cls(conn, "sqlite")
         if url.startswith(("postgresql://", "postgres://")):
             import psycopg

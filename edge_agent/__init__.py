@@ -44,13 +44,14 @@ def create_app(config: EdgeConfig, test_config: dict[str, Any] | None = None, *,
     console_services.init_app(app, services)
     init_db(app, migrations)
     auth.init_app(app, lambda: auth.SqliteUsers(get_db()), bootstrap=config.bootstrap_user)
-    from . import complaint_views, console, counters, payment_views, track_views
+    from . import complaint_views, console, counters, payment_views, privacy_views, track_views
 
     app.register_blueprint(console.bp)
     app.register_blueprint(counters.bp)
     app.register_blueprint(track_views.bp)
     app.register_blueprint(complaint_views.bp)
     app.register_blueprint(payment_views.bp)
+    app.register_blueprint(privacy_views.bp)
     from . import environment_views
 
     app.register_blueprint(environment_views.bp)

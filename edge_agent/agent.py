@@ -35,7 +35,8 @@ from .nodes import Nodes
 from .payments import PaymentDesk
 from .printing.service import PrintService
 from .queue.service import QueueService
-from .services import EdgeServices
+from .retention import Retention
+from .services import NAMES, EdgeServices
 from .sync import CentreSync
 
 log = logging.getLogger(__name__)
@@ -68,9 +69,10 @@ class EdgeAgent:
         self.printing = PrintService(config, db_path=path, bus=bus, alarms=self.alarms)
         self.queue = QueueService(config.queue, db_path=path, bus=bus, node=node, nudge=nudge, pin_factory=pins)
         self.complaints = ComplaintService(config.complaints, db_path=path, bus=bus, alarms=self.alarms, node=node,
-                                           nudge=nudge)
+                                           nudge=nudge, keep_years=config.privacy.keep_years)
         self.disclosures = DisclosureLibrary(db_path=path)
         self.help = HelpRequests(db_path=path, nudge=nudge)
+        self.retention = Retention(config.privacy, db_path=path, alarms=self.alarms, node=node, nudge=nudge, timezone=zone)
         api = self.sync.api()
         self.bills = BillsRelay(api) if api is not None else None
         self.payments = (PaymentDesk(db_path=path, centre=api, bus=bus, printing=self.printing, timezone=zone)
@@ -80,8 +82,8 @@ class EdgeAgent:
                            session=lambda: bus.session)
         self.ha = HaDiscovery(config, registry=self.nodes.registry, sw=SW_VERSION)
         self.components: list[Component] = [c for c in (
-            self.nodes, self.alarms, self.buzzer, self.environment, self.aed, self.first_aid, self.printing,
-            self.queue, self.complaints, self.disclosures, self.help, self.bills, self.payments, self.ha, self.sync,
+            self.nodes, self.alarms, self.buzzer, self.environment, self.aed, self.first_aid, self.printing, self.queue,
+            self.complaints, self.disclosures, self.help, self.retention, self.bills, self.payments, self.ha, self.sync,
         ) if c is not None]
         for component in self.components:
             component.attach(bus)
@@ -91,9 +93,7 @@ class EdgeAgent:
     @property
     def services(self) -> EdgeServices:
         """What the staff console uses of the agent."""
-        return EdgeServices(printing=self.printing, queue=self.queue, complaints=self.complaints, alarms=self.alarms,
-                            payments=self.payments, aed=self.aed, first_aid=self.first_aid,
-                            environment=self.environment, metrics=self.metrics)
+        return EdgeServices(**{name: getattr(self, name) for name in NAMES})  # each named as its attribute here
 
     def start(self) -> None:
         self.bus.start()

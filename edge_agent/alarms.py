@@ -128,6 +128,21 @@ class Alarms(Component):
         self._publish(alarm)
         return True
 
+    def redact(self, alarm_ids: list[str], text: str) -> int:
+        """Replace the text of these alarms and of their history (a resident's report quoted
+        in it was erased, edge_agent/retention.py) and publish them again, so the retained
+        copies on the bus lose it too; how many alarms there were."""
+        with self._lock, immediate(self.db):
+            marks = ",".join("?" * len(alarm_ids))
+            n = self.db.execute(f"UPDATE alarms SET text = ? WHERE id IN ({marks})", [text, *alarm_ids]).rowcount
+            self.db.execute(f"UPDATE alarm_log SET text = ? WHERE alarm IN ({marks})", [text, *alarm_ids])
+            self.db.execute(f"UPDATE outbox SET body = json_set(body, '$.text', ?) WHERE sent_at IS NULL AND kind = 'alarm' "
+                            f"AND json_extract(body, '$.id') IN ({marks})", [text, *alarm_ids])
+            rows = [dict(r) for r in self.db["alarms"].rows_where(f"id IN ({marks})", alarm_ids)]
+        for row in rows:
+            self._publish(row)
+        return n
+
     def active(self) -> list[dict[str, Any]]:
         """Active alarms, the most severe first, then the oldest."""
         with self._lock:

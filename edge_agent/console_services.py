@@ -23,6 +23,7 @@ WHAT = {
     "aed": ("AED 监测", "AED monitor"),
     "first_aid": ("急救箱管理", "first-aid service"),
     "environment": ("环境监测", "environment monitor"),
+    "retention": ("个人信息管理", "personal data service"),
     "metrics": ("运行指标", "metrics"),
 }
 """Each service (every name in :data:`edge_agent.services.NAMES`) as staff call it, in

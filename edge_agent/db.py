@@ -362,3 +362,17 @@ def create_first_aid(db: sqlite_utils.Database) -> None:
         )"""
     )
     db.execute("CREATE INDEX first_aid_inspections_box ON first_aid_inspections (box, at)")
+
+
+@migrations()
+def add_privacy(db: sqlite_utils.Database) -> None:
+    # Retention and residents' deletion requests (edge_agent/retention.py): when a request's
+    # personal data was erased and why ('retention' or 'request'); the hall's own audit log of
+    # erasures and exports; one row per day the retention job ran. The index finds each
+    # request's last step without reading every event.
+    db.execute("ALTER TABLE complaints ADD COLUMN erased_at REAL")
+    db.execute("ALTER TABLE complaints ADD COLUMN erased_why TEXT")
+    db.execute("CREATE INDEX complaint_events_complaint ON complaint_events (complaint, ts)")
+    db.execute("CREATE TABLE audit_log (seq INTEGER PRIMARY KEY AUTOINCREMENT, ts REAL NOT NULL, who TEXT NOT NULL, "
+               "action TEXT NOT NULL, detail TEXT NOT NULL)")
+    db.execute("CREATE TABLE retention_runs (day TEXT PRIMARY KEY, ts REAL NOT NULL)")

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from .payments import PaymentDesk
     from .printing.service import PrintService
     from .queue.service import QueueService
+    from .retention import Retention
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,8 @@ class EdgeServices:
     """The first-aid and convenience boxes."""
     environment: Environment | None = None
     """The environment pages."""
+    retention: Retention | None = None
+    """Residents' access and deletion requests, and the retention job's audit lines."""
     metrics: EdgeMetrics | None = None
     """``/metrics`` from the live objects (without it, from the database alone)."""
 

@@ -112,6 +112,7 @@ class PartConfig(BaseSettings):
     data_dir: RelPath
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_file: RelPath | None = None
+    log_keep_days: int = Field(30, ge=1, le=365, description="days of rotated log files kept beside log_file (one a day)")
     disk_min_free_mb: int = Field(
         DEFAULT_MIN_FREE_MB, ge=1, le=1_000_000,
         description="below this much free space in data_dir the part says its disk is full (screens, console, "
@@ -474,7 +475,16 @@ class ComplaintsConfig(Section):
     hours: HoursConfig = Field(default_factory=HoursConfig, description="working hours and holidays for the 1-hour commitment")
     feedback_within_s: int = Field(3600, ge=600, le=86400, description="first feedback, in working time")
     repeat_days: int = Field(30, ge=1, le=365)
-    keep_years: int = Field(3, ge=1, le=30, description="how long a closed request's personal data is kept (told to the resident, PIPL art. 17)")
+
+
+class PrivacyConfig(Section):
+    """How long residents' personal data is kept (PIPL arts. 17, 19 and 47; seed 003 (七)).
+
+    ``keep_years`` is what the kiosk's consent line tells a resident; the daily retention
+    job (``edge_agent/retention.py``, ``central_sync/server/retention.py``) erases names,
+    phones, rooms and free text of records closed longer ago than that."""
+
+    keep_years: int = Field(3, ge=1, le=30, description="years a closed record's personal data is kept (told to the resident)")
 
 
 class Limit(Section):
@@ -568,6 +578,7 @@ class EdgeConfig(NodeConfig):
     printing: PrintingConfig = Field(default_factory=PrintingConfig)
     queue: QueueConfig = Field(default_factory=QueueConfig)
     complaints: ComplaintsConfig = Field(default_factory=ComplaintsConfig)
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     stale_after: float = Field(90.0, gt=0, description="seconds of silence before a node is stale")
     devices: list[DeviceInfo] = Field(default_factory=list)
     environment: EnvironmentConfig = Field(default_factory=EnvironmentConfig)
@@ -660,6 +671,7 @@ class CentralConfig(PartConfig):
     signing_key_file: RelPath | None = Field(None, description="Ed25519 key that signs kiosk configuration (made if missing)")
     config_valid_days: int = Field(30, ge=1, le=365)
     payments: PaymentsConfig = PaymentsConfig()
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
 
     @field_validator("database_url")
     @classmethod

@@ -2,12 +2,14 @@
 
 Every part calls :func:`configure` once at start. A filter masks anything that looks like a
 mainland mobile number before a line is written, as a last guard: code should not log
-personal data in the first place.
+personal data in the first place. A log file is rotated at midnight and ``keep_days`` old
+files are kept (``log_keep_days``), so logs have a retention of their own (docs/privacy.md).
 """
 
 from __future__ import annotations
 
 import logging
+import logging.handlers
 import sys
 from pathlib import Path
 
@@ -33,8 +35,9 @@ class _Context(logging.Filter):
         return True
 
 
-def configure(*, hall: str, node: str, level: str = "INFO", file: Path | None = None) -> None:
-    """Send the root logger's records as JSON lines to stderr (and ``file`` if given)."""
+def configure(*, hall: str, node: str, level: str = "INFO", file: Path | None = None, keep_days: int = 30) -> None:
+    """Send the root logger's records as JSON lines to stderr (and ``file`` if given, a new
+    one each day, ``keep_days`` of them kept)."""
     formatter = JsonFormatter(
         "{asctime}{levelname}{name}{message}{hall}{node}",
         style="{",
@@ -44,7 +47,8 @@ def configure(*, hall: str, node: str, level: str = "INFO", file: Path | None = 
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if file is not None:
         file.parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(file, encoding="utf-8"))
+        handlers.append(logging.handlers.TimedRotatingFileHandler(file, when="midnight", backupCount=keep_days,
+                                                                  encoding="utf-8"))
     context = _Context(hall, node)
     root = logging.getLogger()
     for old in list(root.handlers):

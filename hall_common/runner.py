@@ -30,9 +30,11 @@ def start_part(schema: type[C], prog: str, argv: list[str] | None = None) -> C:
         print(f"{prog}: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     if isinstance(config, NodeConfig):
-        logs.configure(hall=config.hall_id, node=config.node_id, level=config.log_level, file=config.log_file)
+        logs.configure(hall=config.hall_id, node=config.node_id, level=config.log_level, file=config.log_file,
+                       keep_days=config.log_keep_days)
     else:
-        logs.configure(hall="-", node=prog, level=config.log_level, file=config.log_file)
+        logs.configure(hall="-", node=prog, level=config.log_level, file=config.log_file,
+                       keep_days=config.log_keep_days)
     return config
 
 

@@ -52,6 +52,9 @@ def open_database(
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = FULL")
     conn.execute("PRAGMA foreign_keys = ON")
+    # What is deleted or overwritten is zeroed on its page where that costs no extra I/O:
+    # erased personal data (edge_agent/retention.py) must not stay readable in free space.
+    conn.execute("PRAGMA secure_delete = FAST")
     if migrations is not None:
         migrations.apply(db)
     return db

@@ -265,3 +265,61 @@ def test_the_admin_pages_in_a_browser(centre, halls, browser):
     assert "66.7%" in page.inner_text("table.stats-hall")
     page.screenshot(path=SHOTS / "stats.png", full_page=True)
     page.close()
+
+
+def test_retention_at_the_centre_erases_personal_data_and_keeps_the_figures(centre, halls):
+    """keep_years = 1, run on 2026-11-01: h1's three requests (last step October 2025) are
+    erased in the projection and the ledger; h2's (November 2025) are not yet."""
+    from central_sync.server import retention
+    from central_sync.server.complaints import figures
+
+    app, store, tokens, served = centre
+    now = at(2026, 11, 1, 3, 0)
+    before = {col: figures(store, col, now) for col in ("hall_id", "category", "month")}
+    counts = retention.run(store, keep_years=1, now=now, day="2026-11-01")
+    # the ledger: three requests' own records, B's note and B's rating comment (nothing else has words)
+    assert counts is not None and (counts["complaints"], counts["events"], counts["records"]) == (3, 2, 5)
+    assert retention.run(store, keep_years=1, now=now, day="2026-11-01") is None  # another worker, same day
+    assert {col: figures(store, col, now) for col in ("hall_id", "category", "month")} == before
+    h1 = store.query("SELECT * FROM complaints WHERE hall_id = 'h1'")
+    assert {(r["room"], r["name_masked"], r["phone_masked"], r["content"], r["erased_why"]) for r in h1} == {
+        ("", "", "", "", "retention")}
+    assert all(r["rating_comment"] in (None, "") for r in h1)
+    ledger = " ".join(json.dumps(r["body"] if isinstance(r["body"], dict) else json.loads(r["body"]), ensure_ascii=False)
+                      for r in store.query("SELECT body FROM records WHERE hall_id = 'h1'"))
+    for secret in ("13812345678", "张三丰", "13712349876", "李四", "楼下装修太吵", "还是很吵", "5-1-502", "电梯困人"):
+        assert secret not in ledger, secret
+    d = store.query("SELECT room, content, phone_masked FROM complaints WHERE hall_id = 'h2'")[0]
+    assert d["content"] == "垃圾桶太少了，经常满" and d["phone_masked"]  # a year not yet gone
+    assert "王五" in json.dumps([r["body"] for r in store.query("SELECT body FROM records WHERE hall_id = 'h2'")],
+                              ensure_ascii=False, default=str)
+    line = store.query("SELECT * FROM audit_log WHERE action = 'privacy.retention'")
+    assert len(line) == 1 and json.loads(line[0]["detail"])["complaints"] == 3 and line[0]["username"] == "system"
+
+
+def test_a_residents_erasure_at_the_hall_reaches_the_centre(centre, halls):
+    from edge_agent.retention import Retention
+    from hall_common.config import PrivacyConfig
+
+    app, store, tokens, served = centre
+    h1, b = halls["h1"], halls["B"]
+    h1.step(b, at(2025, 10, 16, 9, 0), "close")
+    erasing = Retention(PrivacyConfig(), db_path=h1.path, clock=h1.clock)
+    try:
+        found = erasing.find("5-1-502", "13712349876")
+        assert [r["id"] for r in found] == [b["id"]]
+        erasing.erase([b["id"]], who="staff-li", reason="业主书面申请删除")
+    finally:
+        erasing.close()
+    assert h1.push(served.url, tokens["h1"], "h1") == 2  # the close, then the erasure
+    row = store.query("SELECT * FROM complaints WHERE id = ?", (b["id"],))[0]
+    assert (row["room"], row["name_masked"], row["content"], row["erased_why"]) == ("", "", "", "request")
+    assert store.query("SELECT content FROM complaints WHERE id = ?", (halls["A"]["id"],))[0]["content"]  # not A
+    ledger = json.dumps([r["body"] if isinstance(r["body"], dict) else json.loads(r["body"])
+                         for r in store.query("SELECT body FROM records WHERE hall_id = 'h1' AND kind != 'erasure'")],
+                        ensure_ascii=False)
+    assert "13712349876" not in ledger and "楼下装修太吵" not in ledger and "还是很吵" not in ledger
+    assert "13812345678" in ledger  # A's resident asked nothing
+    line = store.query("SELECT * FROM audit_log WHERE action = 'privacy.erase'")
+    assert len(line) == 1 and line[0]["username"] == "h1/staff-li"
+    assert json.loads(line[0]["detail"])["reason"] == "业主书面申请删除"

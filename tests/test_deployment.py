@@ -95,6 +95,13 @@ def words(unit: Unit, section: str, key: str) -> list[str]:
     return [w for value in unit.get(section, {}).get(key, []) for w in value.split()]
 
 
+def test_the_journal_keeps_logs_as_long_as_the_parts_keep_theirs() -> None:
+    from hall_common.config import PartConfig
+
+    drop_in = parse_unit(UNITS / "journald.conf.d" / "service-hall.conf")
+    assert last(drop_in, "Journal", "MaxRetentionSec") == f"{PartConfig.model_fields['log_keep_days'].default}day"
+
+
 @pytest.mark.parametrize("module", sorted(PARTS))
 def test_every_part_has_a_notify_unit_that_starts_it(module: str) -> None:
     path = UNITS / PARTS[module]

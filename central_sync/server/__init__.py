@@ -45,6 +45,12 @@ def create_app(config: CentralConfig, test_config: dict[str, Any] | None = None)
     from .payments import init_app as init_payments
 
     init_payments(app, config)
+    from .retention import RetentionJob
+
+    job = app.extensions["retention"] = RetentionJob(keep_years=config.privacy.keep_years, database_url=config.database_url,
+                                                     pool=app.extensions.get("store_pool"))
+    if app.config.get("RETENTION_THREAD", True):  # tests that move the clock call retention.run themselves
+        job.start()
     app.register_blueprint(health_blueprint(lambda: {"part": "central", "ts": time.time()}))
 
     @app.template_filter("when")

@@ -4,8 +4,9 @@ connection on SQLite. The schema is migrated once at start."""
 
 from __future__ import annotations
 
+import contextlib
 import time
-from typing import Any
+from typing import Any, Iterator
 
 from flask import Flask, current_app, g
 
@@ -29,6 +30,21 @@ def init_store(app: Flask, url: str, *, pool_size: int = 8) -> None:
             url, min_size=1, max_size=pool_size, kwargs={"autocommit": True, "row_factory": dict_row}, open=True
         )
     app.teardown_appcontext(_release)
+
+
+@contextlib.contextmanager
+def borrowed(url: str, pool: Any = None) -> Iterator[Store]:
+    """A connection for a moment outside a request (a sweep, the daily retention run), never
+    held while waiting: from the pool on PostgreSQL, a fresh one on SQLite."""
+    if pool is not None:
+        with pool.connection() as conn:
+            yield Store(conn, "postgresql")
+        return
+    store = Store.connect(url)
+    try:
+        yield store
+    finally:
+        store.close()
 
 
 def get_store() -> Store:

@@ -20,7 +20,7 @@ from typing import Callable
 from central_sync.protocol import Ack, Batch, Record
 from central_sync.store import Store
 
-from . import complaint_projection
+from . import complaint_projection, retention
 from .refusal import Refused
 
 log = logging.getLogger(__name__)
@@ -120,9 +120,15 @@ def _node_birth(store: Store, hall_id: str, r: Record, received: float) -> None:
     )
 
 
+def _erasure(store: Store, hall_id: str, r: Record, received: float) -> None:
+    """A resident asked the hall to erase their requests: the centre's copies go too."""
+    retention.erase_requested(store, hall_id, r.body, now=received)
+
+
 PROJECTIONS: dict[str, Callable[[Store, str, Record, float], None]] = {
     "config_report": _config_report,
     "node_birth": _node_birth,
+    "erasure": _erasure,
     **complaint_projection.PROJECTIONS,
 }
 """Kinds that also update a table of their own, in the transaction that first stores them

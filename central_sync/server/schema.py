@@ -167,4 +167,19 @@ MIGRATIONS: list[Migration] = [
             "ALTER TABLE bill_lines ADD COLUMN order_id TEXT REFERENCES payment_orders(id)",
         ],
     ),
+    Migration(
+        "011_privacy",
+        [
+            # Retention and residents' erasure requests (retention.py): when and why a request's
+            # personal data was erased; one row per day the retention job ran (several
+            # workers may look; the first to insert the day runs it). The ledger's index by hall
+            # and kind now ends in the hall's time, which retention searches by (nothing
+            # searched by the time received).
+            "ALTER TABLE complaints ADD COLUMN erased_at DOUBLE PRECISION",
+            "ALTER TABLE complaints ADD COLUMN erased_why TEXT",
+            "CREATE TABLE retention_runs (day TEXT PRIMARY KEY, ts DOUBLE PRECISION NOT NULL)",
+            "DROP INDEX records_hall_kind",
+            "CREATE INDEX records_hall_kind_time ON records (hall_id, kind, node_ts)",
+        ],
+    ),
 ]

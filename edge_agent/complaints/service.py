@@ -10,7 +10,7 @@ name and phone masked; wrong attempts are limited per kiosk and per number.
 
 Example::
 
-    service = ComplaintService(config, db_path=..., bus=bus, alarms=alarms)
+    service = ComplaintService(config, db_path=..., bus=bus, alarms=alarms, keep_years=3)
     service.attach(bus)        # its five methods and their checks (edge_agent.component)
     service.start()
 """
@@ -82,9 +82,9 @@ class ComplaintService(Component):
     name = "complaints"
 
     def __init__(self, config: ComplaintsConfig, *, db_path: Path, bus: Any, alarms: Any = None,
-                 node: str = "edge", nudge: Callable[[], None] | None = None,
+                 node: str = "edge", nudge: Callable[[], None] | None = None, keep_years: int = 3,
                  clock: Callable[[], float] = time.time) -> None:
-        self.config, self.bus, self.alarms, self.node = config, bus, alarms, node
+        self.config, self.bus, self.alarms, self.node, self.keep_years = config, bus, alarms, node, keep_years
         self._nudge, self.clock = nudge, clock
         self.own_connection(db_path)
         self.categories = {c.id: c for c in config.categories}
@@ -99,7 +99,7 @@ class ComplaintService(Component):
         source; the kiosk asks for it each time a resident starts."""
         return {"categories": [c.model_dump() for c in self.config.categories],
                 "places": self.config.places.model_dump(), "wanted_phrases": list(self.config.wanted_phrases),
-                "keep_years": self.config.keep_years}
+                "keep_years": self.keep_years}
 
     @route("complaint_preview")
     @locked

@@ -21,6 +21,7 @@ from flask import current_app
 from central_sync.store import Store
 from hall_common.config import PaymentsConfig
 
+from ..db import borrowed
 from .orders import Signals, sweep
 from .provider import Provider
 
@@ -41,15 +42,8 @@ class Payments:
     @contextlib.contextmanager
     def store(self) -> Iterator[Store]:
         """A connection for a moment (a long poll's look, a sweep), never held while waiting."""
-        if self._pool is not None:
-            with self._pool.connection() as conn:
-                yield Store(conn, "postgresql")
-            return
-        store = Store.connect(self._url)
-        try:
+        with borrowed(self._url, self._pool) as store:
             yield store
-        finally:
-            store.close()
 
     def sweep(self) -> dict[str, list[str]]:
         """Close expired orders now (see :func:`.orders.sweep`) and wake whoever waits on them."""

@@ -1,0 +1,206 @@
+"""Residents' personal data at the centre: erased ``privacy.keep_years`` after a request's
+last step, and at once when a hall carries a resident's erasure request (an ``erasure``
+record, edge_agent/retention.py).
+
+The centre holds a request twice: projected (``complaints``, ``complaint_events``; name and
+phone already masked) and raw in the ledger (``records``: the hall's records as sent, name
+and phone in full). Erasure empties the same fields in both, and the text of the request's
+emergency alarm in the ledger; the category, grade, times, status and rating stay, so the
+satisfaction and on-time figures do not move. Each run and each erasure is a line in
+``audit_log`` with its counts, never with the data itself.
+
+What is not erased here, and why (docs/privacy.md): households and bill lines are the
+property company's own register and accounts (kept while the household is theirs and as
+accounting law asks); payment orders are accounting records.
+
+Several API workers run the daily job's timer; ``retention_runs`` lets one of them run it a
+day (the first to insert the day's row).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+import weakref
+from datetime import datetime
+from typing import Any, Callable, Iterable
+
+from central_sync.store import Store
+
+from .complaint_projection import TZ
+from .db import borrowed
+
+log = logging.getLogger(__name__)
+
+YEAR_S = 365.25 * 86400
+ERASED_TEXT = "（内容已按个人信息保护要求删除）"
+PROJECTED = ("place", "content", "wanted", "room", "name_masked", "phone_masked")
+LEDGER = {"complaint": ("name", "phone", "room", "place", "content", "wanted"), "complaint_event": ("note",),
+          "rating": ("comment",)}
+"""Per ledger kind, the body's fields that are personal."""
+SYNC_SLACK_S = 7 * 86400
+"""How long after a request's last step its records may still reach the centre (a hall
+offline for days); the ledger is searched this far beyond it."""
+_CHUNK = 400
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+"""A ledger id; a request's id that is not one (another hall software's) has no record of its own."""
+
+
+def run(store: Store, *, keep_years: int, now: float, day: str | None = None) -> dict[str, int] | None:
+    """Erase what is older than ``keep_years``; the counts, or None if ``day`` already ran."""
+    cutoff = now - keep_years * YEAR_S
+    with store.transaction():
+        if day is not None:
+            if store.execute("INSERT INTO retention_runs (day, ts) VALUES (?, ?) ON CONFLICT (day) DO NOTHING",
+                             (day, now)).rowcount == 0:
+                return None
+        due = store.query("SELECT id, hall_id, tracking_no, received_at, status_ts FROM complaints "
+                          "WHERE erased_at IS NULL AND coalesce(status_ts, received_at) < ?", (cutoff,))
+        counts = {"complaints": 0, "events": 0, "records": 0}
+        for hall_id, rows in _by_hall(due).items():
+            _add(counts, erase(store, hall_id, rows, now=now, why="retention"))
+        counts["resident_failures"] = store.execute("DELETE FROM resident_failures WHERE ts < ?", (now - 86400,)).rowcount
+        _audit(store, now, "system", "privacy.retention", {"keep_years": keep_years, "before": cutoff, **counts})
+    log.info("retention: personal data older than %d years erased: %s", keep_years, counts)
+    return counts
+
+
+def erase_requested(store: Store, hall_id: str, body: dict[str, Any], *, now: float) -> dict[str, int]:
+    """A hall's ``erasure`` record: erase the requests it names (this hall's only), audited
+    under the staff member who did it at the hall."""
+    ids = [str(i) for i in body.get("complaints", []) if isinstance(i, str)][:1000]
+    rows = []
+    for part in _chunks(ids):
+        rows += store.query(f"SELECT id, hall_id, tracking_no, received_at, status_ts FROM complaints "
+                            f"WHERE hall_id = ? AND id IN ({_marks(part)})", (hall_id, *part))
+    counts = erase(store, hall_id, rows, now=now, why="request")
+    _audit(store, now, f"{hall_id}/{str(body.get('who', '?'))[:40]}", "privacy.erase",
+           {"hall": hall_id, "requests": [r["tracking_no"] for r in rows], "reason": str(body.get("reason", ""))[:200],
+            **counts})
+    return counts
+
+
+def erase(store: Store, hall_id: str, rows: list[dict[str, Any]], *, now: float, why: str) -> dict[str, int]:
+    """Erase these requests of one hall in the projection and the ledger (inside the caller's
+    transaction)."""
+    counts = {"complaints": 0, "events": 0, "records": 0}
+    if not rows:
+        return counts
+    blank = ", ".join(f"{f} = ''" for f in PROJECTED)
+    for part in _chunks([r["id"] for r in rows]):
+        marks = _marks(part)
+        counts["complaints"] += store.execute(
+            f"UPDATE complaints SET {blank}, rating_comment = CASE WHEN rating_comment IS NULL THEN NULL ELSE '' END, "
+            f"erased_at = ?, erased_why = ? WHERE hall_id = ? AND id IN ({marks})", (now, why, hall_id, *part)).rowcount
+        counts["events"] += store.execute(
+            f"UPDATE complaint_events SET note = '' WHERE hall_id = ? AND note != '' AND complaint_id IN ({marks})",
+            (hall_id, *part)).rowcount
+    counts["records"] = _erase_ledger(store, hall_id, rows)
+    return counts
+
+
+def _erase_ledger(store: Store, hall_id: str, rows: list[dict[str, Any]]) -> int:
+    """The raw records about these requests: each request's own record (its id is the
+    request's), its steps' and ratings' (their ids are the projected steps'), and its
+    emergency alarm's, searched in the hall's alarms from a day before the first request to a
+    week after the last one's last step (by the hall's clock)."""
+    ids = [r["id"] for r in rows]
+    record_ids = [i for i in ids if _UUID.fullmatch(i)]
+    for part in _chunks(ids):
+        record_ids += [e["id"] for e in store.query(
+            f"SELECT id FROM complaint_events WHERE hall_id = ? AND complaint_id IN ({_marks(part)})", (hall_id, *part))]
+    found: list[dict[str, Any]] = []
+    for part in _chunks(record_ids):
+        found += store.query(f"SELECT id, kind, body FROM records WHERE hall_id = ? AND id IN ({_marks(part)})",
+                             (hall_id, *part))
+    start = min(r["received_at"] or 0.0 for r in rows) - 86400
+    end = max(r["status_ts"] or r["received_at"] or 0.0 for r in rows) + SYNC_SLACK_S
+    found += store.query("SELECT id, kind, body FROM records WHERE hall_id = ? AND kind = 'alarm' AND node_ts BETWEEN ? AND ?",
+                         (hall_id, start, end))
+    return sum(_erase_record(store, rec, set(ids), {f"complaint.{r['tracking_no']}" for r in rows}) for rec in found)
+
+
+def _erase_record(store: Store, rec: dict[str, Any], ids: set[str], alarms: set[str]) -> int:
+    """Empty the personal fields of one ledger record about these requests; 1 if it changed."""
+    body = rec["body"] if isinstance(rec["body"], dict) else json.loads(rec["body"])
+    kind = rec["kind"]
+    if kind == "alarm":
+        if body.get("id") not in alarms or body.get("text") == ERASED_TEXT:
+            return 0
+        body["text"] = ERASED_TEXT
+    else:
+        about = body.get("id") if kind == "complaint" else body.get("complaint")
+        fields = [f for f in LEDGER.get(kind, ()) if body.get(f)]
+        if about not in ids or not fields:
+            return 0
+        body.update({f: "" for f in fields})
+    store.execute("UPDATE records SET body = ? WHERE id = ?", (json.dumps(body, ensure_ascii=False, sort_keys=True), str(rec["id"])))
+    return 1
+
+
+class RetentionJob:
+    """The daily run in one API worker (``app.extensions["retention"]``): a daemon thread
+    looks every ``interval`` seconds, the first time a minute after start, and runs
+    :func:`run` unless another worker did today. The thread holds the job weakly, so a
+    discarded app stops it."""
+
+    def __init__(self, *, keep_years: int, database_url: str, pool: Any = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.keep_years, self.clock = keep_years, clock
+        self._url, self._pool = database_url, pool
+        self._stop = threading.Event()
+
+    def run_today(self) -> dict[str, int] | None:
+        now = self.clock()
+        with borrowed(self._url, self._pool) as store:
+            return run(store, keep_years=self.keep_years, now=now, day=datetime.fromtimestamp(now, TZ).date().isoformat())
+
+    def start(self, interval: float = 3600.0, first_after: float = 60.0) -> None:
+        threading.Thread(target=_daily, args=(weakref.ref(self), self._stop, interval, first_after),
+                         name="retention", daemon=True).start()
+
+    def close(self) -> None:
+        self._stop.set()
+
+
+def _daily(ref: "weakref.ref[RetentionJob]", stop: threading.Event, interval: float, first_after: float) -> None:
+    wait = first_after
+    while not stop.wait(wait):
+        wait = interval
+        job = ref()
+        if job is None:
+            return
+        try:
+            job.run_today()
+        except Exception:  # a database hiccup must not end the job: it looks again later
+            log.exception("retention run failed; looking again in %s s", interval)
+        del job  # between runs the job is held only weakly
+
+
+def _audit(store: Store, ts: float, who: str, action: str, detail: dict[str, Any]) -> None:
+    store.execute("INSERT INTO audit_log (ts, username, action, detail) VALUES (?, ?, ?, ?)",
+                  (ts, who, action, json.dumps(detail, ensure_ascii=False, sort_keys=True)))
+
+
+def _by_hall(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        out.setdefault(r["hall_id"], []).append(r)
+    return out
+
+
+def _add(total: dict[str, int], more: dict[str, int]) -> None:
+    for k, v in more.items():
+        total[k] = total.get(k, 0) + v
+
+
+def _chunks(ids: list[str]) -> Iterable[list[str]]:
+    for start in range(0, len(ids), _CHUNK):
+        yield ids[start:start + _CHUNK]
+
+
+def _marks(part: list[str]) -> str:
+    return ",".join("?" * len(part))
