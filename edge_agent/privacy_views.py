@@ -47,29 +47,34 @@ def index():
     return _page()
 
 
+def _resident() -> tuple[str, str]:
+    """The room and phone the form carries (typed, or kept in hidden fields)."""
+    return request.form.get("room", ""), request.form.get("phone", "")
+
+
+def _incomplete(room: str):
+    flash("请填写房号和完整的手机号 · Enter the room and the whole phone number")
+    return _page(status=400, room=room)
+
+
 @bp.post("/find")
 @login_required()
 def find():
-    service: Retention = require("retention")
-    room, phone = request.form.get("room", ""), request.form.get("phone", "")
+    room, phone = _resident()
     try:
-        found = service.find(room, phone, who=g.user)
+        return _page(require("retention").find(room, phone, who=g.user), room=room, phone=phone)
     except ValueError:
-        flash("请填写房号和完整的手机号 · Enter the room and the whole phone number")
-        return _page(status=400, room=room)
-    return _page(found, room=room, phone=phone)
+        return _incomplete(room)
 
 
 @bp.post("/export")
 @login_required()
 def export():
-    service: Retention = require("retention")
-    room, phone = request.form.get("room", ""), request.form.get("phone", "")
+    room, phone = _resident()
     try:
-        document = service.export(room, phone, who=g.user)
+        document = require("retention").export(room, phone, who=g.user)
     except ValueError:
-        flash("请填写房号和完整的手机号 · Enter the room and the whole phone number")
-        return _page(status=400, room=room)
+        return _incomplete(room)
     name = f"personal-data-{datetime.now().strftime('%Y%m%d-%H%M')}.json"
     return Response(json.dumps(document, ensure_ascii=False, indent=2), mimetype="application/json",
                     headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
@@ -79,7 +84,7 @@ def export():
 @login_required()
 def erase():
     service: Retention = require("retention")
-    room, phone = request.form.get("room", ""), request.form.get("phone", "")
+    room, phone = _resident()
     ids, reason = request.form.getlist("complaint"), request.form.get("reason", "")
     try:
         counts = service.erase(ids, who=g.user, reason=reason)

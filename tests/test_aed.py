@@ -21,20 +21,10 @@ from hall_common.config import AedConfig
 from hall_common.storage import open_database
 
 from .conftest import wait_for
+from .helpers.clock import Clock
 
 ZONE = ZoneInfo("Asia/Shanghai")
 DOOR_PIN, BUZZER_PIN = 17, 18
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 30, 10, 0, tzinfo=ZONE).timestamp()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def days(self, n: float) -> None:
-        self.now += n * 86400
 
 
 @pytest.fixture
@@ -42,7 +32,7 @@ def cabinet(tmp_path):
     db_path = tmp_path / "edge.db"
     open_database(db_path, migrations).close()
     factory = MockFactory()
-    clock = Clock()
+    clock = Clock(datetime(2026, 11, 30, 10, 0, tzinfo=ZONE).timestamp())
     alarms = Alarms(db_path, None, node="edge")
     aed = Aed(AedConfig(door_pin=DOOR_PIN, location="一楼大厅入口"), db_path=db_path, alarms=alarms, clock=clock,
               pin_factory=factory)
@@ -121,10 +111,10 @@ def test_cabinet_temperature_outside_its_range(cabinet):
 def test_a_failed_or_missing_self_test(cabinet):
     aed, alarms, door, buzzer, clock = cabinet
     aed.on_self_test("pass")
-    clock.days(1)
+    clock.advance(1 * 86400)
     aed.tick()
     assert "aed.self_test_missing" not in active(alarms)  # 24 h is inside the 26 h window
-    clock.days(0.1)
+    clock.advance(0.1 * 86400)
     aed.tick()
     assert active(alarms)["aed.self_test_missing"]["severity"] == "major"
     aed.on_self_test("fail")
@@ -144,7 +134,7 @@ def test_expiry_warns_at_30_days_major_at_7_critical_once_expired(cabinet, part)
     assert f"aed.{part}" not in active(alarms)
     steps = [(1, "warning"), (23, "major"), (8, "critical")]  # 30 days left, 7 days left, a day past
     for days, severity in steps:
-        clock.days(days)
+        clock.advance(days * 86400)
         aed.on_self_test("pass")  # the daily self-test keeps coming
         aed.tick()
         assert active(alarms)[f"aed.{part}"]["severity"] == severity

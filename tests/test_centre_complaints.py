@@ -9,9 +9,7 @@ import json
 import re
 import time
 import uuid
-from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -22,24 +20,12 @@ from hall_common.config import ComplaintsConfig, HoursConfig
 from hall_common.storage import open_database
 
 from .helpers.central import central_app
+from .helpers.clock import Clock, at
 from .minihall import Served
 
-TZ = ZoneInfo("Asia/Shanghai")
 ALWAYS = HoursConfig(periods=[{"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "open": "00:00", "close": "23:59"}])
 SHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots" / "centre"
 PASSWORD = "admin password 1"
-
-
-def at(*args: int) -> float:
-    return datetime(*args, tzinfo=TZ).timestamp()
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.t = 0.0
-
-    def __call__(self) -> float:
-        return self.t
 
 
 class Desk:

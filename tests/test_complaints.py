@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from datetime import datetime
-from zoneinfo import ZoneInfo
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -21,17 +19,13 @@ from hall_common.config import HoursConfig
 from hall_common.errors import RequestFailed
 
 from .conftest import HALL, wait_for
+from .helpers.clock import Clock, at
 from .helpers.edge_inputs import complaint
 from .screens import staff_page
 
-TZ = ZoneInfo("Asia/Shanghai")
 WORKDAYS = HoursConfig(periods=[{"days": ["mon", "tue", "wed", "thu", "fri"], "open": "08:30", "close": "12:00"},
                                 {"days": ["mon", "tue", "wed", "thu", "fri"], "open": "13:30", "close": "17:30"}],
                        closed_dates=["2026-12-25"])
-
-
-def at(*args: int) -> float:
-    return datetime(*args, tzinfo=TZ).timestamp()
 
 
 @pytest.mark.parametrize("kind, category, text, expected", [
@@ -200,14 +194,6 @@ def test_the_kiosk_finds_a_request_by_number_and_last4(mini, broker):
     assert "已受理登记，等待工作人员接单" in page and r["readable"] in page
     assert "13812345678" not in page and "张三丰" not in page
     assert "没有找到对应的记录" in track(r["readable"], "0000")
-
-
-class Clock:
-    def __init__(self, t: float) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
 
 
 class Alarms:

@@ -16,18 +16,11 @@ from hall_common.config import DeviceInfo, EnvironmentConfig
 from hall_common.storage import open_database
 
 from .conftest import wait_for
+from .helpers.clock import Clock
 from .screens import staff_page
 
 DAY = 86400.0
 T0 = 1_750_000_200.0  # a multiple of 300: buckets start on it
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -36,7 +29,7 @@ def hall(tmp_path):
     path = tmp_path / "edge.db"
     open_database(path, migrations).close()
     alarms = Alarms(path, None, node="edge")
-    clock = Clock()
+    clock = Clock(T0)
     env = Environment(EnvironmentConfig(), db_path=path, alarms=alarms, clock=clock,
                       devices=[DeviceInfo(id="env-01", kind="env_node", location="服务大厅", expected_interval_s=30)])
     yield env, clock, alarms
@@ -49,7 +42,7 @@ def feed(env, clock, reading, values, every=10.0, node="env-01"):
     for v in values:
         env.on_reading(node, reading, v)
         env.tick()
-        clock.now += every
+        clock.t += every
 
 
 def active(alarms):
@@ -75,10 +68,10 @@ def test_a_short_spike_does_not_raise(hall):
 def test_the_timer_judges_the_duration_between_sparse_readings(hall):
     env, clock, alarms = hall
     env.on_reading("env-01", "temperature", 29.0)  # one reading, then silence (telemetry on change)
-    clock.now += 59
+    clock.t += 59
     env.tick()
     assert active(alarms) == {}
-    clock.now += 1
+    clock.t += 1
     env.tick()
     assert "env.env-01.temperature" in active(alarms)
 
@@ -86,7 +79,7 @@ def test_the_timer_judges_the_duration_between_sparse_readings(hall):
 def test_a_silent_node_neither_raises_nor_clears(hall):
     env, clock, alarms = hall
     env.on_reading("env-01", "temperature", 29.0)
-    clock.now += 91  # beyond 3 × the node's 30 s interval: the reading no longer holds
+    clock.t += 91  # beyond 3 × the node's 30 s interval: the reading no longer holds
     env.tick()
     assert active(alarms) == {}
 

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -20,24 +18,10 @@ from edge_agent.first_aid import OUTBOX_KIND, FirstAid, Refused
 from edge_agent.services import EdgeServices
 from hall_common.storage import open_database
 
+from .helpers.clock import Clock, at
 from .helpers.edge_inputs import console_config
 
-TZ = ZoneInfo("Asia/Shanghai")
 SHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots" / "first-aid"
-
-
-def at(*args: int) -> float:
-    return datetime(*args, tzinfo=TZ).timestamp()
-
-
-class Clock:
-    """The service's "now", moved by the test."""
-
-    def __init__(self, t: float) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
 
 
 class Hall:

@@ -27,17 +27,8 @@ from hall_common.config import CentralConfig
 
 from .conftest import wait_for
 from .helpers.central import central_app
+from .helpers.clock import Clock
 from .minihall import Served
-
-
-class Clock:
-    """The centre's and the sandbox's time, moved by the test."""
-
-    def __init__(self) -> None:
-        self.t = time.time()
-
-    def __call__(self) -> float:
-        return self.t
 
 
 class Centre:
@@ -72,7 +63,7 @@ class Centre:
 
 
 def make_centre(tmp_path, url: str) -> Centre:
-    clock = Clock()
+    clock = Clock(time.time())
     app, store, tokens = central_app(tmp_path, url, test_config={"PAYMENTS_CLOCK": clock, "PAYMENTS_SWEEP": False},
                                      payments={"sweep_s": 0})
     load_demo(store, "h1")

@@ -17,19 +17,10 @@ from hall_common.config import QueueConfig
 from hall_common.errors import RequestFailed
 from hall_common.storage import open_database
 
+from .helpers.clock import Clock
+
 TZ = ZoneInfo("Asia/Shanghai")
 ALWAYS = {"periods": [{"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "open": "00:00", "close": "23:59"}]}
-
-
-class Clock:
-    def __init__(self, when: datetime) -> None:
-        self.t = when.timestamp()
-
-    def __call__(self) -> float:
-        return self.t
-
-    def advance(self, seconds: float) -> None:
-        self.t += seconds
 
 
 def config(**kw) -> QueueConfig:
@@ -43,7 +34,7 @@ def config(**kw) -> QueueConfig:
 
 @pytest.fixture
 def clock():
-    return Clock(datetime(2026, 11, 24, 9, 0, tzinfo=TZ))
+    return Clock(datetime(2026, 11, 24, 9, 0, tzinfo=TZ).timestamp())
 
 
 @pytest.fixture

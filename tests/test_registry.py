@@ -7,17 +7,11 @@ from edge_agent.registry import Registry
 from hall_common.bus.payloads import Birth, NodeState
 from hall_common.storage import open_database
 
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from .helpers.clock import Clock
 
 
 def make(tmp_path):
-    clock = Clock()
+    clock = Clock(1000.0)
     return Registry(open_database(tmp_path / "edge.db", migrations), stale_after=60, clock=clock), clock
 
 
@@ -46,7 +40,7 @@ def test_a_silent_sensor_node_goes_stale_and_comes_back(tmp_path):
     reg, clock = make(tmp_path)
     reg.on_esphome_status("env-01", True)
     assert state(reg, "env-01").online
-    clock.now += 61
+    clock.t += 61
     assert state(reg, "env-01").stale and not state(reg, "env-01").online
     reg.seen("env-01")
     assert state(reg, "env-01").online
@@ -58,21 +52,21 @@ def test_a_kiosk_is_not_stale_for_being_quiet(tmp_path):
     reg, clock = make(tmp_path)
     reg.on_birth("kiosk-01", Birth(session=1, kind="kiosk", sw="1", ts=0))
     reg.on_state("kiosk-01", NodeState(state="ready", session=1))
-    clock.now += 3600
+    clock.t += 3600
     assert state(reg, "kiosk-01").online
 
 
 def test_configured_devices_bring_model_place_and_their_own_interval(tmp_path):
     from hall_common.config import DeviceInfo
 
-    clock = Clock()
+    clock = Clock(1000.0)
     reg = Registry(open_database(tmp_path / "edge.db", migrations), stale_after=600, clock=clock, devices=[
         DeviceInfo(id="aed-01", kind="aed_node", model="ESP32 + DS18B20", location="一楼入口", expected_interval_s=10),
         DeviceInfo(id="env-02", kind="env_node", model="SCD41", location="二楼")])
     reg.on_esphome_status("aed-01", True)
     n = state(reg, "aed-01")
     assert (n.kind, n.model, n.location, n.online) == ("aed_node", "ESP32 + DS18B20", "一楼入口", True)
-    clock.now += 31  # three intervals of 10 s, well inside the general 600 s
+    clock.t += 31  # three intervals of 10 s, well inside the general 600 s
     assert state(reg, "aed-01").stale
     # A configured node that never connected is listed, not forgotten.
     assert state(reg, "env-02").state == "never" and state(reg, "env-02").location == "二楼"

@@ -8,9 +8,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
-from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -23,27 +21,15 @@ from hall_common.errors import RequestFailed
 from hall_common.storage import open_database
 
 from .conftest import wait_for
+from .helpers.clock import Clock, at
 from .helpers.edge_db import rows
 from .helpers.edge_inputs import complaint
 from .screens import staff_page
 
-TZ = ZoneInfo("Asia/Shanghai")
 SHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots" / "privacy"
 OLD = {"name": "欧阳娜娜", "phone": "13866661234", "room": "9-3-1701", "place": "9 栋 3 单元",
        "content": "卫生间漏水严重，楼下邻居说滴到客厅了", "wanted": "请给我回个电话"}
 """The person whose request is years old: none of this may be left once it is erased."""
-
-
-def at(*args: int) -> float:
-    return datetime(*args, tzinfo=TZ).timestamp()
-
-
-class Clock:
-    def __init__(self, t: float) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ from hall_common.storage import open_database
 
 from .conftest import wait_for
 from .helpers import edge_db
+from .helpers.clock import Clock
 from .screens import check_screen, staff_page
 
 ALWAYS = {"periods": [{"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "open": "00:00", "close": "23:59"}]}
@@ -174,13 +175,6 @@ def test_malformed_ratings_are_refused_with_the_field_and_nothing_is_stored(mini
 
 # -- the engine alone, with a clock the test moves ------------------------------------------
 
-class Clock:
-    def __init__(self, when: datetime) -> None:
-        self.t = when.timestamp()
-
-    def __call__(self) -> float:
-        return self.t
-
 
 @pytest.fixture
 def engine(tmp_path):
@@ -188,7 +182,7 @@ def engine(tmp_path):
 
     records: list[tuple] = []
     db = open_database(tmp_path / "edge.db", migrations, shared_thread=True)
-    clock = Clock(datetime(2026, 11, 24, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai")))
+    clock = Clock(datetime(2026, 11, 24, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai")).timestamp())
     e = QueueEngine(db, QueueConfig(**QUEUE), clock=clock, hall_id="h1",
                     record=lambda db, kind, body, node, rid: records.append((kind, body, node, rid)))
     e.records, e.test_clock = records, clock  # type: ignore[attr-defined]
