@@ -57,8 +57,8 @@ def run(store: Store, *, keep_years: int, now: float, day: str | None = None) ->
             if store.execute("INSERT INTO retention_runs (day, ts) VALUES (?, ?) ON CONFLICT (day) DO NOTHING",
                              (day, now)).rowcount == 0:
                 return None
-        due = store.query("SELECT id, hall_id, tracking_no, received_at, status_ts FROM complaints "
-                          "WHERE erased_at IS NULL AND coalesce(status_ts, received_at) < ?", (cutoff,))
+        due = store.query("SELECT id, hall_id, tracking_no, grade, received_at, status_ts, responded_at "
+                          "FROM complaints WHERE erased_at IS NULL AND coalesce(status_ts, received_at) < ?", (cutoff,))
         counts = {"complaints": 0, "events": 0, "records": 0}
         for hall_id, rows in _by_hall(due).items():
             _add(counts, erase(store, hall_id, rows, now=now, why="retention"))
@@ -74,8 +74,8 @@ def erase_requested(store: Store, hall_id: str, body: dict[str, Any], *, now: fl
     ids = [str(i) for i in body.get("complaints", []) if isinstance(i, str)][:1000]
     rows = []
     for part in _chunks(ids):
-        rows += store.query(f"SELECT id, hall_id, tracking_no, received_at, status_ts FROM complaints "
-                            f"WHERE hall_id = ? AND id IN ({_marks(part)})", (hall_id, *part))
+        rows += store.query(f"SELECT id, hall_id, tracking_no, grade, received_at, status_ts, responded_at "
+                            f"FROM complaints WHERE hall_id = ? AND id IN ({_marks(part)})", (hall_id, *part))
     counts = erase(store, hall_id, rows, now=now, why="request")
     _audit(store, now, f"{hall_id}/{str(body.get('who', '?'))[:40]}", "privacy.erase",
            {"hall": hall_id, "requests": [r["tracking_no"] for r in rows], "reason": str(body.get("reason", ""))[:200],
@@ -104,41 +104,46 @@ def erase(store: Store, hall_id: str, rows: list[dict[str, Any]], *, now: float,
 
 def _erase_ledger(store: Store, hall_id: str, rows: list[dict[str, Any]]) -> int:
     """The raw records about these requests: each request's own record (its id is the
-    request's), its steps' and ratings' (their ids are the projected steps'), and its
-    emergency alarm's, searched in the hall's alarms from a day before the first request to a
-    week after the last one's last step (by the hall's clock)."""
+    request's), its steps' and ratings' (their ids are the projected steps'), and, for an
+    emergency, its alarm's (raised at the report, cleared once staff responded: searched
+    in the hall's alarms between the two, by the hall's clock)."""
     ids = [r["id"] for r in rows]
     record_ids = [i for i in ids if _UUID.fullmatch(i)]
     for part in _chunks(ids):
         record_ids += [e["id"] for e in store.query(
             f"SELECT id FROM complaint_events WHERE hall_id = ? AND complaint_id IN ({_marks(part)})", (hall_id, *part))]
     found: list[dict[str, Any]] = []
-    for part in _chunks(record_ids):
-        found += store.query(f"SELECT id, kind, body FROM records WHERE hall_id = ? AND id IN ({_marks(part)})",
-                             (hall_id, *part))
-    start = min(r["received_at"] or 0.0 for r in rows) - 86400
-    end = max(r["status_ts"] or r["received_at"] or 0.0 for r in rows) + SYNC_SLACK_S
-    found += store.query("SELECT id, kind, body FROM records WHERE hall_id = ? AND kind = 'alarm' AND node_ts BETWEEN ? AND ?",
-                         (hall_id, start, end))
-    return sum(_erase_record(store, rec, set(ids), {f"complaint.{r['tracking_no']}" for r in rows}) for rec in found)
+    for part in _chunks(record_ids):  # by primary key alone: SQLite would rather walk the hall's index
+        found += [rec for rec in store.query(f"SELECT id, hall_id, kind, body FROM records WHERE id IN ({_marks(part)})",
+                                             part) if rec["hall_id"] == hall_id]
+    for r in rows:
+        if r["grade"] == "emergency" and r["received_at"] is not None:
+            end = (r["responded_at"] or r["status_ts"] or r["received_at"]) + SYNC_SLACK_S
+            found += store.query("SELECT id, kind, body FROM records WHERE hall_id = ? AND kind = 'alarm' "
+                                 "AND node_ts BETWEEN ? AND ?", (hall_id, r["received_at"] - 86400, end))
+    about, alarms = set(ids), {f"complaint.{r['tracking_no']}" for r in rows}
+    changed = [c for c in (_erased(rec, about, alarms) for rec in found) if c is not None]
+    if changed:
+        store.executemany("UPDATE records SET body = ? WHERE id = ?", changed)
+    return len(changed)
 
 
-def _erase_record(store: Store, rec: dict[str, Any], ids: set[str], alarms: set[str]) -> int:
-    """Empty the personal fields of one ledger record about these requests; 1 if it changed."""
+def _erased(rec: dict[str, Any], ids: set[str], alarms: set[str]) -> tuple[str, str] | None:
+    """(the body with its personal fields emptied, the record's id) for a ledger record about
+    these requests; None if there is nothing to empty."""
     body = rec["body"] if isinstance(rec["body"], dict) else json.loads(rec["body"])
     kind = rec["kind"]
     if kind == "alarm":
         if body.get("id") not in alarms or body.get("text") == ERASED_TEXT:
-            return 0
+            return None
         body["text"] = ERASED_TEXT
     else:
         about = body.get("id") if kind == "complaint" else body.get("complaint")
         fields = [f for f in LEDGER.get(kind, ()) if body.get(f)]
         if about not in ids or not fields:
-            return 0
+            return None
         body.update({f: "" for f in fields})
-    store.execute("UPDATE records SET body = ? WHERE id = ?", (json.dumps(body, ensure_ascii=False, sort_keys=True), str(rec["id"])))
-    return 1
+    return json.dumps(body, ensure_ascii=False, sort_keys=True), str(rec["id"])
 
 
 class RetentionJob:
