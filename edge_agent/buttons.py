@@ -38,7 +38,7 @@ It also covers pin drivers that ignore ``bounce_time`` (gpiozero's mock pins do)
 class CounterButtons:
     def __init__(self, pins: dict[str, int], act: Callable[[str], Any], *, pin_factory: Any = None,
                  bounce_s: float = BOUNCE_S, repeat_s: float = REPEAT_S) -> None:
-        self._act, self._repeat_s = act, repeat_s
+        self._act, self.repeat_s = act, repeat_s
         self._last: dict[str, float] = {}
         self._presses: queue.Queue[str | None] = queue.Queue(maxsize=100)
         self.buttons: dict[str, Button] = {}
@@ -51,7 +51,7 @@ class CounterButtons:
 
     def _press(self, counter: str) -> None:
         now = time.monotonic()
-        if now - self._last.get(counter, float("-inf")) < self._repeat_s:
+        if now - self._last.get(counter, float("-inf")) < self.repeat_s:
             return
         self._last[counter] = now
         try:

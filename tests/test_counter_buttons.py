@@ -35,10 +35,11 @@ def test_a_press_calls_the_next_number_and_the_board_hears_it(mini, broker):
     assert board.wait_connected(10)
     for _ in range(2):
         agent.queue.answer("ticket", "kiosk-01", {"request": str(uuid.uuid4()), "service": "procedures"})
+    agent.queue.buttons.repeat_s = 0.2  # a shorter wait than the hall's second, for the test
     press(agent.queue.buttons.buttons["c1"])
     wait_for(lambda: len(calls) == 1)
     assert (calls[0].ticket, calls[0].counter) == ("A001", "c1")
-    time.sleep(1.1)  # a deliberate second press, not a double press
+    time.sleep(0.25)  # a deliberate second press, not a double press
     press(agent.queue.buttons.buttons["c1"])
     wait_for(lambda: len(calls) == 2)
     assert calls[1].ticket == "A002"
@@ -63,8 +64,9 @@ def test_contact_bounce_and_a_double_press_are_one_press(mini):
 
 def test_a_press_with_nobody_waiting_changes_nothing_and_the_button_still_works(mini):
     agent = mini.edge(queue=QUEUE, hardware={"gpio": "mock"})
+    agent.queue.buttons.repeat_s = 0.2
     press(agent.queue.buttons.buttons["c2"])
-    time.sleep(1.1)
+    time.sleep(0.25)
     agent.queue.answer("ticket", "kiosk-01", {"request": str(uuid.uuid4()), "service": "payment"})
     press(agent.queue.buttons.buttons["c2"])
     wait_for(lambda: next(c for c in agent.queue.engine.counter_states() if c["counter"].id == "c2")["ticket"])
