@@ -21,7 +21,7 @@ from harness import centre_process, machine, options, scratch
 
 from central_sync import client as outbox
 from central_sync.client import SyncWorker
-from hall_common.storage import Migrations, open_database
+from hall_common.storage import Migrations, immediate, open_database
 
 
 def peak_rss_mb() -> float:
@@ -49,7 +49,7 @@ def main() -> None:
         outbox.add_outbox_tables(migrations)
         db = open_database(d / "node.db", migrations)
         now = time.time()
-        with db.conn:
+        with immediate(db):
             db.conn.executemany(
                 "INSERT INTO outbox (id, kind, node, ts, body) VALUES (?, ?, ?, ?, ?)",
                 ((str(uuid.uuid4()), "ticket", "kiosk-01", now, json.dumps({"number": f"A{i % 1000:03d}", "service": "consult"}))

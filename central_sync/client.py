@@ -4,9 +4,9 @@ centre at least once, whatever happens to the link, the process or the power.
 A record goes into the node's own SQLite outbox **in the same transaction** as the fact it
 carries, so a record exists if and only if the fact does::
 
-    with db.atomic():
+    with immediate(db):
         db["help_requests"].insert(row, pk="id")
-        outbox.add(db, "help_request", row)
+        outbox.add(db, "help_request", row, node="kiosk-01")
 
 A :class:`SyncWorker` thread pushes the oldest unsent records in batches, and marks them
 sent only once the centre acknowledged them (applied, or already held). A crash between
@@ -34,7 +34,7 @@ from typing import Any, Callable
 import sqlite_utils
 
 from hall_common.errors import HallError
-from hall_common.storage import Migrations, open_database
+from hall_common.storage import Migrations, immediate, open_database
 
 from .protocol import MAX_RECORDS, Ack, Batch, ConfigPage, ContentPage, Record
 
@@ -210,7 +210,7 @@ class SyncWorker:
         ack = self._post(batch)
         done = [str(i) for i in ack.applied] + [str(i) for i in ack.duplicates]
         now = time.time()
-        with db.conn:
+        with immediate(db):
             db.conn.executemany("UPDATE outbox SET sent_at = ? WHERE id = ?", [(now, i) for i in done])
             db.conn.execute(
                 "INSERT INTO sync_state (key, last_success, attempts) VALUES ('centre', ?, 0) "
@@ -234,7 +234,7 @@ class SyncWorker:
         if page.items:
             self.feeds[feed](page.items)
         if page.cursor != after:
-            with db.conn:
+            with immediate(db):
                 db.conn.execute("INSERT INTO sync_cursors (name, value) VALUES (?, ?) "
                                 "ON CONFLICT (name) DO UPDATE SET value = excluded.value", (feed, page.cursor))
         return len(page.items)
@@ -256,7 +256,7 @@ class SyncWorker:
             raise
 
     def _note_error(self, db: sqlite_utils.Database, exc: Exception) -> None:
-        with db.conn:
+        with immediate(db):
             db.conn.execute(
                 "INSERT INTO sync_state (key, last_error, last_error_at, attempts) VALUES ('centre', ?, ?, 1) "
                 "ON CONFLICT (key) DO UPDATE SET last_error = excluded.last_error, last_error_at = excluded.last_error_at, "
@@ -266,5 +266,5 @@ class SyncWorker:
 
     def purge(self, db: sqlite_utils.Database, *, older_than: float) -> int:
         """Forget records the centre acknowledged more than ``older_than`` seconds ago."""
-        with db.conn:
+        with immediate(db):
             return db.conn.execute("DELETE FROM outbox WHERE sent_at < ?", (time.time() - older_than,)).rowcount

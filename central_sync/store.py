@@ -5,12 +5,23 @@ SQL is written once with ``?`` placeholders and standard syntax that both unders
 (``INSERT ... ON CONFLICT DO NOTHING``, ``RETURNING``); the store converts placeholders for
 psycopg. Every write that belongs together runs in :meth:`Store.transaction`.
 
+Two requests (two API workers, two admins) can run the same read-decide-write at once.
+Where the write itself can carry the decision, it does: a conditional update (``UPDATE ...
+WHERE status = 'created'``, checked by its row count) or ``INSERT ... ON CONFLICT``. Where
+it cannot (the next version number is the largest one plus one), the transaction first
+takes :meth:`Store.lock` on what it decides about.
+
 Example::
 
     store = Store.connect("postgresql://centre@db/centre")
     with store.transaction():
         store.execute("INSERT INTO halls (hall_id, name, registered_at) VALUES (?, ?, ?)", ("h1", "幸福里", now))
     rows = store.query("SELECT * FROM halls")
+
+    with store.transaction():
+        store.lock("configs")  # the next admin saving waits here until this one commits
+        version = (store.scalar("SELECT max(version) FROM configs") or 0) + 1
+        ...
 """
 
 from __future__ import annotations
@@ -22,6 +33,10 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Literal, Sequence
 
 Dialect = Literal["sqlite", "postgresql"]
+
+LOCK_SPACE = 7002
+"""The first key of the advisory locks :meth:`Store.lock` takes on PostgreSQL (migrations
+take 7001 in the one-key space, which is apart from this two-key space)."""
 
 
 class Store:
@@ -90,15 +105,28 @@ class Store:
                 with self.conn.transaction():
                     yield self
             else:
+                # IMMEDIATE: the write lock at the start, so a transaction that reads before
+                # it writes waits for another writer instead of failing "database is locked".
                 self.conn.execute("BEGIN IMMEDIATE")
                 try:
                     yield self
+                    self.conn.execute("COMMIT")
                 except BaseException:
-                    self.conn.execute("ROLLBACK")
+                    if self.conn.in_transaction:  # an error may have ended it already; a failed COMMIT has not
+                        self.conn.execute("ROLLBACK")
                     raise
-                self.conn.execute("COMMIT")
         finally:
             self._depth = 0
+
+    def lock(self, name: str) -> None:
+        """Make the other transactions that lock ``name`` wait until this one ends: for a
+        read-decide-write that no single statement can do (say, taking the next version
+        number). On PostgreSQL a transaction-level advisory lock; on SQLite nothing to do,
+        the transaction's ``BEGIN IMMEDIATE`` already holds the one write lock."""
+        if not self._depth:
+            raise RuntimeError("Store.lock() holds until the transaction ends: call it inside store.transaction()")
+        if self.dialect == "postgresql":
+            self.execute(f"SELECT pg_advisory_xact_lock({LOCK_SPACE}, hashtext(?))", (name,))
 
     def close(self) -> None:
         self.conn.close()

@@ -36,6 +36,7 @@ from hall_common.bus import contract
 from hall_common.bus.payloads import DeviceState
 from hall_common.config import AedConfig
 from hall_common.errors import HallError
+from hall_common.storage import immediate
 
 from .alarms import Alarms
 from .component import Component
@@ -111,7 +112,7 @@ class Aed(Component):
 
     def on_door(self, is_open: bool, *, source: str = "node") -> None:
         now = self.clock()
-        with self._lock:
+        with self._lock, immediate(self.db):  # the door and the use it opens or ends, or neither
             was_open = self._get("door_open") == "1"
             self._set("door_open", "1" if is_open else "0")
             if is_open and not was_open:
@@ -149,7 +150,7 @@ class Aed(Component):
         if result not in ("pass", "fail"):
             log.warning("AED self-test: unknown result %r dropped", result[:20])
             return
-        with self._lock:
+        with self._lock, immediate(self.db):
             self._set("self_test", result)
             self._set("self_test_at", f"{self.clock():.0f}")
         self.alarms.clear("aed.self_test_missing")
@@ -167,7 +168,7 @@ class Aed(Component):
         if part not in PARTS:
             raise AedRefused("未知部件 · Unknown part")
         day = _parse_day(value)
-        with self._lock:
+        with self._lock, immediate(self.db):
             self._set(f"{part}_expires", day.isoformat())
             self._set(f"{part}_set_by", who)
         log.info("AED %s expiry set to %s by %s", part, day, who)
@@ -179,22 +180,20 @@ class Aed(Component):
                                        (rearmed, "AED 已复位待用 · AED re-armed")) if not done]
         if missing:
             raise AedRefused("请完成检查单：" + "；".join(missing) + " · Complete the checklist first")
-        with self._lock:
+        now = self.clock()
+        with self._lock, immediate(self.db):  # checked and written together, or nothing written
             if self._get("door_open") == "1":
                 raise AedRefused("柜门传感器仍显示打开，请关好柜门 · The door sensor still says open: close the door")
             if self._get("in_use") != "1":
                 raise AedRefused("没有待处理的使用记录 · No use of the AED is waiting for its checklist")
-        day = _parse_day(new_pads_expire) if new_pads_expire.strip() else None
-        now = self.clock()
-        with self._lock:
-            with self.db.atomic():
-                last = self._last_use()
-                if last is not None:
-                    self.db["aed_uses"].update(last["id"], {"checked_at": now, "checked_by": who, "pads_replaced": 1,
-                                                            "rearmed": 1, "note": note.strip()[:200]})
-                self._set("in_use", "0")
-                if day is not None:
-                    self._set("pads_expires", day.isoformat())
+            day = _parse_day(new_pads_expire) if new_pads_expire.strip() else None
+            last = self._last_use()
+            if last is not None:
+                self.db["aed_uses"].update(last["id"], {"checked_at": now, "checked_by": who, "pads_replaced": 1,
+                                                        "rearmed": 1, "note": note.strip()[:200]})
+            self._set("in_use", "0")
+            if day is not None:
+                self._set("pads_expires", day.isoformat())
         self.alarms.clear("aed.door")
         log.info("AED checklist completed by %s", who)
         self.tick()

@@ -182,9 +182,6 @@ class Alarms(Component):
     def _store(self, alarm: dict[str, Any], event: str) -> bool:
         """Store the change with its log line and outbox record; False (nothing stored)
         when the disk is full. Any other database error is raised as before."""
-        # BEGIN IMMEDIATE: this reads the table layout before writing, and other writers
-        # (readings, the queue, printing) share the file; a deferred transaction would fail
-        # at once with "database is locked" instead of waiting its turn.
         try:
             with immediate(self.db):
                 self.db["alarms"].upsert(alarm, pk="id")
@@ -192,9 +189,7 @@ class Alarms(Component):
                                              "text": alarm["text"], "who": alarm["acked_by"] if event == "acknowledged" else None,
                                              "ts": time.time()})
                 outbox.add(self.db, "alarm", {**alarm, "event": event}, node=self.node)
-        except sqlite3.OperationalError as exc:
-            if self.db.conn.in_transaction:  # a failed COMMIT can leave it open
-                self.db.conn.rollback()
+        except sqlite3.OperationalError as exc:  # immediate() has rolled back, a failed COMMIT too
             if not self.disk.write_failed(f"edge.db (alarm {alarm['id']} {event})", exc):
                 raise
             self.store_error = exc

@@ -12,6 +12,7 @@ from central_sync import client as outbox
 from hall_common import disk
 from hall_common.auth import login_required
 from hall_common.errors import RequestFailed
+from hall_common.storage import immediate
 from hall_common.web import get_db
 
 from .alarms import Alarms
@@ -152,8 +153,12 @@ def reprint(job: str):
 @bp.post("/help/<request_id>/handled")
 @login_required()
 def help_handled(request_id: str):
-    """Staff went to the kiosk: the request leaves the list, with who and when recorded."""
-    get_db()["help_requests"].update(request_id, {"handled_at": time.time(), "handled_by": g.user})
+    """Staff went to the kiosk: the request leaves the list, with who and when recorded
+    (the first to mark it; a second click, or a request already gone, changes nothing)."""
+    db = get_db()
+    with immediate(db):
+        db.execute("UPDATE help_requests SET handled_at = ?, handled_by = ? WHERE id = ? AND handled_at IS NULL",
+                   [time.time(), g.user, request_id])
     return redirect(url_for("console.overview"))
 
 

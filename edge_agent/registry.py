@@ -16,6 +16,7 @@ import sqlite_utils
 
 from hall_common.bus.payloads import Birth, NodeState
 from hall_common.config import DeviceInfo
+from hall_common.storage import immediate
 
 log = logging.getLogger(__name__)
 
@@ -74,40 +75,43 @@ class Registry:
         return False
 
     def on_state(self, node: str, state: NodeState) -> None:
-        if self._stale_session(node, state.session):
-            return
-        now = self.clock()
-        row = self._row(node) or {"node": node, "kind": "unknown", "first_seen": now}
-        changed = row.get("state") != state.state
-        row.update(state=state.state, session=state.session)
-        if state.state == "ready":
-            row["last_seen"] = now
-        if changed:
-            row["state_changed_at"] = now
-            log.info("registry: %s is %s", node, state.state)
-        self.db["nodes"].upsert(row, pk="node")
+        with immediate(self.db):  # the row read is the row changed
+            if self._stale_session(node, state.session):
+                return
+            now = self.clock()
+            row = self._row(node) or {"node": node, "kind": "unknown", "first_seen": now}
+            changed = row.get("state") != state.state
+            row.update(state=state.state, session=state.session)
+            if state.state == "ready":
+                row["last_seen"] = now
+            if changed:
+                row["state_changed_at"] = now
+                log.info("registry: %s is %s", node, state.state)
+            self.db["nodes"].upsert(row, pk="node")
 
     def on_birth(self, node: str, birth: Birth) -> None:
-        if self._stale_session(node, birth.session):
-            return
-        now = self.clock()
-        row = self._row(node) or {"node": node, "state": "ready", "first_seen": now, "state_changed_at": now}
-        row.update(kind=birth.kind, sw=birth.sw, config_version=birth.config_version,
-                   session=birth.session, last_seen=now)
-        self.db["nodes"].upsert(row, pk="node")
+        with immediate(self.db):
+            if self._stale_session(node, birth.session):
+                return
+            now = self.clock()
+            row = self._row(node) or {"node": node, "state": "ready", "first_seen": now, "state_changed_at": now}
+            row.update(kind=birth.kind, sw=birth.sw, config_version=birth.config_version,
+                       session=birth.session, last_seen=now)
+            self.db["nodes"].upsert(row, pk="node")
 
     def on_esphome_status(self, node: str, online: bool) -> None:
         """ESPHome nodes have no session counter: their ``status`` topic is all we get."""
-        now = self.clock()
-        row = self._row(node) or {"node": node, "kind": "esphome", "session": 0, "first_seen": now}
-        state = "ready" if online else "lost"
-        if row.get("state") != state:
-            row["state_changed_at"] = now
-            log.info("registry: %s is %s", node, state)
-        row["state"] = state
-        if online:
-            row["last_seen"] = now
-        self.db["nodes"].upsert(row, pk="node")
+        with immediate(self.db):
+            now = self.clock()
+            row = self._row(node) or {"node": node, "kind": "esphome", "session": 0, "first_seen": now}
+            state = "ready" if online else "lost"
+            if row.get("state") != state:
+                row["state_changed_at"] = now
+                log.info("registry: %s is %s", node, state)
+            row["state"] = state
+            if online:
+                row["last_seen"] = now
+            self.db["nodes"].upsert(row, pk="node")
 
     def seen(self, node: str) -> None:
         """A reading or event arrived from ``node``: it is alive now. Kept in memory only
@@ -122,7 +126,7 @@ class Registry:
         noted = [(ts, node) for node, ts in list(self._seen.items()) if self._written.get(node) != ts]
         if not noted:
             return 0
-        with db.conn:
+        with immediate(db):
             db.conn.executemany("UPDATE nodes SET last_seen = ? WHERE node = ? AND (last_seen IS NULL OR last_seen < ?)",
                                 [(ts, node, ts) for ts, node in noted])
         for ts, node in noted:

@@ -14,8 +14,12 @@ Example::
         db["outbox"].create({"id": str, "body": str}, pk="id")
 
     db = open_database(path, migrations)
-    with db.atomic():
+    with immediate(db):
         db["outbox"].insert({"id": "1", "body": "{}"})
+
+Every transaction that writes is :func:`immediate`: it takes the write lock at its start, so
+a writer waits its turn (``busy_timeout``) instead of failing. ``tests/test_write_transactions.py``
+keeps the product code to that one way.
 """
 
 from __future__ import annotations
@@ -62,22 +66,30 @@ def open_database(
 
 @contextmanager
 def immediate(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
-    """A write transaction that takes the write lock at its start (``BEGIN IMMEDIATE``).
+    """The write transaction of the project: it takes the write lock at its start
+    (``BEGIN IMMEDIATE``), commits at the end, rolls back and re-raises on an error.
 
-    sqlite-utils' ``atomic()`` begins a deferred transaction: one that reads first and then
-    writes fails at once with "database is locked" when another connection wrote in
-    between, instead of waiting its turn. Use this where a transaction reads, then decides,
-    then writes (numbering tickets, say).
+    sqlite-utils' ``atomic()`` (and ``with conn:``) begin a deferred transaction: one that
+    reads and then writes fails at once with "database is locked" (``SQLITE_BUSY_SNAPSHOT``
+    in WAL) when another connection wrote in between, instead of waiting ``busy_timeout``
+    for its turn. sqlite-utils' own ``insert``, ``upsert`` and ``update`` read the table's
+    layout before they write, so even a transaction of two inserts reads first. Hence one
+    rule: every transaction that writes is this one, whatever it reads. Nested sqlite-utils
+    calls inside it use savepoints.
+
+    While it is open, write through ``db`` only: a write through another connection to the
+    same file, on the same thread, would wait for this transaction, which waits for it.
     """
     db.conn.execute("BEGIN IMMEDIATE")
     try:
         yield db
+        db.conn.execute("COMMIT")
     except BaseException:
+        # A failed COMMIT (a full disk) leaves the transaction open: end it here, or the
+        # connection's next BEGIN would fail too.
         if db.conn.in_transaction:
             db.conn.execute("ROLLBACK")
         raise
-    else:
-        db.conn.execute("COMMIT")
 
 
 def write_private(path: Path, data: bytes) -> None:

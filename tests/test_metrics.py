@@ -20,7 +20,7 @@ from hall_common.bus.client import BusMessage
 from hall_common.bus.payloads import Birth, NodeState
 from hall_common.config import EdgeConfig
 from hall_common.escpos_status import PrinterStatus
-from hall_common.storage import open_database
+from hall_common.storage import immediate, open_database
 
 
 def edge_config(tmp_path: Path, *, centre: bool = False) -> EdgeConfig:
@@ -121,7 +121,7 @@ def test_nodes_printers_environment_outbox_and_ingested(hall):
     registry.on_birth("kiosk-01", Birth(session=1, kind="kiosk", sw="1", config_version=None, ts=1.0))
     registry.on_esphome_status("env-01", True)  # last seen at 1000: long ago, so stale
     registry.on_state("kiosk-02", NodeState(state="lost", session=1, ts=None))
-    with db.atomic():
+    with immediate(db):
         outbox.add(db, "help_request", {"id": "x"}, node="kiosk-01")
     db.close()
     msg = BusMessage(topic="hall/v1/h1/env-01/sensor/co2/state", family=contract.ESPHOME_SENSOR,

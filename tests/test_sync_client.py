@@ -17,7 +17,7 @@ from central_sync.protocol import Batch
 from central_sync.server import credentials
 from central_sync.store import Store
 from hall_common.config import CentralConfig
-from hall_common.storage import Migrations, open_database
+from hall_common.storage import Migrations, immediate, open_database
 
 from .conftest import wait_for
 from .minihall import Served
@@ -50,7 +50,7 @@ def centre(tmp_path):
 def write_facts(db, start: int, count: int) -> list[str]:
     ids = []
     for n in range(start, start + count):
-        with db.atomic():
+        with immediate(db):
             rid = outbox.add(db, "ticket", {"n": n}, node="kiosk-01")
             db["facts"].insert({"id": rid, "n": n})
         ids.append(rid)
@@ -159,7 +159,7 @@ def test_backoff_grows_with_full_jitter():
 def test_a_bad_record_is_refused_before_it_reaches_the_outbox(tmp_path):
     db = node_db(tmp_path / "node.db")
     with pytest.raises(ValueError):
-        with db.atomic():
+        with immediate(db):
             db["facts"].insert({"id": "x", "n": 1})
             outbox.add(db, "bribe", {}, node="kiosk-01")
     assert db["facts"].count == 0 and outbox.status(db).depth == 0  # the fact went with it
@@ -168,7 +168,7 @@ def test_a_bad_record_is_refused_before_it_reaches_the_outbox(tmp_path):
 def test_acknowledged_records_are_purged_after_the_retention_and_unsent_ones_kept(tmp_path):
     db = node_db(tmp_path / "node.db")
     ids = write_facts(db, 0, 4)
-    with db.conn:
+    with immediate(db):
         db.conn.execute("UPDATE outbox SET sent_at = ? WHERE id IN (?, ?)", (time.time() - 8 * 86400, ids[0], ids[1]))
         db.conn.execute("UPDATE outbox SET sent_at = ? WHERE id = ?", (time.time(), ids[2]))
     worker = SyncWorker(db_path=tmp_path / "node.db", url="http://127.0.0.1:9", token="t", hall_id="h1")

@@ -83,6 +83,7 @@ def create():
         return _page(text), 422
     store = get_store()
     with store.transaction():
+        store.lock("configs")  # two admins saving at once get two versions, not one error
         version = (store.scalar("SELECT max(version) FROM configs") or 0) + 1
         body = settings.model_dump(mode="json", exclude_none=True)  # TOML has no null
         store.execute("INSERT INTO configs (version, body, note, created_by, created_at) VALUES (?, ?, ?, ?, ?)",

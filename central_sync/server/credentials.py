@@ -32,6 +32,7 @@ def issue(store: Store, hall_id: str, node_id: str) -> str:
     """A new token for ``node_id`` of ``hall_id``; an earlier one of that node stops working."""
     token = secrets.token_urlsafe(32)
     with store.transaction():
+        store.lock(f"credential:{hall_id}/{node_id}")  # two at once: the second replaces the first
         store.execute("DELETE FROM node_credentials WHERE hall_id = ? AND node_id = ?", (hall_id, node_id))
         store.execute(
             "INSERT INTO node_credentials (hall_id, node_id, token_hash, created_at) VALUES (?, ?, ?, ?)",

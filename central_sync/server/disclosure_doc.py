@@ -116,6 +116,7 @@ def publish(store: Store, body: dict[str, Any], *, hall: str, user: str, item_id
     item_id = item_id or uuid.uuid4().hex[:12]
     if not ITEM_ID.match(item_id):
         raise DisclosureInvalid(["编号无效 · Bad item id"])
+    store.lock(f"disclosure:{item_id}")  # the version number is decided from the rows before
     before = current(store, item_id)
     version = int(store.scalar("SELECT count(*) FROM content WHERE kind = 'disclosure' AND key = ? AND deleted = ?",
                                (item_id, False)) or 0) + 1
@@ -132,7 +133,9 @@ def publish(store: Store, body: dict[str, Any], *, hall: str, user: str, item_id
 
 
 def withdraw(store: Store, item_id: str, *, user: str) -> bool:
-    """Take an item down at every hall that has it (False if it is not published)."""
+    """Take an item down at every hall that has it (False if it is not published). The
+    caller holds the transaction."""
+    store.lock(f"disclosure:{item_id}")
     before = current(store, item_id)
     if before is None or before["deleted"]:
         return False

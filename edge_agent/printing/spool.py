@@ -14,7 +14,8 @@ agent died while sending, or the printer went silent or ran out of paper right a
 reprint, so no resident ever holds two tickets that look alike.
 
 Several threads use the spool (the bus worker submits, each printer worker claims), so
-each thread gets its own SQLite connection; SQLite serialises the writes.
+each thread gets its own SQLite connection; SQLite serialises the writes, each in an
+:func:`~hall_common.storage.immediate` transaction that waits for its turn.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import Any
 
 import sqlite_utils
 
-from hall_common.storage import open_database
+from hall_common.storage import immediate, open_database
 
 FINAL = ("printed", "failed")
 
@@ -68,7 +69,7 @@ class Spool:
         """Store a job; returns the row and whether it is new. A job id seen before is the
         same job (a request delivered twice), and its row comes back unchanged."""
         now = time.time()
-        with self.db.atomic():
+        with immediate(self.db):
             cur = self.db.execute(
                 "INSERT OR IGNORE INTO print_jobs (id, requester, template, fields, printer, status, reason, "
                 "reprint, reprint_of, test, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -94,10 +95,9 @@ class Spool:
     def claim(self, printer: str) -> dict[str, Any] | None:
         """The printer's oldest queued job, now marked ``printing``; None when there is none.
 
-        One statement, so it takes the write lock at once: a read followed by a write in
-        one transaction could find another connection's write in between and fail with
-        "database is locked" without waiting."""
-        with self.db.atomic():
+        One statement, so no other worker can claim the same job between the choice and
+        the mark."""
+        with immediate(self.db):
             rows = list(self.db.query(
                 "UPDATE print_jobs SET status = 'printing', attempts = attempts + 1, updated_at = ? "
                 "WHERE seq = (SELECT seq FROM print_jobs WHERE printer = ? AND status = 'queued' ORDER BY seq LIMIT 1) "
@@ -110,24 +110,24 @@ class Spool:
 
     def printed(self, job: str) -> None:
         now = time.time()
-        with self.db.atomic():
+        with immediate(self.db):
             self.db.execute("UPDATE print_jobs SET status = 'printed', reason = '', printed_at = ?, updated_at = ? "
                             "WHERE id = ?", [now, now, job])
 
     def requeue(self, job: str, *, uncertain: bool = False) -> None:
         """Back in the queue of the same printer (a transient fault; tried again soon)."""
-        with self.db.atomic():
+        with immediate(self.db):
             self.db.execute("UPDATE print_jobs SET status = 'queued', reprint = reprint OR ?, updated_at = ? WHERE id = ?",
                             [int(uncertain), time.time(), job])
 
     def move(self, job: str, to: str, reason: str, *, uncertain: bool = False) -> None:
-        with self.db.atomic():
+        with immediate(self.db):
             self.db.execute(
                 "UPDATE print_jobs SET status = 'queued', moved_from = printer, printer = ?, reason = ?, "
                 "attempts = 0, reprint = reprint OR ?, updated_at = ? WHERE id = ?", [to, reason, int(uncertain), time.time(), job])
 
     def fail(self, job: str, reason: str) -> None:
-        with self.db.atomic():
+        with immediate(self.db):
             self.db.execute("UPDATE print_jobs SET status = 'failed', reason = ?, updated_at = ? WHERE id = ?",
                             [reason, time.time(), job])
 
@@ -136,14 +136,14 @@ class Spool:
     def recover(self) -> int:
         """At start: jobs caught while being sent are uncertain, so they go back to their
         queue marked as reprints. Returns how many."""
-        with self.db.atomic():
+        with immediate(self.db):
             cur = self.db.execute("UPDATE print_jobs SET status = 'queued', reprint = 1, updated_at = ? "
                                   "WHERE status = 'printing'", [time.time()])
         return cur.rowcount
 
     def purge(self, keep_days: int) -> int:
         """Forget finished jobs older than ``keep_days`` (they are kept that long for reprints)."""
-        with self.db.atomic():
+        with immediate(self.db):
             cur = self.db.execute("DELETE FROM print_jobs WHERE status IN ('printed', 'failed') AND updated_at < ?",
                                   [time.time() - keep_days * 86400])
         return cur.rowcount
