@@ -32,7 +32,7 @@ from edge_agent.db import migrations
 from edge_agent.retention import Retention
 from hall_cli.broker import free_port
 from hall_common.config import PrivacyConfig
-from hall_common.storage import open_database
+from hall_common.storage import immediate, open_database
 from tests.helpers.clock import Clock, at
 from tests.pg import start_postgres
 
@@ -60,7 +60,7 @@ def fill_edge(path: Path, years: int, per_day: int) -> int:
     db = open_database(path, migrations)
     db.execute("PRAGMA synchronous = OFF")
     n = 0
-    with db.conn:
+    with immediate(db):
         for row, steps in history(years, per_day):
             db.execute("INSERT INTO complaints (id, request_id, tracking_no, kind, category, place, content, wanted, name, "
                        "room, phone, channel, received_at, grade, feedback_due, status, rating, rating_comment) VALUES "
@@ -138,7 +138,7 @@ def edge(d: Path, years: int, per_day: int, keep: int) -> dict:
 
 
 def _plain_update(db, sql: str, cutoff: float) -> None:
-    with db.conn:
+    with immediate(db):
         db.execute(sql, [cutoff])
 
 
