@@ -23,7 +23,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator,
+                      model_validator)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from hall_common.bus import contract
@@ -656,10 +657,22 @@ class CentralConfig(PartConfig):
         description="sqlite:///path/to/central.db, or postgresql://user@host/db for production",
     )
     bootstrap_user: BootstrapUser | None = None
+    demo: bool = Field(False, description="a demonstration centre (what `hall up` runs): only here may the payment "
+                                          "sandbox, which marks orders paid without money, be the provider")
     max_batch_bytes: int = Field(2 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     signing_key_file: RelPath | None = Field(None, description="Ed25519 key that signs kiosk configuration (made if missing)")
     config_valid_days: int = Field(30, ge=1, le=365)
-    payments: PaymentsConfig = PaymentsConfig()
+    payments: PaymentsConfig = Field(default_factory=PaymentsConfig, validate_default=True)
+
+    @field_validator("payments")
+    @classmethod
+    def _sandbox_only_in_demo(cls, value: PaymentsConfig, info: ValidationInfo) -> PaymentsConfig:
+        # Its pay pages (/sandbox/pay/) let anyone who reaches the centre mark an order paid.
+        if value.provider == "sandbox" and not info.data.get("demo"):
+            raise ValueError('provider "sandbox" takes no money and its pay pages mark any order paid: it runs only '
+                             'in a demo centre (demo = true, as `hall up` writes). In production set provider = '
+                             '"wechat" with a [payments.wechat] section (docs/payments.md)')
+        return value
 
     @field_validator("database_url")
     @classmethod

@@ -82,7 +82,8 @@ class MiniHall:
     def central(self) -> Served:
         import central_sync.server
 
-        cfg = CentralConfig(data_dir=self.tmp / "central", database_url=f"sqlite:///{self.tmp}/central.db", http={"port": 1})
+        cfg = CentralConfig(data_dir=self.tmp / "central", database_url=f"sqlite:///{self.tmp}/central.db", http={"port": 1},
+                            demo=True)
         s = Served(central_sync.server.create_app(cfg))
         self.served.append(s)
         self.centres.append(s)

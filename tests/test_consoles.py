@@ -79,7 +79,7 @@ def test_open_redirect_after_login_is_refused(edge_app):
 def test_admin_console_login(tmp_path):
     (tmp_path / "admin.pw").write_text("admin password 9")
     cfg = CentralConfig(
-        data_dir=tmp_path / "central", database_url=f"sqlite:///{tmp_path}/central.db", http={"port": 8001},
+        data_dir=tmp_path / "central", database_url=f"sqlite:///{tmp_path}/central.db", http={"port": 8001}, demo=True,
         bootstrap_user={"username": "admin", "password_file": tmp_path / "admin.pw", "role": "admin"},
     )
     app = central_sync.server.create_app(cfg)
