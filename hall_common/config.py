@@ -92,6 +92,10 @@ class HttpConfig(Section):
     host: str = "127.0.0.1"
     port: int = Field(ge=1, le=65535)
     threads: int = Field(8, ge=1, le=64)
+    trusted_proxy: str | None = Field(
+        None, min_length=1, description="the address of the TLS proxy in front (127.0.0.1 when on the same machine): "
+                                        "its X-Forwarded-For and X-Forwarded-Proto are believed, so the login limits "
+                                        "see each client's own address")
 
 
 class BootstrapUser(Section):
@@ -103,6 +107,32 @@ class BootstrapUser(Section):
 
     def password(self) -> str:
         return read_secret(self.password_file, "bootstrap_user.password_file")
+
+
+class ConsoleConfig(Section):
+    """How long a console login lasts and how its cookie travels: the staff console at the
+    edge and the admin console at the centre (docs/reliability.md, Console sessions)."""
+
+    idle_timeout_s: int = Field(30 * 60, ge=60, le=24 * 3600,
+                                description="a login nobody has used for this long ends (staff: 30 min)")
+    absolute_timeout_s: int = Field(12 * 3600, ge=300, le=7 * 24 * 3600,
+                                    description="a login ends this long after it began, however much it is used (12 h)")
+    public_url: str = Field("", pattern=r"^(https?://\S+)?$",
+                            description="the address people open the console at; an https:// address marks the "
+                                        "session cookie Secure on every answer, so a browser never sends it over plain "
+                                        "HTTP (it is Secure on answers to HTTPS requests anyway)")
+
+    @model_validator(mode="after")
+    def _idle_within_lifetime(self) -> "ConsoleConfig":
+        if self.idle_timeout_s > self.absolute_timeout_s:
+            raise ValueError(f"idle_timeout_s {self.idle_timeout_s} is longer than absolute_timeout_s "
+                             f"{self.absolute_timeout_s}: a login could never idle out")
+        return self
+
+    @property
+    def https(self) -> bool:
+        """The console is served over HTTPS (behind the TLS proxy of docs/install-pi.md)."""
+        return self.public_url.startswith("https://")
 
 
 class PartConfig(BaseSettings):
@@ -565,6 +595,7 @@ class EdgeConfig(NodeConfig):
     http: HttpConfig
     centre: CentreLink | None = None
     bootstrap_user: BootstrapUser | None = None
+    console: ConsoleConfig = Field(default_factory=ConsoleConfig)
     printers: list[PrinterConfig] = Field(default_factory=list)
     printing: PrintingConfig = Field(default_factory=PrintingConfig)
     queue: QueueConfig = Field(default_factory=QueueConfig)
@@ -657,6 +688,7 @@ class CentralConfig(PartConfig):
         description="sqlite:///path/to/central.db, or postgresql://user@host/db for production",
     )
     bootstrap_user: BootstrapUser | None = None
+    console: ConsoleConfig = Field(default_factory=ConsoleConfig)
     demo: bool = Field(False, description="a demonstration centre (what `hall up` runs): only here may the payment "
                                           "sandbox, which marks orders paid without money, be the provider")
     max_batch_bytes: int = Field(2 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
