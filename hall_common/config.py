@@ -80,6 +80,8 @@ class BrokerConfig(Section):
     port: int = Field(1883, ge=1, le=65535)
     password_file: RelPath
     keepalive: int = Field(30, ge=5, le=600)
+    ca_file: RelPath | None = Field(None, description="the CA certificate that signed the broker's: set, the node "
+                                                      "connects over TLS (port 8883 of `hall broker-config --tls`)")
 
     def password(self) -> str:
         """Read the password when connecting, so it never sits in a config dump or a log."""
