@@ -85,7 +85,7 @@ def main() -> None:
         t_replay = ours(store, replay_batches)  # all duplicates: the retry after a lost ack
         token = credentials.issue(store, "h1", "edge")
         with scratch() as d:
-            app = create_app(CentralConfig(data_dir=d, database_url=url, http={"port": 1}))
+            app = create_app(CentralConfig(data_dir=d, database_url=url, http={"port": 1}, demo=True))
             served = Served(app)
             try:
                 t_http = over_http(served.url, token, make_batches(args.records))

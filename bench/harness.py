@@ -171,7 +171,7 @@ def centre_process(d: Path, *, hall: str = HALL, hall_name: str = HALL_NAME) -> 
     db_url = f"sqlite:///{d}/central.db"
     provision(db_url, hall, hall_name, "edge", d / "edge.token")
     port = free_port()
-    (d / "central.toml").write_text(f'data_dir = "c"\nlog_level = "WARNING"\ndatabase_url = "{db_url}"\n'
+    (d / "central.toml").write_text(f'data_dir = "c"\nlog_level = "WARNING"\ndatabase_url = "{db_url}"\ndemo = true\n'
                                     f'[http]\nport = {port}\n')
     with part_process(["-m", "central_sync.server", "--config", str(d / "central.toml")], port):
         yield f"http://127.0.0.1:{port}"

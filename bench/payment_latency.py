@@ -89,7 +89,7 @@ def main() -> None:
     with scratch() as d:
         with broker(d, ("edge", "kiosk-01")) as running:
             centre_app = central_sync.server.create_app(CentralConfig(data_dir=d / "central", http={"port": 1},
-                                                                      database_url=f"sqlite:///{d}/central.db"))
+                                                                      database_url=f"sqlite:///{d}/central.db", demo=True))
             centre = serve(centre_app)
             store = Store.connect(f"sqlite:///{d}/central.db")
             credentials.register_hall(store, HALL, HALL_NAME)

@@ -13,6 +13,7 @@ from flask import Flask
 
 from hall_common import auth, disk
 from hall_common.config import EdgeConfig
+from hall_common.sessions import MemorySessions
 from hall_common.web import get_db, health_blueprint, init_db, instance_secret
 
 from . import console_services
@@ -43,7 +44,11 @@ def create_app(config: EdgeConfig, test_config: dict[str, Any] | None = None, *,
     app.config.update(test_config or {})
     console_services.init_app(app, services)
     init_db(app, migrations)
-    auth.init_app(app, lambda: auth.SqliteUsers(get_db()), bootstrap=config.bootstrap_user)
+    # Logins live in this process, not in edge.db: staff can log in on a full disk to read
+    # the banner saying so (hall_common/sessions.py).
+    sessions = MemorySessions()
+    auth.init_app(app, lambda: auth.SqliteUsers(get_db()), lambda: sessions,
+                  bootstrap=config.bootstrap_user, console=config.console)
     from . import complaint_views, console, counters, payment_views, privacy_views, track_views
 
     app.register_blueprint(console.bp)

@@ -163,10 +163,11 @@ def help_handled(request_id: str):
 
 
 @bp.get("/alarms.json")
-@login_required()
+@login_required(passive=True)
 def alarms_json():
     """The active alarms for the bell on every console page, which sounds while a critical
-    one is unacknowledged (an emergency report from a kiosk, for one)."""
+    one is unacknowledged (an emergency report from a kiosk, for one). The bell asks by
+    itself every few seconds, so asking does not keep the login from idling out."""
     keep = ("id", "severity", "state", "text", "raised_at", "acked_by")
     return jsonify(alarms=[{k: a[k] for k in keep} for a in active_alarms()])
 

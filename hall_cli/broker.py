@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 
@@ -28,6 +29,8 @@ CONF_TEMPLATE = FIRMWARE_CONFIGS / "mosquitto" / "mosquitto.conf.in"
 ACL_FILE = FIRMWARE_CONFIGS / "mosquitto" / "acl"
 CENTRAL_ACL_FILE = FIRMWARE_CONFIGS / "mosquitto" / "central-acl"
 BRIDGE_TEMPLATE = FIRMWARE_CONFIGS / "mosquitto" / "bridge.conf.in"
+TLS_TEMPLATE = FIRMWARE_CONFIGS / "mosquitto" / "tls-listener.conf.in"
+TLS_PORT = 8883
 
 
 class BrokerError(HallError, RuntimeError):
@@ -58,6 +61,29 @@ def write_password_file(path: Path, users: dict[str, str]) -> None:
         raise BrokerError(f"mosquitto_passwd failed: {result.stderr.strip() or result.stdout.strip()}")
 
 
+@dataclass(frozen=True)
+class TlsListener:
+    """The broker's TLS listener for the hall network: its certificate and key, and the CA
+    that signed them (the file every node gets as ``[broker] ca_file``). Nodes still log in
+    with passwords (``require_certificate false``); TLS 1.2 at least."""
+
+    cafile: Path
+    certfile: Path
+    keyfile: Path
+    port: int = TLS_PORT
+    bind: str = "0.0.0.0"
+
+    def missing(self) -> list[str]:
+        """The files named here that are not there (checked before mosquitto is told)."""
+        return [f"{name} {path}" for name, path in (("cafile", self.cafile), ("certfile", self.certfile),
+                                                    ("keyfile", self.keyfile)) if not path.is_file()]
+
+    def render(self) -> str:
+        return Template(TLS_TEMPLATE.read_text(encoding="utf-8")).substitute(
+            port=self.port, bind=self.bind, cafile=self.cafile.resolve(), certfile=self.certfile.resolve(),
+            keyfile=self.keyfile.resolve())
+
+
 def render_config(
     broker_dir: Path,
     *,
@@ -68,9 +94,11 @@ def render_config(
     user: str | None = None,
     log_file: Path | None = None,
     extra: str = "",
+    tls: TlsListener | None = None,
 ) -> Path:
     """Write ``mosquitto.conf`` for a broker whose state lives in ``broker_dir``; ``extra``
-    is appended (``include_dir`` of a bridge, see :func:`render_bridge`)."""
+    is appended (``include_dir`` of a bridge, see :func:`render_bridge`). With ``tls`` the
+    broker also listens with TLS (production; ``hall up`` stays plain on loopback)."""
     broker_dir.mkdir(parents=True, exist_ok=True)
     persistence = broker_dir / "persistence"
     persistence.mkdir(exist_ok=True)
@@ -83,6 +111,7 @@ def render_config(
         log_dest=f"file {log_file}" if log_file else "stderr",
         user=user or getpass.getuser(),
         extra=extra,
+        tls_listener=tls.render() if tls is not None else "",
     )
     conf = broker_dir / "mosquitto.conf"
     conf.write_text(text, encoding="utf-8")

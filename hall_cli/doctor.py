@@ -113,7 +113,7 @@ def _check_bus(doctor: NodeConfig, parts: dict[str, PartConfig]) -> list[Finding
                         "start it: `hall up` on a workstation, `systemctl start mosquitto` on the edge Pi")]
     bus = BusClient(hall_id=doctor.hall_id, node_id=doctor.node_id, kind="tool", host=doctor.broker.host,
                     port=doctor.broker.port, username=doctor.node_id, password=doctor.broker.password(),
-                    session=int(time.time()))
+                    session=int(time.time()), ca_file=doctor.broker.ca_file)
     states: dict[str, str] = {}
     devices: dict[str, DeviceState] = {}
     bus.subscribe(contract.DEVICE_STATE.filter(hall=doctor.hall_id, node=contract.EDGE_NODE),
@@ -159,7 +159,7 @@ def print_test_ticket(doctor: NodeConfig, *, follow_url: str, hours_line: str) -
 
     bus = BusClient(hall_id=doctor.hall_id, node_id=doctor.node_id, kind="tool", host=doctor.broker.host,
                     port=doctor.broker.port, username=doctor.node_id, password=doctor.broker.password(),
-                    session=int(time.time()))
+                    session=int(time.time()), ca_file=doctor.broker.ca_file)
     printing = PrintClient(bus)
     bus.start()
     try:

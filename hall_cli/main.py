@@ -96,8 +96,19 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_broker_config(args: argparse.Namespace) -> int:
-    from .broker import render_bridge, render_config
+    from .broker import TlsListener, render_bridge, render_config
 
+    tls, bind = None, args.bind
+    if args.tls:
+        if not (args.cafile and args.certfile and args.keyfile):
+            print("hall broker-config: --tls needs --cafile, --certfile and --keyfile (docs/install-pi.md, Certificates)",
+                  file=sys.stderr)
+            return 2
+        tls = TlsListener(args.cafile, args.certfile, args.keyfile, port=args.tls_port, bind=args.bind)
+        if tls.missing():
+            print(f"hall broker-config: no such file: {', '.join(tls.missing())}", file=sys.stderr)
+            return 2
+        bind = "127.0.0.1"  # plain MQTT only for the processes on this Pi; the hall network gets TLS
     extra = ""
     if args.bridge_address:
         if not (args.bridge_hall and args.bridge_password_file):
@@ -108,8 +119,8 @@ def cmd_broker_config(args: argparse.Namespace) -> int:
         render_bridge(bridge_dir, hall=args.bridge_hall, address=args.bridge_address,
                       password=args.bridge_password_file.read_text(encoding="utf-8").strip())
         extra = f"include_dir {bridge_dir}"
-    conf = render_config(args.out_dir, port=args.port, bind=args.bind, user=args.user,
-                         password_file=args.password_file, extra=extra)
+    conf = render_config(args.out_dir, port=args.port, bind=bind, user=args.user,
+                         password_file=args.password_file, extra=extra, tls=tls)
     print(conf)
     return 0
 
@@ -178,6 +189,12 @@ def build_parser() -> argparse.ArgumentParser:
     bc.add_argument("--bridge-address", help="central broker host:port to bridge the hall's live views to")
     bc.add_argument("--bridge-hall", help="the hall id (its user name at the central broker)")
     bc.add_argument("--bridge-password-file", type=Path, help="the hall's password at the central broker")
+    bc.add_argument("--tls", action="store_true",
+                    help="production: listen with TLS on --tls-port at --bind, and plain MQTT on 127.0.0.1 only")
+    bc.add_argument("--tls-port", type=int, default=8883, help="the TLS listener's port (default 8883)")
+    bc.add_argument("--cafile", type=Path, help="with --tls: the CA certificate the nodes trust (PEM)")
+    bc.add_argument("--certfile", type=Path, help="with --tls: the broker's certificate, signed by that CA (PEM)")
+    bc.add_argument("--keyfile", type=Path, help="with --tls: the broker's private key (PEM, readable by mosquitto only)")
     bc.set_defaults(func=cmd_broker_config)
     rq = sub.add_parser("resident-qr", help="write a household's resident QR code (PNG), signed with the centre's key")
     rq.add_argument("--data-dir", type=Path, default=DEFAULT_DATA, help="data directory of `hall up` (default var/hall)")

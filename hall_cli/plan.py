@@ -153,6 +153,7 @@ def prepare(data_dir: Path, plan: HallPlan, *, base_port: int, host: str = "127.
         "data_dir": "../central",
         "log_file": "../logs/central.log",
         "database_url": "sqlite:///../central/central.db",
+        "demo": True,  # the payment sandbox and its pay pages: a demo centre's only
         "signing_key_file": "../secrets/centre/config_signing.key",
         "http": {"host": host, "port": central_port},
         "bootstrap_user": {"username": "admin", "password_file": "../secrets/console/admin", "role": "admin"},

@@ -1,17 +1,23 @@
-"""Console login: argon2-hashed passwords, roles, CSRF protection, no session fixation.
+"""Console login: argon2-hashed passwords, roles, CSRF protection, no session fixation,
+server-side sessions, and the headers that keep console pages out of other sites' frames.
 
 The staff console (edge agent) and the admin console (central server) both use this.
 A part calls :func:`init_app` in its factory and guards views with :func:`login_required`.
 Users live in the part's own database, behind a small :class:`UserStore` (the edge keeps
 them with sqlite-utils, the centre on SQLite or PostgreSQL); the first account is created
 at start from the part's configuration (``bootstrap_user``), never by another process.
+Sessions live at the server too, behind a :class:`~hall_common.sessions.SessionStore`:
+the cookie holds only a random id, so logging out, a password change, the idle timeout and
+the absolute lifetime end a session wherever a copy of its cookie is
+(:mod:`hall_common.sessions`).
 
 Example::
 
     migrations = Migrations("edge_agent")
     add_user_table(migrations)
     ...
-    init_app(app, lambda: SqliteUsers(get_db()))
+    sessions = MemorySessions()
+    init_app(app, lambda: SqliteUsers(get_db()), lambda: sessions, console=config.console)
 
     @bp.get("/")
     @login_required()
@@ -23,15 +29,19 @@ from __future__ import annotations
 import functools
 import threading
 import time
+import urllib.parse
 from typing import Any, Callable, Protocol, TypeVar
 
 import sqlite_utils
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
-from flask import Blueprint, Flask, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask import (Blueprint, Flask, Response, current_app, flash, g, jsonify, redirect, render_template, request, session,
+                   url_for)
+from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFProtect
 
-from hall_common.config import BootstrapUser
+from hall_common.config import BootstrapUser, ConsoleConfig
+from hall_common.sessions import SessionPolicy, SessionStore
 from hall_common.storage import Migrations
 
 ROLES = ("admin", "staff", "viewer")
@@ -86,13 +96,18 @@ def add_user_table(migrations: Migrations) -> None:
         )
 
 
-def set_password(users: UserStore, username: str, password: str, role: str) -> None:
-    """Create or update a user. Passwords are stored as argon2id hashes only."""
+def set_password(users: UserStore, username: str, password: str, role: str, *,
+                 sessions: SessionStore | None = None) -> None:
+    """Create or update a user. Passwords are stored as argon2id hashes only. Give the
+    part's ``sessions`` when changing an existing user's password or role: every session
+    the user has open ends, so whoever held the old password (or a cookie from it) is out."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {ROLES}")
     if len(password) < 8:
         raise ValueError("a console password needs at least 8 characters")
     users.save(username, _hasher.hash(password), role)
+    if sessions is not None:
+        sessions.remove_user(username)
 
 
 def ensure_user(users: UserStore, username: str, password: str, role: str) -> None:
@@ -113,42 +128,126 @@ def check_password(users: UserStore, username: str, password: str) -> str | None
     return row["role"] if row else None
 
 
-def init_app(app: Flask, users: Callable[[], UserStore], bootstrap: BootstrapUser | None = None) -> None:
-    """Register the login views and CSRF protection; harden the session cookie; create the
-    ``bootstrap`` account if there is no such user yet. ``users()`` gives the current
-    request's user store."""
+CONTENT_SECURITY_POLICY = "; ".join((
+    "default-src 'self'",
+    "script-src 'self'",  # no inline script on any page: the alarm bell is a file
+    "style-src 'self' 'unsafe-inline'",  # pages carry their own <style> and style="": CSS runs no code
+    "img-src 'self'",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+))
+"""The console pages' policy: scripts only from the console's own files, no page inside
+another site's frame (clickjacking), forms only to the console itself."""
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Frame-Options": "DENY",  # frame-ancestors for browsers that predate it
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+
+def init_app(app: Flask, users: Callable[[], UserStore], sessions: Callable[[], SessionStore], *,
+             bootstrap: BootstrapUser | None = None, console: ConsoleConfig | None = None) -> None:
+    """Register the login views and CSRF protection; set the session cookie's flags and the
+    console's security headers; create the ``bootstrap`` account if there is no such user
+    yet. ``users()`` and ``sessions()`` give the current request's stores; ``console``
+    the sessions' timeouts and whether the console is served over HTTPS.
+
+    Test configuration key: ``AUTH_CLOCK``, a callable returning the time, for tests that
+    move it (login limits, session timeouts)."""
+    console = console or ConsoleConfig()
     app.extensions["auth_users"] = users
+    app.extensions["auth_sessions"] = sessions
     if bootstrap is not None:
         with app.app_context():
             ensure_user(users(), bootstrap.username, bootstrap.password(), bootstrap.role)
-    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    # Set, not defaulted: Flask's own defaults hold these keys already (SameSite None).
+    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_SECURE=console.https)
+    app.session_interface = _CookieOverHttps()
+    if console.https:
+        app.config["PREFERRED_URL_SCHEME"] = "https"
     csrf.init_app(app)
-    app.extensions["auth_limiter"] = LoginLimiter(clock=app.config.get("AUTH_CLOCK") or time.monotonic)
+    clock = app.config.get("AUTH_CLOCK") or time.time
+    app.extensions["auth_limiter"] = LoginLimiter(clock=clock)
+    app.extensions["auth_policy"] = SessionPolicy(idle_s=console.idle_timeout_s, absolute_s=console.absolute_timeout_s,
+                                                  clock=clock)
     app.register_blueprint(bp)
-
-    @app.before_request
-    def load_user() -> None:
-        g.user = session.get("user")
-        g.role = session.get("role")
+    app.before_request(_load_user)
+    app.after_request(_security_headers)
 
 
-def login_required(role: str | None = None) -> Callable[[F], F]:
+class _CookieOverHttps(SecureCookieSessionInterface):
+    """Flask's own signed session cookie, marked Secure when the console's public URL is
+    https, and also on any answer to a request that came over HTTPS (behind the TLS proxy,
+    waitress knows from the proxy's X-Forwarded-Proto): a cookie set over HTTPS never goes
+    back over plain HTTP, while the edge's phone pages may still be served on plain HTTP."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return bool(app.config["SESSION_COOKIE_SECURE"]) or request.is_secure
+
+
+def _load_user() -> None:
+    """Who this request is from: the live session its cookie's id opens, or nobody. An id
+    that opens nothing (logged out, expired) is dropped from the cookie."""
+    g.user = g.role = g.console_session = None
+    session_id = session.get("sid")
+    if not isinstance(session_id, str):
+        return
+    policy: SessionPolicy = current_app.extensions["auth_policy"]
+    live = policy.check(current_app.extensions["auth_sessions"](), session_id)
+    if live is None:
+        session.pop("sid", None)
+        return
+    g.user, g.role, g.console_session = live.username, live.role, live
+
+
+def _security_headers(response: Response) -> Response:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+def login_required(role: str | None = None, *, passive: bool = False) -> Callable[[F], F]:
     """Send anonymous visitors to the login page; refuse a logged-in user without ``role``
-    (``admin`` passes every check)."""
+    (``admin`` passes every check). A script asking for JSON gets 401 instead, so a page
+    whose session ended can tell and go to the login page. ``passive``: a request the page
+    makes by itself (the alarm bell's poll) does not count as the user being there, so a
+    console left open still idles out."""
 
     def wrap(view: F) -> F:
         @functools.wraps(view)
         def inner(*args: Any, **kwargs: Any) -> Any:
             if g.get("user") is None:
+                if request.accept_mimetypes.accept_json and not request.accept_mimetypes.accept_html:
+                    return jsonify(error="logged_out", message="登录已结束，请重新登录 · Your login has ended: log in again"), 401
                 return redirect(url_for("auth.login", next=request.path))
             if role is not None and g.role not in (role, "admin"):
                 return render_template("auth/forbidden.html"), 403
+            if not passive:
+                current_app.extensions["auth_policy"].touch(current_app.extensions["auth_sessions"](), g.console_session)
             return view(*args, **kwargs)
 
         return inner  # type: ignore[return-value]
 
     return wrap
+
+
+def safe_next(target: str) -> str:
+    """Where to go after login: ``target`` if it is a path on this site, else ``/``.
+
+    Parsed with :mod:`urllib.parse`, and refused when a browser could read it as another
+    site: a scheme or host (``https://evil``, ``//evil``), a backslash (``/\\evil``, which
+    browsers read as ``//evil``), or any control or invisible character (``/%09/evil``:
+    browsers drop tabs and newlines from a URL, leaving ``//evil``)."""
+    if not target or "\\" in target or not target.isprintable():
+        return "/"
+    parts = urllib.parse.urlsplit(target)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/") or parts.path.startswith("//"):
+        return "/"
+    return urllib.parse.urlunsplit(("", "", parts.path, parts.query, ""))
 
 
 class LoginLimiter:
@@ -195,8 +294,10 @@ class LoginLimiter:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    """Log in; the session is cleared first, so nothing chosen before login carries over.
-    Failed attempts are limited per user name and per address (:class:`LoginLimiter`)."""
+    """Log in; the session is cleared first, so nothing chosen before login carries over,
+    then a new server-side session begins and the cookie gets its id. ``next`` is followed
+    only to a path of this site (:func:`safe_next`). Failed attempts are limited per user
+    name and per address (:class:`LoginLimiter`)."""
     if request.method == "POST":
         username = request.form.get("username", "").strip()[:64]
         password = request.form.get("password", "")
@@ -215,13 +316,17 @@ def login():
             return render_template("auth/login.html", username=username), 401
         limiter.succeeded(username)
         session.clear()
-        session["user"], session["role"] = username, role
-        target = request.args.get("next", "")
-        return redirect(target if target.startswith("/") and not target.startswith("//") else "/")
+        policy: SessionPolicy = current_app.extensions["auth_policy"]
+        session["sid"] = policy.start(current_app.extensions["auth_sessions"](), username, role)
+        return redirect(safe_next(request.args.get("next", "")))
     return render_template("auth/login.html", username="")
 
 
 @bp.post("/logout")
 def logout():
+    """Log out: the session ends at the server, so a copy of the cookie opens nothing."""
+    session_id = session.get("sid")
+    if isinstance(session_id, str):
+        current_app.extensions["auth_policy"].end(current_app.extensions["auth_sessions"](), session_id)
     session.clear()
     return redirect(url_for("auth.login"))

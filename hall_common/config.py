@@ -23,7 +23,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator,
+                      model_validator)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from hall_common.bus import contract
@@ -79,6 +80,8 @@ class BrokerConfig(Section):
     port: int = Field(1883, ge=1, le=65535)
     password_file: RelPath
     keepalive: int = Field(30, ge=5, le=600)
+    ca_file: RelPath | None = Field(None, description="the CA certificate that signed the broker's: set, the node "
+                                                      "connects over TLS (port 8883 of `hall broker-config --tls`)")
 
     def password(self) -> str:
         """Read the password when connecting, so it never sits in a config dump or a log."""
@@ -91,6 +94,10 @@ class HttpConfig(Section):
     host: str = "127.0.0.1"
     port: int = Field(ge=1, le=65535)
     threads: int = Field(8, ge=1, le=64)
+    trusted_proxy: str | None = Field(
+        None, min_length=1, description="the address of the TLS proxy in front (127.0.0.1 when on the same machine): "
+                                        "its X-Forwarded-For and X-Forwarded-Proto are believed, so the login limits "
+                                        "see each client's own address")
 
 
 class BootstrapUser(Section):
@@ -102,6 +109,32 @@ class BootstrapUser(Section):
 
     def password(self) -> str:
         return read_secret(self.password_file, "bootstrap_user.password_file")
+
+
+class ConsoleConfig(Section):
+    """How long a console login lasts and how its cookie travels: the staff console at the
+    edge and the admin console at the centre (docs/reliability.md, Console sessions)."""
+
+    idle_timeout_s: int = Field(30 * 60, ge=60, le=24 * 3600,
+                                description="a login nobody has used for this long ends (staff: 30 min)")
+    absolute_timeout_s: int = Field(12 * 3600, ge=300, le=7 * 24 * 3600,
+                                    description="a login ends this long after it began, however much it is used (12 h)")
+    public_url: str = Field("", pattern=r"^(https?://\S+)?$",
+                            description="the address people open the console at; an https:// address marks the "
+                                        "session cookie Secure on every answer, so a browser never sends it over plain "
+                                        "HTTP (it is Secure on answers to HTTPS requests anyway)")
+
+    @model_validator(mode="after")
+    def _idle_within_lifetime(self) -> "ConsoleConfig":
+        if self.idle_timeout_s > self.absolute_timeout_s:
+            raise ValueError(f"idle_timeout_s {self.idle_timeout_s} is longer than absolute_timeout_s "
+                             f"{self.absolute_timeout_s}: a login could never idle out")
+        return self
+
+    @property
+    def https(self) -> bool:
+        """The console is served over HTTPS (behind the TLS proxy of docs/install-pi.md)."""
+        return self.public_url.startswith("https://")
 
 
 class PartConfig(BaseSettings):
@@ -574,6 +607,7 @@ class EdgeConfig(NodeConfig):
     http: HttpConfig
     centre: CentreLink | None = None
     bootstrap_user: BootstrapUser | None = None
+    console: ConsoleConfig = Field(default_factory=ConsoleConfig)
     printers: list[PrinterConfig] = Field(default_factory=list)
     printing: PrintingConfig = Field(default_factory=PrintingConfig)
     queue: QueueConfig = Field(default_factory=QueueConfig)
@@ -667,11 +701,24 @@ class CentralConfig(PartConfig):
         description="sqlite:///path/to/central.db, or postgresql://user@host/db for production",
     )
     bootstrap_user: BootstrapUser | None = None
+    console: ConsoleConfig = Field(default_factory=ConsoleConfig)
+    demo: bool = Field(False, description="a demonstration centre (what `hall up` runs): only here may the payment "
+                                          "sandbox, which marks orders paid without money, be the provider")
     max_batch_bytes: int = Field(2 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     signing_key_file: RelPath | None = Field(None, description="Ed25519 key that signs kiosk configuration (made if missing)")
     config_valid_days: int = Field(30, ge=1, le=365)
-    payments: PaymentsConfig = PaymentsConfig()
+    payments: PaymentsConfig = Field(default_factory=PaymentsConfig, validate_default=True)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
+
+    @field_validator("payments")
+    @classmethod
+    def _sandbox_only_in_demo(cls, value: PaymentsConfig, info: ValidationInfo) -> PaymentsConfig:
+        # Its pay pages (/sandbox/pay/) let anyone who reaches the centre mark an order paid.
+        if value.provider == "sandbox" and not info.data.get("demo"):
+            raise ValueError('provider "sandbox" takes no money and its pay pages mark any order paid: it runs only '
+                             'in a demo centre (demo = true, as `hall up` writes). In production set provider = '
+                             '"wechat" with a [payments.wechat] section (docs/payments.md)')
+        return value
 
     @field_validator("database_url")
     @classmethod

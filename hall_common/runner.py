@@ -54,5 +54,6 @@ def node_bus(config: NodeConfig, *, kind: str, sw: str, **options: object) -> Bu
         session=next_session(config.data_dir / "session"),
         sw=sw,
         keepalive=config.broker.keepalive,
+        ca_file=config.broker.ca_file,
         **options,  # type: ignore[arg-type]
     )

@@ -11,7 +11,7 @@ import signal
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import Callable
+from typing import Any, Callable
 
 import sqlite_utils
 from flask import Blueprint, Flask, current_app, g, jsonify
@@ -54,11 +54,23 @@ def health_blueprint(status: Callable[[], dict[str, object]]) -> Blueprint:
     return bp
 
 
-def serve(app: Flask, http: HttpConfig, *, on_stop: Callable[[], None] | None = None) -> None:
-    """Serve ``app`` until SIGTERM or SIGINT, then run ``on_stop`` (close the bus cleanly)."""
+def make_server(app: Flask, http: HttpConfig) -> Any:
+    """A waitress server for ``app`` on ``http``'s address, not yet running. Behind the TLS
+    proxy of docs/install-pi.md (Certificates), ``http.trusted_proxy`` makes waitress take
+    the client's address and the scheme from that proxy's X-Forwarded-For and -Proto, and
+    only from it."""
     from waitress import create_server
 
-    server = create_server(app, host=http.host, port=http.port, threads=http.threads, ident="hall")
+    proxy: dict[str, object] = {}
+    if http.trusted_proxy is not None:
+        proxy = {"trusted_proxy": http.trusted_proxy, "trusted_proxy_headers": {"x-forwarded-for", "x-forwarded-proto"},
+                 "clear_untrusted_proxy_headers": True}
+    return create_server(app, host=http.host, port=http.port, threads=http.threads, ident="hall", **proxy)
+
+
+def serve(app: Flask, http: HttpConfig, *, on_stop: Callable[[], None] | None = None) -> None:
+    """Serve ``app`` until SIGTERM or SIGINT, then run ``on_stop`` (close the bus cleanly)."""
+    server = make_server(app, http)
     stopping = threading.Event()
 
     def stop(signum: int, frame: FrameType | None) -> None:

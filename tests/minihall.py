@@ -15,11 +15,12 @@ from hall_common.config import CentralConfig, EdgeConfig, KioskConfig
 
 
 class Served:
-    """A WSGI app on a free port, in a daemon thread, until ``stop()``."""
+    """A WSGI app on a free port, in a daemon thread, until ``stop()``; or on the waitress
+    ``server`` given, made for ``app`` as a part makes it (``hall_common.web.make_server``)."""
 
-    def __init__(self, app: Flask, *, threads: int = 4) -> None:
+    def __init__(self, app: Flask, *, threads: int = 4, server: Any = None) -> None:
         self.app = app
-        self.server = create_server(app, host="127.0.0.1", port=0, threads=threads)
+        self.server = server or create_server(app, host="127.0.0.1", port=0, threads=threads)
         self.url = f"http://127.0.0.1:{self.server.effective_port}/"
         self._stopping = False
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -82,7 +83,8 @@ class MiniHall:
     def central(self) -> Served:
         import central_sync.server
 
-        cfg = CentralConfig(data_dir=self.tmp / "central", database_url=f"sqlite:///{self.tmp}/central.db", http={"port": 1})
+        cfg = CentralConfig(data_dir=self.tmp / "central", database_url=f"sqlite:///{self.tmp}/central.db", http={"port": 1},
+                            demo=True)
         s = Served(central_sync.server.create_app(cfg))
         self.served.append(s)
         self.centres.append(s)

@@ -102,7 +102,8 @@ def centre(request, tmp_path) -> Iterator[Centre]:
         url = f"sqlite:///{tmp_path}/central.db"
     else:
         url = request.getfixturevalue("pg_server").create_database(f"fuzz_{uuid.uuid4().hex[:12]}")
-    cfg = CentralConfig(data_dir=tmp_path / "c", database_url=url, http={"port": 1}, payments={"sweep_s": 0})
+    cfg = CentralConfig(data_dir=tmp_path / "c", database_url=url, http={"port": 1}, demo=True,
+                        payments={"sweep_s": 0})
     app = central_sync.server.create_app(cfg, {"PAYMENTS_SWEEP": False})
     store = Store.connect(url)
     credentials.register_hall(store, "h1", "幸福里")

@@ -40,7 +40,7 @@ def test_several_workers_apply_each_record_once(pg_server, tmp_path):
         tokens[h] = credentials.issue(store, h, "edge")
     port = free_port()
     conf = tmp_path / "central.toml"
-    conf.write_text(f'data_dir = "c"\nlog_level = "WARNING"\ndatabase_url = "{db_url}"\n[http]\nport = {port}\n')
+    conf.write_text(f'data_dir = "c"\nlog_level = "WARNING"\ndatabase_url = "{db_url}"\ndemo = true\n[http]\nport = {port}\n')
     log = (tmp_path / "gunicorn.log").open("wb")
     gunicorn = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-w", "3", "-b", f"127.0.0.1:{port}", "--graceful-timeout", "2",

@@ -97,7 +97,7 @@ def test_central_database_path_is_relative_to_the_file(tmp_path, monkeypatch):
     from hall_common.config import CentralConfig
 
     monkeypatch.chdir("/")
-    path = write(tmp_path, 'data_dir = "c"\ndatabase_url = "sqlite:///c/central.db"\n[http]\nport = 8001\n', "central.toml")
+    path = write(tmp_path, 'data_dir = "c"\ndatabase_url = "sqlite:///c/central.db"\ndemo = true\n[http]\nport = 8001\n', "central.toml")
     assert load(CentralConfig, path).sqlite_path() == tmp_path.resolve() / "c" / "central.db"
 
 

@@ -426,7 +426,8 @@ def _edge_base(tmp_path) -> dict:
 
 
 def _central_base(tmp_path) -> dict:
-    return {"data_dir": str(tmp_path / "d"), "database_url": f"sqlite:///{tmp_path}/c.db", "http": {"port": 8080}}
+    return {"data_dir": str(tmp_path / "d"), "database_url": f"sqlite:///{tmp_path}/c.db", "demo": True,
+            "http": {"port": 8080}}
 
 
 def _kiosk_base(tmp_path) -> dict:
@@ -636,7 +637,8 @@ def test_record_model_validates_or_raises_validation_error(doc):
 @pytest.fixture
 def centre(tmp_path):
     url = f"sqlite:///{tmp_path}/central.db"
-    cfg = CentralConfig(data_dir=tmp_path / "c", database_url=url, http={"port": 1}, max_batch_bytes=64 * 1024)
+    cfg = CentralConfig(data_dir=tmp_path / "c", database_url=url, http={"port": 1}, demo=True,
+                        max_batch_bytes=64 * 1024)
     app = central_sync.server.create_app(cfg)
     store = Store.connect(url)
     credentials.register_hall(store, "h1", "幸福里")

@@ -2,7 +2,8 @@
 (never an amount), lines locked to one live order, notifications believed only when signed,
 fresh and decryptable, 20 copies of one notification crediting once (SQLite and a real
 PostgreSQL), the expiry sweep on a clock the test moves, money after close recorded and
-settled once or flagged, the long poll, and the real provider's request signing offline."""
+settled once or flagged, the long poll, and the real provider's request signing offline.
+The sandbox only in a demo centre: a production configuration naming it does not start."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import ValidationError
 
+import central_sync.server
 from central_sync.server.payments import wechat
 from central_sync.server.payments.provider import NewOrder, NotificationRefused, ProviderUnavailable
 from central_sync.server.resident_demo import load_demo
@@ -512,3 +514,37 @@ def test_the_sweeper_stops_when_the_centres_database_is_closed_but_not_on_a_hicc
         closed.execute("SELECT 1")
     assert store_closed(err.value) and store_closed(PoolClosed("pool-1 is already closed"))
     assert not store_closed(ValueError("closed")) and not store_closed(sqlite3.OperationalError("database is locked"))
+
+
+@pytest.mark.parametrize("payments", ["", '[payments]\nprovider = "sandbox"\n'])
+def test_a_production_centre_with_the_sandbox_stops_at_start_with_the_reason(tmp_path, payments):
+    """The sandbox marks orders paid without money: a centre that is not a demo refuses to
+    start with it, whether named or left as the default, and says why and what to use."""
+    import subprocess
+    import sys
+
+    conf = tmp_path / "central.toml"
+    conf.write_text(f'data_dir = "c"\ndatabase_url = "sqlite:///c/central.db"\n[http]\nport = 1\n{payments}')
+    result = subprocess.run([sys.executable, "-m", "central_sync.server", "--config", str(conf)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert f"{conf}: payments:" in result.stderr and 'provider "sandbox"' in result.stderr
+    assert "demo = true" in result.stderr and 'provider = "wechat"' in result.stderr
+    assert not (tmp_path / "c" / "central.db").exists()  # stopped before anything was written
+
+
+def test_the_sandbox_pay_pages_exist_only_in_a_demo_centre(tmp_path):
+    demo, store, _ = central_app(tmp_path, f"sqlite:///{tmp_path}/central.db", test_config={"PAYMENTS_SWEEP": False})
+    store.close()
+    assert demo.test_client().get("/sandbox/pay/").status_code == 200
+    # Even were a non-demo configuration to name the sandbox (validation bypassed here),
+    # its pages are not there.
+    cfg = CentralConfig(data_dir=tmp_path / "c2", database_url=f"sqlite:///{tmp_path}/c2.db", http={"port": 1}, demo=True)
+    production = central_sync.server.create_app(cfg.model_copy(update={"demo": False}), {"PAYMENTS_SWEEP": False})
+    try:
+        c = production.test_client()
+        assert c.get("/sandbox/pay/").status_code == 404
+        assert c.post("/sandbox/pay/anything").status_code == 404
+    finally:
+        demo.extensions["payments"].close()
+        production.extensions["payments"].close()

@@ -37,7 +37,8 @@ def node_db(path):
 @pytest.fixture
 def centre(tmp_path):
     url = f"sqlite:///{tmp_path}/central.db"
-    app = central_sync.server.create_app(CentralConfig(data_dir=tmp_path / "c", database_url=url, http={"port": 1}))
+    app = central_sync.server.create_app(CentralConfig(data_dir=tmp_path / "c", database_url=url, http={"port": 1},
+                                                                    demo=True))
     store = Store.connect(url)
     credentials.register_hall(store, "h1", "幸福里")
     token = credentials.issue(store, "h1", "edge")
@@ -93,7 +94,8 @@ def test_centre_down_for_a_day_then_drains_in_order_with_bounded_memory(tmp_path
     # A day of a busy hall: records pile up while the centre is unreachable.
     ids = write_facts(db, 0, 6000)
     url = f"sqlite:///{tmp_path}/central.db"
-    app = central_sync.server.create_app(CentralConfig(data_dir=tmp_path / "c", database_url=url, http={"port": 1}))
+    app = central_sync.server.create_app(CentralConfig(data_dir=tmp_path / "c", database_url=url, http={"port": 1},
+                                                                    demo=True))
     store = Store.connect(url)
     credentials.register_hall(store, "h1", "幸福里")
     token = credentials.issue(store, "h1", "edge")

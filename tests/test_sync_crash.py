@@ -53,7 +53,8 @@ def _free() -> int:
 @pytest.mark.slow
 def test_sigkill_of_the_sync_worker_loses_and_doubles_nothing(broker, tmp_path):
     url = f"sqlite:///{tmp_path}/central.db"
-    served = Served(central_sync.server.create_app(CentralConfig(data_dir=tmp_path / "c", database_url=url, http={"port": 1})))
+    served = Served(central_sync.server.create_app(CentralConfig(data_dir=tmp_path / "c", database_url=url, http={"port": 1},
+                                                                     demo=True)))
     store = Store.connect(url)
     credentials.register_hall(store, HALL, "测试")
     token_file = tmp_path / "edge.token"

@@ -17,7 +17,7 @@ from hall_common import auth
 from hall_common.config import CentralConfig
 from hall_common.web import health_blueprint, instance_secret
 
-from .db import StoreUsers, get_store, init_store
+from .db import StoreSessions, StoreUsers, get_store, init_store
 
 
 def create_app(config: CentralConfig, test_config: dict[str, Any] | None = None) -> Flask:
@@ -32,7 +32,8 @@ def create_app(config: CentralConfig, test_config: dict[str, Any] | None = None)
     app.config.update(test_config or {})
     init_store(app, config.database_url)
     app.extensions["config_key"] = load_or_create_key(config.signing_key_file or config.data_dir / "config_signing.key")
-    auth.init_app(app, lambda: StoreUsers(get_store()), bootstrap=config.bootstrap_user)
+    auth.init_app(app, lambda: StoreUsers(get_store()), lambda: StoreSessions(get_store()),
+                  bootstrap=config.bootstrap_user, console=config.console)
     from . import admin, api, complaints, configs, content, disclosures
 
     app.register_blueprint(admin.bp)

@@ -11,6 +11,7 @@ from typing import Any, Iterator
 from flask import Flask, current_app, g
 
 from central_sync.store import Store, migrate
+from hall_common.sessions import ConsoleSession
 
 from .schema import MIGRATIONS
 
@@ -84,3 +85,33 @@ class StoreUsers:
             "ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash, role = excluded.role",
             (username, password_hash, role, time.time()),
         )
+
+
+class StoreSessions:
+    """Admin console sessions in the central database (``hall_common/sessions.py``): every
+    worker sees a logout at once, since none keeps sessions of its own."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def add(self, session: ConsoleSession) -> None:
+        self.store.execute(
+            "INSERT INTO console_sessions (key, username, role, created_at, seen_at) VALUES (?, ?, ?, ?, ?)",
+            (session.key, session.username, session.role, session.created_at, session.seen_at),
+        )
+
+    def find(self, key: str) -> ConsoleSession | None:
+        rows = self.store.query("SELECT key, username, role, created_at, seen_at FROM console_sessions WHERE key = ?", (key,))
+        return ConsoleSession(**rows[0]) if rows else None
+
+    def seen(self, key: str, at: float) -> None:
+        self.store.execute("UPDATE console_sessions SET seen_at = ? WHERE key = ?", (at, key))
+
+    def remove(self, key: str) -> None:
+        self.store.execute("DELETE FROM console_sessions WHERE key = ?", (key,))
+
+    def remove_user(self, username: str) -> None:
+        self.store.execute("DELETE FROM console_sessions WHERE username = ?", (username,))
+
+    def remove_expired(self, idle_before: float, created_before: float) -> None:
+        self.store.execute("DELETE FROM console_sessions WHERE seen_at < ? OR created_at < ?", (idle_before, created_before))

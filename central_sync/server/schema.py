@@ -182,4 +182,14 @@ MIGRATIONS: list[Migration] = [
             "CREATE INDEX records_hall_kind_time ON records (hall_id, kind, node_ts)",
         ],
     ),
+    Migration(
+        "012_console_sessions",
+        [
+            # Admin console logins (hall_common/sessions.py): the SHA-256 of each session id
+            # in the browser's cookie, so logging out ends the session for every copy of it.
+            "CREATE TABLE console_sessions (key TEXT PRIMARY KEY, username TEXT NOT NULL, role TEXT NOT NULL, "
+            "created_at DOUBLE PRECISION NOT NULL, seen_at DOUBLE PRECISION NOT NULL)",
+            "CREATE INDEX console_sessions_username ON console_sessions (username)",
+        ],
+    ),
 ]

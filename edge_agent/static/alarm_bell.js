@@ -1,7 +1,8 @@
 /* The staff console's alarm bell, on every page: asks for the active alarms every few
    seconds; while a critical one is unacknowledged, a red band shows it and a two-tone chime
    sounds (Web Audio, no sound file) until someone taps "知道了". A browser that blocks sound
-   until the page is touched shows a button to allow it. */
+   until the page is touched shows a button to allow it. When the login has ended, the page
+   reloads and so shows the login form: a console that cannot ring says so. */
 (function () {
   "use strict";
   var bell = document.getElementById("alarm-bell");
@@ -38,7 +39,11 @@
   }
   function poll() {
     fetch(bell.dataset.url, { credentials: "same-origin", headers: { Accept: "application/json" } })
-      .then(function (r) { return r.ok ? r.json() : { alarms: [] }; })
+      .then(function (r) {
+        // The login ended (idle, logged out elsewhere): show the login page, not a silent bell.
+        if (r.status === 401) { window.location.reload(); }
+        return r.ok ? r.json() : { alarms: [] };
+      })
       .then(function (j) { show(j.alarms || []); })
       .catch(function () { /* the console's own server is down: the page says so on reload */ });
   }

@@ -36,12 +36,14 @@ from __future__ import annotations
 import logging
 import queue
 import socket
+import ssl
 import threading
 import time
 import uuid
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 import paho.mqtt.client as mqtt
@@ -108,6 +110,8 @@ class BusClient:
         QoS 1 messages while it is away (0: forget at once).
     :param availability: ``hall`` for our own nodes ($state + birth); ``esphome`` for the
         node simulators, which announce themselves as ESPHome does (``status`` online/offline).
+    :param ca_file: the CA certificate that signed the broker's: connect over TLS (a broker
+        set up with ``hall broker-config --tls``); None: plain MQTT (``hall up`` on loopback).
     """
 
     def __init__(
@@ -127,6 +131,7 @@ class BusClient:
         session_expiry: int = 0,
         inbox_size: int = 10_000,
         availability: str = "hall",
+        ca_file: Path | None = None,
     ) -> None:
         self.hall_id = hall_id
         self.node_id = node_id
@@ -165,6 +170,10 @@ class BusClient:
             manual_ack=True,
         )
         client.username_pw_set(username, password)
+        if ca_file is not None:
+            # The broker's certificate must chain to this CA and name the host connected to;
+            # the password then never crosses the hall network in the clear.
+            client.tls_set_context(ssl.create_default_context(cafile=str(ca_file)))
         self._availability = availability
         if availability == "esphome":
             client.will_set(contract.ESPHOME_STATUS.topic(hall=hall_id, node=node_id), b"offline", qos=1, retain=True)

@@ -18,6 +18,7 @@ def central_app(tmp_path: Path, url: str, halls: tuple[str, ...] = ("h1", "h2"),
                 test_config: dict[str, Any] | None = None, **config: Any) -> tuple[Any, Store, dict[str, str]]:
     """The app on database ``url`` (not served; ``config`` adds to its CentralConfig), a
     connection of the test's own to the database, and an edge token per hall of ``halls``."""
+    config.setdefault("demo", True)  # the payment sandbox, as `hall up` runs it
     cfg = CentralConfig(data_dir=tmp_path / "c", database_url=url, http={"port": 1}, **config)
     app = central_sync.server.create_app(cfg, test_config)
     store = Store.connect(url)

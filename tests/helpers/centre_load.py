@@ -126,7 +126,7 @@ def running_centre(tmp: Path, *, halls: int, workers: int, pg: PgServer | None =
             store.close()
         port = free_port()
         conf = tmp / "central.toml"
-        conf.write_text(f'data_dir = "centre"\nlog_level = "WARNING"\ndatabase_url = "{db_url}"\n[http]\nport = {port}\n')
+        conf.write_text(f'data_dir = "centre"\nlog_level = "WARNING"\ndatabase_url = "{db_url}"\ndemo = true\n[http]\nport = {port}\n')
         master = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}", "--graceful-timeout", "5",
              f'central_sync.server.wsgi:build("{conf}")'],

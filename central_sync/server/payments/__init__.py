@@ -2,9 +2,9 @@
 resident pays by QR code, the provider's notification settles the lines exactly once.
 
 :func:`init_app` wires it into the central server: the provider named by the
-``[payments]`` configuration (``sandbox`` for ``hall up`` and the tests, ``wechat`` for WeChat
-Pay), the API for halls and the notification endpoint (:mod:`.views`), and the expiry sweep
-in a thread. See ``docs/payments.md``.
+``[payments]`` configuration (``sandbox`` for ``hall up`` and the tests, in a demo centre
+only; ``wechat`` for WeChat Pay), the API for halls and the notification endpoint
+(:mod:`.views`), and the expiry sweep in a thread. See ``docs/payments.md``.
 
 Test configuration keys: ``PAYMENTS_CLOCK`` (a callable returning the time, for tests that
 move it), ``PAYMENTS_SWEEP`` (False: no sweep thread; the test calls :meth:`Payments.sweep`).
@@ -46,7 +46,9 @@ def init_app(app: Flask, config: CentralConfig) -> Payments:
     app.extensions["payments"] = payments
     app.register_blueprint(views.bp)
     auth.csrf.exempt(views.bp)  # halls use a bearer token; WeChat Pay signs its notifications
-    if payments.provider.name == "sandbox":
+    # The sandbox's pay pages mark any order paid: a demo centre's only (the configuration
+    # refuses the sandbox elsewhere; this keeps the pages away even if that changed).
+    if config.demo and payments.provider.name == "sandbox":
         app.register_blueprint(views.sandbox_bp)
         auth.csrf.exempt(views.sandbox_bp)  # the payer's phone, standing in for WeChat's own page
     if config.payments.sweep_s > 0 and app.config.get("PAYMENTS_SWEEP", True):
