@@ -241,6 +241,7 @@ def test_the_admin_pages_in_a_browser(centre, halls, browser):
     page.fill("#password", PASSWORD)
     page.click("button[type=submit]")
     page.click("text=报事投诉 · Complaints →")  # linked from the overview
+    page.wait_for_selector("table.complaints")  # the click only starts the navigation
     SHOTS.mkdir(parents=True, exist_ok=True)
     assert page.locator("table.complaints tbody tr").count() == 4
     page.screenshot(path=SHOTS / "list.png", full_page=True)
