@@ -112,7 +112,7 @@ def _check_bus(doctor: NodeConfig, parts: dict[str, PartConfig]) -> list[Finding
         return [Finding(False, f"broker {broker} does not answer",
                         "start it: `hall up` on a workstation, `systemctl start mosquitto` on the edge Pi")]
     bus = BusClient(hall_id=doctor.hall_id, node_id=doctor.node_id, kind="tool", host=doctor.broker.host,
-                    port=doctor.broker.port, username=doctor.node_id, password=doctor.broker.password(),
+                    port=doctor.broker.port, password=doctor.broker.password(),
                     session=int(time.time()), ca_file=doctor.broker.ca_file)
     states: dict[str, str] = {}
     devices: dict[str, DeviceState] = {}
@@ -158,7 +158,7 @@ def print_test_ticket(doctor: NodeConfig, *, follow_url: str, hours_line: str) -
     from hall_common.print_client import PrintClient
 
     bus = BusClient(hall_id=doctor.hall_id, node_id=doctor.node_id, kind="tool", host=doctor.broker.host,
-                    port=doctor.broker.port, username=doctor.node_id, password=doctor.broker.password(),
+                    port=doctor.broker.port, password=doctor.broker.password(),
                     session=int(time.time()), ca_file=doctor.broker.ca_file)
     printing = PrintClient(bus)
     bus.start()

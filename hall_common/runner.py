@@ -49,7 +49,6 @@ def node_bus(config: NodeConfig, *, kind: str, sw: str, **options: object) -> Bu
         kind=kind,
         host=config.broker.host,
         port=config.broker.port,
-        username=config.node_id,
         password=config.broker.password(),
         session=next_session(config.data_dir / "session"),
         sw=sw,

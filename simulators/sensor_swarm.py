@@ -54,7 +54,7 @@ def swarm(data_dir: Path, *, count: int, interval: float, prefix: str = "swarm")
     for n, node in enumerate(nodes):
         def make_bus(node: str = node) -> BusClient:
             return BusClient(hall_id=edge["hall_id"], node_id=node, kind="env_node", host=edge["broker"]["host"],
-                             port=edge["broker"]["port"], username=node, password=passwords[node], session=session,
+                             port=edge["broker"]["port"], password=passwords[node], session=session,
                              sw=SW_VERSION, availability="esphome")
         sims.append(EnvNodeSim(make_bus, interval=interval, seed=n))
     for sim in sims:

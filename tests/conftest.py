@@ -87,7 +87,7 @@ class RunningBroker:
                connect: bool = True, session: int = 1, **kw) -> BusClient:
         bus = BusClient(
             hall_id=self.hall, node_id=node, kind=kind, host=self.host, port=self.port,
-            username=node, password=self.passwords.get(node, "") if password is None else password,
+            password=self.passwords.get(node, "") if password is None else password,
             session=session, keepalive=10, **kw,
         )
         self.clients.append(bus)

@@ -171,7 +171,7 @@ class MiniHall:
             settings=settings or SETTINGS,
         )
         bus = BusClient(hall_id=cfg.hall_id, node_id="kiosk-01", kind="kiosk", host=self.broker.host,
-                        port=self.broker.port, username="kiosk-01", password=self.broker.passwords["kiosk-01"], session=1)
+                        port=self.broker.port, password=self.broker.passwords["kiosk-01"], session=1)
         status = HallStatus(bus)
         app = kiosk.create_app(cfg, status, bus, test_config)
         if public_key:
@@ -203,7 +203,7 @@ class MiniHall:
                             data_dir=self.tmp / "display", http={"port": 1},
                             broker={"host": self.broker.host, "port": self.broker.port, "password_file": pw}, **settings)
         bus = BusClient(hall_id=cfg.hall_id, node_id="display-01", kind="display", host=self.broker.host,
-                        port=self.broker.port, username="display-01", password=self.broker.passwords["display-01"],
+                        port=self.broker.port, password=self.broker.passwords["display-01"],
                         session=1)
         board = BoardState(voice=Voice(cfg.data_dir / "voice"), english=cfg.voice_en, announcement=cfg.announcement)
         board.follow(bus)

@@ -271,6 +271,15 @@ class Peer:
             self._sub_topics[mid] = list(topics)
         wait_for(lambda: all(t in self.suback for t in topics), timeout=10)
 
+    def unsubscribe(self, topics: list[str]) -> None:
+        done = threading.Event()
+        self.c.on_unsubscribe = lambda *a: done.set()
+        rc, _ = self.c.unsubscribe(topics)
+        assert rc == mqtt.MQTT_ERR_SUCCESS and done.wait(10), "no UNSUBACK"
+        with self.lock:
+            for t in topics:
+                self.suback.pop(t, None)
+
     def publish(self, topic: str, payload: bytes) -> mqtt.MQTTMessageInfo:
         info = self.c.publish(topic, payload, qos=1)
         assert info.rc == mqtt.MQTT_ERR_SUCCESS, f"publish on {topic} failed locally: {info.rc}"
@@ -305,17 +314,21 @@ def _marker(nonce: str, *parts: str) -> bytes:
 
 
 def run_matrix(broker) -> Observed:
+    """The spy that sees every publish and the feeder that publishes every marker are the
+    ``edge`` credential's own connection, the only one that reads and writes everything: the
+    broker makes a client's id its user name, so a second ``edge`` login would take the
+    first one's place. Its wildcard subscriptions go before it checks its own subscribe
+    cells, so those are judged by its exact subscriptions alone."""
     nonce = secrets.token_hex(4)
     obs = Observed()
     peers: dict[str, Peer] = {}
     try:
-        spy = Peer(broker, "edge", broker.passwords["edge"], "acl-spy")
-        feeder = Peer(broker, "edge", broker.passwords["edge"], "acl-feeder")
-        for cred in CREDENTIALS:
-            peers[cred] = Peer(broker, cred, broker.passwords[cred], f"acl-{cred}")
+        for cred in sorted({*CREDENTIALS, "edge"}):
+            peers[cred] = Peer(broker, cred, broker.passwords[cred], cred)
+        spy = feeder = peers["edge"]
         wrong = Peer(broker, DEFAULT_TARGET, "not-the-password", "acl-wrong-password")
         anon = Peer(broker, None, None, "acl-anonymous")
-        for name, peer in [("spy", spy), ("feeder", feeder), *peers.items()]:
+        for name, peer in peers.items():
             reason = peer.wait_connack()
             assert not reason.is_failure, f"{name} was refused at connect: {reason}"
         obs.connack[WRONG_PASSWORD] = wrong.wait_connack()
@@ -324,7 +337,8 @@ def run_matrix(broker) -> Observed:
         anon.close()
 
         # (a) publish: every credential publishes its markers, then its sentinel.
-        spy.subscribe([f"hall/{contract.VERSION}/#", "homeassistant/#"])
+        everything = [f"hall/{contract.VERSION}/#", "homeassistant/#"]
+        spy.subscribe(everything)
         pubs = [c for c in CELLS if c.action == "pub"]
         infos: dict[tuple[str, str, str], mqtt.MQTTMessageInfo] = {}
         for cell in pubs:
@@ -346,6 +360,7 @@ def run_matrix(broker) -> Observed:
             obs.acks[key] = peers[cell.credential].puback.get(infos[key].mid)
 
         # (b) subscribe: every credential subscribes to its exact topics, the edge publishes.
+        spy.unsubscribe(everything)
         subs = [c for c in CELLS if c.action == "sub"]
         for cred in CREDENTIALS:
             topics = sorted({c.topic for c in subs if c.credential == cred} | {sentinel_topic(cred)})
@@ -369,8 +384,6 @@ def run_matrix(broker) -> Observed:
     finally:
         for peer in peers.values():
             peer.close()
-    spy.close()
-    feeder.close()
     return obs
 
 

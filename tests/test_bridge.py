@@ -59,13 +59,14 @@ def test_bridge_forwards_live_views_only(broker, tmp_path):
         assert contract.TELEMETRY.topic(hall=HALL, node="kiosk-01", dev="screen") not in topics
         assert any("打印机缺纸".encode() in p for t, p in seen if "/alarm/" in t)
 
-        # A hall's credentials at the centre cannot write another hall's topics.
-        rogue = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="rogue", protocol=mqtt.MQTTv5)
-        rogue.username_pw_set(HALL, pw[HALL])
+        # A hall's credentials at the centre cannot write another hall's topics (hall t2's
+        # here: a second login as t1 would take the running bridge's place, its own id).
+        rogue = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="t2", protocol=mqtt.MQTTv5)
+        rogue.username_pw_set("t2", pw["t2"])
         rogue.connect("127.0.0.1", central_port)
         rogue.loop_start()
-        rogue.publish("hall/v1/t2/alarm/fake", b"forged", qos=1).wait_for_publish(5)
-        rogue.publish(f"hall/v1/{HALL}/alarm/marker", b"marker", qos=1).wait_for_publish(5)
+        rogue.publish(f"hall/v1/{HALL}/alarm/fake", b"forged", qos=1).wait_for_publish(5)
+        rogue.publish("hall/v1/t2/alarm/marker", b"marker", qos=1).wait_for_publish(5)
         wait_for(lambda: any(p == b"marker" for _, p in seen))
         rogue.loop_stop()
         rogue.disconnect()

@@ -3,6 +3,7 @@ reconnects, malformed payloads and request/response."""
 
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from paho.mqtt.properties import Properties
 from hall_common.bus import contract
 from hall_common.bus.client import BusMessage
 from hall_common.bus.methods import JobArgs
-from hall_common.bus.payloads import Telemetry
+from hall_common.bus.payloads import NodeState, Telemetry
 from hall_common.errors import BusTimeout, RequestFailed
 
 from .conftest import HALL, wait_for
@@ -61,6 +62,59 @@ def raw_connect(broker, username: str | None, password: str | None) -> mqtt.Reas
     return result["reason"]
 
 
+class RawNode:
+    """A bare paho client (MQTT 5) that records its CONNACK, every DISCONNECT and what it
+    receives. It does not come back by itself during a test (a client knocked off and coming
+    straight back would knock the other off in turn, and hide who started it)."""
+
+    def __init__(self, broker, user: str, *, client_id: str | None = None, will: bytes | None = None) -> None:
+        self.connack: mqtt.ReasonCode | None = None
+        self.disconnects: list[int] = []
+        self.received: list[tuple[str, bytes]] = []
+        self.lock = threading.Lock()
+        self._connected, self._subscribed = threading.Event(), threading.Event()
+        self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or user, protocol=mqtt.MQTTv5)
+        self.c.username_pw_set(user, broker.passwords[user])
+        if will is not None:
+            self.c.will_set(contract.NODE_STATE.topic(hall=HALL, node=user), will, qos=1, retain=True)
+        self.c.reconnect_delay_set(min_delay=600, max_delay=600)
+        self.c.on_connect = self._on_connect
+        self.c.on_disconnect = self._on_disconnect
+        self.c.on_message = self._on_message
+        self.c.on_subscribe = lambda *a: self._subscribed.set()
+        self.c.connect_async(broker.host, broker.port)
+        self.c.loop_start()
+        assert self._connected.wait(10), f"{user}: no CONNACK"
+
+    def _on_connect(self, client, userdata, flags, reason, props) -> None:
+        self.connack = reason
+        self._connected.set()
+
+    def _on_disconnect(self, client, userdata, flags, reason, props) -> None:
+        with self.lock:
+            self.disconnects.append(reason.value)
+
+    def _on_message(self, client, userdata, msg) -> None:
+        with self.lock:
+            self.received.append((msg.topic, msg.payload))
+
+    def subscribe(self, topic_filter: str) -> None:
+        self._subscribed.clear()
+        self.c.subscribe(topic_filter, qos=1)
+        assert self._subscribed.wait(10), "no SUBACK"
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        self.c.publish(topic, payload, qos=1).wait_for_publish(5)
+
+    def on(self, topic: str) -> list[bytes]:
+        with self.lock:
+            return [payload for t, payload in self.received if t == topic]
+
+    def close(self) -> None:
+        self.c.disconnect()
+        self.c.loop_stop()
+
+
 def test_wrong_password_is_refused(broker):
     reason = raw_connect(broker, "kiosk-01", "not-the-password")
     assert reason.is_failure
@@ -81,7 +135,6 @@ def test_right_password_is_accepted(broker):
 
 
 def test_kiosk_cannot_publish_hall_state_or_other_nodes_topics(broker):
-    edge = broker.client("edge")
     seen: list[tuple[str, bytes]] = []
     lock = threading.Lock()
 
@@ -89,8 +142,9 @@ def test_kiosk_cannot_publish_hall_state_or_other_nodes_topics(broker):
         with lock:
             seen.append((msg.topic, msg.payload))
 
-    # A bare subscriber on everything, so nothing the contract would drop is hidden from us.
-    spy = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5, client_id="spy")
+    # The edge as a bare subscriber on everything, so nothing the contract would drop is
+    # hidden from us (the edge's login, so it is the edge: the broker ties id to user).
+    spy = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5, client_id="edge")
     spy.username_pw_set("edge", broker.passwords["edge"])
     spy.on_message = on_message
     spy.connect(broker.host, broker.port)
@@ -117,11 +171,11 @@ def test_kiosk_cannot_publish_hall_state_or_other_nodes_topics(broker):
     kiosk.publish_raw(marker, b"marker", qos=1).wait_for_publish(5)
 
     wait_for(lambda: any(t == marker for t, _ in seen))
+    assert spy.is_connected()
     spy.loop_stop()
     spy.disconnect()
     forged = [t for t, payload in seen if payload == b"forged"]
     assert forged == [], f"the ACL let a kiosk publish on {forged}"
-    assert edge.connected
 
 
 @pytest.mark.parametrize("family", [contract.REPLY, contract.PRINT_OUTCOME, contract.PAYMENT_OUTCOME],
@@ -345,3 +399,83 @@ def test_spoofed_response_topic_does_not_run_the_handler(broker):
                           qos=1, properties=props)
     wait_for(lambda: edge.dropped >= 1)
     assert calls == []
+
+
+# -- who a login is: the broker makes every client's id its user name ---------------------------
+
+
+def record_disconnects(bus) -> list[int]:
+    """The reason codes of every disconnect ``bus`` (a BusClient) hears from now on."""
+    heard: list[int] = []
+    chained = bus._client.on_disconnect
+
+    def on_disconnect(client, userdata, flags, reason, props) -> None:
+        heard.append(reason.value)
+        chained(client, userdata, flags, reason, props)
+
+    bus._client.on_disconnect = on_disconnect
+    return heard
+
+
+@pytest.mark.parametrize(("thief", "victim"), [("display-01", "kiosk-01"), ("env-01", "edge")])
+def test_a_login_asking_for_another_nodes_client_id_does_not_knock_it_off(broker, thief, victim):
+    """A leaked board or sensor password used with client id ``kiosk-01`` or ``edge``: the
+    broker lets the login in under its own user name, so the real node stays connected,
+    hears no DISCONNECT and its Last Will is not published; the intruder acts only as the
+    node whose password it has (the ACL), and that node's own next login takes it over."""
+    watch = RawNode(broker, "kiosk-02")  # reads every node's $state
+    watch.subscribe(contract.NODE_STATE.filter(hall=HALL))
+    node = broker.client(victim, kind="tool", session=3)
+    kicked = record_disconnects(node)
+    victim_state = contract.NODE_STATE.topic(hall=HALL, node=victim)
+    thief_state = contract.NODE_STATE.topic(hall=HALL, node=thief)
+    wait_for(lambda: any(json.loads(p)["state"] == "ready" for p in watch.on(victim_state)))
+    before = len(watch.on(victim_state))
+
+    intruder = RawNode(broker, thief, client_id=victim)
+    try:
+        assert not intruder.connack.is_failure  # a good password is let in ...
+        intruder.publish(victim_state, b"forged")  # ... as itself only
+        intruder.publish(thief_state, b"intruder-marker")
+        wait_for(lambda: b"intruder-marker" in watch.on(thief_state))
+        # The victim's own message after the intruder's login: had it been knocked off, it
+        # would have heard so before this could get through on its new connection.
+        node.publish_raw(victim_state, b"victim-marker", qos=1).wait_for_publish(5)
+        wait_for(lambda: b"victim-marker" in watch.on(victim_state))
+        assert kicked == [] and node.connected
+        assert watch.on(victim_state)[before:] == [b"victim-marker"]  # no will, no forgery, no new "ready"
+
+        # The intruder's session is the thief node's: the real one logging in takes it over.
+        broker.client(thief, kind="tool")
+        wait_for(lambda: intruder.disconnects)
+        assert intruder.disconnects == [0x8E]  # session taken over
+        assert kicked == [] and node.connected
+    finally:
+        intruder.close()
+        watch.close()
+
+
+def test_a_node_logging_in_again_takes_over_its_own_old_session(broker):
+    """Tying the id to the user must not keep a node out: a kiosk whose old connection the
+    broker still thinks alive (a hung process, a pulled cable) logs in again after a restart
+    and takes its own session over; the old connection is told so and is gone."""
+    watch = RawNode(broker, "kiosk-02")
+    watch.subscribe(contract.NODE_STATE.filter(hall=HALL, node="kiosk-01"))
+    topic = contract.NODE_STATE.topic(hall=HALL, node="kiosk-01")
+    old = RawNode(broker, "kiosk-01", will=contract.NODE_STATE.encode(NodeState(state="lost", session=1)))
+    try:
+        assert not old.connack.is_failure
+        old.publish(topic, contract.NODE_STATE.encode(NodeState(state="ready", session=1, ts=time.time())))
+        new = broker.client("kiosk-01", kind="kiosk", session=2)
+        kicked = record_disconnects(new)
+        wait_for(lambda: old.disconnects)
+        assert old.disconnects == [0x8E]  # session taken over
+
+        def last() -> NodeState:
+            return contract.NODE_STATE.parse(watch.on(topic)[-1])
+
+        wait_for(lambda: (last().state, last().session) == ("ready", 2))
+        assert new.connected and kicked == []
+    finally:
+        old.close()
+        watch.close()

@@ -3,7 +3,6 @@ minimum duration, readings stored, downsampled and drawn."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -233,18 +232,12 @@ def test_a_node_reporting_every_second_is_judged_on_every_reading_but_stored_eve
 # -- the hall, end to end --------------------------------------------------------------------
 
 
-def alarm_spy(broker, seen: dict[str, dict]):
-    """A plain paho client that keeps the last message of each alarm topic (retained ones
-    included, as a console connecting later gets them)."""
-    import paho.mqtt.client as mqtt
-
-    spy = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5, client_id="env-alarm-spy")
-    spy.username_pw_set("edge", broker.passwords["edge"])
-    spy.on_message = lambda c, u, m: seen.__setitem__(m.topic, json.loads(m.payload) if m.payload else None)
-    spy.connect(broker.host, broker.port)
-    spy.subscribe(contract.ALARM.filter(hall=broker.hall), qos=1)
-    spy.loop_start()
-    return spy
+def watch_alarms(agent, seen: dict[str, dict]) -> None:
+    """Keep the last message of each alarm topic as the broker delivers it (retained ones
+    included, as a console connecting later gets them). Through the edge's own login: it
+    alone reads alarms, and a second login as the edge would take the agent's place."""
+    agent.bus.subscribe(contract.ALARM.filter(hall=agent.config.hall_id),
+                        lambda m: seen.__setitem__(m.topic, m.payload.model_dump() if m.payload else None))
 
 
 def test_an_esphome_node_out_of_range_raises_then_clears_through_the_bus(mini, broker):
@@ -267,17 +260,13 @@ def test_an_esphome_node_out_of_range_raises_then_clears_through_the_bus(mini, b
     assert alarm["text"].startswith("env-01 二氧化碳 1250 ppm，高于 1000 ppm")
     assert "env.env-01.temperature" not in {a["id"] for a in agent.alarms.active()}
     seen: dict[str, dict] = {}
-    spy = alarm_spy(broker, seen)  # connects after the raise: the alarm is retained
-    try:
-        topic = contract.ALARM.topic(hall=broker.hall, alarm_id=alarm_id)
-        wait_for(lambda: (seen.get(topic) or {}).get("state") == "ACTIVE_UNACK")
-        assert agent.alarms.acknowledge(alarm_id, "staff")  # while readings are being written
-        wait_for(lambda: seen[topic]["state"] == "ACTIVE_ACK")
-        wait_for(lambda: send(800.0)() and not agent.alarms.active())
-        wait_for(lambda: seen[topic]["state"] == "CLEARED_ACK")
-    finally:
-        spy.loop_stop()
-        spy.disconnect()
+    watch_alarms(agent, seen)  # subscribes after the raise: the alarm is retained
+    topic = contract.ALARM.topic(hall=broker.hall, alarm_id=alarm_id)
+    wait_for(lambda: (seen.get(topic) or {}).get("state") == "ACTIVE_UNACK")
+    assert agent.alarms.acknowledge(alarm_id, "staff")  # while readings are being written
+    wait_for(lambda: seen[topic]["state"] == "ACTIVE_ACK")
+    wait_for(lambda: send(800.0)() and not agent.alarms.active())
+    wait_for(lambda: seen[topic]["state"] == "CLEARED_ACK")
     # The readings were stored, by the writer thread, in batches.
     own = open_database(agent.db_path)  # the agent's connection belongs to its bus worker
     wait_for(lambda: own.execute("SELECT count(*) FROM env_readings WHERE node = 'env-01' "

@@ -42,12 +42,13 @@ def edge_config(tmp_path: Path) -> EdgeConfig:
 
 
 class Watcher:
-    """A bare paho client logged in as Home Assistant: what it receives, with the retain flag."""
+    """A bare paho client logged in as Home Assistant (or as ``user``): what it receives, with
+    the retain flag. Its client id is its user name, as the broker makes it anyway."""
 
     def __init__(self, broker, user: str = "homeassistant") -> None:
         self.messages: list[tuple[str, bytes, bool]] = []
         self.lock = threading.Lock()
-        self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5, client_id=f"watch-{user}")
+        self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5, client_id=user)
         self.c.username_pw_set(user, broker.passwords[user])
         self.c.on_message = self._on_message
         self.c.connect(broker.host, broker.port)
@@ -248,9 +249,8 @@ def test_templates_read_what_the_edge_publishes(hall):
 
 
 def test_home_assistant_account_reads_only_what_it_needs_and_cannot_forge(broker):
-    edge = broker.client("edge", kind="edge")
     watcher = Watcher(broker)
-    spy = Watcher(broker, user="edge")
+    spy = Watcher(broker, user="edge")  # the edge, reading everything and writing the edge's messages
     try:
         watcher.subscribe(f"hall/v1/{HALL}/reply/kiosk-01", f"hall/v1/{HALL}/payment/kiosk-01",
                           f"hall/v1/{HALL}/env-01/sensor/co2/state", f"hall/v1/{HALL}/edge/aed/state")
@@ -260,9 +260,9 @@ def test_home_assistant_account_reads_only_what_it_needs_and_cannot_forge(broker
         watcher.c.publish(forged, b'{"name": "x"}', qos=1).wait_for_publish(5)
         watcher.c.publish(f"hall/v1/{HALL}/queue/state", b"forged", qos=1).wait_for_publish(5)
         for topic in (f"hall/v1/{HALL}/reply/kiosk-01", f"hall/v1/{HALL}/payment/kiosk-01"):
-            edge.publish_raw(topic, b"{}", qos=1).wait_for_publish(5)
-        edge.publish_raw(f"hall/v1/{HALL}/env-01/sensor/co2/state", b"612", qos=1).wait_for_publish(5)
-        edge.publish_raw(f"hall/v1/{HALL}/edge/aed/state", b"{}", qos=1).wait_for_publish(5)
+            spy.c.publish(topic, b"{}", qos=1).wait_for_publish(5)
+        spy.c.publish(f"hall/v1/{HALL}/env-01/sensor/co2/state", b"612", qos=1).wait_for_publish(5)
+        spy.c.publish(f"hall/v1/{HALL}/edge/aed/state", b"{}", qos=1).wait_for_publish(5)
         watcher.c.publish(contract.HA_STATUS.topic(), b"online", qos=1).wait_for_publish(5)
         wait_for(lambda: spy.on(contract.HA_STATUS.topic()))  # its own birth does get through
         wait_for(lambda: watcher.on(f"hall/v1/{HALL}/edge/aed/state"))

@@ -108,7 +108,7 @@ def test_every_url_answers(hall):
 def test_every_node_is_ready_on_the_broker(hall):
     password = (hall.data_dir / "secrets" / "broker" / "doctor").read_text().strip()
     bus = BusClient(hall_id="demo", node_id="doctor", kind="tool", host="127.0.0.1", port=hall.base,
-                    username="doctor", password=password, session=int(time.time()))
+                    password=password, session=int(time.time()))
     states: dict[str, str] = {}
     bus.subscribe(contract.NODE_STATE.filter(hall="demo"), lambda m: states.__setitem__(m.parts["node"], m.payload.state))
     bus.subscribe(contract.ESPHOME_STATUS.filter(hall="demo"), lambda m: states.__setitem__(m.parts["node"], "online" if m.payload else "offline"))

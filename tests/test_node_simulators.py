@@ -44,20 +44,26 @@ class Seen:
 class Snoop:
     """A raw paho subscriber on one node's subtree (as the edge), keeping what it sees in order.
 
-    Subscribed with retain-as-published, so a message's retain flag is the publisher's."""
+    Subscribed with retain-as-published, so a message's retain flag is the publisher's. One
+    snoop at a time may log in as the edge (the broker makes a client's id its user name, so
+    a second would take the first one's place); another logs in as ``homeassistant``, which
+    reads a node's ``status`` and ESPHome states (``HA_LEVELS``) but nothing else."""
 
-    def __init__(self, broker: RunningBroker, node: str) -> None:
+    HA_LEVELS = ("status", "sensor/#", "binary_sensor/#", "text_sensor/#")
+
+    def __init__(self, broker: RunningBroker, node: str, *, user: str = "edge") -> None:
         self.node = node
         self.seen: list[Seen] = []
         self.unmatched: list[str] = []
         self._lock = threading.Lock()
         subscribed = threading.Event()
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"snoop-{node}-{id(self)}", protocol=mqtt.MQTTv5)
-        client.username_pw_set("edge", broker.passwords["edge"])
+        levels = ("#",) if user == "edge" else self.HA_LEVELS
+        filters = [(f"hall/v1/{HALL}/{node}/{level}", SubscribeOptions(qos=1, retainAsPublished=True)) for level in levels]
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=user, protocol=mqtt.MQTTv5)
+        client.username_pw_set(user, broker.passwords[user])
         client.on_message = self._on_message
         client.on_subscribe = lambda *a: subscribed.set()
-        client.on_connect = lambda c, *a: c.subscribe(f"hall/v1/{HALL}/{node}/#",
-                                                      options=SubscribeOptions(qos=1, retainAsPublished=True))
+        client.on_connect = lambda c, *a: c.subscribe(filters)
         client.connect(broker.host, broker.port)
         client.loop_start()
         assert subscribed.wait(10), "no SUBACK"
@@ -243,8 +249,9 @@ def test_silent_aed_node_leaves_offline_and_its_states_retained(aed, broker):
     post(aed.url, "silent?on=1")
     offline = snoop.wait(STATUS, b"offline", after=online)
 
-    # Someone subscribing now (the edge after a restart) learns all of it from the broker.
-    late = Snoop(broker, "aed-01")
+    # Someone subscribing now (Home Assistant, the edge after a restart) learns all of it
+    # from the broker.
+    late = Snoop(broker, "aed-01", user="homeassistant")
     try:
         late.wait(STATUS, b"offline")
         late.wait(B, b"ON", object_id="door")

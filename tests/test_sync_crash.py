@@ -66,7 +66,7 @@ def test_sigkill_of_the_sync_worker_loses_and_doubles_nothing(broker, tmp_path):
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     kiosk = BusClient(hall_id=HALL, node_id="kiosk-01", kind="kiosk", host=broker.host, port=broker.port,
-                      username="kiosk-01", password=broker.passwords["kiosk-01"], session=1)
+                      password=broker.passwords["kiosk-01"], session=1)
     kiosk.start()
     assert kiosk.wait_connected(10)
     acknowledged: list[str] = []

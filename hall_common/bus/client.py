@@ -20,8 +20,7 @@ Everything a hall process needs from the bus goes through :class:`BusClient`:
 Example::
 
     bus = BusClient(hall_id="h1", node_id="kiosk-01", kind="kiosk",
-                    host="127.0.0.1", port=1883, username="kiosk-01", password="...",
-                    session=3)
+                    host="127.0.0.1", port=1883, password="...", session=3)
     bus.subscribe(contract.QUEUE_STATE.filter(hall="h1"), on_queue_state)
     bus.start()
     result = bus.request("ping", {})        # answered by the edge agent
@@ -102,7 +101,10 @@ class BusClient:
     """A hall node's connection to the hall broker. See the module docstring.
 
     :param hall_id: the hall this node belongs to.
-    :param node_id: the node's id, also its broker user name and MQTT client id.
+    :param node_id: the node's id, also its broker user name and MQTT client id: one value,
+        as the broker makes every client's id its user name (``use_username_as_clientid``),
+        so no login can take over another node's id.
+    :param password: the node's broker password.
     :param kind: what the node is (``edge``, ``kiosk``, ``display`` ...), sent in the birth.
     :param session: a counter that grows on every process start; sent in the will and the
         birth so subscribers can ignore a stale will.
@@ -122,7 +124,6 @@ class BusClient:
         kind: str,
         host: str,
         port: int,
-        username: str,
         password: str,
         session: int,
         sw: str = "0",
@@ -169,7 +170,7 @@ class BusClient:
             protocol=mqtt.MQTTv5,
             manual_ack=True,
         )
-        client.username_pw_set(username, password)
+        client.username_pw_set(node_id, password)
         if ca_file is not None:
             # The broker's certificate must chain to this CA and name the host connected to;
             # the password then never crosses the hall network in the clear.

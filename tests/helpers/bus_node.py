@@ -12,7 +12,7 @@ from hall_common.bus.client import BusClient
 def main() -> None:
     port, hall, node, password, session = sys.argv[1:6]
     bus = BusClient(hall_id=hall, node_id=node, kind="tool", host="127.0.0.1", port=int(port),
-                    username=node, password=password, session=int(session), keepalive=10)
+                    password=password, session=int(session), keepalive=10)
     bus.start()
     if not bus.wait_connected(10):
         sys.exit(f"not connected: {bus.refused}")
