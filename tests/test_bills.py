@@ -1,15 +1,19 @@
 """Bills: the resident QR code (signed, domain-separated, refused when forged, expired,
 another hall's or junk), the centre's lookup on SQLite and a real PostgreSQL (one room's
-lines only, owner masked, wrong digits rate limited per kiosk and per room), and the kiosk
-end to end in headless Chromium with a real broker, edge and centre: identify by a QR
-image in the simulated camera's folder or by room plus phone digits, see each charge with
-its standard and basis, tick lines for a total, and nothing of another household reachable."""
+lines only, owner masked, wrong digits rate limited per caller credential and per room),
+the edge's limit per kiosk by its bus login, and the kiosk end to end in headless Chromium
+with a real broker, edge and centre: identify by a QR image in the simulated camera's
+folder or by room plus phone digits, see each charge with its standard and basis, tick
+lines for a total, and nothing of another household reachable."""
 
 from __future__ import annotations
 
 import base64
 import json
 import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -19,17 +23,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from central_sync.server.resident_demo import load_demo
+from central_sync.server.residents import MAX_CALLER_FAILURES, MAX_FAILURES
 from central_sync.signing import public_key_b64
 from central_sync.signing import sign as sign_config
-from edge_agent.bills import BillsRelay
+from edge_agent.bills import MAX_WRONG, WRONG_WINDOW_S, BillsRelay
 from edge_agent.centre_api import CentreAPI
 from hall_common import resident_qr
+from hall_common.bus import contract
 from hall_common.config import CameraConfig
 from hall_common.errors import RequestFailed
 from kiosk.camera import camera_from
 
 from .conftest import HALL, examples, wait_for
 from .helpers.central import central_app
+from .minihall import Served
 from .screens import check_screen, kiosk_page, kiosk_session
 
 SHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots" / "bills"
@@ -158,19 +165,69 @@ def test_refusals_say_what_is_wrong(centre):
     assert ask(app, tokens["h1"], {"room": 3}).status_code == 422
 
 
-def test_wrong_digits_are_limited_per_room_and_per_kiosk(centre):
+def test_wrong_digits_are_limited_per_room(centre):
     app, store, tokens = centre
-    for _ in range(5):
+    for _ in range(MAX_FAILURES):
         assert ask(app, tokens["h1"], {"kiosk": "kiosk-01", "room": "3-2-1202", "last4": "0000"}).status_code == 404
-    # The room is locked now, even with the right digits and from another kiosk.
+    # The room is locked now, even with the right digits, whichever kiosk the request names.
     r = ask(app, tokens["h1"], {"kiosk": "kiosk-02", "room": "3-2-1202", "last4": "4321"})
     assert r.status_code == 429 and r.get_json()["code"] == "rate_limited"
-    # kiosk-01 is locked for every room; kiosk-02 still works for another room.
-    assert ask(app, tokens["h1"], {"kiosk": "kiosk-01", "room": "3-2-1201", "last4": "5678"}).status_code == 429
-    assert ask(app, tokens["h1"], {"kiosk": "kiosk-02", "room": "3-2-1201", "last4": "5678"}).status_code == 200
+    # Another room still opens, for the same credential.
+    assert ask(app, tokens["h1"], {"kiosk": "kiosk-01", "room": "3-2-1201", "last4": "5678"}).status_code == 200
     # The window passes: the room opens again.
     store.execute("UPDATE resident_failures SET ts = ts - 601")
     assert ask(app, tokens["h1"], {"kiosk": "kiosk-02", "room": "3-2-1202", "last4": "4321"}).status_code == 200
+
+
+def post_json(url: str, token: str, body: dict) -> tuple[int, dict]:
+    """POST ``body`` over HTTP with the edge's bearer token: (status, JSON answer)."""
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST", headers={
+        "Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def wrong_try(i: int) -> dict[str, str]:
+    """A wrong try that names a kiosk and a room never named before: no room's own limit and
+    no per-kiosk limit could stop a run of them; only the credential's can."""
+    return {"kiosk": f"kiosk-{i:02d}", "room": f"7-{i % 4 + 1}-{1001 + i}", "last4": "0000"}
+
+
+def test_naming_another_kiosk_in_each_request_gets_no_more_wrong_tries(centre):
+    """An edge token that names a new kiosk (and a new room) in every request, over the real
+    HTTP API: ``MAX_CALLER_FAILURES`` wrong tries, then ``rate_limited`` for anything,
+    the right digits of a room never tried included. Another hall's credential is not held back."""
+    app, store, tokens = centre
+    served = Served(app)
+    url = served.url + "api/v1/residents/bills"
+    try:
+        for i in range(MAX_CALLER_FAILURES):
+            assert post_json(url, tokens["h1"], wrong_try(i))[0] == 404, f"wrong try {i + 1}"
+        status, body = post_json(url, tokens["h1"], {"kiosk": "kiosk-99", "room": "3-2-1201", "last4": "5678"})
+        assert (status, body["code"]) == (429, "rate_limited")
+        assert post_json(url, tokens["h1"], wrong_try(MAX_CALLER_FAILURES))[0] == 429
+        assert post_json(url, tokens["h2"], wrong_try(0))[0] == 404
+    finally:
+        served.stop()
+
+
+def test_wrong_tries_sent_all_at_once_get_no_more_than_the_limit(centre):
+    """The limit holds for tries that arrive together (the server's threads; several API
+    workers on PostgreSQL): each is counted before it is judged."""
+    app, store, tokens = centre
+    served = Served(app, threads=8)
+    url = served.url + "api/v1/residents/bills"
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            statuses = list(pool.map(lambda i: post_json(url, tokens["h1"], wrong_try(i))[0],
+                                     range(2 * MAX_CALLER_FAILURES)))
+        assert statuses.count(404) == MAX_CALLER_FAILURES and statuses.count(429) == MAX_CALLER_FAILURES
+        assert post_json(url, tokens["h1"], {"kiosk": "kiosk-01", "room": "3-2-1201", "last4": "5678"})[0] == 429
+    finally:
+        served.stop()
 
 
 def test_the_edge_says_unreachable_at_once_when_the_centre_is_known_down():
@@ -183,6 +240,95 @@ def test_the_edge_says_unreachable_at_once_when_the_centre_is_known_down():
     with pytest.raises(RequestFailed) as exc:
         relay.answer("bills", "kiosk-01", {"qr": "HR1.x.y"})
     assert exc.value.code == "centre_unreachable"
+
+
+# -- the edge: each kiosk limited by its bus login -------------------------------------------
+
+
+def failures(store) -> int:
+    """Wrong tries the centre has counted (each one reached it)."""
+    return store.scalar("SELECT count(*) FROM resident_failures")
+
+
+def raw_bills_request(broker, *, login: str, client_id: str, as_node: str, args: dict) -> None:
+    """A bills request from a bare client logged in as ``login`` but asking for client id
+    ``client_id`` and writing on ``as_node``'s request topic, its answer asked on that
+    node's reply topic: everything a leaked kiosk password could try in order to be
+    counted as another kiosk."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    c.username_pw_set(login, broker.passwords[login])
+    c.connect(broker.host, broker.port)
+    c.loop_start()
+    try:
+        props = Properties(PacketTypes.PUBLISH)
+        props.ResponseTopic = contract.REPLY.topic(hall=HALL, node=as_node)
+        props.CorrelationData = b"r" * 16
+        topic = contract.REQUEST.topic(hall=HALL, node=as_node, method="bills")
+        c.publish(topic, json.dumps({"args": args}).encode(), qos=1, properties=props).wait_for_publish(5)
+    finally:
+        c.disconnect()
+        c.loop_stop()
+
+
+def room_try(i: int) -> dict[str, str]:
+    """:func:`wrong_try` as a kiosk asks the edge: room and digits only."""
+    return {k: v for k, v in wrong_try(i).items() if k != "kiosk"}
+
+
+def test_the_edge_limits_each_kiosk_by_its_bus_login_not_by_what_it_says(mini, broker):
+    """At the edge the kiosk is the requester: the node id in the request's topic, which the
+    broker's ACL lets only that node's login write. kiosk-01 gets ``MAX_WRONG`` wrong tries
+    (on rooms never tried, so no room's limit at the centre stops it first), then
+    ``rate_limited`` without the centre being asked, the right digits included. Naming
+    another kiosk gets it nothing: not an argument of the contract, not a client id, not
+    another kiosk's topic. kiosk-02 is not held back."""
+    centre, store, token = mini.registered_centre()
+    load_demo(store, HALL)
+    mini.edge(centre_url=centre.url, token=token)
+    kiosk = broker.client("kiosk-01", kind="kiosk")
+    with pytest.raises(RequestFailed) as exc:
+        kiosk.request("bills", wrong_try(0))
+    assert exc.value.code == "bad_request"  # the contract has no argument that names a kiosk
+    for i in range(MAX_WRONG):
+        with pytest.raises(RequestFailed) as exc:
+            kiosk.request("bills", room_try(i))
+        assert exc.value.code == "not_found"
+    tried = failures(store)
+    with pytest.raises(RequestFailed) as exc:
+        kiosk.request("bills", {"room": "3-2-1201", "last4": "5678"})
+    assert exc.value.code == "rate_limited"
+    raw_bills_request(broker, login="kiosk-01", client_id="kiosk-02", as_node="kiosk-02", args=room_try(50))
+    with pytest.raises(RequestFailed) as exc:  # after the one above, on the same broker, in order
+        kiosk.request("bills", {"room": "3-2-1201", "last4": "5678"})
+    assert exc.value.code == "rate_limited"
+    assert failures(store) == tried  # none of it reached the centre
+    other = broker.client("kiosk-02", kind="kiosk")
+    assert other.request("bills", {"room": "3-2-1201", "last4": "5678"})["household"]["name"] == "张*"
+
+
+def test_the_edges_limit_lets_a_kiosk_try_again_after_the_window(mini):
+    """The window passes and the kiosk may try again; a right answer or an unreachable centre
+    is not a wrong try."""
+    centre, store, token = mini.registered_centre()
+    load_demo(store, HALL)
+    now = [1000.0]
+    relay = BillsRelay(CentreAPI(url=centre.url, token=lambda: token), clock=lambda: now[0])
+    right = {"room": "3-2-1201", "last4": "5678"}
+    for _ in range(3):
+        assert relay.answer("bills", "kiosk-01", right)["household"]["name"] == "张*"
+    for i in range(MAX_WRONG):
+        with pytest.raises(RequestFailed) as exc:
+            relay.answer("bills", "kiosk-01", room_try(i))
+        assert exc.value.code == "not_found"
+    with pytest.raises(RequestFailed) as exc:
+        relay.answer("bills", "kiosk-01", right)
+    assert exc.value.code == "rate_limited"
+    now[0] += WRONG_WINDOW_S
+    assert relay.answer("bills", "kiosk-01", right)["household"]["name"] == "张*"
 
 
 # -- the kiosk, end to end -----------------------------------------------------------------

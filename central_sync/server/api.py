@@ -156,7 +156,8 @@ def get_content():
 def post_resident_bills(who: NodeIdentity):
     """One household's bills, for a hall's kiosk, once the resident proved who they are:
     ``{"kiosk": ..., "qr": ...}`` or ``{"kiosk": ..., "room": "3-2-1201", "last4": "5678"}``.
-    Only the caller's hall is searched; see :mod:`.residents` for the rate limit."""
+    Only the caller's hall is searched; wrong tries are limited by the caller's credential
+    and the room (:mod:`.residents`), ``kiosk`` is a label for the log only."""
     from central_sync.signing import public_key_b64
 
     from . import residents
@@ -167,7 +168,7 @@ def post_resident_bills(who: NodeIdentity):
         return problem(422, "malformed", "send a JSON object with kiosk and qr, or kiosk, room and last4 (strings "
                                          "without NUL characters), and nothing else")
     store = get_store()
-    row = residents.identify(store, who.hall_id, body.get("kiosk", "")[:64] or who.node_id,
+    row = residents.identify(store, who.hall_id, who.node_id, label=body.get("kiosk", "")[:64],
                              room=body.get("room"), last4=body.get("last4"), qr=body.get("qr"),
                              public_key=public_key_b64(current_app.extensions["config_key"]))
     return jsonify(residents.bills_for(store, row))

@@ -128,7 +128,7 @@ _UNAUTHORISED = _problem("no, unknown or revoked node credential")
 _BILLS_REQUEST = {
     "type": "object",
     "description": "a resident QR code, or room and the last 4 digits of the registered phone; kiosk names the asking "
-                   "kiosk (for the rate limit; default: the caller)",
+                   "kiosk, for the centre's log only (wrong tries are limited by the caller's credential and the room)",
     "properties": {"kiosk": {"type": "string", "pattern": TEXT_PATTERN}, "qr": {"type": "string", "pattern": TEXT_PATTERN},
                    "room": {"type": "string", "pattern": ROOM_PATTERN},
                    "last4": {"type": "string", "pattern": r"^[0-9]{4}$"}},
@@ -230,7 +230,7 @@ def document() -> dict[str, Any]:
                         "403": _problem("resident code forged, expired, of another hall or unreadable"),
                         "404": _problem("no household matches"),
                         "422": _problem("malformed request"),
-                        "429": _problem("too many wrong attempts for this kiosk or room"),
+                        "429": _problem("too many wrong attempts by this credential or on this room"),
                     },
                 }
             },

@@ -4,9 +4,13 @@ The centre is the one place that knows a household's registered phone and its bi
 A hall asks for one household's bills only after the resident proved who they are at a
 kiosk: a resident QR code (:mod:`hall_common.resident_qr`, signed by the centre) or the room
 plus the last 4 digits of the registered phone. Wrong room/last-4 attempts are limited per
-kiosk and per room (:data:`MAX_FAILURES` in :data:`FAILURE_WINDOW_S`), so nobody guesses
-digits at the kiosk. What goes back names the owner masked (张*) and holds that room's lines
-only: every query here is bound to the hall of the caller's credential and the proven room.
+room (:data:`MAX_FAILURES`) and per caller (:data:`MAX_CALLER_FAILURES`) in
+:data:`FAILURE_WINDOW_S`, so nobody guesses digits. The caller is the node whose credential
+the request carries (the hall's edge), never a name in the request: the edge's token could
+put any kiosk name there and spread its guesses over every room. The edge limits each kiosk
+itself, by the node id the broker vouches for (``edge_agent/bills.py``). What goes back names
+the owner masked (张*) and holds that room's lines only: every query here is bound to the
+hall of the caller's credential and the proven room.
 
 Each line is priced openly (seed 003 §五 明码标价): item, period, amount, the standard and
 its basis. Lines past due are marked ``overdue`` as a plain fact; nothing is ever withheld
@@ -15,6 +19,7 @@ for arrears.
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 import uuid
@@ -30,10 +35,16 @@ from .refusal import Refused
 
 ITEMS = ("物业费", "车位管理费", "装修管理费", "水费", "电费", "其他代收费用")
 MAX_FAILURES = 5
+"""Wrong room/last-4 attempts on one room in :data:`FAILURE_WINDOW_S`, from anywhere."""
+MAX_CALLER_FAILURES = 20
+"""Wrong attempts by one credential in :data:`FAILURE_WINDOW_S`. The edge asks for all of its
+hall's kiosks (each held to :data:`MAX_FAILURES` there), so this is a hall's budget: well
+above the few typing slips of a busy hour, and what a stolen edge token can guess at most."""
 FAILURE_WINDOW_S = 600.0
 RECENT_PAID = 3
 """Paid lines shown beside the unpaid ones (the latest few, for reference)."""
 LAST4 = re.compile(r"^\d{4}$")
+log = logging.getLogger(__name__)
 
 
 class LookupRefused(Refused):
@@ -83,15 +94,36 @@ def _household(store: Store, hall_id: str, room: str) -> dict[str, Any] | None:
     return rows[0] if rows else None
 
 
-def _failures(store: Store, keys: list[str], now: float) -> bool:
-    """Whether any of ``keys`` has used up its wrong attempts."""
+def _start_try(store: Store, keys: list[str], now: float) -> None:
+    """Count a room/last-4 try on ``keys`` before it is judged, and commit it: requests that
+    arrive together (several API workers, a burst from one token) each see the others' tries,
+    so they cannot all pass the check before the first wrong one is written."""
+    with store.transaction():
+        for key in keys:
+            store.execute("INSERT INTO resident_failures (key, ts) VALUES (?, ?)", (key, now))
+
+
+def _forget_try(store: Store, keys: list[str], now: float) -> None:
+    """Take back a try that was right, or refused before it was judged."""
+    with store.transaction():
+        for key in keys:
+            store.execute("DELETE FROM resident_failures WHERE key = ? AND ts = ?", (key, now))
+
+
+def _over(store: Store, limits: dict[str, int], now: float) -> bool:
+    """Whether any key of ``limits`` (key → wrong tries allowed) has more tries in the window
+    than it allows, this one included."""
     return any(store.scalar("SELECT count(*) FROM resident_failures WHERE key = ? AND ts > ?",
-                            (key, now - FAILURE_WINDOW_S)) >= MAX_FAILURES for key in keys)
+                            (key, now - FAILURE_WINDOW_S)) > limit for key, limit in limits.items())
 
 
-def identify(store: Store, hall_id: str, kiosk: str, *, room: str | None = None, last4: str | None = None,
-             qr: str | None = None, public_key: str, now: float | None = None) -> dict[str, Any]:
-    """The proven household of ``hall_id`` (a row), or :class:`LookupRefused`."""
+def identify(store: Store, hall_id: str, caller: str, *, room: str | None = None, last4: str | None = None,
+             qr: str | None = None, public_key: str, label: str = "", now: float | None = None) -> dict[str, Any]:
+    """The proven household of ``hall_id`` (a row), or :class:`LookupRefused`.
+
+    ``hall_id`` and ``caller`` (a node id) come from the request's credential, and the limit
+    is kept on them and on the room; ``label`` (the kiosk the request names) is only logged.
+    While a limit is used up even the right digits are refused, so guessing learns nothing."""
     now = time.time() if now is None else now
     if qr is not None:
         try:
@@ -105,15 +137,20 @@ def identify(store: Store, hall_id: str, kiosk: str, *, room: str | None = None,
     room, last4 = (room or "").strip(), (last4 or "").strip()
     if not resident_qr.ROOM.match(room) or not LAST4.match(last4):
         raise LookupRefused("malformed", 422, "room: building-unit-room; last4: 4 digits")
-    keys = [f"kiosk:{hall_id}:{kiosk}", f"room:{hall_id}:{room}"]
-    if _failures(store, keys, now):
-        raise LookupRefused("rate_limited", 429, "too many wrong attempts; try again in a few minutes")
-    row = _household(store, hall_id, room)
+    limits = {f"caller:{hall_id}:{caller}": MAX_CALLER_FAILURES, f"room:{hall_id}:{room}": MAX_FAILURES}
+    _start_try(store, list(limits), now)
+    try:
+        if _over(store, limits, now):
+            log.warning("resident lookup refused: too many wrong room/last-4 tries (caller %s/%s, kiosk %s)",
+                        hall_id, caller, label or "-")
+            raise LookupRefused("rate_limited", 429, "too many wrong attempts; try again in a few minutes")
+        row = _household(store, hall_id, room)
+    except BaseException:
+        _forget_try(store, list(limits), now)
+        raise
     if row is None or row["phone"][-4:] != last4:
-        with store.transaction():
-            for key in keys:
-                store.execute("INSERT INTO resident_failures (key, ts) VALUES (?, ?)", (key, now))
-        raise LookupRefused("not_found", 404, "no household matches this room and these digits")
+        raise LookupRefused("not_found", 404, "no household matches this room and these digits")  # the try stays counted
+    _forget_try(store, list(limits), now)
     return row
 
 

@@ -113,7 +113,7 @@ MIGRATIONS: list[Migration] = [
         "009_residents_bills",
         [
             # Households and their bill lines (residents.py), and wrong room/last-4 attempts
-            # (rate limited per kiosk and per room). amount_fen: integer fen, never floats.
+            # (rate limited per caller credential and per room). amount_fen: integer fen, never floats.
             "CREATE TABLE households (hall_id TEXT NOT NULL, room TEXT NOT NULL, building TEXT NOT NULL, unit TEXT NOT NULL, "
             "owner_name TEXT NOT NULL, phone TEXT NOT NULL, PRIMARY KEY (hall_id, room))",
             "CREATE TABLE bill_lines (id TEXT PRIMARY KEY, hall_id TEXT NOT NULL, room TEXT NOT NULL, item TEXT NOT NULL, "
