@@ -60,6 +60,7 @@ class WrongTries:
             return now
 
     def forget(self, requester: str, mark: float) -> None:
+        """Take back the try ``mark``: it was right, or it was never judged."""
         with self._lock:
             tries = self._tries.get(requester, [])
             if mark in tries:
