@@ -94,27 +94,10 @@ def _household(store: Store, hall_id: str, room: str) -> dict[str, Any] | None:
     return rows[0] if rows else None
 
 
-def _start_try(store: Store, keys: list[str], now: float) -> None:
-    """Count a room/last-4 try on ``keys`` before it is judged, and commit it: requests that
-    arrive together (several API workers, a burst from one token) each see the others' tries,
-    so they cannot all pass the check before the first wrong one is written."""
-    with store.transaction():
-        for key in keys:
-            store.execute("INSERT INTO resident_failures (key, ts) VALUES (?, ?)", (key, now))
-
-
-def _forget_try(store: Store, keys: list[str], now: float) -> None:
-    """Take back a try that was right, or refused before it was judged."""
-    with store.transaction():
-        for key in keys:
-            store.execute("DELETE FROM resident_failures WHERE key = ? AND ts = ?", (key, now))
-
-
-def _over(store: Store, limits: dict[str, int], now: float) -> bool:
-    """Whether any key of ``limits`` (key → wrong tries allowed) has more tries in the window
-    than it allows, this one included."""
+def _used_up(store: Store, limits: dict[str, int], now: float) -> bool:
+    """Whether any key of ``limits`` (key → wrong tries allowed) has used up its wrong tries."""
     return any(store.scalar("SELECT count(*) FROM resident_failures WHERE key = ? AND ts > ?",
-                            (key, now - FAILURE_WINDOW_S)) > limit for key, limit in limits.items())
+                            (key, now - FAILURE_WINDOW_S)) >= limit for key, limit in limits.items())
 
 
 def identify(store: Store, hall_id: str, caller: str, *, room: str | None = None, last4: str | None = None,
@@ -123,7 +106,9 @@ def identify(store: Store, hall_id: str, caller: str, *, room: str | None = None
 
     ``hall_id`` and ``caller`` (a node id) come from the request's credential, and the limit
     is kept on them and on the room; ``label`` (the kiosk the request names) is only logged.
-    While a limit is used up even the right digits are refused, so guessing learns nothing."""
+    While a limit is used up even the right digits are refused, so guessing learns nothing.
+    Counting, judging and recording a try hold the limits' locks (:meth:`Store.lock`), so
+    tries that arrive together (a burst, several API workers) take turns and get no more."""
     now = time.time() if now is None else now
     if qr is not None:
         try:
@@ -138,19 +123,21 @@ def identify(store: Store, hall_id: str, caller: str, *, room: str | None = None
     if not resident_qr.ROOM.match(room) or not LAST4.match(last4):
         raise LookupRefused("malformed", 422, "room: building-unit-room; last4: 4 digits")
     limits = {f"caller:{hall_id}:{caller}": MAX_CALLER_FAILURES, f"room:{hall_id}:{room}": MAX_FAILURES}
-    _start_try(store, list(limits), now)
-    try:
-        if _over(store, limits, now):
-            log.warning("resident lookup refused: too many wrong room/last-4 tries (caller %s/%s, kiosk %s)",
-                        hall_id, caller, label or "-")
-            raise LookupRefused("rate_limited", 429, "too many wrong attempts; try again in a few minutes")
-        row = _household(store, hall_id, room)
-    except BaseException:
-        _forget_try(store, list(limits), now)
-        raise
-    if row is None or row["phone"][-4:] != last4:
-        raise LookupRefused("not_found", 404, "no household matches this room and these digits")  # the try stays counted
-    _forget_try(store, list(limits), now)
+    with store.transaction():
+        for key in limits:  # always in this order: caller, then room
+            store.lock(f"resident_failures:{key}")
+        limited = _used_up(store, limits, now)
+        row = None if limited else _household(store, hall_id, room)
+        wrong = not limited and (row is None or row["phone"][-4:] != last4)
+        if wrong:
+            for key in limits:
+                store.execute("INSERT INTO resident_failures (key, ts) VALUES (?, ?)", (key, now))
+    if limited:
+        log.warning("resident lookup refused: too many wrong room/last-4 tries (caller %s/%s, kiosk %s)",
+                    hall_id, caller, label or "-")
+        raise LookupRefused("rate_limited", 429, "too many wrong attempts; try again in a few minutes")
+    if wrong or row is None:
+        raise LookupRefused("not_found", 404, "no household matches this room and these digits")
     return row
 
 
