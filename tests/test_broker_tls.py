@@ -25,6 +25,8 @@ from hall_common.config import DoctorConfig
 from hall_common.runner import node_bus
 from hall_common.storage import write_private
 
+from .conftest import wait_for
+
 
 def _name(common: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
@@ -102,7 +104,8 @@ def test_broker_config_with_tls_writes_the_listener(tls_broker):
     _, tls, plain, ca_path, _, text = tls_broker
     assert f"listener {plain} 127.0.0.1\n" in text  # plain MQTT for the processes on the edge Pi only
     tls_block = text[text.index(f"listener {tls} 127.0.0.1"):]
-    for line in (f"cafile {ca_path.resolve()}", "require_certificate false", "tls_version tlsv1.2"):
+    for line in (f"cafile {ca_path.resolve()}", "require_certificate false", "tls_version tlsv1.2",
+                 "use_username_as_clientid true"):
         assert line in tls_block.splitlines()
     assert "certfile " in tls_block and "keyfile " in tls_block
 
@@ -119,6 +122,36 @@ def test_a_node_connects_over_tls_with_the_ca_and_logs_in(tls_broker, tmp_path):
         assert bus.wait_connected(15), bus.refused
     finally:
         bus.close()
+
+
+def test_over_tls_a_login_asking_for_another_nodes_id_is_still_itself(tls_broker, tmp_path):
+    """Where the hall's nodes connect in production (the TLS listener has listener settings of
+    its own): kiosk-01's password asking for client id ``edge`` does not knock off the edge
+    agent, connected on the plain loopback listener; the broker gives it the id kiosk-01."""
+    import paho.mqtt.client as mqtt
+
+    broker, tls, plain, ca_path, passwords, _ = tls_broker
+    (tmp_path / "edge.pw").write_text(passwords["edge"])
+    cfg = DoctorConfig(hall_id="t1", hall_name="测试大厅", node_id="edge", data_dir=tmp_path / "edge",
+                       broker={"host": "127.0.0.1", "port": plain, "password_file": tmp_path / "edge.pw"})
+    edge = node_bus(cfg, kind="edge", sw="test")
+    edge.start()
+    intruder = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="edge", protocol=mqtt.MQTTv5)
+    intruder.username_pw_set("kiosk-01", passwords["kiosk-01"])
+    intruder.tls_set_context(ssl.create_default_context(cafile=str(ca_path)))
+    intruder.reconnect_delay_set(min_delay=600, max_delay=600)
+    try:
+        assert edge.wait_connected(15), edge.refused
+        intruder.connect("127.0.0.1", tls)
+        intruder.loop_start()
+        log = broker.log_path
+        wait_for(lambda: "as kiosk-01 (" in log.read_text(errors="replace"))
+        assert "Client edge already connected" not in log.read_text(errors="replace")
+        assert edge.connected
+    finally:
+        intruder.disconnect()
+        intruder.loop_stop()
+        edge.close()
 
 
 def plain_connect(port: int) -> bytes:
