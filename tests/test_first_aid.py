@@ -294,6 +294,7 @@ def test_box_page_in_chromium_shows_each_expiry_state_and_the_inspection_form(ha
         page.select_option("#add-form select[name=marking]", "rx")
         page.fill("#add-form input[name=expiry]", "2027-01-31")
         page.click("#add-form button")
+        page.wait_for_selector("text=未保存 · Not saved")
         assert "未保存 · Not saved" in page.inner_text("main") and "不得提供非OTC药品" in page.inner_text("main")
         page.screenshot(path=SHOTS / "refused.png", full_page=False)
         page.goto(console.url + "first-aid/first-aid-1#inspections")
@@ -301,6 +302,7 @@ def test_box_page_in_chromium_shows_each_expiry_state_and_the_inspection_form(ha
         page.fill("#inspect-form textarea[name=done]", "过期物品已撤出，已申购补充")
         page.locator("#inspect-form").screenshot(path=SHOTS / "inspection-form.png")
         page.click("#inspect-form button")
+        page.wait_for_selector("text=检查记录已保存")  # the click only starts the navigation
         assert "检查记录已保存" in page.inner_text("main")
         assert "过期物品已撤出，已申购补充" in page.inner_text("table.fa-inspections")
         page.locator("#inspections").scroll_into_view_if_needed()
