@@ -38,7 +38,7 @@ from pydantic import BaseModel
 from hall_common.cjk import font, wrap
 
 from .profiles import PrinterProfile
-from .templates import Block, Fields, PaymentItem, Templates, display_values, placeholders, yuan
+from .templates import Block, Fields, PaymentItem, SheetSection, Templates, display_values, placeholders, yuan
 
 FS_CHINESE_ON = b"\x1c\x26"
 LINE_DOTS = 24
@@ -167,6 +167,19 @@ def item_rows(item: PaymentItem, amount: str, width: int, measure: Callable[[str
     return [(p, "") for p in breaks(item.name, width)] + beside_amount(item.period)
 
 
+def section_lines(block: Block, sections: list[SheetSection]) -> list[tuple[str, Block]]:
+    """A ``sections`` block as lines to print, each with its style: every section's title in
+    bold (【title】), then each of its lines after a bullet, or what it says when empty."""
+    head, body = block.model_copy(update={"bold": True}), block
+    out: list[tuple[str, Block]] = []
+    for section in sections:
+        out.append((f"【{section.title}】", head))
+        out.extend((f"· {line}", body) for line in section.lines)
+        if not section.lines:
+            out.append((f"  {section.empty}", body))
+    return out
+
+
 def unbroken_size(size: int, lines_at: Callable[[int], list[str]]) -> int:
     """The template's size, or the largest smaller one at which wrapping breaks no number or
     word (``lines_at(k)`` wraps the text for size ``k``). Chinese may break between any two
@@ -223,6 +236,11 @@ def _text_mode(p: Dummy, blocks: list[Block], model: Fields, values: dict[str, s
                 amount = printable(yuan(item.amount_fen), profile.encoding)
                 for left, right in item_rows(item, amount, width, columns, wrap_columns, gap=1):
                     send(left + " " * (width - columns(left) - columns(right)) + right if right else left)
+        elif kind == "sections":
+            for t, line_block in section_lines(block, getattr(model, block.sections or "")):
+                style(line_block, line_block.scale)
+                for chunk in wrap_columns(printable(t, profile.encoding), cols // line_block.scale):
+                    send(chunk)
         elif kind == "rule":
             p.set(align="left", bold=False, normal_textsize=True)
             send("-" * cols)
@@ -282,6 +300,10 @@ def _bitmap_mode(p: Dummy, blocks: list[Block], model: Fields, values: dict[str,
                 for left, right in item_rows(item, yuan(item.amount_fen), width, face.getlength,
                                              lambda text, w: wrap(text, face, w), gap=LINE_DOTS // 2):
                     row(left, left_block, right)
+        elif kind == "sections":
+            for t, line_block in section_lines(block, getattr(model, block.sections or "")):
+                for chunk in wrap(t, font(LINE_DOTS * line_block.scale, bold=line_block.bold), width):
+                    row(chunk, line_block)
         elif kind == "rule":
             strip = Image.new("1", (width, LINE_DOTS), 1)
             ImageDraw.Draw(strip).line([(0, LINE_DOTS // 2), (width, LINE_DOTS // 2)], fill=0, width=2)
