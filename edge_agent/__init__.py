@@ -69,6 +69,9 @@ def create_app(config: EdgeConfig, test_config: dict[str, Any] | None = None, *,
     from . import metrics_views
 
     app.register_blueprint(metrics_views.bp)
+    from . import handover_views
+
+    app.register_blueprint(handover_views.bp)
     app.register_blueprint(health_blueprint(lambda: {"part": "edge_agent", "hall": config.hall_id, "ts": time.time()}))
 
     @app.template_filter("ago")
