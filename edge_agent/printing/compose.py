@@ -21,6 +21,7 @@ Example::
 from __future__ import annotations
 
 import io
+import re
 import unicodedata
 from collections.abc import Callable
 from datetime import datetime
@@ -147,6 +148,27 @@ def wrap_columns(text: str, width: int) -> list[str]:
     return lines + [current]
 
 
+def wrap_words(text: str, width: int) -> list[str]:
+    """Like :func:`wrap_columns`, but a run of ASCII letters, digits and signs (a time, an
+    amount, a tracking number's group) moves to the next line whole when it would be cut
+    and fits on a line: "15:40" is not printed as "15:4" and "0". Nothing is dropped."""
+    lines, current, used = [], "", 0
+    for token in re.findall(r"[!-~]+|.", text, flags=re.S):
+        w = columns(token)
+        if w > width:  # longer than a line: by character
+            for part in wrap_columns(token, width):
+                if current and used + columns(part) > width:
+                    lines.append(current)
+                    current, used = "", 0
+                current, used = current + part, used + columns(part)
+            continue
+        if current and used + w > width:
+            lines.append(current)
+            current, used = "", 0
+        current, used = current + token, used + w
+    return lines + [current]
+
+
 def item_rows(item: PaymentItem, amount: str, width: int, measure: Callable[[str], float],
               breaks: Callable[[str, int], list[str]], gap: float) -> list[tuple[str, str]]:
     """One row of the items table as (left, right) lines: ``name period ... amount`` when it
@@ -239,7 +261,7 @@ def _text_mode(p: Dummy, blocks: list[Block], model: Fields, values: dict[str, s
         elif kind == "sections":
             for t, line_block in section_lines(block, getattr(model, block.sections or "")):
                 style(line_block, line_block.scale)
-                for chunk in wrap_columns(printable(t, profile.encoding), cols // line_block.scale):
+                for chunk in wrap_words(printable(t, profile.encoding), cols // line_block.scale):
                     send(chunk)
         elif kind == "rule":
             p.set(align="left", bold=False, normal_textsize=True)
