@@ -22,8 +22,8 @@ written: empty names, a shift that is not open, a second acknowledgement, negati
 Example::
 
     handover = Handover(db_path, lambda: agent.services, node="edge")
-    shift = handover.open(label="早班", staff="张三、李四", who="staff")
-    handover.close(shift["id"], who="staff", cash_counted="120.50", cash_expected="120.50", notes="")
+    shift = handover.open_shift(label="早班", staff="张三、李四", who="staff")
+    handover.close_shift(shift["id"], who="staff", cash_counted="120.50", cash_expected="120.50", notes="")
     handover.acknowledge(shift["id"], name="王五", who="wang")
 """
 
@@ -118,7 +118,7 @@ class Handover(Component):
 
     # -- changes -------------------------------------------------------------------------------
 
-    def open(self, *, label: str, staff: str | list[str], who: str) -> dict[str, Any]:
+    def open_shift(self, *, label: str, staff: str | list[str], who: str) -> dict[str, Any]:
         """Open a shift for ``staff`` (names, or one text of names split at 、，, ;); ``who``
         is the logged-in user opening it."""
         label = _text(label, "label", "班次", "shift name", MAX_LABEL, required=True)
@@ -132,7 +132,8 @@ class Handover(Component):
         log.info("shift %s (%s) opened by %s: %s", row["id"], label, who, "、".join(names))
         return self._parsed(row)
 
-    def close(self, shift_id: str, *, who: str, cash_counted: str, cash_expected: str, notes: str = "") -> dict[str, Any]:
+    def close_shift(self, shift_id: str, *, who: str, cash_counted: str, cash_expected: str,
+                    notes: str = "") -> dict[str, Any]:
         """Close the open shift ``shift_id``: the sheet is built now, frozen with the shift
         and queued for the centre in one transaction."""
         takings = {"cash_counted_fen": _fen(cash_counted, "cash_counted", "现金实点", "cash counted"),
@@ -178,8 +179,9 @@ class Handover(Component):
         return self.shift(shift_id) or {}
 
     def print_sheet(self, shift_id: str, printer: str) -> dict[str, Any]:
-        """Print the sheet at ``printer``: the first print an original, later ones marked
-        重打 REPRINT; with who received it once acknowledged, else a line to sign."""
+        """Print the sheet at ``printer``: an original while none has come out (the first
+        failed, say), later ones marked 重打 REPRINT; with who received it once
+        acknowledged, else a line to sign."""
         printing = self.services().printing
         row = self.shift(shift_id)
         if row is None or row["sheet"] is None:
@@ -189,12 +191,14 @@ class Handover(Component):
         received = f"{row['acked_by']}（{self.local(row['acked_at'])} 签收）" if row["acked_at"] else ""
         fields = printing.templates.validate(
             "handover_sheet", handover_sheet.print_fields(row["sheet"], received=received, zone=self.zone)).model_dump()
+        earlier = printing.view(row["print_job"]) if row["print_job"] else None
+        reprint = earlier is not None and earlier["status"] != "failed"  # a sheet is out, or on its way
         job = str(uuid.uuid4())
         view: dict[str, Any] = printing.submit(job, contract.EDGE_NODE, "handover_sheet", fields, preferred=printer,
-                                               reprint_of=row["print_job"])
-        if row["print_job"] is None:
+                                               reprint_of=row["print_job"] if reprint else None)
+        if not reprint:  # this one is the sheet's original
             with self._lock, immediate(self.db):
-                self.db.execute("UPDATE shifts SET print_job = ? WHERE id = ? AND print_job IS NULL", [job, shift_id])
+                self.db.execute("UPDATE shifts SET print_job = ? WHERE id = ?", [job, shift_id])
         return view
 
     # -- the alarm -----------------------------------------------------------------------------

@@ -68,7 +68,8 @@ def build(shift: dict[str, Any], services: Any, *, now: float, zone: ZoneInfo, t
         "shift": {"id": shift["id"], "label": shift["label"], "staff": shift["staff"], "opened_at": shift["opened_at"],
                   "opened_by": shift["opened_by"], "closed_at": now, "closed_by": closed_by},
         "sections": sections,
-        "takings": {"qr_fen": qr, **takings, "difference_fen": takings["cash_counted_fen"] - takings["cash_expected_fen"]},
+        "takings": {"qr_fen": qr, **takings,
+                    "difference_fen": takings["cash_counted_fen"] - takings["cash_expected_fen"]},
         "notes": notes,
     }
 
@@ -99,7 +100,8 @@ def _requests(complaints: Any, now: float) -> dict[str, Any]:
         what = f"{KINDS.get(c['kind'], c['kind'])}·{category.name_zh if category else c['category']}"
         waiting = c["status"] == "submitted"
         late = "，已逾期" if waiting and c["feedback_due"] <= now else ""
-        text = f"{readable(c['tracking_no'])} [{GRADES.get(c['grade'], c['grade'])}] {what} · {STATUS_TEXT.get(c['status'], c['status'])}{late}"
+        grade, status = GRADES.get(c["grade"], c["grade"]), STATUS_TEXT.get(c["status"], c["status"])
+        text = f"{readable(c['tracking_no'])} [{grade}] {what} · {status}{late}"
         items.append({"id": c["tracking_no"], "text": text, "since": c["received_at"],
                       "due": c["feedback_due"] if waiting else None})
     return section("requests", items)
@@ -190,8 +192,9 @@ def print_fields(sheet: dict[str, Any], *, received: str, zone: ZoneInfo) -> dic
         sections.append({"title": f"{s['title']}（{len(s['items'])}）" if s["available"] else s["title"],
                          "lines": lines, "empty": s["missing"] or "无"})
     return {
-        "label": shift["label"], "staff": "、".join(shift["staff"]), "opened_at": when(shift["opened_at"], zone, "%Y-%m-%d %H:%M"),
-        "closed_at": when(shift["closed_at"], zone, "%Y-%m-%d %H:%M"), "closed_by": shift["closed_by"],
+        "label": shift["label"], "staff": "、".join(shift["staff"]), "closed_by": shift["closed_by"],
+        "opened_at": when(shift["opened_at"], zone, "%Y-%m-%d %H:%M"),
+        "closed_at": when(shift["closed_at"], zone, "%Y-%m-%d %H:%M"),
         "sections": sections,
         "takings": [{"name": "本班扫码收款（系统）", "amount_fen": t["qr_fen"]},
                     {"name": "现金应收（按收据）", "amount_fen": t["cash_expected_fen"]},

@@ -35,7 +35,8 @@ def _index(*, error: HandoverRefused | None = None, status: int = 200) -> Any:
     if current is not None:  # the sheet as it would be if the shift closed now
         preview = handover_sheet.build(current, services(), now=now, zone=service.zone, notes="", closed_by=g.user,
                                        takings={"cash_counted_fen": 0, "cash_expected_fen": 0})
-    pending = [{**row, "overdue": (due := service.overdue_at(row)) is not None and now >= due} for row in service.pending()]
+    pending = [{**row, "overdue": (due := service.overdue_at(row)) is not None and now >= due}
+               for row in service.pending()]
     return render_template("console/handover.html", current=current, preview=preview, pending=pending,
                            recent=service.recent(), labels=LABELS, error=error,
                            form=request.form if error else {}, **_context(service)), status
@@ -62,8 +63,8 @@ def index():
 @login_required()
 def open_shift():
     try:
-        shift = require("handover").open(label=request.form.get("label", ""), staff=request.form.get("staff", ""),
-                                         who=g.user)
+        shift = require("handover").open_shift(label=request.form.get("label", ""),
+                                               staff=request.form.get("staff", ""), who=g.user)
     except HandoverRefused as exc:
         return _index(error=exc, status=422)
     flash(f"已开班：{shift['label']}，当班 {'、'.join(shift['staff'])} · Shift opened")
@@ -76,8 +77,8 @@ def close(shift_id: str):
     service: Handover = require("handover")
     f = request.form
     try:
-        service.close(shift_id, who=g.user, cash_counted=f.get("cash_counted", ""),
-                      cash_expected=f.get("cash_expected", ""), notes=f.get("notes", ""))
+        service.close_shift(shift_id, who=g.user, cash_counted=f.get("cash_counted", ""),
+                            cash_expected=f.get("cash_expected", ""), notes=f.get("notes", ""))
     except HandoverRefused as exc:
         return _index(error=exc, status=422)
     flash("已交班，交接单已生成并保存 · Shift closed: the handover sheet is saved")
@@ -99,7 +100,9 @@ def acknowledge(shift_id: str):
     try:
         row = service.acknowledge(shift_id, name=request.form.get("name", ""), who=g.user)
     except HandoverRefused as exc:
-        return _sheet(shift_id, error=exc, status=422) if request.form.get("from") == "sheet" else _index(error=exc, status=422)
+        if request.form.get("from") == "sheet":
+            return _sheet(shift_id, error=exc, status=422)
+        return _index(error=exc, status=422)
     flash(f"{row['acked_by']} 已签收交接单 · Handover acknowledged")
     return redirect(url_for("handover.sheet", shift_id=shift_id))
 

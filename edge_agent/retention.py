@@ -113,7 +113,8 @@ class Retention(Component):
                                     "AND json_extract(sheet, '$.erased') IS NULL", [cutoff]))
         for shift_id, sheet in rows:
             erased = handover_sheet.erase(json.loads(sheet), ERASED_TEXT)
-            self.db.execute("UPDATE shifts SET sheet = ? WHERE id = ?", [json.dumps(erased, ensure_ascii=False), shift_id])
+            self.db.execute("UPDATE shifts SET sheet = ? WHERE id = ?",
+                            [json.dumps(erased, ensure_ascii=False), shift_id])
             self.db.execute("UPDATE outbox SET body = ? WHERE sent_at IS NULL AND kind = 'handover' "
                             "AND json_extract(body, '$.event') = 'closed' AND json_extract(body, '$.shift') = ?",
                             [json.dumps(handover_sheet.for_centre(shift_id, erased), ensure_ascii=False), shift_id])
