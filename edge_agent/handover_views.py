@@ -127,5 +127,5 @@ def _print(service: Handover, shift_id: str, printer: str) -> None:
     if view["status"] == "failed":
         flash("打印机不能打印，交接单未打出 · The printer cannot print; the sheet was not printed")
     else:
-        again = "（重打）" if view.get("reprint") else ""
-        flash(f"交接单已送 {view['printer']}{again} · Sheet sent to {view['printer']}")
+        zh, en = ("（重打）", " as a reprint") if view.get("reprint") else ("", "")
+        flash(f"交接单已送 {view['printer']}{zh} · Sheet sent to {view['printer']}{en}")
