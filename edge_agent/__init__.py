@@ -49,26 +49,7 @@ def create_app(config: EdgeConfig, test_config: dict[str, Any] | None = None, *,
     sessions = MemorySessions()
     auth.init_app(app, lambda: auth.SqliteUsers(get_db()), lambda: sessions,
                   bootstrap=config.bootstrap_user, console=config.console)
-    from . import complaint_views, console, counters, payment_views, privacy_views, track_views
-
-    app.register_blueprint(console.bp)
-    app.register_blueprint(counters.bp)
-    app.register_blueprint(track_views.bp)
-    app.register_blueprint(complaint_views.bp)
-    app.register_blueprint(payment_views.bp)
-    app.register_blueprint(privacy_views.bp)
-    from . import environment_views
-
-    app.register_blueprint(environment_views.bp)
-    from . import first_aid_views
-
-    app.register_blueprint(first_aid_views.bp)
-    from . import aed_views
-
-    app.register_blueprint(aed_views.bp)
-    from . import metrics_views
-
-    app.register_blueprint(metrics_views.bp)
+    _register_blueprints(app)
     app.register_blueprint(health_blueprint(lambda: {"part": "edge_agent", "hall": config.hall_id, "ts": time.time()}))
 
     @app.template_filter("ago")
@@ -79,3 +60,14 @@ def create_app(config: EdgeConfig, test_config: dict[str, Any] | None = None, *,
         return f"{seconds} 秒前" if seconds < 120 else f"{seconds // 60} 分钟前"
 
     return app
+
+
+def _register_blueprints(app: Flask) -> None:
+    """One blueprint per area of the console, imported here rather than with the package, so
+    the agent and the tools that import ``edge_agent`` do not load every page."""
+    from . import (aed_views, complaint_views, console, counters, environment_views, first_aid_views, handover_views,
+                   metrics_views, payment_views, privacy_views, track_views)
+
+    for area in (console, counters, track_views, complaint_views, payment_views, privacy_views, environment_views,
+                 first_aid_views, aed_views, metrics_views, handover_views):
+        app.register_blueprint(area.bp)

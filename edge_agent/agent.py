@@ -29,6 +29,7 @@ from .environment import Environment
 from .first_aid import FirstAid
 from .gpio import pin_factory
 from .ha_discovery import HaDiscovery
+from .handover import Handover
 from .help_requests import HelpRequests
 from .metrics import EdgeMetrics
 from .nodes import Nodes
@@ -78,12 +79,13 @@ class EdgeAgent:
         self.payments = (PaymentDesk(db_path=path, centre=api, bus=bus, printing=self.printing, timezone=zone)
                          if api is not None else None)
         self.metrics = EdgeMetrics(alarms=self.alarms, printing=self.printing, environment=self.environment, bus=bus)
-        self.nodes = Nodes(config, db_path=path, metrics=self.metrics, syncs=self.sync.syncs,
-                           session=lambda: bus.session)
+        self.nodes = Nodes(config, db_path=path, metrics=self.metrics, syncs=self.sync.syncs, session=lambda: bus.session)
         self.ha = HaDiscovery(config, registry=self.nodes.registry, sw=SW_VERSION)
+        self.handover = Handover(path, lambda: self.services, node=node, nudge=nudge, timezone=zone)
         self.components: list[Component] = [c for c in (
             self.nodes, self.alarms, self.buzzer, self.environment, self.aed, self.first_aid, self.printing, self.queue,
-            self.complaints, self.disclosures, self.help, self.retention, self.bills, self.payments, self.ha, self.sync,
+            self.complaints, self.disclosures, self.help, self.retention, self.bills, self.payments, self.handover,
+            self.ha, self.sync,
         ) if c is not None]
         for component in self.components:
             component.attach(bus)
@@ -92,8 +94,8 @@ class EdgeAgent:
 
     @property
     def services(self) -> EdgeServices:
-        """What the staff console uses of the agent."""
-        return EdgeServices(**{name: getattr(self, name) for name in NAMES})  # each named as its attribute here
+        """What the staff console uses of the agent: each service its attribute of that name (None if none)."""
+        return EdgeServices(**{name: getattr(self, name, None) for name in NAMES})
 
     def start(self) -> None:
         self.bus.start()
@@ -101,8 +103,7 @@ class EdgeAgent:
             component.start()
 
     def close(self) -> None:
-        """Stop every component's threads (the bus still up), close the bus, then release
-        the connections and devices, in reverse order of start."""
+        """In reverse order of start: stop each component's threads (bus still up), close the bus, release each."""
         for component in reversed(self.components):
             component.stop()
         self.bus.close()

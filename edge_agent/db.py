@@ -376,3 +376,31 @@ def add_privacy(db: sqlite_utils.Database) -> None:
     db.execute("CREATE TABLE audit_log (seq INTEGER PRIMARY KEY AUTOINCREMENT, ts REAL NOT NULL, who TEXT NOT NULL, "
                "action TEXT NOT NULL, detail TEXT NOT NULL)")
     db.execute("CREATE TABLE retention_runs (day TEXT PRIMARY KEY, ts REAL NOT NULL)")
+
+
+@migrations()
+def create_shifts(db: sqlite_utils.Database) -> None:
+    # Shifts at the front desk and their handover sheets (edge_agent/handover.py): who opened
+    # the shift and who was on it, the sheet frozen as JSON when it closed, who of the next
+    # shift acknowledged it and when, and the sheet's print job. The partial unique index
+    # keeps one shift open at a time; the CHECKs say a sheet exists only once closed and is
+    # acknowledged only after that.
+    db.execute(
+        """CREATE TABLE shifts (
+            id TEXT PRIMARY KEY,
+            label TEXT NOT NULL CHECK (label <> ''),
+            staff TEXT NOT NULL CHECK (staff <> '[]'),
+            opened_at REAL NOT NULL,
+            opened_by TEXT NOT NULL,
+            closed_at REAL,
+            closed_by TEXT,
+            sheet TEXT CHECK ((sheet IS NULL) = (closed_at IS NULL)),
+            acked_at REAL CHECK (acked_at IS NULL OR closed_at IS NOT NULL),
+            acked_by TEXT,
+            acked_user TEXT,
+            acked_shift TEXT,
+            print_job TEXT
+        )"""
+    )
+    db.execute("CREATE UNIQUE INDEX shifts_one_open ON shifts (closed_at IS NULL) WHERE closed_at IS NULL")
+    db.execute("CREATE INDEX shifts_opened ON shifts (opened_at)")

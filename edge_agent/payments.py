@@ -115,6 +115,17 @@ class PaymentDesk(Component):
             return list(self.db.query("SELECT * FROM payment_orders WHERE created_at >= ? ORDER BY created_at DESC",
                                       [since]))
 
+    def paid_between(self, start: float, end: float) -> list[dict[str, Any]]:
+        """Orders paid (``paid`` or ``paid_conflict``) from ``start`` up to ``end``, the
+        earliest first: the day's and the shift's QR takings on the handover sheet."""
+        with self._lock:
+            if self._closed:
+                return []
+            return list(self.db.query(
+                "SELECT order_id, out_trade_no, kiosk, amount_fen, status, paid_at FROM payment_orders "
+                "WHERE status IN ('paid', 'paid_conflict') AND paid_at >= ? AND paid_at <= ? ORDER BY paid_at",
+                [start, end]))
+
     def refresh(self) -> int:
         """Ask the centre again about orders not known to be paid (a payment may have landed
         after the order closed, or while the hall's link was down). Returns how many changed."""

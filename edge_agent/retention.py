@@ -45,6 +45,7 @@ from hall_common.config import PrivacyConfig
 from hall_common.errors import RequestFailed
 from hall_common.storage import immediate
 
+from . import handover_sheet
 from .complaints.service import OPEN
 from .complaints.tracking import readable
 from .component import Component
@@ -95,6 +96,7 @@ class Retention(Component):
                 "UPDATE payment_orders SET room = '' WHERE created_at < ? AND room != ''", [cutoff]).rowcount
             counts["track_failures"] = self.db.execute(
                 "DELETE FROM track_failures WHERE ts < ?", [now - 86400]).rowcount
+            counts["handovers"] = self._erase_sheets(cutoff)
             self._audit(now, "system", "privacy.retention", {"keep_years": self.keep_years, "before": cutoff, **counts})
             if day is not None:
                 self.db.execute("INSERT OR IGNORE INTO retention_runs (day, ts) VALUES (?, ?)", [day, now])
@@ -102,6 +104,21 @@ class Retention(Component):
         self._flush_wal()
         log.info("retention: personal data older than %d years erased: %s", self.keep_years, counts)
         return counts
+
+    def _erase_sheets(self, cutoff: float) -> int:
+        """Handover sheets closed before ``cutoff``: the registers' lines and the notes, which
+        may name a resident or a room (edge_agent/handover_sheet.py), in the sheet and in its
+        record if still waiting for the centre; in the caller's transaction."""
+        rows = list(self.db.execute("SELECT id, sheet FROM shifts WHERE closed_at < ? AND sheet IS NOT NULL "
+                                    "AND json_extract(sheet, '$.erased') IS NULL", [cutoff]))
+        for shift_id, sheet in rows:
+            erased = handover_sheet.erase(json.loads(sheet), ERASED_TEXT)
+            self.db.execute("UPDATE shifts SET sheet = ? WHERE id = ?",
+                            [json.dumps(erased, ensure_ascii=False), shift_id])
+            self.db.execute("UPDATE outbox SET body = ? WHERE sent_at IS NULL AND kind = 'handover' "
+                            "AND json_extract(body, '$.event') = 'closed' AND json_extract(body, '$.shift') = ?",
+                            [json.dumps(handover_sheet.for_centre(shift_id, erased), ensure_ascii=False), shift_id])
+        return len(rows)
 
     # -- a resident's request ----------------------------------------------------------------
 

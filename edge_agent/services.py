@@ -11,7 +11,7 @@ and pulls in neither Flask nor the services themselves.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .aed import Aed
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from .complaints.service import ComplaintService
     from .environment import Environment
     from .first_aid import FirstAid
+    from .handover import Handover
     from .metrics import EdgeMetrics
     from .payments import PaymentDesk
     from .printing.service import PrintService
@@ -50,6 +51,11 @@ class EdgeServices:
     """Residents' access and deletion requests, and the retention job's audit lines."""
     metrics: EdgeMetrics | None = None
     """``/metrics`` from the live objects (without it, from the database alone)."""
+    handover: Handover | None = None
+    """Opening and closing shifts, their handover sheets and acknowledgements."""
+    registers: Any = None
+    """The front desk's registers (keys, parcels, renovations, ...), once the hall has them;
+    the handover sheet reads ``registers.open_for_handover(now)`` (see edge_agent/handover_sheet.py)."""
 
 
 NAMES = tuple(f.name for f in fields(EdgeServices))

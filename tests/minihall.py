@@ -136,6 +136,7 @@ class MiniHall:
             agent.sync.watch.every = 0.3
         if agent.sync.worker is not None:
             agent.sync.worker.idle_wait = 0.2
+        agent.handover.timer.every = 0.2  # the handover's alarm follows a test's clock quickly
         agent.start()
         assert agent.bus.wait_connected(10)
         self.closers.append(agent.close)

@@ -6,6 +6,7 @@ bad template files refused with the key named."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from datetime import datetime
 from pathlib import Path
@@ -34,7 +35,18 @@ PAYMENT = {"room": "3 栋 2 单元 **01", "reference": "4200002611242093", "paid
                      {"name": "车位管理费", "period": "2026 年 11 月", "amount_fen": 1250},
                      {"name": "装修垃圾清运费（按建筑面积计收，含楼道保洁）", "period": "一次性", "amount_fen": 30000}],
            "total_fen": 117500}
-FIELDS = {"queue_ticket": TICKET, "complaint_receipt": COMPLAINT, "payment_receipt": PAYMENT}
+HANDOVER = {"label": "早班", "staff": "张三、李四", "opened_at": "2026-11-24 08:00", "closed_at": "2026-11-24 16:00",
+            "closed_by": "staff",
+            "sections": [{"title": "未解除告警（1）", "lines": ["[重要] 打印机 printer-1 缺纸 · 自 11-24 15:40"]},
+                         {"title": "未办结报事投诉（1）",
+                          "lines": ["T01 261124 001 7 [一般] 报修·公共设施 · 已受理登记，等待工作人员接单，已逾期 · 自 11-24 09:00 · "
+                                    "期限 11-24 10:00"]},
+                         {"title": "钥匙借出未还（0）", "lines": []},
+                         {"title": "待取快递/邮件", "lines": [], "empty": "暂无登记簿"}],
+            "takings": [{"name": "本班扫码收款（系统）", "amount_fen": 34420},
+                        {"name": "现金应收（按收据）", "amount_fen": 12050}, {"name": "现金实点", "amount_fen": 10000}],
+            "difference": "短款 ¥20.50", "notes": "3 栋电梯明早 9 点维保\n已张贴公告", "received": "王五（2026-11-24 16:05 签收）"}
+FIELDS = {"queue_ticket": TICKET, "complaint_receipt": COMPLAINT, "payment_receipt": PAYMENT, "handover_sheet": HANDOVER}
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +72,7 @@ def test_every_profile_and_the_default_templates_load(profiles, templates):
     assert {"xprinter-xp58", "gp-80250", "epson-tm-t82", "generic-58-bitmap", "generic-80-bitmap"} <= set(profiles)
     assert {p.mode for p in profiles.values()} == {"text", "bitmap"}
     assert {p.paper_mm for p in profiles.values()} == {58, 80}
-    assert templates.kinds == {"queue_ticket", "complaint_receipt", "payment_receipt", "disclosure"}
+    assert templates.kinds == {"queue_ticket", "complaint_receipt", "payment_receipt", "disclosure", "handover_sheet"}
 
 
 def test_text_mode_ticket_decodes_back_from_gb18030(templates, profiles):
@@ -123,7 +135,7 @@ def test_payment_receipt_amounts_total_and_wrapping(templates, profiles):
     assert all(columns(x) == 48 for x in wide if x.endswith("0") and "￥" in x and not x.startswith("合计"))
 
 
-@pytest.mark.parametrize("kind", ["queue_ticket", "complaint_receipt", "payment_receipt", "disclosure"])
+@pytest.mark.parametrize("kind", ["queue_ticket", "complaint_receipt", "payment_receipt", "disclosure", "handover_sheet"])
 def test_58mm_text_lines_never_pass_32_columns(templates, profiles, kind):
     """A Chinese (double-byte) character takes two columns, ``·`` included, and a line of
     size n takes n times its width: no line may be wider than the paper, or the printer
@@ -162,6 +174,61 @@ def test_a_gbk_printer_prints_money_and_rare_characters(templates, profiles):
                    job_no="1", now=NOW)
     lines = text_lines(data)
     assert "房号：?栋 **01" in lines and "合计 ￥1,175.00" in lines
+
+
+@pytest.mark.parametrize("profile", ["xprinter-xp58", "gp-80250"])
+def test_handover_sheet_in_gb18030_text_mode(templates, profiles, profile):
+    """Every section under its bold title, each item after a bullet (wrapped, nothing lost),
+    an empty one saying so, the takings with amounts on the right, the notes and both names."""
+    data = job(templates, profiles, "handover_sheet", profile)
+    lines = text_lines(data)
+    assert HANDOVER["label"].encode("gb18030") in data and data[:2] == b"\x1b@" and b"\x1c\x26" in data
+    assert "交接班记录" in lines and "班次：早班" in lines and "当班：张三、李四" in lines
+    assert "开班：2026-11-24 08:00" in lines and "交班：2026-11-24 16:00" in lines
+    titles = [e.text for e in parse(data) if isinstance(e, Text) and e.bold and e.text.startswith("【")]
+    assert titles == ["【未解除告警（1）】", "【未办结报事投诉（1）】", "【钥匙借出未还（0）】", "【待取快递/邮件】"]
+    joined = "".join(lines)
+    for section in HANDOVER["sections"]:
+        for line in section["lines"]:
+            assert "· " + line in joined  # wrapped over several printed lines, not a character lost
+    after = lines.index("【钥匙借出未还（0）】")
+    assert lines[after + 1] == "  无" and lines[lines.index("【待取快递/邮件】") + 1] == "  暂无登记簿"
+    width = profiles[profile].chars_per_line
+    assert "现金实点" + " " * (width - columns("现金实点") - columns("￥100.00")) + "￥100.00" in lines
+    assert "现金差额：短款 ￥20.50" in lines and "3 栋电梯明早 9 点维保" in lines and "已张贴公告" in lines
+    assert "交班人：staff" in lines and "接班人：王五（2026-11-24 16:05 签收）" in joined
+    assert isinstance(parse(data)[-1], Cut)
+
+
+def test_handover_sheet_in_bitmap_mode_is_one_picture(templates, profiles):
+    data = job(templates, profiles, "handover_sheet", "generic-58-bitmap")
+    elements = parse(data)
+    assert any(isinstance(e, Raster) for e in elements) and isinstance(elements[-1], Cut)
+    assert not [e for e in elements if isinstance(e, Text) and e.text.strip()]
+    assert "张三".encode("gb18030") not in data
+    img = render(data, paper_mm=58)
+    assert img.height > 1200  # every section drawn, not only the head
+
+
+@pytest.mark.parametrize("change, key", [
+    ({"sections": []}, "sections"),
+    ({"sections": [{"title": "告警", "lines": ["第一行\x1b@"]}]}, "sections.0.lines"),
+    ({"sections": [{"title": "告警", "lines": ["字" * 301]}]}, "sections.0.lines"),
+    ({"sections": [{"title": "", "lines": []}]}, "sections.0.title"),
+    ({"takings": [{"name": "现金实点", "amount_fen": -1}]}, "takings.0.amount_fen"),
+    ({"staff": ""}, "staff"),
+    ({"notes": "字" * 1001}, "notes"),
+], ids=["no-sections", "control-character", "long-line", "no-title", "negative", "no-staff", "long-notes"])
+def test_bad_handover_sheet_fields_name_the_field(templates, change, key):
+    with pytest.raises(ValueError, match=rf"^fields\.{re.escape(key)}: "):
+        templates.validate("handover_sheet", {**HANDOVER, **change})
+
+
+def test_a_list_block_must_name_a_list_of_its_kind(tmp_path):
+    path = copy_templates(tmp_path, 'sections = "sections"', 'sections = "takings"')
+    with pytest.raises(ConfigError, match=r"templates\.toml: handover_sheet\.\d+\.sections: handover_sheet has no list "
+                                          r"of sections named 'takings'"):
+        load_templates(path)
 
 
 def test_a_long_follow_url_still_fits_and_scans(templates, profiles):
@@ -291,7 +358,7 @@ def test_a_bad_profile_names_the_file_and_key(tmp_path):
         load_profiles(tmp_path)
 
 
-@pytest.mark.parametrize("kind", ["queue_ticket", "complaint_receipt", "payment_receipt"])
+@pytest.mark.parametrize("kind", ["queue_ticket", "complaint_receipt", "payment_receipt", "handover_sheet"])
 @pytest.mark.parametrize("profile", ["gp-80250", "generic-58-bitmap"], ids=["text", "bitmap"])
 def test_paper_pictures_for_a_person_to_look_at(templates, profiles, tmp_path, kind, profile):
     """The printouts as paper, in both Chinese modes; ``UPDATE_DOC_SCREENS=1`` refreshes the
@@ -304,3 +371,13 @@ def test_paper_pictures_for_a_person_to_look_at(templates, profiles, tmp_path, k
     if os.environ.get("UPDATE_DOC_SCREENS") == "1":
         DOCS.mkdir(parents=True, exist_ok=True)
         img.save(DOCS / f"print-{kind}-{mode}.png", optimize=True)
+
+
+def test_sections_wrap_between_words_not_inside_a_time_or_number():
+    from edge_agent.printing.compose import wrap_words
+
+    assert wrap_words("· [重要] 打印机 printer-1 缺纸 · 自 11-24 15:40", 32) == [
+        "· [重要] 打印机 printer-1 缺纸 ", "· 自 11-24 15:40"]
+    assert "".join(wrap_words("单号 " + "8" * 40 + " 完", 32)) == "单号 " + "8" * 40 + " 完"  # too long: by character
+    assert all(columns(x) <= 32 for x in wrap_words("单号 " + "8" * 40 + " 完", 32))
+    assert wrap_words("", 32) == [""]

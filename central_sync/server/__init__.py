@@ -34,13 +34,14 @@ def create_app(config: CentralConfig, test_config: dict[str, Any] | None = None)
     app.extensions["config_key"] = load_or_create_key(config.signing_key_file or config.data_dir / "config_signing.key")
     auth.init_app(app, lambda: StoreUsers(get_store()), lambda: StoreSessions(get_store()),
                   bootstrap=config.bootstrap_user, console=config.console)
-    from . import admin, api, complaints, configs, content, disclosures
+    from . import admin, api, complaints, configs, content, disclosures, handovers
 
     app.register_blueprint(admin.bp)
     app.register_blueprint(configs.bp)
     app.register_blueprint(content.bp)
     app.register_blueprint(disclosures.bp)
     app.register_blueprint(complaints.bp)
+    app.register_blueprint(handovers.bp)
     app.register_blueprint(api.bp)
     auth.csrf.exempt(api.bp)  # halls authenticate with a bearer token, not a browser cookie
     from .payments import init_app as init_payments

@@ -41,6 +41,8 @@ PROJECTED = ("place", "content", "wanted", "room", "name_masked", "phone_masked"
 LEDGER = {"complaint": ("name", "phone", "room", "place", "content", "wanted"), "complaint_event": ("note",),
           "rating": ("comment",)}
 """Per ledger kind, the body's fields that are personal."""
+HANDOVER_REGISTERS = ("keys_out", "parcels_waiting", "renovations_due")
+"""The sections of a ``handover`` record's sheet that come from the hall's registers."""
 SYNC_SLACK_S = 7 * 86400
 """How long after a request's last step its records may still reach the centre (a hall
 offline for days); the ledger is searched this far beyond it."""
@@ -63,9 +65,36 @@ def run(store: Store, *, keep_years: int, now: float, day: str | None = None) ->
         for hall_id, rows in _by_hall(due).items():
             _add(counts, erase(store, hall_id, rows, now=now, why="retention"))
         counts["resident_failures"] = store.execute("DELETE FROM resident_failures WHERE ts < ?", (now - 86400,)).rowcount
+        counts["handovers"] = _erase_handovers(store, cutoff)
         _audit(store, now, "system", "privacy.retention", {"keep_years": keep_years, "before": cutoff, **counts})
     log.info("retention: personal data older than %d years erased: %s", keep_years, counts)
     return counts
+
+
+def _erase_handovers(store: Store, cutoff: float) -> int:
+    """Halls' handover sheets in the ledger from before ``cutoff``: the registers' lines
+    (keys, parcels, renovations) and the notes, which may name a resident or a room, as the
+    hall erases its own copy (edge_agent/handover_sheet.py); the rest of the sheet stays."""
+    changed = []
+    for hall in store.query("SELECT hall_id FROM halls"):
+        for rec in store.query("SELECT id, body FROM records WHERE hall_id = ? AND kind = 'handover' AND node_ts < ?",
+                               (hall["hall_id"], cutoff)):
+            body = rec["body"] if isinstance(rec["body"], dict) else json.loads(rec["body"])
+            sheet = body.get("sheet")
+            if not isinstance(sheet, dict) or sheet.get("erased"):
+                continue
+            for section in sheet.get("sections") or []:
+                if isinstance(section, dict) and section.get("key") in HANDOVER_REGISTERS:
+                    for item in section.get("items") or []:
+                        if isinstance(item, dict):
+                            item["text"] = ERASED_TEXT
+            if sheet.get("notes"):
+                sheet["notes"] = ERASED_TEXT
+            sheet["erased"] = True
+            changed.append((json.dumps(body, ensure_ascii=False), rec["id"]))
+    if changed:
+        store.executemany("UPDATE records SET body = ? WHERE id = ?", changed)
+    return len(changed)
 
 
 def erase_requested(store: Store, hall_id: str, body: dict[str, Any], *, now: float) -> dict[str, int]:

@@ -21,6 +21,7 @@ Example::
 from __future__ import annotations
 
 import io
+import re
 import unicodedata
 from collections.abc import Callable
 from datetime import datetime
@@ -38,7 +39,7 @@ from pydantic import BaseModel
 from hall_common.cjk import font, wrap
 
 from .profiles import PrinterProfile
-from .templates import Block, Fields, PaymentItem, Templates, display_values, placeholders, yuan
+from .templates import Block, Fields, PaymentItem, SheetSection, Templates, display_values, placeholders, yuan
 
 FS_CHINESE_ON = b"\x1c\x26"
 LINE_DOTS = 24
@@ -147,6 +148,27 @@ def wrap_columns(text: str, width: int) -> list[str]:
     return lines + [current]
 
 
+def wrap_words(text: str, width: int) -> list[str]:
+    """Like :func:`wrap_columns`, but a run of ASCII letters, digits and signs (a time, an
+    amount, a tracking number's group) moves to the next line whole when it would be cut
+    and fits on a line: "15:40" is not printed as "15:4" and "0". Nothing is dropped."""
+    lines, current, used = [], "", 0
+    for token in re.findall(r"[!-~]+|.", text, flags=re.S):
+        w = columns(token)
+        if w > width:  # longer than a line: by character
+            for part in wrap_columns(token, width):
+                if current and used + columns(part) > width:
+                    lines.append(current)
+                    current, used = "", 0
+                current, used = current + part, used + columns(part)
+            continue
+        if current and used + w > width:
+            lines.append(current)
+            current, used = "", 0
+        current, used = current + token, used + w
+    return lines + [current]
+
+
 def item_rows(item: PaymentItem, amount: str, width: int, measure: Callable[[str], float],
               breaks: Callable[[str, int], list[str]], gap: float) -> list[tuple[str, str]]:
     """One row of the items table as (left, right) lines: ``name period ... amount`` when it
@@ -165,6 +187,19 @@ def item_rows(item: PaymentItem, amount: str, width: int, measure: Callable[[str
     if not item.period:
         return beside_amount(item.name)
     return [(p, "") for p in breaks(item.name, width)] + beside_amount(item.period)
+
+
+def section_lines(block: Block, sections: list[SheetSection]) -> list[tuple[str, Block]]:
+    """A ``sections`` block as lines to print, each with its style: every section's title in
+    bold (【title】), then each of its lines after a bullet, or what it says when empty."""
+    head, body = block.model_copy(update={"bold": True}), block
+    out: list[tuple[str, Block]] = []
+    for section in sections:
+        out.append((f"【{section.title}】", head))
+        out.extend((f"· {line}", body) for line in section.lines)
+        if not section.lines:
+            out.append((f"  {section.empty}", body))
+    return out
 
 
 def unbroken_size(size: int, lines_at: Callable[[int], list[str]]) -> int:
@@ -223,6 +258,11 @@ def _text_mode(p: Dummy, blocks: list[Block], model: Fields, values: dict[str, s
                 amount = printable(yuan(item.amount_fen), profile.encoding)
                 for left, right in item_rows(item, amount, width, columns, wrap_columns, gap=1):
                     send(left + " " * (width - columns(left) - columns(right)) + right if right else left)
+        elif kind == "sections":
+            for t, line_block in section_lines(block, getattr(model, block.sections or "")):
+                style(line_block, line_block.scale)
+                for chunk in wrap_words(printable(t, profile.encoding), cols // line_block.scale):
+                    send(chunk)
         elif kind == "rule":
             p.set(align="left", bold=False, normal_textsize=True)
             send("-" * cols)
@@ -282,6 +322,10 @@ def _bitmap_mode(p: Dummy, blocks: list[Block], model: Fields, values: dict[str,
                 for left, right in item_rows(item, yuan(item.amount_fen), width, face.getlength,
                                              lambda text, w: wrap(text, face, w), gap=LINE_DOTS // 2):
                     row(left, left_block, right)
+        elif kind == "sections":
+            for t, line_block in section_lines(block, getattr(model, block.sections or "")):
+                for chunk in wrap(t, font(LINE_DOTS * line_block.scale, bold=line_block.bold), width):
+                    row(chunk, line_block)
         elif kind == "rule":
             strip = Image.new("1", (width, LINE_DOTS), 1)
             ImageDraw.Draw(strip).line([(0, LINE_DOTS // 2), (width, LINE_DOTS // 2)], fill=0, width=2)

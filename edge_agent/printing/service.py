@@ -42,7 +42,7 @@ from .compose import compose
 from .driver import PrinterLink
 from .profiles import PrinterProfile, load_profiles
 from .spool import Spool
-from .templates import load_templates
+from .templates import STAFF_ONLY, load_templates
 from .worker import PrinterWorker, reason_for
 
 log = logging.getLogger(__name__)
@@ -108,6 +108,8 @@ class PrintService(Component):
             template, fields = original["template"], json.loads(original["fields"])
         elif template not in self.templates.kinds:
             raise ValueError(f"template: unknown template {template!r} (known: {', '.join(sorted(self.templates.kinds))})")
+        elif template in STAFF_ONLY:
+            raise ValueError(f"template: {template!r} is printed from the staff console only")
         else:
             fields = self.templates.validate(template, fields).model_dump(mode="json")
         return self.submit(req.job, requester, template, fields, preferred=req.printer, reprint_of=req.reprint_of,

@@ -15,8 +15,9 @@ or a hall's own file named in ``[printing] templates_file``), one array of block
 
 Block types (one per block): ``text`` (a line with ``{placeholders}``), ``qr`` (the data of
 a QR code), ``logo`` (a PNG next to the templates file), ``rule`` (a line across),
-``items`` (the payment items table: ``items = "items"``), ``lines`` (multi-line text such as
-a disclosure's body), ``feed`` (blank lines). Options: ``size`` (characters: magnification
+``items`` (a table of amounts: ``items = "items"``), ``sections`` (headed lists such as the
+handover sheet's: ``sections = "sections"``), ``lines`` (multi-line text such as a
+disclosure's body), ``feed`` (blank lines). Options: ``size`` (characters: magnification
 1..8; a QR code: dots per module 1..16, default 6), ``bold``, ``align``, and
 ``when = "field"`` to print a block only when that field is set (e.g. ``priority``).
 
@@ -112,12 +113,55 @@ class Disclosure(Fields):
     body: str = Field(min_length=1, max_length=4000)
 
 
+class SheetSection(Fields):
+    """One headed list of a sheet: its title, its lines (each one item, wrapped on paper), and
+    what to print when it has none ("无", or why the list is missing)."""
+
+    title: str = Field(min_length=1, max_length=40)
+    lines: list[str] = Field(default_factory=list, max_length=101)
+    empty: str = Field("无", min_length=1, max_length=40)
+
+    @field_validator("lines")
+    @classmethod
+    def _one_line_each(cls, value: list[str]) -> list[str]:
+        for line in value:
+            if len(line) > 300:
+                raise ValueError("a line may be at most 300 characters")
+            if any(unicodedata.category(c) == "Cc" for c in line):
+                raise ValueError("control characters are not allowed (one line of text)")
+        return [line.strip() for line in value]
+
+
+class HandoverSheet(Fields):
+    """The shift handover sheet (交接班记录, edge_agent/handover.py): who was on, from when to
+    when, the open items of every kind, the takings and the notes, and who received it."""
+
+    multiline = frozenset({"notes"})
+
+    label: str = Field(min_length=1, max_length=16)
+    staff: str = Field(min_length=1, max_length=200)
+    opened_at: str = Field(min_length=1, max_length=32)
+    closed_at: str = Field(min_length=1, max_length=32)
+    closed_by: str = Field(min_length=1, max_length=64)
+    sections: list[SheetSection] = Field(min_length=1, max_length=12)
+    takings: list[PaymentItem] = Field(min_length=1, max_length=8)
+    difference: str = Field(min_length=1, max_length=40)
+    notes: str = Field("", max_length=1000)
+    received: str = Field(min_length=1, max_length=80)
+
+
 KINDS: dict[str, type[Fields]] = {
     "queue_ticket": QueueTicket,
     "complaint_receipt": ComplaintReceipt,
     "payment_receipt": PaymentReceipt,
     "disclosure": Disclosure,
+    "handover_sheet": HandoverSheet,
 }
+STAFF_ONLY = frozenset({"handover_sheet"})
+"""Kinds only the staff console prints (the edge itself is the requester): a kiosk's
+``print`` request for one is refused, so no kiosk login can put a forged handover on paper."""
+LIST_BLOCKS: dict[str, type[Fields]] = {"items": PaymentItem, "sections": SheetSection}
+"""Block types that print a list field, and the model of the list's entries."""
 
 
 def yuan(fen: int) -> str:
@@ -135,6 +179,7 @@ def display_values(kind: str, fields: Fields) -> dict[str, str]:
 
 
 _DERIVED = {"payment_receipt": ("total",)}
+BLOCK_KINDS = ("text", "qr", "logo", "rule", "items", "sections", "lines", "feed")
 _NAME = string.ascii_lowercase + "_"
 
 
@@ -148,6 +193,7 @@ class Block(BaseModel):
     logo: str | None = Field(None, max_length=100)
     rule: bool | None = None
     items: str | None = None
+    sections: str | None = None
     lines: str | None = Field(None, max_length=200)
     feed: int | None = Field(None, ge=1, le=10)
     size: int | None = Field(None, ge=1, le=16,
@@ -158,7 +204,7 @@ class Block(BaseModel):
 
     @property
     def kind(self) -> str:
-        return next(k for k in ("text", "qr", "logo", "rule", "items", "lines", "feed") if getattr(self, k) is not None)
+        return next(k for k in BLOCK_KINDS if getattr(self, k) is not None)
 
     @property
     def scale(self) -> int:
@@ -167,9 +213,9 @@ class Block(BaseModel):
 
     @model_validator(mode="after")
     def _one_kind(self) -> "Block":
-        given = [k for k in ("text", "qr", "logo", "rule", "items", "lines", "feed") if getattr(self, k) is not None]
+        given = [k for k in BLOCK_KINDS if getattr(self, k) is not None]
         if len(given) != 1:
-            raise ValueError(f"a block is exactly one of text, qr, logo, rule, items, lines or feed (got {given or 'none'})")
+            raise ValueError(f"a block is exactly one of {', '.join(BLOCK_KINDS)} (got {given or 'none'})")
         return self
 
 
@@ -196,6 +242,12 @@ class Templates:
 
     def logo(self, name: str) -> Path:
         return self.base_dir / name
+
+
+def _entries(model: type[Fields], name: str) -> Any:
+    """The model of the entries of ``model``'s list field ``name``."""
+    args = getattr(model.model_fields[name].annotation, "__args__", ())
+    return args[0] if args else None
 
 
 def placeholders(text: str) -> list[str]:
@@ -251,8 +303,10 @@ def load_templates(path: Path | None = None) -> Templates:
                 if name not in allowed or name in lists:
                     raise ConfigError(f"{where}: {{{name}}} is not a field of {kind} "
                                       f"(fields: {', '.join(sorted(allowed - lists))})")
-            if block.items is not None and block.items not in lists:
-                raise ConfigError(f"{where}.items: {kind} has no list named {block.items!r}")
+            for key, entry in LIST_BLOCKS.items():
+                named = getattr(block, key)
+                if named is not None and (named not in lists or _entries(model, named) is not entry):
+                    raise ConfigError(f"{where}.{key}: {kind} has no list of {key} named {named!r}")
             if block.logo is not None and not (path.parent / block.logo).is_file():
                 raise ConfigError(f"{where}.logo: no file {block.logo} next to {path.name}")
             blocks[kind].append(block)
