@@ -1,11 +1,7 @@
 """The edge agent: the hall's one writer of hall-wide state (DESIGN rule 1), as a list of
-components (:mod:`edge_agent.component`) on one bus client.
-
-Threads and connections (docs/architecture.md): each component owns one connection to
-``edge.db``, used under the component's lock by every thread that touches it; requests and
-most messages run on the bus worker thread, readings on paho's network thread (memory
-only), periodic work on each component's own timer, the sync worker on its own thread.
-"""
+components (:mod:`edge_agent.component`) on one bus client. Each component owns one
+connection to ``edge.db`` and the lock every thread holds to use it (docs/architecture.md,
+"the thread-and-connection rule")."""
 
 from __future__ import annotations
 
