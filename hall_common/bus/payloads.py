@@ -38,10 +38,16 @@ class Birth(Payload):
     """What a node says about itself each time it connects."""
 
     session: int = Field(ge=0)
-    kind: Literal["edge", "kiosk", "display", "env_node", "aed_node", "sim", "tool"]
+    kind: Literal["edge", "kiosk", "display", "env_node", "aed_node", "sim", "tool"] = Field(
+        description="what the node is; a ``tool`` (``hall doctor``, a test's client) is a login, not a device")
     sw: str = Field(max_length=64)
     config_version: int | None = None
     ts: float
+
+
+TOOL_KINDS = frozenset({"tool"})
+"""Birth kinds of logins that are not devices of the hall (``hall doctor``'s, a script's):
+the staff console's hall at a glance leaves them out."""
 
 
 class DeviceState(Payload):
