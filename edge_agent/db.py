@@ -376,3 +376,14 @@ def add_privacy(db: sqlite_utils.Database) -> None:
     db.execute("CREATE TABLE audit_log (seq INTEGER PRIMARY KEY AUTOINCREMENT, ts REAL NOT NULL, who TEXT NOT NULL, "
                "action TEXT NOT NULL, detail TEXT NOT NULL)")
     db.execute("CREATE TABLE retention_runs (day TEXT PRIMARY KEY, ts REAL NOT NULL)")
+
+
+@migrations()
+def add_complaint_channels(db: sqlite_utils.Database) -> None:
+    # Requests staff take at the console (issue 17): ``channel`` now says how a request came
+    # (kiosk, phone, walk_in, wechat, sms) and ``taken_by`` who took it (the kiosk's node id,
+    # or the staff member); until now ``channel`` held the kiosk's id, and every request came
+    # from a kiosk. ``occurred_at``: when it happened (seed 002 一.2), unknown for the old ones.
+    db.execute("ALTER TABLE complaints ADD COLUMN taken_by TEXT NOT NULL DEFAULT ''")
+    db.execute("ALTER TABLE complaints ADD COLUMN occurred_at REAL")
+    db.execute("UPDATE complaints SET taken_by = channel, channel = 'kiosk'")
