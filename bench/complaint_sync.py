@@ -26,7 +26,7 @@ from harness import broker, centre_process, machine, options, pct, scratch, star
 def submission(i: int) -> dict:
     return {"request": str(uuid.uuid4()), "kind": "repair", "category": "facilities", "place": "3 栋 2 单元",
             "content": f"单元门门禁坏了，刷卡没反应（{i}）", "name": "张三", "room": f"3-2-{i % 900 + 100}",
-            "phone": "13812345678"}
+            "phone": "13812345678", "occurred_at": time.time() - 600}
 
 
 def main() -> None:

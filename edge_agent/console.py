@@ -38,14 +38,16 @@ def _disk_context() -> dict[str, Any]:
 @bp.get("/")
 @login_required()
 def overview():
-    """The hall at a glance: every node, online or not, and when it was last heard from."""
+    """The hall at a glance: every device, online or not, and when it was last heard from.
+    Tools' logins (``hall doctor``) are not devices: a line below the table names them."""
     db = get_db()
     registry = Registry(db, stale_after=current_app.config["STALE_AFTER"], devices=current_app.config["DEVICES"])
     help_requests = list(db["help_requests"].rows_where("handled_at is null", order_by="ts"))
     sync = outbox.status(db) if current_app.config["SYNCS"] else None
-    nodes = registry.nodes()
-    return render_template("console/overview.html", nodes=nodes, tiles=_tiles(nodes), help_requests=help_requests,
-                           sync=sync, alarms=active_alarms())
+    every = registry.nodes()
+    nodes = [n for n in every if n.device]
+    return render_template("console/overview.html", nodes=nodes, tools=[n for n in every if not n.device],
+                           tiles=_tiles(nodes), help_requests=help_requests, sync=sync, alarms=active_alarms())
 
 
 def _tiles(nodes: list[Any]) -> list[dict[str, Any]]:

@@ -404,3 +404,14 @@ def create_shifts(db: sqlite_utils.Database) -> None:
     )
     db.execute("CREATE UNIQUE INDEX shifts_one_open ON shifts (closed_at IS NULL) WHERE closed_at IS NULL")
     db.execute("CREATE INDEX shifts_opened ON shifts (opened_at)")
+
+
+@migrations()
+def add_complaint_channels(db: sqlite_utils.Database) -> None:
+    # Requests staff take at the console (issue 17): ``channel`` now says how a request came
+    # (kiosk, phone, walk_in, wechat, sms) and ``taken_by`` who took it (the kiosk's node id,
+    # or the staff member); until now ``channel`` held the kiosk's id, and every request came
+    # from a kiosk. ``occurred_at``: when it happened (seed 002 一.2), unknown for the old ones.
+    db.execute("ALTER TABLE complaints ADD COLUMN taken_by TEXT NOT NULL DEFAULT ''")
+    db.execute("ALTER TABLE complaints ADD COLUMN occurred_at REAL")
+    db.execute("UPDATE complaints SET taken_by = channel, channel = 'kiosk'")

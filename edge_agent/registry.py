@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 
 import sqlite_utils
 
-from hall_common.bus.payloads import Birth, NodeState
+from hall_common.bus.payloads import TOOL_KINDS, Birth, NodeState
 from hall_common.config import DeviceInfo
 from hall_common.storage import immediate
 
@@ -40,6 +40,12 @@ class NodeView:
     @property
     def online(self) -> bool:
         return self.state == "ready" and not self.stale
+
+    @property
+    def device(self) -> bool:
+        """A device of the hall (kiosk, board, sensor node ...), not a tool's login such as
+        ``hall doctor``'s, which comes and goes and is no news to staff."""
+        return self.kind not in TOOL_KINDS
 
 
 class Registry:

@@ -197,6 +197,8 @@ def prepare(data_dir: Path, plan: HallPlan, *, base_port: int, host: str = "127.
         queue={"hours": plan.kiosk_settings.hours.model_dump(mode="json"),
                "counters": [c.model_dump(mode="json", exclude_none=True) for c in plan.counters]},
         bootstrap_user={"username": "staff", "password_file": "../secrets/console/staff", "role": "staff"},
+        # A receipt printed at the counter opens the request's phone page, as the kiosk's do.
+        complaints={"follow_url": f"http://{host}:{edge_port}"},
         # The simulated devices, with where they are; the buzzer and buttons on mock pins (no Pi here).
         devices=[*({"id": n, "kind": "env_node", "model": "ESP32 + SCD41 + BH1750 (simulated)", "location": "服务大厅",
                     "expected_interval_s": 5.0} for n in plan.env_nodes),

@@ -508,6 +508,11 @@ class ComplaintsConfig(Section):
     hours: HoursConfig = Field(default_factory=HoursConfig, description="working hours and holidays for the 1-hour commitment")
     feedback_within_s: int = Field(3600, ge=600, le=86400, description="first feedback, in working time")
     repeat_days: int = Field(30, ge=1, le=365)
+    opened: date = Field(date(2000, 1, 1), description="the day the hall opened: a request cannot have happened "
+                                                       "before it (发生时间); set it to the hall's own day")
+    follow_url: str = Field("", pattern=r"^(https?://\S+)?$",
+                            description="the edge's address on the hall network, as the kiosks' follow_url: the QR "
+                                        "code of a receipt printed at the counter opens {follow_url}/t/{number}")
 
 
 class PrivacyConfig(Section):

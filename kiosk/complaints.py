@@ -1,10 +1,11 @@
 """Complaints, repairs, suggestions, consultations and praise, taken at the kiosk (seed 002).
 
-Five screens, each one question: what (kind and category), where (a building and unit, a
-public area, or the resident's home), the content and the outcome wanted (on-screen pinyin
-keyboard and one-tap phrases), who (name, room, phone, on keypads; with the consent line),
-and a confirmation that shows the commitment the hall makes (first feedback within one
-working hour, emergencies at once) before anything is sent.
+Six screens, each one question: what (kind and category), where (a building and unit, a
+public area, or the resident's home), when it happened (刚才, 今天, 昨天 or 更早 with a date,
+and the time on the keypad), the content and the outcome wanted (on-screen pinyin keyboard
+and one-tap phrases), who (name, room, phone, on keypads; with the consent line), and a
+confirmation that shows the commitment the hall makes (first feedback within one working
+hour, emergencies at once) before anything is sent.
 
 Each screen is checked against the same schema the edge checks the whole with
 (:class:`~hall_common.bus.payloads.ComplaintDraft`), so a resident hears about a mistake on
@@ -19,8 +20,9 @@ receipt (tracking number, commitment) without the phone.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -28,6 +30,7 @@ from flask import Blueprint, current_app, render_template, request, session, url
 from flask_babel import gettext as _, lazy_gettext as _l
 from pydantic import ValidationError
 
+from hall_common import complaint_receipt, occurred
 from hall_common.bus.payloads import ComplaintDraft
 from hall_common.errors import HallError
 from hall_common.print_client import job_for
@@ -43,11 +46,11 @@ log = logging.getLogger(__name__)
 KINDS = {"complaint": (_l("Complaint"), "投诉"), "repair": (_l("Repair"), "报修"),
          "suggestion": (_l("Suggestion"), "建议"), "consultation": (_l("Question"), "咨询"),
          "praise": (_l("Praise"), "表扬")}
-STEPS = ("what", "place", "content", "contact", "confirm")
-STEP_FIELDS = {"what": ("kind", "category"), "place": ("place",), "content": ("content", "wanted"),
-               "contact": ("name", "room", "phone")}
+STEPS = ("what", "place", "when", "content", "contact", "confirm")
+STEP_FIELDS = {"what": ("kind", "category"), "place": ("place",), "when": ("occurred_at",),
+               "content": ("content", "wanted"), "contact": ("name", "room", "phone")}
 _FILLER = {"kind": "repair", "category": "other", "place": "-", "content": "--", "wanted": "", "name": "-",
-           "room": "1-101", "phone": "13800000000"}
+           "room": "1-101", "phone": "13800000000", "occurred_at": 1.0}
 """Valid stand-ins for the fields a screen does not ask, so one screen's answers can be
 checked against the whole schema."""
 HOME = "住户室内"
@@ -65,6 +68,20 @@ def _messages() -> dict[str, str]:
         "name": _("Enter your name (a surname is enough), at most 20 characters."),
         "room": _("Enter your room as building-unit-room, for example 3-2-1201."),
         "phone": _("Enter an 11-digit mobile number, or a landline with its area code."),
+        "occurred_at": _("Tap the day it happened."),
+    }
+
+
+def _when_messages(opened: str) -> dict[str, str]:
+    """What to tell the resident about each way 发生时间 can be wrong
+    (:class:`hall_common.occurred.OccurredError`'s problems)."""
+    return {
+        "missing": _("Tap the day it happened."),
+        "day": _("Tap the day it happened."),
+        "time": _("Enter about what time it happened, as hours:minutes, for example 14:30."),
+        "date": _("Enter the date as year-month-day, for example 2026-11-28."),
+        "future": _("That time has not come yet. Please check the day and the time."),
+        "before_opened": _("That is before this service hall opened (%(opened)s). Please check the date.", opened=opened),
     }
 
 
@@ -84,12 +101,30 @@ def field_errors(values: dict[str, Any], fields: tuple[str, ...]) -> dict[str, s
 
 def _check(step: str, answers: dict[str, Any], options: dict[str, Any]) -> dict[str, str]:
     """The errors of one screen's answers, by field."""
+    if step == "when":
+        return _when_error(answers, options)
     fields = STEP_FIELDS[step]
     errors = field_errors({**_FILLER, **{k: answers.get(k, "") for k in fields}}, fields)
     if step == "what" and "category" not in errors:
         if answers.get("category") not in {c["id"] for c in options["categories"]}:
             errors["category"] = _messages()["category"]
     return errors
+
+
+def _when_error(answers: dict[str, Any], options: dict[str, Any]) -> dict[str, str]:
+    """What is wrong with the answer to "when", checked as the edge will check it (now, not
+    when it was tapped: a resident who waits at the confirm screen past midnight is asked
+    again rather than refused by the edge)."""
+    zone = _zone()
+    try:
+        ts = answers.get("occurred_at")
+        if not isinstance(ts, (int, float)):
+            ts = occurred.from_choice(answers.get("when_day", ""), answers.get("when_time", ""),
+                                      answers.get("when_date", ""), now=time.time(), zone=zone)
+        occurred.check(ts, now=time.time(), opened=date.fromisoformat(options["opened"]), zone=zone)
+    except occurred.OccurredError as exc:
+        return {"occurred_at": exc.text(_when_messages(options["opened"]))}
+    return {}
 
 
 def _options() -> dict[str, Any]:
@@ -177,7 +212,34 @@ def place_submit():
         chosen = HOME
     elif form.get("building") in places["buildings"] and form.get("unit", "") in ["", *places["units"]]:
         chosen = f"{form['building']}{form.get('unit', '')}"
-    return _save("place", {"place": chosen[:60]}, "content")
+    return _save("place", {"place": chosen[:60]}, "when")
+
+
+@bp.get("/when")
+def when():
+    return _screen("when", example_date=_local(time.time() - 3 * 86400).date().isoformat())
+
+
+@bp.post("/when")
+def when_submit():
+    """The day as tapped (刚才 is this moment), the time and, for 更早, the date typed on the
+    keypad: kept as given, so the screen shows them again, with the moment they mean."""
+    draft, options = _draft_and_options()
+    form = request.form
+    answer = {"when_day": form.get("day", "")[:10], "when_time": form.get("time", "")[:6],
+              "when_date": form.get("date", "")[:11]}
+    try:
+        answer["occurred_at"] = occurred.from_choice(answer["when_day"], answer["when_time"], answer["when_date"],
+                                                     now=time.time(), zone=_zone())
+    except occurred.OccurredError:
+        answer["occurred_at"] = None
+    draft["answers"].update(answer)
+    session["complaint"] = draft
+    errors = _check("when", draft["answers"], options)
+    if errors:
+        session["complaint_errors"] = errors
+        return go(url_for("complaints.when"))
+    return go(url_for("complaints.content"))
 
 
 @bp.get("/content")
@@ -216,7 +278,7 @@ def confirm():
     except HallError as exc:
         log.warning("complaint preview: %s", exc)
         return go(url_for("home.service", key="complaints"))
-    return _screen("confirm", preview=preview, due=_local(preview["feedback_due"]),
+    return _screen("confirm", preview=preview, due=_local(preview["feedback_due"]), when=_local(answers["occurred_at"]),
                    failed=session.pop("complaint_failed", False))
 
 
@@ -248,20 +310,16 @@ def done():
                            qr_svg=qr_svg(receipt["url"], scale=6), idle_kind="result")
 
 
+def _zone() -> ZoneInfo:
+    return ZoneInfo(current_app.config["SETTINGS"].hours.timezone)
+
+
 def _local(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, ZoneInfo(current_app.config["SETTINGS"].hours.timezone))
+    return datetime.fromtimestamp(ts, _zone())
 
 
 def _track_url(tracking_no: str) -> str:
-    base = current_app.config["FOLLOW_URL"].rstrip("/")
-    return f"{base}/t/{tracking_no}" if base else tracking_no
-
-
-def _commitment(receipt: dict[str, Any]) -> str:
-    """The promise printed on the receipt, in Chinese (the receipt is the hall's record)."""
-    if receipt["emergency"]:
-        return "紧急事项，立即处理"
-    return f"{_local(receipt['feedback_due']).strftime('%m-%d %H:%M')} 前首次反馈"
+    return complaint_receipt.track_url(current_app.config["FOLLOW_URL"], tracking_no)
 
 
 def _print(receipt: dict[str, Any], url: str) -> bool:
@@ -270,8 +328,7 @@ def _print(receipt: dict[str, Any], url: str) -> bool:
     printing = current_app.extensions.get("printing")
     if printing is None:
         return False
-    fields = {"tracking_no": receipt["readable"], "kind": KINDS[receipt["kind"]][1],
-              "category": receipt["category_zh"], "deadline": _commitment(receipt), "track_url": url}
+    fields = complaint_receipt.fields(receipt, url=url, zone=_zone())
     try:
         outcome = printing.print("complaint_receipt", fields, printer=current_app.config["SETTINGS"].printer, timeout=8.0,
                                  job=job_for("complaint", receipt["tracking_no"]))

@@ -288,6 +288,7 @@ class HallDay:
             return None
         s.post("/complaints/what", {"kind": rng.choice(kinds), "category": rng.choice(categories)})
         s.post("/complaints/place", {"home": "1"})
+        s.post("/complaints/when", rng.choice(({"day": "now"}, {"day": "yesterday", "time": f"{rng.randint(6, 22)}:30"})))
         s.post("/complaints/content", {"content": rng.choice(("楼道灯不亮了", "电梯有异响", "小区门口有积水", "垃圾没有及时清运")),
                                        "wanted": "请尽快处理"})
         name = rng.choice(NAMES)

@@ -45,7 +45,7 @@ class Desk:
         self.clock.t = when
         base = {"request": str(uuid.uuid4()), "kind": "repair", "category": "facilities", "place": "3 栋 2 单元",
                 "content": "单元门门禁坏了，刷卡没反应", "wanted": "尽快修好", "name": "张三丰", "room": "3-2-101",
-                "phone": "13812345678"}
+                "phone": "13812345678", "occurred_at": when - 600}
         return self.service.answer("complaint", "kiosk-01", {**base, **kw})
 
     def step(self, r: dict, when: float, action: str, **kw) -> None:
@@ -310,3 +310,69 @@ def test_a_residents_erasure_at_the_hall_reaches_the_centre(centre, halls):
     line = store.query("SELECT * FROM audit_log WHERE action = 'privacy.erase'")
     assert len(line) == 1 and line[0]["username"] == "h1/staff-li"
     assert json.loads(line[0]["detail"])["reason"] == "业主书面申请删除"
+
+
+def test_channels_who_took_them_and_the_figures_of_every_channel(centre, halls):
+    """A request staff took by phone (ComplaintService.take, the edge's own code) reaches the
+    centre with its channel, who took it and when it happened; a record from a hall on older
+    software (the kiosk's id as its channel) is a kiosk's; the list filters by channel, and
+    the on-time and satisfaction figures count the phone request like any other."""
+    from central_sync.server.complaints import figures
+
+    app, store, tokens, served = centre
+    h1 = halls["h1"]
+    h1.clock.t = at(2025, 10, 21, 9, 0)
+    p = h1.service.take({"request": str(uuid.uuid4()), "kind": "repair", "category": "water_power", "place": "3栋2单元",
+                         "content": "楼道灯不亮", "name": "赵六", "room": "3-2-801", "phone": "13655554444",
+                         "occurred_at": at(2025, 10, 20, 20, 0)}, channel="phone", who="staff-wang")
+    h1.step(p, at(2025, 10, 21, 9, 20), "accept")
+    h1.step(p, at(2025, 10, 21, 15, 0), "resolve")
+    h1.step(p, at(2025, 10, 22, 10, 0), "follow_up", outcome="reached", rating="basically_satisfied")
+    assert [r["node"] for r in h1.outbox() if r["kind"] in ("complaint", "rating")][-2:] == ["edge", "edge"]
+    h1.push(served.url, tokens["h1"], "h1")
+    old = {"id": str(uuid.uuid4()), "tracking_no": "1012510250017", "kind": "repair", "category": "cleaning",
+           "channel": "kiosk-07", "received_at": at(2025, 10, 25, 9, 0), "feedback_due": at(2025, 10, 25, 10, 0),
+           "occurred_at": 1e300}  # damaged: kept as unknown
+    r = app.test_client().post("/api/v1/sync/batches", headers={"Authorization": f"Bearer {tokens['h1']}"}, json={
+        "hall_id": "h1", "sent_at": time.time(),
+        "records": [{"id": old["id"], "kind": "complaint", "node": "kiosk-07", "ts": old["received_at"], "body": old}]})
+    assert r.status_code == 200
+    rows = {r["tracking_no"]: r for r in store.query("SELECT tracking_no, channel, taken_by, occurred_at, rating "
+                                                     "FROM complaints")}
+    assert rows[p["tracking_no"]] == {"tracking_no": p["tracking_no"], "channel": "phone", "taken_by": "staff-wang",
+                                      "occurred_at": at(2025, 10, 20, 20, 0), "rating": "basically_satisfied"}
+    assert (rows[halls["A"]["tracking_no"]]["channel"], rows[halls["A"]["tracking_no"]]["taken_by"]) == ("kiosk", "kiosk-01")
+    assert [rows[old["tracking_no"]][k] for k in ("channel", "taken_by", "occurred_at")] == ["kiosk", "kiosk-07", None]
+    c = login(app)
+    assert c.get(f"/complaints/{old['tracking_no']}").status_code == 200
+    assert numbers_in(c.get("/complaints/?channel=phone").get_data(as_text=True)) == {p["readable"]}
+    assert p["readable"] not in c.get("/complaints/?channel=kiosk").get_data(as_text=True)
+    detail = c.get(f"/complaints/{p['tracking_no']}").get_data(as_text=True)
+    assert "来电 · phone · staff-wang" in detail and "2025-10-20 20:00" in detail
+    by_channel = {r["key"]: r for r in figures(store, "channel", now=at(2025, 11, 30, 9, 0))}
+    phone = by_channel["phone"]
+    assert (phone["received"], phone["due"], phone["on_time"], phone["rated"], phone["satisfied"]) == (1, 1, 1, 1, 1)
+    assert by_channel["kiosk"]["received"] == 5 and by_channel["kiosk"]["rated"] == 3  # A, B, C, D and the old one
+    by_hall = {r["key"]: r for r in figures(store, "hall_id", now=at(2025, 11, 30, 9, 0))}
+    assert (by_hall["h1"]["received"], by_hall["h1"]["rated"], by_hall["h1"]["satisfied"]) == (5, 4, 3)  # phone counted
+    assert "按受理渠道 · By channel" in c.get("/complaints/stats").get_data(as_text=True)
+
+
+def test_the_channel_migration_makes_the_old_kiosk_ids_channels_of_kiosks(central_db):
+    """Until migration 013 the centre kept the kiosk's id as a request's channel."""
+    from central_sync.server.schema import MIGRATIONS
+    from central_sync.store import Store, migrate
+
+    store = Store.connect(central_db)
+    try:
+        mine = next(i for i, m in enumerate(MIGRATIONS) if m.name == "013_complaint_channels")
+        migrate(store, MIGRATIONS[:mine])
+        with store.transaction():
+            for cid, number, channel in (("a", "1012510100011", "kiosk-01"), ("b", "1012510100029", None)):
+                store.execute("INSERT INTO complaints (id, hall_id, tracking_no, channel) VALUES (?, 'h1', ?, ?)",
+                              (cid, number, channel))
+        assert migrate(store, MIGRATIONS)[0] == "013_complaint_channels"
+        rows = {r["id"]: (r["channel"], r["taken_by"]) for r in store.query("SELECT id, channel, taken_by FROM complaints")}
+        assert rows == {"a": ("kiosk", "kiosk-01"), "b": (None, None)}  # a stub keeps waiting for its record
+    finally:
+        store.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 
 import pytest
@@ -84,7 +85,8 @@ def test_a_submission_is_stored_with_its_outbox_record_before_the_answer(edge, b
     assert r["feedback_due"] > r["received_at"]
     db = edge.complaints.db
     row = list(db.query("SELECT * FROM complaints WHERE tracking_no = ?", [r["tracking_no"]]))[0]
-    assert (row["channel"], row["room"], row["phone"], row["status"]) == ("kiosk-01", "3-2-101", "13812345678", "submitted")
+    assert (row["channel"], row["taken_by"], row["room"], row["phone"], row["status"], row["occurred_at"]) == (
+        "kiosk", "kiosk-01", "3-2-101", "13812345678", "submitted", args["occurred_at"])
     assert db.execute("SELECT count(*) FROM outbox WHERE id = ? AND kind = 'complaint'", [row["id"]]).fetchone()[0] == 1
     again = kiosk.request("complaint", args)  # a double tap
     assert again["tracking_no"] == r["tracking_no"]
@@ -140,7 +142,12 @@ def test_tracking_by_number_and_last4_is_masked_and_rate_limited(edge, broker):
     ({"category": "aliens"}, "category"),
     ({"name": ""}, "name"),
     ({"extra": 1}, "extra"),
-], ids=["phone", "too-long", "kind", "category", "no-name", "unknown-field"])
+    ({"occurred_at": time.time() + 86400}, "occurred_at: it cannot be in the future"),
+    ({"occurred_at": at(1999, 12, 31, 23, 0)}, "occurred_at: it cannot be before the hall opened (2000-01-01)"),
+    ({"occurred_at": None}, "occurred_at"),
+    ({"occurred_at": "昨天"}, "occurred_at"),
+], ids=["phone", "too-long", "kind", "category", "no-name", "unknown-field", "occurred-future", "occurred-before-opening",
+        "occurred-missing", "occurred-not-a-time"])
 def test_bad_submissions_are_refused_with_the_field_and_nothing_saved(edge, broker, change, field):
     kiosk = broker.client("kiosk-01", kind="kiosk")
     with pytest.raises(RequestFailed) as err:
@@ -298,8 +305,10 @@ def test_staff_accept_and_dispatch_from_the_console(mini, broker, browser, tmp_p
     shots = Path(__file__).resolve().parent.parent / "var" / "screenshots" / "complaints"
     shots.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=shots / "console-list.png", full_page=True)
+    assert "138****5678" in body and "13812345678" not in page.content()  # masked on the list
     page.click(f"text={plain['readable']}")
-    assert "138****5678" in page.inner_text("main") and "13812345678" not in page.content()
+    page.wait_for_selector("button:text('接单 · Accept')")
+    assert "13812345678" in page.inner_text("main")  # whole on the record's own page, to call the resident back
     page.click("text=接单 · Accept")
     assert "工作人员已接单" in page.inner_text("main")
     page.click("text=派单 · Dispatch")  # without a note

@@ -44,6 +44,7 @@ def bare(tmp_path):
     ("get", "/stats", "排队叫号服务未运行", "The queue service is not running"),
     ("get", "/complaints/", "报事投诉服务未运行", "The request and complaint service is not running"),
     ("get", "/complaints/c-1", "报事投诉服务未运行", "The request and complaint service is not running"),
+    ("get", "/complaints/new", "报事投诉服务未运行", "The request and complaint service is not running"),
     ("get", "/first-aid/", "急救箱管理未运行", "The first-aid service is not running"),
     ("get", "/environment/env-01", "环境监测未运行", "The environment monitor is not running"),
     ("post", "/alarms/printer-1.paper/ack", "告警服务未运行", "The alarm service is not running"),

@@ -24,6 +24,7 @@ FORMS = {
     "/queue/take": ("/queue/", ("service", "priority", "paper")),
     "/complaints/what": ("/complaints/", ("kind", "category")),
     "/complaints/place": ("/complaints/", ("area", "home", "building", "unit")),
+    "/complaints/when": ("/complaints/", ("day", "time", "date")),
     "/complaints/content": ("/complaints/", ("content", "wanted")),
     "/complaints/contact": ("/complaints/", ("name", "room", "phone")),
     "/bills/identify": ("/bills/", ("room", "last4")),
@@ -43,7 +44,8 @@ text = st.one_of(
     st.text(alphabet=st.characters(codec="utf-8"), min_size=200, max_size=3000),
     st.sampled_from(["", " ", "0", "-1", "1e309", "NaN", "consult", "repair", "3-2-1201", "5678", "13800000000",
                      "../../etc/passwd", "<script>alert(1)</script>", "'; DROP TABLE tickets; --", "\x00", "１２３４",
-                     "//evil.example/", "http://evil.example/", "yes", "no", "1"]),
+                     "//evil.example/", "http://evil.example/", "yes", "no", "1", "now", "earlier", "yesterday", "14:30",
+                     "2026-02-30", "9999-12-31", "00:00"]),
 )
 
 

@@ -754,7 +754,7 @@ def test_escpos_encode_then_decode_gives_the_same_status(status):
 
 
 DRAFT = {"kind": "repair", "category": "other", "place": "1栋", "content": "电梯异响", "wanted": "", "name": "张",
-         "room": "3-2-1201", "phone": "13800138000"}
+         "room": "3-2-1201", "phone": "13800138000", "occurred_at": 1764900000.0}
 ROOM_RE = re.compile(p.ROOM_PATTERN)
 ASCII_ROOM = re.compile(r"[0-9]{1,3}(-[0-9]{1,2})?-[0-9]{2,4}")
 
@@ -790,7 +790,8 @@ def test_room_pattern_accepts_exactly_building_unit_room(room):
                        category=st.text("abc_", min_size=1, max_size=32), place=st.text("楼栋单元ab", min_size=1, max_size=60),
                        content=st.text("电梯异响ab ", min_size=2, max_size=500).filter(lambda s: len(s.strip()) >= 2),
                        name=st.text("张王李", min_size=1, max_size=20), room=st.from_regex(r"\A[0-9]{1,3}-[0-9]{1,2}-[0-9]{2,4}\Z"),
-                       phone=st.from_regex(r"\A1[3-9][0-9]{9}\Z")))
+                       phone=st.from_regex(r"\A1[3-9][0-9]{9}\Z"),
+                       occurred_at=st.floats(min_value=1, max_value=4e9)))
 def test_a_complaint_draft_round_trips_through_json(draft):
     model = p.ComplaintDraft.model_validate(draft)
     assert p.ComplaintDraft.model_validate_json(model.model_dump_json()) == model

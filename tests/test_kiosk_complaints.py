@@ -1,6 +1,6 @@
 """A resident's request at the kiosk, end to end in headless Chromium: the kind and category,
-the place, the problem typed in Chinese on the on-screen pinyin keyboard and with one-tap
-phrases, the contact on keypads with the consent line, the commitment before confirming,
+the place, when it happened (one tap, and a time on the keypad), the problem typed in
+Chinese on the on-screen pinyin keyboard and with one-tap phrases, the contact on keypads with the consent line, the commitment before confirming,
 the receipt printed on the virtual printer, and the record at the centre. Also: each
 screen's bad input answered on that screen in the resident's language with nothing stored,
 a double tap that is one record, the emergency screen, and the phone gone from the kiosk."""
@@ -8,6 +8,8 @@ a double tap that is one record, the emergency screen, and the phone gone from t
 from __future__ import annotations
 
 import re
+import time
+from datetime import datetime, time as time_of_day, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,7 @@ import pytest
 from simulators.escpos_parse import QR, Text, parse
 
 from .conftest import HALL, wait_for
+from .helpers.clock import TZ
 from .screens import check_screen, kiosk_page, kiosk_session
 
 SHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots" / "complaints"
@@ -50,7 +53,22 @@ def fill_what_and_place(page, kind: str = "报修", category: str = "公共设�
     page.click("button:has-text('下一步')")
     page.wait_for_selector("legend:has-text('楼栋')")
     page.click(f"button.pick:has-text('{area}')")
+    answer_when(page)
     page.wait_for_selector("textarea#content")
+
+
+def answer_when(page, day: str = "刚才", keys: str = "", date_keys: str = "") -> None:
+    """On the "when" screen: tap ``day``, type ``keys`` (the time) and ``date_keys`` (the
+    date, for 更早) on the keypad, and go on."""
+    page.wait_for_selector("legend:has-text('哪一天')")
+    page.click(f"label.toggle:has-text('{day}')")
+    for field, typed in (("#time", keys), ("#date", date_keys)):
+        if typed:
+            page.click(field)
+            page.click(".keypad .key[data-key='clear']")
+            for ch in typed:
+                page.click(f".keypad .key[data-key='{ch}']")
+    page.click("button:has-text('下一步')")
 
 
 def fill_contact(page, name_pinyin=("zhang", "张"), room="3-2-1201", phone="13812345678") -> None:
@@ -71,7 +89,22 @@ def test_the_whole_flow_typing_chinese_prints_a_receipt_and_reaches_the_centre(h
     page.wait_for_selector("legend:has-text('类型')")
     assert "028-8765 4399" in page.inner_text(".emergency-hint")
     check(page, "1-what")
-    fill_what_and_place(page)
+    page.click("label.toggle:has-text('报修')")
+    page.click("label.toggle:has-text('公共设施')")
+    page.click("button:has-text('下一步')")
+    page.wait_for_selector("legend:has-text('楼栋')")
+    page.click("button.pick:has-text('地下车库')")
+    # When: yesterday evening, the time typed on the keypad with its colon key.
+    page.wait_for_selector("legend:has-text('哪一天')")
+    assert not page.is_visible("#date")  # the date is for 更早 only
+    page.click("label.toggle:has-text('昨天')")
+    page.click("#time")
+    for ch in "20:30":
+        page.click(f".keypad .key[data-key='{ch}']")
+    assert page.input_value("#time") == "20:30"
+    check(page, "2-when")
+    page.click("button:has-text('下一步')")
+    page.wait_for_selector("textarea#content")
     # The problem: words from pinyin, then a one-tap phrase after an automatic comma.
     page.click("#content")
     type_pinyin(page, "louti", "楼梯")
@@ -104,6 +137,8 @@ def test_the_whole_flow_typing_chinese_prints_a_receipt_and_reaches_the_centre(h
     page.wait_for_selector("#commitment")
     summary = page.inner_text(".summary")
     assert "公共区域·地下车库" in summary and "楼梯灯，楼道灯不亮" in summary and "张" in summary
+    yesterday = (datetime.now(TZ) - timedelta(days=1)).date()
+    assert f"{yesterday.isoformat()} 20:30" in summary
     assert "13812345678" not in summary and "138****5678" in summary  # masked even here
     assert "1 个工作小时" in page.inner_text("#commitment")
     check(page, "5-confirm")
@@ -118,9 +153,9 @@ def test_the_whole_flow_typing_chinese_prints_a_receipt_and_reaches_the_centre(h
 
     row = list(agent.complaints.db.query("SELECT * FROM complaints"))[0]
     assert (row["tracking_no"], row["kind"], row["category"], row["place"], row["content"], row["wanted"], row["name"],
-            row["room"], row["phone"], row["channel"]) == (
+            row["room"], row["phone"], row["channel"], row["taken_by"], row["occurred_at"]) == (
         number, "repair", "facilities", "公共区域·地下车库", "楼梯灯，楼道灯不亮", "尽快上门维修", "张", "3-2-1201",
-        "13812345678", "kiosk-01")
+        "13812345678", "kiosk", "kiosk-01", datetime.combine(yesterday, time_of_day(20, 30), TZ).timestamp())
     wait_for(lambda: len(printer.printed_jobs()) == 1)
     elements = parse(printer.printed_jobs()[0].data)
     texts = [e.text for e in elements if isinstance(e, Text)]
@@ -158,6 +193,19 @@ def test_each_screen_answers_bad_input_on_that_screen_and_stores_nothing(hall, b
     page.click("label.toggle:has-text('5栋')")
     page.click("label.toggle:has-text('2单元')")
     page.click("button:has-text('下一步')")
+    page.wait_for_selector("legend:has-text('哪一天')")
+    page.click("button:has-text('下一步')")  # no day tapped
+    page.wait_for_selector("main .result.bad:has-text('请点选事情发生在哪一天')")
+    answer_when(page, "今天", keys="25:00")  # no such time
+    page.wait_for_selector("main .result.bad:has-text('例如 14:30')")
+    tomorrow = (datetime.now(TZ) + timedelta(days=1)).date().isoformat()
+    answer_when(page, "更早", keys="23:00", date_keys=tomorrow)
+    page.wait_for_selector("main .result.bad:has-text('这个时间还没到')")
+    assert page.input_value("#date") == tomorrow and page.is_checked("input[value=earlier]")  # kept, to correct
+    answer_when(page, "更早", keys="09:00", date_keys="1999-12-31")  # before the hall opened (2000-01-01)
+    page.wait_for_selector("main .result.bad:has-text('早于本服务中心启用的日期（2000-01-01）')")
+    check(page, "bad-when")
+    answer_when(page, "刚才")
     page.wait_for_selector("textarea#content")
     page.click("button:has-text('下一步')")  # nothing typed
     assert "至少 2 个字" in page.inner_text("#content-error")
@@ -220,7 +268,7 @@ def test_a_handled_request_is_rated_at_the_kiosk_and_a_bad_rating_reopens_it(hal
     service = agent.complaints
     r = service.answer("complaint", "kiosk-01", {"request": "rate-test-0001", "kind": "repair", "category": "facilities",
                                            "place": "3栋2单元", "content": "单元门门禁坏了", "name": "张三",
-                                           "room": "3-2-101", "phone": "13812345678"})
+                                           "room": "3-2-101", "phone": "13812345678", "occurred_at": time.time() - 600})
     for action in ("accept", "resolve"):
         service.transition(r["id"], action, who="staff")
     page = kiosk_page(browser, kiosk.url + "track")
@@ -261,5 +309,5 @@ def test_a_forged_place_is_not_taken(hall, browser):
     page.click("label.toggle:has-text('1栋')")
     page.click("label.toggle:has-text('2单元')")
     page.click("button:has-text('下一步')")
-    page.wait_for_selector("textarea#content")
+    page.wait_for_selector("legend:has-text('哪一天')")
     page.close()

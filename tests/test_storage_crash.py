@@ -328,7 +328,7 @@ def assert_clean_failure(db, path: Path, before: dict[str, int], exc: sqlite3.Op
 def submission(i: int) -> dict:
     return {"request": f"full-disk-{i:04d}", "kind": "repair", "category": "facilities", "place": "3 栋 2 单元",
             "content": f"单元门门禁坏了，刷卡没反应 {i}" + "很急" * 100, "wanted": "尽快修好", "name": "张三丰",
-            "room": "3-2-101", "phone": "13812345678"}
+            "room": "3-2-101", "phone": "13812345678", "occurred_at": time.time() - 600}
 
 
 def test_a_full_disk_refuses_a_complaint_cleanly_and_the_kiosk_hears_an_error(broker, tmp_path):

@@ -24,10 +24,11 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from central_sync.protocol import Record
 from central_sync.store import Store
+from hall_common.channels import CHANNELS
 from hall_common.privacy import mask_name, mask_phone
 
 log = logging.getLogger(__name__)
@@ -56,11 +57,22 @@ class _Complaint(BaseModel):
     room: str = ""
     phone: str = ""
     channel: str = ""
+    taken_by: str = ""
+    occurred_at: float | None = None
     grade: str = "general"
     emergency: str = ""
     repeat: int = 0
     received_at: float
     feedback_due: float
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _a_date(cls, value: float | None) -> float | None:
+        """A time no calendar shows (a damaged record) is kept as unknown, not refused."""
+        try:
+            return value if value is None or datetime.fromtimestamp(value, TZ) else None
+        except (OverflowError, OSError, ValueError):
+            return None
 
 
 class _AboutComplaint(BaseModel):
@@ -120,25 +132,37 @@ def _move(store: Store, hall_id: str, complaint_id: str, status: str, ts: float)
                   "AND (status_ts IS NULL OR status_ts <= ?)", (status, ts, complaint_id, hall_id, ts))
 
 
+def channel_of(c: _Complaint) -> tuple[str, str]:
+    """(channel, taken_by) of a request. A hall on older software sent the kiosk's id as
+    the channel: every request came from a kiosk then."""
+    if c.channel in CHANNELS:
+        return c.channel, c.taken_by
+    return "kiosk", c.taken_by or c.channel
+
+
 def project_complaint(store: Store, hall_id: str, r: Record, received: float) -> None:
     c = _parse(_Complaint, r, hall_id)
     if c is None:
         return
     accept_by = c.received_at + EMERGENCY_WITHIN_S if c.grade == "emergency" else c.feedback_due
+    channel, taken_by = channel_of(c)
     store.execute(
         "INSERT INTO complaints (id, hall_id, tracking_no, kind, category, place, content, wanted, room, name_masked, "
-        "phone_masked, channel, grade, submitted_grade, emergency, is_repeat, received_at, feedback_due, accept_by, month, "
-        "status, status_ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'submitted', ?) "
+        "phone_masked, channel, taken_by, occurred_at, grade, submitted_grade, emergency, is_repeat, received_at, "
+        "feedback_due, accept_by, month, status, status_ts) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'submitted', ?) "
         "ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, category = excluded.category, place = excluded.place, "
         "content = excluded.content, wanted = excluded.wanted, room = excluded.room, name_masked = excluded.name_masked, "
-        "phone_masked = excluded.phone_masked, channel = excluded.channel, "
+        "phone_masked = excluded.phone_masked, channel = excluded.channel, taken_by = excluded.taken_by, "
+        "occurred_at = excluded.occurred_at, "
         "grade = COALESCE(complaints.grade, excluded.grade), submitted_grade = excluded.submitted_grade, "
         "emergency = excluded.emergency, is_repeat = excluded.is_repeat, received_at = excluded.received_at, "
         "feedback_due = excluded.feedback_due, accept_by = excluded.accept_by, month = excluded.month, "
         "status = COALESCE(complaints.status, excluded.status), status_ts = COALESCE(complaints.status_ts, excluded.status_ts) "
         "WHERE complaints.hall_id = excluded.hall_id",
         (c.id, hall_id, re.sub(r"\D", "", c.tracking_no), c.kind, c.category, c.place, c.content, c.wanted, c.room,
-         mask_name(c.name), mask_contact(c.phone), c.channel, c.grade, c.grade, c.emergency, int(c.repeat),
+         mask_name(c.name), mask_contact(c.phone), channel, taken_by, c.occurred_at, c.grade, c.grade, c.emergency,
+         int(c.repeat),
          c.received_at, c.feedback_due, accept_by, month_of(c.received_at), c.received_at),
     )
 

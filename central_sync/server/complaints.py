@@ -1,6 +1,6 @@
 """Residents' requests across halls in the admin console (login required): the list with
-filters, each request's timeline, and the satisfaction and on-time rates per hall, category
-and month.
+filters, each request's timeline, and the satisfaction and on-time rates per hall, category,
+month and channel (kiosk, or taken by staff by phone, at the counter, by WeChat or SMS).
 
 Everything reads the projection tables that ingest keeps (:mod:`.complaint_projection`);
 names and phones there are already masked.
@@ -27,6 +27,7 @@ from typing import Any
 from flask import Blueprint, abort, render_template, request
 
 from hall_common.auth import login_required
+from hall_common.channels import CHANNELS, label
 from hall_common.config import ComplaintsConfig
 from hall_common.privacy import mask_phone
 
@@ -70,9 +71,10 @@ def on_time(row: dict[str, Any], now: float) -> bool | None:
 
 def _filters() -> tuple[dict[str, str], str, list[Any]]:
     """The list's filters from the query string, as SQL conditions with their values."""
-    f = {k: request.args.get(k, "").strip() for k in ("hall", "status", "grade", "month", "q")}
+    f = {k: request.args.get(k, "").strip() for k in ("hall", "status", "grade", "month", "channel", "q")}
     where, args = ["1 = 1"], []
-    for key, column in (("hall", "c.hall_id"), ("status", "c.status"), ("grade", "c.grade"), ("month", "c.month")):
+    for key, column in (("hall", "c.hall_id"), ("status", "c.status"), ("grade", "c.grade"), ("month", "c.month"),
+                        ("channel", "c.channel")):
         if f[key]:
             where.append(f"{column} = ?")
             args.append(f[key])
@@ -86,7 +88,8 @@ def _filters() -> tuple[dict[str, str], str, list[Any]]:
 @bp.get("/")
 @login_required()
 def index():
-    """Newest first, filtered by hall, status, grade, month or (the start of) a tracking number."""
+    """Newest first, filtered by hall, status, grade, month, channel or (the start of) a
+    tracking number."""
     store = get_store()
     f, where, args = _filters()
     page = max(1, request.args.get("page", 1, type=int) or 1)
@@ -102,7 +105,7 @@ def index():
                                                "ORDER BY month DESC")]
     return render_template("admin/complaints.html", rows=rows, f=f, halls=halls, months=months, total=total, page=page,
                            pages=max(1, -(-total // PAGE)), readable=readable, kinds=KINDS, grades=GRADES,
-                           status=STATUS, ratings=RATINGS, categories=CATEGORIES)
+                           status=STATUS, ratings=RATINGS, categories=CATEGORIES, channels=CHANNELS)
 
 
 @bp.get("/<tracking_no>")
@@ -123,27 +126,30 @@ def detail(tracking_no: str):
     for e in events:
         e["note"] = mask_phone(e["note"] or "")
     return render_template("admin/complaint.html", c=c, events=events, readable=readable, kinds=KINDS, grades=GRADES,
-                           status=STATUS, actions=ACTIONS, ratings=RATINGS, categories=CATEGORIES)
+                           status=STATUS, actions=ACTIONS, ratings=RATINGS, categories=CATEGORIES, channel=label)
 
 
 @bp.get("/stats")
 @login_required()
 def stats():
-    """Satisfaction and on-time rates per hall, per category and per month, with their counts."""
+    """Satisfaction and on-time rates per hall, category, month and channel, with their counts."""
     store = get_store()
     names = {h["hall_id"]: h["name"] for h in store.query("SELECT hall_id, name FROM halls")}
     tables = {
         "hall": [dict(r, label=names.get(r["key"], r["key"])) for r in figures(store, "hall_id")],
         "category": [dict(r, label=CATEGORIES.get(r["key"], r["key"])) for r in figures(store, "category")],
         "month": [dict(r, label=r["key"]) for r in figures(store, "month")],
+        "channel": [dict(r, label=label(r["key"])) for r in figures(store, "channel")],
     }
     return render_template("admin/complaint_stats.html", tables=tables, satisfied=[RATINGS[k] for k in SATISFIED])
 
 
 def figures(store: Any, column: str, now: float | None = None) -> list[dict[str, Any]]:
-    """Per value of ``column`` (hall_id, category or month): requests received, due, on time,
-    reopened; ratings and satisfied ratings; and the two rates in percent (None without a base)."""
-    if column not in ("hall_id", "category", "month"):  # it goes into the SQL text
+    """Per value of ``column`` (hall_id, category, month or channel): requests received, due,
+    on time, reopened; ratings and satisfied ratings; and the two rates in percent (None
+    without a base). Every channel counts alike: a request taken by phone is due, on time
+    and rated by the same rules as a kiosk's."""
+    if column not in ("hall_id", "category", "month", "channel"):  # it goes into the SQL text
         raise ValueError(f"cannot group by {column!r}")
     now = time.time() if now is None else now
     rows = store.query(

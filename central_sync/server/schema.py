@@ -192,4 +192,18 @@ MIGRATIONS: list[Migration] = [
             "CREATE INDEX console_sessions_username ON console_sessions (username)",
         ],
     ),
+    Migration(
+        "013_complaint_channels",
+        [
+            # How each request came (complaint_projection.py): ``channel`` is now kiosk, phone,
+            # walk_in, wechat or sms, and ``taken_by`` the kiosk or staff member who took it;
+            # until now halls sent the kiosk's id as the channel, and every request came from a
+            # kiosk. ``occurred_at``: when it happened (seed 002 一.2).
+            "ALTER TABLE complaints ADD COLUMN taken_by TEXT",
+            "ALTER TABLE complaints ADD COLUMN occurred_at DOUBLE PRECISION",
+            "UPDATE complaints SET taken_by = channel, channel = 'kiosk' "
+            "WHERE channel IS NOT NULL AND channel NOT IN ('kiosk', 'phone', 'walk_in', 'wechat', 'sms')",
+            "CREATE INDEX complaints_channel ON complaints (channel, month)",
+        ],
+    ),
 ]

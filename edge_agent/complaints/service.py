@@ -1,11 +1,14 @@
 """Residents' requests on the bus: ``complaint_options`` (what the kiosk offers),
 ``complaint_preview`` (grade and commitment before confirming), ``complaint`` (submit),
-``track`` (number + last 4) and ``rate``.
+``track`` (number + last 4) and ``rate``; and the same requests taken by staff at the
+console, by phone, at the counter or from a message (:meth:`ComplaintService.take`).
 
-A submission is validated, graded, given a tracking number and its commitment, and stored
-with its first event and its outbox record in one transaction, before the kiosk is told it
-is done. An emergency raises a critical alarm at once, with the place, so staff can act
-while the resident is still at the screen. Tracking shows the status and history with the
+A submission is validated (发生时间 too: not in the future, not before the hall opened),
+graded, given a tracking number and its commitment, and stored with its first event and its
+outbox record in one transaction, before the kiosk (or the console) is told it is done. The
+record says through which channel it came and who took it: the kiosk, or the staff member.
+An emergency raises a critical alarm at once, with the place, so staff can act while the
+resident is still at the screen. Tracking shows the status and history with the
 name and phone masked; wrong attempts are limited per kiosk and per number.
 
 Example::
@@ -28,8 +31,10 @@ from zoneinfo import ZoneInfo
 
 
 from central_sync import client as outbox
-from hall_common.bus.methods import NoArgs, RateArgs, TrackArgs
+from hall_common import occurred
+from hall_common.bus.methods import METHODS, NoArgs, RateArgs, TrackArgs
 from hall_common.bus.payloads import ComplaintArgs, ComplaintDraft
+from hall_common.channels import STAFF_CHANNELS
 from hall_common.config import ComplaintsConfig
 from hall_common.errors import RequestFailed
 from hall_common.privacy import mask_name, mask_phone
@@ -86,6 +91,7 @@ class ComplaintService(Component):
                  clock: Callable[[], float] = time.time) -> None:
         self.config, self.bus, self.alarms, self.node, self.keep_years = config, bus, alarms, node, keep_years
         self._nudge, self.clock = nudge, clock
+        self.zone = ZoneInfo(config.hours.timezone)
         self.own_connection(db_path)
         self.categories = {c.id: c for c in config.categories}
         self.every(30.0, self.check_deadlines, name="complaint-deadlines")
@@ -99,7 +105,7 @@ class ComplaintService(Component):
         source; the kiosk asks for it each time a resident starts."""
         return {"categories": [c.model_dump() for c in self.config.categories],
                 "places": self.config.places.model_dump(), "wanted_phrases": list(self.config.wanted_phrases),
-                "keep_years": self.keep_years}
+                "keep_years": self.keep_years, "opened": self.config.opened.isoformat()}
 
     @route("complaint_preview")
     @locked
@@ -113,9 +119,11 @@ class ComplaintService(Component):
 
     def _assess(self, draft: ComplaintDraft, now: float) -> tuple[str, bool, bool, list[str]]:
         """(grade, repeat, group, emergency reasons) of a draft, from its kind, category,
-        words and the room's recent history."""
+        words and the room's recent history; a category the hall does not have, or a
+        发生时间 that cannot be, is refused (``ValueError`` naming the field)."""
         if draft.category not in self.categories:
             raise ValueError(f"category: unknown category {draft.category!r}")
+        occurred.check(draft.occurred_at, now=now, opened=self.config.opened, zone=self.zone)
         text = f"{draft.content} {draft.wanted} {draft.place}"
         repeat = self.db.execute(
             "SELECT count(*) FROM complaints WHERE room = ? AND category = ? AND received_at > ?",
@@ -126,31 +134,53 @@ class ComplaintService(Component):
     @route("complaint")
     @locked
     def handle_submit(self, requester: str, sub: ComplaintArgs) -> dict[str, Any]:
+        """A resident's request from a kiosk: the kiosk (its broker login) took it."""
+        return self._submit(sub, channel="kiosk", taken_by=requester, node=requester)
+
+    def take(self, args: dict[str, Any], *, channel: str, who: str) -> dict[str, Any]:
+        """A request staff take by phone, at the counter or from a message (seed 000 5.3.1,
+        5.3.2): checked against the ``complaint`` method's own contract (arguments and
+        answer) and stored by the same code as a kiosk's, with its channel and ``who`` took
+        it, as the edge's record for the centre. Refused as the bus would refuse it
+        (:class:`RequestFailed`, ``bad_request`` naming the field)."""
+        if channel not in STAFF_CHANNELS:
+            raise RequestFailed("bad_request", f"channel: one of {', '.join(STAFF_CHANNELS)}")
+
+        def submit(requester: str, sub: ComplaintArgs) -> dict[str, Any]:
+            return self._submit(sub, channel=channel, taken_by=requester, node=self.node)
+
+        with self._lock:
+            return METHODS["complaint"].call(submit, who, args)
+
+    def _submit(self, sub: ComplaintArgs, *, channel: str, taken_by: str, node: str) -> dict[str, Any]:
+        """Store a request however it came (under the lock): ``node`` is whose record it is
+        for the centre (the kiosk's, or the edge's for a request staff took)."""
         with immediate(self.db):
             known = list(self.db.query("SELECT * FROM complaints WHERE request_id = ?", [sub.request]))
             if known:
-                return self._receipt(known[0])  # a double tap, or a retry: the same record
+                return self.receipt(known[0])  # a double tap, or a retry: the same record
             now = self.clock()
             g, repeat, group, reasons = self._assess(sub, now)
             row = {"id": str(uuid.uuid4()), "request_id": sub.request, "tracking_no": self._next_number(now),
                    "kind": sub.kind, "category": sub.category, "place": sub.place, "content": sub.content,
                    "wanted": sub.wanted, "name": sub.name, "room": sub.room, "phone": sub.phone,
-                   "channel": requester, "received_at": now, "grade": g,
+                   "channel": channel, "taken_by": taken_by, "occurred_at": sub.occurred_at, "received_at": now,
+                   "grade": g,
                    "emergency": ",".join(reasons), "repeat": int(repeat),
                    "feedback_due": first_feedback_due(now, g, self.config.hours,
                                                       within_s=self.config.feedback_within_s),
                    "status": "submitted"}
             self.db["complaints"].insert(row)
-            self._event(row["id"], now, "submitted", requester,
+            self._event(row["id"], now, "submitted", taken_by,
                         "; ".join(x for x in ("repeat" if repeat else "", "group" if group else "") if x))
-            outbox.add(self.db, "complaint", {**row, "rooms": sub.rooms}, node=requester, record_id=row["id"])
+            outbox.add(self.db, "complaint", {**row, "rooms": sub.rooms}, node=node, record_id=row["id"])
         if g == "emergency" and self.alarms is not None:
-            self.alarms.raise_(f"complaint.{row['tracking_no']}", source=f"{requester}/complaint", type="emergency_report",
+            self.alarms.raise_(f"complaint.{row['tracking_no']}", source=f"{node}/complaint", type="emergency_report",
                                severity="critical",
                                text=f"紧急报事：{sub.place} · {sub.content[:60]} · 请立即处理 · Emergency reported at {sub.place}")
         if self._nudge is not None:
             self._nudge()
-        return self._receipt(row)
+        return self.receipt(row)
 
     def _next_number(self, now: float) -> str:
         day = datetime.fromtimestamp(now, ZoneInfo(self.config.hours.timezone)).date().isoformat()
@@ -159,7 +189,8 @@ class ComplaintService(Component):
         self.db.execute("UPDATE complaint_numbers SET last = ? WHERE day = ?", [seq, day])
         return tracking.make(self.config.hall_code, day, seq)
 
-    def _receipt(self, row: dict[str, Any]) -> dict[str, Any]:
+    def receipt(self, row: dict[str, Any]) -> dict[str, Any]:
+        """What a request's receipt says (the ``complaint`` answer): number, grade, commitment."""
         c = self.categories.get(row["category"])
         return {"id": row["id"], "tracking_no": row["tracking_no"], "readable": tracking.readable(row["tracking_no"]),
                 "grade": row["grade"], "emergency": row["grade"] == "emergency", "feedback_due": row["feedback_due"],
@@ -170,16 +201,21 @@ class ComplaintService(Component):
 
     @locked
     def transition(self, complaint_id: str, action: str, *, who: str, note: str = "",
-                   grade_: str | None = None, outcome: str | None = None) -> dict[str, Any]:
+                   grade_: str | None = None, outcome: str | None = None, rating: str | None = None) -> dict[str, Any]:
         """Move a record on; every step is timed, attributed and sent to the centre. A
         follow-up call says its ``outcome``: ``reached``, ``no_answer`` (recorded, the record
-        waits for another try) or ``declined``."""
+        waits for another try) or ``declined``; a resident reached may give their ``rating``
+        on the call, recorded as theirs (a request taken by phone is rated this way)."""
         if action == "follow_up":
             if outcome not in FOLLOW_UP_OUTCOMES:
                 raise ValueError(f"outcome: one of {', '.join(FOLLOW_UP_OUTCOMES)}")
+            if rating is not None and (rating not in RATINGS or outcome != "reached"):
+                raise ValueError(f"rating: one of {', '.join(RATINGS)}, when the resident was reached")
             note = f"{FOLLOW_UP_OUTCOMES[outcome]}{'：' + note if note else ''}"
             if outcome == "no_answer":
                 return self._attempt(complaint_id, who, note)
+        elif rating is not None:
+            raise ValueError("rating: given on a follow-up call only")
         if action not in TRANSITIONS:
             raise ValueError(f"action: one of {', '.join(TRANSITIONS)}")
         if action in NEEDS_NOTE and not note.strip():
@@ -204,6 +240,8 @@ class ComplaintService(Component):
                                                     "action": action, "status": to, "who": who, "note": note,
                                                     "ts": now, **({"grade": update["grade"]} if "grade" in update else {})},
                        node=self.node)
+            if rating is not None and self._rate(row, rating, "", who=f"{who}（回访）", node=self.node, now=now):
+                update["status"] = "accepted"
         if action in ("accept", "cancel", "force_close", "out_of_remit") and self.alarms is not None:
             for suffix in ("", ".due", ".overdue"):  # someone has it now: the timers' alarms end
                 self.alarms.clear(f"complaint.{row['tracking_no']}{suffix}")
@@ -238,20 +276,25 @@ class ComplaintService(Component):
         row = self._verified(requester, args.number, args.last4)
         if row["status"] not in ("resolved", "followed_up", "closed"):
             raise RequestFailed("not_yet", "a request can be rated once it has been handled")
-        now = self.clock()
-        reopen = rating in REOPEN_ON
         with immediate(self.db):
-            self.db["complaints"].update(row["id"], {"rating": rating, "rating_comment": comment,
-                                                     **({"status": "accepted"} if reopen else {})})
-            self._event(row["id"], now, "rated", "resident", f"{RATINGS[rating]}{'：' + comment if comment else ''}")
-            if reopen:
-                self._event(row["id"], now, "reopened", "system", "")
-            outbox.add(self.db, "rating", {"complaint": row["id"], "tracking_no": row["tracking_no"], "rating": rating,
-                                           "comment": comment, "reopened": reopen, "ts": now},
-                       node=requester if NODE_ID.fullmatch(requester) else self.node)  # "web:{addr}": the edge's own
+            reopen = self._rate(row, rating, comment, who="resident", now=self.clock(),
+                                node=requester if NODE_ID.fullmatch(requester) else self.node)  # "web:{addr}": the edge's own
         if self._nudge is not None:
             self._nudge()
         return {"rating": rating, "reopened": reopen, "status": "accepted" if reopen else row["status"]}
+
+    def _rate(self, row: dict[str, Any], rating: str, comment: str, *, who: str, node: str, now: float) -> bool:
+        """Record a rating, in the caller's transaction, with its record for the centre;
+        不满意 or worse reopens the request (returns True)."""
+        reopen = rating in REOPEN_ON
+        self.db["complaints"].update(row["id"], {"rating": rating, "rating_comment": comment,
+                                                 **({"status": "accepted"} if reopen else {})})
+        self._event(row["id"], now, "rated", who, f"{RATINGS[rating]}{'：' + comment if comment else ''}")
+        if reopen:
+            self._event(row["id"], now, "reopened", "system", "")
+        outbox.add(self.db, "rating", {"complaint": row["id"], "tracking_no": row["tracking_no"], "rating": rating,
+                                       "comment": comment, "reopened": reopen, "ts": now}, node=node)
+        return reopen
 
     @locked
     def check_deadlines(self) -> list[str]:
@@ -318,7 +361,7 @@ class ComplaintService(Component):
         return {"status": row["status"], "status_text": STATUS_TEXT.get(row["status"], row["status"]),
                 "name": mask_name(row["name"]), "phone": mask_phone(row["phone"]), "history": history,
                 "can_rate": row["status"] in ("resolved", "followed_up", "closed") and not row["rating"],
-                **self._receipt(row)}
+                **self.receipt(row)}
 
     def _verified(self, requester: str, number: str, last4: str) -> dict[str, Any]:
         """The record for a tracking number and the phone's last 4 digits; wrong attempts

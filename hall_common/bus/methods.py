@@ -146,6 +146,7 @@ class ComplaintOptions(Answer):
     places: dict[str, Any]
     wanted_phrases: list[str]
     keep_years: int
+    opened: str = Field(description="the day the hall opened (YYYY-MM-DD): no request happened before it")
 
 
 class ComplaintPreview(Answer):

@@ -38,10 +38,16 @@ class Birth(Payload):
     """What a node says about itself each time it connects."""
 
     session: int = Field(ge=0)
-    kind: Literal["edge", "kiosk", "display", "env_node", "aed_node", "sim", "tool"]
+    kind: Literal["edge", "kiosk", "display", "env_node", "aed_node", "sim", "tool"] = Field(
+        description="what the node is; a ``tool`` (``hall doctor``, a test's client) is a login, not a device")
     sw: str = Field(max_length=64)
     config_version: int | None = None
     ts: float
+
+
+TOOL_KINDS = frozenset({"tool"})
+"""Birth kinds of logins that are not devices of the hall (``hall doctor``'s, a script's):
+the staff console's hall at a glance leaves them out."""
 
 
 class DeviceState(Payload):
@@ -207,9 +213,10 @@ ROOM_PATTERN = r"^[0-9]{1,3}(-[0-9]{1,2})?-[0-9]{2,4}$"
 
 
 class ComplaintDraft(Payload):
-    """A resident's request as the kiosk collects it (seed 002: who, what, where, wanted,
-    how to reach them). The kiosk checks each screen against these same limits, and the edge
-    checks the whole again, so the two can never disagree about what is valid."""
+    """A resident's request as the kiosk collects it, or staff take it at the console (seed
+    002: who, what, where, when, wanted, how to reach them). The kiosk and the console check
+    each field against these same limits, and the edge checks the whole again, so they can
+    never disagree about what is valid."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
@@ -222,6 +229,8 @@ class ComplaintDraft(Payload):
     room: str = Field(pattern=ROOM_PATTERN)
     phone: str
     rooms: list[str] = Field(default_factory=list, max_length=50, description="other rooms raising the same issue")
+    occurred_at: float = Field(gt=0, description="when it happened (发生时间, Unix seconds); the edge refuses a time "
+                                                 "in the future or before the hall opened (hall_common.occurred)")
 
     @field_validator("phone")
     @classmethod

@@ -87,8 +87,10 @@
     current.value = v;
     current.dispatchEvent(new Event("input", { bubbles: true }));
     if (current.maxLength > 0 && v.length >= current.maxLength) {
-      var next = fields[fields.indexOf(current) + 1];
-      if (next) { current = next; next.focus(); }
+      /* On to the next field the screen shows (a hidden one would take keys unseen). */
+      for (var i = fields.indexOf(current) + 1; i < fields.length; i++) {
+        if (fields[i].offsetParent !== null) { current = fields[i]; current.focus(); break; }
+      }
     }
   });
   /* Pinyin keyboard: letters collect in the pinyin line; the candidates for them come from
