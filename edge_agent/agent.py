@@ -1,11 +1,8 @@
-"""The edge agent: the hall's one writer of hall-wide state (DESIGN rule 1), as a list of
-components (:mod:`edge_agent.component`) on one bus client.
-
-Threads and connections (docs/architecture.md): each component owns one connection to
-``edge.db``, used under the component's lock by every thread that touches it; requests and
-most messages run on the bus worker thread, readings on paho's network thread (memory
-only), periodic work on each component's own timer, the sync worker on its own thread.
-"""
+"""The edge agent: the hall's one writer of hall-wide state (DESIGN rule 1), as a list of components
+(:mod:`edge_agent.component`) on one bus client. Threads and connections (docs/architecture.md): each
+component owns one connection to ``edge.db``, used under its lock by every thread that touches it;
+requests and most messages run on the bus worker, readings on paho's network thread (memory only),
+periodic work on each component's own timer, the sync worker on its own thread."""
 
 from __future__ import annotations
 
@@ -35,6 +32,7 @@ from .nodes import Nodes
 from .payments import PaymentDesk
 from .printing.service import PrintService
 from .queue.service import QueueService
+from .registers.service import Registers
 from .retention import Retention
 from .services import NAMES, EdgeServices
 from .sync import CentreSync
@@ -73,6 +71,8 @@ class EdgeAgent:
         self.disclosures = DisclosureLibrary(db_path=path)
         self.help = HelpRequests(db_path=path, nudge=nudge)
         self.retention = Retention(config.privacy, db_path=path, alarms=self.alarms, node=node, nudge=nudge, timezone=zone)
+        self.registers = Registers(config.registers, db_path=path, alarms=self.alarms, printing=self.printing, node=node,
+                                   nudge=nudge, timezone=zone)
         api = self.sync.api()
         self.bills = BillsRelay(api) if api is not None else None
         self.payments = (PaymentDesk(db_path=path, centre=api, bus=bus, printing=self.printing, timezone=zone)
@@ -83,7 +83,8 @@ class EdgeAgent:
         self.ha = HaDiscovery(config, registry=self.nodes.registry, sw=SW_VERSION)
         self.components: list[Component] = [c for c in (
             self.nodes, self.alarms, self.buzzer, self.environment, self.aed, self.first_aid, self.printing, self.queue,
-            self.complaints, self.disclosures, self.help, self.retention, self.bills, self.payments, self.ha, self.sync,
+            self.complaints, self.disclosures, self.help, self.registers, self.retention, self.bills, self.payments, self.ha,
+            self.sync,
         ) if c is not None]
         for component in self.components:
             component.attach(bus)
