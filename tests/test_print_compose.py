@@ -34,7 +34,10 @@ PAYMENT = {"room": "3 栋 2 单元 **01", "reference": "4200002611242093", "paid
                      {"name": "车位管理费", "period": "2026 年 11 月", "amount_fen": 1250},
                      {"name": "装修垃圾清运费（按建筑面积计收，含楼道保洁）", "period": "一次性", "amount_fen": 30000}],
            "total_fen": 117500}
-FIELDS = {"queue_ticket": TICKET, "complaint_receipt": COMPLAINT, "payment_receipt": PAYMENT}
+SLIP = {"title": "快递取件单", "serial": "KD261124007", "code": "042917", "code_label": "取件码",
+        "body": "收件：2-1-301 王* 139****1111\n快递：顺丰 SF1234567890\n货架：A-03\n到件：2026-11-24 09:12",
+        "footer": "凭取件码到服务台取件"}
+FIELDS = {"queue_ticket": TICKET, "complaint_receipt": COMPLAINT, "payment_receipt": PAYMENT, "register_slip": SLIP}
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +63,7 @@ def test_every_profile_and_the_default_templates_load(profiles, templates):
     assert {"xprinter-xp58", "gp-80250", "epson-tm-t82", "generic-58-bitmap", "generic-80-bitmap"} <= set(profiles)
     assert {p.mode for p in profiles.values()} == {"text", "bitmap"}
     assert {p.paper_mm for p in profiles.values()} == {58, 80}
-    assert templates.kinds == {"queue_ticket", "complaint_receipt", "payment_receipt", "disclosure"}
+    assert templates.kinds == {"queue_ticket", "complaint_receipt", "payment_receipt", "disclosure", "register_slip"}
 
 
 def test_text_mode_ticket_decodes_back_from_gb18030(templates, profiles):
@@ -123,7 +126,7 @@ def test_payment_receipt_amounts_total_and_wrapping(templates, profiles):
     assert all(columns(x) == 48 for x in wide if x.endswith("0") and "￥" in x and not x.startswith("合计"))
 
 
-@pytest.mark.parametrize("kind", ["queue_ticket", "complaint_receipt", "payment_receipt", "disclosure"])
+@pytest.mark.parametrize("kind", ["queue_ticket", "complaint_receipt", "payment_receipt", "disclosure", "register_slip"])
 def test_58mm_text_lines_never_pass_32_columns(templates, profiles, kind):
     """A Chinese (double-byte) character takes two columns, ``·`` included, and a line of
     size n takes n times its width: no line may be wider than the paper, or the printer
@@ -178,6 +181,18 @@ def test_python_escpos_prints_nothing(templates, profiles, capfd):
         for kind in FIELDS:
             job(templates, profiles, kind, name, reprint=True)
     assert capfd.readouterr() == ("", "")
+
+
+@pytest.mark.parametrize("profile", ["gp-80250", "generic-58-bitmap"])
+def test_a_parcel_label_shows_its_pickup_code_big_and_as_a_qr_that_scans(templates, profiles, profile):
+    data = job(templates, profiles, "register_slip", profile)
+    assert scanned(data, profiles[profile].paper_mm) == [b"042917"]
+    if profiles[profile].mode == "text":
+        big = [e for e in parse(data) if isinstance(e, Text) and e.text.strip() == "042917"]
+        assert big and big[0].width == 4
+        assert "凭取件码到服务台取件" in text_lines(data) and "货架：A-03" in text_lines(data)
+    slip = {k: v for k, v in SLIP.items() if k not in ("code", "code_label")}
+    assert scanned(job(templates, profiles, "register_slip", profile, fields=slip), profiles[profile].paper_mm) == []
 
 
 def test_disclosure_body_lines_are_all_printed(templates, profiles):
@@ -291,7 +306,7 @@ def test_a_bad_profile_names_the_file_and_key(tmp_path):
         load_profiles(tmp_path)
 
 
-@pytest.mark.parametrize("kind", ["queue_ticket", "complaint_receipt", "payment_receipt"])
+@pytest.mark.parametrize("kind", ["queue_ticket", "complaint_receipt", "payment_receipt", "register_slip"])
 @pytest.mark.parametrize("profile", ["gp-80250", "generic-58-bitmap"], ids=["text", "bitmap"])
 def test_paper_pictures_for_a_person_to_look_at(templates, profiles, tmp_path, kind, profile):
     """The printouts as paper, in both Chinese modes; ``UPDATE_DOC_SCREENS=1`` refreshes the
