@@ -49,26 +49,13 @@ def create_app(config: EdgeConfig, test_config: dict[str, Any] | None = None, *,
     sessions = MemorySessions()
     auth.init_app(app, lambda: auth.SqliteUsers(get_db()), lambda: sessions,
                   bootstrap=config.bootstrap_user, console=config.console)
-    from . import complaint_views, console, counters, payment_views, privacy_views, track_views
+    # One blueprint per area (imported here: the views need the app's machinery, not the agent's).
+    from . import (aed_views, complaint_views, console, counters, environment_views, first_aid_views, metrics_views,
+                   payment_views, privacy_views, register_views, track_views)
 
-    app.register_blueprint(console.bp)
-    app.register_blueprint(counters.bp)
-    app.register_blueprint(track_views.bp)
-    app.register_blueprint(complaint_views.bp)
-    app.register_blueprint(payment_views.bp)
-    app.register_blueprint(privacy_views.bp)
-    from . import environment_views
-
-    app.register_blueprint(environment_views.bp)
-    from . import first_aid_views
-
-    app.register_blueprint(first_aid_views.bp)
-    from . import aed_views
-
-    app.register_blueprint(aed_views.bp)
-    from . import metrics_views
-
-    app.register_blueprint(metrics_views.bp)
+    for area in (console, counters, track_views, complaint_views, payment_views, privacy_views, environment_views,
+                 first_aid_views, aed_views, metrics_views, register_views):
+        app.register_blueprint(area.bp)
     app.register_blueprint(health_blueprint(lambda: {"part": "edge_agent", "hall": config.hall_id, "ts": time.time()}))
 
     @app.template_filter("ago")
