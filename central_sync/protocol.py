@@ -20,7 +20,7 @@ MAX_RECORD_BYTES = 32 * 1024
 
 RecordKind = Literal[
     "ticket", "complaint", "complaint_event", "rating", "payment_intent", "device_event", "alarm", "help_request",
-    "queue_daily", "service_rating", "handover",
+    "queue_daily", "service_rating", "handover", "register_entry", "register_step",
     "config_report", "node_birth", "erasure",
 ]
 

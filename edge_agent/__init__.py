@@ -66,8 +66,8 @@ def _register_blueprints(app: Flask) -> None:
     """One blueprint per area of the console, imported here rather than with the package, so
     the agent and the tools that import ``edge_agent`` do not load every page."""
     from . import (aed_views, complaint_views, console, counters, environment_views, first_aid_views, handover_views,
-                   metrics_views, payment_views, privacy_views, track_views)
+                   metrics_views, payment_views, privacy_views, register_views, track_views)
 
     for area in (console, counters, track_views, complaint_views, payment_views, privacy_views, environment_views,
-                 first_aid_views, aed_views, metrics_views, handover_views):
+                 first_aid_views, aed_views, metrics_views, handover_views, register_views):
         app.register_blueprint(area.bp)

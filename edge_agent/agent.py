@@ -32,6 +32,7 @@ from .nodes import Nodes
 from .payments import PaymentDesk
 from .printing.service import PrintService
 from .queue.service import QueueService
+from .registers.service import Registers
 from .retention import Retention
 from .services import NAMES, EdgeServices
 from .sync import CentreSync
@@ -70,6 +71,8 @@ class EdgeAgent:
         self.disclosures = DisclosureLibrary(db_path=path)
         self.help = HelpRequests(db_path=path, nudge=nudge)
         self.retention = Retention(config.privacy, db_path=path, alarms=self.alarms, node=node, nudge=nudge, timezone=zone)
+        self.registers = Registers(config.registers, db_path=path, alarms=self.alarms, printing=self.printing, node=node,
+                                   nudge=nudge, timezone=zone)
         api = self.sync.api()
         self.bills = BillsRelay(api) if api is not None else None
         self.payments = (PaymentDesk(db_path=path, centre=api, bus=bus, printing=self.printing, timezone=zone)
@@ -80,8 +83,8 @@ class EdgeAgent:
         self.handover = Handover(path, lambda: self.services, node=node, nudge=nudge, timezone=zone)
         self.components: list[Component] = [c for c in (
             self.nodes, self.alarms, self.buzzer, self.environment, self.aed, self.first_aid, self.printing, self.queue,
-            self.complaints, self.disclosures, self.help, self.retention, self.bills, self.payments, self.handover,
-            self.ha, self.sync,
+            self.complaints, self.disclosures, self.help, self.registers, self.retention, self.bills, self.payments,
+            self.handover, self.ha, self.sync,
         ) if c is not None]
         for component in self.components:
             component.attach(bus)

@@ -24,6 +24,7 @@ WHAT = {
     "first_aid": ("急救箱管理", "first-aid service"),
     "environment": ("环境监测", "environment monitor"),
     "retention": ("个人信息管理", "personal data service"),
+    "registers": ("登记簿服务", "register service"),
     "metrics": ("运行指标", "metrics"),
     "handover": ("交接班服务", "shift handover service"),
     "registers": ("登记簿", "registers"),

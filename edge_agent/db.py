@@ -415,3 +415,61 @@ def add_complaint_channels(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE complaints ADD COLUMN taken_by TEXT NOT NULL DEFAULT ''")
     db.execute("ALTER TABLE complaints ADD COLUMN occurred_at REAL")
     db.execute("UPDATE complaints SET taken_by = channel, channel = 'kiosk'")
+
+
+@migrations()
+def create_registers(db: sqlite_utils.Database) -> None:
+    # The front desk's registers (edge_agent/registers/): one entry per renovation, key lent,
+    # parcel, found item or goods release, its form's values as JSON split into what is not
+    # personal (``details``) and what is (``person``, emptied by retention), and its steps.
+    # ``form_id`` makes a form sent twice one entry or step; the partial unique indexes say
+    # that a closing step is taken once and that a pickup code belongs to one waiting parcel.
+    # ``register_contacts`` holds the (room, phone) pairs a resident's access request finds.
+    db.execute(
+        """CREATE TABLE register_entries (
+            id TEXT PRIMARY KEY,
+            register TEXT NOT NULL,
+            serial TEXT NOT NULL UNIQUE,
+            form_id TEXT UNIQUE,
+            status TEXT NOT NULL CHECK (status IN ('open', 'closed')),
+            room TEXT NOT NULL DEFAULT '',
+            code TEXT,
+            details TEXT NOT NULL,
+            person TEXT NOT NULL,
+            opened_at REAL NOT NULL,
+            opened_by TEXT NOT NULL,
+            due_at REAL,
+            touched_at REAL NOT NULL,
+            closed_at REAL,
+            closed_by TEXT,
+            closed_step TEXT,
+            slip_job TEXT,
+            erased_at REAL,
+            erased_why TEXT
+        )"""
+    )
+    db.execute("CREATE INDEX register_entries_list ON register_entries (register, status, opened_at)")
+    db.execute("CREATE INDEX register_entries_touched ON register_entries (erased_at, touched_at)")
+    db.execute("CREATE UNIQUE INDEX register_entries_code ON register_entries (code) WHERE status = 'open' AND code IS NOT NULL")
+    db.execute(
+        """CREATE TABLE register_steps (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            entry TEXT NOT NULL REFERENCES register_entries(id),
+            step TEXT NOT NULL,
+            ts REAL NOT NULL,
+            who TEXT NOT NULL,
+            details TEXT NOT NULL,
+            person TEXT NOT NULL,
+            closes INTEGER NOT NULL DEFAULT 0,
+            form_id TEXT UNIQUE
+        )"""
+    )
+    db.execute("CREATE INDEX register_steps_entry ON register_steps (entry, seq)")
+    db.execute("CREATE UNIQUE INDEX register_steps_closing ON register_steps (entry) WHERE closes = 1")
+    db.execute("CREATE TABLE register_contacts (room TEXT NOT NULL, phone TEXT NOT NULL, "
+               "entry TEXT NOT NULL REFERENCES register_entries(id), PRIMARY KEY (room, phone, entry))")
+    db.execute("CREATE TABLE register_photos (entry TEXT PRIMARY KEY REFERENCES register_entries(id), "
+               "mime TEXT NOT NULL, data BLOB NOT NULL)")
+    db.execute("CREATE TABLE register_numbers (register TEXT NOT NULL, day TEXT NOT NULL, last INTEGER NOT NULL, "
+               "PRIMARY KEY (register, day))")

@@ -43,7 +43,7 @@ from zoneinfo import ZoneInfo
 
 from central_sync import client as outbox
 from hall_common.config import DeviceInfo, FirstAidConfig
-from hall_common.errors import HallError
+from hall_common.errors import HallError, Refusal
 from hall_common.storage import immediate
 
 from .component import Component
@@ -67,13 +67,9 @@ class FirstAidError(HallError):
     """Base class for errors of the first-aid and convenience boxes."""
 
 
-class Refused(FirstAidError, ValueError):
+class Refused(FirstAidError, Refusal):
     """What staff entered cannot be taken; nothing was written. ``zh`` and ``en`` say why,
     ``field`` names the form field to fix."""
-
-    def __init__(self, zh: str, en: str, field: str = "") -> None:
-        super().__init__(f"{zh} · {en}")
-        self.zh, self.en, self.field = zh, en, field
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,10 @@ What erasure takes and what it leaves, so the hall's figures stay whole:
 * records for the centre not sent yet: the same fields, so nothing personal leaves afterwards;
 * ratings of the service at a counter (``service_ratings``): the comment;
 * the hall's copy of kiosk payments (``payment_orders``): the room (the centre keeps the
-  accounting record, docs/privacy.md).
+  accounting record, docs/privacy.md);
+* the front desk's registers (``register_entries`` and their steps, photos, slips and
+  unsent records; :mod:`edge_agent.registers.privacy`): every personal value, counted from an
+  entry's last change (its closing, for a closed one).
 
 Wrong tracking attempts (``track_failures``) matter for ten minutes and go after a day.
 Printed slips are deleted after ``printing.keep_days`` by the spool; logs are rotated daily
@@ -49,6 +52,7 @@ from . import handover_sheet
 from .complaints.service import OPEN
 from .complaints.tracking import readable
 from .component import Component
+from .registers import privacy as registers
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +94,9 @@ class Retention(Component):
                 "SELECT c.id FROM complaints c WHERE c.erased_at IS NULL AND coalesce((SELECT max(e.ts) FROM "
                 "complaint_events e WHERE e.complaint = c.id), c.received_at) < ?", [cutoff])]
             counts, alarm_ids = self._erase_complaints(ids, now, "retention")
+            entry_counts, entry_alarms = registers.erase(self.db, registers.stale(self.db, cutoff), now, "retention")
+            counts.update(entry_counts)
+            alarm_ids += entry_alarms
             counts["ratings"] = self.db.execute(
                 "UPDATE service_ratings SET comment = '' WHERE rated_at < ? AND comment != ''", [cutoff]).rowcount
             counts["payments"] = self.db.execute(
@@ -125,7 +132,8 @@ class Retention(Component):
     def find(self, room: str, phone: str, *, who: str | None = None) -> list[dict[str, Any]]:
         """The requests a resident made, by their room and phone (both as given when filing,
         spaces ignored), newest first, each with its steps. A look by a person (``who``) is
-        audited: seed 003 (七).2 asks for a strict procedure around looking residents up."""
+        audited, with the register entries :meth:`find_entries` finds for the same two: seed
+        003 (七).2 asks for a strict procedure around looking residents up."""
         room, phone = _plain(room), re.sub(r"\D", "", phone)
         if not room or len(phone) < 7:
             raise ValueError("room and phone: both are needed to find a resident's records")
@@ -137,47 +145,66 @@ class Retention(Component):
                 row["events"] = list(self.db.query(
                     "SELECT ts, event, who, note FROM complaint_events WHERE complaint = ? ORDER BY seq", [row["id"]]))
             if who is not None:
+                entries = [e["serial"] for e in registers.find(self.db, room, phone)]
                 with immediate(self.db):
-                    self._audit(self.clock(), who, "privacy.find", {"requests": [r["tracking_no"] for r in rows]})
+                    self._audit(self.clock(), who, "privacy.find", {"requests": [r["tracking_no"] for r in rows],
+                                                                    "entries": entries})
         return rows
+
+    def find_entries(self, room: str, phone: str) -> list[dict[str, Any]]:
+        """The resident's entries in the front desk's registers (a parcel for them, a key
+        they borrowed, their renovation...), matched by a room and phone given together on
+        the entry or one of its steps, newest first, each with its steps."""
+        room, phone = _plain(room), re.sub(r"\D", "", phone)
+        if not room or len(phone) < 7:
+            raise ValueError("room and phone: both are needed to find a resident's records")
+        with self._lock:
+            return registers.find(self.db, room, phone)
 
     def export(self, room: str, phone: str, *, who: str) -> dict[str, Any]:
         """What the hall holds on the resident, as one document for them to take (PIPL art.
         45); the export itself is audited (how many records, not whose)."""
-        found = self.find(room, phone)
+        found, entries = self.find(room, phone), self.find_entries(room, phone)
         now = self.clock()
         with self._lock, immediate(self.db):
-            self._audit(now, who, "privacy.export", {"requests": [r["tracking_no"] for r in found]})
+            self._audit(now, who, "privacy.export", {"requests": [r["tracking_no"] for r in found],
+                                                     "entries": [e["serial"] for e in entries]})
         return {"exported_at": datetime.fromtimestamp(now, self.zone).isoformat(timespec="seconds"),
                 "keep_years": self.keep_years,
                 "requests": [{k: v for k, v in r.items() if k not in ("erased_at", "erased_why", "request_id")}
-                             for r in found]}
+                             for r in found],
+                "registers": entries}
 
-    def erase(self, complaint_ids: list[str], *, who: str, reason: str) -> dict[str, int]:
-        """Erase these requests' personal data now, at a resident's request, with the
-        reason; audited here and carried to the centre. A request still being handled is
-        refused: it cannot be followed up without a phone (cancel it first)."""
-        reason = reason.strip()
+    def erase(self, complaint_ids: list[str], *, who: str, reason: str, entries: Iterable[str] = ()) -> dict[str, int]:
+        """Erase these requests' (and register ``entries``') personal data now, at a
+        resident's request, with the reason; audited here and carried to the centre. A
+        request still being handled is refused: it cannot be followed up without a phone
+        (cancel it first); so is an entry still open (a parcel waiting, a key out)."""
+        reason, entries = reason.strip(), list(entries)
         if not reason:
             raise ValueError("reason: say why (the resident's request, how it was made)")
-        if not complaint_ids:
+        if not complaint_ids and not entries:
             raise ValueError("complaints: nothing chosen to erase")
         now = self.clock()
         with self._lock, immediate(self.db):
-            rows = self._rows(complaint_ids)
-            missing = sorted(set(complaint_ids) - {r["id"] for r in rows})
+            rows, found = self._rows(list(complaint_ids)), registers.states(self.db, entries)
+            missing = sorted(set(complaint_ids) - {r["id"] for r in rows}) + sorted(set(entries) - {e["id"] for e in found})
             if missing:
                 raise RequestFailed("not_found", f"no request {missing[0]}")
-            still_open = [r["tracking_no"] for r in rows if r["status"] in OPEN]
+            still_open = [readable(r["tracking_no"]) for r in rows if r["status"] in OPEN]
+            still_open += [e["serial"] for e in found if e["status"] == "open"]
             if still_open:
-                raise RequestFailed("still_open", ", ".join(readable(n) for n in still_open))
-            todo = [r["id"] for r in rows if r["erased_at"] is None]
-            counts, alarm_ids = self._erase_complaints(todo, now, "request")
-            numbers = [r["tracking_no"] for r in rows]
-            self._audit(now, who, "privacy.erase", {"requests": numbers, "reason": reason, **counts})
+                raise RequestFailed("still_open", ", ".join(still_open))
+            counts, alarm_ids = self._erase_complaints([r["id"] for r in rows if r["erased_at"] is None], now, "request")
+            entry_counts, entry_alarms = registers.erase(self.db, [e["id"] for e in found if e["erased_at"] is None],
+                                                         now, "request")
+            counts.update(entry_counts)
+            numbers, serials = [r["tracking_no"] for r in rows], [e["serial"] for e in found]
+            self._audit(now, who, "privacy.erase", {"requests": numbers, "entries": serials, "reason": reason, **counts})
             outbox.add(self.db, "erasure", {"complaints": [r["id"] for r in rows], "tracking_nos": numbers,
+                                            "entries": [e["id"] for e in found], "serials": serials,
                                             "reason": reason, "who": who, "ts": now}, node=self.node)
-        self._redact_alarms(alarm_ids)
+        self._redact_alarms(alarm_ids + entry_alarms)
         self._flush_wal()
         if self._nudge is not None:
             self._nudge()

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from .payments import PaymentDesk
     from .printing.service import PrintService
     from .queue.service import QueueService
+    from .registers.service import Registers
     from .retention import Retention
 
 
@@ -49,6 +50,8 @@ class EdgeServices:
     """The environment pages."""
     retention: Retention | None = None
     """Residents' access and deletion requests, and the retention job's audit lines."""
+    registers: Registers | None = None
+    """The front desk's registers: renovations, keys, parcels, lost and found, goods release."""
     metrics: EdgeMetrics | None = None
     """``/metrics`` from the live objects (without it, from the database alone)."""
     handover: Handover | None = None

@@ -605,6 +605,16 @@ class FirstAidConfig(Section):
     reminder_days: list[int] = Field(default_factory=lambda: [30, 7], description="days before expiry a reminder is raised")
 
 
+class RegistersConfig(Section):
+    """The front desk's registers (``edge_agent/registers/``, docs/front-desk.md): renovations,
+    keys, parcels, lost and found, goods release (seed 001 sections 十一, 十四, 十五, 十八;
+    seed 003 (三))."""
+
+    renovation_remind_days: int = Field(3, ge=0, le=30, description="days before a renovation's end date its reminder is raised")
+    inspection_every_days: int = Field(7, ge=1, le=60, description="a renovation under way is due an inspection this long after its last")
+    photo_max_kb: int = Field(8192, ge=100, le=20480, description="largest photo of a found item taken (it is kept shrunk, without its metadata)")
+
+
 class EdgeConfig(NodeConfig):
     """The hall's one writer of hall-wide state (``edge_agent/``), with the staff console."""
 
@@ -623,6 +633,7 @@ class EdgeConfig(NodeConfig):
     environment: EnvironmentConfig = Field(default_factory=EnvironmentConfig)
     aed: AedConfig = Field(default_factory=AedConfig)
     first_aid: FirstAidConfig = Field(default_factory=FirstAidConfig)
+    registers: RegistersConfig = Field(default_factory=RegistersConfig)
     hardware: HardwareConfig = Field(default_factory=HardwareConfig)
 
     @field_validator("node_id")

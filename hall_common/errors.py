@@ -40,3 +40,13 @@ class RequestFailed(HallError, RuntimeError):
     def __init__(self, code: str, message: str = "") -> None:
         super().__init__(f"{code}: {message}" if message else code)
         self.code, self.message = code, message
+
+
+class Refusal(HallError, ValueError):
+    """What a person typed into a form cannot be taken, and nothing was written: ``zh`` and
+    ``en`` say why (the staff console shows both), ``field`` names the form field to fix.
+    Each feature subclasses it under its own root (the first-aid boxes, the registers)."""
+
+    def __init__(self, zh: str, en: str, field: str = "") -> None:
+        super().__init__(f"{zh} · {en}")
+        self.zh, self.en, self.field = zh, en, field

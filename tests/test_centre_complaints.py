@@ -13,13 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from central_sync.client import SyncWorker
 from central_sync.server.db import StoreUsers
 from hall_common.auth import set_password
 from hall_common.config import ComplaintsConfig, HoursConfig
 from hall_common.storage import open_database
 
-from .helpers.central import central_app
+from .helpers.central import central_app, push
 from .helpers.clock import Clock, at
 from .minihall import Served
 
@@ -63,15 +62,7 @@ class Desk:
 
     def push(self, url: str, token: str, hall: str) -> int:
         """What the edge's sync worker does, batch by batch, until the outbox is empty."""
-        worker = SyncWorker(db_path=self.path, url=url, token=token, hall_id=hall, batch_size=4)
-        db = open_database(self.path)
-        try:
-            total = 0
-            while sent := worker.push_once(db):
-                total += sent
-            return total
-        finally:
-            db.close()
+        return push(self.path, url, token, hall)
 
     def close(self) -> None:
         self.service.close()

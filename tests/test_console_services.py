@@ -52,6 +52,8 @@ def bare(tmp_path):
     ("post", "/payments/o-1/receipt", "缴费服务未运行", "The payment service is not running"),
     ("get", "/handover/", "交接班服务未运行", "The shift handover service is not running"),
     ("post", "/handover/s-1/ack", "交接班服务未运行", "The shift handover service is not running"),
+    ("get", "/registers/keys/", "登记簿服务未运行", "The register service is not running"),
+    ("post", "/registers/parcels/pickup", "登记簿服务未运行", "The register service is not running"),
 ])
 def test_a_page_whose_service_is_not_running_says_so(bare, method, path, zh, en):
     c, token = logged_in(bare)

@@ -586,10 +586,10 @@ def test_garbage_signatures_and_keys_raise_only_config_rejected(sig, key):
 
 UUIDS = st.uuids().map(str)
 KINDS = ["ticket", "complaint", "complaint_event", "rating", "payment_intent", "device_event", "alarm", "help_request",
-         "queue_daily", "service_rating", "config_report", "node_birth"]
+         "queue_daily", "service_rating", "config_report", "node_birth", "register_entry", "register_step"]
 # Kinds whose body the centre projects into tables of their own; see the test_fixed_sync_* tests
 # for the bodies of these kinds that crash the centre.
-PROJECTED = {"config_report", "node_birth", "complaint", "complaint_event", "rating"}
+PROJECTED = {"config_report", "node_birth", "complaint", "complaint_event", "rating", "register_entry", "register_step"}
 
 
 @st.composite
@@ -867,6 +867,9 @@ def test_fixed_sync_nan_ts_is_a_500(centre):
     ("config_report", {"version": "x"}),
     ("node_birth", {"config_version": {"a": 1}}),
     ("complaint", {"id": "a", "tracking_no": "1", "received_at": 1e300, "feedback_due": 1}),
+    ("register_entry", {"id": "a", "register": "keys", "opened_at": 1e308, "due_at": "soon"}),
+    ("register_entry", {"id": {"a": 1}, "register": ["keys"], "opened_at": "x"}),
+    ("register_step", {"entry": "a", "register": "keys", "step": "return", "ts": 1e308, "closes": "perhaps"}),
 ])
 def test_fixed_sync_projected_body_is_a_500(centre, kind, body):
     app, store, token = centre

@@ -46,7 +46,10 @@ HANDOVER = {"label": "早班", "staff": "张三、李四", "opened_at": "2026-11
             "takings": [{"name": "本班扫码收款（系统）", "amount_fen": 34420},
                         {"name": "现金应收（按收据）", "amount_fen": 12050}, {"name": "现金实点", "amount_fen": 10000}],
             "difference": "短款 ¥20.50", "notes": "3 栋电梯明早 9 点维保\n已张贴公告", "received": "王五（2026-11-24 16:05 签收）"}
-FIELDS = {"queue_ticket": TICKET, "complaint_receipt": COMPLAINT, "payment_receipt": PAYMENT, "handover_sheet": HANDOVER}
+SLIP = {"title": "快递取件单", "serial": "KD261124007", "code": "042917", "code_label": "取件码",
+        "body": "收件：2-1-301 王* 139****1111\n快递：顺丰 SF1234567890\n货架：A-03\n到件：2026-11-24 09:12",
+        "footer": "凭取件码到服务台取件"}
+FIELDS = {"queue_ticket": TICKET, "complaint_receipt": COMPLAINT, "payment_receipt": PAYMENT, "handover_sheet": HANDOVER, "register_slip": SLIP}
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +75,7 @@ def test_every_profile_and_the_default_templates_load(profiles, templates):
     assert {"xprinter-xp58", "gp-80250", "epson-tm-t82", "generic-58-bitmap", "generic-80-bitmap"} <= set(profiles)
     assert {p.mode for p in profiles.values()} == {"text", "bitmap"}
     assert {p.paper_mm for p in profiles.values()} == {58, 80}
-    assert templates.kinds == {"queue_ticket", "complaint_receipt", "payment_receipt", "disclosure", "handover_sheet"}
+    assert templates.kinds == {"queue_ticket", "complaint_receipt", "payment_receipt", "disclosure", "handover_sheet", "register_slip"}
 
 
 def test_text_mode_ticket_decodes_back_from_gb18030(templates, profiles):
@@ -135,7 +138,7 @@ def test_payment_receipt_amounts_total_and_wrapping(templates, profiles):
     assert all(columns(x) == 48 for x in wide if x.endswith("0") and "￥" in x and not x.startswith("合计"))
 
 
-@pytest.mark.parametrize("kind", ["queue_ticket", "complaint_receipt", "payment_receipt", "disclosure", "handover_sheet"])
+@pytest.mark.parametrize("kind", ["queue_ticket", "complaint_receipt", "payment_receipt", "disclosure", "handover_sheet", "register_slip"])
 def test_58mm_text_lines_never_pass_32_columns(templates, profiles, kind):
     """A Chinese (double-byte) character takes two columns, ``·`` included, and a line of
     size n takes n times its width: no line may be wider than the paper, or the printer
@@ -245,6 +248,18 @@ def test_python_escpos_prints_nothing(templates, profiles, capfd):
         for kind in FIELDS:
             job(templates, profiles, kind, name, reprint=True)
     assert capfd.readouterr() == ("", "")
+
+
+@pytest.mark.parametrize("profile", ["gp-80250", "generic-58-bitmap"])
+def test_a_parcel_label_shows_its_pickup_code_big_and_as_a_qr_that_scans(templates, profiles, profile):
+    data = job(templates, profiles, "register_slip", profile)
+    assert scanned(data, profiles[profile].paper_mm) == [b"042917"]
+    if profiles[profile].mode == "text":
+        big = [e for e in parse(data) if isinstance(e, Text) and e.text.strip() == "042917"]
+        assert big and big[0].width == 4
+        assert "凭取件码到服务台取件" in text_lines(data) and "货架：A-03" in text_lines(data)
+    slip = {k: v for k, v in SLIP.items() if k not in ("code", "code_label")}
+    assert scanned(job(templates, profiles, "register_slip", profile, fields=slip), profiles[profile].paper_mm) == []
 
 
 def test_disclosure_body_lines_are_all_printed(templates, profiles):
@@ -358,7 +373,7 @@ def test_a_bad_profile_names_the_file_and_key(tmp_path):
         load_profiles(tmp_path)
 
 
-@pytest.mark.parametrize("kind", ["queue_ticket", "complaint_receipt", "payment_receipt", "handover_sheet"])
+@pytest.mark.parametrize("kind", ["queue_ticket", "complaint_receipt", "payment_receipt", "handover_sheet", "register_slip"])
 @pytest.mark.parametrize("profile", ["gp-80250", "generic-58-bitmap"], ids=["text", "bitmap"])
 def test_paper_pictures_for_a_person_to_look_at(templates, profiles, tmp_path, kind, profile):
     """The printouts as paper, in both Chinese modes; ``UPDATE_DOC_SCREENS=1`` refreshes the

@@ -23,6 +23,7 @@ from hall_common.storage import open_database
 from .conftest import wait_for
 from .helpers.clock import Clock, at
 from .helpers.edge_db import rows
+from .helpers.edge_db import rows_in as rows_of
 from .helpers.edge_inputs import complaint
 from .screens import staff_page
 
@@ -207,15 +208,6 @@ def test_staff_find_export_and_erase_a_residents_records_on_the_console(mini, br
     page.goto(console.url + f"complaints/{done['id']}")
     assert "此请求的个人信息已删除（应业主要求）" in page.inner_text("main")
     page.close()
-
-
-def rows_of(path: Path, sql: str, params: list | tuple = ()) -> list[dict]:
-    conn = sqlite3.connect(path)
-    conn.row_factory = sqlite3.Row
-    try:
-        return [dict(r) for r in conn.execute(sql, params)]
-    finally:
-        conn.close()
 
 
 def test_the_agent_runs_retention_at_start(mini):

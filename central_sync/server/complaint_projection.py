@@ -111,11 +111,13 @@ def month_of(ts: float) -> str:
     return datetime.fromtimestamp(ts, TZ).strftime("%Y-%m")
 
 
-def _parse(model: type[BaseModel], r: Record, hall_id: str) -> Any:
+def parsed(model: type[BaseModel], r: Record, hall_id: str) -> Any:
+    """The record's body as ``model`` reads it, or None (logged) when it cannot be read: a
+    projection skips that record, which stays in the ledger as the hall sent it."""
     try:
         return model.model_validate(r.body)
     except ValidationError as exc:
-        log.warning("complaints: %s record %s from hall %s not projected: %s", r.kind, r.id, hall_id,
+        log.warning("%s record %s from hall %s not projected: %s", r.kind, r.id, hall_id,
                     exc.errors()[0]["msg"] if exc.errors() else exc)
         return None
 
@@ -141,7 +143,7 @@ def channel_of(c: _Complaint) -> tuple[str, str]:
 
 
 def project_complaint(store: Store, hall_id: str, r: Record, received: float) -> None:
-    c = _parse(_Complaint, r, hall_id)
+    c = parsed(_Complaint, r, hall_id)
     if c is None:
         return
     accept_by = c.received_at + EMERGENCY_WITHIN_S if c.grade == "emergency" else c.feedback_due
@@ -170,7 +172,7 @@ def project_complaint(store: Store, hall_id: str, r: Record, received: float) ->
 def _about(store: Store, hall_id: str, r: Record, model: type[_AboutComplaint]) -> Any:
     """A record about a complaint, parsed, with the complaint's row made sure of; None (and
     nothing done) if it does not parse."""
-    x = _parse(model, r, hall_id)
+    x = parsed(model, r, hall_id)
     if x is not None:
         _stub(store, hall_id, x.complaint, x.tracking_no)
     return x

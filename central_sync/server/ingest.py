@@ -20,7 +20,7 @@ from typing import Callable
 from central_sync.protocol import Ack, Batch, Record
 from central_sync.store import Store
 
-from . import complaint_projection, retention
+from . import complaint_projection, register_projection, retention
 from .refusal import Refused
 
 log = logging.getLogger(__name__)
@@ -130,6 +130,7 @@ PROJECTIONS: dict[str, Callable[[Store, str, Record, float], None]] = {
     "node_birth": _node_birth,
     "erasure": _erasure,
     **complaint_projection.PROJECTIONS,
+    **register_projection.PROJECTIONS,
 }
 """Kinds that also update a table of their own, in the transaction that first stores them
 (so exactly once, like the record itself)."""

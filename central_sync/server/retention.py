@@ -2,6 +2,11 @@
 last step, and at once when a hall carries a resident's erasure request (an ``erasure``
 record, edge_agent/retention.py).
 
+The front desk's registers (``register_entry``, ``register_step`` records) are erased the
+same way, ``keep_years`` after an entry's last change (``register_entries.touched_at``, from
+:mod:`.register_projection`, which holds nothing personal itself): the ``person`` object of
+each of its records in the ledger, and the text of its reminder alarms.
+
 The centre holds a request twice: projected (``complaints``, ``complaint_events``; name and
 phone already masked) and raw in the ledger (``records``: the hall's records as sent, name
 and phone in full). Erasure empties the same fields in both, and the text of the request's
@@ -39,8 +44,12 @@ YEAR_S = 365.25 * 86400
 ERASED_TEXT = "（内容已按个人信息保护要求删除）"
 PROJECTED = ("place", "content", "wanted", "room", "name_masked", "phone_masked")
 LEDGER = {"complaint": ("name", "phone", "room", "place", "content", "wanted"), "complaint_event": ("note",),
-          "rating": ("comment",)}
-"""Per ledger kind, the body's fields that are personal."""
+          "rating": ("comment",), "register_entry": ("person",), "register_step": ("person",)}
+"""Per ledger kind, the body's fields that are personal (a register's ``person`` is an object:
+its keys stay, their values are emptied)."""
+ABOUT = {"complaint": "id", "complaint_event": "complaint", "rating": "complaint", "register_entry": "id",
+         "register_step": "entry"}
+"""Per ledger kind, the body's field naming what the record is about (a request, a register entry)."""
 HANDOVER_REGISTERS = ("keys_out", "parcels_waiting", "renovations_due")
 """The sections of a ``handover`` record's sheet that come from the hall's registers."""
 SYNC_SLACK_S = 7 * 86400
@@ -64,6 +73,10 @@ def run(store: Store, *, keep_years: int, now: float, day: str | None = None) ->
         counts = {"complaints": 0, "events": 0, "records": 0}
         for hall_id, rows in _by_hall(due).items():
             _add(counts, erase(store, hall_id, rows, now=now, why="retention"))
+        entries = store.query("SELECT id, hall_id, register, serial, opened_at, touched_at FROM register_entries "
+                              "WHERE erased_at IS NULL AND touched_at < ?", (cutoff,))
+        for hall_id, rows in _by_hall(entries).items():
+            _add(counts, erase_entries(store, hall_id, rows, now=now, why="retention"))
         counts["resident_failures"] = store.execute("DELETE FROM resident_failures WHERE ts < ?", (now - 86400,)).rowcount
         counts["handovers"] = _erase_handovers(store, cutoff)
         _audit(store, now, "system", "privacy.retention", {"keep_years": keep_years, "before": cutoff, **counts})
@@ -106,9 +119,15 @@ def erase_requested(store: Store, hall_id: str, body: dict[str, Any], *, now: fl
         rows += store.query(f"SELECT id, hall_id, tracking_no, grade, received_at, status_ts, responded_at "
                             f"FROM complaints WHERE hall_id = ? AND id IN ({_marks(part)})", (hall_id, *part))
     counts = erase(store, hall_id, rows, now=now, why="request")
+    ids = [str(i) for i in body.get("entries", []) if isinstance(i, str)][:1000]
+    entries = []
+    for part in _chunks(ids):
+        entries += store.query(f"SELECT id, hall_id, register, serial, opened_at, touched_at FROM register_entries "
+                               f"WHERE hall_id = ? AND id IN ({_marks(part)})", (hall_id, *part))
+    _add(counts, erase_entries(store, hall_id, entries, now=now, why="request"))
     _audit(store, now, f"{hall_id}/{str(body.get('who', '?'))[:40]}", "privacy.erase",
-           {"hall": hall_id, "requests": [r["tracking_no"] for r in rows], "reason": str(body.get("reason", ""))[:200],
-            **counts})
+           {"hall": hall_id, "requests": [r["tracking_no"] for r in rows], "entries": [e["serial"] for e in entries],
+            "reason": str(body.get("reason", ""))[:200], **counts})
     return counts
 
 
@@ -131,6 +150,44 @@ def erase(store: Store, hall_id: str, rows: list[dict[str, Any]], *, now: float,
     return counts
 
 
+def erase_entries(store: Store, hall_id: str, rows: list[dict[str, Any]], *, now: float, why: str) -> dict[str, int]:
+    """Erase these register entries of one hall: marked in the projection, emptied in the
+    ledger (the entry's record, its steps', its reminder alarms' texts). Inside the caller's
+    transaction."""
+    counts = {"register_entries": 0, "records": 0}
+    if not rows:
+        return counts
+    ids = [r["id"] for r in rows]
+    record_ids = [i for i in ids if _UUID.fullmatch(i)]
+    for part in _chunks(ids):
+        counts["register_entries"] += store.execute(
+            f"UPDATE register_entries SET erased_at = ?, erased_why = ? WHERE hall_id = ? AND id IN ({_marks(part)})",
+            (now, why, hall_id, *part)).rowcount
+        record_ids += [s["id"] for s in store.query(
+            f"SELECT id FROM register_steps WHERE hall_id = ? AND entry_id IN ({_marks(part)})", (hall_id, *part))]
+    found = _records(store, hall_id, record_ids)
+    for r in rows:
+        start, end = (r["opened_at"] or r["touched_at"] or now) - 86400, (r["touched_at"] or now) + SYNC_SLACK_S
+        found += store.query("SELECT id, kind, body FROM records WHERE hall_id = ? AND kind = 'alarm' "
+                             "AND node_ts BETWEEN ? AND ?", (hall_id, start, end))
+    alarms = {f"register.{r['register']}.{r['serial']}" for r in rows}
+    changed = [c for c in (_erased(rec, set(ids), alarms) for rec in found) if c is not None]
+    if changed:
+        store.executemany("UPDATE records SET body = ? WHERE id = ?", changed)
+    counts["records"] = len(changed)
+    return counts
+
+
+def _records(store: Store, hall_id: str, record_ids: list[str]) -> list[dict[str, Any]]:
+    """The hall's ledger records with these ids (by primary key alone: SQLite would rather
+    walk the hall's index)."""
+    found: list[dict[str, Any]] = []
+    for part in _chunks(record_ids):
+        found += [rec for rec in store.query(f"SELECT id, hall_id, kind, body FROM records WHERE id IN ({_marks(part)})",
+                                             part) if rec["hall_id"] == hall_id]
+    return found
+
+
 def _erase_ledger(store: Store, hall_id: str, rows: list[dict[str, Any]]) -> int:
     """The raw records about these requests: each request's own record (its id is the
     request's), its steps' and ratings' (their ids are the projected steps'), and, for an
@@ -141,10 +198,7 @@ def _erase_ledger(store: Store, hall_id: str, rows: list[dict[str, Any]]) -> int
     for part in _chunks(ids):
         record_ids += [e["id"] for e in store.query(
             f"SELECT id FROM complaint_events WHERE hall_id = ? AND complaint_id IN ({_marks(part)})", (hall_id, *part))]
-    found: list[dict[str, Any]] = []
-    for part in _chunks(record_ids):  # by primary key alone: SQLite would rather walk the hall's index
-        found += [rec for rec in store.query(f"SELECT id, hall_id, kind, body FROM records WHERE id IN ({_marks(part)})",
-                                             part) if rec["hall_id"] == hall_id]
+    found = _records(store, hall_id, record_ids)
     for r in rows:
         if r["grade"] == "emergency" and r["received_at"] is not None:
             end = (r["responded_at"] or r["status_ts"] or r["received_at"]) + SYNC_SLACK_S
@@ -167,12 +221,17 @@ def _erased(rec: dict[str, Any], ids: set[str], alarms: set[str]) -> tuple[str, 
             return None
         body["text"] = ERASED_TEXT
     else:
-        about = body.get("id") if kind == "complaint" else body.get("complaint")
-        fields = [f for f in LEDGER.get(kind, ()) if body.get(f)]
+        about = body.get(ABOUT.get(kind, ""))
+        fields = [f for f in LEDGER.get(kind, ()) if _personal(body.get(f))]
         if about not in ids or not fields:
             return None
-        body.update({f: "" for f in fields})
+        body.update({f: {k: "" for k in body[f]} if isinstance(body[f], dict) else "" for f in fields})
     return json.dumps(body, ensure_ascii=False, sort_keys=True), str(rec["id"])
+
+
+def _personal(value: Any) -> bool:
+    """Whether a personal field still holds something (an object: any non-empty value)."""
+    return any(v not in ("", None) for v in value.values()) if isinstance(value, dict) else bool(value)
 
 
 class RetentionJob:

@@ -206,4 +206,22 @@ MIGRATIONS: list[Migration] = [
             "CREATE INDEX complaints_channel ON complaints (channel, month)",
         ],
     ),
+    Migration(
+        "014_registers",
+        [
+            # The front desk's registers projected from the ledger (register_projection.py):
+            # no personal data, only what counting and retention need. ``touched_at`` is an
+            # entry's last change by the hall's clock; retention empties the ledger's copies of
+            # an entry's personal data ``keep_years`` after it.
+            "CREATE TABLE register_entries (id TEXT PRIMARY KEY, hall_id TEXT NOT NULL, register TEXT NOT NULL, "
+            "serial TEXT NOT NULL DEFAULT '', status TEXT NOT NULL DEFAULT 'open', opened_at DOUBLE PRECISION, "
+            "due_at DOUBLE PRECISION, touched_at DOUBLE PRECISION, closed_at DOUBLE PRECISION, erased_at DOUBLE PRECISION, "
+            "erased_why TEXT)",
+            "CREATE INDEX register_entries_hall ON register_entries (hall_id, register, status)",
+            "CREATE INDEX register_entries_touched ON register_entries (erased_at, touched_at)",
+            "CREATE TABLE register_steps (id TEXT PRIMARY KEY, hall_id TEXT NOT NULL, entry_id TEXT NOT NULL, "
+            "step TEXT NOT NULL, ts DOUBLE PRECISION NOT NULL, closes INTEGER NOT NULL DEFAULT 0)",
+            "CREATE INDEX register_steps_entry ON register_steps (entry_id)",
+        ],
+    ),
 ]

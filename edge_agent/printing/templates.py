@@ -150,12 +150,27 @@ class HandoverSheet(Fields):
     received: str = Field(min_length=1, max_length=80)
 
 
+class RegisterSlip(Fields):
+    """A front-desk register's slip (edge_agent/registers/): a parcel's label with its pickup
+    code, a key's borrowing note, a goods release, a renovation permit, a found item's tag."""
+
+    multiline = frozenset({"body", "footer"})
+
+    title: str = Field(min_length=1, max_length=24)
+    serial: str = Field(min_length=1, max_length=24)
+    body: str = Field(min_length=1, max_length=2000)
+    code: str = Field("", max_length=16, pattern=r"^[0-9A-Z]*$")
+    code_label: str = Field("", max_length=16)
+    footer: str = Field("", max_length=300)
+
+
 KINDS: dict[str, type[Fields]] = {
     "queue_ticket": QueueTicket,
     "complaint_receipt": ComplaintReceipt,
     "payment_receipt": PaymentReceipt,
     "disclosure": Disclosure,
     "handover_sheet": HandoverSheet,
+    "register_slip": RegisterSlip,
 }
 STAFF_ONLY = frozenset({"handover_sheet"})
 """Kinds only the staff console prints (the edge itself is the requester): a kiosk's

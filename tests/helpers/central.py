@@ -25,3 +25,20 @@ def central_app(tmp_path: Path, url: str, halls: tuple[str, ...] = ("h1", "h2"),
     for hall in halls:
         credentials.register_hall(store, hall, HALLS[hall])
     return app, store, {hall: credentials.issue(store, hall, "edge") for hall in halls}
+
+
+def push(path: Path, url: str, token: str, hall: str, *, batch_size: int = 4) -> int:
+    """What an edge's sync worker does with the outbox of the edge.db at ``path``, batch by
+    batch, until it is empty; how many records went."""
+    from central_sync.client import SyncWorker
+    from hall_common.storage import open_database
+
+    worker = SyncWorker(db_path=path, url=url, token=token, hall_id=hall, batch_size=batch_size)
+    db = open_database(path)
+    try:
+        total = 0
+        while sent := worker.push_once(db):
+            total += sent
+        return total
+    finally:
+        db.close()
