@@ -27,7 +27,6 @@ WHAT = {
     "registers": ("登记簿服务", "register service"),
     "metrics": ("运行指标", "metrics"),
     "handover": ("交接班服务", "shift handover service"),
-    "registers": ("登记簿", "registers"),
 }
 """Each service (every name in :data:`edge_agent.services.NAMES`) as staff call it, in
 Chinese and English, for the 503 page."""

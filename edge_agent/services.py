@@ -11,7 +11,7 @@ and pulls in neither Flask nor the services themselves.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .aed import Aed
@@ -51,14 +51,12 @@ class EdgeServices:
     retention: Retention | None = None
     """Residents' access and deletion requests, and the retention job's audit lines."""
     registers: Registers | None = None
-    """The front desk's registers: renovations, keys, parcels, lost and found, goods release."""
+    """The front desk's registers: renovations, keys, parcels, lost and found, goods release;
+    the handover sheet reads ``registers.open_for_handover(now)``."""
     metrics: EdgeMetrics | None = None
     """``/metrics`` from the live objects (without it, from the database alone)."""
     handover: Handover | None = None
     """Opening and closing shifts, their handover sheets and acknowledgements."""
-    registers: Any = None
-    """The front desk's registers (keys, parcels, renovations, ...), once the hall has them;
-    the handover sheet reads ``registers.open_for_handover(now)`` (see edge_agent/handover_sheet.py)."""
 
 
 NAMES = tuple(f.name for f in fields(EdgeServices))
