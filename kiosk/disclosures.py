@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import time
 import uuid
 from typing import Any
 
@@ -165,7 +166,8 @@ def ask_submit(item_id: str):
     session["disclosure_ask"] = draft
     args = {"kind": "consultation", "category": "fees" if d["category"] == "fees" else "other", "place": PLACE,
             "content": _prefix(d) + answers["question"], "wanted": "", "name": answers["name"],
-            "room": answers["room"], "phone": answers["phone"]}
+            "room": answers["room"], "phone": answers["phone"],
+            "occurred_at": time.time()}  # a question about a notice happens as it is asked
     errors: dict[str, str] = {}
     if not 2 <= len(answers["question"]) <= MAX_QUESTION:
         errors["question"] = _("Type your question in at least 2 characters, at most %(n)s.", n=MAX_QUESTION)
