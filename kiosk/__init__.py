@@ -94,21 +94,12 @@ def create_app(
     Babel(app, locale_selector=locale)
     CSRFProtect(app)
 
-    from . import complaints, disclosures, features, flows, home, keyboard, kiosk_session, queue, rating, voice_views
+    from . import (bill_payment, bills, complaints, disclosures, features, flows, home, keyboard, kiosk_session, queue,
+                   rating, voice_views)
 
-    app.register_blueprint(home.bp)
-    app.register_blueprint(kiosk_session.bp)
-    app.register_blueprint(flows.bp)
-    app.register_blueprint(queue.bp)
-    app.register_blueprint(complaints.bp)
-    app.register_blueprint(disclosures.bp)
-    from . import bill_payment, bills
-
-    app.register_blueprint(bills.bp)
-    app.register_blueprint(bill_payment.bp)
-    app.register_blueprint(rating.bp)
-    app.register_blueprint(keyboard.bp)
-    app.register_blueprint(voice_views.bp)
+    for screens in (home, kiosk_session, flows, queue, complaints, disclosures, bills, bill_payment, rating, keyboard,
+                    voice_views):
+        app.register_blueprint(screens.bp)
     app.register_blueprint(health_blueprint(lambda: _health(app, config)))
     app.context_processor(features.template_context)
     app.add_template_filter(mask_phone)

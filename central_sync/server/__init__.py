@@ -36,13 +36,8 @@ def create_app(config: CentralConfig, test_config: dict[str, Any] | None = None)
                   bootstrap=config.bootstrap_user, console=config.console)
     from . import admin, api, complaints, configs, content, disclosures, handovers
 
-    app.register_blueprint(admin.bp)
-    app.register_blueprint(configs.bp)
-    app.register_blueprint(content.bp)
-    app.register_blueprint(disclosures.bp)
-    app.register_blueprint(complaints.bp)
-    app.register_blueprint(handovers.bp)
-    app.register_blueprint(api.bp)
+    for area in (admin, configs, content, disclosures, complaints, handovers, api):
+        app.register_blueprint(area.bp)
     auth.csrf.exempt(api.bp)  # halls authenticate with a bearer token, not a browser cookie
     from .payments import init_app as init_payments
 
