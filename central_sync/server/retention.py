@@ -52,6 +52,9 @@ ABOUT = {"complaint": "id", "complaint_event": "complaint", "rating": "complaint
 """Per ledger kind, the body's field naming what the record is about (a request, a register entry)."""
 HANDOVER_REGISTERS = ("keys_out", "parcels_waiting", "renovations_due")
 """The sections of a ``handover`` record's sheet that come from the hall's registers."""
+LATE_RECORD_S = 30 * 86400
+"""A daily run looks only at handover sheets that crossed the line since the last run, and
+this much further back, for a hall whose records reached the centre late."""
 SYNC_SLACK_S = 7 * 86400
 """How long after a request's last step its records may still reach the centre (a hall
 offline for days); the ledger is searched this far beyond it."""
@@ -78,20 +81,23 @@ def run(store: Store, *, keep_years: int, now: float, day: str | None = None) ->
         for hall_id, rows in _by_hall(entries).items():
             _add(counts, erase_entries(store, hall_id, rows, now=now, why="retention"))
         counts["resident_failures"] = store.execute("DELETE FROM resident_failures WHERE ts < ?", (now - 86400,)).rowcount
-        counts["handovers"] = _erase_handovers(store, cutoff)
+        last = store.scalar("SELECT max(ts) FROM retention_runs WHERE ts < ?", (now,))
+        since = None if last is None else last - keep_years * YEAR_S - LATE_RECORD_S
+        counts["handovers"] = _erase_handovers(store, cutoff, since)
         _audit(store, now, "system", "privacy.retention", {"keep_years": keep_years, "before": cutoff, **counts})
     log.info("retention: personal data older than %d years erased: %s", keep_years, counts)
     return counts
 
 
-def _erase_handovers(store: Store, cutoff: float) -> int:
+def _erase_handovers(store: Store, cutoff: float, since: float | None = None) -> int:
     """Halls' handover sheets in the ledger from before ``cutoff``: the registers' lines
     (keys, parcels, renovations) and the notes, which may name a resident or a room, as the
     hall erases its own copy (edge_agent/handover_sheet.py); the rest of the sheet stays."""
     changed = []
+    after, bound = ("", ()) if since is None else (" AND node_ts >= ?", (since,))
     for hall in store.query("SELECT hall_id FROM halls"):
-        for rec in store.query("SELECT id, body FROM records WHERE hall_id = ? AND kind = 'handover' AND node_ts < ?",
-                               (hall["hall_id"], cutoff)):
+        for rec in store.query("SELECT id, body FROM records WHERE hall_id = ? AND kind = 'handover' AND node_ts < ?" + after,
+                               (hall["hall_id"], cutoff, *bound)):
             body = rec["body"] if isinstance(rec["body"], dict) else json.loads(rec["body"])
             sheet = body.get("sheet")
             if not isinstance(sheet, dict) or sheet.get("erased"):
