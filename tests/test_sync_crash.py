@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -103,7 +104,15 @@ def test_sigkill_of_the_sync_worker_loses_and_doubles_nothing(broker, tmp_path):
             return set(acknowledged) <= held
 
         wait_for(drained, timeout=60)
-        time.sleep(2)  # let the worker send anything left (facts stored but not acknowledged)
+
+        def all_sent() -> bool:  # facts stored but never acknowledged to the kiosk go too
+            conn = sqlite3.connect(f"file:{tmp_path / 'edge' / 'edge.db'}?mode=ro", uri=True)
+            try:
+                return conn.execute("SELECT count(*) FROM outbox WHERE sent_at IS NULL").fetchone()[0] == 0
+            finally:
+                conn.close()
+
+        wait_for(all_sent, timeout=60)
     finally:
         stop.set()
         edge.send_signal(signal.SIGTERM)
