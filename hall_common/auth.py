@@ -44,7 +44,9 @@ from hall_common.config import BootstrapUser, ConsoleConfig
 from hall_common.sessions import SessionPolicy, SessionStore
 from hall_common.storage import Migrations
 
-ROLES = ("admin", "staff", "viewer")
+ROLES = ("admin", "staff", "viewer", "manager", "auditor")
+"""The edge console has admin, staff and viewer; the centre admin, manager and auditor
+(central_sync/server/access.py)."""
 # OWASP's minimum argon2id profile (19 MiB, 2 passes, 1 lane). argon2-cffi's default takes
 # 64 MiB per hash: on a Pi whose whole hall must fit in 150 MB, every login would spike the
 # staff console's memory by that much.

@@ -230,7 +230,7 @@ def test_a_kiosk_with_a_full_disk_says_so_keeps_serving_and_recovers(kiosk_hall,
     # In English too.
     page.goto(kiosk.url)
     page.click("button[lang=en]")
-    page.wait_for_selector(".banner.disk")
+    page.wait_for_selector("html[lang=en] .banner.disk")
     assert "This kiosk's storage is full. Please contact staff." in page.inner_text(".banner.disk")
     page.close()
 

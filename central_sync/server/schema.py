@@ -224,4 +224,13 @@ MIGRATIONS: list[Migration] = [
             "CREATE INDEX register_steps_entry ON register_steps (entry_id)",
         ],
     ),
+    Migration(
+        "015_user_halls",
+        [
+            # Which halls a hall manager may see and configure (access.py); admins and
+            # auditors see every hall and have no rows here.
+            "CREATE TABLE user_halls (username TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE, "
+            "hall_id TEXT NOT NULL, PRIMARY KEY (username, hall_id))",
+        ],
+    ),
 ]
