@@ -15,6 +15,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Callable
 
@@ -25,6 +26,7 @@ from hall_common.bus.client import BusClient
 from hall_common.config import (
     CentralConfig, DisplayConfig, DoctorConfig, EdgeConfig, KioskConfig, NodeConfig, PartConfig, load,
 )
+from hall_common import holidays
 from hall_common.errors import BusTimeout, ConfigError, HallError
 
 from .broker import port_open
@@ -244,7 +246,22 @@ def diagnose(config_dir: Path) -> list[Finding]:
             if path is not None:
                 findings.append(_check_db("central.db", path))
     findings.append(Finding(None, "camera: none configured yet"))
+    findings.append(_check_calendar(parts))
     return findings
+
+
+def _check_calendar(parts: dict[str, PartConfig], *, days: int = 60, today: date | None = None) -> Finding:
+    """Whether the national holiday calendar knows the coming ``days`` (where a hall's hours
+    follow it). Not a fault: the hall goes by weekday meanwhile, but 国庆 would be a working day."""
+    if not any(isinstance(cfg, (EdgeConfig, KioskConfig)) for cfg in parts.values()):
+        return Finding(None, "holiday calendar: no hall part here")
+    start = today or date.today()
+    unknown = sorted({d.year for d in (start + timedelta(n) for n in range(days)) if not holidays.day_kind(d).known})
+    if unknown:
+        return Finding(None, f"holiday calendar: no schedule for {', '.join(map(str, unknown))} yet "
+                             "(days are taken by their weekday)",
+                       "update the chinesecalendar package once the State Council publishes the year's holidays")
+    return Finding(True, f"holiday calendar: known for the next {days} days")
 
 
 def run(config_dir: Path, out: Callable[[str], None] = print) -> int:

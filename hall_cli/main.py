@@ -59,6 +59,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         lines.append(f"  {name:<{width}}  {path}   (copy it into a camera folder, then tap 账单缴费 > Scan)")
     lines.append(f"  {'logs':<{width}}  {layout.data_dir / 'logs'}")
     lines.append(_test_print(layout, plan, width))
+    if plan.open_around_the_clock:
+        lines.append("  The demo hall is open around the clock (open_around_the_clock in the hall description).")
     lines.append("Press Ctrl-C to stop.\n")
     print("\n".join(lines), flush=True)
     while not stopping:

@@ -24,12 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hall_common.bus import contract
 from hall_common.bus.payloads import ID_PATTERN
 from central_sync.signing import load_or_create_key, public_key_b64
-from hall_common.config import CounterConfig, KioskSettings
+from hall_common.config import CounterConfig, KioskSettings, OpeningPeriod
+from hall_common.hours import DAYS
 from hall_common.errors import ConfigError
 from hall_common.storage import read_or_create_secret
 
@@ -55,6 +56,17 @@ class HallPlan(BaseModel):
     aed_node: str | None = Field("aed-01", description="the simulated AED cabinet node (the edge's aed.node); none if empty")
     kiosk_settings: KioskSettings
     counters: list[CounterConfig] = Field(default_factory=list, description="the hall's counters (窗口)")
+    open_around_the_clock: bool = Field(
+        False, description="a demonstration hall: open at any hour of any day (holidays too), so whoever starts "
+                           "it can take a number at once; the hall's own periods are kept only in this file")
+
+    @model_validator(mode="after")
+    def _demo_hours(self) -> "HallPlan":
+        if not self.open_around_the_clock:
+            return self
+        hours = self.kiosk_settings.hours.model_copy(update={
+            "periods": [OpeningPeriod(days=list(DAYS), open="00:00", close="24:00")], "holidays": "none"})
+        return self.model_copy(update={"kiosk_settings": self.kiosk_settings.model_copy(update={"hours": hours})})
 
     @field_validator("aed_node", mode="before")
     @classmethod

@@ -197,6 +197,7 @@ class PanelConfig(Section):
 
 
 _HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
+_CLOSE = r"^(([01]\d|2[0-3]):[0-5]\d|24:00)$"
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
@@ -205,7 +206,7 @@ class OpeningPeriod(Section):
 
     days: list[Weekday] = Field(min_length=1)
     open: str = Field(pattern=_HHMM)
-    close: str = Field(pattern=_HHMM)
+    close: str = Field(pattern=_CLOSE, description="24:00 for open until midnight")
 
     @model_validator(mode="after")
     def _open_before_close(self) -> "OpeningPeriod":
@@ -221,7 +222,12 @@ class HoursConfig(Section):
     periods: list[OpeningPeriod] = Field(
         default_factory=lambda: [OpeningPeriod(days=["mon", "tue", "wed", "thu", "fri", "sat", "sun"], open="08:30", close="18:00")]
     )
-    closed_dates: list[date] = Field(default_factory=list, description="holidays the hall is closed")
+    holidays: Literal["cn", "none"] = Field(
+        "cn", description="cn: closed on the State Council's statutory holidays and open on its 调休 working weekends "
+                          "with working-day hours (hall_common/holidays.py); none: every day by its weekday")
+    closed_dates: list[date] = Field(default_factory=list, description="more days the hall is closed (overrides)")
+    open_dates: list[date] = Field(default_factory=list,
+                                   description="days open with working-day hours although a holiday (overrides; a closed date wins)")
     after_hours_phone: str = Field("", max_length=30)
     online_channels: list[str] = Field(default_factory=list, max_length=6)
 

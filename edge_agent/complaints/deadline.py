@@ -1,5 +1,6 @@
-"""The commitment: first feedback within one working hour (working hours and holidays from
-configuration), emergencies at once. Pure functions of the hours and a time."""
+"""The commitment: first feedback within one working hour (working hours from configuration,
+holidays from the national calendar and the configured closed dates), emergencies at once.
+Pure functions of the hours and a time."""
 
 from __future__ import annotations
 
@@ -7,20 +8,18 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from hall_common.config import HoursConfig
-from hall_common.hours import DAYS
+from hall_common.hours import periods_on
+
+
+def _at(day: datetime, hhmm: str) -> datetime:
+    if hhmm == "24:00":
+        return day.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    h, m = map(int, hhmm.split(":"))
+    return day.replace(hour=h, minute=m, second=0, microsecond=0)
 
 
 def _periods(hours: HoursConfig, day: datetime) -> list[tuple[datetime, datetime]]:
-    if day.date() in hours.closed_dates:
-        return []
-    name = DAYS[day.weekday()]
-    out = []
-    for p in hours.periods:
-        if name in p.days:
-            (oh, om), (ch, cm) = (map(int, p.open.split(":")), map(int, p.close.split(":")))
-            out.append((day.replace(hour=oh, minute=om, second=0, microsecond=0),
-                        day.replace(hour=ch, minute=cm, second=0, microsecond=0)))
-    return sorted(out)
+    return [(_at(day, open_), _at(day, close)) for open_, close in periods_on(hours, day.date())]
 
 
 def add_working_time(start: float, seconds: float, hours: HoursConfig) -> float:
