@@ -391,8 +391,9 @@ def test_spoofed_response_topic_does_not_run_the_handler(broker):
     edge = broker.client("edge")
     calls: list[str] = []
     edge.serve("help", lambda requester, args: calls.append(requester) or {"id": "ok"})
+    assert edge.wait_connected(10)  # the broker has the late subscription in place
     kiosk = broker.client("kiosk-01")
-    assert kiosk.request("help", {}) == {"id": "ok"}  # the edge's subscription is in place
+    assert kiosk.request("help", {}) == {"id": "ok"}
     props = Properties(PacketTypes.PUBLISH)
     props.ResponseTopic = contract.QUEUE_STATE.topic(hall=HALL)
     props.CorrelationData = b"x" * 16

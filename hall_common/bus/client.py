@@ -156,6 +156,8 @@ class BusClient:
         self._connected = threading.Event()
         self._subscribed = threading.Event()
         self._suback_pending: set[int] = set()
+        self._suback_lock = threading.Lock()
+        self._early_subacks: set[int] = set()
         self._closing = False
         self._worker: threading.Thread | None = None
         self.reply_topic = contract.REPLY.topic(hall=hall_id, node=node_id)
@@ -284,7 +286,16 @@ class BusClient:
             self._subs.append(_Subscription(topic_filter, qos, handler, inline))
             self._routes.clear()
         if self._connected.is_set():
-            self._client.subscribe(topic_filter, qos=qos)
+            # Counted like the subscriptions made on connect, so wait_connected() after a
+            # late serve() or subscribe() returns only once the broker has it in place.
+            result, mid = self._client.subscribe(topic_filter, qos=qos)
+            if result == mqtt.MQTT_ERR_SUCCESS and mid is not None:
+                with self._suback_lock:
+                    if mid in self._early_subacks:
+                        self._early_subacks.discard(mid)
+                    else:
+                        self._suback_pending.add(mid)
+                        self._subscribed.clear()
 
     def on_connected(self, hook: Callable[[], None]) -> None:
         """Call ``hook`` after every (re)connect, on the network thread: it may only publish
@@ -363,14 +374,17 @@ class BusClient:
         subs = [(self.reply_topic, 1)]
         with self._subs_lock:
             subs += [(s.filter, s.qos) for s in self._subs]
-        self._subscribed.clear()
-        self._suback_pending = set()
-        for topic_filter, qos in subs:
-            result, mid = client.subscribe(topic_filter, qos=qos)
-            if result == mqtt.MQTT_ERR_SUCCESS and mid is not None:
-                self._suback_pending.add(mid)
-        if not self._suback_pending:
-            self._subscribed.set()
+        with self._suback_lock:
+            self._subscribed.clear()
+            self._suback_pending = set()
+            self._early_subacks.clear()
+            # Acknowledgements come on this same thread, after this callback: none is early.
+            for topic_filter, qos in subs:
+                result, mid = client.subscribe(topic_filter, qos=qos)
+                if result == mqtt.MQTT_ERR_SUCCESS and mid is not None:
+                    self._suback_pending.add(mid)
+            if not self._suback_pending:
+                self._subscribed.set()
         self._announce(client)
         self.refused = None
         self._connected.set()
@@ -401,9 +415,13 @@ class BusClient:
         )
 
     def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reasons: Any, props: Any) -> None:
-        self._suback_pending.discard(mid)
-        if not self._suback_pending:
-            self._subscribed.set()
+        with self._suback_lock:
+            if mid in self._suback_pending:
+                self._suback_pending.discard(mid)
+            else:  # acknowledged before subscribe() could count it
+                self._early_subacks.add(mid)
+            if not self._suback_pending:
+                self._subscribed.set()
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         self._connected.clear()
