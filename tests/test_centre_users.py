@@ -24,13 +24,17 @@ PASSWORD = "users password 1"
 
 
 @pytest.fixture
-def centre(tmp_path):
-    app, store, _ = central_app(tmp_path, f"sqlite:///{tmp_path}/central.db", halls=())
+def centre(tmp_path, central_db):
+    """The centre on SQLite and on PostgreSQL, three halls, one admin."""
+    app, store, _ = central_app(tmp_path, central_db, halls=())
     for hall, name in (("east-a", "东区甲"), ("east-b", "东区乙"), ("west-b", "西区乙")):
         credentials.register_hall(store, hall, name)
     accounts.add(store, "boss", PASSWORD, "admin", [], by="test")
     yield app, store
     store.close()
+    pool = app.extensions.get("store_pool")
+    if pool is not None:
+        pool.close()
 
 
 def login(app, user: str, password: str = PASSWORD):
@@ -49,6 +53,7 @@ def written(store) -> tuple:
             store.query("SELECT * FROM user_halls ORDER BY username, hall_id"), store.scalar("SELECT count(*) FROM audit_log"))
 
 
+@pytest.mark.parametrize("central_db", ["postgresql"], indirect=True)
 def test_the_users_page_in_a_browser(centre, browser):
     app, store = centre
     accounts.add(store, "audit-li", PASSWORD, "auditor", [], by="boss")
@@ -111,7 +116,7 @@ def test_a_disabled_user_cannot_log_in(centre):
     assert login(app, "zhao")[1] == 401
     assert admin.post("/users/zhao/enable", data={"csrf_token": token(admin)}).status_code == 303
     assert login(app, "zhao")[1] == 302
-    actions = [r["action"] for r in store.query("SELECT action FROM audit_log WHERE action LIKE 'user.%' ORDER BY id")]
+    actions = [r["action"] for r in store.query("SELECT action FROM audit_log WHERE action LIKE ? ORDER BY id", ("user.%",))]
     assert actions == ["user.add", "user.add", "user.disable", "user.enable"]
 
 
