@@ -193,13 +193,22 @@ def counts(store: Any) -> dict[str, int]:
         "roles": store.scalar("SELECT count(*) FROM users WHERE role = 'manager'")}
 
 
+def unguarded(app: Any) -> list[str]:
+    return [f"{r.endpoint} {r.rule}" for r in console_rules(app) if action_of(app, r) not in access.PERMITS["admin"]]
+
+
+def uncased(app: Any) -> list[str]:
+    return [f"{r.endpoint} {r.rule}" for r in console_rules(app)
+            if (r.arguments or "POST" in r.methods) and r.endpoint not in CASES]
+
+
 def test_every_console_route_says_its_action(world):
     """(a) Every route of the console is decorated with access.require, so its role is
     checked; anonymous visitors are sent to the login page."""
     app, _ = world
     rules = console_rules(app)
     assert len(rules) >= 15
-    missing = [f"{r.endpoint} {r.rule}" for r in rules if action_of(app, r) not in access.PERMITS["admin"]]
+    missing = unguarded(app)
     assert not missing, f"routes without @access.require(...): {missing}"
     anonymous = app.test_client()
     for r in rules:
@@ -212,11 +221,19 @@ def test_every_route_with_arguments_or_a_post_has_a_case(world):
     """(b) The matrix cannot skip a route: one that takes URL arguments or a POST needs a
     CASES entry saying how to call it on east-a's data and on west-b's."""
     app, _ = world
-    missing = [f"{r.endpoint} {r.rule}" for r in console_rules(app)
-               if (r.arguments or "POST" in r.methods) and r.endpoint not in CASES]
+    missing = uncased(app)
     assert not missing, f"add these to CASES in tests/test_centre_roles.py: {missing}"
     stale = set(CASES) - {r.endpoint for r in console_rules(app)}
     assert not stale, f"CASES names routes that do not exist: {stale}"
+
+
+@pytest.mark.parametrize("central_db", ["sqlite"], indirect=True)
+def test_a_forgotten_route_is_named(world):
+    """The two checks above catch a route added without a decorator or a case."""
+    app, _ = world
+    app.add_url_rule("/forgotten/<thing>", "forgotten.view", lambda thing: thing)
+    assert unguarded(app) == ["forgotten.view /forgotten/<thing>"]
+    assert uncased(app) == ["forgotten.view /forgotten/<thing>"]
 
 
 @pytest.mark.parametrize("user", list(USERS))
