@@ -120,14 +120,17 @@ def ensure_user(users: UserStore, username: str, password: str, role: str) -> No
 
 def check_password(users: UserStore, username: str, password: str) -> str | None:
     """The user's role if the password is right, else None. Takes as long for an unknown
-    user as for a wrong password, so the answer does not tell which user names exist."""
+    user as for a wrong password, so the answer does not tell which user names exist. A
+    disabled account (``disabled_at`` set, at the centre) is refused like a wrong password."""
     row = users.find(username)
     stored = row["password_hash"] if row else _dummy_hash()
     try:
         _hasher.verify(stored, password)
     except (VerifyMismatchError, InvalidHashError):
         return None
-    return row["role"] if row else None
+    if not row or row.get("disabled_at"):
+        return None
+    return row["role"]
 
 
 CONTENT_SECURITY_POLICY = "; ".join((

@@ -46,7 +46,7 @@ def chain(mini):
     central, store, token = mini.registered_centre()
     app = central.app
     set_password(StoreUsers(store), "admin", "admin password 1", "admin")
-    set_password(StoreUsers(store), "viewer", "viewer password 1", "viewer")
+    set_password(StoreUsers(store), "auditor", "auditor password 1", "auditor")
     agent = mini.edge(centre_url=central.url, token=token)
     kiosk, kapp = mini.kiosk(public_key=public_key_b64(app.extensions["config_key"]))
     wait_for(lambda: store.scalar("SELECT count(*) FROM hall_nodes WHERE node_id = 'kiosk-01'"), timeout=20)
@@ -114,9 +114,9 @@ def test_forged_older_and_expired_configs_are_rejected(chain):
     wait_for(lambda: (report(store) or {}).get("status") == "rejected", timeout=20)
 
 
-def test_only_admins_publish_and_bad_settings_are_not_saved(chain):
+def test_auditors_do_not_publish_and_bad_settings_are_not_saved(chain):
     mini, app, store, agent, kiosk, kapp = chain
-    viewer = login(app, "viewer", "viewer password 1")
+    viewer = login(app, "auditor", "auditor password 1")
     assert viewer.get("/configs/").status_code == 200
     assert save(viewer, SETTINGS, "x").status_code == 403
     admin = login(app, "admin", "admin password 1")
@@ -217,7 +217,7 @@ def test_announcement_is_cleared_and_bad_ones_refused(chain):
     assert announce(admin, "x", hall="nowhere").status_code == 303
     assert "没有这个服务中心" in admin.get("/announcements/").get_data(as_text=True)
     assert store.scalar("SELECT count(*) FROM content") == before
-    viewer = login(app, "viewer", "viewer password 1")
+    viewer = login(app, "auditor", "auditor password 1")
     assert announce(viewer, "not allowed").status_code == 403
     audit = admin.get("/configs/").get_data(as_text=True)
     assert "announcement.publish" in audit and "announcement.clear" in audit

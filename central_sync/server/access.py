@@ -70,6 +70,18 @@ def halls() -> frozenset[str] | None:
     return g.access_halls
 
 
+def sees_every_hall() -> bool:
+    """Whether the logged-in user's view is the whole company (admin, auditor)."""
+    return halls() is None
+
+
+def hall_rows() -> list[dict[str, Any]]:
+    """The halls the logged-in user may see, ``hall_id`` and ``name``, in id order: what a
+    page's hall menu offers."""
+    where, args = hall_clause("hall_id")
+    return get_store().query(f"SELECT hall_id, name FROM halls WHERE {where} ORDER BY hall_id", args)
+
+
 def may_see(hall_id: str) -> bool:
     mine = halls()
     return mine is None or hall_id in mine
@@ -80,6 +92,22 @@ def check_hall(hall_id: str) -> None:
     user's claim, never a permission."""
     if not may_see(hall_id):
         abort(403)
+
+
+def check_target(hall: str) -> None:
+    """Refuse (403) publishing to ``hall`` unless the user may: ``*`` (every hall, a scope the
+    halls keep) only for a user who sees every hall, one hall only if it is the user's."""
+    if hall == "*":
+        if not sees_every_hall():
+            abort(403)
+        return
+    check_hall(hall)
+
+
+def template_helpers() -> dict[str, Any]:
+    """For the console's templates: ``may("configure")`` shows a form only to those who may
+    send it, ``every_hall`` whether "all halls" is the user's to choose."""
+    return {"may": allowed, "every_hall": sees_every_hall}
 
 
 def hall_clause(column: str = "hall_id") -> tuple[str, list[str]]:

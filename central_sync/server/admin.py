@@ -1,23 +1,24 @@
-"""The admin console at the centre (login required)."""
+"""The admin console at the centre: the halls at a glance and their registers, each user
+seeing their own halls (:mod:`.access`)."""
 
 from __future__ import annotations
 
 from flask import Blueprint, render_template
 
-from hall_common.auth import login_required
-
+from . import access
 from .db import get_store
 
 bp = Blueprint("admin", __name__)
 
 
 @bp.get("/")
-@login_required()
+@access.require("view")
 def overview():
-    """Every hall known to the centre, when it last synced and how many records it sent."""
+    """Every hall of the user's, when it last synced and how many records it sent."""
+    mine, args = access.hall_clause("h.hall_id")
     halls = get_store().query(
         "SELECT h.hall_id, h.name, h.last_sync, (SELECT count(*) FROM records r WHERE r.hall_id = h.hall_id) AS records "
-        "FROM halls h ORDER BY h.hall_id"
+        f"FROM halls h WHERE {mine} ORDER BY h.hall_id", args
     )
     return render_template("admin/overview.html", halls=halls)
 
@@ -28,13 +29,15 @@ REGISTERS = {"renovations": "装修登记 · Renovations", "keys": "钥匙借用
 
 
 @bp.get("/registers")
-@login_required()
+@access.require("view")
 def registers():
     """How many entries each hall's front-desk registers hold, open and closed (nothing
     personal is kept at the centre outside the ledger: register_projection.py)."""
+    mine, args = access.hall_clause("hall_id")
     rows = get_store().query(
         "SELECT hall_id, register, count(*) AS total, sum(CASE WHEN status = 'open' THEN 1 ELSE 0 END) AS open, "
-        "max(touched_at) AS last FROM register_entries GROUP BY hall_id, register ORDER BY hall_id, register")
+        f"max(touched_at) AS last FROM register_entries WHERE {mine} GROUP BY hall_id, register ORDER BY hall_id, register",
+        args)
     order = list(REGISTERS)
     rows.sort(key=lambda r: (r["hall_id"], order.index(r["register"]) if r["register"] in order else len(order)))
     return render_template("admin/registers.html", rows=rows, names=REGISTERS)

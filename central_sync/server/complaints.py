@@ -26,11 +26,11 @@ from typing import Any
 
 from flask import Blueprint, abort, render_template, request
 
-from hall_common.auth import login_required
 from hall_common.channels import CHANNELS, label
 from hall_common.config import ComplaintsConfig
 from hall_common.privacy import mask_phone
 
+from . import access
 from .complaint_projection import SATISFIED, TZ
 from .db import get_store
 
@@ -72,7 +72,10 @@ def on_time(row: dict[str, Any], now: float) -> bool | None:
 def _filters() -> tuple[dict[str, str], str, list[Any]]:
     """The list's filters from the query string, as SQL conditions with their values."""
     f = {k: request.args.get(k, "").strip() for k in ("hall", "status", "grade", "month", "channel", "q")}
-    where, args = ["1 = 1"], []
+    if f["hall"]:
+        access.check_hall(f["hall"])
+    mine, args = access.hall_clause("c.hall_id")
+    where = [mine]
     for key, column in (("hall", "c.hall_id"), ("status", "c.status"), ("grade", "c.grade"), ("month", "c.month"),
                         ("channel", "c.channel")):
         if f[key]:
@@ -86,10 +89,10 @@ def _filters() -> tuple[dict[str, str], str, list[Any]]:
 
 
 @bp.get("/")
-@login_required()
+@access.require("view")
 def index():
     """Newest first, filtered by hall, status, grade, month, channel or (the start of) a
-    tracking number."""
+    tracking number; only the user's halls."""
     store = get_store()
     f, where, args = _filters()
     page = max(1, request.args.get("page", 1, type=int) or 1)
@@ -100,24 +103,29 @@ def index():
     now = time.time()
     for r in rows:
         r["on_time"] = on_time(r, now)
-    halls = store.query("SELECT hall_id, name FROM halls ORDER BY hall_id")
-    months = [m["month"] for m in store.query("SELECT DISTINCT month FROM complaints WHERE month IS NOT NULL "
-                                               "ORDER BY month DESC")]
+    halls = access.hall_rows()
+    mine, mine_args = access.hall_clause("hall_id")
+    months = [m["month"] for m in store.query(f"SELECT DISTINCT month FROM complaints WHERE month IS NOT NULL AND {mine} "
+                                               "ORDER BY month DESC", mine_args)]
     return render_template("admin/complaints.html", rows=rows, f=f, halls=halls, months=months, total=total, page=page,
                            pages=max(1, -(-total // PAGE)), readable=readable, kinds=KINDS, grades=GRADES,
                            status=STATUS, ratings=RATINGS, categories=CATEGORIES, channels=CHANNELS)
 
 
 @bp.get("/<tracking_no>")
-@login_required()
+@access.require("view")
 def detail(tracking_no: str):
-    """One request: what was asked, the commitment, and every step and rating in order."""
+    """One request: what was asked, the commitment, and every step and rating in order.
+    A number only another hall has is refused (403), not shown."""
     store = get_store()
     found = store.query("SELECT c.*, h.name AS hall_name FROM complaints c LEFT JOIN halls h ON h.hall_id = c.hall_id "
                         "WHERE c.tracking_no = ? ORDER BY c.received_at DESC", (re.sub(r"\D", "", tracking_no),))
     if not found:
         abort(404)
-    c = found[0]
+    visible = [c for c in found if access.may_see(c["hall_id"])]
+    if not visible:
+        abort(403)
+    c = visible[0]
     events = store.query("SELECT * FROM complaint_events WHERE complaint_id = ? AND hall_id = ? ORDER BY ts, id",
                          (c["id"], c["hall_id"]))
     c["on_time"] = on_time(c, time.time())
@@ -130,39 +138,45 @@ def detail(tracking_no: str):
 
 
 @bp.get("/stats")
-@login_required()
+@access.require("view")
 def stats():
-    """Satisfaction and on-time rates per hall, category, month and channel, with their counts."""
+    """Satisfaction and on-time rates per hall, category, month and channel, with their
+    counts, over the user's halls."""
     store = get_store()
-    names = {h["hall_id"]: h["name"] for h in store.query("SELECT hall_id, name FROM halls")}
+    names = {h["hall_id"]: h["name"] for h in access.hall_rows()}
+    mine = access.halls()
     tables = {
-        "hall": [dict(r, label=names.get(r["key"], r["key"])) for r in figures(store, "hall_id")],
-        "category": [dict(r, label=CATEGORIES.get(r["key"], r["key"])) for r in figures(store, "category")],
-        "month": [dict(r, label=r["key"]) for r in figures(store, "month")],
-        "channel": [dict(r, label=label(r["key"])) for r in figures(store, "channel")],
+        "hall": [dict(r, label=names.get(r["key"], r["key"])) for r in figures(store, "hall_id", halls=mine)],
+        "category": [dict(r, label=CATEGORIES.get(r["key"], r["key"])) for r in figures(store, "category", halls=mine)],
+        "month": [dict(r, label=r["key"]) for r in figures(store, "month", halls=mine)],
+        "channel": [dict(r, label=label(r["key"])) for r in figures(store, "channel", halls=mine)],
     }
     return render_template("admin/complaint_stats.html", tables=tables, satisfied=[RATINGS[k] for k in SATISFIED])
 
 
-def figures(store: Any, column: str, now: float | None = None) -> list[dict[str, Any]]:
+def figures(store: Any, column: str, now: float | None = None,
+            halls: frozenset[str] | None = None) -> list[dict[str, Any]]:
     """Per value of ``column`` (hall_id, category, month or channel): requests received, due,
     on time, reopened; ratings and satisfied ratings; and the two rates in percent (None
     without a base). Every channel counts alike: a request taken by phone is due, on time
-    and rated by the same rules as a kiosk's."""
+    and rated by the same rules as a kiosk's. ``halls``: only these halls' requests (None:
+    every hall)."""
     if column not in ("hall_id", "category", "month", "channel"):  # it goes into the SQL text
         raise ValueError(f"cannot group by {column!r}")
     now = time.time() if now is None else now
+    only = sorted(halls) if halls is not None else []
+    scope = "1 = 1" if halls is None else f"hall_id IN ({', '.join('?' for _ in only)})" if only else "1 = 0"
     rows = store.query(
         f"SELECT {column} AS key, count(*) AS received, "
         "sum(CASE WHEN accept_by IS NOT NULL AND (responded_at IS NOT NULL OR accept_by <= ?) THEN 1 ELSE 0 END) AS due, "
         "sum(CASE WHEN responded_at IS NOT NULL AND responded_at <= accept_by THEN 1 ELSE 0 END) AS on_time, "
         "sum(reopened) AS reopened "
-        f"FROM complaints WHERE received_at IS NOT NULL GROUP BY {column}", (now,))
+        f"FROM complaints WHERE received_at IS NOT NULL AND {scope} GROUP BY {column}", (now, *only))
     marks = ",".join("?" * len(SATISFIED))
     rated = store.query(
         f"SELECT c.{column} AS key, count(*) AS rated, sum(CASE WHEN e.rating IN ({marks}) THEN 1 ELSE 0 END) AS satisfied "
         "FROM complaint_events e JOIN complaints c ON c.id = e.complaint_id AND c.hall_id = e.hall_id "
-        f"WHERE e.action = 'rate' GROUP BY c.{column}", SATISFIED)
+        f"WHERE e.action = 'rate' AND {scope.replace('hall_id', 'c.hall_id')} GROUP BY c.{column}", (*SATISFIED, *only))
     out: dict[Any, dict[str, Any]] = {r["key"]: {k: int(v or 0) if k != "key" else v for k, v in r.items()} for r in rows}
     for r in rated:
         row = out.setdefault(r["key"], {"key": r["key"], "received": 0, "due": 0, "on_time": 0, "reopened": 0})

@@ -21,19 +21,18 @@ from flask import Blueprint, abort, current_app, flash, g, redirect, render_temp
 from pydantic import ValidationError
 
 from central_sync.signing import public_key_b64, sign
-from hall_common.auth import login_required
 from hall_common.config import KioskSettings
 
+from . import access
+from . import audit as audit_log
 from .db import get_store
 
 bp = Blueprint("configs", __name__, url_prefix="/configs")
 
 
-def audit(action: str, detail: dict) -> None:
-    get_store().execute(
-        "INSERT INTO audit_log (ts, username, action, detail) VALUES (?, ?, ?, ?)",
-        (time.time(), g.user, action, json.dumps(detail, ensure_ascii=False, sort_keys=True)),
-    )
+def audit(action: str, detail: dict, *, hall: str | None = None) -> None:
+    """A line in the audit log by the logged-in user, about ``hall`` (None: company-wide)."""
+    audit_log.write(get_store(), g.user, action, detail, hall=hall)
 
 
 def _body(row: dict) -> dict:
@@ -41,7 +40,7 @@ def _body(row: dict) -> dict:
 
 
 @bp.get("/")
-@login_required()
+@access.require("view")
 def index():
     return _page(None)
 
@@ -51,25 +50,28 @@ def _page(draft: str | None):
     store = get_store()
     configs = store.query("SELECT version, note, created_by, created_at FROM configs ORDER BY version DESC LIMIT 20")
     latest = store.query("SELECT body FROM configs ORDER BY version DESC LIMIT 1")
+    mine, mine_args = access.hall_clause("n.hall_id")
     kiosks = store.query(
         "SELECT n.hall_id, n.node_id, n.sw, "
         "(SELECT max(a.version) FROM config_assignments a WHERE a.hall_id = n.hall_id AND a.node_id = n.node_id) AS desired, "
         "r.version AS reported, r.status, r.reason, r.received_at AS reported_at "
         "FROM hall_nodes n LEFT JOIN config_reports r ON r.hall_id = n.hall_id AND r.node_id = n.node_id "
-        "WHERE n.kind = 'kiosk' ORDER BY n.hall_id, n.node_id"
+        f"WHERE n.kind = 'kiosk' AND {mine} ORDER BY n.hall_id, n.node_id", mine_args
     )
-    audit_rows = store.query("SELECT ts, username, action, detail FROM audit_log ORDER BY id DESC LIMIT 20")
+    audit_rows = audit_log.recent(store, company_prefix="config.")
     if draft is None:
         draft = tomli_w.dumps(_body(latest[0])) if latest else ""
-    halls = store.query("SELECT hall_id, name FROM halls ORDER BY hall_id")
+    halls = access.hall_rows()
     return render_template("admin/configs.html", configs=configs, kiosks=kiosks, audit=audit_rows, draft=draft,
                            halls=halls, public_key=public_key_b64(current_app.extensions["config_key"]))
 
 
 @bp.post("/")
-@login_required("admin")
+@access.require("configure")
 def create():
-    """Save a new configuration version, if it passes the kiosk's own schema."""
+    """Save a new configuration version, if it passes the kiosk's own schema. The versions
+    are the company's library, shared by its halls: a version reaches no kiosk until it is
+    published, and publishing is per hall, so a hall manager may add one."""
     text = request.form.get("settings", "")
     note = request.form.get("note", "").strip()[:200]
     try:
@@ -94,16 +96,19 @@ def create():
 
 
 @bp.post("/<int:version>/publish")
-@login_required("admin")
+@access.require("configure")
 def publish(version: int):
-    """Sign and publish ``version`` to the chosen kiosks: one hall or all, optionally only a
-    list of kiosks or a percentage of them first. Kiosks that already have it are skipped."""
+    """Sign and publish ``version`` to the chosen kiosks: one hall or all (a hall manager's
+    "all" is all of their halls), optionally only a list of kiosks or a percentage of them
+    first. Kiosks that already have it are skipped."""
     store = get_store()
     rows = store.query("SELECT body FROM configs WHERE version = ?", (version,))
     if not rows:
         abort(404)
     body = _body(rows[0])
     hall = request.form.get("hall", "*")
+    if hall != "*":
+        access.check_hall(hall)
     listed = {n.strip() for n in request.form.get("nodes", "").split(",") if n.strip()}
     try:
         percent = int(request.form.get("percent") or 100)
@@ -112,9 +117,11 @@ def publish(version: int):
     if not 1 <= percent <= 100:
         flash("百分比应为 1 到 100 · Percentage must be 1 to 100")
         return redirect(url_for("configs.index"))
+    mine, mine_args = access.hall_clause("hall_id")
     kiosks = store.query(
-        "SELECT hall_id, node_id FROM hall_nodes WHERE kind = 'kiosk' AND (? = '*' OR hall_id = ?) ORDER BY hall_id, node_id",
-        (hall, hall),
+        f"SELECT hall_id, node_id FROM hall_nodes WHERE kind = 'kiosk' AND (? = '*' OR hall_id = ?) AND {mine} "
+        "ORDER BY hall_id, node_id",
+        (hall, hall, *mine_args),
     )
     if listed:
         kiosks = [k for k in kiosks if k["node_id"] in listed]
@@ -135,7 +142,10 @@ def publish(version: int):
             )
             if cur.rowcount == 1:
                 published.append(f"{k['hall_id']}/{k['node_id']}")
-        audit("config.publish", {"version": version, "hall": hall, "nodes": sorted(listed), "percent": percent,
-                                 "published": published})
+        for one in sorted({p.split("/", 1)[0] for p in published}) or [None if hall == "*" else hall]:
+            # a line per hall reached, so each hall's manager reads what reached their kiosks
+            audit("config.publish", {"version": version, "hall": hall, "nodes": sorted(listed), "percent": percent,
+                                     "published": [p for p in published if one is None or p.startswith(f"{one}/")]},
+                  hall=one)
     flash(f"版本 {version} 已发布到 {len(published)} 台自助机 · Version {version} published to {len(published)} kiosk(s)")
     return redirect(url_for("configs.index"))

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 
-from hall_common.auth import login_required
 from hall_common.disclosure_categories import BY_ID, CATEGORIES
 
+from . import access
 from . import disclosure_doc as doc
 from .configs import audit
 from .db import get_store
@@ -22,27 +22,38 @@ MAX_UPLOAD = 8 * 1024 * 1024
 
 
 @bp.get("/")
-@login_required()
+@access.require("view")
 def index():
+    """The items of the user's halls and those for every hall; ``?edit=ID`` fills the form
+    with an item the user may change."""
     store = get_store()
     edit = None
     if request.args.get("edit"):
         edit = doc.current(store, request.args["edit"])
         if edit is None:
             abort(404)
+        access.check_target(edit["hall_id"])
         edit["table_text"] = "\n".join(" | ".join(r) for r in edit["body"].get("table", []))
-    return render_template("admin/disclosures.html", items=doc.listing(store), categories=CATEGORIES, by_id=BY_ID,
-                           halls=store.query("SELECT hall_id, name FROM halls ORDER BY hall_id"), edit=edit,
-                           form=request.args)
+    return render_template("admin/disclosures.html", items=_listing(store), categories=CATEGORIES, by_id=BY_ID,
+                           halls=access.hall_rows(), edit=edit, form=request.args)
+
+
+def _listing(store) -> list[dict]:
+    return [r for r in doc.listing(store) if r["hall_id"] == "*" or access.may_see(r["hall_id"])]
 
 
 @bp.post("/")
-@login_required("admin")
+@access.require("configure")
 def publish():
+    """A new item or a new version of one, for one hall or (those who see every hall)
+    every hall; an item moved from one hall to another is the user's in both."""
     store = get_store()
     form = {k: request.form.get(k, "") for k in ("category", "title", "effective_date", "body", "table")}
     hall = request.form.get("hall", "*").strip() or "*"
     item_id = request.form.get("id", "").strip() or None
+    access.check_target(hall)
+    if item_id is not None and (before := doc.current(store, item_id)) is not None:
+        access.check_target(before["hall_id"])
     problems: list[str] = []
     body = None
     try:
@@ -57,8 +68,8 @@ def publish():
     if problems or body is None:
         for p in problems:
             flash(p)
-        return render_template("admin/disclosures.html", items=doc.listing(store), categories=CATEGORIES, by_id=BY_ID,
-                               halls=store.query("SELECT hall_id, name FROM halls ORDER BY hall_id"), edit=None,
+        return render_template("admin/disclosures.html", items=_listing(store), categories=CATEGORIES, by_id=BY_ID,
+                               halls=access.hall_rows(), edit=None,
                                form={**form, "hall": hall, "id": item_id or ""}), 400
     try:
         with store.transaction():
@@ -66,7 +77,7 @@ def publish():
                                 images=images if images or request.form.get("clear_images") else None)
             audit("disclosure.publish", {"id": saved["id"], "version": saved["version"], "hall": hall,
                                          "category": saved["category"], "title": saved["title"],
-                                         "images": len(saved["images"])})
+                                         "images": len(saved["images"])}, hall=hall)
     except doc.DisclosureInvalid as exc:
         for p in exc.problems:
             flash(p)
@@ -95,12 +106,15 @@ def _pictures(problems: list[str]) -> list[dict]:
 
 
 @bp.post("/<item_id>/withdraw")
-@login_required("admin")
+@access.require("configure")
 def withdraw(item_id: str):
     store = get_store()
+    before = doc.current(store, item_id)
+    if before is not None:
+        access.check_target(before["hall_id"])
     with store.transaction():
         done = doc.withdraw(store, item_id, user=g.user)
         if done:
-            audit("disclosure.withdraw", {"id": item_id})
+            audit("disclosure.withdraw", {"id": item_id}, hall=before["hall_id"] if before else None)
     flash("已撤下 · Withdrawn" if done else "这条公示未在发布中 · This item is not published")
     return redirect(url_for("disclosures.index"))

@@ -16,8 +16,7 @@ from typing import Any
 from flask import Blueprint, render_template, request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from hall_common.auth import login_required
-
+from . import access
 from .db import get_store
 
 log = logging.getLogger(__name__)
@@ -90,10 +89,13 @@ def sheets(store: Any, hall_id: str, limit: int = SHOWN) -> list[dict[str, Any]]
 
 
 @bp.get("/")
-@login_required()
+@access.require("view")
 def index():
+    """One hall's sheets: the one asked for if it is the user's, else the user's first."""
     store = get_store()
-    halls = store.query("SELECT hall_id, name FROM halls ORDER BY hall_id")
+    halls = access.hall_rows()
     hall = request.args.get("hall") or (halls[0]["hall_id"] if halls else "")
+    if hall:
+        access.check_hall(hall)
     return render_template("admin/handovers.html", halls=halls, hall=hall,
                            sheets=sheets(store, hall) if hall else [])

@@ -133,7 +133,7 @@ def erase_requested(store: Store, hall_id: str, body: dict[str, Any], *, now: fl
     _add(counts, erase_entries(store, hall_id, entries, now=now, why="request"))
     _audit(store, now, f"{hall_id}/{str(body.get('who', '?'))[:40]}", "privacy.erase",
            {"hall": hall_id, "requests": [r["tracking_no"] for r in rows], "entries": [e["serial"] for e in entries],
-            "reason": str(body.get("reason", ""))[:200], **counts})
+            "reason": str(body.get("reason", ""))[:200], **counts}, hall=hall_id)
     return counts
 
 
@@ -279,9 +279,9 @@ def _daily(ref: "weakref.ref[RetentionJob]", stop: threading.Event, interval: fl
         del job  # between runs the job is held only weakly
 
 
-def _audit(store: Store, ts: float, who: str, action: str, detail: dict[str, Any]) -> None:
-    store.execute("INSERT INTO audit_log (ts, username, action, detail) VALUES (?, ?, ?, ?)",
-                  (ts, who, action, json.dumps(detail, ensure_ascii=False, sort_keys=True)))
+def _audit(store: Store, ts: float, who: str, action: str, detail: dict[str, Any], hall: str | None = None) -> None:
+    store.execute("INSERT INTO audit_log (ts, username, action, detail, hall_id) VALUES (?, ?, ?, ?, ?)",
+                  (ts, who, action, json.dumps(detail, ensure_ascii=False, sort_keys=True), hall))
 
 
 def _by_hall(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:

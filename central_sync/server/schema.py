@@ -233,4 +233,19 @@ MIGRATIONS: list[Migration] = [
             "hall_id TEXT NOT NULL, PRIMARY KEY (username, hall_id))",
         ],
     ),
+    Migration(
+        "016_roles",
+        [
+            # The centre's roles (access.py): each audit line says which hall it was about
+            # (NULL: company-wide, such as users), so a hall manager reads only their halls'
+            # lines; an account can be disabled without losing who did what. Roles of the
+            # edge's console (viewer, staff) given at the centre before it had its own
+            # become auditor, read only, which is what they could do here.
+            "ALTER TABLE audit_log ADD COLUMN hall_id TEXT",
+            "CREATE INDEX audit_log_hall ON audit_log (hall_id, id)",
+            "ALTER TABLE users ADD COLUMN disabled_at DOUBLE PRECISION",
+            "UPDATE users SET role = 'auditor' WHERE role IN ('viewer', 'staff')",
+            "UPDATE console_sessions SET role = 'auditor' WHERE role IN ('viewer', 'staff')",
+        ],
+    ),
 ]
