@@ -732,6 +732,16 @@ class CentralConfig(PartConfig):
     payments: PaymentsConfig = Field(default_factory=PaymentsConfig, validate_default=True)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
 
+    @field_validator("bootstrap_user")
+    @classmethod
+    def _first_account_is_an_admin(cls, value: BootstrapUser | None) -> BootstrapUser | None:
+        # The centre's roles are admin, manager and auditor (docs/roles.md); staff and viewer are
+        # the hall console's. A first account of any other role could never add the admin.
+        if value is not None and value.role != "admin":
+            raise ValueError(f'role "{value.role}" is a hall console role: the centre\'s first account is an '
+                             '"admin", who then adds managers and auditors (docs/roles.md)')
+        return value
+
     @field_validator("payments")
     @classmethod
     def _sandbox_only_in_demo(cls, value: PaymentsConfig, info: ValidationInfo) -> PaymentsConfig:

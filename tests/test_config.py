@@ -126,3 +126,15 @@ def test_complaint_places_must_be_short_and_unique():
     with pytest.raises(ValidationError, match="1 to 16"):
         PlacesConfig(public_areas=["这是一个非常非常非常非常长的公共区域名称"])
     assert PlacesConfig().units == ["1单元", "2单元", "3单元"]
+
+
+def test_the_centres_first_account_must_be_an_admin(tmp_path):
+    """A first account with a hall console role would be a centre nobody can administer."""
+    from hall_common.config import CentralConfig
+
+    (tmp_path / "pw").write_text("a-long-password\n")
+    text = ('data_dir = "c"\ndatabase_url = "sqlite:///c/central.db"\ndemo = true\n[http]\nport = 8001\n'
+            '[bootstrap_user]\nusername = "first"\npassword_file = "pw"\nrole = "viewer"\n')
+    with pytest.raises(ConfigError, match='bootstrap_user: Value error, role "viewer" is a hall console role'):
+        load(CentralConfig, write(tmp_path, text, "central.toml"))
+    assert load(CentralConfig, write(tmp_path, text.replace('"viewer"', '"admin"'), "central.toml")).bootstrap_user
