@@ -5,6 +5,7 @@
     hall provision          issue or revoke a node's credential for the centre
     hall broker-config      write mosquitto.conf for an edge Pi
     hall resident-qr        write a household's resident QR code (PNG) for the kiosk camera
+    hall join URL CODE      make this Pi a device of its hall with the centre's one-time code
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import time
 from pathlib import Path
 
 from hall_common.errors import ConfigError
+
+from . import join
 
 DEFAULT_DATA = Path("var/hall")
 
@@ -206,6 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     rq.add_argument("--out", type=Path, help="PNG to write (default DATA/resident-qr/ROOM.png)")
     rq.add_argument("--days", type=float, default=365, help="days the code is valid (default 365)")
     rq.set_defaults(func=cmd_resident_qr)
+    join.add_parser(sub)
     return parser
 
 
