@@ -189,6 +189,10 @@ def run(url: str, code: str, root: Path, *, edge_host: str | None = None) -> int
     except (JoinError, ConfigError) as exc:
         print(f"hall join: {exc}")
         return 1 if isinstance(exc, JoinError) else 2
+    except PermissionError as exc:
+        print(f"hall join: cannot write {exc.filename}: run it with sudo (the code is used: make a new one in the "
+              f"devices page)")
+        return 1
     _own(enrolment, root, written)
     units = install_units(enrolment.role, root)
     print(f"hall join: this Pi is {enrolment.node_id} ({enrolment.role}) of {enrolment.hall_name} ({enrolment.hall_id}).")

@@ -222,6 +222,7 @@ def test_a_fresh_pi_joins_its_hall_and_a_retired_one_is_refused(centre, tmp_path
         assert connack(port, "kiosk-07", password).value in (0x86, 0x87)
         wait_for(lambda: not kiosk.connected, timeout=20)
         assert not connack(port, "doctor", doctor_pw).is_failure  # the hall's own tools are kept
+        assert "已停用 · Retired" in admin.get("/devices/?hall=t1").get_data(as_text=True)
 
         # Retire the edge: the centre refuses its token at once.
         token = (etc / "secrets/centre.token").read_text()
