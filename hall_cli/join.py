@@ -8,6 +8,7 @@ everything the Pi's role (edge, kiosk or board) needs (``POST /api/v1/enrol``,
     etc/service-hall/secrets/broker-{node}         its broker password (mode 600)
     etc/service-hall/secrets/centre.token          the edge's credential for the centre (mode 600)
     etc/service-hall/secrets/staff                 the edge's first staff console password (mode 600)
+    etc/service-hall/doctor.toml, secrets/broker-doctor   hall doctor's login on the edge's broker
     etc/service-hall/centre-signing.pub            the centre's config signing key
     etc/mosquitto/hall/passwd, passwd.local        the edge's broker logins (from the centre's roster)
     var/lib/mosquitto/hall/mosquitto.conf          the edge's broker configuration
@@ -107,6 +108,7 @@ def write(enrolment: Enrolment, root: Path, *, centre_url: str, edge_host: str |
             secret(secrets_dir / "centre.token", enrolment.centre_token)
         read_or_create_secret(secrets_dir / "staff", 9)  # kept if the Pi joins again
         written.append(secrets_dir / "staff")
+        written += _doctor(enrolment, etc)
         written += _broker_files(enrolment, root)
     (etc / "centre-signing.pub").write_text(enrolment.config_public_key + "\n", encoding="utf-8")
     path = etc / FILES[enrolment.role]
@@ -118,13 +120,35 @@ def write(enrolment: Enrolment, root: Path, *, centre_url: str, edge_host: str |
     return written
 
 
+def _doctor(enrolment: Enrolment, etc: Path) -> list[Path]:
+    """``hall doctor``'s own login on the edge Pi (doctor.toml, its password, its line in
+    passwd.local), so ``hall doctor --config-dir /etc/service-hall`` checks the hall at once."""
+    from hall_common.config import DoctorConfig
+
+    password = read_or_create_secret(etc / "secrets/broker-doctor")
+    doc = {"hall_id": enrolment.hall_id, "hall_name": enrolment.hall_name, "node_id": "doctor",
+           "data_dir": "../../var/lib/service-hall/doctor",
+           "broker": {"host": "127.0.0.1", "port": 1883, "password_file": "secrets/broker-doctor"}}
+    (etc / "doctor.toml").write_text(tomli_w.dumps(doc), encoding="utf-8")
+    load(DoctorConfig, etc / "doctor.toml")
+    local = etc.parent / "mosquitto/hall/passwd.local"
+    users = passwd.parse(local.read_text(encoding="utf-8")) if local.exists() else {}
+    if not passwd.verify(password, users.get("doctor", "")):
+        users["doctor"] = passwd.hash_password(password)
+        write_private(local, (LOCAL_HEADER + passwd.render(users)).encode())
+    return [etc / "secrets/broker-doctor", etc / "doctor.toml"]
+
+
+LOCAL_HEADER = "# logins beside the centre's roster (hall doctor, Home Assistant, ESPHome nodes)\n"
+
+
 def _broker_files(enrolment: Enrolment, root: Path) -> list[Path]:
     """The edge's broker: its password file from the roster (so it admits the hall's nodes at
     once), an empty passwd.local for the hall's own tools, and mosquitto.conf."""
     hall_dir = root / "etc/mosquitto/hall"
     password_file, local = hall_dir / "passwd", hall_dir / "passwd.local"
     if not local.exists():
-        write_private(local, b"# logins beside the centre's roster (hall doctor, Home Assistant, ESPHome nodes)\n")
+        write_private(local, LOCAL_HEADER.encode())
     users = {**passwd.parse(local.read_text(encoding="utf-8")), **{r.user: r.hash for r in enrolment.roster}}
     write_private(password_file, passwd.render(users).encode())
     conf = render_config(root / "var/lib/mosquitto/hall", port=1883, bind="0.0.0.0", password_file=password_file,

@@ -29,7 +29,7 @@ from hall_cli.broker import Broker, free_port, render_config
 from hall_common import passwd
 from hall_common.auth import set_password
 from hall_common.bus.client import BusClient
-from hall_common.config import CentralConfig, DisplayConfig, EdgeConfig, KioskConfig, load
+from hall_common.config import CentralConfig, DisplayConfig, DoctorConfig, EdgeConfig, KioskConfig, load
 
 from .conftest import wait_for
 from .minihall import SETTINGS, Served
@@ -141,7 +141,7 @@ def test_a_fresh_pi_joins_its_hall_and_a_retired_one_is_refused(centre, tmp_path
     assert done.returncode == 0, done.stdout + done.stderr
     assert "no systemd here" in done.stdout and "systemctl enable --now" in done.stdout
     etc = edge_root / "etc/service-hall"
-    for secret in ("secrets/broker-edge", "secrets/centre.token", "secrets/staff"):
+    for secret in ("secrets/broker-edge", "secrets/centre.token", "secrets/staff", "secrets/broker-doctor"):
         assert mode(etc / secret) == 0o600, secret
     assert mode(edge_root / "etc/mosquitto/hall/passwd") == 0o600
     edge_cfg = load(EdgeConfig, etc / "edge.toml")
@@ -150,12 +150,12 @@ def test_a_fresh_pi_joins_its_hall_and_a_retired_one_is_refused(centre, tmp_path
     assert (edge_root / "etc/systemd/system/hall-edge.service").is_file()
     assert (edge_root / "etc/systemd/system/mosquitto.service.d/hall-broker.conf").is_file()
     assert "/opt/service-hall" not in (edge_root / "etc/systemd/system/hall-edge.service").read_text()
-    assert set(passwd.parse((edge_root / "etc/mosquitto/hall/passwd").read_text())) == {"edge"}
+    # hall doctor's own login, beside the centre's roster (passwd.local: the hall's own tools).
+    assert set(passwd.parse((edge_root / "etc/mosquitto/hall/passwd").read_text())) == {"edge", "doctor"}
+    assert set(passwd.parse((edge_root / "etc/mosquitto/hall/passwd.local").read_text())) == {"doctor"}
+    doctor_pw = load(DoctorConfig, etc / "doctor.toml").broker.password()
 
     # The hall's broker: a real mosquitto with the project's config, on the edge's password file.
-    # The hall's own tools log in from passwd.local (here: hall doctor).
-    doctor_pw = "doctor's own password"
-    (edge_root / "etc/mosquitto/hall/passwd.local").write_text(f"doctor:{passwd.hash_password(doctor_pw)}\n")
     port = free_port()
     conf = render_config(tmp_path / "broker", port=port, password_file=edge_root / "etc/mosquitto/hall/passwd")
     broker = Broker(conf, host="127.0.0.1", port=port)
@@ -171,7 +171,6 @@ def test_a_fresh_pi_joins_its_hall_and_a_retired_one_is_refused(centre, tmp_path
     try:
         agent.start()
         assert agent.bus.wait_connected(10), agent.bus.refused
-        wait_for(lambda: "doctor" in passwd.parse((edge_root / "etc/mosquitto/hall/passwd").read_text()), timeout=20)
         assert not connack(port, "doctor", doctor_pw).is_failure
 
         # A kiosk Pi joins: its configuration, its broker password, the centre's key.
