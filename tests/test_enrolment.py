@@ -384,3 +384,31 @@ def test_a_manager_adds_devices_only_to_own_halls(app_store):
     assert c.post(f"/devices/{other}/retire", data={"csrf_token": csrf(c)}).status_code == 403
     assert "display-08" not in c.get("/devices/").get_data(as_text=True)
     assert c.get("/devices/?hall=t2").status_code == 403
+
+
+# -- the pieces ----------------------------------------------------------------------------------
+
+def test_the_hash_is_mosquittos_own(tmp_path):
+    from hall_cli.broker import write_password_file
+
+    write_password_file(tmp_path / "passwd", {"kiosk-01": "secret one"})  # hashed by mosquitto_passwd
+    line = passwd.parse((tmp_path / "passwd").read_text())["kiosk-01"]
+    assert passwd.verify("secret one", line) and not passwd.verify("secret One", line)
+    ours = passwd.hash_password("secret one")
+    assert passwd.valid_hash(ours) and passwd.verify("secret one", ours)
+    assert not passwd.valid_hash("$6$salt$hash") and not passwd.valid_hash("$7$101$@@$@@")
+
+
+def test_the_roster_leaves_the_broker_file_alone_when_the_centre_cannot_be_asked(tmp_path):
+    from edge_agent.roster import BrokerRoster
+    from hall_common.config import RosterConfig
+
+    before = f"edge:{passwd.hash_password('e')}\n"
+    (tmp_path / "passwd").write_text(before)
+    roster = BrokerRoster(RosterConfig(password_file=tmp_path / "passwd"), url=f"http://127.0.0.1:{free_port()}",
+                          token=lambda: "x", hall_id=HALL, timeout=1)
+    try:
+        assert roster.refresh() is False
+        assert (tmp_path / "passwd").read_text() == before
+    finally:
+        roster.close()
