@@ -114,7 +114,7 @@ def write(enrolment: Enrolment, root: Path, *, centre_url: str, edge_host: str |
     path = etc / FILES[enrolment.role]
     path.write_text(tomli_w.dumps(config), encoding="utf-8")
     written += [etc / "centre-signing.pub", path]
-    from central_sync.server.enrolment import SCHEMAS
+    from central_sync.server.node_config import SCHEMAS
 
     load(SCHEMAS[enrolment.role], path)  # ConfigError names the key, as the part would at start
     return written

@@ -345,7 +345,7 @@ class RosterConfig(Section):
     of enrolled nodes plus ``local_file`` (the hall's own tools: ``hall doctor``, Home
     Assistant, ESPHome nodes), written together to ``password_file``, then mosquitto told to
     read it again (SIGHUP to the pid in ``pid_file``; on a Pi, where the edge may not signal
-    mosquitto, hall-broker-passwd.path reloads it when the file changes)."""
+    mosquitto, mosquitto-hall-passwd.path reloads it when the file changes)."""
 
     password_file: RelPath = Field(description="the broker's password file, rewritten whole (mosquitto.conf's password_file)")
     local_file: RelPath | None = Field(None, description="logins kept beside the centre's roster (mosquitto_passwd format)")

@@ -24,14 +24,14 @@ import time
 import uuid
 from typing import Any
 
-from central_sync.protocol import BrokerLogin, Enrolment, NodeRole
+from central_sync.protocol import BrokerLogin, Enrolment
 from central_sync.signing import public_key_b64, sign
 from central_sync.store import Store
 from hall_common import passwd
 from hall_common.bus import contract
-from hall_common.config import DisplayConfig, EdgeConfig, KioskConfig, KioskSettings
 
 from . import credentials
+from .node_config import build_config
 from .refusal import Refused
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -42,13 +42,6 @@ CODE_VALID_S = 24 * 3600
 MAX_WRONG = 10
 WRONG_WINDOW_S = 15 * 60
 ROLES: dict[str, str] = {"edge": "边缘主机 · Edge", "kiosk": "自助机 · Kiosk", "board": "叫号屏 · Board"}
-EDGE_HOST = "hall-edge.local"
-"""How the hall's nodes reach the edge Pi (its host name, set when the card is written);
-``hall join --edge-host`` gives another."""
-EDGE_HTTP_PORT = 8000
-SCHEMAS = {"edge": EdgeConfig, "kiosk": KioskConfig, "board": DisplayConfig}
-FILE_NAMES = {"edge": "edge.toml", "kiosk": "kiosk.toml", "board": "display.toml"}
-"""The file each role's unit reads from /etc/service-hall (firmware_configs/systemd)."""
 
 
 class DeviceError(ValueError):
@@ -260,35 +253,3 @@ def _assign_published(store: Store, hall_id: str, node: str, key: Any, now: floa
     store.execute("INSERT INTO config_assignments (hall_id, node_id, version, doc, published_by, published_at) "
                   "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (hall_id, node_id, version) DO NOTHING",
                   (hall_id, node, rows[0]["version"], doc.model_dump_json(), "enrolment", now))
-
-
-def build_config(role: NodeRole | str, *, hall_id: str, hall_name: str, node: str, centre_url: str,
-                 settings: dict[str, Any] | None, public_key: str) -> dict[str, Any]:
-    """The part's configuration for a Pi, as its TOML table. Paths are relative to the
-    file's folder (/etc/service-hall), so ``hall join --root DIR`` keeps them inside DIR; it
-    is checked against the part's own schema before it is sent."""
-    follow = f"http://{EDGE_HOST}:{EDGE_HTTP_PORT}"
-    config: dict[str, Any] = {
-        "hall_id": hall_id, "hall_name": hall_name, "node_id": node,
-        "data_dir": f"../../var/lib/service-hall/{node}",
-        "broker": {"host": "127.0.0.1" if role == "edge" else EDGE_HOST, "port": 1883,
-                   "password_file": f"secrets/broker-{node}"},
-    }
-    if role == "edge":
-        hours = KioskSettings.model_validate(settings).hours.model_dump(mode="json") if settings else None
-        config.update(
-            http={"host": "0.0.0.0", "port": EDGE_HTTP_PORT},
-            centre={"url": centre_url, "token_file": "secrets/centre.token"},
-            bootstrap_user={"username": "staff", "password_file": "secrets/staff", "role": "staff"},
-            complaints={"follow_url": follow},
-            roster={"password_file": "../mosquitto/hall/passwd", "local_file": "../mosquitto/hall/passwd.local"},
-        )
-        if hours is not None:
-            config["queue"] = {"hours": hours}
-    elif role == "kiosk":
-        config.update(http={"host": "127.0.0.1", "port": 8080}, settings=settings, config_public_key=public_key,
-                      follow_url=follow)
-    else:
-        config.update(http={"host": "127.0.0.1", "port": 8081})
-    SCHEMAS[role](**config)  # a configuration the part would refuse is never sent
-    return config
