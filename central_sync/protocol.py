@@ -101,3 +101,51 @@ class ContentPage(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     items: list[ContentItem]
     cursor: int
+
+
+# -- enrolment (central_sync/server/enrolment.py, hall_cli/join.py) ------------------------------
+
+JOIN_CODE_PATTERN = r"^[A-Za-z0-9 -]{1,40}$"
+"""What a join code may look like as typed: letters and digits, grouped by spaces or dashes."""
+NodeRole = Literal["edge", "kiosk", "board"]
+
+
+class EnrolRequest(BaseModel):
+    """``POST /api/v1/enrol``: the one-time code the centre showed for this device."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    code: str = Field(pattern=JOIN_CODE_PATTERN)
+
+
+class BrokerLogin(BaseModel):
+    """One login of a hall's broker: the node id and its password hash in mosquitto's ``$7$`` format."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    user: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")
+    hash: str = Field(pattern=r"^\$7\$[0-9]+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$")
+
+
+class Roster(BaseModel):
+    """``GET /api/v1/sync/roster``: the hall's live broker logins (retired ones absent)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    hall_id: str
+    logins: list[BrokerLogin]
+
+
+class Enrolment(BaseModel):
+    """Everything a Pi needs for its role, answered once for a join code: its part's
+    configuration (a TOML table; paths relative to /etc/service-hall), its broker password,
+    the centre's config signing key, the edge's centre token, and for the edge the hall's
+    broker logins so its broker admits the hall's nodes before the first roster fetch."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    hall_id: str
+    hall_name: str
+    node_id: str
+    role: NodeRole
+    config: dict[str, Any]
+    broker_password: str
+    config_public_key: str
+    centre_token: str | None = None
+    roster: list[BrokerLogin] = Field(default_factory=list)

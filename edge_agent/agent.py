@@ -34,6 +34,7 @@ from .printing.service import PrintService
 from .queue.service import QueueService
 from .registers.service import Registers
 from .retention import Retention
+from .roster import BrokerRoster
 from .services import NAMES, EdgeServices
 from .sync import CentreSync
 
@@ -84,7 +85,7 @@ class EdgeAgent:
         self.components: list[Component] = [c for c in (
             self.nodes, self.alarms, self.buzzer, self.environment, self.aed, self.first_aid, self.printing, self.queue,
             self.complaints, self.disclosures, self.help, self.registers, self.retention, self.bills, self.payments,
-            self.handover, self.ha, self.sync,
+            self.handover, self.ha, self.sync, BrokerRoster.for_config(config),
         ) if c is not None]
         for component in self.components:
             component.attach(bus)

@@ -6,6 +6,7 @@
     hall broker-config      write mosquitto.conf for an edge Pi
     hall resident-qr        write a household's resident QR code (PNG) for the kiosk camera
     hall centre-user        add, list and give halls to the centre's console users
+    hall join URL CODE      make this Pi a device of its hall with the centre's one-time code
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from hall_common.errors import ConfigError
 
-from . import centre_users
+from . import centre_users, join
 
 DEFAULT_DATA = Path("var/hall")
 
@@ -210,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     rq.add_argument("--days", type=float, default=365, help="days the code is valid (default 365)")
     rq.set_defaults(func=cmd_resident_qr)
     centre_users.register(sub)
+    join.add_parser(sub)
     return parser
 
 

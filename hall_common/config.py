@@ -340,6 +340,19 @@ class CentreLink(Section):
         return None if self.token_file is None else read_secret(self.token_file, "centre.token_file")
 
 
+class RosterConfig(Section):
+    """The hall broker's logins, kept by the edge (edge_agent/roster.py): the centre's roster
+    of enrolled nodes plus ``local_file`` (the hall's own tools: ``hall doctor``, Home
+    Assistant, ESPHome nodes), written together to ``password_file``, then mosquitto told to
+    read it again (SIGHUP to the pid in ``pid_file``; on a Pi, where the edge may not signal
+    mosquitto, mosquitto-hall-passwd.path reloads it when the file changes)."""
+
+    password_file: RelPath = Field(description="the broker's password file, rewritten whole (mosquitto.conf's password_file)")
+    local_file: RelPath | None = Field(None, description="logins kept beside the centre's roster (mosquitto_passwd format)")
+    pid_file: RelPath | None = Field(None, description="mosquitto's pid: SIGHUP after each change")
+    every_s: float = Field(60.0, ge=1, le=3600, description="how often the roster is fetched from the centre")
+
+
 class PrinterConfig(Section):
     """One ESC/POS printer of the hall: how to reach it, which model it is, whom it serves.
 
@@ -641,6 +654,7 @@ class EdgeConfig(NodeConfig):
     first_aid: FirstAidConfig = Field(default_factory=FirstAidConfig)
     registers: RegistersConfig = Field(default_factory=RegistersConfig)
     hardware: HardwareConfig = Field(default_factory=HardwareConfig)
+    roster: RosterConfig | None = Field(None, description="keep the broker's logins from the centre's roster (enrolment)")
 
     @field_validator("node_id")
     @classmethod

@@ -214,6 +214,12 @@ def test_answers_that_succeed_match_the_document(centre):
     assert call("getContent", query={"after": 0}).json()["items"][0]["key"] == "a1"
     assert call("getConfigs", query={"after": 0}).json()["items"] == []
 
+    from central_sync.server.enrolment import add_device
+
+    _, code = add_device(centre.store, "h1", "board", "display-01", by="admin")
+    assert call("postEnrol", body={"code": code}).json()["node_id"] == "display-01"
+    assert [r["user"] for r in call("getRoster").json()["logins"]] == ["display-01"]
+
 
 # -- what schemathesis found, each reduced to the request that showed it ----------------------
 

@@ -31,6 +31,7 @@ A, B = "east-a", "west-b"
 MARK = {A: "MARK-EAST-A", B: "MARK-WEST-B"}
 NAMES = {A: "东区甲", B: "西区乙"}
 TRACKING = {A: "1000000000001", B: "2000000000002"}
+DEVICE = {A: "device-east-a", B: "device-west-b"}
 DISCLOSURE = {A: "disc-east-a", B: "disc-west-b", "*": "disc-every-hall"}
 PASSWORD = "role password 1"
 USERS = {"admin": ("admin", []), "manager": ("manager", [A]), "auditor": ("auditor", [])}
@@ -43,6 +44,7 @@ EXEMPT_BLUEPRINTS = {
     "api": "halls' sync API, authenticated by each node's bearer token",
     "payments": "halls' payment API (bearer token) and the provider's signed notifications",
     "sandbox_pay": "the demo centre's stand-in for the payer's phone (not the console)",
+    "enrol_api": "a new Pi's one-time join code, and the hall edge's bearer token for its broker roster",
 }
 """Blueprints that are not the admin console; a new API for halls or devices that
 authenticates by token (not a console login) is added here, with why."""
@@ -96,18 +98,23 @@ CASES: dict[str, tuple[Call, list[Call]]] = {
     "complaints.index": (get(f"/complaints/?hall={A}"), [get(f"/complaints/?hall={B}")]),
     "complaints.detail": (get(f"/complaints/{TRACKING[A]}"), [get(f"/complaints/{TRACKING[B]}")]),
     "handovers.index": (get(f"/handovers/?hall={A}"), [get(f"/handovers/?hall={B}")]),
+    "devices.index": (get(f"/devices/?hall={A}"), [get(f"/devices/?hall={B}")]),
+    "devices.add": (post("/devices/", hall=A, role="kiosk", name="kiosk-09"),
+                    [post("/devices/", hall=B, role="kiosk", name="kiosk-09")]),
+    "devices.new_code": (post(f"/devices/{DEVICE[A]}/code"), [post(f"/devices/{DEVICE[B]}/code")]),
+    "devices.retire": (post(f"/devices/{DEVICE[A]}/retire"), [post(f"/devices/{DEVICE[B]}/retire")]),
     "users.add": (post("/users/", username="new-user", password="new password 1", role="manager", halls=A), []),
     "users.change": (post("/users/spare", role="manager", halls=A), []),
     "users.disable": (post("/users/spare/disable"), []),
     "users.enable": (post("/users/spare/enable"), []),
 }
 
-SHOWS_EVERY_HALL = {"admin.overview", "admin.registers", "configs.index", "content.index", "disclosures.index",
+SHOWS_EVERY_HALL = {"devices.index", "admin.overview", "admin.registers", "configs.index", "content.index", "disclosures.index",
                     "complaints.index", "complaints.stats"}
 """List pages where an admin sees west-b's data: proof that what the manager does not see
 was there to be seen."""
 
-WRITES = ("configs", "config_assignments", "content", "audit_log", "users", "user_halls")
+WRITES = ("configs", "config_assignments", "content", "audit_log", "users", "user_halls", "devices", "join_codes")
 """Tables a refused request must leave as they were."""
 
 
@@ -142,6 +149,8 @@ def plant(store: Any, hall: str) -> None:
     with store.transaction():
         doc.publish(store, body, hall=hall, user="admin", item_id=DISCLOSURE[hall])
     audit.write(store, "admin", "announcement.publish", {"text": mark}, hall=hall)
+    store.execute("INSERT INTO devices (id, hall_id, node_id, role, created_by, created_at) VALUES (?, ?, ?, 'board', 'admin', ?)",
+                  (DEVICE[hall], hall, f"board-{mark.lower()}", now))
 
 
 @pytest.fixture
@@ -320,7 +329,7 @@ def test_old_centre_roles_become_auditors(tmp_path):
         store.execute("INSERT INTO users (username, password_hash, role, created_at) VALUES (?, ?, ?, 0)",
                       (name, _hasher.hash(PASSWORD), role))
     store.execute("INSERT INTO audit_log (ts, username, action, detail) VALUES (0, 'boss', 'config.create', '{}')")
-    assert migrate(store, MIGRATIONS) == ["016_roles"]
+    assert migrate(store, MIGRATIONS)[0] == "016_roles"
     assert {r["username"]: r["role"] for r in store.query("SELECT username, role FROM users")} == {
         "v": "auditor", "s": "auditor", "boss": "admin"}
     assert store.query("SELECT hall_id FROM audit_log") == [{"hall_id": None}]

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from central_sync.protocol import Ack, Batch, ConfigPage, ContentPage, ProblemDetail
+from central_sync.protocol import Ack, Batch, ConfigPage, ContentPage, EnrolRequest, Enrolment, ProblemDetail, Roster
 
 from .residents import ITEMS
 
@@ -165,7 +165,7 @@ _NOTIFICATION = {
 def document() -> dict[str, Any]:
     schemas: dict[str, Any] = {}
     for model in (Batch, Ack, ConfigPage, ContentPage, ProblemDetail, ResidentBills, RoomList, OrderCreated, OrderView,
-                  NotifyAnswer):
+                  NotifyAnswer, EnrolRequest, Enrolment, Roster):
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(schema.pop("$defs", {}))
         schemas[model.__name__] = schema
@@ -286,6 +286,33 @@ def document() -> dict[str, Any]:
                         "200": _ok('{"code": "SUCCESS"}: recorded, or recorded before', "NotifyAnswer"),
                         "400": _ok('{"code": "FAIL", "message": reason}: not believed; nothing changed', "NotifyAnswer"),
                         "404": _ok('{"code": "FAIL"}: unknown provider or order', "NotifyAnswer"),
+                    },
+                }
+            },
+            "/api/v1/enrol": {
+                "post": {
+                    "operationId": "postEnrol",
+                    "summary": "A Pi joins its hall with a one-time join code (hall join); the code is the credential",
+                    "security": [],
+                    "requestBody": {"required": True, "content": _json("EnrolRequest")},
+                    "responses": {
+                        "200": _ok("the Pi's configuration, broker password, signing key (and the edge's token)", "Enrolment"),
+                        "404": _problem("no such join code"),
+                        "409": _problem("a kiosk, and the centre has no kiosk configuration yet"),
+                        "410": _problem("the code was used, has expired, or its device was retired"),
+                        "422": _problem("malformed; the field is named"),
+                        "429": _problem("too many wrong codes from this address"),
+                    },
+                }
+            },
+            "/api/v1/sync/roster": {
+                "get": {
+                    "operationId": "getRoster",
+                    "summary": "The hall's live broker logins (mosquitto $7$ hashes), for its edge's password file",
+                    "responses": {
+                        "200": _ok("every enrolled, not retired node of the hall", "Roster"),
+                        "401": _UNAUTHORISED,
+                        "403": _problem("the credential is not the hall's edge"),
                     },
                 }
             },

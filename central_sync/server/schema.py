@@ -248,4 +248,24 @@ MIGRATIONS: list[Migration] = [
             "UPDATE console_sessions SET role = 'auditor' WHERE role IN ('viewer', 'staff')",
         ],
     ),
+    Migration(
+        "020_enrolment",
+        [
+            # Enrolled devices of each hall (enrolment.py) with the hash of their broker password
+            # in mosquitto's format: the roster the hall's edge writes into its broker's password
+            # file. One live device per name in a hall; a retired one stays for the record.
+            # Join codes are kept as SHA-256 only, each used once; wrong codes are counted per
+            # client address.
+            "CREATE TABLE devices (id TEXT PRIMARY KEY, hall_id TEXT NOT NULL REFERENCES halls(hall_id), node_id TEXT NOT NULL, "
+            "role TEXT NOT NULL, broker_hash TEXT, created_by TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL, "
+            "enrolled_at DOUBLE PRECISION, retired_at DOUBLE PRECISION, retired_by TEXT)",
+            "CREATE UNIQUE INDEX devices_live_name ON devices (hall_id, node_id) WHERE retired_at IS NULL",
+            "CREATE TABLE join_codes (code_hash TEXT PRIMARY KEY, device_id TEXT NOT NULL REFERENCES devices(id), "
+            "created_at DOUBLE PRECISION NOT NULL, expires_at DOUBLE PRECISION NOT NULL, used_at DOUBLE PRECISION, "
+            "used_by TEXT)",
+            "CREATE INDEX join_codes_device ON join_codes (device_id)",
+            "CREATE TABLE enrol_failures (address TEXT NOT NULL, ts DOUBLE PRECISION NOT NULL)",
+            "CREATE INDEX enrol_failures_address ON enrol_failures (address, ts)",
+        ],
+    ),
 ]
