@@ -35,6 +35,7 @@ from .queue.service import QueueService
 from .registers.service import Registers
 from .retention import Retention
 from .services import NAMES, EdgeServices
+from .settings_apply import EdgeSettingsApplier
 from .sync import CentreSync
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,7 @@ class EdgeAgent:
         self.components: list[Component] = [c for c in (
             self.nodes, self.alarms, self.buzzer, self.environment, self.aed, self.first_aid, self.printing, self.queue,
             self.complaints, self.disclosures, self.help, self.registers, self.retention, self.bills, self.payments,
-            self.handover, self.ha, self.sync,
+            self.handover, self.ha, self.sync, EdgeSettingsApplier.for_agent(config, bus, self.queue),
         ) if c is not None]
         for component in self.components:
             component.attach(bus)
