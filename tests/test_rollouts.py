@@ -175,7 +175,7 @@ def test_a_rollout_whose_first_kiosk_rejects_halts_and_names_it(centre, browser)
     assert store.scalar("SELECT count(*) FROM config_assignments WHERE node_id = 'kiosk-01'") == 0
 
 
-def test_a_healthy_rollout_waits_after_stage_one_and_continues(centre):
+def test_a_healthy_rollout_waits_after_stage_one_and_continues(centre, browser):
     mini, app, store, agent, key, admin = centre
     first, _ = kiosk(mini, "kiosk-01", key)
     second, _ = kiosk(mini, "kiosk-02", key)
@@ -193,6 +193,21 @@ def test_a_healthy_rollout_waits_after_stage_one_and_continues(centre):
     wait_for(lambda: status(store) == "done", timeout=30)
     actions = [a["action"] for a in store.query("SELECT action FROM audit_log WHERE action LIKE 'rollout.%' ORDER BY id")]
     assert actions == ["rollout.start", "rollout.passed", "rollout.continue", "rollout.done"]
+
+    central = next(s for s in mini.served if s.app is app)
+    page = browser.new_page(viewport={"width": 1366, "height": 900})
+    page.goto(central.url + "rollouts/")
+    page.fill("#username", "admin")
+    page.fill("#password", "admin password 1")
+    page.click("button[type=submit]")
+    page.goto(central.url + "rollouts/")
+    page.wait_for_selector("form#start")
+    assert "已完成 · done" in page.inner_text("main")
+    out = ROOT / "var" / "screenshots" / "centre"
+    out.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=out / "rollouts.png", full_page=True)
+    page.close()
+    shutil.copy(out / "rollouts.png", ROOT / "docs" / "screens" / "rollouts.png")
 
 
 def test_a_kiosk_of_stage_one_going_offline_halts_the_rollout(centre):
@@ -313,3 +328,112 @@ def test_roles_a_manager_rolls_out_to_own_halls_only_and_an_auditor_only_looks(c
     assert auditor.get("/rollouts/1").status_code == 200
     assert auditor.post("/rollouts/1/abort", data={"csrf_token": csrf(auditor)}).status_code == 403
     assert status(store) in ("waiting", "passed")
+
+
+# -- the gate on SQLite and PostgreSQL, as several workers judge it ----------------------------
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def gate_store(request, tmp_path):
+    import json
+
+    from central_sync.server import credentials
+    from central_sync.server.schema import MIGRATIONS
+    from central_sync.store import Store, migrate
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path}/central.db"
+    else:
+        url = request.getfixturevalue("pg_server").create_database(f"t_{uuid.uuid4().hex[:12]}")
+    s = Store.connect(url)
+    migrate(s, MIGRATIONS)
+    credentials.register_hall(s, "h1", "幸福里")
+    for node in ("kiosk-01", "kiosk-02", "kiosk-03"):
+        s.execute("INSERT INTO hall_nodes (hall_id, node_id, kind, sw, node_ts) VALUES ('h1', ?, 'kiosk', '0', 0)", (node,))
+    s.execute("INSERT INTO configs (version, body, note, created_by, created_at) VALUES (1, ?, 'v1', 'admin', 0)",
+              (json.dumps(SETTINGS, ensure_ascii=False),))
+    yield s, url
+    s.close()
+
+
+def report(store, node: str, kind: str, **body) -> None:
+    from central_sync.protocol import Batch
+    from central_sync.server.ingest import NodeIdentity, apply_batch
+
+    rec = {"id": str(uuid.uuid4()), "kind": kind, "node": "edge", "ts": time.time(), "body": {"node": node, **body}}
+    apply_batch(store, NodeIdentity("h1", "edge"), Batch.model_validate({"hall_id": "h1", "sent_at": time.time(), "records": [rec]}))
+
+
+def test_the_gate_judged_by_several_workers_decides_once(gate_store):
+    import threading
+
+    from central_sync.server import rollout_gate as gate
+    from central_sync.store import Store
+
+    store, url = gate_store
+    publisher = gate.Publisher(Ed25519PrivateKey.generate(), 30)
+    rid = gate.start(store, publisher, version=1, target="kiosk", halls=["h1"], stages=gate.parse_stages("kiosk-01\n50%"),
+                     gate_minutes=0, auto_continue=False, user="admin")
+    report(store, "kiosk-01", "config_report", version=1, status="applied", reason="")
+    assert gate.load(store, rid)["status"] == "passed"  # judged as the report came in
+
+    outcomes: list[str] = []
+
+    def worker() -> None:
+        s = Store.connect(url)
+        try:
+            gate.proceed(s, publisher, rid, user="admin")
+            outcomes.append("published")
+        except gate.RolloutError:
+            outcomes.append("refused")
+        finally:
+            s.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["published", "refused", "refused", "refused"]
+    second = [n["node_id"] for n in gate.stage_nodes(store, rid, 1)]
+    assert len(second) == 2 and "kiosk-01" not in second  # 50% of three, of those left
+    assert store.scalar("SELECT count(*) FROM config_assignments") == 3
+
+    report(store, second[1], "node_state", state="lost", session=1)
+    r = gate.load(store, rid)
+    assert r["status"] == "halted" and r["halted_node"] == second[1] and "offline (lost)" in r["halted_reason"]
+    report(store, second[0], "config_report", version=0, status="rejected", reason="1: expired")
+    assert gate.judge(store, rid)["halted_node"] == second[1]  # halted once, by the first cause
+    assert store.scalar("SELECT count(*) FROM audit_log WHERE action = 'rollout.halt'") == 1
+    with pytest.raises(gate.RolloutError):
+        gate.proceed(store, publisher, rid, user="admin")
+    gate.abort(store, rid, user="admin")
+    assert gate.load(store, rid)["status"] == "aborted"
+
+
+def test_a_node_that_never_reports_halts_the_rollout_once_its_time_is_up(gate_store):
+    from central_sync.server import rollout_gate as gate
+
+    store, _ = gate_store
+    publisher = gate.Publisher(Ed25519PrivateKey.generate(), 30)
+    t0 = 1_000_000.0
+    rid = gate.start(store, publisher, version=1, target="kiosk", halls=["h1"], stages=gate.parse_stages("kiosk-03"),
+                     gate_minutes=5, auto_continue=True, user="admin", now=t0)
+    assert gate.judge(store, rid, now=t0 + 14 * 60)["status"] == "waiting"
+    r = gate.judge(store, rid, now=t0 + gate.REPORT_WITHIN_MIN * 60)
+    assert r["status"] == "halted" and r["halted_node"] == "kiosk-03" and "within 15 min" in r["halted_reason"]
+
+
+def test_a_rollout_chosen_to_continue_by_itself_goes_on_when_its_gate_passes(gate_store):
+    from central_sync.server import rollout_gate as gate
+
+    store, _ = gate_store
+    publisher = gate.Publisher(Ed25519PrivateKey.generate(), 30)
+    rid = gate.start(store, publisher, version=1, target="kiosk", halls=["h1"], stages=gate.parse_stages("kiosk-01"),
+                     gate_minutes=0, auto_continue=True, user="admin")
+    report(store, "kiosk-01", "config_report", version=1, status="applied", reason="")
+    # Outside a request there is no key to sign with: passed, continued by the next judge that has it.
+    assert gate.load(store, rid)["status"] == "passed"
+    r = gate.judge(store, rid, publisher=publisher)
+    assert r["status"] == "waiting" and r["stage"] == 1
+    assert {n["node_id"] for n in gate.stage_nodes(store, rid, 1)} == {"kiosk-02", "kiosk-03"}

@@ -248,9 +248,13 @@ def verdict(store: Store, r: dict[str, Any], now: float) -> tuple[str, dict[str,
 
 def judge(store: Store, rid: int, *, now: float | None = None, publisher: Publisher | None = None) -> dict[str, Any] | None:
     """Judge one rollout's gate if it is waiting, and act: halt, pass, continue (when it
-    continues by itself and ``publisher`` is given) or finish. The rollout as it is now."""
+    continues by itself and ``publisher`` is given, also one that passed earlier without a
+    key at hand) or finish. The rollout as it is now."""
     now = time.time() if now is None else now
     r = load(store, rid)
+    if r is not None and r["status"] == "passed" and r["auto_continue"] and publisher is not None:
+        _continue_by_itself(store, publisher, rid, now)
+        return load(store, rid)
     if r is None or r["status"] != "waiting":
         return r
     decision, node, reason = verdict(store, r, now)
@@ -269,17 +273,23 @@ def judge(store: Store, rid: int, *, now: float | None = None, publisher: Publis
                              (status, now, rid, r["stage"])).rowcount == 1:
                 audit(store, "system", f"rollout.{status}", {"rollout": rid, "stage": r["stage"] + 1}, now)
         if not last and r["auto_continue"] and publisher is not None:
-            try:
-                proceed(store, publisher, rid, user="system", now=now)
-            except RolloutError:
-                pass  # another worker continued it first
+            _continue_by_itself(store, publisher, rid, now)
     return load(store, rid)
+
+
+def _continue_by_itself(store: Store, publisher: Publisher, rid: int, now: float) -> None:
+    try:
+        proceed(store, publisher, rid, user="system", now=now)
+    except RolloutError:
+        pass  # another worker continued it first
 
 
 def judge_waiting(store: Store, *, hall: str | None = None, now: float | None = None,
                   publisher: Publisher | None = None) -> int:
-    """Judge every waiting rollout (that reaches ``hall``, if given); how many were judged."""
-    rows = store.query("SELECT id, halls FROM rollouts WHERE status = 'waiting' ORDER BY id")
+    """Judge every waiting rollout, and every passed one that continues by itself (that
+    reaches ``hall``, if given); how many were judged."""
+    rows = store.query("SELECT id, halls FROM rollouts WHERE status = 'waiting' "
+                       "OR (status = 'passed' AND auto_continue = 1) ORDER BY id")
     ids = [r["id"] for r in rows if hall is None or hall in json.loads(r["halls"])]
     for rid in ids:
         judge(store, rid, now=now, publisher=publisher)
