@@ -232,8 +232,9 @@ def ticket(agent, service: str, priority: bool):
     return agent.queue.answer("ticket", "kiosk-01", {"request": str(uuid.uuid4()), "service": service, "priority": priority})
 
 
-def test_edge_settings_rolled_out_change_what_the_queue_accepts(centre):
+def test_edge_settings_rolled_out_change_what_the_queue_accepts(centre, browser):
     mini, app, store, agent, key, admin = centre
+    kapp, _ = kiosk(mini, "kiosk-01", key)
     wait_for(lambda: known(store, "edge"), timeout=20)
     assert ticket(agent, "procedures", True)["priority"] is True
     r = save_settings(admin, "edge", {"services": [{"id": "procedures", "priority_allowed": False}], "priority_per_normal": 1},
@@ -247,6 +248,17 @@ def test_edge_settings_rolled_out_change_what_the_queue_accepts(centre):
     assert refused.value.code == "no_priority"
     assert ticket(agent, "procedures", False)["priority"] is False and ticket(agent, "consult", True)["priority"] is True
     assert agent.queue.engine.config.priority_per_normal == 1
+    # At the kiosk, a resident asking for priority there is told so, in words.
+    served = Served(kapp)
+    mini.served.append(served)
+    wait_for(lambda: kapp.extensions["hall_status"].queue is not None)
+    page = browser.new_page(viewport={"width": 1080, "height": 1920})
+    page.goto(served.url + "queue/")
+    page.click("label.toggle:has-text('需要：老年人')")
+    page.click("button.service:has-text('手续办理')")
+    page.wait_for_selector(".result.bad")
+    assert "该业务不设优先号" in page.inner_text(".result.bad")
+    page.close()
     wait_for(lambda: status(store) == "passed", timeout=30)  # its report reached the centre
 
     # Signed by another key, or for another node: refused, the settings in force stay.
