@@ -449,3 +449,34 @@ def test_a_rollout_chosen_to_continue_by_itself_goes_on_when_its_gate_passes(gat
     r = gate.judge(store, rid, publisher=publisher)
     assert r["status"] == "waiting" and r["stage"] == 1
     assert {n["node_id"] for n in gate.stage_nodes(store, rid, 1)} == {"kiosk-02", "kiosk-03"}
+
+
+def test_each_workers_tick_continues_a_rollout_nobody_watches(tmp_path):
+    """A rollout that continues by itself passed while its report came in without the key
+    at hand; no page is viewed: the worker's tick publishes the next stage."""
+    import json
+
+    import central_sync.server
+    from central_sync.server import credentials
+    from central_sync.server import rollout_gate as gate
+    from central_sync.store import Store
+    from hall_common.config import CentralConfig
+
+    url = f"sqlite:///{tmp_path}/central.db"
+    cfg = CentralConfig(data_dir=tmp_path / "central", database_url=url, http={"port": 1}, demo=True)
+    app = central_sync.server.create_app(cfg, {"ROLLOUT_TICK_S": 0.05, "RETENTION_THREAD": False})
+    store = Store.connect(url)
+    try:
+        credentials.register_hall(store, "h1", "幸福里")
+        for node in ("kiosk-01", "kiosk-02"):
+            store.execute("INSERT INTO hall_nodes (hall_id, node_id, kind, sw, node_ts) VALUES ('h1', ?, 'kiosk', '0', 0)",
+                          (node,))
+        store.execute("INSERT INTO configs (version, body, note, created_by, created_at) VALUES (1, ?, 'v1', 'admin', 0)",
+                      (json.dumps(SETTINGS, ensure_ascii=False),))
+        rid = gate.start(store, gate.Publisher.of(app), version=1, target="kiosk", halls=["h1"],
+                         stages=gate.parse_stages("kiosk-01"), gate_minutes=0, auto_continue=True, user="admin")
+        report(store, "kiosk-01", "config_report", version=1, status="applied", reason="")
+        wait_for(lambda: gate.load(store, rid)["stage"] == 1, timeout=20)
+        assert store.scalar("SELECT published_by FROM config_assignments WHERE node_id = 'kiosk-02'") == "system"
+    finally:
+        store.close()
