@@ -27,6 +27,7 @@ from .gpio import pin_factory
 from .ha_discovery import HaDiscovery
 from .handover import Handover
 from .help_requests import HelpRequests
+from .managed import managed_components
 from .metrics import EdgeMetrics
 from .nodes import Nodes
 from .payments import PaymentDesk
@@ -34,7 +35,6 @@ from .printing.service import PrintService
 from .queue.service import QueueService
 from .registers.service import Registers
 from .retention import Retention
-from .roster import BrokerRoster
 from .services import NAMES, EdgeServices
 from .sync import CentreSync
 
@@ -85,7 +85,7 @@ class EdgeAgent:
         self.components: list[Component] = [c for c in (
             self.nodes, self.alarms, self.buzzer, self.environment, self.aed, self.first_aid, self.printing, self.queue,
             self.complaints, self.disclosures, self.help, self.registers, self.retention, self.bills, self.payments,
-            self.handover, self.ha, self.sync, BrokerRoster.for_config(config),
+            self.handover, self.ha, self.sync, *managed_components(config, bus, self.queue),
         ) if c is not None]
         for component in self.components:
             component.attach(bus)

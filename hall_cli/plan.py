@@ -218,6 +218,7 @@ def prepare(data_dir: Path, plan: HallPlan, *, base_port: int, host: str = "127.
                     "expected_interval_s": 30.0} for n in aed_nodes)],
         aed={"node": plan.aed_node or None, "location": "服务大厅入口"},
         hardware={"gpio": "mock", "buzzer_pin": 18},
+        config_public_key=public_key_b64(signing_key),  # edge settings from the centre (docs/rollouts.md)
     )
     layout.processes.append(Process("edge", [py, "-m", "edge_agent", "--config", str(edge_conf)], edge_port))
     layout.urls["staff console"] = f"http://{host}:{edge_port}/"
@@ -238,7 +239,7 @@ def prepare(data_dir: Path, plan: HallPlan, *, base_port: int, host: str = "127.
         layout.urls[f"kiosk {node}"] = f"http://{host}:{port}/"
     for i, node in enumerate(plan.displays):
         port = base_port + 20 + i
-        conf = node_config(node, http={"host": host, "port": port})
+        conf = node_config(node, http={"host": host, "port": port}, config_public_key=public_key_b64(signing_key))
         layout.processes.append(Process(node, [py, "-m", "hall_display", "--config", str(conf)], port))
         layout.urls[f"board {node}"] = f"http://{host}:{port}/"
     # The ESPHome node simulators, each with an HTTP control (a page, or curl) to change

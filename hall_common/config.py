@@ -326,6 +326,7 @@ class DisplayConfig(NodeConfig):
     voice_en: bool = Field(False, description="also call in English after Mandarin")
     announcement: str = Field("", max_length=200, description="scrolling line when the centre has published none")
     timezone: TimeZone = Field("Asia/Shanghai", description="the clock on the board")
+    config_public_key: str | None = Field(None, description="the centre's key for signed board settings (base64)")
 
 
 class CentreLink(Section):
@@ -417,6 +418,7 @@ class ServiceConfig(Section):
     prefix: str = Field(pattern=r"^[A-Z]{1,2}$")
     first: int = Field(1, ge=0, le=9998)
     last: int = Field(999, ge=1, le=9999)
+    priority_allowed: bool = Field(True, description="the kiosk offers a priority ticket (elderly, disabled, pregnant) for it")
 
     @model_validator(mode="after")
     def _range(self) -> "ServiceConfig":
@@ -655,6 +657,7 @@ class EdgeConfig(NodeConfig):
     registers: RegistersConfig = Field(default_factory=RegistersConfig)
     hardware: HardwareConfig = Field(default_factory=HardwareConfig)
     roster: RosterConfig | None = Field(None, description="keep the broker's logins from the centre's roster (enrolment)")
+    config_public_key: str | None = Field(None, description="the centre's key for signed edge settings (base64)")
 
     @field_validator("node_id")
     @classmethod
@@ -778,6 +781,40 @@ class CentralConfig(PartConfig):
         if self.database_url.startswith("sqlite:///"):
             return Path(self.database_url.removeprefix("sqlite:///"))
         return None
+
+
+class EdgeServiceSettings(Section):
+    """One queue service's settings the centre may change (the service itself is the hall's)."""
+
+    id: Id
+    priority_allowed: bool = True
+
+
+class EdgeSettings(Section):
+    """What the centre may push to a hall's edge, signed like kiosk settings
+    (``edge_agent/settings_apply.py``): the queue's priority rule, its opening hours and
+    which services take priority tickets. Left out (None, empty): the hall's own value."""
+
+    services: list[EdgeServiceSettings] = Field(default_factory=list, max_length=40)
+    priority_per_normal: int | None = Field(None, ge=0, le=10, description="priority tickets called at most in a row")
+    hours: HoursConfig | None = Field(None, description="the queue's opening hours")
+
+    @field_validator("services")
+    @classmethod
+    def _once(cls, value: list[EdgeServiceSettings]) -> list[EdgeServiceSettings]:
+        ids = [s.id for s in value]
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        if twice:
+            raise ValueError(f"service id {twice[0]!r} is listed twice")
+        return value
+
+
+class BoardSettings(Section):
+    """What the centre may push to a hall's now-serving board (``hall_display/settings_apply.py``)."""
+
+    voice: bool = Field(True, description="chime and a spoken call for every number called")
+    voice_en: bool = Field(False, description="also call in English after Mandarin")
+    announcement: str = Field("", max_length=200, description="scrolling line when the centre has published none")
 
 
 C = TypeVar("C", bound=PartConfig)

@@ -19,6 +19,10 @@ def main(argv: list[str] | None = None) -> None:
     voice = Voice(config.data_dir / "voice") if config.voice else None
     board = BoardState(voice=voice, english=config.voice_en, announcement=config.announcement)
     board.follow(bus)
+    if config.config_public_key:
+        from .settings_apply import BoardSettingsApplier
+
+        BoardSettingsApplier(bus, board, config)
     app = create_app(config, board)
     bus.start()
     serve(app, config.http, on_stop=bus.close)

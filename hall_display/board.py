@@ -58,6 +58,8 @@ class BoardState:
 
     def __init__(self, *, voice: Voice | None = None, english: bool = False, announcement: str = "") -> None:
         self.voice, self.english, self.default_announcement = voice, english, announcement
+        self.speak = True
+        """False: calls are shown, not spoken (the centre's board settings turned the voice off)."""
         self._cond = threading.Condition()
         self._state: QueueState | None = None
         self._announcement = ""
@@ -85,7 +87,7 @@ class BoardState:
     def _on_called(self, msg: BusMessage) -> None:
         call: QueueCalled = msg.payload
         keys = []
-        if self.voice is not None:
+        if self.voice is not None and self.speak:
             keys.append(self.voice.register(phrase_zh(call.ticket, call.counter_name), "zh"))
             if self.english:
                 keys.append(self.voice.register(phrase_en(call.ticket, call.counter_name), "en"))
@@ -102,6 +104,12 @@ class BoardState:
     def _on_announcement(self, msg: BusMessage) -> None:
         with self._cond:
             self._announcement = msg.payload.text
+            self._bump_locked()
+
+    def reconfigure(self, *, speak: bool, english: bool, announcement: str) -> None:
+        """New settings from the centre, shown at once (every page gets a new state)."""
+        with self._cond:
+            self.speak, self.english, self.default_announcement = speak, english, announcement
             self._bump_locked()
 
     def _bump(self) -> None:

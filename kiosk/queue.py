@@ -57,7 +57,7 @@ def take():
         code = refusal(exc, doing="ticket request")
         if code is None or code == "closed":  # no answer, or the hall closed: the screen that says so
             return go(url_for("home.service", key="queue"))
-        session["queue_error"] = "full" if code == "full" else "unavailable"
+        session["queue_error"] = code if code in ("full", "no_priority") else "unavailable"
         return go(url_for("queue.choose"))
     session.pop("queue_request", None)
     follow = _follow_url(ticket["id"])

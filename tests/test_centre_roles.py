@@ -31,6 +31,7 @@ A, B = "east-a", "west-b"
 MARK = {A: "MARK-EAST-A", B: "MARK-WEST-B"}
 NAMES = {A: "东区甲", B: "西区乙"}
 TRACKING = {A: "1000000000001", B: "2000000000002"}
+ROLLOUT = {A: 101, B: 102}
 DEVICE = {A: "device-east-a", B: "device-west-b"}
 DISCLOSURE = {A: "disc-east-a", B: "disc-west-b", "*": "disc-every-hall"}
 PASSWORD = "role password 1"
@@ -103,18 +104,25 @@ CASES: dict[str, tuple[Call, list[Call]]] = {
                     [post("/devices/", hall=B, role="kiosk", name="kiosk-09")]),
     "devices.new_code": (post(f"/devices/{DEVICE[A]}/code"), [post(f"/devices/{DEVICE[B]}/code")]),
     "devices.retire": (post(f"/devices/{DEVICE[A]}/retire"), [post(f"/devices/{DEVICE[B]}/retire")]),
+    "rollouts.start": (post("/rollouts/", version="1", halls=A, stages=f"kiosk-{A}", gate_minutes="30"),
+                       [post("/rollouts/", version="1", halls=B, stages=f"kiosk-{B}", gate_minutes="30")]),
+    "rollouts.show": (get(f"/rollouts/{ROLLOUT[A]}"), [get(f"/rollouts/{ROLLOUT[B]}")]),
+    "rollouts.proceed": (post(f"/rollouts/{ROLLOUT[A]}/continue"), [post(f"/rollouts/{ROLLOUT[B]}/continue")]),
+    "rollouts.stop": (post(f"/rollouts/{ROLLOUT[A]}/abort"), [post(f"/rollouts/{ROLLOUT[B]}/abort")]),
+    "rollouts.save_settings": (post("/rollouts/settings", target="board", settings="voice = false\n"), []),  # the library
     "users.add": (post("/users/", username="new-user", password="new password 1", role="manager", halls=A), []),
     "users.change": (post("/users/spare", role="manager", halls=A), []),
     "users.disable": (post("/users/spare/disable"), []),
     "users.enable": (post("/users/spare/enable"), []),
 }
 
-SHOWS_EVERY_HALL = {"devices.index", "admin.overview", "admin.registers", "configs.index", "content.index", "disclosures.index",
+SHOWS_EVERY_HALL = {"rollouts.index", "devices.index", "admin.overview", "admin.registers", "configs.index", "content.index", "disclosures.index",
                     "complaints.index", "complaints.stats"}
 """List pages where an admin sees west-b's data: proof that what the manager does not see
 was there to be seen."""
 
-WRITES = ("configs", "config_assignments", "content", "audit_log", "users", "user_halls", "devices", "join_codes")
+WRITES = ("configs", "config_assignments", "content", "audit_log", "users", "user_halls", "devices", "join_codes", "rollouts",
+          "rollout_nodes")
 """Tables a refused request must leave as they were."""
 
 
@@ -151,6 +159,10 @@ def plant(store: Any, hall: str) -> None:
     audit.write(store, "admin", "announcement.publish", {"text": mark}, hall=hall)
     store.execute("INSERT INTO devices (id, hall_id, node_id, role, created_by, created_at) VALUES (?, ?, ?, 'board', 'admin', ?)",
                   (DEVICE[hall], hall, f"board-{mark.lower()}", now))
+    store.execute("INSERT INTO rollouts (id, version, target, halls, stages, gate_minutes, status, stage, halted_hall, "
+                  "halted_node, halted_reason, created_by, created_at, updated_at) "
+                  "VALUES (?, 1, 'kiosk', ?, '[{\"rest\": true}]', 30, 'halted', 0, ?, ?, ?, 'admin', ?, ?)",
+                  (ROLLOUT[hall], json.dumps([hall]), hall, f"kiosk-{hall}", f"rejected {mark}", now, now))
 
 
 @pytest.fixture

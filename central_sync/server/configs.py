@@ -48,8 +48,9 @@ def index():
 def _page(draft: str | None):
     """The configuration page; ``draft`` is what the editor shows (the text that failed, after an error)."""
     store = get_store()
-    configs = store.query("SELECT version, note, created_by, created_at FROM configs ORDER BY version DESC LIMIT 20")
-    latest = store.query("SELECT body FROM configs ORDER BY version DESC LIMIT 1")
+    configs = store.query("SELECT version, note, created_by, created_at FROM configs WHERE target = 'kiosk' "
+                          "ORDER BY version DESC LIMIT 20")
+    latest = store.query("SELECT body FROM configs WHERE target = 'kiosk' ORDER BY version DESC LIMIT 1")
     mine, mine_args = access.hall_clause("n.hall_id")
     kiosks = store.query(
         "SELECT n.hall_id, n.node_id, n.sw, "
@@ -102,9 +103,9 @@ def publish(version: int):
     "all" is all of their halls), optionally only a list of kiosks or a percentage of them
     first. Kiosks that already have it are skipped."""
     store = get_store()
-    rows = store.query("SELECT body FROM configs WHERE version = ?", (version,))
+    rows = store.query("SELECT body FROM configs WHERE version = ? AND target = 'kiosk'", (version,))
     if not rows:
-        abort(404)
+        abort(404)  # edge and board settings go out by a rollout (rollouts.py)
     body = _body(rows[0])
     hall = request.form.get("hall", "*")
     if hall != "*":

@@ -20,7 +20,7 @@ from typing import Callable
 from central_sync.protocol import Ack, Batch, Record
 from central_sync.store import Store
 
-from . import complaint_projection, register_projection, retention
+from . import complaint_projection, register_projection, retention, rollout_gate
 from .refusal import Refused
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,8 @@ def apply_batch(store: Store, who: NodeIdentity, batch: Batch, *, now: float | N
                 # Rolls back this batch's inserts too: nothing of it stays.
                 raise IngestError("id_taken", 409, f"record {foreign[0]} belongs to another hall")
         store.execute("UPDATE halls SET last_sync = ? WHERE hall_id = ?", (received, who.hall_id))
+        if any(r.kind in GATE_KINDS and str(r.id) in inserted for r in batch.records):
+            _judge_rollouts(store, who.hall_id, received)
     return Ack(applied=[i for i in ids if str(i) in inserted], duplicates=old, received_at=received)
 
 
@@ -125,12 +127,43 @@ def _erasure(store: Store, hall_id: str, r: Record, received: float) -> None:
     retention.erase_requested(store, hall_id, r.body, now=received)
 
 
+def _node_state(store: Store, hall_id: str, r: Record, received: float) -> None:
+    """A kiosk or board came or went, as the hall's edge saw it (rollouts' health gate)."""
+    rollout_gate.project_presence(store, hall_id, str(r.body.get("node", r.node)), str(r.body.get("state", ""))[:16],
+                                  r.ts, received)
+
+
+GATE_KINDS = frozenset({"config_report", "node_state"})
+"""Kinds after which a waiting rollout of the hall is judged again, in the batch's transaction."""
+
+
+def _judge_rollouts(store: Store, hall_id: str, received: float) -> None:
+    """Judge the hall's waiting rollouts again, in a savepoint: a judging that fails is
+    logged and left to the next tick or page view, never a reason to refuse the batch."""
+    store.execute("SAVEPOINT rollouts")
+    try:
+        rollout_gate.judge_waiting(store, hall=hall_id, now=received, publisher=_publisher())
+    except Exception:
+        store.execute("ROLLBACK TO SAVEPOINT rollouts")
+        log.exception("rollouts of %s not judged after its batch", hall_id)
+    store.execute("RELEASE SAVEPOINT rollouts")
+
+
+def _publisher() -> rollout_gate.Publisher | None:
+    """The centre's signing key while a request is being served (a rollout that continues
+    by itself publishes its next stage); None outside one (judged, not continued)."""
+    from flask import current_app, has_app_context
+
+    return rollout_gate.Publisher.of(current_app) if has_app_context() and "config_key" in current_app.extensions else None
+
+
 PROJECTIONS: dict[str, Callable[[Store, str, Record, float], None]] = {
     "config_report": _config_report,
     "node_birth": _node_birth,
     "erasure": _erasure,
     **complaint_projection.PROJECTIONS,
     **register_projection.PROJECTIONS,
+    "node_state": _node_state,
 }
 """Kinds that also update a table of their own, in the transaction that first stores them
 (so exactly once, like the record itself)."""

@@ -249,6 +249,43 @@ MIGRATIONS: list[Migration] = [
         ],
     ),
     Migration(
+        "017_rollouts",
+        [
+            # Which part a configuration version is for (kiosk, edge or board settings): one
+            # sequence of versions for all, so every node sees its versions grow.
+            "ALTER TABLE configs ADD COLUMN target TEXT NOT NULL DEFAULT 'kiosk'",
+            # Staged rollouts (rollout_gate.py): the stages as JSON, the current one, its gate;
+            # a halted rollout names the node and the reason. Judged from the tables alone, so
+            # any worker can judge, continue or abort.
+            "CREATE TABLE rollouts (id INTEGER PRIMARY KEY AUTOINCREMENT, version INTEGER NOT NULL, target TEXT NOT NULL, "
+            "halls TEXT NOT NULL, stages TEXT NOT NULL, gate_minutes DOUBLE PRECISION NOT NULL, "
+            "auto_continue INTEGER NOT NULL DEFAULT 0, status TEXT NOT NULL, stage INTEGER NOT NULL, "
+            "stage_started_at DOUBLE PRECISION, halted_hall TEXT, halted_node TEXT, halted_reason TEXT, "
+            "created_by TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION NOT NULL)",
+            "CREATE INDEX rollouts_status ON rollouts (status)",
+            "CREATE TABLE rollout_nodes (rollout_id INTEGER NOT NULL REFERENCES rollouts(id), stage INTEGER NOT NULL, "
+            "hall_id TEXT NOT NULL, node_id TEXT NOT NULL, published_at DOUBLE PRECISION NOT NULL, "
+            "PRIMARY KEY (rollout_id, hall_id, node_id))",
+            # Whether a hall's kiosk or board is connected, from the edge's view of its $state.
+            "CREATE TABLE node_presence (hall_id TEXT NOT NULL, node_id TEXT NOT NULL, state TEXT NOT NULL, "
+            "node_ts DOUBLE PRECISION NOT NULL, received_at DOUBLE PRECISION NOT NULL, PRIMARY KEY (hall_id, node_id))",
+        ],
+        [
+            "ALTER TABLE configs ADD COLUMN target TEXT NOT NULL DEFAULT 'kiosk'",
+            "CREATE TABLE rollouts (id BIGSERIAL PRIMARY KEY, version BIGINT NOT NULL, target TEXT NOT NULL, "
+            "halls TEXT NOT NULL, stages TEXT NOT NULL, gate_minutes DOUBLE PRECISION NOT NULL, "
+            "auto_continue INTEGER NOT NULL DEFAULT 0, status TEXT NOT NULL, stage INTEGER NOT NULL, "
+            "stage_started_at DOUBLE PRECISION, halted_hall TEXT, halted_node TEXT, halted_reason TEXT, "
+            "created_by TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION NOT NULL)",
+            "CREATE INDEX rollouts_status ON rollouts (status)",
+            "CREATE TABLE rollout_nodes (rollout_id BIGINT NOT NULL REFERENCES rollouts(id), stage INTEGER NOT NULL, "
+            "hall_id TEXT NOT NULL, node_id TEXT NOT NULL, published_at DOUBLE PRECISION NOT NULL, "
+            "PRIMARY KEY (rollout_id, hall_id, node_id))",
+            "CREATE TABLE node_presence (hall_id TEXT NOT NULL, node_id TEXT NOT NULL, state TEXT NOT NULL, "
+            "node_ts DOUBLE PRECISION NOT NULL, received_at DOUBLE PRECISION NOT NULL, PRIMARY KEY (hall_id, node_id))",
+        ],
+    ),
+    Migration(
         "020_enrolment",
         [
             # Enrolled devices of each hall (enrolment.py) with the hash of their broker password

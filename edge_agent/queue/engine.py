@@ -121,14 +121,21 @@ class QueueEngine:
         """``record(db, kind, body, node, record_id)`` is called inside the transaction that
         issues a ticket (kind ``ticket``) or closes a service day (``queue_daily``, the day's
         totals): the edge puts them in its outbox for the centre there, so both or neither."""
-        self.db, self.config, self.clock, self._record, self.hall_id = db, config, clock, record, hall_id
-        self.services: dict[str, ServiceConfig] = {s.id: s for s in config.services}
-        self.counters: dict[str, CounterConfig] = {c.id: c for c in config.counters}
-        self._by_prefix: dict[str, str] = {s.prefix: s.id for s in config.services}
+        self.db, self.clock, self._record, self.hall_id = db, clock, record, hall_id
         self._lock = threading.RLock()
+        self.reconfigure(config)
         with self._lock, immediate(self.db):
             for c in config.counters:
                 self.db.execute("INSERT OR IGNORE INTO queue_counters (counter, open, ticket) VALUES (?, 1, NULL)", [c.id])
+
+    def reconfigure(self, config: QueueConfig) -> None:
+        """Run ``config`` from now on (signed settings from the centre change the priority
+        rule, the hours, which services take priority tickets); tickets already issued stay."""
+        with self._lock:
+            self.config = config
+            self.services: dict[str, ServiceConfig] = {s.id: s for s in config.services}
+            self.counters: dict[str, CounterConfig] = {c.id: c for c in config.counters}
+            self._by_prefix: dict[str, str] = {s.prefix: s.id for s in config.services}
 
     # -- the day ------------------------------------------------------------------------------
 
@@ -173,6 +180,8 @@ class QueueEngine:
                 raise RequestFailed("closed", "the hall is closed: tickets are given during opening hours")
             day = self._roll(now)
             svc = self.services[service]
+            if priority and not svc.priority_allowed:
+                raise RequestFailed("no_priority", f"{service} gives no priority tickets")
             self.db.execute("INSERT OR IGNORE INTO queue_numbers (day, service, last) VALUES (?, ?, ?)",
                             [day, service, svc.first - 1])
             last = self.db.execute("SELECT last FROM queue_numbers WHERE day = ? AND service = ?",
