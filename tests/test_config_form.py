@@ -9,6 +9,7 @@ new, higher version with the old content, which the kiosk applies."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import urllib.request
@@ -36,6 +37,16 @@ SERVICES = [
     {"id": "repair", "name_zh": "报事报修", "name_en": "Repairs", "prefix": "D", "first": 100, "last": 499},
 ]
 WITH_SERVICES = {**SETTINGS, "services": SERVICES}
+
+
+def to_docs(*names: str) -> None:
+    """docs/kiosk-settings.md shows these screenshots: taken anew with UPDATE_DOC_SCREENS=1
+    (as tests/test_kiosk_pages.py does), else the committed ones stay and must be named."""
+    docs = ROOT / "docs" / "screens"
+    for name in names:
+        if os.environ.get("UPDATE_DOC_SCREENS"):
+            shutil.copy(SHOTS / name, docs / name)
+        assert (docs / name).exists() and f"screens/{name}" in (ROOT / "docs" / "kiosk-settings.md").read_text(encoding="utf-8")
 
 
 def kiosk_page(kiosk, path: str = "") -> str:
@@ -158,6 +169,8 @@ def test_edit_preview_publish_then_roll_back_reaches_the_kiosk(chain, browser):
     assert versions(store) == 2
     wait_for(lambda: "产权手续办理" in kiosk_page(kiosk), timeout=20)
     wait_for(lambda: (report(store) or {}).get("version") == 2, timeout=20)
+    choose = kiosk_page(kiosk, "queue/")  # the edge's live services, named as configured, only those offered
+    assert "产权手续办理" in choose and "证明开具" in choose and "费用缴纳" not in choose
     shown = browser.new_page(viewport={"width": 1920, "height": 1080})
     shown.goto(kiosk.url)
     assert "产权手续办理" in shown.inner_text(".tile-queue")
@@ -183,9 +196,7 @@ def test_edit_preview_publish_then_roll_back_reaches_the_kiosk(chain, browser):
     actions = [r["action"] for r in store.query("SELECT action FROM audit_log ORDER BY id")]
     assert "config.rollback" in actions
     page.close()
-    docs = ROOT / "docs" / "screens"
-    for name in ("config-preview.png", "config-diff.png"):
-        shutil.copy(SHOTS / name, docs / name)
+    to_docs("config-preview.png", "config-diff.png", "config-versions.png")
 
 
 def test_bad_values_are_refused_in_the_form_with_the_field_named(chain, browser):
@@ -210,6 +221,7 @@ def test_bad_values_are_refused_in_the_form_with_the_field_named(chain, browser)
     assert page.input_value("[name='services.2.first']") == "600"
     page.screenshot(path=SHOTS / "config-form-refused.png", full_page=True)
     page.close()
+    to_docs("config-form-refused.png")
     assert versions(store) == 1
 
 
@@ -267,3 +279,46 @@ def test_roles_and_halls(chain):
     set_fields(data, {"csrf_token": token, "publish": "kiosk-01"})
     assert mgr.post("/configs/form", data=data).status_code == 403
     assert store.scalar("SELECT count(*) FROM config_assignments") == 0 and versions(store) == 2
+
+
+@pytest.fixture
+def centre(central_db, tmp_path):
+    from .helpers.central import central_app
+
+    app, store, _ = central_app(tmp_path, central_db)
+    set_password(StoreUsers(store), "admin", "admin password 1", "admin")
+    for node in ("kiosk-01", "kiosk-02"):
+        store.execute("INSERT INTO hall_nodes (hall_id, node_id, kind, sw, node_ts) VALUES ('h1', ?, 'kiosk', '0', 0)", (node,))
+    yield app, store
+    pool = app.extensions.get("store_pool")
+    if pool is not None:
+        pool.close()
+    store.close()
+
+
+def test_form_publish_diff_and_roll_back_on_either_database(centre):
+    """The centre's side alone, on SQLite and PostgreSQL: versions grow strictly, roll back
+    goes only to the kiosks that run the current version, and everything is audited."""
+    app, store = centre
+    admin = login(app, "admin", "admin password 1")
+    save(admin, WITH_SERVICES, "v1")
+    data = posted(admin.get("/configs/form?hall=h1").get_data(as_text=True))
+    set_fields(data, {"services.0.name_zh": "产权手续办理", "publish": "kiosk-01", "op": "save"})
+    assert admin.post("/configs/form", data=data).status_code == 302
+    assert [(r["node_id"], r["version"]) for r in store.query("SELECT node_id, version FROM config_assignments")] == [
+        ("kiosk-01", 2)]
+    page = admin.get("/configs/diff?a=1&b=2").get_data(as_text=True)
+    assert "services.0.name_zh" in page and "产权手续办理" in page
+    token = csrf(admin)
+    assert admin.post("/configs/1/publish-to", data={"hall": "h1", "node": "kiosk-02", "csrf_token": token}).status_code == 302
+    assert admin.post("/configs/1/rollback", data={"hall": "h1", "csrf_token": token}).status_code == 302
+    rows = store.query("SELECT node_id, version FROM config_assignments ORDER BY seq")
+    assert [(r["node_id"], r["version"]) for r in rows] == [("kiosk-01", 2), ("kiosk-02", 1), ("kiosk-01", 3)]
+    v1, v3 = (store.query("SELECT body FROM configs WHERE version = ?", (v,))[0]["body"] for v in (1, 3))
+    assert (json.loads(v1) if isinstance(v1, str) else v1) == (json.loads(v3) if isinstance(v3, str) else v3)
+    actions = [r["action"] for r in store.query("SELECT action FROM audit_log ORDER BY id")]
+    assert actions == ["config.create", "config.create", "config.publish", "config.publish", "config.rollback",
+                       "config.publish"]
+    page = admin.get("/configs/versions?hall=h1").get_data(as_text=True)
+    assert "回滚到版本 1 · Roll back to version 1" in page
+    assert admin.get("/configs/diff?a=1&b=99").status_code == 302  # no such version: back to the list

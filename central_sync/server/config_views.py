@@ -21,7 +21,7 @@ from . import access, config_form
 from .config_preview import LANGS, PREVIEW_POLICY, Previews, shown_at
 from .configs import audit, save_version, sign_and_assign, version_body
 from .db import get_store
-from hall_common.config import KioskSettings
+from hall_common.config import KioskSettings, QueueConfig
 
 bp = Blueprint("config_views", __name__, url_prefix="/configs")
 
@@ -108,7 +108,7 @@ def _render(f: config_form.Form, *, hall: str | None, base: int, problems: list 
         invalid={p.field for p in problems or []}, days=config_form.DAYS, day_labels=config_form.DAY_LABELS,
         labels=config_form.LABELS, row_labels=config_form.ROW_LABELS, preview=preview, shown_at=shown,
         kiosks=_kiosks(hall) if hall else [], rest=json.dumps(f.rest, ensure_ascii=False),
-        may_configure=access.allowed("configure"),
+        may_configure=access.allowed("configure"), standard_services=QueueConfig().services,
     ), status
 
 
