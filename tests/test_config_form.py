@@ -250,6 +250,12 @@ def test_rows_are_added_and_removed_and_preview_is_read_only(chain):
     assert admin.get(src.replace("/zh_CN/", "/en/")).get_data(as_text=True).count("Payments") >= 1
     forged = src.split("/configs/preview/")[1].split("/")[0][:-4] + "AAAA"
     assert admin.get(f"/configs/preview/{forged}/zh_CN/").status_code == 404
+    # No service allows priority: the queue screen does not ask.
+    save(admin, {**SETTINGS, "services": [{**s, "priority": False} for s in SERVICES]}, "no priority")
+    page = admin.get("/configs/3/preview").get_data(as_text=True)
+    queue = admin.get(re.search(r'id="preview-queue"[^>]*src="([^"]+)"', page).group(1)).get_data(as_text=True)
+    assert "报事报修" in queue and 'name="priority"' not in queue
+    assert 'name="priority"' in admin.get(src.replace("/zh_CN/", "/zh_CN/queue/")).get_data(as_text=True)
 
 
 def test_roles_and_halls(chain):
