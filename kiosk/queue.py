@@ -43,6 +43,12 @@ def _services() -> list:
             for s in offered if s.id in by_id]
 
 
+def _names(service: str) -> dict[str, str]:
+    """The service's names as the kiosk's settings give them, if they do."""
+    found = [s for s in current_app.config["SETTINGS"].services if s.id == service]
+    return {"name_zh": found[0].name_zh, "name_en": found[0].name_en} if found else {}
+
+
 def _priority_allowed(service: str) -> bool:
     offered = {s.id: s.priority for s in current_app.config["SETTINGS"].services}
     return offered.get(service, True)
@@ -75,6 +81,7 @@ def take():
         session["queue_error"] = "full" if code == "full" else "unavailable"
         return go(url_for("queue.choose"))
     session.pop("queue_request", None)
+    ticket = {**ticket, **_names(ticket["service"])}  # the ticket says what the choice screen said
     follow = _follow_url(ticket["id"])
     printed, reason = False, "paperless" if not wants_paper else ""
     if wants_paper:

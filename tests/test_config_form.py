@@ -26,7 +26,7 @@ from hall_common.config import KioskSettings
 
 from .conftest import HALL, wait_for
 from .minihall import SETTINGS
-from .test_config_push import chain, csrf, login, publish, report, save  # noqa: F401  (chain is a fixture)
+from .test_config_push import csrf, login, publish, report, save
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "var" / "screenshots" / "centre"
@@ -36,7 +36,24 @@ SERVICES = [
     {"id": "certificates", "name_zh": "证明开具", "name_en": "Certificates", "prefix": "B", "priority": False},
     {"id": "repair", "name_zh": "报事报修", "name_en": "Repairs", "prefix": "D", "first": 100, "last": 499},
 ]
-WITH_SERVICES = {**SETTINGS, "services": SERVICES}
+ALWAYS_OPEN = {"holidays": "none", "periods": [
+    {"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "open": "00:00", "close": "24:00"}]}
+"""Hours that keep the kiosk's queue screen and the edge's queue open whenever the test runs."""
+WITH_SERVICES = {**SETTINGS, "hours": {**SETTINGS["hours"], **ALWAYS_OPEN}, "services": SERVICES}
+
+
+@pytest.fixture
+def chain(mini):
+    """tests/test_config_push.py's chain, with the edge's queue open at any hour."""
+    from central_sync.signing import public_key_b64
+
+    central, store, token = mini.registered_centre()
+    app = central.app
+    set_password(StoreUsers(store), "admin", "admin password 1", "admin")
+    agent = mini.edge(centre_url=central.url, token=token, queue={"hours": ALWAYS_OPEN})
+    kiosk, kapp = mini.kiosk(public_key=public_key_b64(app.extensions["config_key"]))
+    wait_for(lambda: store.scalar("SELECT count(*) FROM hall_nodes WHERE node_id = 'kiosk-01'"), timeout=20)
+    yield mini, app, store, agent, kiosk, kapp
 
 
 def to_docs(*names: str) -> None:
@@ -171,6 +188,15 @@ def test_edit_preview_publish_then_roll_back_reaches_the_kiosk(chain, browser):
     wait_for(lambda: (report(store) or {}).get("version") == 2, timeout=20)
     choose = kiosk_page(kiosk, "queue/")  # the edge's live services, named as configured, only those offered
     assert "产权手续办理" in choose and "证明开具" in choose and "费用缴纳" not in choose
+    # A ticket says what the choice screen said; priority is not given where it is not allowed.
+    client = kapp.test_client()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/queue/").get_data(as_text=True)).group(1)
+    for service, name in (("procedures", "产权手续办理"), ("certificates", "证明开具")):
+        r = client.post("/queue/take", data={"csrf_token": token, "service": service, "priority": "yes", "paper": "no"})
+        assert r.headers["Location"].endswith("/queue/ticket"), r.headers["Location"]
+        label = re.search(r'<p class="ticket-label">(.*?)</p>', client.get("/queue/ticket").get_data(as_text=True)).group(1)
+        assert label.startswith(name) and (("优先" in label) == (service == "procedures")), label
+        token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/queue/").get_data(as_text=True)).group(1)
     shown = browser.new_page(viewport={"width": 1920, "height": 1080})
     shown.goto(kiosk.url)
     assert "产权手续办理" in shown.inner_text(".tile-queue")
