@@ -205,8 +205,10 @@ def to_body(form: Form) -> tuple[dict[str, Any], list[list[str]]]:
                 grouped.setdefault(slot, []).append(d)
     periods = [{"days": days, "open": o, "close": c} for (o, c), days in grouped.items()]
     hours: dict[str, Any] = {**nested.get("hours", {}), "periods": periods}
-    for key in ("after_hours_phone", "timezone", "holidays"):
-        hours[key] = v.get(f"hours.{key}", "")
+    hours["after_hours_phone"] = v.get("hours.after_hours_phone", "")
+    for key in ("timezone", "holidays"):  # left empty: the schema's default
+        if v.get(f"hours.{key}"):
+            hours[key] = v[f"hours.{key}"]
     for key in LINES:
         hours[key] = [line.strip() for line in v.get(f"hours.{key}", "").splitlines() if line.strip()]
     body: dict[str, Any] = {

@@ -77,8 +77,7 @@ class Previews:
 
     def __init__(self, secret_key: str) -> None:
         self._signer = URLSafeTimedSerializer(secret_key, salt="kiosk-preview")
-        self._dir = Path(tempfile.mkdtemp(prefix="kiosk-preview-"))
-        atexit.register(shutil.rmtree, self._dir, True)
+        self._dir: Path | None = None
         self._apps: OrderedDict[str, Flask] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -109,6 +108,10 @@ class Previews:
         import kiosk
 
         settings = KioskSettings.model_validate(what["body"])
+        with self._lock:
+            if self._dir is None:  # the kiosk app's data directory: its session key, voice cache
+                self._dir = Path(tempfile.mkdtemp(prefix="kiosk-preview-"))
+                atexit.register(shutil.rmtree, self._dir, True)
         config = KioskConfig(
             hall_id=what["hall"], hall_name=what["name"] or what["hall"], node_id="preview", data_dir=self._dir,
             broker={"password_file": self._dir / "no-broker"}, http={"port": 1}, settings=settings,

@@ -15,7 +15,8 @@ import json
 from typing import Any
 
 import tomli_w
-from flask import Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from pydantic import ValidationError
 
 from . import access, config_form
 from .config_preview import LANGS, PREVIEW_POLICY, Previews, shown_at
@@ -31,11 +32,6 @@ def _previews() -> Previews:
     if "config_previews" not in app.extensions:
         app.extensions["config_previews"] = Previews(app.config["SECRET_KEY"])
     return app.extensions["config_previews"]
-
-
-def _halls() -> list[dict]:
-    clause, args = access.hall_clause("hall_id")
-    return get_store().query(f"SELECT hall_id, name FROM halls WHERE {clause} ORDER BY hall_id", args)
 
 
 def _hall_arg(value: str | None) -> str | None:
@@ -86,7 +82,7 @@ def _hall_name(hall: str | None) -> str:
 def form():
     """The form, preloaded with ``version``, or what ``hall``'s kiosks run, or the latest."""
     hall = _hall_arg(request.args.get("hall"))
-    halls = _halls()
+    halls = access.hall_rows()
     if hall is None and len(halls) == 1:
         hall = halls[0]["hall_id"]
     version = request.args.get("version", type=int) or (running_version(hall) if hall else None) or _latest()
@@ -104,11 +100,11 @@ def _render(f: config_form.Form, *, hall: str | None, base: int, problems: list 
         at, is_now = shown_at(KioskSettings.model_validate(what["body"])) if what else (None, True)
         shown = None if is_now else at
     return render_template(
-        "admin/config_form.html", f=f, hall=hall, halls=_halls(), base=base, problems=problems or [],
+        "admin/config_form.html", f=f, hall=hall, halls=access.hall_rows(), base=base, problems=problems or [],
         invalid={p.field for p in problems or []}, days=config_form.DAYS, day_labels=config_form.DAY_LABELS,
         labels=config_form.LABELS, row_labels=config_form.ROW_LABELS, preview=preview, shown_at=shown,
         kiosks=_kiosks(hall) if hall else [], rest=json.dumps(f.rest, ensure_ascii=False),
-        may_configure=access.allowed("configure"), standard_services=QueueConfig().services,
+        standard_services=QueueConfig().services,
     ), status
 
 
@@ -174,7 +170,7 @@ def _publish(version: int, hall: str | None, target: str) -> list[str]:
         abort(404)
     published = sign_and_assign(version, body, kiosks)
     audit("config.publish", {"version": version, "hall": hall, "nodes": [] if target == "*" else [target],
-                             "percent": 100, "published": published})
+                             "percent": 100, "published": published}, hall=hall)
     return published
 
 
@@ -211,6 +207,11 @@ def rollback(version: int):
     body = version_body(version)
     if body is None:
         abort(404)
+    settings, problems = config_form.check(config_form.from_settings(body))
+    if settings is None:  # saved under an older schema: the kiosks would refuse it
+        flash(f"版本 {version} 已不符合自助机的校验，未回滚 · Version {version} no longer passes the kiosk's schema, "
+              f"nothing rolled back: {problems[0].label}: {problems[0].message}")
+        return redirect(url_for("config_views.versions", hall=hall))
     kiosks = [k for k in _kiosks(hall) if k["desired"]]
     current = max((k["desired"] for k in kiosks), default=None)
     node = request.form.get("node", "")
@@ -221,11 +222,11 @@ def rollback(version: int):
         return redirect(url_for("config_views.versions", hall=hall))
     store = get_store()
     with store.transaction():
-        new = save_version(KioskSettings.model_validate(body), f"回滚到版本 {version} · Roll back to version {version}",
+        new = save_version(settings, f"回滚到版本 {version} · Roll back to version {version}", hall=hall,
                            action="config.rollback", detail={"from": version, "was": current, "hall": hall})
         published = sign_and_assign(new, version_body(new) or body, kiosks)
         audit("config.publish", {"version": new, "hall": hall, "nodes": sorted(k["node_id"] for k in kiosks),
-                                 "percent": 100, "published": published})
+                                 "percent": 100, "published": published}, hall=hall)
     flash(f"已回滚：版本 {new} 即版本 {version} 的内容，已发布到 {len(published)} 台自助机 · Rolled back: version {new} "
           f"has version {version}'s content, published to {len(published)} kiosk(s)")
     return redirect(url_for("config_views.versions", hall=hall))
@@ -245,9 +246,8 @@ def versions():
         v = k["reported"] if k["status"] == "applied" else None
         if v:
             running.setdefault(v, []).append(f"{k['hall_id']}/{k['node_id']}")
-    return render_template("admin/config_versions.html", versions=rows, hall=hall, halls=_halls(), kiosks=kiosks,
-                           running=running, hall_kiosks=[k for k in kiosks if k["hall_id"] == hall] if hall else [],
-                           may_configure=access.allowed("configure"))
+    return render_template("admin/config_versions.html", versions=rows, hall=hall, halls=access.hall_rows(), kiosks=kiosks,
+                           running=running, hall_kiosks=[k for k in kiosks if k["hall_id"] == hall] if hall else [])
 
 
 @bp.get("/diff")
@@ -334,7 +334,10 @@ def preview(token: str, lang: str, sub: str):
         abort(404)
     if what["hall"] != "preview":
         access.check_hall(what["hall"])
-    kiosk = previews.app(token, what)
+    try:
+        kiosk = previews.app(token, what)
+    except ValidationError:  # signed by this centre, so only a schema changed since: nothing to show
+        abort(404)
     environ = dict(request.environ)
     environ["SCRIPT_NAME"] = f"{request.script_root}/configs/preview/{token}/{lang}"
     environ["PATH_INFO"] = "/" + sub
@@ -354,5 +357,9 @@ def preview_version(version: int):
     body = version_body(version)
     if body is None:
         abort(404)
+    f = config_form.from_settings(body)
+    settings, problems = config_form.check(f)
+    if settings is None:  # saved under an older schema: say what no longer passes
+        return _render(f, hall=hall, base=version, problems=problems)
     token = _previews().token(hall_id=hall or "preview", hall_name=_hall_name(hall), body=body)
-    return _render(config_form.from_settings(body), hall=hall, base=version, preview=token)
+    return _render(f, hall=hall, base=version, preview=token)

@@ -88,9 +88,11 @@ def create():
     return redirect(url_for("configs.index"))
 
 
-def save_version(settings: KioskSettings, note: str, *, action: str = "config.create", detail: dict | None = None) -> int:
+def save_version(settings: KioskSettings, note: str, *, action: str = "config.create", detail: dict | None = None,
+                 hall: str | None = None) -> int:
     """Store ``settings`` as the next version number and audit it (the TOML editor, the
-    form and a roll back all save this way); returns the version."""
+    form and a roll back all save this way; ``hall`` the one a roll back is for, None for
+    the company's library); returns the version."""
     store = get_store()
     with store.transaction():
         store.lock("configs")  # two admins saving at once get two versions, not one error
@@ -98,7 +100,7 @@ def save_version(settings: KioskSettings, note: str, *, action: str = "config.cr
         body = settings.model_dump(mode="json", exclude_none=True)  # TOML has no null
         store.execute("INSERT INTO configs (version, body, note, created_by, created_at) VALUES (?, ?, ?, ?, ?)",
                       (version, json.dumps(body, ensure_ascii=False), note or f"v{version}", g.user, time.time()))
-        audit(action, {"version": version, "note": note, **(detail or {})})
+        audit(action, {"version": version, "note": note, **(detail or {})}, hall=hall)
     return version
 
 
