@@ -61,7 +61,8 @@ def choose():
     services = _services()
     return render_template("kiosk/queue_choose.html", services=services, error=session.pop("queue_error", None),
                            printer_ok=snapshot().printer_ok,
-                           priority=any(_priority_allowed(s.service) for s in services) or not services)
+                           priority=any(_priority_allowed(s.service) for s in services) or not services,
+                           no_priority={s.service for s in services if not _priority_allowed(s.service)})
 
 
 @bp.post("/take")
@@ -72,8 +73,9 @@ def take():
         return go(url_for("queue.choose"))
     wants_paper = request.form.get("paper", "yes") != "no"
     req = session.get("queue_request") or str(uuid.uuid4())
+    priority = request.form.get("priority") == "yes" and _priority_allowed(service)
     try:
-        ticket = ask_edge("ticket", {"request": req, "service": service, "priority": request.form.get("priority") == "yes" and _priority_allowed(service)})
+        ticket = ask_edge("ticket", {"request": req, "service": service, "priority": priority})
     except HallError as exc:
         code = refusal(exc, doing="ticket request")
         if code is None or code == "closed":  # no answer, or the hall closed: the screen that says so

@@ -188,6 +188,7 @@ def test_edit_preview_publish_then_roll_back_reaches_the_kiosk(chain, browser):
     wait_for(lambda: (report(store) or {}).get("version") == 2, timeout=20)
     choose = kiosk_page(kiosk, "queue/")  # the edge's live services, named as configured, only those offered
     assert "产权手续办理" in choose and "证明开具" in choose and "费用缴纳" not in choose
+    assert choose.count("此业务不设优先") == 1  # certificates: priority not allowed
     # A ticket says what the choice screen said; priority is not given where it is not allowed.
     client = kapp.test_client()
     token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/queue/").get_data(as_text=True)).group(1)

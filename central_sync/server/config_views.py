@@ -262,7 +262,8 @@ def diff():
     left, right = (tomli_w.dumps(body).splitlines() for body in bodies)  # type: ignore[arg-type]
     return render_template("admin/config_diff.html", a=a, b=b, rows=side_by_side(left, right),
                            changes=changed_fields(bodies[0], bodies[1]),  # type: ignore[arg-type]
-                           numbers=[r["version"] for r in get_store().query("SELECT version FROM configs ORDER BY version DESC LIMIT 200")])
+                           numbers=[r["version"] for r in
+                                    get_store().query("SELECT version FROM configs ORDER BY version DESC LIMIT 200")])
 
 
 def side_by_side(left: list[str], right: list[str]) -> list[tuple[str, str, str]]:
