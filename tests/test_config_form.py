@@ -202,6 +202,9 @@ def test_edit_preview_publish_then_roll_back_reaches_the_kiosk(chain, browser):
     shown.goto(kiosk.url)
     assert "产权手续办理" in shown.inner_text(".tile-queue")
     shown.screenshot(path=SHOTS / "config-kiosk-home.png")
+    shown.goto(kiosk.url + "queue/")
+    assert "此业务不设优先" in shown.inner_text(".services")
+    shown.screenshot(path=SHOTS / "config-kiosk-queue.png")
     shown.close()
 
     page.goto(central.url + "configs/diff?a=1&b=2")
