@@ -290,6 +290,26 @@ class CameraConfig(Section):
         return self
 
 
+class KioskService(Section):
+    """One queue service as the kiosks offer it: its names on the home and choice screens,
+    whether a resident may ask for priority, and its ticket prefix and number range as the
+    centre keeps them (the edge's queue numbers the tickets)."""
+
+    id: Id
+    name_zh: str = Field(min_length=1, max_length=16)
+    name_en: str = Field(min_length=1, max_length=40)
+    prefix: str = Field(pattern=r"^[A-Z]{1,2}$")
+    first: int = Field(1, ge=0, le=9998)
+    last: int = Field(999, ge=1, le=9999)
+    priority: bool = Field(True, description="a resident may ask for priority service (elderly, disabled, pregnant)")
+
+    @model_validator(mode="after")
+    def _range(self) -> "KioskService":
+        if self.last <= self.first:
+            raise ValueError(f"last ({self.last}) must be above first ({self.first})")
+        return self
+
+
 class KioskSettings(Section):
     """What a kiosk shows and how: the part of its configuration the centre may push."""
 
@@ -301,6 +321,16 @@ class KioskSettings(Section):
     voice: bool = True
     printer: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$", description="the printer that prints this kiosk's tickets")
     blank_when_closed: bool = Field(True, description="turn the screen off outside opening hours")
+    services: list[KioskService] = Field(default_factory=list, max_length=20,
+                                         description="the queue's services as offered here; empty: as the edge names them")
+
+    @model_validator(mode="after")
+    def _services_distinct(self) -> "KioskSettings":
+        for what, values in (("service id", [s.id for s in self.services]), ("prefix", [s.prefix for s in self.services])):
+            twice = sorted({v for v in values if values.count(v) > 1})
+            if twice:
+                raise ValueError(f"{what} {twice[0]!r} is used twice")
+        return self
 
 
 class KioskConfig(NodeConfig):

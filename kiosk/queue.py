@@ -30,17 +30,39 @@ log = logging.getLogger(__name__)
 
 
 def _services() -> list:
+    """The edge's services with live waits; when the kiosk's settings list services (pushed
+    from the centre's form), those of them the edge knows, in that order, with their names."""
     status = current_app.extensions.get("hall_status")
     state = getattr(status, "queue", None)
-    return list(state.services) if state is not None else []
+    live = list(state.services) if state is not None else []
+    offered = current_app.config["SETTINGS"].services
+    if not offered:
+        return live
+    by_id = {s.service: s for s in live}
+    return [by_id[s.id].model_copy(update={"name_zh": s.name_zh, "name_en": s.name_en})
+            for s in offered if s.id in by_id]
+
+
+def _names(service: str) -> dict[str, str]:
+    """The service's names as the kiosk's settings give them, if they do."""
+    found = [s for s in current_app.config["SETTINGS"].services if s.id == service]
+    return {"name_zh": found[0].name_zh, "name_en": found[0].name_en} if found else {}
+
+
+def _priority_allowed(service: str) -> bool:
+    offered = {s.id: s.priority for s in current_app.config["SETTINGS"].services}
+    return offered.get(service, True)
 
 
 @bp.get("/")
 def choose():
     require("queue")
     session["queue_request"] = str(uuid.uuid4())
-    return render_template("kiosk/queue_choose.html", services=_services(), error=session.pop("queue_error", None),
-                           printer_ok=snapshot().printer_ok)
+    services = _services()
+    return render_template("kiosk/queue_choose.html", services=services, error=session.pop("queue_error", None),
+                           printer_ok=snapshot().printer_ok,
+                           priority=any(_priority_allowed(s.service) for s in services) or not services,
+                           no_priority={s.service for s in services if not _priority_allowed(s.service)})
 
 
 @bp.post("/take")
@@ -51,8 +73,9 @@ def take():
         return go(url_for("queue.choose"))
     wants_paper = request.form.get("paper", "yes") != "no"
     req = session.get("queue_request") or str(uuid.uuid4())
+    priority = request.form.get("priority") == "yes" and _priority_allowed(service)
     try:
-        ticket = ask_edge("ticket", {"request": req, "service": service, "priority": request.form.get("priority") == "yes"})
+        ticket = ask_edge("ticket", {"request": req, "service": service, "priority": priority})
     except HallError as exc:
         code = refusal(exc, doing="ticket request")
         if code is None or code == "closed":  # no answer, or the hall closed: the screen that says so
@@ -60,6 +83,7 @@ def take():
         session["queue_error"] = code if code in ("full", "no_priority") else "unavailable"
         return go(url_for("queue.choose"))
     session.pop("queue_request", None)
+    ticket = {**ticket, **_names(ticket["service"])}  # the ticket says what the choice screen said
     follow = _follow_url(ticket["id"])
     printed, reason = False, "paperless" if not wants_paper else ""
     if wants_paper:

@@ -70,6 +70,8 @@ def get(path: str) -> Call:
 
 
 NEW_SETTINGS = tomli_w.dumps(SETTINGS)
+CONFIG_FORM = {"info.service_phone": "028-1234 5678", "info.complaint_phone": "028-1234 5679", "languages": "zh_CN"}
+"""The least the kiosk settings form needs to save."""
 DISCLOSURE_FORM = {"category": "licence", "title": "营业执照", "effective_date": "2026-01-01", "body": "见附件"}
 
 # CASES: endpoint -> (a call on east-a's data, or on nothing hall's for a company-wide route;
@@ -86,6 +88,17 @@ DISCLOSURE_FORM = {"category": "licence", "title": "营业执照", "effective_da
 CASES: dict[str, tuple[Call, list[Call]]] = {
     "configs.create": (post("/configs/", settings=NEW_SETTINGS, note="matrix"), []),  # the company's library
     "configs.publish": (post("/configs/1/publish", hall=A), [post("/configs/1/publish", hall=B)]),
+    "config_views.form": (get(f"/configs/form?hall={A}"), [get(f"/configs/form?hall={B}")]),
+    "config_views.draft": (post("/configs/form/draft", hall=A, op="add-services"),
+                           [post("/configs/form/draft", hall=B, op="add-services")]),
+    "config_views.save": (post("/configs/form", hall=A, publish=f"kiosk-{A}", **CONFIG_FORM),
+                          [post("/configs/form", hall=B, publish=f"kiosk-{B}", **CONFIG_FORM)]),
+    "config_views.versions": (get(f"/configs/versions?hall={A}"), [get(f"/configs/versions?hall={B}")]),
+    "config_views.diff": (get("/configs/diff?a=1&b=1"), []),  # versions are the company's library
+    "config_views.preview_version": (get(f"/configs/1/preview?hall={A}"), [get(f"/configs/1/preview?hall={B}")]),
+    "config_views.preview": (get(f"/configs/preview/{{preview:{A}}}/zh_CN/"), [get(f"/configs/preview/{{preview:{B}}}/zh_CN/")]),
+    "config_views.publish_to": (post("/configs/1/publish-to", hall=A), [post("/configs/1/publish-to", hall=B)]),
+    "config_views.rollback": (post("/configs/1/rollback", hall=A), [post("/configs/1/rollback", hall=B)]),
     "content.publish": (post("/announcements/", hall=A, text="东区通知"),
                         [post("/announcements/", hall=B, text="西区通知"), post("/announcements/", hall="*", text="全部")]),
     "disclosures.index": (get(f"/disclosures/?edit={DISCLOSURE[A]}"), [get(f"/disclosures/?edit={DISCLOSURE[B]}")]),
@@ -194,9 +207,17 @@ def login(app: Any, user: str) -> tuple[Any, str]:
 
 
 def send(client: Any, token: str, call: Call) -> Any:
+    path = re.sub(r"\{preview:([\w-]+)\}", lambda m: preview_token(client.application, m.group(1)), call.path)
     if call.method == "GET":
-        return client.get(call.path)
-    return client.post(call.path, data={**call.form, "csrf_token": token})
+        return client.get(path)
+    return client.post(path, data={**call.form, "csrf_token": token})
+
+
+def preview_token(app: Any, hall: str) -> str:
+    """A kiosk preview of ``hall`` (its token is signed with the app's secret, so made here)."""
+    from central_sync.server.config_preview import Previews
+
+    return Previews(app.config["SECRET_KEY"]).token(hall_id=hall, hall_name=NAMES[hall], body=SETTINGS)
 
 
 def console_rules(app: Any) -> list[Any]:

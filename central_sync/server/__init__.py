@@ -34,9 +34,11 @@ def create_app(config: CentralConfig, test_config: dict[str, Any] | None = None)
     app.extensions["config_key"] = load_or_create_key(config.signing_key_file or config.data_dir / "config_signing.key")
     auth.init_app(app, lambda: StoreUsers(get_store()), lambda: StoreSessions(get_store()),
                   bootstrap=config.bootstrap_user, console=config.console)
-    from . import access, admin, api, complaints, configs, content, devices, disclosures, enrol_api, handovers, rollouts, users
+    from . import (access, admin, api, complaints, config_views, configs, content, devices, disclosures, enrol_api,
+                   handovers, rollouts, users)
 
-    for area in (admin, configs, content, disclosures, complaints, handovers, users, devices, rollouts, api, enrol_api):
+    for area in (admin, configs, config_views, content, disclosures, complaints, handovers, users, devices, rollouts, api,
+                 enrol_api):
         app.register_blueprint(area.bp)
     app.context_processor(access.template_helpers)
     auth.csrf.exempt(api.bp)  # halls authenticate with a bearer token, not a browser cookie

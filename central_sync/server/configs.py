@@ -84,6 +84,16 @@ def create():
         first = exc.errors()[0]
         flash(f"配置有误，未保存 · Invalid, not saved: {'.'.join(map(str, first['loc']))}: {first['msg']}")
         return _page(text), 422
+    version = save_version(settings, note)
+    flash(f"已保存版本 {version} · Saved version {version}")
+    return redirect(url_for("configs.index"))
+
+
+def save_version(settings: KioskSettings, note: str, *, action: str = "config.create", detail: dict | None = None,
+                 hall: str | None = None) -> int:
+    """Store ``settings`` as the next version number and audit it (the TOML editor, the
+    form and a roll back all save this way; ``hall`` the one a roll back is for, None for
+    the company's library); returns the version."""
     store = get_store()
     with store.transaction():
         store.lock("configs")  # two admins saving at once get two versions, not one error
@@ -91,9 +101,34 @@ def create():
         body = settings.model_dump(mode="json", exclude_none=True)  # TOML has no null
         store.execute("INSERT INTO configs (version, body, note, created_by, created_at) VALUES (?, ?, ?, ?, ?)",
                       (version, json.dumps(body, ensure_ascii=False), note or f"v{version}", g.user, time.time()))
-        audit("config.create", {"version": version, "note": note})
-    flash(f"已保存版本 {version} · Saved version {version}")
-    return redirect(url_for("configs.index"))
+        audit(action, {"version": version, "note": note, **(detail or {})}, hall=hall)
+    return version
+
+
+def version_body(version: int) -> dict | None:
+    """The settings of ``version`` as stored, or None if there is no such version."""
+    rows = get_store().query("SELECT body FROM configs WHERE version = ? AND target = 'kiosk'", (version,))
+    return _body(rows[0]) if rows else None
+
+
+def sign_and_assign(version: int, body: dict, kiosks: list[dict]) -> list[str]:
+    """Sign ``version`` for each of ``kiosks`` (rows with hall_id, node_id) and record the
+    assignments the edges pull; in the caller's transaction. Returns ``hall/node`` of each
+    kiosk newly given it (one that already has it is skipped)."""
+    store = get_store()
+    key = current_app.extensions["config_key"]
+    expires = time.time() + current_app.config["CONFIG_VALID_DAYS"] * 86400
+    published = []
+    for k in kiosks:
+        doc = sign(key, hall=k["hall_id"], node=k["node_id"], version=version, expires=expires, body=body)
+        cur = store.execute(
+            "INSERT INTO config_assignments (hall_id, node_id, version, doc, published_by, published_at) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (hall_id, node_id, version) DO NOTHING",
+            (k["hall_id"], k["node_id"], version, doc.model_dump_json(), g.user, time.time()),
+        )
+        if cur.rowcount == 1:
+            published.append(f"{k['hall_id']}/{k['node_id']}")
+    return published
 
 
 @bp.post("/<int:version>/publish")
@@ -103,10 +138,9 @@ def publish(version: int):
     "all" is all of their halls), optionally only a list of kiosks or a percentage of them
     first. Kiosks that already have it are skipped."""
     store = get_store()
-    rows = store.query("SELECT body FROM configs WHERE version = ? AND target = 'kiosk'", (version,))
-    if not rows:
+    body = version_body(version)
+    if body is None:
         abort(404)  # edge and board settings go out by a rollout (rollouts.py)
-    body = _body(rows[0])
     hall = request.form.get("hall", "*")
     if hall != "*":
         access.check_hall(hall)
@@ -130,19 +164,8 @@ def publish(version: int):
         # A stable choice: the same kiosks come first every time for this version.
         kiosks.sort(key=lambda k: hashlib.sha256(f"{version}/{k['hall_id']}/{k['node_id']}".encode()).hexdigest())
         kiosks = kiosks[: max(1, round(len(kiosks) * percent / 100))]
-    key = current_app.extensions["config_key"]
-    expires = time.time() + current_app.config["CONFIG_VALID_DAYS"] * 86400
-    published = []
     with store.transaction():
-        for k in kiosks:
-            doc = sign(key, hall=k["hall_id"], node=k["node_id"], version=version, expires=expires, body=body)
-            cur = store.execute(
-                "INSERT INTO config_assignments (hall_id, node_id, version, doc, published_by, published_at) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (hall_id, node_id, version) DO NOTHING",
-                (k["hall_id"], k["node_id"], version, doc.model_dump_json(), g.user, time.time()),
-            )
-            if cur.rowcount == 1:
-                published.append(f"{k['hall_id']}/{k['node_id']}")
+        published = sign_and_assign(version, body, kiosks)
         for one in sorted({p.split("/", 1)[0] for p in published}) or [None if hall == "*" else hall]:
             # a line per hall reached, so each hall's manager reads what reached their kiosks
             audit("config.publish", {"version": version, "hall": hall, "nodes": sorted(listed), "percent": percent,

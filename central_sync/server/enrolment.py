@@ -163,11 +163,12 @@ def roster(store: Store, hall_id: str) -> list[BrokerLogin]:
 def kiosk_settings(store: Store, hall_id: str) -> dict[str, Any] | None:
     """The kiosk settings the hall runs: the newest version published to it, else the newest
     saved; None when the centre has none."""
-    rows = store.query("SELECT doc FROM config_assignments WHERE hall_id = ? ORDER BY version DESC LIMIT 1", (hall_id,))
+    rows = store.query("SELECT a.doc FROM config_assignments a JOIN configs c ON c.version = a.version "
+                       "WHERE a.hall_id = ? AND c.target = 'kiosk' ORDER BY a.version DESC LIMIT 1", (hall_id,))
     if rows:
         doc = rows[0]["doc"] if isinstance(rows[0]["doc"], dict) else json.loads(rows[0]["doc"])
         return doc["body"]
-    rows = store.query("SELECT body FROM configs ORDER BY version DESC LIMIT 1")
+    rows = store.query("SELECT body FROM configs WHERE target = 'kiosk' ORDER BY version DESC LIMIT 1")
     if rows:
         return rows[0]["body"] if isinstance(rows[0]["body"], dict) else json.loads(rows[0]["body"])
     return None
