@@ -23,6 +23,7 @@ from .db import migrations
 from .disclosures import DisclosureLibrary
 from .environment import Environment
 from .first_aid import FirstAid
+from .fleet_status import FleetStatus
 from .gpio import pin_factory
 from .ha_discovery import HaDiscovery
 from .handover import Handover
@@ -84,7 +85,7 @@ class EdgeAgent:
         self.components: list[Component] = [c for c in (
             self.nodes, self.alarms, self.buzzer, self.environment, self.aed, self.first_aid, self.printing, self.queue,
             self.complaints, self.disclosures, self.help, self.registers, self.retention, self.bills, self.payments,
-            self.handover, self.ha, self.sync,
+            self.handover, self.ha, FleetStatus.of(self), self.sync,
         ) if c is not None]
         for component in self.components:
             component.attach(bus)

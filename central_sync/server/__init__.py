@@ -28,15 +28,16 @@ def create_app(config: CentralConfig, test_config: dict[str, Any] | None = None)
         CONSOLE_COLOUR="#3b2a63",
         MAX_BATCH_BYTES=config.max_batch_bytes,
         CONFIG_VALID_DAYS=config.config_valid_days,
+        FLEET_OFFLINE_AFTER=config.fleet_offline_after_s,
     )
     app.config.update(test_config or {})
     init_store(app, config.database_url)
     app.extensions["config_key"] = load_or_create_key(config.signing_key_file or config.data_dir / "config_signing.key")
     auth.init_app(app, lambda: StoreUsers(get_store()), lambda: StoreSessions(get_store()),
                   bootstrap=config.bootstrap_user, console=config.console)
-    from . import admin, api, complaints, configs, content, disclosures, handovers
+    from . import admin, api, complaints, configs, content, disclosures, fleet, handovers
 
-    for area in (admin, configs, content, disclosures, complaints, handovers, api):
+    for area in (admin, configs, content, disclosures, complaints, handovers, fleet, api):
         app.register_blueprint(area.bp)
     auth.csrf.exempt(api.bp)  # halls authenticate with a bearer token, not a browser cookie
     from .payments import init_app as init_payments

@@ -11,10 +11,11 @@ from .db import get_store
 bp = Blueprint("admin", __name__)
 
 
-@bp.get("/")
+@bp.get("/halls")
 @login_required()
 def overview():
-    """Every hall known to the centre, when it last synced and how many records it sent."""
+    """Every hall known to the centre, when it last synced and how many records it sent, and
+    the way to every area of the console (the landing page ``/`` is the fleet view, fleet.py)."""
     halls = get_store().query(
         "SELECT h.hall_id, h.name, h.last_sync, (SELECT count(*) FROM records r WHERE r.hall_id = h.hall_id) AS records "
         "FROM halls h ORDER BY h.hall_id"
