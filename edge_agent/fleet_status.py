@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -33,6 +34,7 @@ from typing import Any, Callable
 from central_sync import client as outbox
 from central_sync.hall_status import MAX_ALARMS, MAX_NODES, MAX_TEXT, Backlog, HallStatus
 from central_sync.protocol import MAX_RECORD_BYTES
+from hall_common import disk
 from hall_common.config import EdgeConfig
 from hall_common.storage import immediate
 
@@ -52,6 +54,7 @@ class FleetStatus(Component):
         self.heartbeat = config.centre.status_every_s if config.centre is not None else 30.0
         self.check_every = check_every
         self.registry = Registry(self.own_connection(db_path), stale_after=config.stale_after, devices=config.devices)
+        self.disk = disk.watch(Path(db_path).parent)
         self._wake, self._stop = threading.Event(), threading.Event()
         self._thread: threading.Thread | None = None
         self._sent: tuple[Any, ...] | None = None
@@ -105,8 +108,14 @@ class FleetStatus(Component):
         if key == self._sent and not due:
             return False
         body = status.model_dump()
-        with self._lock, immediate(self.db):
-            outbox.add(self.db, "hall_status", body, node=self.node)
+        try:
+            with self._lock, immediate(self.db):
+                outbox.add(self.db, "hall_status", body, node=self.node)
+        except sqlite3.OperationalError as exc:  # a full disk: said once by the watch; the next look tries again
+            if not self.disk.write_failed("edge.db (hall status for the centre)", exc):
+                raise
+            return False
+        self.disk.write_ok()
         self._sent, self._sent_at = key, time.monotonic()
         self.sent += 1
         self._nudge()
