@@ -160,6 +160,51 @@ def test_filters_regions_and_a_manager_who_sees_only_their_halls(tmp_path):
         store.close()
 
 
+def test_the_edge_sends_its_status_on_change_and_as_a_heartbeat_within_the_record_limit(tmp_path):
+    import json
+
+    from central_sync.protocol import MAX_RECORD_BYTES
+    from edge_agent.alarms import Alarms
+    from edge_agent.db import migrations
+    from edge_agent.fleet_status import FleetStatus
+    from hall_common.config import EdgeConfig
+    from hall_common.storage import open_database
+
+    (tmp_path / "pw").write_text("x")
+    config = EdgeConfig(hall_id="t1", hall_name="测试大厅", node_id="edge", data_dir=tmp_path, http={"port": 1},
+                        broker={"port": 1, "password_file": tmp_path / "pw"},
+                        centre={"url": "http://127.0.0.1:1", "token_file": tmp_path / "pw", "status_every_s": 600})
+    path = tmp_path / "edge.db"
+    open_database(path, migrations).close()
+    alarms = Alarms(path, None, node="edge")
+    nudged: list[int] = []
+    fleet = FleetStatus(config, db_path=path, alarms=alarms, printing=None, sw="0.1.0", nudge=lambda: nudged.append(1),
+                        syncs=True)
+    db = open_database(path)
+    sent = lambda: [json.loads(r[0]) for r in db.execute(  # noqa: E731
+        "SELECT body FROM outbox WHERE kind = 'hall_status' ORDER BY seq").fetchall()]
+    try:
+        assert fleet.check() and len(sent()) == 1 and nudged == [1]
+        assert not fleet.check()  # nothing changed; its own record in the backlog is no change either
+        alarms.raise_("aed.door", source="edge/aed", type="aed_door_open", severity="critical", text="AED 柜门已打开")
+        assert fleet._wake.is_set()  # the alarm wakes the look at once
+        assert fleet.check() and [a["id"] for a in sent()[-1]["alarms"]] == ["aed.door"] and len(nudged) == 2
+        fleet._sent_at -= 601  # as if the heartbeat's 600 s had passed
+        assert fleet.check() and len(sent()) == 3  # the heartbeat, unchanged
+        for i in range(60):
+            alarms.raise_(f"env.{i}", source="env", type="env_high", severity="warning", text="温度过高，请检查空调" * 16)
+        assert fleet.check()
+        last = db.execute("SELECT body FROM outbox WHERE kind = 'hall_status' ORDER BY seq DESC LIMIT 1").fetchone()[0]
+        body = json.loads(last)
+        assert len(last.encode()) <= MAX_RECORD_BYTES and body["alarms_total"] == 61
+        assert body["alarms"][0]["id"] == "aed.door" and 0 < len(body["alarms"]) <= 30  # the most severe kept
+        HallStatus.model_validate(body)
+    finally:
+        db.close()
+        fleet.close()
+        alarms.close()
+
+
 def _node_row(page, node: str) -> str:
     rows = page.locator(f"table.fleet-nodes tbody tr[data-hall='t1'][data-node='{node}']")
     return rows.inner_text() if rows.count() else ""
