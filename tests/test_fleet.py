@@ -106,6 +106,9 @@ def test_the_newest_status_of_a_hall_is_kept_and_a_malformed_one_is_refused_whol
     unknown["alarms"] = [alarm("x", "catastrophic", "?", t)]
     r = send(app, tokens["h1"], "h1", record(unknown))
     assert r.status_code == 422 and "records.0.body.alarms.0.severity" in r.json["detail"]
+    # The alarm cleared, the kiosk gone: the next status empties the hall's rows.
+    assert send(app, tokens["h1"], "h1", record(status(t + 20, nodes=[]))).status_code == 200
+    assert store.scalar("SELECT count(*) FROM hall_alarms") == store.scalar("SELECT count(*) FROM fleet_nodes") == 0
 
 
 def test_filters_regions_and_a_manager_who_sees_only_their_halls(tmp_path):

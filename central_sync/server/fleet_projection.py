@@ -66,20 +66,20 @@ def _hall_status(store: Store, hall_id: str, r: Record, received: float) -> None
         "alarms_total = excluded.alarms_total",
         (hall_id, r.ts, received, s.sw, s.config_version, s.heartbeat_s, s.backlog.depth, s.backlog.oldest_age,
          s.alarms_total))
-    for table in ("fleet_nodes", "hall_alarms", "fleet_printers"):
-        store.execute(f"DELETE FROM {table} WHERE hall_id = ?", (hall_id,))
-    store.executemany(
-        "INSERT INTO fleet_nodes (hall_id, node_id, kind, state, online, last_seen, sw, config_version) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [(hall_id, n.node, n.kind, n.state, int(n.online), n.last_seen, n.sw, n.config_version) for n in s.nodes])
-    store.executemany(
-        "INSERT INTO hall_alarms (hall_id, alarm_id, severity, rank, state, type, source, text, raised_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [(hall_id, a.id, a.severity, rank(a.severity, a.type), a.state, a.type, a.source, a.text, a.raised_at)
-         for a in {a.id: a for a in s.alarms}.values()])
-    store.executemany(
-        "INSERT INTO fleet_printers (hall_id, printer_id, online, paper, can_print) VALUES (?, ?, ?, ?, ?)",
-        [(hall_id, p.id, int(p.online), p.paper, int(p.can_print)) for p in {p.id: p for p in s.printers}.values()])
+    rows = {
+        "fleet_nodes (hall_id, node_id, kind, state, online, last_seen, sw, config_version)":
+            [(hall_id, n.node, n.kind, n.state, int(n.online), n.last_seen, n.sw, n.config_version)
+             for n in {n.node: n for n in s.nodes}.values()],
+        "hall_alarms (hall_id, alarm_id, severity, rank, state, type, source, text, raised_at)":
+            [(hall_id, a.id, a.severity, rank(a.severity, a.type), a.state, a.type, a.source, a.text, a.raised_at)
+             for a in {a.id: a for a in s.alarms}.values()],
+        "fleet_printers (hall_id, printer_id, online, paper, can_print)":
+            [(hall_id, p.id, int(p.online), p.paper, int(p.can_print)) for p in {p.id: p for p in s.printers}.values()],
+    }
+    for table, values in rows.items():
+        store.execute(f"DELETE FROM {table.split()[0]} WHERE hall_id = ?", (hall_id,))
+        if values:
+            store.executemany(f"INSERT INTO {table} VALUES ({', '.join('?' * len(values[0]))})", values)
     # Only the newest status stays in the ledger (see the module docstring).
     store.execute("DELETE FROM records WHERE hall_id = ? AND kind = 'hall_status' AND node_ts < ?", (hall_id, r.ts))
 
