@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 
 
 class FleetStatus(Component):
+    """The hall's status for the centre (see the module docstring); idle without a centre token."""
+
     name = "fleet"
 
     def __init__(self, config: EdgeConfig, *, db_path: Path, alarms: Any, printing: Any, sw: str,
@@ -62,7 +64,7 @@ class FleetStatus(Component):
         self.sent = 0
         """How many statuses were queued (for tests and the bench)."""
         if syncs:
-            alarms.on_change(lambda _alarm: self._wake.set())
+            alarms.on_change(lambda _alarm: self.wake())
 
     @classmethod
     def of(cls, agent: Any) -> "FleetStatus":
