@@ -23,6 +23,7 @@ RecordKind = Literal[
     "queue_daily", "service_rating", "handover", "register_entry", "register_step",
     "config_report", "node_birth", "erasure",
     "node_state",
+    "hall_status",
 ]
 
 

@@ -85,7 +85,7 @@ class EdgeAgent:
         self.components: list[Component] = [c for c in (
             self.nodes, self.alarms, self.buzzer, self.environment, self.aed, self.first_aid, self.printing, self.queue,
             self.complaints, self.disclosures, self.help, self.registers, self.retention, self.bills, self.payments,
-            self.handover, self.ha, self.sync, *managed_components(config, bus, self.queue),
+            self.handover, self.ha, self.sync, *managed_components(self),
         ) if c is not None]
         for component in self.components:
             component.attach(bus)

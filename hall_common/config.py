@@ -366,6 +366,8 @@ class CentreLink(Section):
     timeout: float = Field(5.0, gt=0, le=60)
     token_file: RelPath | None = Field(None, description="this node's credential from `hall provision` (mode 600)")
     batch_size: int = Field(200, ge=1, le=500)
+    status_every_s: float = Field(30.0, ge=1, le=600, description="how often the hall's status goes to the centre's "
+                                  "fleet view when nothing changed (a change goes at once)")
 
     def token(self) -> str | None:
         return None if self.token_file is None else read_secret(self.token_file, "centre.token_file")
@@ -778,6 +780,8 @@ class CentralConfig(PartConfig):
     config_valid_days: int = Field(30, ge=1, le=365)
     payments: PaymentsConfig = Field(default_factory=PaymentsConfig, validate_default=True)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
+    fleet_offline_after_s: float = Field(90.0, ge=5, le=3600, description="the fleet view shows a hall offline when "
+                                         "it has not been heard from in this long (three of its status heartbeats)")
 
     @field_validator("bootstrap_user")
     @classmethod

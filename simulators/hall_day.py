@@ -514,7 +514,8 @@ def check(env: HallEnv, ledger: Ledger, *, drain_timeout: float = 180.0) -> Repo
             report.lost.append(f"complaint {c['tracking_no']} told at {c['kiosk']}")
     records = _rows(env.central_db, "SELECT kind, count(*) AS n FROM records WHERE hall_id = ? GROUP BY kind", (env.hall_id,))
     report.records_checked += sum(r["n"] for r in records if r["kind"] != "ticket")
-    edge_ids = {r["id"] for r in _rows(env.edge_db, "SELECT id FROM outbox")}
+    # A hall's status is a snapshot: the centre keeps only the newest (fleet_projection.py).
+    edge_ids = {r["id"] for r in _rows(env.edge_db, "SELECT id FROM outbox WHERE kind <> 'hall_status'")}
     centre_ids = {r["id"] for r in _rows(env.central_db, "SELECT id FROM records WHERE hall_id = ?", (env.hall_id,))}
     report.lost += [f"outbox record {i} never reached the centre" for i in sorted(edge_ids - centre_ids)][:20]
     for p in ledger.payments:

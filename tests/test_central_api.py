@@ -122,7 +122,7 @@ def test_admin_console_shows_halls_from_the_same_database(centre, tmp_path):
 
     token = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/login").get_data(as_text=True)).group(1)
     c.post("/login", data={"username": "admin", "password": "admin password 1", "csrf_token": token})
-    page = c.get("/").get_data(as_text=True)
+    page = c.get("/halls").get_data(as_text=True)  # "/" is the fleet view (test_fleet.py)
     assert "幸福里" in page and "长寿苑" in page and ">2<" in page
 
 

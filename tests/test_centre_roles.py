@@ -123,6 +123,9 @@ CASES: dict[str, tuple[Call, list[Call]]] = {
     "rollouts.proceed": (post(f"/rollouts/{ROLLOUT[A]}/continue"), [post(f"/rollouts/{ROLLOUT[B]}/continue")]),
     "rollouts.stop": (post(f"/rollouts/{ROLLOUT[A]}/abort"), [post(f"/rollouts/{ROLLOUT[B]}/abort")]),
     "rollouts.save_settings": (post("/rollouts/settings", target="board", settings="voice = false\n"), []),  # the library
+    "fleet.index": (get(f"/?hall={A}"), [get(f"/?hall={B}")]),
+    "fleet.state": (get(f"/fleet.json?hall={A}"), [get(f"/fleet.json?hall={B}")]),
+    "fleet.set_region": (post(f"/fleet/halls/{A}/region", region="东区"), [post(f"/fleet/halls/{B}/region", region="西区")]),
     "users.add": (post("/users/", username="new-user", password="new password 1", role="manager", halls=A), []),
     "users.change": (post("/users/spare", role="manager", halls=A), []),
     "users.disable": (post("/users/spare/disable"), []),

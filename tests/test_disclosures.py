@@ -116,7 +116,7 @@ def test_publish_downscales_pictures_renders_pdf_pages_bumps_versions_and_audits
     assert c.post(f"/disclosures/{row['key']}/withdraw", data={"csrf_token": token}).status_code == 302
     actions = [r["action"] for r in store.query("SELECT action FROM audit_log WHERE action LIKE ? ORDER BY ts", ("disclosure.%",))]
     assert actions == ["disclosure.publish", "disclosure.publish", "disclosure.withdraw"]
-    assert "信息公示 · Disclosures" in c.get("/").get_data(as_text=True)
+    assert "信息公示 · Disclosures" in c.get("/halls").get_data(as_text=True)
 
 
 def test_an_item_moved_to_another_hall_is_withdrawn_from_the_first(centre):

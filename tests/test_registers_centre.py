@@ -69,7 +69,7 @@ def test_register_records_reach_the_centre_once_projected_without_personal_data_
     page = admin.get("/registers").get_data(as_text=True)
     assert re.search(r"钥匙借用 · Keys</td><td>1</td><td>1</td>", page) and re.search(
         r"快递邮件 · Parcels</td><td>0</td><td>1</td>", page), page
-    assert "前台登记簿 · Registers" in admin.get("/").get_data(as_text=True)
+    assert "前台登记簿 · Registers" in admin.get("/halls").get_data(as_text=True)
 
 
 def test_retention_at_the_centre_empties_an_entrys_personal_data_and_its_alarm(centre, desk):

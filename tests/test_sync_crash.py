@@ -129,7 +129,8 @@ def test_sigkill_of_the_sync_worker_loses_and_doubles_nothing(broker, tmp_path):
     assert len(ids) == len(set(ids))
     edge_db = open_database(tmp_path / "edge" / "edge.db")
     facts = {r["id"] for r in edge_db["help_requests"].rows}
-    unsent = edge_db.execute("SELECT count(*) FROM outbox WHERE sent_at IS NULL").fetchone()[0]
+    # Facts only: the hall's status (a snapshot, superseded by the next) may be queued as the edge stops.
+    unsent = edge_db.execute("SELECT count(*) FROM outbox WHERE sent_at IS NULL AND kind <> 'hall_status'").fetchone()[0]
     assert set(ids) <= facts, "the centre holds a record the edge has no fact for"
     assert set(acknowledged) <= facts
     assert unsent == 0 and len(facts) == len(ids), "a stored fact did not reach the centre"

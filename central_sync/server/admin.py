@@ -11,10 +11,11 @@ from .db import get_store
 bp = Blueprint("admin", __name__)
 
 
-@bp.get("/")
+@bp.get("/halls")
 @access.require("view")
 def overview():
-    """Every hall of the user's, when it last synced and how many records it sent."""
+    """Every hall of the user's, when it last synced and how many records it sent, and the
+    way to every area of the console (the landing page ``/`` is the fleet view, fleet.py)."""
     mine, args = access.hall_clause("h.hall_id")
     halls = get_store().query(
         "SELECT h.hall_id, h.name, h.last_sync, (SELECT count(*) FROM records r WHERE r.hall_id = h.hall_id) AS records "

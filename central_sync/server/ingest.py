@@ -20,7 +20,7 @@ from typing import Callable
 from central_sync.protocol import Ack, Batch, Record
 from central_sync.store import Store
 
-from . import complaint_projection, register_projection, retention, rollout_gate
+from . import complaint_projection, fleet_projection, register_projection, retention, rollout_gate
 from .refusal import Refused
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,7 @@ def apply_batch(store: Store, who: NodeIdentity, batch: Batch, *, now: float | N
     ids = [r.id for r in batch.records]
     if len(set(ids)) != len(ids):
         raise IngestError("duplicate_ids", 422, "a record id appears twice in the batch")
+    fleet_projection.check(batch.records)  # before anything is stored
     received = time.time() if now is None else now
     rows = [
         (str(r.id), who.hall_id, r.node, r.kind, r.ts, received, json.dumps(r.body, ensure_ascii=False, sort_keys=True))
@@ -164,6 +165,7 @@ PROJECTIONS: dict[str, Callable[[Store, str, Record, float], None]] = {
     **complaint_projection.PROJECTIONS,
     **register_projection.PROJECTIONS,
     "node_state": _node_state,
+    **fleet_projection.PROJECTIONS,
 }
 """Kinds that also update a table of their own, in the transaction that first stores them
 (so exactly once, like the record itself)."""

@@ -10,10 +10,12 @@ the fuzz test holds the server to them.
 
 from __future__ import annotations
 
+import copy
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from central_sync.hall_status import HallStatus
 from central_sync.protocol import Ack, Batch, ConfigPage, ContentPage, EnrolRequest, Enrolment, ProblemDetail, Roster
 
 from .residents import ITEMS
@@ -162,6 +164,21 @@ _NOTIFICATION = {
 }
 
 
+def _checked_bodies(schemas: dict[str, Any]) -> None:
+    """A ``hall_status`` record's body is checked at ingest (fleet_projection.py), so the
+    document says what it must hold: a record is either of another kind with any body, or a
+    ``hall_status`` with a :class:`~central_sync.hall_status.HallStatus` body."""
+    status = HallStatus.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas.update(status.pop("$defs", {}))
+    schemas["HallStatus"] = status
+    record = schemas["Record"]
+    other, own = copy.deepcopy(record), copy.deepcopy(record)
+    other["properties"]["kind"]["enum"] = [k for k in record["properties"]["kind"]["enum"] if k != "hall_status"]
+    own["properties"]["kind"] = {"const": "hall_status", "title": "Kind", "type": "string"}
+    own["properties"]["body"] = {"$ref": "#/components/schemas/HallStatus"}
+    schemas["Record"] = {"title": "Record", "description": record.get("description", ""), "anyOf": [other, own]}
+
+
 def document() -> dict[str, Any]:
     schemas: dict[str, Any] = {}
     for model in (Batch, Ack, ConfigPage, ContentPage, ProblemDetail, ResidentBills, RoomList, OrderCreated, OrderView,
@@ -169,6 +186,7 @@ def document() -> dict[str, Any]:
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(schema.pop("$defs", {}))
         schemas[model.__name__] = schema
+    _checked_bodies(schemas)
     return {
         "openapi": "3.1.0",
         "info": {"title": "Service hall central sync API", "version": "1"},

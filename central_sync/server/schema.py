@@ -286,6 +286,28 @@ MIGRATIONS: list[Migration] = [
         ],
     ),
     Migration(
+        "018_fleet",
+        [
+            # The fleet view (fleet_projection.py): each hall's newest ``hall_status``, replaced
+            # whole by the next one (node_ts is the hall's clock, so a late one cannot undo a
+            # newer one). Booleans as 0/1 in both databases. ``region`` groups halls for the
+            # view's filter; an admin sets it.
+            "ALTER TABLE halls ADD COLUMN region TEXT NOT NULL DEFAULT ''",
+            "CREATE TABLE fleet_halls (hall_id TEXT PRIMARY KEY, node_ts DOUBLE PRECISION NOT NULL, "
+            "received_at DOUBLE PRECISION NOT NULL, sw TEXT NOT NULL, config_version BIGINT, heartbeat_s DOUBLE PRECISION NOT NULL, "
+            "backlog INTEGER NOT NULL, backlog_age DOUBLE PRECISION, alarms_total INTEGER NOT NULL)",
+            "CREATE TABLE fleet_nodes (hall_id TEXT NOT NULL, node_id TEXT NOT NULL, kind TEXT NOT NULL, state TEXT NOT NULL, "
+            "online INTEGER NOT NULL, last_seen DOUBLE PRECISION, sw TEXT, config_version BIGINT, "
+            "PRIMARY KEY (hall_id, node_id))",
+            "CREATE TABLE hall_alarms (hall_id TEXT NOT NULL, alarm_id TEXT NOT NULL, severity TEXT NOT NULL, "
+            "rank INTEGER NOT NULL, state TEXT NOT NULL, type TEXT NOT NULL, source TEXT NOT NULL, text TEXT NOT NULL, "
+            "raised_at DOUBLE PRECISION NOT NULL, PRIMARY KEY (hall_id, alarm_id))",
+            "CREATE INDEX hall_alarms_rank ON hall_alarms (rank, raised_at)",
+            "CREATE TABLE fleet_printers (hall_id TEXT NOT NULL, printer_id TEXT NOT NULL, online INTEGER NOT NULL, "
+            "paper TEXT, can_print INTEGER NOT NULL, PRIMARY KEY (hall_id, printer_id))",
+        ],
+    ),
+    Migration(
         "020_enrolment",
         [
             # Enrolled devices of each hall (enrolment.py) with the hash of their broker password
