@@ -22,6 +22,7 @@ RecordKind = Literal[
     "ticket", "complaint", "complaint_event", "rating", "payment_intent", "device_event", "alarm", "help_request",
     "queue_daily", "service_rating", "handover", "register_entry", "register_step",
     "config_report", "node_birth", "erasure",
+    "ticket_outcome", "aed_check",
 ]
 
 

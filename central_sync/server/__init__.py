@@ -35,8 +35,9 @@ def create_app(config: CentralConfig, test_config: dict[str, Any] | None = None)
     auth.init_app(app, lambda: StoreUsers(get_store()), lambda: StoreSessions(get_store()),
                   bootstrap=config.bootstrap_user, console=config.console)
     from . import admin, api, complaints, configs, content, disclosures, handovers
+    from . import report_views
 
-    for area in (admin, configs, content, disclosures, complaints, handovers, api):
+    for area in (admin, configs, content, disclosures, complaints, handovers, report_views, api):
         app.register_blueprint(area.bp)
     auth.csrf.exempt(api.bp)  # halls authenticate with a bearer token, not a browser cookie
     from .payments import init_app as init_payments

@@ -20,7 +20,7 @@ from typing import Callable
 from central_sync.protocol import Ack, Batch, Record
 from central_sync.store import Store
 
-from . import complaint_projection, register_projection, retention
+from . import complaint_projection, register_projection, report_projection, retention
 from .refusal import Refused
 
 log = logging.getLogger(__name__)
@@ -175,3 +175,6 @@ def _owners(store: Store, ids: list[str]) -> dict[UUID, str]:
     marks = ",".join("?" + cast for _ in ids)
     rows = store.query(f"SELECT id, hall_id FROM records WHERE id IN ({marks})", ids)
     return {UUID(str(r["id"])): r["hall_id"] for r in rows}
+
+
+report_projection.merge_into(PROJECTIONS, _project)  # the monthly reports' tables (report_projection.py)
