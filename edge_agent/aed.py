@@ -73,6 +73,7 @@ class Aed(Component):
                  timezone: str = "Asia/Shanghai", clock: Callable[[], float] = time.time, pin_factory: Any = None,
                  tick_every: float = 60.0) -> None:
         self.config, self.alarms, self.bus, self.clock = config, alarms, bus, clock
+        self.node = bus.node_id if bus is not None else "edge"  # whose records go to the centre
         self.zone = ZoneInfo(timezone)
         self.own_connection(db_path)
         self.every(tick_every, self.tick, name="aed-tick")
@@ -161,7 +162,7 @@ class Aed(Component):
         with self._lock, immediate(self.db):
             self._set("self_test", result)
             self._set("self_test_at", f"{now:.0f}")
-            outbox.add(self.db, CHECK_KIND, {"check": "self_test", "result": result, "at": now}, node="edge")
+            outbox.add(self.db, CHECK_KIND, {"check": "self_test", "result": result, "at": now}, node=self.node)
         self.alarms.clear("aed.self_test_missing")
         if result == "fail":
             self.alarms.raise_("aed.self_test", source="edge/aed", type="aed_self_test", severity="major",
@@ -204,7 +205,7 @@ class Aed(Component):
             if day is not None:
                 self._set("pads_expires", day.isoformat())
             outbox.add(self.db, CHECK_KIND, {"check": "after_use", "result": "pass", "at": now,
-                                             "opened_at": last["opened_at"] if last is not None else None}, node="edge")
+                                             "opened_at": last["opened_at"] if last is not None else None}, node=self.node)
         self.alarms.clear("aed.door")
         log.info("AED checklist completed by %s", who)
         self.tick()

@@ -348,6 +348,11 @@ def test_a_manager_sees_and_exports_only_their_own_halls(centre, halls):
         assert c.get(url, query_string={"month": MONTH, "hall": "h2"}).status_code == 403, url
     table = _csv_table(c.get(f"/reports/export.csv?month={MONTH}").data)
     assert table[0][3:] == [hall_heading("h1", "幸福里")]  # by default: every hall of theirs, no other
+    # A manager with no hall yet: the page says so, and the file has no hall's column.
+    set_password(StoreUsers(store), "newmgr", PASSWORD, "manager")
+    c = login(app, "newmgr")
+    assert "没有可查看的服务中心 · No hall to report on" in c.get(f"/reports/?month={MONTH}").get_data(as_text=True)
+    assert _csv_table(c.get(f"/reports/export.csv?month={MONTH}").data)[0][3:] == []
     # Without a login: to the login page, nothing of the report.
     anonymous = app.test_client().get(f"/reports/export.csv?month={MONTH}")
     assert anonymous.status_code == 302 and "/login" in anonymous.headers["Location"] and "幸福里".encode() not in anonymous.data
