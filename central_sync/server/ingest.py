@@ -53,6 +53,7 @@ def apply_batch(store: Store, who: NodeIdentity, batch: Batch, *, now: float | N
             project = PROJECTIONS.get(r.kind)
             if project is not None and str(r.id) in inserted:
                 _project(store, project, who.hall_id, r, received)
+        report_projection.project_batch(store, who.hall_id, [r for r in batch.records if str(r.id) in inserted])
         old = [i for i in ids if str(i) not in inserted]
         if old:
             owners = _owners(store, [str(i) for i in old])
@@ -175,6 +176,3 @@ def _owners(store: Store, ids: list[str]) -> dict[UUID, str]:
     marks = ",".join("?" + cast for _ in ids)
     rows = store.query(f"SELECT id, hall_id FROM records WHERE id IN ({marks})", ids)
     return {UUID(str(r["id"])): r["hall_id"] for r in rows}
-
-
-report_projection.merge_into(PROJECTIONS, _project)  # the monthly reports' tables (report_projection.py)

@@ -16,22 +16,32 @@ and PostgreSQL alike (:mod:`.reports`).
 * ``aed_check`` → ``report_aed_checks`` (each self-test result, each after-use checklist).
 
 Times are the hall's (the body's), never the record's ``ts`` (when the outbox row was
-written); months and hours are China time, as complaints' are. Like the other projections,
-each function runs once per record inside the batch's transaction, and a body it cannot
-read is logged and skipped, never refused.
+written); months and hours are China time, as complaints' are.
+
+Tickets are most of what halls send, so a batch is projected at once: each new record's row
+is built and checked in Python, then one ``executemany`` per statement writes them, in the
+batch's transaction (so once per record, like the record itself). Every statement is an
+upsert whose result does not depend on the order of a ticket's or an alarm's records. A body
+that cannot be read is left out (one log line per batch and kind), never refused: refusing
+would stop that hall's outbox behind it for good.
 """
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Literal, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from central_sync.protocol import Record
 from central_sync.store import Store
 
-from .complaint_projection import TZ, parsed
+from .complaint_projection import TZ
+
+log = logging.getLogger(__name__)
 
 Time = float
 SEVERITY_RANK = {"critical": 0, "major": 1, "minor": 2, "warning": 3}
@@ -40,10 +50,18 @@ AREAS = ("env", "aed", "first_aid")
 
 
 class _Body(BaseModel):
-    """Bodies as the reports read them: times within the calendar (2000-2100), anything
-    else is a body the projection skips."""
+    """Bodies as the reports read them: times within the calendar (2000-2100), counts that
+    fit a column, text without NUL (PostgreSQL refuses it); anything else is skipped, so
+    the database never refuses a row of these."""
 
     model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("text with a NUL character")
+        return value
 
 
 def _time(*, optional: bool = False) -> Any:
@@ -89,9 +107,9 @@ class _Inspection(_Body):
     id: str = Field(min_length=1, max_length=64)
     box: str = Field(min_length=1, max_length=32)
     at: Time = _time()
-    items: int = Field(0, ge=0)
-    expiring: int = Field(0, ge=0)
-    expired: int = Field(0, ge=0)
+    items: int = Field(0, ge=0, le=100_000)
+    expiring: int = Field(0, ge=0, le=100_000)
+    expired: int = Field(0, ge=0, le=100_000)
 
 
 class _Item(_Body):
@@ -113,129 +131,153 @@ def local(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, TZ)
 
 
-def project_ticket(store: Store, hall_id: str, r: Record, received: float) -> None:
-    t = parsed(_Ticket, r, hall_id)
-    if t is None:
-        return
+@dataclass(frozen=True)
+class Upsert:
+    """One table's insert-or-update, as SQL for one row and, on PostgreSQL, for a whole
+    batch in one statement (``unnest`` of one array per column: one round trip and one plan
+    for 500 tickets). The first ``key`` columns are the conflict key."""
+
+    table: str
+    columns: tuple[str, ...]
+    types: tuple[str, ...]
+    conflict: str
+    key: int = 1
+
+    @property
+    def sql(self) -> str:
+        return f"INSERT INTO {self.table} ({', '.join(self.columns)}) VALUES ({', '.join('?' for _ in self.columns)}) {self.conflict}"
+
+    @property
+    def batch_sql(self) -> str:
+        arrays = ", ".join(f"?::{t}[]" for t in self.types)
+        return f"INSERT INTO {self.table} ({', '.join(self.columns)}) SELECT * FROM unnest({arrays}) {self.conflict}"
+
+
+TEXT, REAL, INT = "text", "double precision", "integer"
+TICKET = Upsert("report_tickets", ("id", "hall_id", "service", "priority", "issued_at", "month", "hour"),
+                (TEXT, TEXT, TEXT, INT, REAL, TEXT, INT),
+                "ON CONFLICT (id) DO UPDATE SET service = excluded.service, priority = excluded.priority, "
+                "issued_at = excluded.issued_at, month = excluded.month, hour = excluded.hour "
+                "WHERE report_tickets.hall_id = excluded.hall_id")
+OUTCOME = Upsert("report_tickets", ("id", "hall_id", "service", "service_name", "priority", "issued_at", "month", "hour",
+                                    "status", "counter", "called_at", "ended_at", "wait_s", "service_s"),
+                 (TEXT, TEXT, TEXT, TEXT, INT, REAL, TEXT, INT, TEXT, TEXT, REAL, REAL, REAL, REAL),
+                 "ON CONFLICT (id) DO UPDATE SET service_name = excluded.service_name, status = excluded.status, "
+                 "counter = excluded.counter, called_at = excluded.called_at, ended_at = excluded.ended_at, "
+                 "wait_s = excluded.wait_s, service_s = excluded.service_s WHERE report_tickets.hall_id = excluded.hall_id")
+RATING = Upsert("report_ratings", ("id", "hall_id", "month", "service", "counter", "rating", "rated_at"),
+                (TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, REAL), "ON CONFLICT (id) DO NOTHING")
+ALARM = Upsert("report_alarms", ("hall_id", "alarm_id", "raised_at", "area", "subject", "type", "severity", "rank",
+                                 "cleared_at"), (TEXT, TEXT, REAL, TEXT, TEXT, TEXT, TEXT, INT, REAL),
+               "ON CONFLICT (hall_id, alarm_id, raised_at) DO UPDATE SET "
+               "type = CASE WHEN excluded.rank < report_alarms.rank THEN excluded.type ELSE report_alarms.type END, "
+               "severity = CASE WHEN excluded.rank < report_alarms.rank THEN excluded.severity ELSE report_alarms.severity END, "
+               "rank = CASE WHEN excluded.rank < report_alarms.rank THEN excluded.rank ELSE report_alarms.rank END, "
+               "cleared_at = COALESCE(excluded.cleared_at, report_alarms.cleared_at)", key=3)
+INSPECTION = Upsert("report_aid_inspections", ("id", "hall_id", "box", "at", "month", "items", "expiring", "expired"),
+                    (TEXT, TEXT, TEXT, REAL, TEXT, INT, INT, INT), "ON CONFLICT (id) DO NOTHING")
+ITEM = Upsert("report_aid_items", ("id", "hall_id", "box", "kind", "expiry", "removed_at", "updated_at"),
+              (TEXT, TEXT, TEXT, TEXT, TEXT, REAL, REAL),
+              "ON CONFLICT (id) DO UPDATE SET box = excluded.box, kind = excluded.kind, expiry = excluded.expiry, "
+              "removed_at = excluded.removed_at, updated_at = excluded.updated_at "
+              "WHERE report_aid_items.hall_id = excluded.hall_id AND report_aid_items.updated_at <= excluded.updated_at")
+AED_CHECK = Upsert("report_aed_checks", ("id", "hall_id", "kind", "result", "at", "month", "day"),
+                   (TEXT, TEXT, TEXT, TEXT, REAL, TEXT, TEXT), "ON CONFLICT (id) DO NOTHING")
+
+Row = tuple[Upsert, tuple[Any, ...]]
+"""A table's upsert and one row's values."""
+
+
+def ticket_row(hall_id: str, r: Record) -> list[Row]:
+    t = _Ticket.model_validate(r.body)
     when = local(t.issued_at)
-    store.execute(
-        "INSERT INTO report_tickets (id, hall_id, service, priority, issued_at, month, hour) VALUES (?, ?, ?, ?, ?, ?, ?) "
-        "ON CONFLICT (id) DO UPDATE SET service = excluded.service, priority = excluded.priority, "
-        "issued_at = excluded.issued_at, month = excluded.month, hour = excluded.hour "
-        "WHERE report_tickets.hall_id = excluded.hall_id",
-        (t.id, hall_id, t.service, t.priority, t.issued_at, when.strftime("%Y-%m"), when.hour))
+    return [(TICKET, (t.id, hall_id, t.service, t.priority, t.issued_at, when.strftime("%Y-%m"), when.hour))]
 
 
-def project_outcome(store: Store, hall_id: str, r: Record, received: float) -> None:
+def outcome_row(hall_id: str, r: Record) -> list[Row]:
     """The ticket's end; it also carries what its issue record does, so a ticket whose
     ``ticket`` record comes later (or never) is still counted."""
-    o = parsed(_Outcome, r, hall_id)
-    if o is None:
-        return
+    o = _Outcome.model_validate(r.body)
     when = local(o.issued_at)
-    store.execute(
-        "INSERT INTO report_tickets (id, hall_id, service, service_name, priority, issued_at, month, hour, status, "
-        "counter, called_at, ended_at, wait_s, service_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-        "ON CONFLICT (id) DO UPDATE SET service_name = excluded.service_name, status = excluded.status, "
-        "counter = excluded.counter, called_at = excluded.called_at, ended_at = excluded.ended_at, "
-        "wait_s = excluded.wait_s, service_s = excluded.service_s WHERE report_tickets.hall_id = excluded.hall_id",
-        (o.id, hall_id, o.service, f"{o.name_zh} · {o.name_en}" if o.name_zh else "", o.priority, o.issued_at,
-         when.strftime("%Y-%m"), when.hour, o.status, o.counter, o.called_at, o.ended_at, o.wait_s, o.service_s))
+    return [(OUTCOME, (o.id, hall_id, o.service, f"{o.name_zh} · {o.name_en}" if o.name_zh else "", o.priority,
+                       o.issued_at, when.strftime("%Y-%m"), when.hour, o.status, o.counter, o.called_at, o.ended_at,
+                       o.wait_s, o.service_s))]
 
 
-def project_rating(store: Store, hall_id: str, r: Record, received: float) -> None:
-    x = parsed(_Rating, r, hall_id)
-    if x is None:
-        return
-    store.execute("INSERT INTO report_ratings (id, hall_id, month, service, counter, rating, rated_at) "
-                  "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-                  (x.id, hall_id, local(x.rated_at).strftime("%Y-%m"), x.service, x.counter, x.rating, x.rated_at))
+def rating_row(hall_id: str, r: Record) -> list[Row]:
+    x = _Rating.model_validate(r.body)
+    return [(RATING, (x.id, hall_id, local(x.rated_at).strftime("%Y-%m"), x.service, x.counter, x.rating, x.rated_at))]
 
 
-def project_alarm(store: Store, hall_id: str, r: Record, received: float) -> None:
+def alarm_row(hall_id: str, r: Record) -> list[Row]:
     """One row per occurrence, in any order of its raise, updates and clear: the worst
     severity seen (and its type: a first-aid reminder that became "expired"), and the clear."""
-    a = parsed(_Alarm, r, hall_id)
-    if a is None:
-        return
+    a = _Alarm.model_validate(r.body)
     area, _, subject = a.id.partition(".")
     if area not in AREAS:
-        return
+        return []
     if area == "env":  # env.<node>.<reading>
         subject = subject.rpartition(".")[2]
     elif area == "first_aid":  # first_aid.<box>.<item>
         subject = subject.partition(".")[0]
     cleared = a.cleared_at if a.event == "cleared" else None
-    store.execute(
-        "INSERT INTO report_alarms (hall_id, alarm_id, raised_at, area, subject, type, severity, rank, cleared_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (hall_id, alarm_id, raised_at) DO UPDATE SET "
-        "type = CASE WHEN excluded.rank < report_alarms.rank THEN excluded.type ELSE report_alarms.type END, "
-        "severity = CASE WHEN excluded.rank < report_alarms.rank THEN excluded.severity ELSE report_alarms.severity END, "
-        "rank = CASE WHEN excluded.rank < report_alarms.rank THEN excluded.rank ELSE report_alarms.rank END, "
-        "cleared_at = COALESCE(excluded.cleared_at, report_alarms.cleared_at)",
-        (hall_id, a.id, a.raised_at, area, subject[:64], a.type, a.severity, SEVERITY_RANK[a.severity], cleared))
+    return [(ALARM, (hall_id, a.id, a.raised_at, area, subject[:64], a.type, a.severity, SEVERITY_RANK[a.severity],
+                     cleared))]
 
 
-def project_device_event(store: Store, hall_id: str, r: Record, received: float) -> None:
+def device_event_rows(hall_id: str, r: Record) -> list[Row]:
     """The first-aid boxes' records (edge_agent/first_aid.py sends them as device events)."""
     event = r.body.get("event")
     if event == "first_aid.inspection":
-        i = _inspection(r, hall_id)
-        if i is not None:
-            store.execute("INSERT INTO report_aid_inspections (id, hall_id, box, at, month, items, expiring, expired) "
-                          "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-                          (i.id, hall_id, i.box, i.at, local(i.at).strftime("%Y-%m"), i.items, i.expiring, i.expired))
-    elif isinstance(event, str) and event.startswith("first_aid.") and isinstance(r.body.get("item"), dict):
-        item = _item(r, hall_id)
-        if item is not None:
-            store.execute(
-                "INSERT INTO report_aid_items (id, hall_id, box, kind, expiry, removed_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET box = excluded.box, kind = excluded.kind, "
-                "expiry = excluded.expiry, removed_at = excluded.removed_at, updated_at = excluded.updated_at "
-                "WHERE report_aid_items.hall_id = excluded.hall_id AND report_aid_items.updated_at <= excluded.updated_at",
-                (item.id, hall_id, item.box, item.kind, item.expiry, item.removed_at, item.updated_at))
+        i = _Inspection.model_validate(r.body.get("inspection"))
+        return [(INSPECTION, (i.id, hall_id, i.box, i.at, local(i.at).strftime("%Y-%m"), i.items, i.expiring, i.expired))]
+    if isinstance(event, str) and event.startswith("first_aid.") and "item" in r.body:
+        item = _Item.model_validate(r.body["item"])
+        return [(ITEM, (item.id, hall_id, item.box, item.kind, item.expiry, item.removed_at, item.updated_at))]
+    return []
 
 
-def _inspection(r: Record, hall_id: str) -> _Inspection | None:
-    body = r.body.get("inspection")
-    return parsed(_Inspection, r.model_copy(update={"body": body}), hall_id) if isinstance(body, dict) else None
-
-
-def _item(r: Record, hall_id: str) -> _Item | None:
-    return parsed(_Item, r.model_copy(update={"body": r.body["item"]}), hall_id)
-
-
-def project_aed_check(store: Store, hall_id: str, r: Record, received: float) -> None:
-    c = parsed(_AedCheck, r, hall_id)
-    if c is None:
-        return
+def aed_check_row(hall_id: str, r: Record) -> list[Row]:
+    c = _AedCheck.model_validate(r.body)
     when = local(c.at)
-    store.execute("INSERT INTO report_aed_checks (id, hall_id, kind, result, at, month, day) VALUES (?, ?, ?, ?, ?, ?, ?) "
-                  "ON CONFLICT (id) DO NOTHING",
-                  (str(r.id), hall_id, c.check, c.result, c.at, when.strftime("%Y-%m"), when.date().isoformat()))
+    return [(AED_CHECK, (str(r.id), hall_id, c.check, c.result, c.at, when.strftime("%Y-%m"), when.date().isoformat()))]
 
 
-Projection = Callable[[Store, str, Record, float], None]
-
-PROJECTIONS: dict[str, Projection] = {
-    "ticket": project_ticket, "ticket_outcome": project_outcome, "service_rating": project_rating,
-    "alarm": project_alarm, "device_event": project_device_event, "aed_check": project_aed_check,
+ROWS: dict[str, Callable[[str, Record], list[Row]]] = {
+    "ticket": ticket_row, "ticket_outcome": outcome_row, "service_rating": rating_row, "alarm": alarm_row,
+    "device_event": device_event_rows, "aed_check": aed_check_row,
 }
 
 
-def merge_into(projections: dict[str, Projection], run: Callable[[Store, Projection, str, Record, float], None]) -> None:
-    """Add these to ingest's ``projections``. A kind another part projects too (the fleet
-    view keeps alarms as well) runs both, each through ``run`` (ingest's savepoint), so a
-    body one of them cannot read does not undo the other's row."""
-    for kind, mine in PROJECTIONS.items():
-        theirs = projections.get(kind)
-        if theirs is None:
-            projections[kind] = mine
+def rows_of(hall_id: str, records: Sequence[Record]) -> list[Row]:
+    """The rows of ``records`` (the batch's new ones), in order; those that cannot be read
+    are left out, counted in one log line per kind."""
+    out: list[Row] = []
+    skipped: Counter[str] = Counter()
+    first: dict[str, str] = {}
+    for r in records:
+        build = ROWS.get(r.kind)
+        if build is None:
             continue
+        try:
+            out.extend(build(hall_id, r))
+        except (ValidationError, ValueError, OverflowError, OSError) as exc:
+            skipped[r.kind] += 1
+            first.setdefault(r.kind, f"{r.id}: {exc}".splitlines()[0][:200])
+    for kind, n in skipped.items():
+        log.warning("%d %s record(s) from hall %s left out of the reports (first %s)", n, kind, hall_id, first[kind])
+    return out
 
-        def both(store: Store, hall_id: str, r: Record, received: float, first: Projection = theirs,
-                 second: Projection = mine) -> None:
-            run(store, first, hall_id, r, received)
-            run(store, second, hall_id, r, received)
 
-        projections[kind] = both
+def project_batch(store: Store, hall_id: str, records: Sequence[Record]) -> None:
+    """Write the reports' rows of a batch's new records: per table, one statement on
+    PostgreSQL (unless a key comes twice: an alarm raised and cleared in one batch), one
+    ``executemany`` otherwise."""
+    grouped: dict[Upsert, list[tuple[Any, ...]]] = {}
+    for upsert, values in rows_of(hall_id, records):
+        grouped.setdefault(upsert, []).append(values)
+    for upsert, rows in grouped.items():
+        if store.dialect == "postgresql" and len(rows) > 1 and len({r[:upsert.key] for r in rows}) == len(rows):
+            store.execute(upsert.batch_sql, [list(column) for column in zip(*rows)])
+        else:
+            store.executemany(upsert.sql, rows)
