@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, Literal, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from central_sync.protocol import Record
 from central_sync.store import Store
@@ -56,12 +56,11 @@ class _Body(BaseModel):
 
     model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
-    @field_validator("*", mode="after")
-    @classmethod
-    def _no_nul(cls, value: Any) -> Any:
-        if isinstance(value, str) and "\x00" in value:
+    @model_validator(mode="after")
+    def _no_nul(self) -> "_Body":
+        if any(isinstance(v, str) and "\x00" in v for v in self.__dict__.values()):
             raise ValueError("text with a NUL character")
-        return value
+        return self
 
 
 def _time(*, optional: bool = False) -> Any:
