@@ -37,7 +37,7 @@ def _nice(top: float) -> float:
 
 
 def _label(value: float) -> str:
-    return f"{value:g}" if value == int(value) else f"{value:.1f}"
+    return f"{round(value, 2):g}"
 
 
 def grouped_bars(title: str, categories: Sequence[str], series: Sequence[tuple[str, Sequence[float | None]]],
@@ -45,6 +45,8 @@ def grouped_bars(title: str, categories: Sequence[str], series: Sequence[tuple[s
     """A bar chart: ``series`` is ``(hall name, a value per category)``; None draws no bar."""
     values = [v for _, vs in series for v in vs if v is not None]
     top = _nice(max(values, default=0))
+    if all(float(v).is_integer() for v in values):
+        top = max(top, 4.0)  # counts: whole numbers on the axis
     plot_w, plot_h = WIDTH - LEFT - 16, HEIGHT - TOP - BOTTOM
     group = plot_w / max(1, len(categories))
     bar = max(2.0, min(28.0, (group - 8) / max(1, len(series))))

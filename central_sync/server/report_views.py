@@ -130,7 +130,7 @@ def charts(report: Report) -> list[dict[str, Any]]:
           lambda h, i: None if f["times"][h][keys[i]] is None else round(f["times"][h][keys[i]] / 60, 1), "分钟 · min")
     rates = (("satisfaction", "share"), ("complaints", "satisfaction"), ("complaints", "on_time_rate"), ("aed", "coverage"))
     chart("满意率、及时率与 AED 自检 · Satisfaction, on time, AED self-tests",
-          ["窗口满意率 · counters", "投诉满意率 · complaints", "投诉及时率 · on time", "AED 自检天数 · AED days"],
+          ["窗口满意率 · counters", "投诉满意率 · complaints", "投诉及时率 · on time", "AED 自检覆盖 · AED days covered"],
           lambda h, i: f[rates[i][0]][h][rates[i][1]], "%")
     readings = sorted({r for h in ids for r in f["environment"][h]})
     if readings:
