@@ -384,3 +384,11 @@ def test_the_ticket_outcome_comes_before_its_ticket_and_is_counted_once(centre):
     assert f["services"]["h2"] == {"consult": {"issued": 1, "served": 1, "no_show": 0, "cancelled": 0}}
     assert f["hours"]["h2"][16] == 1 and f["times"]["h2"]["service_mean_s"] == 300.0
     assert json.loads(json.dumps(f))  # plain data, as the exports need
+
+
+def test_months_are_china_time_and_the_default_is_the_last_whole_month(centre):
+    app, store, tokens, served = centre
+    assert reports.last_month(at(2026, 1, 15, 9, 0)) == "2025-12" and reports.last_month(at(2026, 3, 1, 0, 30)) == "2026-02"
+    assert reports.bounds("2025-12") == (at(2025, 12, 1, 0, 0), at(2026, 1, 1, 0, 0))
+    page = login(app).get("/reports/").get_data(as_text=True)  # no month, no hall: the last month, every hall
+    assert f'value="{reports.last_month()}"' in page and "幸福里 (h1)" in page and "长寿苑 (h2)" in page
