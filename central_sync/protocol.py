@@ -24,6 +24,7 @@ RecordKind = Literal[
     "config_report", "node_birth", "erasure",
     "node_state",
     "hall_status",
+    "ticket_outcome", "aed_check",
 ]
 
 

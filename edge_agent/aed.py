@@ -18,6 +18,9 @@ Alarms (one model, :class:`edge_agent.alarms.Alarms`):
 * ``aed.battery`` / ``aed.pads``: warning 30 days before expiry, major at 7 days, critical
   once expired (one alarm each, its severity rising).
 
+Each self-test result and each completed checklist also goes to the centre (record kind
+``aed_check``), so the monthly report shows the checks, not only their failures.
+
 The cabinet's state is published retained as the edge's ``aed`` device state
 (``hall/v1/{hall}/edge/aed/state``) for the console, kiosks and Home Assistant. Time is a
 controllable clock; :meth:`Aed.tick` judges what depends on time alone.
@@ -32,6 +35,7 @@ from datetime import date, datetime
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
+from central_sync import client as outbox
 from hall_common.bus import contract
 from hall_common.bus.payloads import DeviceState
 from hall_common.config import AedConfig
@@ -46,6 +50,9 @@ log = logging.getLogger(__name__)
 WARN_DAYS, MAJOR_DAYS = 30, 7
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 PARTS = {"battery": ("电池", "battery"), "pads": ("电极片", "pads")}
+CHECK_KIND = "aed_check"
+"""The centre's record of each self-test result and each after-use checklist, for the
+monthly reports (how many days the AED tested itself, and passed); written with the fact."""
 
 
 class AedRefused(HallError, ValueError):
@@ -66,6 +73,7 @@ class Aed(Component):
                  timezone: str = "Asia/Shanghai", clock: Callable[[], float] = time.time, pin_factory: Any = None,
                  tick_every: float = 60.0) -> None:
         self.config, self.alarms, self.bus, self.clock = config, alarms, bus, clock
+        self.node = bus.node_id if bus is not None else "edge"  # whose records go to the centre
         self.zone = ZoneInfo(timezone)
         self.own_connection(db_path)
         self.every(tick_every, self.tick, name="aed-tick")
@@ -150,9 +158,11 @@ class Aed(Component):
         if result not in ("pass", "fail"):
             log.warning("AED self-test: unknown result %r dropped", result[:20])
             return
+        now = self.clock()
         with self._lock, immediate(self.db):
             self._set("self_test", result)
-            self._set("self_test_at", f"{self.clock():.0f}")
+            self._set("self_test_at", f"{now:.0f}")
+            outbox.add(self.db, CHECK_KIND, {"check": "self_test", "result": result, "at": now}, node=self.node)
         self.alarms.clear("aed.self_test_missing")
         if result == "fail":
             self.alarms.raise_("aed.self_test", source="edge/aed", type="aed_self_test", severity="major",
@@ -194,6 +204,8 @@ class Aed(Component):
             self._set("in_use", "0")
             if day is not None:
                 self._set("pads_expires", day.isoformat())
+            outbox.add(self.db, CHECK_KIND, {"check": "after_use", "result": "pass", "at": now,
+                                             "opened_at": last["opened_at"] if last is not None else None}, node=self.node)
         self.alarms.clear("aed.door")
         log.info("AED checklist completed by %s", who)
         self.tick()

@@ -57,7 +57,11 @@ NODE_DISK_DEV = "disk"
 class Alarms(Component):
     name = "alarms"
 
-    def __init__(self, db_path: Path, bus: Any, *, node: str, nudge: Callable[[], None] | None = None) -> None:
+    def __init__(self, db_path: Path, bus: Any, *, node: str, nudge: Callable[[], None] | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        """``clock``: when alarms are raised and cleared (the centre's monthly reports count
+        from these times; tests move it as the sources' own clocks)."""
+        self.clock = clock
         self.own_connection(db_path)
         self.disk = disk.watch(Path(db_path).parent)
         self.store_error: sqlite3.OperationalError | None = None
@@ -80,7 +84,7 @@ class Alarms(Component):
         (False too when the disk is full and it could not be stored)."""
         if severity not in SEVERITIES:
             raise ValueError(f"unknown severity {severity!r}")
-        now = time.time()
+        now = self.clock()
         with self._lock:
             row = self._row(alarm_id)
             active = row is not None and row["state"].startswith("ACTIVE")
@@ -107,7 +111,7 @@ class Alarms(Component):
                 return False
             alarm = dict(row)
             alarm["state"] = "CLEARED_ACK" if row["state"] == "ACTIVE_ACK" else "CLEARED_UNACK"
-            alarm["cleared_at"] = time.time()
+            alarm["cleared_at"] = self.clock()
             if not self._store(alarm, "cleared"):
                 return False
         log.info("alarm %s cleared", alarm_id)
@@ -121,7 +125,7 @@ class Alarms(Component):
             row = self._row(alarm_id)
             if row is None or row["state"] != "ACTIVE_UNACK":
                 return False
-            alarm = {**row, "state": "ACTIVE_ACK", "acked_by": who, "acked_at": time.time()}
+            alarm = {**row, "state": "ACTIVE_ACK", "acked_by": who, "acked_at": self.clock()}
             if not self._store(alarm, "acknowledged"):
                 return False
         log.info("alarm %s acknowledged by %s", alarm_id, who)
@@ -187,7 +191,7 @@ class Alarms(Component):
                 self.db["alarms"].upsert(alarm, pk="id")
                 self.db["alarm_log"].insert({"alarm": alarm["id"], "event": event, "severity": alarm["severity"],
                                              "text": alarm["text"], "who": alarm["acked_by"] if event == "acknowledged" else None,
-                                             "ts": time.time()})
+                                             "ts": self.clock()})
                 outbox.add(self.db, "alarm", {**alarm, "event": event}, node=self.node)
         except sqlite3.OperationalError as exc:  # immediate() has rolled back, a failed COMMIT too
             if not self.disk.write_failed(f"edge.db (alarm {alarm['id']} {event})", exc):

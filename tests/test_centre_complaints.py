@@ -231,8 +231,8 @@ def test_the_admin_pages_in_a_browser(centre, halls, browser):
     page.fill("#username", "admin")
     page.fill("#password", PASSWORD)
     page.click("button[type=submit]")
-    page.click("text=服务中心与各项管理 · Halls and all areas →")  # from the fleet view, the landing page
-    page.click("text=报事投诉 · Complaints →")  # linked from the halls page
+    page.wait_for_selector("#fleet-updated")  # the fleet view, the landing page, links every area
+    page.click("text=报事投诉 · Complaints →")
     page.wait_for_selector("table.complaints")  # the click only starts the navigation
     SHOTS.mkdir(parents=True, exist_ok=True)
     assert page.locator("table.complaints tbody tr").count() == 4

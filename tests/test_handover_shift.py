@@ -173,7 +173,6 @@ def test_a_whole_shift_from_opening_to_the_next_shift_signing_for_it(hall, brows
         admin.fill("#username", "admin")
         admin.fill("#password", ADMIN_PASSWORD)
         admin.click("button[type=submit]")
-        admin.click("text=服务中心与各项管理 · Halls and all areas →")  # from the fleet view, the landing page
         admin.wait_for_selector("text=交接班 · Handovers →")
         admin.click("text=交接班 · Handovers →")
         admin.wait_for_selector("table.handovers tr.handover")

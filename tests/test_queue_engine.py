@@ -287,7 +287,13 @@ def test_the_days_figures_and_the_totals_sent_when_the_day_closes(tmp_path, cloc
     assert proc["wait_p90_s"] == 1380 and proc["wait_mean_s"] == round((60 + 480 + 1380) / 3, 1)
     assert stats["services"]["payment"]["no_show"] == 1
     assert stats["counters"]["c3"]["served"] == 3 and stats["total"]["issued"] == 4
-    assert [r[0] for r in records] == ["ticket"] * 4
+    assert [r[0] for r in records if r[0] != "ticket_outcome"] == ["ticket"] * 4
+    # Each ticket that ended went with its times, once (its record id derives from the ticket's).
+    ended = [r for r in records if r[0] == "ticket_outcome"]
+    assert sorted((r[1]["status"], r[1]["wait_s"], r[1]["service_s"]) for r in ended) == [
+        ("done", 60, 300), ("done", 480, 300), ("done", 1380, 300), ("no_show", 1690, None)]
+    assert {r[3] for r in ended} == {str(uuid.uuid5(uuid.NAMESPACE_URL, f"hall/h1/ticket_outcome/{r[1]['id']}"))
+                                     for r in ended}
     clock.t = datetime(2026, 11, 25, 9, 0, tzinfo=TZ).timestamp()
     q.issue("procedures", kiosk="kiosk-01")  # the first operation of the next day closes the last
     daily = [r for r in records if r[0] == "queue_daily"]

@@ -203,7 +203,7 @@ def test_yesterdays_ticket_cannot_be_rated_today(engine):
     with pytest.raises(RequestFailed) as err:
         engine.rate(code, "satisfied", kiosk="kiosk-01")
     assert err.value.code == "not_found"
-    assert [r[0] for r in engine.records] == ["ticket"]
+    assert [r[0] for r in engine.records] == ["ticket", "ticket_outcome"]  # no rating went
 
 
 def test_the_staff_is_whoever_works_the_counter_and_the_share_counts_the_satisfied(engine):

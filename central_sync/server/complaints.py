@@ -154,8 +154,8 @@ def stats():
     return render_template("admin/complaint_stats.html", tables=tables, satisfied=[RATINGS[k] for k in SATISFIED])
 
 
-def figures(store: Any, column: str, now: float | None = None,
-            halls: frozenset[str] | None = None) -> list[dict[str, Any]]:
+def figures(store: Any, column: str, now: float | None = None, halls: frozenset[str] | None = None, *,
+            month: str | None = None) -> list[dict[str, Any]]:
     """Per value of ``column`` (hall_id, category, month or channel): requests received, due,
     on time, reopened; ratings and satisfied ratings; and the two rates in percent (None
     without a base). Every channel counts alike: a request taken by phone is due, on time
@@ -165,18 +165,20 @@ def figures(store: Any, column: str, now: float | None = None,
         raise ValueError(f"cannot group by {column!r}")
     now = time.time() if now is None else now
     only = sorted(halls) if halls is not None else []
-    scope = "1 = 1" if halls is None else f"hall_id IN ({', '.join('?' for _ in only)})" if only else "1 = 0"
+    scope = "1 = 1" if halls is None else f"c.hall_id IN ({', '.join('?' for _ in only)})" if only else "1 = 0"
+    if month:  # one month's requests only (the monthly reports, reports.py)
+        scope, only = f"{scope} AND c.month = ?", [*only, month]
     rows = store.query(
         f"SELECT {column} AS key, count(*) AS received, "
         "sum(CASE WHEN accept_by IS NOT NULL AND (responded_at IS NOT NULL OR accept_by <= ?) THEN 1 ELSE 0 END) AS due, "
         "sum(CASE WHEN responded_at IS NOT NULL AND responded_at <= accept_by THEN 1 ELSE 0 END) AS on_time, "
         "sum(reopened) AS reopened "
-        f"FROM complaints WHERE received_at IS NOT NULL AND {scope} GROUP BY {column}", (now, *only))
+        f"FROM complaints c WHERE received_at IS NOT NULL AND {scope} GROUP BY {column}", (now, *only))
     marks = ",".join("?" * len(SATISFIED))
     rated = store.query(
         f"SELECT c.{column} AS key, count(*) AS rated, sum(CASE WHEN e.rating IN ({marks}) THEN 1 ELSE 0 END) AS satisfied "
         "FROM complaint_events e JOIN complaints c ON c.id = e.complaint_id AND c.hall_id = e.hall_id "
-        f"WHERE e.action = 'rate' AND {scope.replace('hall_id', 'c.hall_id')} GROUP BY c.{column}", (*SATISFIED, *only))
+        f"WHERE e.action = 'rate' AND {scope} GROUP BY c.{column}", (*SATISFIED, *only))
     out: dict[Any, dict[str, Any]] = {r["key"]: {k: int(v or 0) if k != "key" else v for k, v in r.items()} for r in rows}
     for r in rated:
         row = out.setdefault(r["key"], {"key": r["key"], "received": 0, "due": 0, "on_time": 0, "reopened": 0})

@@ -20,7 +20,8 @@ from typing import Callable
 from central_sync.protocol import Ack, Batch, Record
 from central_sync.store import Store
 
-from . import complaint_projection, fleet_projection, register_projection, retention, rollout_gate
+from . import (complaint_projection, fleet_projection, register_projection, report_projection, retention,
+               rollout_gate)
 from .refusal import Refused
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ def apply_batch(store: Store, who: NodeIdentity, batch: Batch, *, now: float | N
             project = PROJECTIONS.get(r.kind)
             if project is not None and str(r.id) in inserted:
                 _project(store, project, who.hall_id, r, received)
+        report_projection.project_batch(store, who.hall_id, [r for r in batch.records if str(r.id) in inserted])
         old = [i for i in ids if str(i) not in inserted]
         if old:
             owners = _owners(store, [str(i) for i in old])

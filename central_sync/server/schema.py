@@ -308,6 +308,36 @@ MIGRATIONS: list[Migration] = [
         ],
     ),
     Migration(
+        "019_reports",
+        [
+            # What the monthly reports count (report_projection.py, reports.py), projected from
+            # the ledger at ingest; no personal data: no names, no comments, no alarm texts.
+            # Months and hours are China time, from the hall's own times in the bodies.
+            "CREATE TABLE report_tickets (id TEXT PRIMARY KEY, hall_id TEXT NOT NULL, service TEXT NOT NULL, "
+            "service_name TEXT, priority INTEGER NOT NULL DEFAULT 0, issued_at DOUBLE PRECISION NOT NULL, "
+            "month TEXT NOT NULL, hour INTEGER NOT NULL, status TEXT, counter TEXT, called_at DOUBLE PRECISION, "
+            "ended_at DOUBLE PRECISION, wait_s DOUBLE PRECISION, service_s DOUBLE PRECISION)",
+            "CREATE INDEX report_tickets_month ON report_tickets (month, hall_id)",
+            "CREATE TABLE report_ratings (id TEXT PRIMARY KEY, hall_id TEXT NOT NULL, month TEXT NOT NULL, service TEXT, "
+            "counter TEXT, rating TEXT NOT NULL, rated_at DOUBLE PRECISION NOT NULL)",
+            "CREATE INDEX report_ratings_month ON report_ratings (month, hall_id)",
+            "CREATE TABLE report_alarms (hall_id TEXT NOT NULL, alarm_id TEXT NOT NULL, raised_at DOUBLE PRECISION NOT NULL, "
+            "area TEXT NOT NULL, subject TEXT NOT NULL, type TEXT NOT NULL, severity TEXT NOT NULL, rank INTEGER NOT NULL, "
+            "cleared_at DOUBLE PRECISION, PRIMARY KEY (hall_id, alarm_id, raised_at))",
+            "CREATE INDEX report_alarms_area ON report_alarms (area, raised_at)",
+            "CREATE TABLE report_aid_inspections (id TEXT PRIMARY KEY, hall_id TEXT NOT NULL, box TEXT NOT NULL, "
+            "at DOUBLE PRECISION NOT NULL, month TEXT NOT NULL, items INTEGER NOT NULL, expiring INTEGER NOT NULL, "
+            "expired INTEGER NOT NULL)",
+            "CREATE INDEX report_aid_inspections_month ON report_aid_inspections (month, hall_id)",
+            "CREATE TABLE report_aid_items (id TEXT PRIMARY KEY, hall_id TEXT NOT NULL, box TEXT NOT NULL, kind TEXT NOT NULL, "
+            "expiry TEXT, removed_at DOUBLE PRECISION, updated_at DOUBLE PRECISION NOT NULL)",
+            "CREATE INDEX report_aid_items_expiry ON report_aid_items (expiry)",
+            "CREATE TABLE report_aed_checks (id TEXT PRIMARY KEY, hall_id TEXT NOT NULL, kind TEXT NOT NULL, "
+            "result TEXT NOT NULL, at DOUBLE PRECISION NOT NULL, month TEXT NOT NULL, day TEXT NOT NULL)",
+            "CREATE INDEX report_aed_checks_month ON report_aed_checks (month, hall_id)",
+        ],
+    ),
+    Migration(
         "020_enrolment",
         [
             # Enrolled devices of each hall (enrolment.py) with the hash of their broker password

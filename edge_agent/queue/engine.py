@@ -55,6 +55,7 @@ from hall_common.threads import locked
 from . import rating as ratings
 
 ACTIVE = ("called", "serving")
+ENDED = ("done", "no_show", "cancelled")
 @dataclass(frozen=True)
 class Ticket:
     id: str
@@ -119,7 +120,8 @@ class QueueEngine:
                  clock: Callable[[], float] = time.time, hall_id: str = "",
                  record: Callable[[sqlite_utils.Database, str, dict[str, Any], str, str], None] | None = None) -> None:
         """``record(db, kind, body, node, record_id)`` is called inside the transaction that
-        issues a ticket (kind ``ticket``) or closes a service day (``queue_daily``, the day's
+        issues a ticket (kind ``ticket``), ends one (``ticket_outcome``: served, no-show or
+        cancelled, with its times) or closes a service day (``queue_daily``, the day's
         totals): the edge puts them in its outbox for the centre there, so both or neither."""
         self.db, self.clock, self._record, self.hall_id = db, clock, record, hall_id
         self._lock = threading.RLock()
@@ -482,6 +484,25 @@ class QueueEngine:
             self.db.execute("UPDATE tickets SET served_by = COALESCE((SELECT staff FROM queue_counters "
                             "WHERE counter = ?), served_by) WHERE id = ?", [counter, ticket_id])
         self._event(ticket_id, event or status, now, counter=counter)
+        if status in ENDED and self._record is not None:
+            self._outcome(ticket_id)
+
+    def _outcome(self, ticket_id: str) -> None:
+        """The ticket's end (served, no-show or cancelled) with its wait (issue to call) and
+        service time (call to done), as :meth:`stats` counts them: the centre's monthly
+        reports need each ticket's times, since a p90 cannot be made of the days' p90s. One
+        record per ticket (its id is derived from the ticket's), in this transaction."""
+        t = self._get(ticket_id)
+        svc = self.services.get(t["issued_service"])
+        called, ended = t["called_at"], t["done_at"]
+        self._record(self.db, "ticket_outcome", {
+            "id": t["id"], "day": t["day"], "service": t["issued_service"], "served_service": t["service"],
+            "name_zh": svc.name_zh if svc else t["issued_service"], "name_en": svc.name_en if svc else t["issued_service"],
+            "code": t["code"], "priority": t["priority"], "status": t["status"], "counter": t["counter"],
+            "issued_at": t["issued_at"], "called_at": called, "ended_at": ended, "transfers": t["transfers"],
+            "wait_s": round(called - t["issued_at"], 1) if called else None,
+            "service_s": round(ended - called, 1) if called and t["status"] == "done" else None,
+        }, "edge", str(uuid.uuid5(uuid.NAMESPACE_URL, f"hall/{self.hall_id}/ticket_outcome/{t['id']}")))
 
     def _event(self, ticket_id: str, event: str, now: float, *, counter: str | None = None, detail: str = "") -> int:
         cur = self.db.execute("INSERT INTO ticket_events (ticket, ts, event, counter, detail) VALUES (?, ?, ?, ?, ?)",
