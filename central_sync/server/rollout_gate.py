@@ -33,6 +33,7 @@ from flask import Flask
 from central_sync.signing import sign
 from central_sync.store import Store
 from . import audit as audit_log
+from . import edge_services
 from hall_common.config import BoardSettings, EdgeSettings, KioskSettings
 
 REPORT_WITHIN_MIN = 15.0
@@ -163,7 +164,14 @@ def _publish_stage(store: Store, publisher: Publisher, r: dict[str, Any], index:
     expires = now + publisher.valid_days * 86400
     published = []
     for hall, node in _resolve(store, r, index):
-        doc = sign(publisher.key, hall=hall, node=node, version=r["version"], expires=expires, body=body)
+        signed = body
+        held = edge_services.current_body(store, hall, node)[1].get("services") if r["target"] == "edge" else None
+        if held:
+            # The hall's queue services come from its kiosk settings (edge_services.py): kept,
+            # with what this version says of a service (its priority) over them.
+            mine = {s["id"]: s for s in body.get("services", [])}
+            signed = {**body, "services": [{**h, **mine.pop(h["id"], {})} for h in held] + list(mine.values())}
+        doc = sign(publisher.key, hall=hall, node=node, version=r["version"], expires=expires, body=signed)
         store.execute(
             "INSERT INTO config_assignments (hall_id, node_id, version, doc, published_by, published_at) "
             "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (hall_id, node_id, version) DO NOTHING",
