@@ -415,6 +415,7 @@ def test_a_prefix_and_range_changed_in_the_form_number_the_next_ticket_and_roll_
     assert "服务 3 · Service 3: 号码前缀 · Ticket prefix" in alert and "consult" in alert
     assert page.get_attribute("[name='services.0.id']", "aria-invalid") == "true"
     page.screenshot(path=SHOTS / "config-services-refused.png", full_page=True)
+    to_docs("config-services-refused.png")
     assert versions(store) == 1
 
     page.fill("[name='services.0.id']", "procedures")

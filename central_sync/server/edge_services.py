@@ -4,7 +4,8 @@ The kiosk settings form (``config_form.py``) is where a hall's queue services ar
 names in both languages, ticket prefix, number range, whether priority may be asked. The
 kiosk shows the names and asks priority only where allowed; the ticket itself is numbered
 by the edge's queue. So whenever a kiosk settings version reaches a hall's kiosks (the
-form's save-and-publish, "publish" on the versions list or the TOML page, a roll back), the
+form's save-and-publish, "publish" on the versions list or the TOML page, a roll back, a
+kiosk rollout's stage), the
 same transaction signs an :class:`~hall_common.config.EdgeSettings` document for that
 hall's edge, **derived** from the version's services, with the **same version number**:
 a hall runs version N on its kiosks and its edge alike, and the next ticket has the new
@@ -82,7 +83,16 @@ def derive(kiosk_body: dict[str, Any], current: dict[str, Any]) -> dict[str, Any
     body = {k: v for k, v in current.items() if k != "services"}
     if services:
         body["services"] = services
-    return EdgeSettings.model_validate(body).model_dump(mode="json", exclude_none=True)
+    return _normal(body)
+
+
+def _normal(body: dict[str, Any]) -> dict[str, Any]:
+    """``body`` as the edge settings model writes it, an empty service list left out, so
+    that equal settings compare equal."""
+    out = EdgeSettings.model_validate(body).model_dump(mode="json", exclude_none=True)
+    if not out.get("services"):
+        out.pop("services", None)
+    return out
 
 
 def current_body(store: Store, hall: str, node: str) -> tuple[int, dict[str, Any]]:
@@ -105,7 +115,7 @@ def assign(store: Store, *, key: Any, valid_days: int, user: str, version: int, 
             node = row["node_id"]
             held, current = current_body(store, hall, node)
             body = derive(kiosk_body, current)
-            if body == current or held == version:
+            if body == _normal(current) or held == version:
                 continue
             if held > version:
                 raise EdgeAhead(f"服务中心 {hall} 的边缘主机已在运行更新的版本 {held}，旧版本 {version} 的排队服务无法下发；"

@@ -180,6 +180,13 @@ def _publish_stage(store: Store, publisher: Publisher, r: dict[str, Any], index:
         store.execute("INSERT INTO rollout_nodes (rollout_id, stage, hall_id, node_id, published_at) VALUES (?, ?, ?, ?, ?)",
                       (r["id"], index, hall, node, now))
         published.append(f"{hall}/{node}")
+    if r["target"] == "kiosk":  # the halls' queues number tickets with the version's services (edge_services.py)
+        try:
+            published += edge_services.assign(store, key=publisher.key, valid_days=publisher.valid_days, user=user,
+                                              version=r["version"], kiosk_body=body,
+                                              halls={p.split("/", 1)[0] for p in published}, now=now)
+        except edge_services.EdgeAhead as exc:
+            raise RolloutError(str(exc)) from None
     store.execute("UPDATE rollouts SET status = 'waiting', stage = ?, stage_started_at = ?, updated_at = ? WHERE id = ?",
                   (index, now, now, r["id"]))
     return published
