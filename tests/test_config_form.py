@@ -487,3 +487,34 @@ def test_an_older_version_cannot_take_the_services_back_from_a_newer_edge_docume
     assert admin.post("/configs/1/rollback", data={"hall": "h1", "csrf_token": csrf(admin)}).status_code == 302
     assert [r["version"] for r in store.query("SELECT version FROM config_assignments WHERE node_id = 'edge' "
                                               "ORDER BY version")] == [2, 3]
+
+
+def test_a_kiosk_rollout_signs_the_hall_edge_and_an_edge_rollout_keeps_its_services(centre):
+    """On either database: the queue services go with a kiosk rollout's first stage in the
+    hall; an edge settings version rolled out later (the priority rule) keeps them."""
+    app, store = centre
+    store.execute("INSERT INTO hall_nodes (hall_id, node_id, kind, sw, node_ts) VALUES ('h1', 'edge', 'edge', '0', 0)")
+    admin = login(app, "admin", "admin password 1")
+    save(admin, WITH_SERVICES, "v1")
+
+    def roll(version: int, first: str) -> None:
+        r = admin.post("/rollouts/", data={"version": str(version), "halls": "h1", "stages": first, "gate_minutes": "0",
+                                           "csrf_token": csrf(admin)})
+        assert r.status_code == 302, r.get_data(as_text=True)
+
+    def edge_body(version: int) -> dict:
+        doc = store.query("SELECT doc FROM config_assignments WHERE node_id = 'edge' AND version = ?", (version,))[0]["doc"]
+        return (doc if isinstance(doc, dict) else json.loads(doc))["body"]
+
+    roll(1, "kiosk-01")
+    assert [(s["id"], s["prefix"], s["first"]) for s in edge_body(1)["services"]] == [
+        ("procedures", "A", 1), ("certificates", "B", 1), ("repair", "D", 100)]
+    r = admin.post("/rollouts/settings", data={"target": "edge", "settings": tomli_w.dumps({
+        "priority_per_normal": 1, "services": [{"id": "repair", "priority_allowed": False}]}), "note": "",
+        "csrf_token": csrf(admin)})
+    assert r.status_code == 302
+    roll(2, "edge")
+    body = edge_body(2)
+    assert body["priority_per_normal"] == 1
+    assert [(s["id"], s["prefix"], s["priority_allowed"]) for s in body["services"]] == [
+        ("procedures", "A", True), ("certificates", "B", False), ("repair", "D", False)]
