@@ -32,8 +32,10 @@ from flask import Flask
 
 from central_sync.signing import sign
 from central_sync.store import Store
-from . import audit as audit_log
 from hall_common.config import BoardSettings, EdgeSettings, KioskSettings
+from hall_common.errors import HallError
+
+from . import audit as audit_log
 
 REPORT_WITHIN_MIN = 15.0
 """Minutes a node of a stage has to report the version applied (at least the gate time)."""
@@ -48,7 +50,7 @@ MAX_STAGES = 8
 _NODE = re.compile(r"^(?:[a-z0-9][a-z0-9_-]{0,31}/)?[a-z0-9][a-z0-9_-]{0,31}$")
 
 
-class RolloutError(ValueError):
+class RolloutError(HallError, ValueError):
     """A rollout that cannot start or go on; the message is the console's (中文 · English)."""
 
 
