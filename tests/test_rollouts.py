@@ -152,6 +152,8 @@ def test_a_rollout_whose_first_kiosk_rejects_halts_and_names_it(centre, browser)
     assert good.extensions["config_applier"].version == 0
     assert bad.extensions["config_applier"].version == 0
 
+    # Presence is what the hall's status says (the fleet view's), which comes within about 2 s.
+    wait_for(lambda: store.scalar("SELECT state FROM fleet_nodes WHERE node_id = 'kiosk-02'") == "ready", timeout=30)
     central = next(s for s in mini.served if s.app is app)
     page = browser.new_page(viewport={"width": 1366, "height": 900})
     page.goto(central.url + "rollouts/1")
@@ -161,6 +163,7 @@ def test_a_rollout_whose_first_kiosk_rejects_halts_and_names_it(centre, browser)
     page.goto(central.url + "rollouts/1")
     page.wait_for_selector("#halted")
     assert "kiosk-02" in page.inner_text("#halted") and "bad signature" in page.inner_text("#halted")
+    assert "ready" in page.inner_text("table")
     out = ROOT / "var" / "screenshots" / "centre"
     out.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=out / "rollout-halted.png", full_page=True)
@@ -225,6 +228,9 @@ def test_a_kiosk_of_stage_one_going_offline_halts_the_rollout(centre):
     wait_for(lambda: status(store) == "halted", timeout=30)
     page = admin.get("/rollouts/1").get_data(as_text=True)
     assert "kiosk-02" in page and "offline (disconnected)" in page
+    # Judged from the fleet's tables, filled by the edge's hall_status; node_state is no longer sent.
+    assert store.scalar("SELECT online FROM fleet_nodes WHERE node_id = 'kiosk-02'") == 0
+    assert store.scalar("SELECT count(*) FROM records WHERE kind = 'node_state'") == 0
     assert store.scalar("SELECT count(*) FROM config_assignments WHERE node_id = 'kiosk-01'") == 0
 
 
