@@ -22,6 +22,9 @@ RecordKind = Literal[
     "ticket", "complaint", "complaint_event", "rating", "payment_intent", "device_event", "alarm", "help_request",
     "queue_daily", "service_rating", "handover", "register_entry", "register_step",
     "config_report", "node_birth", "erasure",
+    # Sent by edges built before the fleet view told the centre which nodes are online
+    # (``hall_status``); still accepted, so such a hall's batch is not refused, and kept in
+    # the ledger with no projection. Edges no longer send it.
     "node_state",
     "hall_status",
     "ticket_outcome", "aed_check",

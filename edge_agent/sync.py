@@ -47,7 +47,6 @@ class CentreSync(Component):
         self.bus, self.hall, self.link = bus, config.hall_id, config.centre
         self.own_connection(db_path)
         self.watch: CentreWatch | None = None
-        self._fleet: set[str] = set()  # the kiosks and boards whose births came (the bus worker's only)
         self.worker: SyncWorker | None = None
         if self.link is not None:
             self.watch = CentreWatch(bus, self.link, on_online=self.nudge)
@@ -82,7 +81,6 @@ class CentreSync(Component):
         if self.worker is not None:
             bus.subscribe(contract.BIRTH.filter(hall=self.hall), self._on_birth)
             bus.subscribe(contract.CONFIG_REPORTED.filter(hall=self.hall), self._on_config_reported)
-            bus.subscribe(contract.NODE_STATE.filter(hall=self.hall), self._on_node_state)
 
     def start(self) -> None:
         if self.watch is not None:
@@ -109,21 +107,10 @@ class CentreSync(Component):
 
     def _on_birth(self, msg: BusMessage) -> None:
         birth = msg.payload
-        if birth.kind in ("kiosk", "display"):
-            self._fleet.add(msg.parts["node"])
-            self._to_centre("node_state", {"node": msg.parts["node"], "state": "ready", "session": birth.session},
-                            msg.parts["node"])
         if birth.kind in ("kiosk", "display", "edge"):
             # The centre learns the hall's kiosks, boards and edge (for publishing settings) from these.
             self._to_centre("node_birth", {"node": msg.parts["node"], "kind": birth.kind, "sw": birth.sw,
                                            "config_version": birth.config_version}, msg.parts["node"])
-
-    def _on_node_state(self, msg: BusMessage) -> None:
-        """A kiosk or board came or went: a staged rollout halts when one of its stage drops
-        offline (``central_sync/server/rollout_gate.py``)."""
-        node = msg.parts["node"]
-        if node in self._fleet and msg.payload.state in ("ready", "disconnected", "lost"):
-            self._to_centre("node_state", {"node": node, "state": msg.payload.state, "session": msg.payload.session}, node)
 
     def _on_config_reported(self, msg: BusMessage) -> None:
         r = msg.payload

@@ -35,7 +35,7 @@ import tomli_w
 from central_sync.protocol import Enrolment
 from hall_common import passwd
 from hall_common.config import load
-from hall_common.errors import ConfigError
+from hall_common.errors import ConfigError, HallError
 from hall_common.storage import read_or_create_secret, write_private
 
 from .broker import FIRMWARE_CONFIGS, render_config
@@ -55,7 +55,7 @@ STARTED = {"edge": ["mosquitto.service", "mosquitto-hall-passwd.path", "hall-edg
            "board": ["hall-display.service", "hall-display-browser.service"]}
 
 
-class JoinError(Exception):
+class JoinError(HallError):
     """The centre refused, or could not be reached; nothing was written."""
 
 

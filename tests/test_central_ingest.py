@@ -124,6 +124,17 @@ def test_concurrent_replays_apply_once(store, db_url):
     assert count(store) == 40
 
 
+def test_an_older_edges_node_state_record_is_kept_in_the_ledger_not_refused(store):
+    """Edges now tell the centre which nodes are online in their ``hall_status``; one built
+    before still sends ``node_state``: its batch is taken, the record kept, nothing projected."""
+    old = record("node_state", node="kiosk-01", state="lost", session=1)
+    ack = apply_batch(store, H1, batch([old, record()]))
+    assert len(ack.applied) == 2
+    assert store.scalar("SELECT kind FROM records WHERE id = ?" + ("::uuid" if store.dialect == "postgresql" else ""),
+                        (old["id"],)) == "node_state"
+    assert store.scalar("SELECT count(*) FROM fleet_nodes") == 0
+
+
 @pytest.mark.parametrize(
     "bad, where",
     [

@@ -131,6 +131,7 @@ CASES: dict[str, tuple[Call, list[Call]]] = {
                            [get(f"/reports/export.csv?month=2026-03&hall={B}")]),
     "reports.export_xlsx": (get(f"/reports/export.xlsx?month=2026-03&hall={A}"),
                             [get(f"/reports/export.xlsx?month=2026-03&hall={B}")]),
+    "admin.add_hall": (post("/halls", hall_id="new-hall", name="新厅"), []),  # company-wide: admins
     "users.add": (post("/users/", username="new-user", password="new password 1", role="manager", halls=A), []),
     "users.change": (post("/users/spare", role="manager", halls=A), []),
     "users.disable": (post("/users/spare/disable"), []),
@@ -142,7 +143,7 @@ SHOWS_EVERY_HALL = {"reports.index", "rollouts.index", "devices.index", "admin.o
 """List pages where an admin sees west-b's data: proof that what the manager does not see
 was there to be seen."""
 
-WRITES = ("configs", "config_assignments", "content", "audit_log", "users", "user_halls", "devices", "join_codes", "rollouts",
+WRITES = ("halls", "configs", "config_assignments", "content", "audit_log", "users", "user_halls", "devices", "join_codes", "rollouts",
           "rollout_nodes")
 """Tables a refused request must leave as they were."""
 

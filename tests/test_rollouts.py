@@ -152,6 +152,8 @@ def test_a_rollout_whose_first_kiosk_rejects_halts_and_names_it(centre, browser)
     assert good.extensions["config_applier"].version == 0
     assert bad.extensions["config_applier"].version == 0
 
+    # Presence is what the hall's status says (the fleet view's), which comes within about 2 s.
+    wait_for(lambda: store.scalar("SELECT state FROM fleet_nodes WHERE node_id = 'kiosk-02'") == "ready", timeout=30)
     central = next(s for s in mini.served if s.app is app)
     page = browser.new_page(viewport={"width": 1366, "height": 900})
     page.goto(central.url + "rollouts/1")
@@ -161,6 +163,7 @@ def test_a_rollout_whose_first_kiosk_rejects_halts_and_names_it(centre, browser)
     page.goto(central.url + "rollouts/1")
     page.wait_for_selector("#halted")
     assert "kiosk-02" in page.inner_text("#halted") and "bad signature" in page.inner_text("#halted")
+    assert "ready" in page.inner_text("table")
     out = ROOT / "var" / "screenshots" / "centre"
     out.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=out / "rollout-halted.png", full_page=True)
@@ -225,6 +228,9 @@ def test_a_kiosk_of_stage_one_going_offline_halts_the_rollout(centre):
     wait_for(lambda: status(store) == "halted", timeout=30)
     page = admin.get("/rollouts/1").get_data(as_text=True)
     assert "kiosk-02" in page and "offline (disconnected)" in page
+    # Judged from the fleet's tables, filled by the edge's hall_status; node_state is no longer sent.
+    assert store.scalar("SELECT online FROM fleet_nodes WHERE node_id = 'kiosk-02'") == 0
+    assert store.scalar("SELECT count(*) FROM records WHERE kind = 'node_state'") == 0
     assert store.scalar("SELECT count(*) FROM config_assignments WHERE node_id = 'kiosk-01'") == 0
 
 
@@ -282,8 +288,8 @@ def test_board_settings_rolled_out_reach_the_board_and_forged_ones_do_not(centre
     r = save_settings(admin, "board", {"voice": False, "announcement": "本周日 9:00-12:00 系统维护，暂停叫号"})
     assert r.status_code == 302
     start(admin, 1, "display-01", gate=0)
-    wait_for(lambda: state.snapshot()["announcement"] == "本周日 9:00-12:00 系统维护，暂停叫号", timeout=30)
-    assert state.speak is False and applier.version == 1
+    wait_for(lambda: applier.version == 1, timeout=30)  # set once applied and stored, after the board changed
+    assert state.snapshot()["announcement"] == "本周日 9:00-12:00 系统维护，暂停叫号" and state.speak is False
     wait_for(lambda: status(store) == "passed", timeout=30)
     doc = sign(Ed25519PrivateKey.generate(), hall=HALL, node="display-01", version=9, expires=time.time() + 60,
                body={"announcement": "伪造 forged"})
@@ -368,12 +374,29 @@ def gate_store(request, tmp_path):
     s.close()
 
 
-def report(store, node: str, kind: str, **body) -> None:
+def send(store, kind: str, body: dict, *, at: float | None = None) -> None:
+    """One record from h1's edge, ingested as the API would (at the centre's time ``at``)."""
     from central_sync.protocol import Batch
     from central_sync.server.ingest import NodeIdentity, apply_batch
 
-    rec = {"id": str(uuid.uuid4()), "kind": kind, "node": "edge", "ts": time.time(), "body": {"node": node, **body}}
-    apply_batch(store, NodeIdentity("h1", "edge"), Batch.model_validate({"hall_id": "h1", "sent_at": time.time(), "records": [rec]}))
+    at = time.time() if at is None else at
+    rec = {"id": str(uuid.uuid4()), "kind": kind, "node": "edge", "ts": at, "body": body}
+    apply_batch(store, NodeIdentity("h1", "edge"), Batch.model_validate({"hall_id": "h1", "sent_at": at, "records": [rec]}),
+                now=at)
+
+
+def report(store, node: str, kind: str, **body) -> None:
+    send(store, kind, {"node": node, **body})
+
+
+def hall_status(store, *, down: dict[str, str] | None = None, at: float | None = None) -> None:
+    """h1's edge says its kiosks are online, but those in ``down`` (node → state)."""
+    at = time.time() if at is None else at
+    down = down or {}
+    nodes = [{"node": n, "kind": "kiosk", "state": down.get(n, "ready"), "online": n not in down, "last_seen": at}
+             for n in ("kiosk-01", "kiosk-02", "kiosk-03")]
+    send(store, "hall_status", {"at": at, "heartbeat_s": 30, "sw": "0.1.0", "nodes": nodes, "alarms": [], "alarms_total": 0,
+                                "printers": [], "backlog": {"depth": 0}}, at=at)
 
 
 def test_the_gate_judged_by_several_workers_decides_once(gate_store):
@@ -411,7 +434,7 @@ def test_the_gate_judged_by_several_workers_decides_once(gate_store):
     assert len(second) == 2 and "kiosk-01" not in second  # 50% of three, of those left
     assert store.scalar("SELECT count(*) FROM config_assignments") == 3
 
-    report(store, second[1], "node_state", state="lost", session=1)
+    hall_status(store, down={second[1]: "lost"})  # judged as the hall's status came in
     r = gate.load(store, rid)
     assert r["status"] == "halted" and r["halted_node"] == second[1] and "offline (lost)" in r["halted_reason"]
     report(store, second[0], "config_report", version=0, status="rejected", reason="1: expired")
@@ -421,6 +444,41 @@ def test_the_gate_judged_by_several_workers_decides_once(gate_store):
         gate.proceed(store, publisher, rid, user="admin")
     gate.abort(store, rid, user="admin")
     assert gate.load(store, rid)["status"] == "aborted"
+
+
+def test_a_hall_status_judges_the_gate_again_only_when_a_node_came_or_went(gate_store):
+    from central_sync.server import rollout_gate as gate
+
+    store, _ = gate_store
+    publisher = gate.Publisher(Ed25519PrivateKey.generate(), 30)
+    t0 = time.time()
+    hall_status(store, at=t0)
+    rid = gate.start(store, publisher, version=1, target="kiosk", halls=["h1"], stages=gate.parse_stages("kiosk-01"),
+                     gate_minutes=0, auto_continue=False, user="admin", now=t0)
+    # kiosk-01 applied it, but that report's judging was missed: only the table says so.
+    store.execute("INSERT INTO config_reports (hall_id, node_id, version, status, reason, node_ts, received_at) "
+                  "VALUES ('h1', 'kiosk-01', 1, 'applied', '', ?, ?)", (t0, t0))
+    hall_status(store, at=t0 + 30)  # a heartbeat: nobody came or went
+    assert gate.load(store, rid)["status"] == "waiting"
+    hall_status(store, down={"kiosk-03": "disconnected"}, at=t0 + 31)  # a node of no stage yet went away
+    assert gate.load(store, rid)["status"] == "passed"
+
+
+def test_a_silent_hall_halts_its_rollout_but_a_hall_that_never_sent_a_status_does_not(gate_store):
+    from central_sync.server import rollout_gate as gate
+
+    store, _ = gate_store
+    publisher = gate.Publisher(Ed25519PrivateKey.generate(), 30)
+    t0 = time.time()
+    rid = gate.start(store, publisher, version=1, target="kiosk", halls=["h1"], stages=gate.parse_stages("kiosk-01"),
+                     gate_minutes=60, auto_continue=False, user="admin", now=t0)
+    # An edge older than the fleet view says nothing of its nodes: not known, so not offline.
+    assert gate.judge(store, rid, now=t0 + 10 * 60, offline_after=90)["status"] == "waiting"
+    hall_status(store, at=t0 + 11 * 60)
+    assert gate.judge(store, rid, now=t0 + 11 * 60 + 90, offline_after=90)["status"] == "waiting"
+    r = gate.judge(store, rid, now=t0 + 11 * 60 + 91, offline_after=90)
+    assert r["status"] == "halted" and r["halted_node"] == "kiosk-01"
+    assert "offline (hall silent for 91 s)" in r["halted_reason"] and "服务中心 91 秒无消息" in r["halted_reason"]
 
 
 def test_a_node_that_never_reports_halts_the_rollout_once_its_time_is_up(gate_store):

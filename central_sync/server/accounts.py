@@ -16,6 +16,7 @@ from typing import Any
 
 from central_sync.store import Store
 from hall_common.auth import set_password
+from hall_common.errors import HallError
 
 from . import audit
 from .access import CENTRE_ROLES
@@ -26,7 +27,7 @@ ROLE_NAMES = {"admin": "公司管理员 · Company admin", "manager": "服务中
               "auditor": "审计（只读）· Auditor (read only)"}
 
 
-class AccountInvalid(ValueError):
+class AccountInvalid(HallError, ValueError):
     """What is wrong with an account change, each problem in Chinese and English."""
 
     def __init__(self, problems: list[str]) -> None:

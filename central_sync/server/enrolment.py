@@ -29,6 +29,7 @@ from central_sync.signing import public_key_b64, sign
 from central_sync.store import Store
 from hall_common import passwd
 from hall_common.bus import contract
+from hall_common.errors import HallError
 
 from . import credentials
 from .node_config import build_config
@@ -44,7 +45,7 @@ WRONG_WINDOW_S = 15 * 60
 ROLES: dict[str, str] = {"edge": "边缘主机 · Edge", "kiosk": "自助机 · Kiosk", "board": "叫号屏 · Board"}
 
 
-class DeviceError(ValueError):
+class DeviceError(HallError, ValueError):
     """A device that cannot be added: ``field`` names the form field, the message is bilingual."""
 
     def __init__(self, field: str, message: str) -> None:

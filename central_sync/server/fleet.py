@@ -3,8 +3,9 @@
 Built from the halls' newest ``hall_status`` records (fleet_projection.py) and the time
 each hall was last heard from (any batch, a status heartbeat at the least): a hall not
 heard from in ``FLEET_OFFLINE_AFTER`` seconds is offline, and its nodes' states are then
-only what it last said. Active alarms of every hall the user may see are listed together,
-most severe first, an opened AED cabinet above everything.
+unknown (presence.py, the rule the rollout gate judges by too). Active alarms of every hall
+the user may see are listed together, most severe first, an opened AED cabinet above
+everything.
 
 The page is a shell; ``static/fleet.js`` fills it from ``/fleet.json`` and asks again every
 few seconds, with the page's own filter (``?hall=``, ``?region=``). Lists are narrowed to
@@ -18,16 +19,14 @@ import time
 import unicodedata
 from typing import Any
 
-from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 
-from . import access
+from . import access, presence
 from .configs import audit
 from .db import get_store
 
 bp = Blueprint("fleet", __name__)
 
-OFFLINE_AFTER = 90.0
-"""Seconds of silence before a hall is offline, unless the app's ``FLEET_OFFLINE_AFTER`` says."""
 MAX_REGION = 32
 SEVERITY_NAMES = {"critical": "紧急 · Critical", "major": "重要 · Major", "minor": "次要 · Minor", "warning": "提示 · Warning"}
 PAPER_NAMES = {"ok": "正常 · OK", "near_end": "将用尽 · Near end", "out": "缺纸 · Out", None: "未知 · Unknown"}
@@ -48,7 +47,7 @@ def _filters() -> tuple[str, list[Any]]:
 def fleet_state(now: float | None = None) -> dict[str, Any]:
     """What the page shows, as the JSON route answers it."""
     now = time.time() if now is None else now
-    limit = float(current_app.config.get("FLEET_OFFLINE_AFTER", OFFLINE_AFTER))
+    limit = presence.offline_after()
     store = get_store()
     where, params = _filters()
     halls = store.query(
@@ -67,8 +66,8 @@ def fleet_state(now: float | None = None) -> dict[str, Any]:
         "ORDER BY a.rank, a.raised_at, a.hall_id, a.alarm_id LIMIT 500", params)
     by_hall: dict[str, dict[str, Any]] = {}
     for h in halls:
-        contact = max([t for t in (h["last_sync"], h["received_at"]) if t is not None], default=None)
-        online = contact is not None and now - contact <= limit
+        contact = presence.last_contact(h["last_sync"], h["received_at"])
+        online = presence.hall_online(contact, now, limit)
         by_hall[h["hall_id"]] = {
             "hall_id": h["hall_id"], "name": h["name"], "region": h["region"], "online": online,
             "last_contact": contact, "reported": h["received_at"] is not None, "backlog": h["backlog"],

@@ -51,13 +51,17 @@ def check(records: Iterable[Record]) -> None:
                           f"was stored: records.{i}.body.{where}: {first['msg']}") from None
 
 
-def _hall_status(store: Store, hall_id: str, r: Record, received: float) -> None:
+def _hall_status(store: Store, hall_id: str, r: Record, received: float) -> bool:
+    """Replace the hall's rows; True when a node's online state changed (the rollout gate
+    judges by it, presence.py), so the hall's rollouts are judged again (ingest.py)."""
     s = HallStatus.model_validate(r.body)
     held = store.scalar("SELECT node_ts FROM fleet_halls WHERE hall_id = ?", (hall_id,))
     if held is not None and held > r.ts:
         cast = "::uuid" if store.dialect == "postgresql" else ""
         store.execute(f"DELETE FROM records WHERE id = ?{cast}", (str(r.id),))  # older than what the view shows
-        return
+        return False
+    before = {n["node_id"]: bool(n["online"]) for n in
+              store.query("SELECT node_id, online FROM fleet_nodes WHERE hall_id = ?", (hall_id,))}
     store.execute(
         "INSERT INTO fleet_halls (hall_id, node_ts, received_at, sw, config_version, heartbeat_s, backlog, backlog_age, "
         "alarms_total) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (hall_id) DO UPDATE SET node_ts = excluded.node_ts, "
@@ -82,6 +86,7 @@ def _hall_status(store: Store, hall_id: str, r: Record, received: float) -> None
             store.executemany(f"INSERT INTO {table} VALUES ({', '.join('?' * len(values[0]))})", values)
     # Only the newest status stays in the ledger (see the module docstring).
     store.execute("DELETE FROM records WHERE hall_id = ? AND kind = 'hall_status' AND node_ts < ?", (hall_id, r.ts))
+    return before != {n.node: n.online for n in s.nodes}
 
 
-PROJECTIONS: dict[str, Callable[[Store, str, Record, float], None]] = {"hall_status": _hall_status}
+PROJECTIONS: dict[str, Callable[[Store, str, Record, float], bool]] = {"hall_status": _hall_status}

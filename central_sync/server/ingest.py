@@ -51,10 +51,11 @@ def apply_batch(store: Store, who: NodeIdentity, batch: Batch, *, now: float | N
     ]
     with store.transaction():
         inserted = _insert_new(store, rows)
+        gate = any(r.kind in GATE_KINDS and str(r.id) in inserted for r in batch.records)
         for r in batch.records:
             project = PROJECTIONS.get(r.kind)
             if project is not None and str(r.id) in inserted:
-                _project(store, project, who.hall_id, r, received)
+                gate = _project(store, project, who.hall_id, r, received) or gate
         report_projection.project_batch(store, who.hall_id, [r for r in batch.records if str(r.id) in inserted])
         old = [i for i in ids if str(i) not in inserted]
         if old:
@@ -64,20 +65,21 @@ def apply_batch(store: Store, who: NodeIdentity, batch: Batch, *, now: float | N
                 # Rolls back this batch's inserts too: nothing of it stays.
                 raise IngestError("id_taken", 409, f"record {foreign[0]} belongs to another hall")
         store.execute("UPDATE halls SET last_sync = ? WHERE hall_id = ?", (received, who.hall_id))
-        if any(r.kind in GATE_KINDS and str(r.id) in inserted for r in batch.records):
+        if gate:
             _judge_rollouts(store, who.hall_id, received)
     return Ack(applied=[i for i in ids if str(i) in inserted], duplicates=old, received_at=received)
 
 
-def _project(store: Store, project: Callable[[Store, str, Record, float], None], hall_id: str, r: Record,
-             received: float) -> None:
+def _project(store: Store, project: Projection, hall_id: str, r: Record, received: float) -> bool:
     """Update the record's own table, in a savepoint: a body the projection cannot read
     (a version that is not a number, a date out of range) leaves the record stored as the
     hall sent it and the table as it was. Refusing the record instead would stop that hall's
-    outbox behind it for good; answering 500 would have it sent again forever."""
+    outbox behind it for good; answering 500 would have it sent again forever. True when
+    the projection says the hall's rollouts should be judged again (see :data:`PROJECTIONS`)."""
     store.execute("SAVEPOINT projection")
+    judge = False
     try:
-        project(store, hall_id, r, received)
+        judge = bool(project(store, hall_id, r, received))
     except (ValueError, TypeError, OverflowError, KeyError, AttributeError) as exc:
         store.execute("ROLLBACK TO SAVEPOINT projection")
         log.warning("record %s (%s) from %s stored, but its body could not be projected: %s", r.id, r.kind, hall_id, exc)
@@ -86,7 +88,9 @@ def _project(store: Store, project: Callable[[Store, str, Record, float], None],
             raise
         store.execute("ROLLBACK TO SAVEPOINT projection")
         log.warning("record %s (%s) from %s stored, but the database refused its projection: %s", r.id, r.kind, hall_id, exc)
+        judge = False
     store.execute("RELEASE SAVEPOINT projection")
+    return judge
 
 
 def _is_bad_value(exc: Exception) -> bool:
@@ -130,14 +134,9 @@ def _erasure(store: Store, hall_id: str, r: Record, received: float) -> None:
     retention.erase_requested(store, hall_id, r.body, now=received)
 
 
-def _node_state(store: Store, hall_id: str, r: Record, received: float) -> None:
-    """A kiosk or board came or went, as the hall's edge saw it (rollouts' health gate)."""
-    rollout_gate.project_presence(store, hall_id, str(r.body.get("node", r.node)), str(r.body.get("state", ""))[:16],
-                                  r.ts, received)
-
-
-GATE_KINDS = frozenset({"config_report", "node_state"})
-"""Kinds after which a waiting rollout of the hall is judged again, in the batch's transaction."""
+GATE_KINDS = frozenset({"config_report"})
+"""Kinds after which a waiting rollout of the hall is judged again, in the batch's transaction;
+also after a projection that says so (a ``hall_status`` that changed a node's online state)."""
 
 
 def _judge_rollouts(store: Store, hall_id: str, received: float) -> None:
@@ -160,17 +159,21 @@ def _publisher() -> rollout_gate.Publisher | None:
     return rollout_gate.Publisher.of(current_app) if has_app_context() and "config_key" in current_app.extensions else None
 
 
-PROJECTIONS: dict[str, Callable[[Store, str, Record, float], None]] = {
+Projection = Callable[[Store, str, Record, float], bool | None]
+
+PROJECTIONS: dict[str, Projection] = {
     "config_report": _config_report,
     "node_birth": _node_birth,
     "erasure": _erasure,
     **complaint_projection.PROJECTIONS,
     **register_projection.PROJECTIONS,
-    "node_state": _node_state,
     **fleet_projection.PROJECTIONS,
 }
 """Kinds that also update a table of their own, in the transaction that first stores them
-(so exactly once, like the record itself)."""
+(so exactly once, like the record itself). A projection returns True when what it changed
+may decide a waiting rollout's gate (fleet_projection: a node went offline or came back);
+the hall's rollouts are then judged after the batch, as after a :data:`GATE_KINDS` record.
+A kind without a projection (``node_state`` from an older edge) is only kept in the ledger."""
 
 
 _INSERT = ("INSERT INTO records (id, hall_id, node_id, kind, node_ts, received_at, body) VALUES (?, ?, ?, ?, ?, ?, ?) "

@@ -13,6 +13,8 @@ from typing import Any
 
 from flask import Blueprint, Response, render_template, request
 
+from hall_common.errors import HallError
+
 from . import access
 from .db import get_store
 from .report_charts import colour, grouped_bars
@@ -27,7 +29,7 @@ MAX_EXPORT = 500
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-class Unreportable(Exception):
+class Unreportable(HallError):
     """The month or halls asked for cannot be reported; ``zh`` and ``en`` say why."""
 
     def __init__(self, zh: str, en: str) -> None:

@@ -36,6 +36,7 @@ from datetime import date, datetime
 from typing import Any, Sequence
 
 from central_sync.store import Store
+from hall_common.errors import HallError
 
 from .complaint_projection import TZ
 from .complaints import figures as complaint_figures
@@ -49,7 +50,7 @@ READINGS = {"temperature": "温度 · Temperature", "humidity": "湿度 · Humid
             "illuminance": "照度 · Light", "noise": "噪声 · Noise", "pm25": "PM2.5"}
 
 
-class BadMonth(ValueError):
+class BadMonth(HallError, ValueError):
     """A month that is not ``YYYY-MM`` (or not a real one); ``zh`` and ``en`` say why."""
 
     def __init__(self, zh: str, en: str) -> None:

@@ -7,8 +7,9 @@ what the halls report:
 
 - a node of the stage reports this version ``rejected`` or ``rolled_back`` → **halted**,
   naming the node and its reason;
-- a node of the stage is offline (its ``$state`` lost or disconnected, as the edge saw it)
-  → **halted**;
+- a node of the stage is offline as the fleet view knows it (presence.py: its hall's last
+  ``hall_status`` says so, or the hall has not been heard from in ``FLEET_OFFLINE_AFTER``
+  seconds) → **halted**;
 - a node has not reported the version applied :data:`REPORT_WITHIN_MIN` minutes (or the
   gate time, if longer) after the stage went out → **halted** (it is not there, or stuck);
 - every node applied it and the gate time is over → **passed**: the admin continues to the
@@ -32,13 +33,14 @@ from flask import Flask
 
 from central_sync.signing import sign
 from central_sync.store import Store
-from . import audit as audit_log
-from . import edge_services
 from hall_common.config import BoardSettings, EdgeSettings, KioskSettings
+from hall_common.errors import HallError
+
+from . import audit as audit_log
+from . import edge_services, presence
 
 REPORT_WITHIN_MIN = 15.0
 """Minutes a node of a stage has to report the version applied (at least the gate time)."""
-OFFLINE = ("lost", "disconnected")
 TARGETS: dict[str, tuple[str, Any]] = {
     "kiosk": ("kiosk", KioskSettings),
     "edge": ("edge", EdgeSettings),
@@ -49,7 +51,7 @@ MAX_STAGES = 8
 _NODE = re.compile(r"^(?:[a-z0-9][a-z0-9_-]{0,31}/)?[a-z0-9][a-z0-9_-]{0,31}$")
 
 
-class RolloutError(ValueError):
+class RolloutError(HallError, ValueError):
     """A rollout that cannot start or go on; the message is the console's (中文 · English)."""
 
 
@@ -227,28 +229,43 @@ def load(store: Store, rid: int) -> dict[str, Any] | None:
     return r
 
 
-def stage_nodes(store: Store, rid: int, stage: int | None = None) -> list[dict[str, Any]]:
-    """The rollout's nodes (of one stage) with what each reported and whether it is there."""
+def stage_nodes(store: Store, rid: int, stage: int | None = None, *, now: float | None = None,
+                offline_after: float | None = None) -> list[dict[str, Any]]:
+    """The rollout's nodes (of one stage) with what each reported and whether it is there:
+    ``presence`` (the state the fleet view shows, or None) and ``offline``, judged at ``now``
+    with ``offline_after`` (default: the serving app's ``FLEET_OFFLINE_AFTER``)."""
+    now = time.time() if now is None else now
+    limit = presence.offline_after() if offline_after is None else offline_after
     sql = ("SELECT n.stage, n.hall_id, n.node_id, n.published_at, c.version AS reported, c.status, c.reason, "
-           "c.received_at AS reported_at, p.state AS presence, p.received_at AS presence_at "
+           "c.received_at AS reported_at, f.state AS fleet_state, f.online AS fleet_online, "
+           "fh.received_at AS status_at, h.last_sync "
            "FROM rollout_nodes n LEFT JOIN config_reports c ON c.hall_id = n.hall_id AND c.node_id = n.node_id "
-           "LEFT JOIN node_presence p ON p.hall_id = n.hall_id AND p.node_id = n.node_id WHERE n.rollout_id = ?")
+           "LEFT JOIN fleet_nodes f ON f.hall_id = n.hall_id AND f.node_id = n.node_id "
+           "LEFT JOIN fleet_halls fh ON fh.hall_id = n.hall_id LEFT JOIN halls h ON h.hall_id = n.hall_id "
+           "WHERE n.rollout_id = ?")
     args: tuple[Any, ...] = (rid,)
     if stage is not None:
         sql, args = sql + " AND n.stage = ?", (rid, stage)
-    return store.query(sql + " ORDER BY n.stage, n.hall_id, n.node_id", args)
+    nodes = store.query(sql + " ORDER BY n.stage, n.hall_id, n.node_id", args)
+    for n in nodes:
+        n["presence"], n["offline"] = presence.node(n, now, limit)
+    return nodes
 
 
-def verdict(store: Store, r: dict[str, Any], now: float) -> tuple[str, dict[str, Any] | None, str]:
+def verdict(store: Store, r: dict[str, Any], now: float, *,
+            offline_after: float | None = None) -> tuple[str, dict[str, Any] | None, str]:
     """``("halt", node, reason)``, ``("pass", None, "")`` or ``("wait", None, "")`` for a
     waiting rollout's current stage."""
-    nodes = stage_nodes(store, r["id"], r["stage"])
+    nodes = stage_nodes(store, r["id"], r["stage"], now=now, offline_after=offline_after)
     version = r["version"]
     for n in nodes:
         if n["status"] in ("rejected", "rolled_back") and (n["reason"] or "").startswith(f"{version}:"):
             return "halt", n, f"{n['status']}: {n['reason']}"
     for n in nodes:
-        if n["presence"] in OFFLINE:
+        if n["offline"] and n["presence"] == presence.UNKNOWN:
+            silent = now - (presence.last_contact(n["last_sync"], n["status_at"]) or now)
+            return "halt", n, f"offline (hall silent for {silent:.0f} s) · 离线（服务中心 {silent:.0f} 秒无消息）"
+        if n["offline"]:
             return "halt", n, f"offline ({n['presence']}) · 离线"
     applied = [n for n in nodes if n["status"] == "applied" and (n["reported"] or 0) >= version]
     started = r["stage_started_at"] or now
@@ -262,10 +279,12 @@ def verdict(store: Store, r: dict[str, Any], now: float) -> tuple[str, dict[str,
     return "wait", None, ""
 
 
-def judge(store: Store, rid: int, *, now: float | None = None, publisher: Publisher | None = None) -> dict[str, Any] | None:
+def judge(store: Store, rid: int, *, now: float | None = None, publisher: Publisher | None = None,
+          offline_after: float | None = None) -> dict[str, Any] | None:
     """Judge one rollout's gate if it is waiting, and act: halt, pass, continue (when it
     continues by itself and ``publisher`` is given, also one that passed earlier without a
-    key at hand) or finish. The rollout as it is now."""
+    key at hand) or finish. The rollout as it is now. ``offline_after``: see
+    :func:`stage_nodes`."""
     now = time.time() if now is None else now
     r = load(store, rid)
     if r is not None and r["status"] == "passed" and r["auto_continue"] and publisher is not None:
@@ -273,7 +292,7 @@ def judge(store: Store, rid: int, *, now: float | None = None, publisher: Publis
         return load(store, rid)
     if r is None or r["status"] != "waiting":
         return r
-    decision, node, reason = verdict(store, r, now)
+    decision, node, reason = verdict(store, r, now, offline_after=offline_after)
     if decision == "halt":
         with store.transaction():
             if store.execute("UPDATE rollouts SET status = 'halted', halted_hall = ?, halted_node = ?, halted_reason = ?, "
@@ -301,25 +320,15 @@ def _continue_by_itself(store: Store, publisher: Publisher, rid: int, now: float
 
 
 def judge_waiting(store: Store, *, hall: str | None = None, now: float | None = None,
-                  publisher: Publisher | None = None) -> int:
+                  publisher: Publisher | None = None, offline_after: float | None = None) -> int:
     """Judge every waiting rollout, and every passed one that continues by itself (that
     reaches ``hall``, if given); how many were judged."""
     rows = store.query("SELECT id, halls FROM rollouts WHERE status = 'waiting' "
                        "OR (status = 'passed' AND auto_continue = 1) ORDER BY id")
     ids = [r["id"] for r in rows if hall is None or hall in json.loads(r["halls"])]
     for rid in ids:
-        judge(store, rid, now=now, publisher=publisher)
+        judge(store, rid, now=now, publisher=publisher, offline_after=offline_after)
     return len(ids)
-
-
-def project_presence(store: Store, hall_id: str, node: str, state: str, node_ts: float, received: float) -> None:
-    """A node's ``$state`` as the edge saw it, kept if newer (by the edge's clock)."""
-    store.execute(
-        "INSERT INTO node_presence (hall_id, node_id, state, node_ts, received_at) VALUES (?, ?, ?, ?, ?) "
-        "ON CONFLICT (hall_id, node_id) DO UPDATE SET state = excluded.state, node_ts = excluded.node_ts, "
-        "received_at = excluded.received_at WHERE node_presence.node_ts < excluded.node_ts",
-        (hall_id, node, state, node_ts, received),
-    )
 
 
 def audit(store: Store, user: str, action: str, detail: dict[str, Any], now: float) -> None:

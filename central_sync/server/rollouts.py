@@ -25,7 +25,7 @@ from typing import Any
 from flask import Blueprint, Flask, abort, current_app, flash, g, redirect, render_template, request, url_for
 from pydantic import ValidationError
 
-from . import access
+from . import access, presence
 from . import rollout_gate as gate
 from .db import borrowed, get_store
 
@@ -204,7 +204,7 @@ def _tick(ref: "weakref.ref[Flask]", every: float) -> None:
             return
         try:
             with borrowed(app.config["DATABASE_URL"], app.extensions.get("store_pool")) as store:
-                gate.judge_waiting(store, publisher=gate.Publisher.of(app))
+                gate.judge_waiting(store, publisher=gate.Publisher.of(app), offline_after=presence.offline_after(app))
         except Exception:  # a database hiccup must not end the tick: it looks again later
             log.exception("judging rollouts failed; looking again in %s s", every)
         del app

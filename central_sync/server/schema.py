@@ -255,8 +255,8 @@ MIGRATIONS: list[Migration] = [
             # sequence of versions for all, so every node sees its versions grow.
             "ALTER TABLE configs ADD COLUMN target TEXT NOT NULL DEFAULT 'kiosk'",
             # Staged rollouts (rollout_gate.py): the stages as JSON, the current one, its gate;
-            # a halted rollout names the node and the reason. Judged from the tables alone, so
-            # any worker can judge, continue or abort.
+            # a halted rollout names the node and the reason. Judged from the tables alone (whether
+            # a node is online from the fleet's, 018_fleet), so any worker can judge, continue or abort.
             "CREATE TABLE rollouts (id INTEGER PRIMARY KEY AUTOINCREMENT, version INTEGER NOT NULL, target TEXT NOT NULL, "
             "halls TEXT NOT NULL, stages TEXT NOT NULL, gate_minutes DOUBLE PRECISION NOT NULL, "
             "auto_continue INTEGER NOT NULL DEFAULT 0, status TEXT NOT NULL, stage INTEGER NOT NULL, "
@@ -266,9 +266,6 @@ MIGRATIONS: list[Migration] = [
             "CREATE TABLE rollout_nodes (rollout_id INTEGER NOT NULL REFERENCES rollouts(id), stage INTEGER NOT NULL, "
             "hall_id TEXT NOT NULL, node_id TEXT NOT NULL, published_at DOUBLE PRECISION NOT NULL, "
             "PRIMARY KEY (rollout_id, hall_id, node_id))",
-            # Whether a hall's kiosk or board is connected, from the edge's view of its $state.
-            "CREATE TABLE node_presence (hall_id TEXT NOT NULL, node_id TEXT NOT NULL, state TEXT NOT NULL, "
-            "node_ts DOUBLE PRECISION NOT NULL, received_at DOUBLE PRECISION NOT NULL, PRIMARY KEY (hall_id, node_id))",
         ],
         [
             "ALTER TABLE configs ADD COLUMN target TEXT NOT NULL DEFAULT 'kiosk'",
@@ -281,8 +278,6 @@ MIGRATIONS: list[Migration] = [
             "CREATE TABLE rollout_nodes (rollout_id BIGINT NOT NULL REFERENCES rollouts(id), stage INTEGER NOT NULL, "
             "hall_id TEXT NOT NULL, node_id TEXT NOT NULL, published_at DOUBLE PRECISION NOT NULL, "
             "PRIMARY KEY (rollout_id, hall_id, node_id))",
-            "CREATE TABLE node_presence (hall_id TEXT NOT NULL, node_id TEXT NOT NULL, state TEXT NOT NULL, "
-            "node_ts DOUBLE PRECISION NOT NULL, received_at DOUBLE PRECISION NOT NULL, PRIMARY KEY (hall_id, node_id))",
         ],
     ),
     Migration(
