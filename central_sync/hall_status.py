@@ -77,6 +77,14 @@ class Backlog(_Part):
     oldest_age: float | None = Field(None, ge=0)
 
 
+class QueueServiceStatus(_Part):
+    """One of the hall queue's own services (its file's), so the centre's kiosk settings
+    form can refuse a service the hall's edge does not have, or a prefix another has."""
+
+    id: str = Field(pattern=NODE_ID)
+    prefix: str = Field(pattern=r"^[A-Z]{1,2}$")
+
+
 class HallStatus(_Part):
     at: float = Field(description="the edge's clock when the status was taken (Unix seconds)")
     heartbeat_s: float = Field(gt=0, le=3600, description="how often a status comes when nothing changes")
@@ -87,3 +95,5 @@ class HallStatus(_Part):
     alarms_total: int = Field(ge=0)
     printers: list[PrinterState] = Field(max_length=32)
     backlog: Backlog
+    services: list[QueueServiceStatus] = Field(default_factory=list, max_length=40,
+                                               description="the queue's own services (empty: an older edge)")

@@ -51,6 +51,7 @@ class FleetStatus(Component):
 
     def __init__(self, config: EdgeConfig, *, db_path: Path, alarms: Any, printing: Any, sw: str,
                  nudge: Callable[[], None], syncs: bool, check_every: float = 2.0) -> None:
+        self.services = [{"id": s.id, "prefix": s.prefix} for s in config.queue.services]
         self.node, self.sw, self.alarms, self.printing, self._nudge = config.node_id, sw, alarms, printing, nudge
         self.enabled = syncs
         self.heartbeat = config.centre.status_every_s if config.centre is not None else 30.0
@@ -145,7 +146,8 @@ class FleetStatus(Component):
         body = {"at": now, "heartbeat_s": self.heartbeat, "sw": self.sw[:32],
                 "config_version": int(edge_config[0]) if edge_config else None,
                 "nodes": nodes, "alarms": alarms, "alarms_total": len(active), "printers": printers,
-                "backlog": Backlog(depth=backlog.depth, oldest_age=backlog.oldest_age).model_dump()}
+                "backlog": Backlog(depth=backlog.depth, oldest_age=backlog.oldest_age).model_dump(),
+                "services": self.services}
         # A record has a size limit: the least severe alarms give way (alarms_total still counts them).
         while alarms and len(json.dumps(body, ensure_ascii=False).encode()) > MAX_RECORD_BYTES - 256:
             alarms.pop()

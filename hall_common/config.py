@@ -818,16 +818,32 @@ class CentralConfig(PartConfig):
 
 
 class EdgeServiceSettings(Section):
-    """One queue service's settings the centre may change (the service itself is the hall's)."""
+    """One queue service's settings the centre may change: its names, ticket prefix, number
+    range and whether it takes priority tickets (the service itself, and the counters that
+    serve it, are the hall's). Left out (None): the hall's own value. The kiosk settings
+    form is where they are edited; the centre derives this from ``KioskService``
+    (``central_sync/server/edge_services.py``)."""
 
     id: Id
-    priority_allowed: bool = True
+    priority_allowed: bool | None = None
+    name_zh: str | None = Field(None, min_length=1, max_length=16)
+    name_en: str | None = Field(None, min_length=1, max_length=40)
+    prefix: str | None = Field(None, pattern=r"^[A-Z]{1,2}$")
+    first: int | None = Field(None, ge=0, le=9998)
+    last: int | None = Field(None, ge=1, le=9999)
+
+    @model_validator(mode="after")
+    def _range(self) -> "EdgeServiceSettings":
+        if self.first is not None and self.last is not None and self.last <= self.first:
+            raise ValueError(f"last ({self.last}) must be above first ({self.first})")
+        return self
 
 
 class EdgeSettings(Section):
     """What the centre may push to a hall's edge, signed like kiosk settings
-    (``edge_agent/settings_apply.py``): the queue's priority rule, its opening hours and
-    which services take priority tickets. Left out (None, empty): the hall's own value."""
+    (``edge_agent/settings_apply.py``): the queue's priority rule, its opening hours and its
+    services' names, prefixes, number ranges and priority. Left out (None, empty): the
+    hall's own value."""
 
     services: list[EdgeServiceSettings] = Field(default_factory=list, max_length=40)
     priority_per_normal: int | None = Field(None, ge=0, le=10, description="priority tickets called at most in a row")
@@ -836,10 +852,11 @@ class EdgeSettings(Section):
     @field_validator("services")
     @classmethod
     def _once(cls, value: list[EdgeServiceSettings]) -> list[EdgeServiceSettings]:
-        ids = [s.id for s in value]
-        twice = sorted({i for i in ids if ids.count(i) > 1})
-        if twice:
-            raise ValueError(f"service id {twice[0]!r} is listed twice")
+        for what, values in (("service id", [s.id for s in value]),
+                             ("prefix", [s.prefix for s in value if s.prefix is not None])):
+            twice = sorted({v for v in values if values.count(v) > 1})
+            if twice:
+                raise ValueError(f"{what} {twice[0]!r} is listed twice")
         return value
 
 

@@ -358,3 +358,163 @@ def test_form_publish_diff_and_roll_back_on_either_database(centre):
     page = admin.get("/configs/versions?hall=h1").get_data(as_text=True)
     assert "回滚到版本 1 · Roll back to version 1" in page
     assert admin.get("/configs/diff?a=1&b=99").status_code == 302  # no such version: back to the list
+
+
+# -- the form's services number the edge's tickets -----------------------------------------
+
+@pytest.fixture
+def signed_chain(mini):
+    """The chain with the edge following signed settings (its config_public_key), so the
+    form's services reach the hall's queue."""
+    from central_sync.signing import public_key_b64
+
+    central, store, token = mini.registered_centre()
+    app = central.app
+    set_password(StoreUsers(store), "admin", "admin password 1", "admin")
+    key = public_key_b64(app.extensions["config_key"])
+    agent = mini.edge(centre_url=central.url, token=token, queue={"hours": ALWAYS_OPEN}, config_public_key=key)
+    kiosk, kapp = mini.kiosk(public_key=key)
+    wait_for(lambda: store.scalar("SELECT count(*) FROM hall_nodes WHERE node_id IN ('kiosk-01', 'edge')") == 2, timeout=20)
+    # The hall's own services, as its edge tells the centre (the form checks against them).
+    wait_for(lambda: store.scalar("SELECT count(*) FROM records WHERE kind = 'hall_status'"), timeout=20)
+    yield mini, app, store, agent, kiosk, kapp
+
+
+def take(kapp, service: str) -> str:
+    """A ticket taken at the kiosk's queue screen, as a resident would: its number."""
+    client = kapp.test_client()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/queue/").get_data(as_text=True)).group(1)
+    r = client.post("/queue/take", data={"csrf_token": token, "service": service, "paper": "no"})
+    assert r.headers["Location"].endswith("/queue/ticket"), r.headers["Location"]
+    return re.search(r'<p class="ticket-number">(.*?)</p>', client.get("/queue/ticket").get_data(as_text=True)).group(1)
+
+
+def test_a_prefix_and_range_changed_in_the_form_number_the_next_ticket_and_roll_back_restores_them(
+        signed_chain, browser):
+    mini, app, store, agent, kiosk, kapp = signed_chain
+    central = next(s for s in mini.served if s.app is app)
+    applier = next(c for c in agent.components if c.name == "settings")
+    admin = login(app, "admin", "admin password 1")
+    assert save(admin, WITH_SERVICES, "v1").status_code == 302
+    assert publish(admin, 1).status_code == 302
+    wait_for(lambda: applier.version == 1 and (report(store) or {}).get("version") == 1, timeout=30)
+    assert take(kapp, "repair") == "D100"  # version 1: repairs D, 100-499
+    assert agent.queue.engine.services["certificates"].priority_allowed is False
+
+    page = _login_page(browser, central)
+    page.goto(central.url + f"configs/form?hall={HALL}")
+    assert page.input_value("[name='services.2.prefix']") == "D"
+    # A service the hall's queue does not have, and a prefix another of its services has
+    # (consult is C): refused, each field named, nothing saved.
+    page.fill("[name='services.0.id']", "notary")
+    page.fill("[name='services.2.prefix']", "C")
+    page.select_option("#publish", "*")
+    page.click("#do-save")
+    alert = page.wait_for_selector(".problems").inner_text()
+    assert "服务 1 · Service 1: 编号 · id" in alert and "not one of this hall queue's services" in alert
+    assert "服务 3 · Service 3: 号码前缀 · Ticket prefix" in alert and "consult" in alert
+    assert page.get_attribute("[name='services.0.id']", "aria-invalid") == "true"
+    page.screenshot(path=SHOTS / "config-services-refused.png", full_page=True)
+    to_docs("config-services-refused.png")
+    assert versions(store) == 1
+
+    page.fill("[name='services.0.id']", "procedures")
+    page.fill("[name='services.2.prefix']", "R")
+    page.fill("[name='services.2.first']", "500")
+    page.fill("[name='services.2.last']", "799")
+    page.fill("#note", "报修改用 R500-799")
+    page.select_option("#publish", "*")
+    page.click("#do-save")
+    page.wait_for_selector("text=已保存版本 2")
+    edge_doc = store.query("SELECT doc FROM config_assignments WHERE node_id = 'edge' AND version = 2")
+    assert len(edge_doc) == 1  # signed for the edge in the same transaction, with the same version
+    wait_for(lambda: applier.version == 2, timeout=30)
+    assert take(kapp, "repair") == "R500"  # the next ticket: new prefix, new range
+    assert take(kapp, "procedures") == "A001"  # the others as they were
+    wait_for(lambda: store.scalar("SELECT count(*) FROM config_reports WHERE node_id = 'edge' AND version = 2 "
+                                  "AND status = 'applied'"), timeout=30)
+
+    page.goto(central.url + f"configs/versions?hall={HALL}")
+    page.click("#v1 button.rollback")
+    page.wait_for_selector("text=已回滚")
+    wait_for(lambda: applier.version == 3, timeout=30)
+    # The old prefix again; today's repairs are already past 499, so they go on from the
+    # counter until the next service day (numbers are never reused within a day).
+    assert take(kapp, "repair") == "D501"
+    actions = [r["action"] for r in store.query("SELECT action FROM audit_log ORDER BY id")]
+    assert actions.count("config.publish_edge") == 3
+    page.close()
+
+
+def test_the_edge_rolls_back_services_its_queue_cannot_run(tmp_path):
+    """The edge's own check, whatever the centre checked: a service it does not have, or a
+    prefix an unlisted service of the hall already has, is named; a good one is laid over
+    the file's services, keeping what the document leaves out."""
+    from edge_agent.settings_apply import EdgeSettingsApplier
+    from hall_common.config import EdgeConfig, EdgeSettings
+
+    config = EdgeConfig(hall_id="t1", hall_name="测试大厅", node_id="edge", data_dir=tmp_path, http={"port": 1},
+                        broker={"password_file": tmp_path / "pw"})
+    applier = EdgeSettingsApplier(config, None, None, public_key="")
+    assert "'notary' is not one of the hall's" in applier.self_check(EdgeSettings(services=[{"id": "notary"}]))
+    clash = EdgeSettings(services=[{"id": "repair", "prefix": "C"}])  # consult is C
+    assert "prefix 'C' is used twice" in applier.self_check(clash)
+    queue, problem = applier.laid_over(EdgeSettings(services=[{"id": "repair", "prefix": "R", "first": 500, "last": 799}]))
+    repair = next(s for s in queue.services if s.id == "repair")
+    assert problem is None and (repair.prefix, repair.first, repair.last, repair.name_zh) == ("R", 500, 799, "报事报修")
+
+
+def test_an_older_version_cannot_take_the_services_back_from_a_newer_edge_document(centre):
+    """On either database: publishing signs the hall's edge the version's services with the
+    same version number; publishing an older version with other services would be refused
+    by the edge, so the centre refuses it and writes nothing (roll back makes a new one)."""
+    app, store = centre
+    store.execute("INSERT INTO hall_nodes (hall_id, node_id, kind, sw, node_ts) VALUES ('h1', 'edge', 'edge', '0', 0)")
+    admin = login(app, "admin", "admin password 1")
+    save(admin, WITH_SERVICES, "v1")
+    data = posted(admin.get("/configs/form?hall=h1").get_data(as_text=True))
+    set_fields(data, {"services.2.prefix": "R", "publish": "*", "op": "save"})
+    assert admin.post("/configs/form", data=data).status_code == 302
+    rows = store.query("SELECT version, doc FROM config_assignments WHERE node_id = 'edge'")
+    doc = rows[0]["doc"] if isinstance(rows[0]["doc"], dict) else json.loads(rows[0]["doc"])
+    assert [r["version"] for r in rows] == [2]
+    assert [(s["id"], s["prefix"], s["priority_allowed"]) for s in doc["body"]["services"]] == [
+        ("procedures", "A", True), ("certificates", "B", False), ("repair", "R", True)]
+    before = store.scalar("SELECT count(*) FROM config_assignments")
+    r = admin.post("/configs/1/publish-to", data={"hall": "h1", "csrf_token": csrf(admin)}, follow_redirects=True)
+    assert "未发布" in r.get_data(as_text=True) and "roll back to this" in r.get_data(as_text=True)
+    assert store.scalar("SELECT count(*) FROM config_assignments") == before
+    assert admin.post("/configs/1/rollback", data={"hall": "h1", "csrf_token": csrf(admin)}).status_code == 302
+    assert [r["version"] for r in store.query("SELECT version FROM config_assignments WHERE node_id = 'edge' "
+                                              "ORDER BY version")] == [2, 3]
+
+
+def test_a_kiosk_rollout_signs_the_hall_edge_and_an_edge_rollout_keeps_its_services(centre):
+    """On either database: the queue services go with a kiosk rollout's first stage in the
+    hall; an edge settings version rolled out later (the priority rule) keeps them."""
+    app, store = centre
+    store.execute("INSERT INTO hall_nodes (hall_id, node_id, kind, sw, node_ts) VALUES ('h1', 'edge', 'edge', '0', 0)")
+    admin = login(app, "admin", "admin password 1")
+    save(admin, WITH_SERVICES, "v1")
+
+    def roll(version: int, first: str) -> None:
+        r = admin.post("/rollouts/", data={"version": str(version), "halls": "h1", "stages": first, "gate_minutes": "0",
+                                           "csrf_token": csrf(admin)})
+        assert r.status_code == 302, r.get_data(as_text=True)
+
+    def edge_body(version: int) -> dict:
+        doc = store.query("SELECT doc FROM config_assignments WHERE node_id = 'edge' AND version = ?", (version,))[0]["doc"]
+        return (doc if isinstance(doc, dict) else json.loads(doc))["body"]
+
+    roll(1, "kiosk-01")
+    assert [(s["id"], s["prefix"], s["first"]) for s in edge_body(1)["services"]] == [
+        ("procedures", "A", 1), ("certificates", "B", 1), ("repair", "D", 100)]
+    r = admin.post("/rollouts/settings", data={"target": "edge", "settings": tomli_w.dumps({
+        "priority_per_normal": 1, "services": [{"id": "repair", "priority_allowed": False}]}), "note": "",
+        "csrf_token": csrf(admin)})
+    assert r.status_code == 302
+    roll(2, "edge")
+    body = edge_body(2)
+    assert body["priority_per_normal"] == 1
+    assert [(s["id"], s["prefix"], s["priority_allowed"]) for s in body["services"]] == [
+        ("procedures", "A", True), ("certificates", "B", False), ("repair", "D", False)]

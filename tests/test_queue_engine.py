@@ -301,3 +301,27 @@ def test_the_days_figures_and_the_totals_sent_when_the_day_closes(tmp_path, cloc
     assert daily[0][2] == "edge"
     assert daily[0][3] == str(uuid.uuid5(uuid.NAMESPACE_URL, "hall/h1/queue_daily/2026-11-24"))  # once per hall-day
     db.close()
+
+
+def test_a_prefix_or_range_changed_during_the_day_applies_to_the_next_ticket_without_reusing_numbers(make, clock):
+    """Signed settings from the centre (reconfigure) move a service's prefix and range while
+    tickets of the day exist: docs/queue.md, "Services from the centre"."""
+    q = make()
+
+    def moved(prefix: str, first: int, last: int) -> QueueConfig:
+        services = [s.model_copy(update={"prefix": prefix, "first": first, "last": last}) if s.id == "procedures" else s
+                    for s in q.config.services]
+        return q.config.model_copy(update={"services": services})
+
+    assert [q.issue("procedures", kiosk="k").ticket.code for _ in range(3)] == ["A001", "A002", "A003"]
+    q.reconfigure(moved("P", 500, 799))  # today's numbers are below the new range: at once at its first
+    assert q.issue("procedures", kiosk="k").ticket.code == "P500"
+    q.reconfigure(moved("A", 100, 499))  # already past its end: today goes on from the counter
+    assert q.issue("procedures", kiosk="k").ticket.code == "A501"
+    assert q.issue("consult", kiosk="k").ticket.code == "C001"  # the others as they were
+    q.reconfigure(moved("A", 100, 501))  # the counter at its very end: no numbers left today
+    with pytest.raises(RequestFailed) as full:
+        q.issue("procedures", kiosk="k")
+    assert full.value.code == "full"
+    clock.advance(24 * 3600)  # the next service day: the new range from its first number
+    assert q.issue("procedures", kiosk="k").ticket.code == "A100"

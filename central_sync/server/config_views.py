@@ -18,7 +18,7 @@ import tomli_w
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from pydantic import ValidationError
 
-from . import access, config_form
+from . import access, config_form, edge_services
 from .config_preview import LANGS, PREVIEW_POLICY, Previews, shown_at
 from .configs import audit, save_version, sign_and_assign, version_body
 from .db import get_store
@@ -143,16 +143,22 @@ def save():
     it at once to one kiosk or every kiosk of the chosen hall."""
     f, hall, base = _posted()
     settings, problems = config_form.check(f)
-    if settings is None:  # the form again, values kept, each refused field named
+    if settings is not None and hall:  # what the hall's edge would refuse: its queue numbers the tickets
+        problems = edge_services.problems(settings, edge_services.hall_services(get_store(), hall))
+    if settings is None or problems:  # the form again, values kept, each refused field named
         return _render(f, hall=hall, base=base, problems=problems, status=422)
     target = request.form.get("publish", "")
     if target and not hall:
         flash("请先选择服务中心 · Choose a hall to publish to")
         return _render(f, hall=hall, base=base, status=422)
     store = get_store()
-    with store.transaction():
-        version = save_version(settings, request.form.get("note", "").strip()[:200], detail={"via": "form"})
-        published = _publish(version, hall, target) if target else []
+    try:
+        with store.transaction():
+            version = save_version(settings, request.form.get("note", "").strip()[:200], detail={"via": "form"})
+            published = _publish(version, hall, target) if target else []
+    except edge_services.EdgeAhead as exc:  # nothing saved
+        flash(f"未保存 · Not saved: {exc}")
+        return _render(f, hall=hall, base=base, status=409)
     flash(f"已保存版本 {version} · Saved version {version}"
           + (f"；已发布到 {len(published)} 台自助机 · published to {len(published)} kiosk(s)" if target else ""))
     return redirect(url_for("config_views.versions", hall=hall) if hall else url_for("config_views.versions"))
@@ -176,6 +182,19 @@ def _publish(version: int, hall: str | None, target: str) -> list[str]:
 
 # -- publishing and rolling back ----------------------------------------------------------
 
+def _refused_by_edge(version: int, hall: str) -> str:
+    """What ``hall``'s edge would refuse of ``version``'s services ("" if nothing)."""
+    body = version_body(version)
+    if body is None:
+        abort(404)
+    try:
+        settings = KioskSettings.model_validate(body)
+    except ValidationError:
+        return ""  # the kiosk's own check says so
+    found = edge_services.problems(settings, edge_services.hall_services(get_store(), hall))
+    return "; ".join(f"{p.label}: {p.message}" for p in found)
+
+
 @bp.post("/<int:version>/publish-to")
 @access.require("configure")
 def publish_to(version: int):
@@ -186,9 +205,17 @@ def publish_to(version: int):
         flash("请先选择服务中心 · Choose a hall to publish to")
         return redirect(url_for("config_views.versions"))
     access.check_hall(hall)
+    refused = _refused_by_edge(version, hall)
+    if refused:
+        flash(f"版本 {version} 未发布 · Version {version} not published: {refused}")
+        return redirect(url_for("config_views.versions", hall=hall))
     store = get_store()
-    with store.transaction():
-        published = _publish(version, hall, target)
+    try:
+        with store.transaction():
+            published = _publish(version, hall, target)
+    except edge_services.EdgeAhead as exc:
+        flash(f"版本 {version} 未发布 · Version {version} not published: {exc}")
+        return redirect(url_for("config_views.versions", hall=hall))
     flash(f"版本 {version} 已发布到 {len(published)} 台自助机 · Version {version} published to {len(published)} kiosk(s)")
     return redirect(url_for("config_views.versions", hall=hall))
 
@@ -211,6 +238,10 @@ def rollback(version: int):
     if settings is None:  # saved under an older schema: the kiosks would refuse it
         flash(f"版本 {version} 已不符合自助机的校验，未回滚 · Version {version} no longer passes the kiosk's schema, "
               f"nothing rolled back: {problems[0].label}: {problems[0].message}")
+        return redirect(url_for("config_views.versions", hall=hall))
+    refused = _refused_by_edge(version, hall)
+    if refused:
+        flash(f"版本 {version} 未回滚 · Version {version} not rolled back: {refused}")
         return redirect(url_for("config_views.versions", hall=hall))
     kiosks = [k for k in _kiosks(hall) if k["desired"]]
     current = max((k["desired"] for k in kiosks), default=None)

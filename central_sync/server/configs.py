@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from central_sync.signing import public_key_b64, sign
 from hall_common.config import KioskSettings
 
-from . import access
+from . import access, edge_services
 from . import audit as audit_log
 from .db import get_store
 
@@ -113,8 +113,10 @@ def version_body(version: int) -> dict | None:
 
 def sign_and_assign(version: int, body: dict, kiosks: list[dict]) -> list[str]:
     """Sign ``version`` for each of ``kiosks`` (rows with hall_id, node_id) and record the
-    assignments the edges pull; in the caller's transaction. Returns ``hall/node`` of each
-    kiosk newly given it (one that already has it is skipped)."""
+    assignments the edges pull; in the caller's transaction. Their halls' edges get the
+    version's queue services the same way (``edge_services``; raises
+    :class:`~.edge_services.EdgeAhead` when one runs a newer document). Returns
+    ``hall/node`` of each kiosk newly given it (one that already has it is skipped)."""
     store = get_store()
     key = current_app.extensions["config_key"]
     expires = time.time() + current_app.config["CONFIG_VALID_DAYS"] * 86400
@@ -128,6 +130,12 @@ def sign_and_assign(version: int, body: dict, kiosks: list[dict]) -> list[str]:
         )
         if cur.rowcount == 1:
             published.append(f"{k['hall_id']}/{k['node_id']}")
+    halls = {k["hall_id"] for k in kiosks}
+    edges = edge_services.assign(store, key=key, valid_days=current_app.config["CONFIG_VALID_DAYS"], user=g.user,
+                                 version=version, kiosk_body=body, halls=halls)
+    for hall in sorted({e.split("/", 1)[0] for e in edges}):  # its queue numbers tickets so from now on
+        audit("config.publish_edge", {"version": version, "published": [e for e in edges if e.startswith(f"{hall}/")]},
+              hall=hall)
     return published
 
 
@@ -164,12 +172,21 @@ def publish(version: int):
         # A stable choice: the same kiosks come first every time for this version.
         kiosks.sort(key=lambda k: hashlib.sha256(f"{version}/{k['hall_id']}/{k['node_id']}".encode()).hexdigest())
         kiosks = kiosks[: max(1, round(len(kiosks) * percent / 100))]
-    with store.transaction():
-        published = sign_and_assign(version, body, kiosks)
-        for one in sorted({p.split("/", 1)[0] for p in published}) or [None if hall == "*" else hall]:
-            # a line per hall reached, so each hall's manager reads what reached their kiosks
-            audit("config.publish", {"version": version, "hall": hall, "nodes": sorted(listed), "percent": percent,
-                                     "published": [p for p in published if one is None or p.startswith(f"{one}/")]},
-                  hall=one)
+    try:
+        with store.transaction():
+            published = _publish_audited(version, body, kiosks, hall, listed, percent)
+    except edge_services.EdgeAhead as exc:
+        flash(f"未发布 · Not published: {exc}")
+        return redirect(url_for("configs.index"))
     flash(f"版本 {version} 已发布到 {len(published)} 台自助机 · Version {version} published to {len(published)} kiosk(s)")
     return redirect(url_for("configs.index"))
+
+
+def _publish_audited(version: int, body: dict, kiosks: list[dict], hall: str, listed: set[str], percent: int) -> list[str]:
+    """Sign and audit: a line per hall reached, so each hall's manager reads what reached their kiosks."""
+    published = sign_and_assign(version, body, kiosks)
+    for one in sorted({p.split("/", 1)[0] for p in published}) or [None if hall == "*" else hall]:
+        audit("config.publish", {"version": version, "hall": hall, "nodes": sorted(listed), "percent": percent,
+                                 "published": [p for p in published if one is None or p.startswith(f"{one}/")]},
+              hall=one)
+    return published

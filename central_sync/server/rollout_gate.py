@@ -37,7 +37,7 @@ from hall_common.config import BoardSettings, EdgeSettings, KioskSettings
 from hall_common.errors import HallError
 
 from . import audit as audit_log
-from . import presence
+from . import edge_services, presence
 
 REPORT_WITHIN_MIN = 15.0
 """Minutes a node of a stage has to report the version applied (at least the gate time)."""
@@ -166,7 +166,14 @@ def _publish_stage(store: Store, publisher: Publisher, r: dict[str, Any], index:
     expires = now + publisher.valid_days * 86400
     published = []
     for hall, node in _resolve(store, r, index):
-        doc = sign(publisher.key, hall=hall, node=node, version=r["version"], expires=expires, body=body)
+        signed = body
+        held = edge_services.current_body(store, hall, node)[1].get("services") if r["target"] == "edge" else None
+        if held:
+            # The hall's queue services come from its kiosk settings (edge_services.py): kept,
+            # with what this version says of a service (its priority) over them.
+            mine = {s["id"]: s for s in body.get("services", [])}
+            signed = {**body, "services": [{**h, **mine.pop(h["id"], {})} for h in held] + list(mine.values())}
+        doc = sign(publisher.key, hall=hall, node=node, version=r["version"], expires=expires, body=signed)
         store.execute(
             "INSERT INTO config_assignments (hall_id, node_id, version, doc, published_by, published_at) "
             "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (hall_id, node_id, version) DO NOTHING",
@@ -175,6 +182,13 @@ def _publish_stage(store: Store, publisher: Publisher, r: dict[str, Any], index:
         store.execute("INSERT INTO rollout_nodes (rollout_id, stage, hall_id, node_id, published_at) VALUES (?, ?, ?, ?, ?)",
                       (r["id"], index, hall, node, now))
         published.append(f"{hall}/{node}")
+    if r["target"] == "kiosk":  # the halls' queues number tickets with the version's services (edge_services.py)
+        try:
+            published += edge_services.assign(store, key=publisher.key, valid_days=publisher.valid_days, user=user,
+                                              version=r["version"], kiosk_body=body,
+                                              halls={p.split("/", 1)[0] for p in published}, now=now)
+        except edge_services.EdgeAhead as exc:
+            raise RolloutError(str(exc)) from None
     store.execute("UPDATE rollouts SET status = 'waiting', stage = ?, stage_started_at = ?, updated_at = ? WHERE id = ?",
                   (index, now, now, r["id"]))
     return published

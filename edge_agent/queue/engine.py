@@ -11,6 +11,12 @@ restart loses nothing.
 operation of a new day, tickets still waiting or at a counter from an earlier day are
 cancelled (event ``day_closed``) and numbering starts again at each service's ``first``.
 
+**A prefix or number range changed during the day** (signed settings from the centre,
+``reconfigure``) applies from the next ticket; tickets already issued keep their codes, and
+numbers stay unique per service per day: today's counter below the new range jumps to its
+first number at once; within it, it goes on; already past its end, today's numbering goes
+on from the counter (residents still get tickets) and the new range starts the next day.
+
 **Who is called next** at a counter (``call_next``): the waiting tickets of the services
 the counter serves, plus those transferred to this counter by name, are considered.
 
@@ -137,7 +143,10 @@ class QueueEngine:
             self.config = config
             self.services: dict[str, ServiceConfig] = {s.id: s for s in config.services}
             self.counters: dict[str, CounterConfig] = {c.id: c for c in config.counters}
-            self._by_prefix: dict[str, str] = {s.prefix: s.id for s in config.services}
+            # A prefix given up today still finds its tickets (a resident rating A012 after
+            # the centre changed procedures to P), unless another service has taken it.
+            kept = getattr(self, "_by_prefix", {})
+            self._by_prefix: dict[str, str] = {**kept, **{s.prefix: s.id for s in config.services}}
 
     # -- the day ------------------------------------------------------------------------------
 
@@ -188,9 +197,14 @@ class QueueEngine:
                             [day, service, svc.first - 1])
             last = self.db.execute("SELECT last FROM queue_numbers WHERE day = ? AND service = ?",
                                    [day, service]).fetchone()[0]
-            if last >= svc.last:
+            if last > svc.last:  # the range was moved below today's numbers: go on, new range tomorrow
+                number = last + 1
+                if number > 9999:
+                    raise RequestFailed("full", f"no numbers left today for {service}")
+            elif last == svc.last:
                 raise RequestFailed("full", f"no numbers left today for {service} ({svc.first}-{svc.last})")
-            number = last + 1
+            else:  # below a range moved up today: at once at its first number
+                number = max(last, svc.first - 1) + 1
             self.db.execute("UPDATE queue_numbers SET last = ? WHERE day = ? AND service = ?", [number, day, service])
             width = max(3, len(str(svc.last)))
             row = {"id": str(uuid.uuid4()), "request_id": request, "day": day, "service": service,
