@@ -6,7 +6,6 @@ admin may add one (the role matrix, tests/test_centre_roles.py, covers the route
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -15,9 +14,9 @@ from central_sync.server import accounts, credentials
 
 from .helpers.central import central_app
 from .minihall import Served
+from .helpers.screens import to_docs
 
 SHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots" / "centre"
-DOCS = Path(__file__).resolve().parent.parent / "docs" / "screens"
 PASSWORD = "halls password 1"
 
 
@@ -75,8 +74,7 @@ def test_an_admin_adds_a_hall_then_its_first_device(centre, browser):
         page.wait_for_selector("td:text('west-b')")
         assert "成都" in page.inner_text("table")
         page.screenshot(path=SHOTS / "halls.png", full_page=True)
-        DOCS.mkdir(parents=True, exist_ok=True)
-        shutil.copy(SHOTS / "halls.png", DOCS / "centre-halls.png")
+        to_docs(SHOTS / "halls.png", "centre-halls.png")
         page.close()
     finally:
         served.stop()

@@ -7,7 +7,6 @@ fresh centre comes from the command line."""
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -17,9 +16,9 @@ from hall_cli.main import main as hall
 
 from .helpers.central import central_app
 from .minihall import Served
+from .helpers.screens import to_docs
 
 SHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots" / "centre"
-DOCS = Path(__file__).resolve().parent.parent / "docs" / "screens"
 PASSWORD = "users password 1"
 
 
@@ -82,8 +81,7 @@ def test_the_users_page_in_a_browser(centre, browser):
         assert page.input_value("#user-mgr-zhao input[name=halls]") == "east-a, east-b"
         assert "user.add" in page.inner_text("main")
         page.screenshot(path=SHOTS / "users.png", full_page=True)
-        DOCS.mkdir(parents=True, exist_ok=True)
-        shutil.copy(SHOTS / "users.png", DOCS / "centre-users.png")
+        to_docs(SHOTS / "users.png", "centre-users.png")
         page.close()
     finally:
         served.stop()

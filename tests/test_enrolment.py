@@ -33,10 +33,10 @@ from hall_common.config import CentralConfig, DisplayConfig, DoctorConfig, EdgeC
 
 from .conftest import wait_for
 from .minihall import SETTINGS, Served
+from .helpers.screens import to_docs
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "var" / "screenshots" / "centre"
-DOCS_SHOTS = ROOT / "docs" / "screens"
 HALL = "t1"
 ADMIN_PASSWORD = "admin password 1"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -269,9 +269,8 @@ def _screens(served, browser) -> None:
         page.click("text=← 设备 · Devices")
         page.wait_for_selector("text=等待加入 · Waiting for join")
         page.screenshot(path=SHOTS / "devices.png", full_page=True)
-        DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
         for name in ("devices.png", "device-code.png"):
-            (DOCS_SHOTS / f"centre-{name}").write_bytes((SHOTS / name).read_bytes())
+            to_docs(SHOTS / name, f"centre-{name}")
     finally:
         page.close()
 

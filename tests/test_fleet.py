@@ -6,7 +6,6 @@ only their halls; a malformed ``hall_status`` refused whole at ingest."""
 from __future__ import annotations
 
 import re
-import shutil
 import time
 import uuid
 from pathlib import Path
@@ -21,6 +20,7 @@ from hall_common.bus import contract
 from .conftest import wait_for
 from .helpers.central import central_app
 from .test_central_api import post
+from .helpers.screens import to_docs
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "var" / "screenshots" / "centre"
@@ -257,7 +257,7 @@ def test_an_alarm_raised_at_the_edge_reaches_the_fleet_page(mini, broker, browse
     wait_for(lambda: "离线 · Offline" in _node_row(page, "kiosk-01"), timeout=30)
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SHOTS / "fleet.png", full_page=True)
-    shutil.copy(SHOTS / "fleet.png", ROOT / "docs" / "screens" / "centre-fleet.png")
+    to_docs(SHOTS / "fleet.png", "centre-fleet.png")
 
     # Region: set on the page by the admin, then filtered by.
     page.fill("input[aria-label='t1 地区 · region']", "成都 · 高新")

@@ -14,7 +14,6 @@ import csv
 import io
 import json
 import re
-import shutil
 import uuid
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from hall_common.storage import open_database
 from .helpers.central import central_app, push
 from .helpers.clock import Clock, at
 from .minihall import Served
+from .helpers.screens import to_docs
 
 ALWAYS = HoursConfig(periods=[{"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "open": "00:00", "close": "23:59"}])
 QUEUE = QueueConfig(hours=ALWAYS, counters=[{"id": "c1", "name": "1", "services": ["procedures", "consult"]},
@@ -294,8 +294,7 @@ def test_the_page_draws_the_halls_side_by_side_in_a_browser(centre, halls, pages
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SHOTS / "reports.png", full_page=True)
     if store.dialect == "sqlite":  # one copy for the docs
-        (ROOT / "docs" / "screens").mkdir(parents=True, exist_ok=True)
-        shutil.copy(SHOTS / "reports.png", ROOT / "docs" / "screens" / "reports.png")
+        to_docs(SHOTS / "reports.png", "reports.png")
 
 
 def _csv_table(body: bytes) -> list[list[str]]:

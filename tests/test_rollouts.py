@@ -11,7 +11,6 @@ service, the board changes its line and its voice; forged documents are refused.
 from __future__ import annotations
 
 import re
-import shutil
 import time
 import uuid
 from pathlib import Path
@@ -28,6 +27,7 @@ from hall_common.errors import RequestFailed
 
 from .conftest import HALL, wait_for
 from .minihall import SETTINGS, Served
+from .helpers.screens import to_docs
 
 ALWAYS_OPEN = {"hours": {"holidays": "none", "periods": [
     {"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "open": "00:00", "close": "24:00"}]}}
@@ -168,7 +168,7 @@ def test_a_rollout_whose_first_kiosk_rejects_halts_and_names_it(centre, browser)
     out.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=out / "rollout-halted.png", full_page=True)
     page.close()
-    shutil.copy(out / "rollout-halted.png", ROOT / "docs" / "screens" / "rollout-halted.png")
+    to_docs(out / "rollout-halted.png", "rollout-halted.png")
 
     # Aborted: the end of it, audited.
     admin.post("/rollouts/1/abort", data={"csrf_token": csrf(admin)})
@@ -210,7 +210,7 @@ def test_a_healthy_rollout_waits_after_stage_one_and_continues(centre, browser):
     out.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=out / "rollouts.png", full_page=True)
     page.close()
-    shutil.copy(out / "rollouts.png", ROOT / "docs" / "screens" / "rollouts.png")
+    to_docs(out / "rollouts.png", "rollouts.png")
 
 
 def test_a_kiosk_of_stage_one_going_offline_halts_the_rollout(centre):
