@@ -18,6 +18,6 @@ def managed_components(agent: Any) -> list[Component]:
     """Built from ``agent`` (an EdgeAgent, its own components built) after them, started
     after them, closed before them."""
     config = agent.config
-    built = (FleetStatus.of(agent), BrokerRoster.for_config(config),
+    built = (FleetStatus.of(agent), BrokerRoster.for_config(config, on_retired=agent.nodes.retire),
              EdgeSettingsApplier.for_agent(config, agent.bus, agent.queue))
     return [c for c in built if c is not None]

@@ -68,6 +68,12 @@ class Nodes(Component):
     def on_config_reported(self, msg: BusMessage) -> None:
         self.metrics.count(msg)
 
+    def retire(self, nodes: set[str]) -> None:
+        """Logins the centre's roster took away (:mod:`.roster`): those nodes are retired."""
+        with self._lock:
+            for node in sorted(nodes - {self.node}):
+                self.registry.retire(node)
+
     # -- signs of life (memory only) -----------------------------------------------------------
 
     @subscribe(contract.ESPHOME_SENSOR, inline=True)

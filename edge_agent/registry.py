@@ -119,6 +119,17 @@ class Registry:
                 row["last_seen"] = now
             self.db["nodes"].upsert(row, pk="node")
 
+    def retire(self, node: str) -> None:
+        """The hall's broker no longer lets ``node`` in (retired at the centre): no longer
+        "ready", whatever its last retained state said."""
+        with immediate(self.db):
+            row = self._row(node)
+            if row is None or row.get("state") == "retired":
+                return
+            row.update(state="retired", state_changed_at=self.clock())
+            self.db["nodes"].upsert(row, pk="node")
+            log.info("registry: %s is retired", node)
+
     def seen(self, node: str) -> None:
         """A reading or event arrived from ``node``: it is alive now. Kept in memory only
         (readings come hundreds a second, on the bus's network thread);

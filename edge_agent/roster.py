@@ -20,6 +20,7 @@ import os
 import signal
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from central_sync.protocol import Roster
@@ -44,18 +45,23 @@ class BrokerRoster(Component):
 
     name = "roster"
 
-    def __init__(self, config: RosterConfig, *, url: str, token, hall_id: str, timeout: float = 5.0) -> None:
+    def __init__(self, config: RosterConfig, *, url: str, token, hall_id: str, timeout: float = 5.0,
+                 on_retired: Callable[[set[str]], None] = lambda nodes: None) -> None:
         self.config, self.url, self.token, self.hall_id, self.timeout = config, url.rstrip("/"), token, hall_id, timeout
         self.applied: dict[str, str] | None = None
+        # Told which logins the roster took away: a node the broker now refuses is retired,
+        # not "ready" as its last retained state would still say (its Last Will may not come).
+        self.on_retired = on_retired
         self.every(config.every_s, self.refresh, name="roster", first_now=True)
 
     @classmethod
-    def for_config(cls, config: EdgeConfig) -> "BrokerRoster | None":
+    def for_config(cls, config: EdgeConfig, *,
+                   on_retired: Callable[[set[str]], None] = lambda nodes: None) -> "BrokerRoster | None":
         """The component, if the edge keeps the broker's logins and has a centre token."""
         if config.roster is None or config.centre is None or config.centre.token_file is None:
             return None
         return cls(config.roster, url=config.centre.url, token=config.centre.token, hall_id=config.hall_id,
-                   timeout=config.centre.timeout)
+                   timeout=config.centre.timeout, on_retired=on_retired)
 
     def fetch(self) -> Roster | None:
         """The centre's roster of this hall, or None (logged) when it cannot be had."""
@@ -104,11 +110,14 @@ class BrokerRoster(Component):
         self.applied = users
         if current == text:
             return False
+        removed = set(passwd.parse(current)) - set(users)
         write_private(self.config.password_file, text.encode())
         if self.config.password_file.parent.stat().st_mode & 0o2000:  # a setgid folder: mosquitto's group reads
             self.config.password_file.chmod(0o640)
         log.info("broker logins rewritten from the centre's roster: %s", ", ".join(sorted(users)))
         self._reload()
+        if removed:
+            self.on_retired(removed)
         return True
 
     def _reload(self) -> None:

@@ -203,6 +203,8 @@ def test_a_fresh_pi_joins_its_hall_and_a_retired_one_is_refused(centre, tmp_path
         page = admin.get("/devices/?hall=t1").get_data(as_text=True)
         row = re.search(r"<tr class=\"\">(?:(?!</tr>).)*kiosk-07(?:(?!</tr>).)*</tr>", page, re.S).group(0)
         assert "已加入 · Enrolled" in row and row.count("—") == 0  # enrolled at and last contact both known
+        # ... and the fleet view lists it online (the edge's hall status, sent on the change).
+        wait_for(lambda: in_fleet(admin, "kiosk-07"), timeout=30)
 
         # The same code again: refused, nothing written.
         again = join(url, kiosk_code, tmp_path / "second-pi")
@@ -220,6 +222,7 @@ def test_a_fresh_pi_joins_its_hall_and_a_retired_one_is_refused(centre, tmp_path
         wait_for(lambda: connack(port, "kiosk-07", password).is_failure, timeout=20)
         assert connack(port, "kiosk-07", password).value in (0x86, 0x87)
         wait_for(lambda: not kiosk.connected, timeout=20)
+        wait_for(lambda: not in_fleet(admin, "kiosk-07"), timeout=30)  # and the fleet view shows it offline
         assert not connack(port, "doctor", doctor_pw).is_failure  # the hall's own tools are kept
         assert "已停用 · Retired" in admin.get("/devices/?hall=t1").get_data(as_text=True)
 
@@ -233,6 +236,12 @@ def test_a_fresh_pi_joins_its_hall_and_a_retired_one_is_refused(centre, tmp_path
             node.close(timeout=1)
         agent.close()
         broker.stop()
+
+
+def in_fleet(admin, node: str) -> bool:
+    """Whether the fleet view (what its page draws) lists ``node`` of the hall online."""
+    halls = admin.get("/fleet.json").get_json()["halls"]
+    return any(n["node"] == node and n["online"] for h in halls if h["hall_id"] == HALL for n in h["nodes"])
 
 
 def _get_roster(url: str, token: str) -> int:

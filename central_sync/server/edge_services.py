@@ -30,11 +30,12 @@ from typing import Any
 from central_sync.signing import sign
 from central_sync.store import Store
 from hall_common.config import EdgeSettings, KioskSettings
+from hall_common.errors import HallError
 
 from .config_form import Problem
 
 
-class EdgeAhead(ValueError):
+class EdgeAhead(HallError, ValueError):
     """The hall's edge already runs a newer document with other content: publishing an
     older version would be refused by it (roll back instead, which makes a new version).
     The message is the console's (中文 · English)."""

@@ -53,7 +53,7 @@
     if (n.state === "unknown") { return ["未知（服务中心离线）· Unknown (hall offline)", "unknown"]; }
     if (n.online) { return ["在线 · Online", "online"]; }
     if (n.state === "never") { return ["从未连接 · Never connected", "offline"]; }
-    var why = {disconnected: "已停止 · stopped", lost: "失联 · lost", stale: "无数据 · silent"}[n.state];
+    var why = {disconnected: "已停止 · stopped", lost: "失联 · lost", stale: "无数据 · silent", retired: "已停用 · retired"}[n.state];
     return ["离线 · Offline" + (why ? "（" + why + "）" : ""), "offline"];
   }
 
