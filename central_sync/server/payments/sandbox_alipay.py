@@ -35,7 +35,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from .alipay import AlipayPay, china_time, fen_of, yuan
 from .provider import NewOrder
-from .sandbox import _write_private
+from .sandbox import write_private
 
 log = logging.getLogger(__name__)
 APP_ID = "2021000000000001"
@@ -69,7 +69,7 @@ def load_or_create_keys(folder: Path) -> tuple[str, str]:
     for name in ("alipay_key.pem", "app_key.pem"):
         path = folder / name
         if not path.exists():
-            _write_private(path, _pem_private(rsa.generate_private_key(public_exponent=65537, key_size=2048)))
+            write_private(path, _pem_private(rsa.generate_private_key(public_exponent=65537, key_size=2048)))
         keys.append(path.read_text(encoding="utf-8"))
     return keys[0], keys[1]
 
