@@ -6,14 +6,17 @@ partial, each confirmed; forged refund notifications change nothing (both wallet
 
 from __future__ import annotations
 
+import json
 import threading
+import time
 import urllib.parse
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import ValidationError
 
-from central_sync.server.payments import alipay
+from central_sync.server.payments import alipay, wechat
 from central_sync.server.payments.provider import NotificationRefused, ProviderUnavailable
 from central_sync.server.payments.sandbox_alipay import AlipaySandbox
 from hall_common.config import PaymentsConfig
@@ -86,16 +89,16 @@ def test_precreate_gives_the_qr_code_url_and_the_sdk_signs_what_the_gateway_chec
     row = c.store.query("SELECT provider, status FROM payment_orders WHERE id = ?", (made["order_id"],))[0]
     assert (row["provider"], row["status"]) == ("alipay", "created")
     # the gateway refuses a request signed with another app key: the SDK raises, nothing is made
-    stranger = AlipaySandbox(twin(c)._folder.parent / "stranger")
-    other = alipay.AlipayPay(app_id=twin(c).app_id, seller_id=twin(c).seller_id, app_private_key_pem=stranger._keys[1],
-                             alipay_public_key_pem=wallet(c).sandbox.real_provider._sdk._alipay_public_key_string,
+    stranger = twin(c).impostor()
+    other = alipay.AlipayPay(app_id=twin(c).app_id, seller_id=twin(c).seller_id, app_private_key_pem=stranger.app_private_key_pem,
+                             alipay_public_key_pem=twin(c).alipay_public_key_pem,
                              gateway="http://x.invalid/gateway.do",
                              transport=lambda url: twin(c).gateway(urllib.parse.urlsplit(url).query))
     with pytest.raises(ProviderUnavailable):
         other.query_order(made["out_trade_no"])
     # and a reply signed by someone else than "Alipay" is not believed
-    forged = alipay.AlipayPay(app_id=twin(c).app_id, seller_id=twin(c).seller_id, app_private_key_pem=twin(c)._keys[1],
-                              alipay_public_key_pem=stranger.real_provider._sdk._alipay_public_key_string,
+    forged = alipay.AlipayPay(app_id=twin(c).app_id, seller_id=twin(c).seller_id, app_private_key_pem=twin(c).app_private_key_pem,
+                              alipay_public_key_pem=stranger.alipay_public_key_pem,
                               transport=lambda url: twin(c).gateway(urllib.parse.urlsplit(url).query))
     with pytest.raises(ProviderUnavailable, match="does not verify"):
         forged.query_order(made["out_trade_no"])
@@ -122,9 +125,7 @@ def test_a_genuine_notification_is_accepted_once_and_credits(centre):
 
 
 def _resigned_by_a_stranger(c: Centre, no: str) -> bytes:
-    stranger = AlipaySandbox(twin(c)._folder.parent / "stranger", clock=c.clock)
-    stranger._trades = twin(c)._trades
-    return stranger.notification(no)
+    return twin(c).impostor().notification(no)
 
 
 def _edited_after_signing(c: Centre, no: str) -> bytes:
@@ -262,8 +263,7 @@ def test_a_forged_refund_notification_changes_nothing(centre):
     no = made["out_trade_no"]
     wallet(c).refund(no, "RF1", made["amount_fen"], made["amount_fen"])
     before = c.snapshot()
-    stranger = AlipaySandbox(twin(c)._folder.parent / "stranger", clock=c.clock)
-    stranger._trades = twin(c)._trades
+    stranger = twin(c).impostor()
     for body in (stranger.refund_notification(no, "RF1"), twin(c).refund_notification(no, "RF1", seller_id="2088000000009999"),
                  twin(c).refund_notification(no, "RF1", notify_time=alipay.china_time(c.clock() - 3600))):
         with pytest.raises(NotificationRefused):
@@ -294,6 +294,31 @@ def test_wechat_refunds_and_their_notifications(centre):
         c.sandbox.verify_refund_notification(headers, body, now=c.clock())
 
 
+def test_wechat_refund_requests_are_signed_and_replies_checked():
+    merchant = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    platform = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    sent: list[tuple[str, str, dict[str, str], bytes]] = []
+
+    def send(method: str, url: str, headers: dict[str, str], body: bytes):
+        sent.append((method, url, headers, body))
+        asked = json.loads(body)
+        reply = json.dumps({"refund_id": "50000000382019052709732678859", "out_refund_no": asked["out_refund_no"],
+                            "out_trade_no": asked["out_trade_no"], "status": "PROCESSING",
+                            "amount": {"refund": asked["amount"]["refund"], "total": asked["amount"]["total"]}})
+        return 200, wechat.signed_headers(platform, "PLAT1", reply, timestamp=int(time.time()), nonce_str="n1"), reply.encode()
+
+    pay = wechat.WeChatPay(mchid="1900000109", appid="wxd678efh567hg6787", serial="ABCDEF0123", private_key=merchant,
+                           platform_keys={"PLAT1": platform.public_key()}, apiv3_key=b"k" * 32, send=send)
+    got = pay.refund("HP20260101000000abc", "RF20260101000000abc", 300, 12345, "多收")
+    assert (got.out_refund_no, got.status, got.amount_fen, got.refund_id) == \
+        ("RF20260101000000abc", "PROCESSING", 300, "50000000382019052709732678859")
+    method, url, headers, body = sent[0]
+    assert (method, url) == ("POST", "https://api.mch.weixin.qq.com/v3/refund/domestic/refunds")
+    wechat.verify_authorization(headers["Authorization"], method="POST", path="/v3/refund/domestic/refunds",
+                                body=body.decode(), public_key=merchant.public_key())
+    assert json.loads(body)["amount"] == {"refund": 300, "total": 12345, "currency": "CNY"}
+
+
 # -- configuration -----------------------------------------------------------------------------
 
 
@@ -305,8 +330,8 @@ def test_both_wallets_in_the_configuration(tmp_path):
     with pytest.raises(ValidationError, match="mixed"):
         PaymentsConfig(provider="sandbox", providers=["sandbox", "wechat"])
     sandbox = AlipaySandbox(tmp_path / "keys")
-    (tmp_path / "app.pem").write_text(sandbox._keys[1])
-    (tmp_path / "alipay.pem").write_text(sandbox.real_provider._sdk._alipay_public_key_string)
+    (tmp_path / "app.pem").write_text(sandbox.app_private_key_pem)
+    (tmp_path / "alipay.pem").write_text(sandbox.alipay_public_key_pem)
     section = {"app_id": "2021000000000001", "seller_id": "2088000000000001",
                "app_private_key_file": tmp_path / "app.pem", "alipay_public_key_file": tmp_path / "alipay.pem"}
     with pytest.raises(ValidationError, match="notify_base_url"):

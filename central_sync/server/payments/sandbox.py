@@ -45,7 +45,7 @@ class SandboxTrade:
     success_time: float | None = None
 
 
-def write_private(path: Path, data: bytes) -> None:
+def _write_private(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as f:
@@ -65,9 +65,9 @@ def load_or_create_identity(folder: Path) -> tuple[rsa.RSAPrivateKey, str, bytes
     der = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     serial = hashlib.sha1(der).hexdigest().upper()
     apiv3 = secrets.token_hex(16)  # 32 characters, as WeChat's APIv3 keys are
-    write_private(key_file, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+    _write_private(key_file, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                                serialization.NoEncryption()))
-    write_private(meta_file, json.dumps({"serial": serial, "apiv3_key": apiv3}).encode())
+    _write_private(meta_file, json.dumps({"serial": serial, "apiv3_key": apiv3}).encode())
     return key, serial, apiv3.encode()
 
 

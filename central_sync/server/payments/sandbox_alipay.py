@@ -33,9 +33,10 @@ from alipay import AliPay
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from hall_common.storage import write_private
+
 from .alipay import AlipayPay, china_time, fen_of, yuan
 from .provider import NewOrder
-from .sandbox import write_private
 
 log = logging.getLogger(__name__)
 APP_ID = "2021000000000001"
@@ -65,6 +66,7 @@ def _pem_public(key: rsa.RSAPrivateKey) -> str:
 
 def load_or_create_keys(folder: Path) -> tuple[str, str]:
     """(the sandbox Alipay's private key, the demo merchant app's private key), PEM."""
+    folder.mkdir(parents=True, exist_ok=True)
     keys = []
     for name in ("alipay_key.pem", "app_key.pem"):
         path = folder / name
@@ -120,6 +122,27 @@ class AlipaySandbox:
     def _keys(self) -> tuple[str, str]:
         return load_or_create_keys(self._folder)
 
+    @property
+    def folder(self) -> Path:
+        return self._folder
+
+    @property
+    def app_private_key_pem(self) -> str:
+        """The demo merchant app's private key (a demo's configuration would name this file)."""
+        return self._keys[1]
+
+    @property
+    def alipay_public_key_pem(self) -> str:
+        """The sandbox "Alipay"'s public key, which verifies its replies and notifications."""
+        return _public_of(self._keys[0])
+
+    def impostor(self, name: str = "impostor") -> "AlipaySandbox":
+        """Another "Alipay" with its own keys that knows this one's trades: what a forger
+        who saw a trade could sign (for the tests)."""
+        other = AlipaySandbox(self._folder.parent / name, clock=self._clock)
+        other._trades = self._trades
+        return other
+
     @functools.cached_property
     def _side(self) -> AliPay:
         """The SDK used from Alipay's side: signs with the sandbox Alipay key, verifies the app's."""
@@ -132,8 +155,8 @@ class AlipaySandbox:
 
     @functools.cached_property
     def real_provider(self) -> AlipayPay:
-        return AlipayPay(app_id=self.app_id, seller_id=self.seller_id, app_private_key_pem=self._keys[1],
-                         alipay_public_key_pem=_public_of(self._keys[0]), gateway=GATEWAY,
+        return AlipayPay(app_id=self.app_id, seller_id=self.seller_id, app_private_key_pem=self.app_private_key_pem,
+                         alipay_public_key_pem=self.alipay_public_key_pem, gateway=GATEWAY,
                          transport=lambda url: self.gateway(urllib.parse.urlsplit(url).query), clock=self._clock)
 
     def trade(self, out_trade_no: str) -> AlipayTrade | None:
