@@ -209,6 +209,34 @@ def test_the_sandbox_page_pays_by_alipay_and_the_notification_comes_over_http(se
     assert status == 200 and reply["error_response"]["sub_code"] == "isv.invalid-signature"
 
 
+def test_the_alipay_sandbox_page_on_a_phone(served_centre, browser):
+    """What a phone shows after scanning the Alipay code (the sandbox's stand-in for
+    Alipay's own sheet), looked at in Chromium."""
+    from pathlib import Path
+
+    from .conftest import wait_for
+
+    c = served_centre
+    token = {"Authorization": f"Bearer {c.tokens['h1']}"}
+    status, made = http(c, "POST", "/api/v1/payments/orders",
+                        {"room": ROOM, "bill_ids": list(c.unpaid(ROOM)), "provider": "alipay"}, token)
+    assert status == 201
+    shots = Path(__file__).resolve().parent.parent / "var" / "screenshots" / "payments"
+    shots.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    try:
+        page.goto(made["code_url"])
+        assert alipay.yuan(made["amount_fen"]) in page.inner_text("body") and page.title() == "支付宝（沙箱）"
+        page.screenshot(path=shots / "sandbox-alipay-pay.png", full_page=True)
+        page.click("button:has-text('确认支付')")
+        page.wait_for_selector("text=支付成功")
+        page.screenshot(path=shots / "sandbox-alipay-paid.png", full_page=True)
+    finally:
+        page.close()
+    wait_for(lambda: c.unpaid(ROOM) == {})
+    assert paid_events(c, made["order_id"]) == 1
+
+
 # -- expiry ------------------------------------------------------------------------------------
 
 

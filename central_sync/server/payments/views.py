@@ -183,4 +183,4 @@ def sandbox_alipay_pay(out_trade_no: str):
             outcome = "closed"
     return render_template("payments/sandbox_pay.html", trade=trade, outcome=outcome,
                            yuan=f"{trade.order.amount_fen // 100}.{trade.order.amount_fen % 100:02d}",
-                           merchant=f"{sandbox.seller_id} (支付宝 Alipay)")
+                           merchant=f"{sandbox.seller_id}（支付宝 Alipay）", wallet="alipay")
