@@ -23,7 +23,6 @@ Nothing here has been tried against Alipay's real servers.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -212,7 +211,7 @@ class AlipayPay:
             raise NotificationRefused("amount", "total_amount is not an amount in yuan")
         return {"mchid": f.get("seller_id"), "appid": f.get("app_id"), "out_trade_no": f.get("out_trade_no", ""),
                 "transaction_id": f.get("trade_no"), "trade_state": STATES.get(f.get("trade_status", ""), f.get("trade_status")),
-                "amount": {"total": total}, "source": json.dumps({"notify_id": f.get("notify_id")})}
+                "amount": {"total": total}}
 
     def verify_refund_notification(self, headers: Mapping[str, str], body: bytes, *, now: float) -> Refund:
         """A genuine refund notification (Alipay sends ``refund_fee`` and ``out_biz_no``, the
