@@ -103,6 +103,9 @@ def test_precreate_gives_the_qr_code_url_and_the_sdk_signs_what_the_gateway_chec
     with pytest.raises(ProviderUnavailable, match="does not verify"):
         forged.query_order(made["out_trade_no"])
     assert c.order({"room": ROOM, "bill_ids": list(unpaid), "provider": "paypal"}).status_code == 422
+    assert c.order({"room": ROOM, "bill_ids": list(unpaid), "provider": ["alipay"]}).status_code == 422
+    r = c.order({"room": ROOM, "bill_ids": list(unpaid), "provider": "wechat"})  # a wallet, not offered by this centre
+    assert r.status_code == 409 and r.get_json()["code"] == "provider_not_offered"
 
 
 # -- notifications -----------------------------------------------------------------------------

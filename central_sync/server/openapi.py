@@ -273,8 +273,9 @@ def document() -> dict[str, Any]:
                         "201": _ok("the order and what its QR code holds", "OrderCreated"),
                         "401": _UNAUTHORISED,
                         "404": _problem("a line is not this room's (or not this hall's)"),
-                        "409": _problem("a line is paid already, or in another open payment"),
-                        "422": _problem("malformed, the body names an amount, or a wallet the centre does not offer"),
+                        "409": _problem("a line is paid already, or in another open payment, or the wallet is not "
+                                        "one this centre offers"),
+                        "422": _problem("malformed, or the body names an amount"),
                         "503": _problem("the payment provider does not answer"),
                     },
                 }

@@ -33,6 +33,7 @@ bp.register_error_handler(Refused, refused)
 sandbox_bp = Blueprint("sandbox_pay", __name__, url_prefix="/sandbox")
 MAX_WAIT_S = 25.0
 ALLOWED = {"room", "bill_ids", "kiosk", "provider"}
+WALLETS = ("sandbox", "wechat", "alipay")
 
 
 @bp.post("/orders")
@@ -52,9 +53,12 @@ def post_order(who: NodeIdentity):
         return problem(422, "malformed", "room: building-unit-room; bill_ids: a list of bill line ids; "
                                          "kiosk: text without NUL characters")
     pay = current()
-    wallet = pay.providers.get(body.get("provider", pay.provider.name)) if isinstance(body.get("provider", ""), str) else None
-    if wallet is None:
-        return problem(422, "unknown_provider", f"provider: one of {', '.join(pay.providers)}")
+    name = body.get("provider", pay.provider.name)
+    if name not in WALLETS:
+        return problem(422, "malformed", f"provider: one of {', '.join(WALLETS)}")
+    wallet = pay.providers.get(name)
+    if wallet is None:  # a wallet, not one this centre offers now
+        return problem(409, "provider_not_offered", f"provider: this centre offers {', '.join(pay.providers)}")
     base = (pay.config.notify_base_url or request.host_url).rstrip("/")
     made = create_order(get_store(), wallet, hall=who.hall_id, room=room, bill_ids=ids, kiosk=kiosk[:64],
                         ttl_s=pay.config.order_ttl_s, notify_url=f"{base}/api/v1/payments/notify/{wallet.name}",
