@@ -253,6 +253,18 @@ def test_on_expiry_the_sweep_queries_before_it_closes(centre):
     assert twin(c).trade(no).state == "CLOSED" and c.get(made["order_id"]).get_json()["status"] == "closed"
     with pytest.raises(PermissionError):
         twin(c).pay(no)
+    wallet(c).close_order(no)  # closed already: Alipay's ACQ.TRADE_STATUS_ERROR, asked about, is fine
+    wallet(c).close_order("HP20260101000000ffffffffffffff")  # never scanned: nothing to close
+
+
+def test_closing_a_paid_trade_says_so(centre):
+    from central_sync.server.payments.provider import OrderAlreadyPaid
+
+    c = centre
+    made = alipay_order(c)
+    twin(c).pay(made["out_trade_no"], deliver=False)
+    with pytest.raises(OrderAlreadyPaid):
+        wallet(c).close_order(made["out_trade_no"])
 
 
 def test_on_expiry_a_payment_whose_notification_was_lost_is_found_by_the_query(centre):
@@ -270,7 +282,12 @@ def test_on_expiry_a_payment_whose_notification_was_lost_is_found_by_the_query(c
 
 def test_refunds_full_and_partial_through_the_gateway_are_confirmed(centre):
     c = centre
-    made = paid_order(c)
+    first = paid_order(c, 1)  # one line: refunded in full at once
+    full = wallet(c).refund(first["out_trade_no"], "RF-full", first["amount_fen"], first["amount_fen"], "整单退款")
+    assert (full.status, full.refunded_fen) == ("SUCCESS", first["amount_fen"])
+    with pytest.raises(ProviderUnavailable):
+        wallet(c).refund(first["out_trade_no"], "RF-full-again", 1, first["amount_fen"])  # nothing left to refund
+    made = paid_order(c)  # the other lines: refunded in parts
     no, total = made["out_trade_no"], made["amount_fen"]
     part = wallet(c).refund(no, "RF-" + no + "-1", 100, total, "多收一项")
     assert (part.status, part.amount_fen, part.refunded_fen) == ("SUCCESS", 100, 100)

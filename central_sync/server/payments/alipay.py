@@ -156,8 +156,12 @@ class AlipayPay:
         reply = self._call("close", lambda: self._sdk.api_alipay_trade_close(out_trade_no=out_trade_no))
         if reply.get("code") == "10000" or reply.get("sub_code") == "ACQ.TRADE_NOT_EXIST":
             return  # never scanned: Alipay has no trade to close, and none can be paid
-        if reply.get("sub_code") == "ACQ.TRADE_STATUS_ERROR" and self.query_order(out_trade_no).trade_state == "SUCCESS":
-            raise OrderAlreadyPaid(out_trade_no)
+        if reply.get("sub_code") == "ACQ.TRADE_STATUS_ERROR":  # paid, or closed already: ask which
+            state = self.query_order(out_trade_no).trade_state
+            if state == "SUCCESS":
+                raise OrderAlreadyPaid(out_trade_no)
+            if state == "CLOSED":
+                return
         raise ProviderUnavailable(f"close: {reply.get('code')} {reply.get('sub_code', '')}")
 
     def refund(self, out_trade_no: str, out_refund_no: str, refund_fen: int, total_fen: int, reason: str = "") -> Refund:

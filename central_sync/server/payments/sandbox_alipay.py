@@ -227,7 +227,7 @@ class AlipaySandbox:
         t = self._trades.get(no)
         if t is None:
             return self._failed("ACQ.TRADE_NOT_EXIST", "交易不存在")
-        if t.state == "SUCCESS":
+        if t.state != "NOTPAY":  # paid, or closed already: Alipay says the same for both
             return self._failed("ACQ.TRADE_STATUS_ERROR", "交易状态不合法")
         self._trades[no] = replace(t, state="CLOSED")
         return {"code": "10000", "msg": "Success", "out_trade_no": no, "trade_no": t.transaction_id or ""}
