@@ -6,6 +6,8 @@ amount_fen, code_url, expires_at}``. A body that names an amount is refused: the
 sums the lines. ``GET /api/v1/payments/orders/<id>?wait=N`` answers when the order is final
 or after N (0 ≤ N ≤ 25, else 422) seconds. ``POST /api/v1/payments/notify/<provider>`` answers WeChat's way:
 ``{"code": "SUCCESS"}`` (also for a duplicate), or a 4xx with ``{"code": "FAIL", "message"}``.
+An order may name its wallet (``provider``: one the centre offers, else 409); Alipay's
+notifications (``/notify/alipay``, a signed form) are answered with the text ``success``/``fail``.
 """
 
 from __future__ import annotations
