@@ -737,10 +737,21 @@ class WeChatPayConfig(Section):
     api_base: str = Field("https://api.mch.weixin.qq.com", pattern=r"^https?://")
 
 
+class AlipayConfig(Section):
+    """A merchant's Alipay 当面付 credentials (open platform app, RSA2 keys). The files are
+    read at start; Alipay's public key verifies what Alipay sends (notifications, replies)."""
+
+    app_id: str = Field(pattern=r"^\d{16}$")
+    seller_id: str = Field(pattern=r"^2088\d{12}$", description="the merchant's PID; notifications for another are refused")
+    app_private_key_file: RelPath = Field(description="the app's RSA2 private key (PEM) that signs requests")
+    alipay_public_key_file: RelPath = Field(description="Alipay's public key (PEM, 支付宝公钥)")
+    gateway: str = Field("https://openapi.alipay.com/gateway.do", pattern=r"^https?://")
+
+
 class PaymentsConfig(Section):
     """Payment orders at the centre (``central_sync/server/payments``)."""
 
-    provider: Literal["sandbox", "wechat"] = "sandbox"
+    provider: Literal["sandbox", "wechat", "alipay"] = "sandbox"
     order_ttl_s: int = Field(300, ge=60, le=7200)
     sweep_s: float = Field(30.0, ge=0, le=3600, description="how often expired orders are closed; 0 = never")
     notify_base_url: str | None = Field(
@@ -748,10 +759,36 @@ class PaymentsConfig(Section):
         description="the centre's public URL; notifications go to <it>/api/v1/payments/notify/<provider>. "
                     "Unset: the URL the hall reached the centre by (fine for the sandbox, not for WeChat)")
     wechat: WeChatPayConfig | None = None
+    providers: list[Literal["sandbox", "wechat", "alipay"]] | None = Field(
+        None, description="every wallet offered (an order names one; the first is the default). Unset: [provider], "
+                          "and with the sandbox [\"sandbox\", \"alipay\"] (the sandbox answers in both shapes)")
+    alipay: AlipayConfig | None = None
 
     @model_validator(mode="after")
-    def _wechat_needs_its_keys(self) -> "PaymentsConfig":
-        if self.provider == "wechat":
+    def _each_wallet_needs_its_keys(self) -> "PaymentsConfig":
+        if self.providers and "provider" not in self.model_fields_set:
+            object.__setattr__(self, "provider", self.providers[0])  # frozen: set once, while validating
+        if self.providers is None:
+            object.__setattr__(self, "providers", ["sandbox", "alipay"] if self.provider == "sandbox" else [self.provider])
+        if not self.providers or len(set(self.providers)) != len(self.providers):
+            raise ValueError("providers: name each wallet once")
+        sandbox = "sandbox" in self.providers or self.provider == "sandbox"
+        if sandbox and not (self.provider == "sandbox" and set(self.providers) <= {"sandbox", "alipay"}):
+            raise ValueError('providers: the sandbox cannot be mixed with real wallets (provider = "sandbox" '
+                             'stands in for both WeChat and Alipay)')
+        if self.provider not in self.providers:
+            object.__setattr__(self, "providers", [self.provider, *self.providers])
+        if self.provider == "sandbox":
+            return self  # its Alipay is the sandbox's too
+        if "alipay" in self.providers:
+            if self.alipay is None:
+                raise ValueError("provider 'alipay' needs a [payments.alipay] section")
+            if self.notify_base_url is None or not self.notify_base_url.startswith("https://"):
+                raise ValueError("provider 'alipay' needs notify_base_url, an https:// URL Alipay can reach")
+            for name in ("app_private_key_file", "alipay_public_key_file"):
+                if not getattr(self.alipay, name).is_file():
+                    raise ValueError(f"alipay.{name}: no such file {getattr(self.alipay, name)}")
+        if "wechat" in self.providers:
             if self.wechat is None:
                 raise ValueError("provider 'wechat' needs a [payments.wechat] section")
             if self.notify_base_url is None or not self.notify_base_url.startswith("https://"):

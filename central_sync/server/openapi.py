@@ -142,7 +142,9 @@ _ORDER_REQUEST = {
     "description": "never an amount: the centre sums the lines",
     "properties": {"room": {"type": "string", "pattern": ROOM_PATTERN}, "kiosk": {"type": "string", "pattern": TEXT_PATTERN},
                    "bill_ids": {"type": "array", "items": {"type": "string", "pattern": UUID_PATTERN},
-                                "minItems": 1, "maxItems": 24}},
+                                "minItems": 1, "maxItems": 24},
+                   "provider": {"type": "string", "enum": ["sandbox", "wechat", "alipay"],
+                                "description": "the wallet (one the centre offers); unset: its default"}},
 }
 _WECHAT_HEADERS = [
     {"name": name, "in": "header", "required": True, "schema": {"type": "string", "minLength": 1}, "description": what}
@@ -271,7 +273,8 @@ def document() -> dict[str, Any]:
                         "201": _ok("the order and what its QR code holds", "OrderCreated"),
                         "401": _UNAUTHORISED,
                         "404": _problem("a line is not this room's (or not this hall's)"),
-                        "409": _problem("a line is paid already, or in another open payment"),
+                        "409": _problem("a line is paid already, or in another open payment, or the wallet is not "
+                                        "one this centre offers"),
                         "422": _problem("malformed, or the body names an amount"),
                         "503": _problem("the payment provider does not answer"),
                     },
@@ -295,7 +298,8 @@ def document() -> dict[str, Any]:
             "/api/v1/payments/notify/{provider}": {
                 "post": {
                     "operationId": "postPaymentNotification",
-                    "summary": "The provider's payment notification (WeChat Pay APIv3 format: signed, resource encrypted)",
+                    "summary": "The provider's payment notification (WeChat Pay APIv3 format: signed, resource encrypted; "
+                               "for provider alipay, Alipay's RSA2-signed form, answered with the text success or fail)",
                     "security": [],
                     "parameters": [{"name": "provider", "in": "path", "required": True, "schema": {"type": "string"}},
                                    *_WECHAT_HEADERS],

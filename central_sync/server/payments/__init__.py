@@ -3,7 +3,8 @@ resident pays by QR code, the provider's notification settles the lines exactly 
 
 :func:`init_app` wires it into the central server: the provider named by the
 ``[payments]`` configuration (``sandbox`` for ``hall up`` and the tests, in a demo centre
-only; ``wechat`` for WeChat Pay), the API for halls and the notification endpoint
+only, with its Alipay twin; ``wechat`` for WeChat Pay, ``alipay`` for Alipay 当面付, or both
+with ``providers``), the API for halls and the notification endpoint
 (:mod:`.views`), and the expiry sweep in a thread. See ``docs/payments.md``.
 
 Test configuration keys: ``PAYMENTS_CLOCK`` (a callable returning the time, for tests that
@@ -26,8 +27,32 @@ from .provider import PaymentError, Provider
 from .service import Payments
 
 
-def make_provider(config: CentralConfig, clock: Callable[[], float]) -> Provider:
-    if config.payments.provider == "sandbox":
+def make_providers(config: CentralConfig, clock: Callable[[], float]) -> tuple[list[Provider], list[object]]:
+    """Every wallet of ``[payments] providers``, the default first; and the sandbox parts
+    that serve them (demo only). The sandbox's Alipay is the real :class:`AlipayPay` talking
+    to :class:`AlipaySandbox`'s gateway."""
+    providers, sandboxes = [], []
+    for name in config.payments.providers or [config.payments.provider]:
+        if name == "alipay" and config.payments.provider == "sandbox":
+            from .sandbox_alipay import AlipaySandbox
+
+            twin = AlipaySandbox(config.data_dir / "payments-sandbox" / "alipay", clock=clock)
+            providers.append(twin.provider())
+            sandboxes.append(twin)
+        elif name == "alipay":
+            from .alipay import AlipayPay
+
+            try:
+                providers.append(AlipayPay.from_config(config.payments.alipay, clock=clock))
+            except (OSError, ValueError) as exc:
+                raise ConfigError(f"payments.alipay: {exc}") from None
+        else:
+            providers.append(make_provider(config, clock, name))
+    return providers, sandboxes
+
+
+def make_provider(config: CentralConfig, clock: Callable[[], float], name: str | None = None) -> Provider:
+    if (name or config.payments.provider) == "sandbox":
         from .sandbox import Sandbox
 
         return Sandbox(config.data_dir / "payments-sandbox", clock=clock)
@@ -41,8 +66,10 @@ def make_provider(config: CentralConfig, clock: Callable[[], float]) -> Provider
 
 def init_app(app: Flask, config: CentralConfig) -> Payments:
     clock = app.config.get("PAYMENTS_CLOCK") or time.time
-    payments = Payments(provider=make_provider(config, clock), config=config.payments, database_url=config.database_url,
-                        pool=app.extensions.get("store_pool"), clock=clock)
+    providers, sandboxes = make_providers(config, clock)
+    payments = Payments(provider=providers[0], more=tuple(providers[1:]), config=config.payments,
+                        database_url=config.database_url, pool=app.extensions.get("store_pool"), clock=clock)
+    payments.sandboxes = sandboxes
     app.extensions["payments"] = payments
     app.register_blueprint(views.bp)
     auth.csrf.exempt(views.bp)  # halls use a bearer token; WeChat Pay signs its notifications

@@ -1,7 +1,9 @@
 """What the centre needs from a payment provider, whichever it is.
 
-Two providers speak this interface: :class:`~.wechat.WeChatPay` (HTTP to WeChat Pay's APIv3)
-and :class:`~.sandbox.Sandbox` (the same messages, paid on a page of the centre itself).
+Three providers speak this interface: :class:`~.wechat.WeChatPay` (HTTP to WeChat Pay's APIv3),
+:class:`~.alipay.AlipayPay` (Alipay 当面付 through python-alipay-sdk) and
+:class:`~.sandbox.Sandbox` (WeChat's messages, paid on a page of the centre itself; its Alipay
+twin :mod:`.sandbox_alipay` answers the real AlipayPay in Alipay's shapes).
 The order logic (:mod:`.orders`) only ever talks to this interface, the way a gpiozero device
 only talks to its pin factory.
 """
@@ -61,6 +63,21 @@ class Trade:
     appid: str | None = None
 
 
+@dataclass(frozen=True)
+class Refund:
+    """A provider's answer about one refund. ``status``: ``SUCCESS`` (money returned: the
+    refund is confirmed), ``PROCESSING``, ``ABNORMAL`` or ``CLOSED`` (WeChat's words; Alipay's
+    synchronous ``fund_change = Y`` is ``SUCCESS``). ``refunded_fen``: the order's refunds so
+    far, when the provider says."""
+
+    out_refund_no: str
+    status: str
+    amount_fen: int
+    refund_id: str | None = None
+    refunded_fen: int | None = None
+    out_trade_no: str = ""
+
+
 class Provider(Protocol):
     """A payment provider. ``name`` is the last part of its notify URL."""
 
@@ -79,3 +96,10 @@ class Provider(Protocol):
 
     def verify_notification(self, headers: Mapping[str, str], body: bytes, *, now: float) -> dict[str, Any]:
         """The decrypted transaction of a genuine notification, or :class:`NotificationRefused`."""
+
+    def refund(self, out_trade_no: str, out_refund_no: str, refund_fen: int, total_fen: int, reason: str = "") -> Refund:
+        """Refund ``refund_fen`` of a paid order (all of ``total_fen``, or part); asking again
+        with the same ``out_refund_no`` is the same refund, never a second one."""
+
+    def verify_refund_notification(self, headers: Mapping[str, str], body: bytes, *, now: float) -> Refund:
+        """The refund a genuine refund notification reports, or :class:`NotificationRefused`."""

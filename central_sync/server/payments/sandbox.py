@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from . import wechat
-from .provider import NewOrder, OrderAlreadyPaid, Trade
+from .provider import NewOrder, OrderAlreadyPaid, ProviderUnavailable, Refund, Trade
 
 log = logging.getLogger(__name__)
 MCHID = "1900000109"
@@ -94,6 +94,8 @@ class Sandbox:
         self._trades: dict[str, SandboxTrade] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self.refunds: dict[str, tuple[str, int]] = {}
+        """out_refund_no -> (out_trade_no, fen), the refunds made."""
         self.deliveries: list[tuple[str, int]] = []
         """(out_trade_no, HTTP status) of every notification sent, for the curious and the tests."""
 
@@ -151,6 +153,40 @@ class Sandbox:
 
     def verify_notification(self, headers: Mapping[str, str], body: bytes, *, now: float) -> dict[str, Any]:
         return wechat.verify_notification(headers, body, platform_keys=self.platform_keys, apiv3_key=self.apiv3_key, now=now)
+
+    def refund(self, out_trade_no: str, out_refund_no: str, refund_fen: int, total_fen: int, reason: str = "") -> Refund:
+        """WeChat's refund rules: a paid trade, the total right, never more than was paid;
+        the same ``out_refund_no`` again is the same refund."""
+        with self._lock:
+            t = self._trades.get(out_trade_no)
+            if out_refund_no in self.refunds:
+                return Refund(out_refund_no, "SUCCESS", self.refunds[out_refund_no][1], out_refund_no, None, out_trade_no)
+            done = sum(f for no, f in self.refunds.values() if no == out_trade_no)
+            if t is None or t.state != "SUCCESS" or total_fen != t.order.amount_fen or not 0 < refund_fen <= total_fen - done:
+                raise ProviderUnavailable(f"refund {out_refund_no}: refused (not paid, or more than was paid)")
+            self.refunds[out_refund_no] = (out_trade_no, refund_fen)
+        return Refund(out_refund_no, "SUCCESS", refund_fen, out_refund_no, done + refund_fen, out_trade_no)
+
+    def verify_refund_notification(self, headers: Mapping[str, str], body: bytes, *, now: float) -> Refund:
+        return wechat.verify_refund_notification(headers, body, platform_keys=self.platform_keys, apiv3_key=self.apiv3_key,
+                                                 mchid=self.mchid, now=now)
+
+    def refund_notification(self, out_refund_no: str, /, **overrides: Any) -> tuple[dict[str, str], bytes]:
+        """The ``REFUND.SUCCESS`` notification of a refund made here, as WeChat sends it."""
+        out_trade_no, fen = self.refunds[out_refund_no]
+        t = self.trade(out_trade_no)
+        assert t is not None
+        data = {"mchid": self.mchid, "out_trade_no": out_trade_no, "transaction_id": t.transaction_id,
+                "out_refund_no": out_refund_no, "refund_id": out_refund_no, "refund_status": "SUCCESS",
+                "success_time": wechat.rfc3339(self._clock()), "user_received_account": "支付用户零钱",
+                "amount": {"total": t.order.amount_fen, "refund": fen, "payer_total": t.order.amount_fen, "payer_refund": fen}}
+        data.update(overrides)
+        resource = wechat.encrypt_resource(self.apiv3_key, json.dumps(data, ensure_ascii=False), associated_data="refund")
+        resource["original_type"] = "refund"
+        envelope = {"id": str(uuid.uuid4()), "create_time": wechat.rfc3339(self._clock()), "resource_type": "encrypt-resource",
+                    "event_type": "REFUND.SUCCESS", "summary": "退款成功", "resource": resource}
+        body = json.dumps(envelope, ensure_ascii=False, separators=(",", ":"))
+        return self.signed(body), body.encode()
 
     # -- the payer's side --
 

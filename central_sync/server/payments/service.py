@@ -32,8 +32,12 @@ class Payments:
     """The centre's payment service: one per process, on ``app.extensions["payments"]``."""
 
     def __init__(self, *, provider: Provider, config: PaymentsConfig, database_url: str, pool: Any = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, more: tuple[Provider, ...] = ()) -> None:
         self.provider, self.config, self.clock = provider, config, clock
+        self.providers: dict[str, Provider] = {p.name: p for p in (provider, *more)}
+        """Every wallet offered, by name (the notify URL's last part); ``provider`` is the default."""
+        self.sandboxes: list[Any] = []
+        """The sandbox's parts to close with the service (demo only)."""
         self.signals = Signals()
         self._url, self._pool = database_url, pool
         self._stop = threading.Event()
@@ -47,8 +51,11 @@ class Payments:
 
     def sweep(self) -> dict[str, list[str]]:
         """Close expired orders now (see :func:`.orders.sweep`) and wake whoever waits on them."""
+        done: dict[str, list[str]] = {}
         with self.store() as store:
-            done = sweep(store, self.provider, now=self.clock())
+            for provider in self.providers.values():
+                for outcome, ids in sweep(store, provider, now=self.clock()).items():
+                    done.setdefault(outcome, []).extend(ids)
         for ids in done.values():
             for order_id in ids:
                 self.signals.fire(order_id)
@@ -69,9 +76,10 @@ class Payments:
     def close(self) -> None:
         self._stop.set()
         self.signals.fire_all()
-        closer = getattr(self.provider, "close", None)
-        if closer is not None:
-            closer()
+        for part in (*self.providers.values(), *self.sandboxes):
+            closer = getattr(part, "close", None)
+            if closer is not None:
+                closer()
 
 
 def _sweep_forever(ref: "weakref.ref[Payments]", stop: threading.Event, interval: float) -> None:

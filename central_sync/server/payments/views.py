@@ -6,6 +6,8 @@ amount_fen, code_url, expires_at}``. A body that names an amount is refused: the
 sums the lines. ``GET /api/v1/payments/orders/<id>?wait=N`` answers when the order is final
 or after N (0 ≤ N ≤ 25, else 422) seconds. ``POST /api/v1/payments/notify/<provider>`` answers WeChat's way:
 ``{"code": "SUCCESS"}`` (also for a duplicate), or a 4xx with ``{"code": "FAIL", "message"}``.
+An order may name its wallet (``provider``: one the centre offers, else 409); Alipay's
+notifications (``/notify/alipay``, a signed form) are answered with the text ``success``/``fail``.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ bp = Blueprint("payments", __name__, url_prefix="/api/v1/payments")
 bp.register_error_handler(Refused, refused)
 sandbox_bp = Blueprint("sandbox_pay", __name__, url_prefix="/sandbox")
 MAX_WAIT_S = 25.0
-ALLOWED = {"room", "bill_ids", "kiosk"}
+ALLOWED = {"room", "bill_ids", "kiosk", "provider"}
+WALLETS = ("sandbox", "wechat", "alipay")
 
 
 @bp.post("/orders")
@@ -45,16 +48,22 @@ def post_order(who: NodeIdentity):
         return problem(422, "amount_not_accepted", "the centre sums the lines itself; do not send an amount")
     extra = sorted(set(body) - ALLOWED)
     if extra:
-        return problem(422, "malformed", f"{extra[0]}: not a field of an order (room, bill_ids, kiosk)")
+        return problem(422, "malformed", f"{extra[0]}: not a field of an order (room, bill_ids, kiosk, provider)")
     room, ids, kiosk = body.get("room"), body.get("bill_ids"), body.get("kiosk", who.node_id)
     if (not isinstance(room, str) or not ROOM.match(room) or not isinstance(ids, list) or not isinstance(kiosk, str)
             or "\x00" in kiosk):  # PostgreSQL holds no NUL in text: it was a 500 once the lines were found
         return problem(422, "malformed", "room: building-unit-room; bill_ids: a list of bill line ids; "
                                          "kiosk: text without NUL characters")
     pay = current()
+    name = body.get("provider", pay.provider.name)
+    if name not in WALLETS:
+        return problem(422, "malformed", f"provider: one of {', '.join(WALLETS)}")
+    wallet = pay.providers.get(name)
+    if wallet is None:  # a wallet, not one this centre offers now
+        return problem(409, "provider_not_offered", f"provider: this centre offers {', '.join(pay.providers)}")
     base = (pay.config.notify_base_url or request.host_url).rstrip("/")
-    made = create_order(get_store(), pay.provider, hall=who.hall_id, room=room, bill_ids=ids, kiosk=kiosk[:64],
-                        ttl_s=pay.config.order_ttl_s, notify_url=f"{base}/api/v1/payments/notify/{pay.provider.name}",
+    made = create_order(get_store(), wallet, hall=who.hall_id, room=room, bill_ids=ids, kiosk=kiosk[:64],
+                        ttl_s=pay.config.order_ttl_s, notify_url=f"{base}/api/v1/payments/notify/{wallet.name}",
                         site_url=base, now=pay.clock())
     return jsonify(made), 201
 
@@ -92,22 +101,33 @@ def get_order(who: NodeIdentity, order_id: str):
     return jsonify(found)
 
 
+def _answer(provider: str, ok: bool, reason: str = "", status: int = 200):
+    """WeChat's JSON answer, or Alipay's bare ``success`` (anything else and it retries)."""
+    if provider == "alipay":
+        return ("success" if ok else "fail"), status, {"Content-Type": "text/plain; charset=utf-8"}
+    return (jsonify(code="SUCCESS", message="成功") if ok else jsonify(code="FAIL", message=reason)), status
+
+
 @bp.post("/notify/<provider>")
 def notify(provider: str):
     pay = current()
-    if provider != pay.provider.name:
+    wallet = pay.providers.get(provider)
+    if wallet is None:
         return jsonify(code="FAIL", message="unknown provider"), 404
     try:
-        order, outcome = accept_notification(get_store(), pay.provider, request.headers, request.get_data(), now=pay.clock())
+        order, outcome = accept_notification(get_store(), wallet, request.headers, request.get_data(), now=pay.clock())
     except NotificationRefused as exc:
+        if exc.reason == "refund_notification":  # verified news of a refund we asked for: it pays nothing
+            log.info("refund notification from %s: %s", provider, exc.detail)
+            return _answer(provider, True)
         log.warning("payment notification refused (%s): %s; from %s", exc.reason, exc.detail, request.remote_addr)
-        return jsonify(code="FAIL", message=exc.reason), exc.status
+        return _answer(provider, False, exc.reason, exc.status)
     if outcome == "unchanged":
         log.info("payment notification for order %s again: already recorded, nothing changed", order["id"])
     else:
         log.info("payment order %s: %s (notification)", order["id"], outcome)
         pay.signals.fire(order["id"])
-    return jsonify(code="SUCCESS", message="成功"), 200
+    return _answer(provider, True)
 
 
 @sandbox_bp.get("/pay/")
@@ -136,3 +156,37 @@ def sandbox_pay(out_trade_no: str):
     return render_template("payments/sandbox_pay.html", trade=trade, outcome=outcome,
                            yuan=f"{trade.order.amount_fen // 100}.{trade.order.amount_fen % 100:02d}",
                            merchant=sandbox.mchid)  # type: ignore[attr-defined]
+
+
+def _alipay_sandbox() -> Any:
+    found = [s for s in current().sandboxes if hasattr(s, "gateway")]
+    if not found:
+        abort(404)
+    return found[0]
+
+
+@sandbox_bp.route("/alipay/gateway.do", methods=["GET", "POST"])
+def sandbox_alipay_gateway():
+    """The sandbox's Alipay open API gateway over HTTP (the centre's own AlipayPay uses it
+    in-process; this is the same function, for a person or a tool)."""
+    query = request.query_string.decode() or request.get_data(as_text=True)
+    return _alipay_sandbox().gateway(query), 200, {"Content-Type": "application/json; charset=utf-8"}
+
+
+@sandbox_bp.route("/alipay/pay/<out_trade_no>", methods=["GET", "POST"])
+def sandbox_alipay_pay(out_trade_no: str):
+    """The sandbox's stand-in for Alipay's payment sheet, on the payer's phone."""
+    sandbox = _alipay_sandbox()
+    trade = sandbox.trade(out_trade_no)
+    if trade is None:
+        abort(404)
+    outcome = None
+    if request.method == "POST":
+        try:
+            trade = sandbox.pay(out_trade_no)
+            outcome = "paid"
+        except PermissionError:
+            outcome = "closed"
+    return render_template("payments/sandbox_pay.html", trade=trade, outcome=outcome,
+                           yuan=f"{trade.order.amount_fen // 100}.{trade.order.amount_fen % 100:02d}",
+                           merchant=f"{sandbox.seller_id}（支付宝 Alipay）", wallet="alipay")

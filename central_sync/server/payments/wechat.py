@@ -37,7 +37,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from .provider import NewOrder, NotificationRefused, OrderAlreadyPaid, ProviderUnavailable, Trade
+from .provider import NewOrder, NotificationRefused, OrderAlreadyPaid, ProviderUnavailable, Refund, Trade
 
 MAX_SKEW_S = 300
 """Notifications older (or further in the future) than this are refused: a replay window."""
@@ -157,6 +157,32 @@ def verify_notification(headers: Mapping[str, str], body: bytes, *, platform_key
     return decrypt_resource(apiv3_key, envelope.get("resource") or {})
 
 
+def verify_refund_notification(headers: Mapping[str, str], body: bytes, *, platform_keys: Mapping[str, rsa.RSAPublicKey],
+                               apiv3_key: bytes, mchid: str, now: float) -> Refund:
+    """The refund a genuine ``REFUND.*`` notification reports (signed and AES-GCM encrypted
+    like a payment's), or :class:`NotificationRefused`."""
+    text = verify_signed(headers, body, platform_keys=platform_keys, now=now)
+    try:
+        envelope = json.loads(text)
+    except ValueError:
+        raise NotificationRefused("body", "not JSON") from None
+    if (not isinstance(envelope, dict) or envelope.get("resource_type") != "encrypt-resource"
+            or not str(envelope.get("event_type", "")).startswith("REFUND.")):
+        raise NotificationRefused("body", "not a REFUND.* encrypt-resource notification")
+    data = decrypt_resource(apiv3_key, envelope.get("resource") or {})
+    if data.get("mchid") != mchid:
+        raise NotificationRefused("merchant", "mchid is not ours")
+    return refund_of(data)
+
+
+def refund_of(data: Mapping[str, Any]) -> Refund:
+    """A :class:`Refund` from a refund object (a reply or a decrypted notification)."""
+    amount = data.get("amount") if isinstance(data.get("amount"), dict) else {}
+    fen = amount.get("refund")
+    return Refund(str(data.get("out_refund_no", "")), str(data.get("refund_status") or data.get("status") or ""),
+                  fen if isinstance(fen, int) else 0, data.get("refund_id"), None, str(data.get("out_trade_no", "")))
+
+
 def trade_of(data: Mapping[str, Any]) -> Trade:
     """A :class:`Trade` from a transaction object (a decrypted notification or a query reply)."""
     amount = data.get("amount") if isinstance(data.get("amount"), dict) else {}
@@ -271,3 +297,19 @@ class WeChatPay:
 
     def verify_notification(self, headers: Mapping[str, str], body: bytes, *, now: float) -> dict[str, Any]:
         return verify_notification(headers, body, platform_keys=self.platform_keys, apiv3_key=self.apiv3_key, now=now)
+
+    def refund(self, out_trade_no: str, out_refund_no: str, refund_fen: int, total_fen: int, reason: str = "") -> Refund:
+        """``POST /v3/refund/domestic/refunds``, full or partial; WeChat answers
+        ``PROCESSING`` or ``SUCCESS`` and later sends a ``REFUND.SUCCESS`` notification."""
+        payload: dict[str, Any] = {"out_trade_no": out_trade_no, "out_refund_no": out_refund_no,
+                                   "amount": {"refund": refund_fen, "total": total_fen, "currency": "CNY"}}
+        if reason:
+            payload["reason"] = reason[:80]
+        status, data = self._call("POST", "/v3/refund/domestic/refunds", payload)
+        if status != 200 or not data.get("out_refund_no"):
+            raise ProviderUnavailable(f"refund: HTTP {status} {data.get('code', '')} {data.get('message', '')}")
+        return refund_of(data)
+
+    def verify_refund_notification(self, headers: Mapping[str, str], body: bytes, *, now: float) -> Refund:
+        return verify_refund_notification(headers, body, platform_keys=self.platform_keys, apiv3_key=self.apiv3_key,
+                                          mchid=self.mchid, now=now)
