@@ -244,9 +244,12 @@ def test_a_tampered_pay_form_pays_only_what_the_visit_chose(hall, browser):
         body.set("csrf_token", document.querySelector("input[name=csrf_token]").value);
         return fetch("/bills/pay/", {method: "POST", body, headers: {"X-Kiosk-Nav": "1"}});
     }""", [theirs])
-    [order] = h["store"].query("SELECT * FROM payment_orders")
+    [order] = h["store"].query("SELECT * FROM payment_orders WHERE pair_of IS NULL")  # and its Alipay second code
     assert order["amount_fen"] == 4420 and order["room"] == "3-2-1201"
-    lines = [r["line_id"] for r in h["store"].query("SELECT line_id FROM payment_order_lines")]
+    assert [(r["amount_fen"], r["provider"]) for r in h["store"].query("SELECT * FROM payment_orders WHERE pair_of = ?",
+                                                                        (order["id"],))] == [(4420, "alipay")]
+    lines = [r["line_id"] for r in h["store"].query("SELECT line_id FROM payment_order_lines WHERE order_id = ?",
+                                                    (order["id"],))]
     assert [str(x) for x in lines] != [theirs] and len(lines) == 1
     # With nothing ticked, the kiosk asks for a choice and makes no order.
     page.goto(h["kiosk"].url + "bills/list")
