@@ -353,5 +353,5 @@ def refund_notes(fen: int, wallet: str | None) -> dict[str, str]:
     zh, en = WALLET_NAMES.get(wallet or "", ("另一钱包", "the other wallet"))
     money = f"¥{fen // 100}.{fen % 100:02d}"
     return {"refund_note": f"重复支付：{zh}的 {money} 正在原路退回",
-            "refund_note_en": f"Paid twice: the {en} payment of {money} is being refunded"}
+            "refund_note_en": f"Paid twice: {en} {money} is being refunded"}
 
