@@ -9,9 +9,16 @@ from __future__ import annotations
 
 import ast
 
-from central_sync.server.payments.sandbox_alipay import AlipaySandbox
+import pytest
 
-from .conftest import wait_for
+from central_sync.server.payments.sandbox_alipay import AlipaySandbox
+from central_sync.server.resident_demo import load_demo
+from central_sync.signing import public_key_b64
+from hall_common.config import CameraConfig
+from kiosk.camera import camera_from
+
+from .conftest import HALL, wait_for
+from .minihall import SETTINGS
 from .screens import check_screen, kiosk_session
 from .test_bill_payment import SHOTS, hall, identify_and_choose, pay_on_phone, receipt_lines  # noqa: F401 (fixture)
 
@@ -81,3 +88,31 @@ def test_both_codes_paid_one_credit_the_second_refunded_and_the_receipt_says_so(
     text = "\n".join(receipt_lines(h["printer"])).replace("￥", "¥")  # the printer's full-width yuan sign
     assert orders["sandbox"]["out_trade_no"] in text and "重复支付：支付宝的 ¥344.20 正在原路退回" in text, text
     assert "Paid twice: Alipay ¥344.20 is being refunded" in text, text
+
+
+@pytest.fixture
+def one_wallet_hall(mini, tmp_path):
+    """A hall whose centre offers WeChat Pay only (the sandbox without its Alipay twin)."""
+    centre, store, token = mini.registered_centre(payments={"providers": ["sandbox"]})
+    load_demo(store, HALL)
+    agent = mini.edge(centre_url=centre.url, token=token)
+    key = centre.app.extensions["config_key"]
+    kiosk, app = mini.kiosk(settings=SETTINGS, test_config={"RESIDENT_PUBLIC_KEY": public_key_b64(key), "CAMERA_SCAN_S": 2})
+    photos = tmp_path / "camera"
+    photos.mkdir()
+    app.extensions["camera"] = camera_from(CameraConfig(kind="images", images_dir=str(photos), scan_s=2))
+    wait_for(lambda: app.extensions["hall_status"].snapshot().centre_up)
+    yield {"mini": mini, "centre": centre, "agent": agent, "kiosk": kiosk, "app": app, "key": key, "photos": photos,
+           "store": store}
+
+
+def test_a_centre_offering_one_wallet_shows_one_code(one_wallet_hall, browser):
+    h = one_wallet_hall
+    page = identify_and_choose(h, browser, ("水费",))
+    page.click(".pay-button")
+    page.wait_for_selector(".pay-code svg")
+    assert page.locator(".pay-code").count() == 1 and page.locator(".pay-codes.two").count() == 0
+    assert " ".join(page.inner_text(".pay-code .wallet-name").split()) == "微信支付 WeChat Pay"
+    assert "请用手机微信扫码" in page.inner_text(".instruction")
+    assert [r["provider"] for r in h["store"].query("SELECT provider FROM payment_orders")] == ["sandbox"]
+    assert list(codes_of(page, h)) == ["sandbox"]
