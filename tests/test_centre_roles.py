@@ -70,6 +70,8 @@ def get(path: str) -> Call:
 
 
 NEW_SETTINGS = tomli_w.dumps(SETTINGS)
+YESTERDAY = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 8 * 3600 - 86400))
+"""Yesterday in China: a day reconciliation accepts."""
 CONFIG_FORM = {"info.service_phone": "028-1234 5678", "info.complaint_phone": "028-1234 5679", "languages": "zh_CN"}
 """The least the kiosk settings form needs to save."""
 DISCLOSURE_FORM = {"category": "licence", "title": "营业执照", "effective_date": "2026-01-01", "body": "见附件"}
@@ -126,6 +128,8 @@ CASES: dict[str, tuple[Call, list[Call]]] = {
     "fleet.index": (get(f"/?hall={A}"), [get(f"/?hall={B}")]),
     "fleet.state": (get(f"/fleet.json?hall={A}"), [get(f"/fleet.json?hall={B}")]),
     "fleet.set_region": (post(f"/fleet/halls/{A}/region", region="东区"), [post(f"/fleet/halls/{B}/region", region="西区")]),
+    # Company-wide: a day's run asks every provider (manage); the page itself narrows by hall.
+    "reconciliation.run": (post("/reconciliation/run", day=YESTERDAY), []),
     "reports.index": (get(f"/reports/?month=2026-03&hall={A}"), [get(f"/reports/?month=2026-03&hall={B}")]),
     "reports.export_csv": (get(f"/reports/export.csv?month=2026-03&hall={A}"),
                            [get(f"/reports/export.csv?month=2026-03&hall={B}")]),

@@ -189,7 +189,7 @@ def test_a_hung_printer_times_out_while_another_keeps_printing(mini, broker, pri
     hung = printers()
     hung.hang()
     ok = printers()
-    agent = mini.edge(printers=[net("printer-h", hung, serves=["kiosk-01"], timeout=2.0),
+    agent = mini.edge(printers=[net("printer-h", hung, serves=["kiosk-01"], timeout=4.0),
                                 net("printer-2", ok, serves=["kiosk-02"])], printing={"poll_s": 30})
     k1, k2 = client(broker, "kiosk-01"), client(broker, "kiosk-02")
     result: dict = {}
@@ -202,7 +202,9 @@ def test_a_hung_printer_times_out_while_another_keeps_printing(mini, broker, pri
     t.join(15)
     assert result["hung"].status == "failed" and result["hung"].reason == "offline"
     hung_row = agent.printing.spool.get(result["hung"].job)
-    assert hung_row["updated_at"] > max(j.received_at for j in ok.printed_jobs())
+    # printer-2 did not wait for the hung one: its first job was on paper before the hung
+    # job gave up (how many of the ten came before depends on the machine's load)
+    assert min(j.received_at for j in ok.printed_jobs()) < hung_row["updated_at"]
     assert hung.printed_jobs() == []
     assert "printer-h.offline" in {a["id"] for a in agent.alarms.active()}
 

@@ -47,6 +47,9 @@ def create_app(config: CentralConfig, test_config: dict[str, Any] | None = None)
     from .payments import init_app as init_payments
 
     init_payments(app, config)
+    from .reconciliation_views import init_app as init_reconciliation
+
+    init_reconciliation(app, config)
     from .retention import RetentionJob
 
     job = app.extensions["retention"] = RetentionJob(keep_years=config.privacy.keep_years, database_url=config.database_url,

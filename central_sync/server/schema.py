@@ -376,4 +376,25 @@ MIGRATIONS: list[Migration] = [
             "CREATE INDEX payment_orders_pair ON payment_orders (pair_of)",
         ],
     ),
+    Migration(
+        "022_reconciliation",
+        [
+            # Day-end reconciliation (reconciliation.py): one row per run of a day (China time);
+            # auto_day is the day for the daily job's run and NULL for a person's, so the job
+            # runs a day once however many workers look. Per provider and hall, what the bill
+            # and the centre counted; each difference found, with the hall it concerns ('' when
+            # the centre has no such order).
+            "CREATE TABLE reconciliation_runs (id TEXT PRIMARY KEY, day TEXT NOT NULL, started_at DOUBLE PRECISION NOT NULL, "
+            "finished_at DOUBLE PRECISION, started_by TEXT NOT NULL, status TEXT NOT NULL, error TEXT, "
+            "differences INTEGER NOT NULL DEFAULT 0, auto_day TEXT UNIQUE)",
+            "CREATE INDEX reconciliation_runs_day ON reconciliation_runs (day, started_at)",
+            "CREATE TABLE reconciliation_totals (run_id TEXT NOT NULL REFERENCES reconciliation_runs(id), provider TEXT NOT NULL, "
+            "hall_id TEXT NOT NULL, bill_count INTEGER NOT NULL, bill_fen BIGINT NOT NULL, centre_count INTEGER NOT NULL, "
+            "centre_fen BIGINT NOT NULL, refund_count INTEGER NOT NULL, refund_fen BIGINT NOT NULL, "
+            "PRIMARY KEY (run_id, provider, hall_id))",
+            "CREATE TABLE reconciliation_differences (run_id TEXT NOT NULL REFERENCES reconciliation_runs(id), "
+            "provider TEXT NOT NULL, out_trade_no TEXT NOT NULL, kind TEXT NOT NULL, hall_id TEXT NOT NULL, "
+            "order_id TEXT, bill_fen BIGINT, centre_fen BIGINT, PRIMARY KEY (run_id, provider, out_trade_no))",
+        ],
+    ),
 ]

@@ -26,7 +26,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from decimal import Decimal, InvalidOperation
 from typing import Any, Callable, Mapping
 from urllib.parse import parse_qsl
 
@@ -34,6 +33,7 @@ from alipay import AliPay
 from alipay.compat import urlopen
 from alipay.exceptions import AliPayException, AliPayValidationError
 
+from .bills import fen_of, parse_alipay_bill_zip, yuan
 from .provider import NewOrder, NotificationRefused, OrderAlreadyPaid, ProviderUnavailable, Refund, Trade
 
 MAX_AGE_S = 600
@@ -46,21 +46,6 @@ CHINA = timezone(timedelta(hours=8))
 STATES = {"TRADE_SUCCESS": "SUCCESS", "TRADE_FINISHED": "SUCCESS", "WAIT_BUYER_PAY": "NOTPAY", "TRADE_CLOSED": "CLOSED"}
 Transport = Callable[[str], str]
 """Given the full gateway URL with the signed query, the reply's text."""
-
-
-def yuan(fen: int) -> str:
-    return f"{fen // 100}.{fen % 100:02d}"
-
-
-def fen_of(text: Any) -> int | None:
-    """``"12.30"`` → 1230; None for anything that is not a non-negative amount in yuan."""
-    try:
-        value = Decimal(str(text))
-    except (InvalidOperation, ValueError):
-        return None
-    if not value.is_finite() or value < 0 or value != value.quantize(Decimal("0.01")):
-        return None
-    return int(value * 100)
 
 
 def china_time(ts: float) -> str:
@@ -76,6 +61,11 @@ def parse_china_time(text: str) -> float | None:
 
 def urllib_transport(url: str, *, timeout: float = 15.0) -> str:
     return urlopen(url, timeout=timeout).read().decode()
+
+
+def urllib_fetch(url: str, *, timeout: float = 60.0) -> bytes:
+    """A bill file (Alipay's download URL is signed in itself and valid for 30 s)."""
+    return urlopen(url, timeout=timeout).read()
 
 
 class _Sdk(AliPay):
@@ -111,9 +101,9 @@ class AlipayPay:
 
     def __init__(self, *, app_id: str, seller_id: str, app_private_key_pem: str, alipay_public_key_pem: str,
                  gateway: str = "https://openapi.alipay.com/gateway.do", transport: Transport | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, fetch: Callable[[str], bytes] | None = None) -> None:
         self.appid, self.mchid, self.gateway = app_id, seller_id, gateway
-        self._clock = clock
+        self._clock, self._fetch = clock, fetch or urllib_fetch
         self._sdk = _Sdk(app_id, None, app_private_key_pem, alipay_public_key_pem, sign_type="RSA2",
                          gateway=gateway, transport=transport or urllib_transport)
 
@@ -176,6 +166,25 @@ class AlipayPay:
         refunded = fen_of(reply.get("refund_fee"))
         return Refund(out_refund_no, "SUCCESS" if reply.get("fund_change") == "Y" else "PROCESSING",
                       refund_fen, reply.get("trade_no"), refunded)
+
+    def download_bill(self, day: str) -> list[Any]:
+        """``alipay.data.dataservice.bill.downloadurl.query`` (``bill_type=trade``) → a
+        short-lived ``bill_download_url`` to a zip of GBK CSVs, fetched by ``fetch`` and read
+        by :func:`.bills.parse_alipay_bill_zip`. ``isp.bill_not_exist``: no trades that day."""
+        body = self._sdk.build_body("alipay.data.dataservice.bill.downloadurl.query",
+                                    {"bill_type": "trade", "bill_date": day})
+        reply = self._call("bill", lambda: self._sdk.verified_sync_response(
+            body, "alipay_data_dataservice_bill_downloadurl_query_response"))
+        if reply.get("sub_code") == "isp.bill_not_exist":
+            return []
+        url = reply.get("bill_download_url")
+        if reply.get("code") != "10000" or not isinstance(url, str):
+            raise ProviderUnavailable(f"bill: {reply.get('code')} {reply.get('sub_code', '')}")
+        try:
+            data = self._fetch(url)
+        except OSError as exc:
+            raise ProviderUnavailable(f"bill download: {exc}") from None
+        return parse_alipay_bill_zip(data)
 
     # -- notifications --
 

@@ -103,3 +103,8 @@ class Provider(Protocol):
 
     def verify_refund_notification(self, headers: Mapping[str, str], body: bytes, *, now: float) -> Refund:
         """The refund a genuine refund notification reports, or :class:`NotificationRefused`."""
+
+    def download_bill(self, day: str) -> list[Any]:
+        """The provider's bill of ``day`` (``YYYY-MM-DD``, China time): its payments and
+        refunds as :class:`~.bills.BillRow`; :class:`ProviderUnavailable` if it cannot be had
+        or read. A day without trades is an empty list."""

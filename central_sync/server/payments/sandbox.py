@@ -23,6 +23,7 @@ import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -187,6 +188,34 @@ class Sandbox:
                     "event_type": "REFUND.SUCCESS", "summary": "退款成功", "resource": resource}
         body = json.dumps(envelope, ensure_ascii=False, separators=(",", ":"))
         return self.signed(body), body.encode()
+
+    def download_bill(self, day: str) -> list[Any]:
+        """The day's tradebill of the trades paid here, written in WeChat Pay's format
+        (:func:`.bills.wechat_tradebill`) and read back by the parser the real provider uses."""
+        from .bills import parse_wechat_tradebill, wechat_tradebill
+
+        return parse_wechat_tradebill(wechat_tradebill(self.bill_rows(day), appid=self.appid, mchid=self.mchid))
+
+    def bill_rows(self, day: str) -> list[Any]:
+        from .bills import BillRow
+
+        with self._lock:
+            paid = [t for t in self._trades.values() if t.state == "SUCCESS" and t.success_time is not None]
+        rows = []
+        for t in sorted(paid, key=lambda t: t.success_time or 0.0):
+            at = datetime.fromtimestamp(t.success_time or 0.0, wechat.CHINA)
+            if at.date().isoformat() == day:
+                rows.append(BillRow(t.order.out_trade_no, "pay", t.order.amount_fen, t.transaction_id or "",
+                                    at.strftime("%Y-%m-%d %H:%M:%S")))
+        return rows
+
+    def paid_trade(self, order: NewOrder, at: float) -> SandboxTrade:
+        """A trade paid at ``at`` without the payer's page or a notification: for a test
+        that fills a day with payments quickly."""
+        t = SandboxTrade(order, "SUCCESS", "4200" + uuid.uuid4().hex[:24], at)
+        with self._lock:
+            self._trades[order.out_trade_no] = t
+        return t
 
     # -- the payer's side --
 

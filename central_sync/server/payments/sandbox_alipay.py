@@ -26,6 +26,7 @@ import urllib.parse
 import urllib.request
 import uuid
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
@@ -43,6 +44,8 @@ APP_ID = "2021000000000001"
 SELLER_ID = "2088000000000001"
 GATEWAY = "http://alipay-sandbox.invalid/gateway.do"
 """The in-process gateway's name (never resolved: the transport answers it)."""
+BILLS = "http://alipay-sandbox.invalid/bills/"
+"""Where the sandbox's bill download URLs point (answered in-process by :meth:`AlipaySandbox.bill_file`)."""
 
 
 @dataclass(frozen=True)
@@ -157,7 +160,8 @@ class AlipaySandbox:
     def real_provider(self) -> AlipayPay:
         return AlipayPay(app_id=self.app_id, seller_id=self.seller_id, app_private_key_pem=self.app_private_key_pem,
                          alipay_public_key_pem=self.alipay_public_key_pem, gateway=GATEWAY,
-                         transport=lambda url: self.gateway(urllib.parse.urlsplit(url).query), clock=self._clock)
+                         transport=lambda url: self.gateway(urllib.parse.urlsplit(url).query), clock=self._clock,
+                         fetch=self.bill_file)
 
     def trade(self, out_trade_no: str) -> AlipayTrade | None:
         with self._lock:
@@ -193,7 +197,8 @@ class AlipaySandbox:
         except ValueError:
             biz = {}
         handler = {"alipay.trade.precreate": self._precreate, "alipay.trade.query": self._query,
-                   "alipay.trade.close": self._close, "alipay.trade.refund": self._refund}.get(method)
+                   "alipay.trade.close": self._close, "alipay.trade.refund": self._refund,
+                   "alipay.data.dataservice.bill.downloadurl.query": self._bill_url}.get(method)
         if handler is None:
             return json.dumps({"error_response": {"code": "40002", "msg": "Invalid Arguments",
                                                   "sub_code": "isv.invalid-method"}})
@@ -250,6 +255,46 @@ class AlipaySandbox:
             self._trades[no] = t
         return {"code": "10000", "msg": "Success", "out_trade_no": no, "trade_no": t.transaction_id,
                 "refund_fee": yuan(sum(t.refunds.values())), "fund_change": "Y"}
+
+    # -- the day's bill --
+
+    def _bill_url(self, biz: dict[str, Any], fields: dict[str, str]) -> dict[str, Any]:
+        day = str(biz.get("bill_date", ""))
+        try:
+            datetime.strptime(day, "%Y-%m-%d")
+        except ValueError:
+            return self._failed("isv.invalid-bill-date", "账单日期格式不正确")
+        if biz.get("bill_type") != "trade":
+            return self._failed("isv.invalid-bill-type", "账单类型不正确")
+        return {"code": "10000", "msg": "Success", "bill_download_url": f"{BILLS}{day}.zip?token={uuid.uuid4().hex}"}
+
+    def bill_rows(self, day: str) -> list[Any]:
+        """The trades paid here on ``day`` (China time), as bill rows; refunds are not
+        listed (the sandbox keeps no refund times)."""
+        from .bills import BillRow
+
+        with self._lock:
+            paid = [t for t in self._trades.values() if t.state == "SUCCESS" and t.success_time is not None]
+        return [BillRow(t.order.out_trade_no, "pay", t.order.amount_fen, t.transaction_id or "", china_time(t.success_time or 0))
+                for t in sorted(paid, key=lambda t: t.success_time or 0.0) if china_time(t.success_time or 0)[:10] == day]
+
+    def bill_file(self, url: str) -> bytes:
+        """What the ``bill_download_url`` serves: the zip of GBK CSVs, as Alipay's is."""
+        from .bills import alipay_bill_zip
+
+        if not url.startswith(BILLS):
+            raise OSError(f"{url[:80]}: not this sandbox's bill")
+        day = urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1].removesuffix(".zip")
+        return alipay_bill_zip(self.bill_rows(day), seller_id=self.seller_id, day=day,
+                               exported=china_time(self._clock()))
+
+    def paid_trade(self, order: NewOrder, at: float) -> AlipayTrade:
+        """A trade paid at ``at`` without the payer's page or a notification: for a test
+        that fills a day with payments quickly."""
+        t = AlipayTrade(order, "SUCCESS", "2026" + "22001" + uuid.uuid4().hex[:15], at)
+        with self._lock:
+            self._trades[order.out_trade_no] = t
+        return t
 
     # -- the payer's side and the notifications --
 

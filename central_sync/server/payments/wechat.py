@@ -20,6 +20,7 @@ so the verification the tests exercise is the one production uses.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
 import secrets
@@ -313,3 +314,28 @@ class WeChatPay:
     def verify_refund_notification(self, headers: Mapping[str, str], body: bytes, *, now: float) -> Refund:
         return verify_refund_notification(headers, body, platform_keys=self.platform_keys, apiv3_key=self.apiv3_key,
                                           mchid=self.mchid, now=now)
+
+    def download_bill(self, day: str) -> list[Any]:
+        """``GET /v3/bill/tradebill?bill_date=…&bill_type=ALL`` → ``download_url``, fetched
+        with a signed request (the file itself is not signed: its SHA1 ``hash_value`` from
+        the signed reply is checked instead), then read by :func:`.bills.parse_wechat_tradebill`."""
+        from .bills import BillUnreadable, parse_wechat_tradebill
+
+        status, data = self._call("GET", f"/v3/bill/tradebill?bill_date={day}&bill_type=ALL", None)
+        if data.get("code") == "NO_STATEMENT_EXIST":
+            return []  # no trades that day
+        url = data.get("download_url")
+        if status != 200 or not isinstance(url, str) or not url.startswith(self.api_base + "/"):
+            raise ProviderUnavailable(f"tradebill: HTTP {status} {data.get('code', '')}")
+        path = url.removeprefix(self.api_base)
+        header = authorization(mchid=self.mchid, serial=self.serial, private_key=self._key, method="GET", path=path,
+                               body="", timestamp=int(self._clock()), nonce_str=nonce())
+        status, _, raw = self._send("GET", url, {"Authorization": header, "User-Agent": "service-hall-centre/1"}, b"")
+        if status != 200:
+            raise ProviderUnavailable(f"tradebill download: HTTP {status}")
+        if data.get("hash_type") == "SHA1" and hashlib.sha1(raw).hexdigest() != str(data.get("hash_value", "")).lower():
+            raise BillUnreadable("tradebill: the file's SHA1 is not the one WeChat named")
+        try:
+            return parse_wechat_tradebill(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise BillUnreadable("tradebill: not UTF-8") from None
