@@ -26,13 +26,13 @@ import logging
 import threading
 import time
 import uuid
-import weakref
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable, Mapping
 
 from central_sync.store import Store
 
+from .daily import start_daily
 from .db import borrowed
 from .payments.provider import PaymentError, Provider
 from .refusal import Refused
@@ -232,22 +232,9 @@ class ReconciliationJob:
             return reconcile(store, self.providers(), day, now=now, by="(daily)", auto=True)
 
     def start(self, interval: float = 900.0, first_after: float = 120.0) -> None:
-        threading.Thread(target=_daily, args=(weakref.ref(self), self._stop, interval, first_after),
-                         name="reconciliation", daemon=True).start()
+        start_daily(self, ReconciliationJob.run_yesterday, self._stop, interval=interval, first_after=first_after,
+                    name="reconciliation")
 
     def close(self) -> None:
         self._stop.set()
 
-
-def _daily(ref: "weakref.ref[ReconciliationJob]", stop: threading.Event, interval: float, first_after: float) -> None:
-    wait = first_after
-    while not stop.wait(wait):
-        wait = interval
-        job = ref()
-        if job is None:
-            return
-        try:
-            job.run_yesterday()
-        except Exception:  # a database or provider hiccup must not end the job: it looks again later
-            log.exception("reconciliation failed; looking again in %s s", interval)
-        del job

@@ -29,13 +29,13 @@ import logging
 import re
 import threading
 import time
-import weakref
 from datetime import datetime
 from typing import Any, Callable, Iterable
 
 from central_sync.store import Store
 
 from .complaint_projection import TZ
+from .daily import start_daily
 from .db import borrowed
 
 log = logging.getLogger(__name__)
@@ -258,25 +258,11 @@ class RetentionJob:
             return run(store, keep_years=self.keep_years, now=now, day=datetime.fromtimestamp(now, TZ).date().isoformat())
 
     def start(self, interval: float = 3600.0, first_after: float = 60.0) -> None:
-        threading.Thread(target=_daily, args=(weakref.ref(self), self._stop, interval, first_after),
-                         name="retention", daemon=True).start()
+        start_daily(self, RetentionJob.run_today, self._stop, interval=interval, first_after=first_after, name="retention")
 
     def close(self) -> None:
         self._stop.set()
 
-
-def _daily(ref: "weakref.ref[RetentionJob]", stop: threading.Event, interval: float, first_after: float) -> None:
-    wait = first_after
-    while not stop.wait(wait):
-        wait = interval
-        job = ref()
-        if job is None:
-            return
-        try:
-            job.run_today()
-        except Exception:  # a database hiccup must not end the job: it looks again later
-            log.exception("retention run failed; looking again in %s s", interval)
-        del job  # between runs the job is held only weakly
 
 
 def _audit(store: Store, ts: float, who: str, action: str, detail: dict[str, Any], hall: str | None = None) -> None:
