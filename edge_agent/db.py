@@ -473,3 +473,13 @@ def create_registers(db: sqlite_utils.Database) -> None:
                "mime TEXT NOT NULL, data BLOB NOT NULL)")
     db.execute("CREATE TABLE register_numbers (register TEXT NOT NULL, day TEXT NOT NULL, last INTEGER NOT NULL, "
                "PRIMARY KEY (register, day))")
+
+
+@migrations()
+def add_payment_pairs(db: sqlite_utils.Database) -> None:
+    # One bill, two wallets: a kiosk's payment is a first order and a second code in the other
+    # wallet (pair_of names the first); the kiosk knows only the first's id. ``refund_*``: the
+    # centre's word on a second payment it gives back (paid twice).
+    for column in ("provider TEXT", "pair_of TEXT", "refund_status TEXT", "refund_fen INTEGER"):
+        db.execute(f"ALTER TABLE payment_orders ADD COLUMN {column}")
+    db.execute("CREATE INDEX payment_orders_pair ON payment_orders (pair_of)")

@@ -8,6 +8,11 @@ found"):
   sums the lines; an amount sent here is refused before it leaves the hall) → ``{order_id,
   out_trade_no, amount_fen, code_url, expires_at}``. The order is kept in ``edge.db`` and a
   watcher long-polls the centre for it.
+  With every other wallet the centre offers, the edge asks for a second order ``beside`` the
+  first for the same lines (each its own out_trade_no); the answer's ``codes`` lists one QR
+  per wallet, and the kiosk knows the payment by the first order's id only: it is paid when
+  either code is (:meth:`PaymentDesk._pair`). Paid with both, the centre refunds the second,
+  and the receipt says so.
 * ``payment_status`` ``{order_id}`` → ``{order_id, status, amount_fen, paid_at}`` (after a
   reconnect, in case an outcome was missed).
 * ``payment_receipt`` ``{order_id, job}`` → the receipt's print job, once per order: asked
@@ -72,6 +77,7 @@ class PaymentDesk(Component):
         made = self.centre.call("POST", "/api/v1/payments/orders", {"room": room, "bill_ids": ids, "kiosk": requester},
                                 what="payment order")
         order_id = str(made["order_id"])
+        seconds = self._second_codes(made, room, ids, requester)
         # The lines for the receipt: the centre's own view (item, period, amount each).
         try:
             lines = self.centre.call("GET", f"/api/v1/payments/orders/{order_id}", what="payment order").get("lines", [])
@@ -83,23 +89,52 @@ class PaymentDesk(Component):
                 "order_id": order_id, "out_trade_no": str(made["out_trade_no"]), "kiosk": requester, "printer": printer,
                 "room": room, "amount_fen": int(made["amount_fen"]), "lines_json": json.dumps(lines, ensure_ascii=False),
                 "status": "created", "created_at": now, "expires_at": float(made["expires_at"]), "paid_at": None,
-                "receipt_job": None, "updated_at": now}, replace=True)
-        log.info("payment order %s for %d fen started at %s", order_id, int(made["amount_fen"]), requester)
-        self.watch(order_id)
-        return {k: made[k] for k in ("order_id", "out_trade_no", "amount_fen", "code_url", "expires_at")}
+                "receipt_job": None, "updated_at": now, "provider": made.get("provider"), "pair_of": None}, replace=True)
+            for second in seconds:
+                self.db["payment_orders"].insert({
+                    "order_id": str(second["order_id"]), "out_trade_no": str(second["out_trade_no"]), "kiosk": requester,
+                    "printer": printer, "room": room, "amount_fen": int(second["amount_fen"]),
+                    "lines_json": json.dumps(lines, ensure_ascii=False), "status": "created", "created_at": now,
+                    "expires_at": float(second["expires_at"]), "paid_at": None, "receipt_job": None, "updated_at": now,
+                    "provider": second.get("provider"), "pair_of": order_id}, replace=True)
+        log.info("payment order %s for %d fen started at %s (%d wallets)", order_id, int(made["amount_fen"]), requester,
+                 1 + len(seconds))
+        for one in (made, *seconds):
+            self.watch(str(one["order_id"]))
+        codes = [{"wallet": str(one.get("provider") or ""), "code_url": str(one["code_url"]),
+                  "out_trade_no": str(one["out_trade_no"])} for one in (made, *seconds)]
+        return {**{k: made[k] for k in ("order_id", "out_trade_no", "amount_fen", "code_url", "expires_at")},
+                "codes": codes}
+
+    def _second_codes(self, made: dict[str, Any], room: str, ids: list[str], requester: str) -> list[dict[str, Any]]:
+        """One more order per other wallet the centre offers, for the same lines (``beside``
+        the first): the resident pays with either. A wallet that fails is left out; the
+        first code works on its own."""
+        seconds = []
+        for wallet in made.get("wallets") or []:
+            if wallet == made.get("provider"):
+                continue
+            try:
+                seconds.append(self.centre.call("POST", "/api/v1/payments/orders",
+                                                {"room": room, "bill_ids": ids, "kiosk": requester, "provider": wallet,
+                                                 "beside": str(made["order_id"])}, what="payment order"))
+            except RequestFailed as exc:
+                log.warning("payment order %s: no second code in %s (%s); the first stands alone", made["order_id"],
+                            wallet, exc)
+        return seconds
 
     @route("payment_status")
     def handle_status(self, requester: str, args: OrderArgs) -> dict[str, Any]:
-        return self._public(self._mine(requester, args.order_id))
+        return self._public(self._pair(self._mine(requester, args.order_id)))
 
     @route("payment_receipt")
     def handle_receipt(self, requester: str, args: ReceiptArgs) -> dict[str, Any]:
-        row = self._mine(requester, args.order_id)
+        row = self._pair(self._mine(requester, args.order_id))
         job = args.job
         if row["status"] not in PAID:
             raise RequestFailed("not_paid", f"order {row['order_id']} is {row['status']}")
         with self._lock:
-            row = self._row(row["order_id"])
+            row = self._pair(self._row(row["order_id"]))
             if row["receipt_job"]:
                 return self.printing.view(row["receipt_job"]) or {"job": row["receipt_job"], "status": "failed"}
             view = self.printing.submit(job, requester, "payment_receipt", self.receipt_fields(row),
@@ -111,9 +146,10 @@ class PaymentDesk(Component):
 
     def recent(self, *, days: float = 7.0) -> list[dict[str, Any]]:
         since = self.clock() - days * 86400
-        with self._lock:
-            return list(self.db.query("SELECT * FROM payment_orders WHERE created_at >= ? ORDER BY created_at DESC",
-                                      [since]))
+        with self._lock:  # a pair's second code is part of its first order's payment
+            rows = list(self.db.query("SELECT * FROM payment_orders WHERE created_at >= ? AND pair_of IS NULL "
+                                      "ORDER BY created_at DESC", [since]))
+        return [self._pair(row) for row in rows]
 
     def paid_between(self, start: float, end: float) -> list[dict[str, Any]]:
         """Orders paid (``paid`` or ``paid_conflict``) from ``start`` up to ``end``, the
@@ -123,7 +159,8 @@ class PaymentDesk(Component):
                 return []
             return list(self.db.query(
                 "SELECT order_id, out_trade_no, kiosk, amount_fen, status, paid_at FROM payment_orders "
-                "WHERE status IN ('paid', 'paid_conflict') AND paid_at >= ? AND paid_at <= ? ORDER BY paid_at",
+                "WHERE status IN ('paid', 'paid_conflict') AND paid_at >= ? AND paid_at <= ? AND refund_fen IS NULL "
+                "ORDER BY paid_at",
                 [start, end]))
 
     def refresh(self) -> int:
@@ -152,6 +189,8 @@ class PaymentDesk(Component):
             row = self._row(order_id)
             if row is None:
                 raise RequestFailed("not_found", f"no payment order {order_id}")
+            row = self._pair(row)
+            order_id = row["order_id"]
             if row["status"] not in PAID:
                 raise RequestFailed("not_paid", f"order {order_id} is {row['status']}")
             earlier = self.printing.view(row["receipt_job"]) if row["receipt_job"] else None
@@ -168,8 +207,11 @@ class PaymentDesk(Component):
         items = [{"name": line["item"], "period": line.get("period", ""), "amount_fen": int(line["amount_fen"])}
                  for line in lines]
         paid = datetime.fromtimestamp(row["paid_at"] or row["updated_at"], self.zone).strftime("%Y-%m-%d %H:%M")
-        return {"room": row["room"], "items": items, "total_fen": sum(i["amount_fen"] for i in items),
-                "reference": row["out_trade_no"], "paid_at": paid}
+        fields = {"room": row["room"], "items": items, "total_fen": sum(i["amount_fen"] for i in items),
+                  "reference": row["out_trade_no"], "paid_at": paid}
+        if row.get("refund_fen"):
+            fields.update(refund_notes(int(row["refund_fen"]), row.get("refund_wallet")))
+        return fields
 
     # -- watching the centre -----------------------------------------------------------------
 
@@ -236,12 +278,45 @@ class PaymentDesk(Component):
             changes: dict[str, Any] = {"status": view["status"], "paid_at": view.get("paid_at")}
             if view.get("lines"):
                 changes["lines_json"] = json.dumps(view["lines"], ensure_ascii=False)
+            refund = view.get("refund")
+            if isinstance(refund, dict):
+                changes.update(refund_status=str(refund.get("status")), refund_fen=int(refund.get("amount_fen") or 0))
             self._update(order_id, **changes)
+            pair = self._pair(self._row(order_id))
         log.info("payment order %s: %s", order_id, view["status"])
+        if pair["status"] not in FINAL:
+            return  # the other code of the pair may still be paid
         self.bus.publish(contract.PAYMENT_OUTCOME,
-                         PaymentOutcome(order_id=order_id, status=view["status"], amount_fen=int(view["amount_fen"]),
-                                        paid_at=view.get("paid_at"), ts=self.clock()),
+                         PaymentOutcome(order_id=pair["order_id"], status=pair["status"], amount_fen=int(pair["amount_fen"]),
+                                        paid_at=pair.get("paid_at"), ts=self.clock()),
                          hall=self.bus.hall_id, node=row["kiosk"])
+
+    def _pair(self, row: dict[str, Any] | None) -> dict[str, Any]:
+        """A kiosk's payment as one: the first order's row with the pair's status (paid if
+        either code is paid, closed when both are), the paid code's reference and time,
+        and the other's refund when both were paid. A lone order is itself."""
+        if row is None:
+            raise RequestFailed("not_found", "no such payment order of this kiosk")
+        first = str(row["pair_of"] or row["order_id"])
+        with self._lock:
+            members = list(self.db.query("SELECT * FROM payment_orders WHERE order_id = ? OR pair_of = ? ORDER BY created_at",
+                                         [first, first]))
+        lead = next((m for m in members if m["order_id"] == first), row)
+        if len(members) < 2:
+            return lead
+        paid = [m for m in members if m["status"] == "paid"] or [m for m in members if m["status"] == "paid_conflict"]
+        if paid:
+            credited = paid[0]
+            status = credited["status"]
+        elif all(m["status"] in ("closed", "failed") for m in members):
+            credited, status = lead, "closed" if any(m["status"] == "closed" for m in members) else "failed"
+        else:
+            credited, status = lead, "created"
+        second = next((m for m in members if m["refund_fen"]), None)
+        return {**lead, "status": status, "paid_at": credited["paid_at"], "out_trade_no": credited["out_trade_no"],
+                "refund_fen": second["refund_fen"] if second else None,
+                "refund_status": second["refund_status"] if second else None,
+                "refund_wallet": second["provider"] if second else None}
 
     # -- rows --------------------------------------------------------------------------------
 
@@ -266,5 +341,17 @@ class PaymentDesk(Component):
     @staticmethod
     def _public(row: dict[str, Any]) -> dict[str, Any]:
         return {"order_id": row["order_id"], "status": row["status"], "amount_fen": row["amount_fen"],
-                "paid_at": row["paid_at"], "receipt_job": row["receipt_job"]}
+                "paid_at": row["paid_at"], "receipt_job": row["receipt_job"], "refund_fen": row.get("refund_fen"),
+                "refund_status": row.get("refund_status"), "refund_wallet": row.get("refund_wallet")}
+
+
+WALLET_NAMES = {"alipay": ("支付宝", "Alipay"), "wechat": ("微信支付", "WeChat Pay"), "sandbox": ("微信支付", "WeChat Pay")}
+
+
+def refund_notes(fen: int, wallet: str | None) -> dict[str, str]:
+    """The receipt's lines for a bill paid with both wallets: the second payment goes back."""
+    zh, en = WALLET_NAMES.get(wallet or "", ("另一钱包", "the other wallet"))
+    money = f"¥{fen // 100}.{fen % 100:02d}"
+    return {"refund_note": f"重复支付：{zh}的 {money} 正在原路退回",
+            "refund_note_en": f"Paid twice: {en} {money} is being refunded"}
 

@@ -2,9 +2,10 @@
 lands, and a receipt for every payment (seed 001).
 
 The kiosk sends the chosen bill ids, never an amount: the centre sums the lines and makes
-the order (through the edge, which holds the hall's credential). The screen shows the
-provider's QR code (WeChat Pay Native; the sandbox in ``hall up``) with the amount the
-centre summed, and the page waits on ``/bills/pay/state``, which wakes the moment the edge
+the order (through the edge, which holds the hall's credential). The screen shows one QR
+code per wallet the centre offers, side by side (WeChat Pay Native and Alipay 当面付, each
+named in its colour; the sandbox in ``hall up``), for the same lines and the amount the
+centre summed; either pays, and the page waits on ``/bills/pay/state``, which wakes the moment the edge
 says the order is paid (:mod:`kiosk.payment_watch`). Then the household is wiped from the
 session, the screen says "paid", and the receipt prints at this kiosk's printer; if it
 cannot print, the screen says the front desk will print it (the edge keeps the order for
@@ -31,6 +32,8 @@ bp = Blueprint("payment", __name__, url_prefix="/bills/pay")
 log = logging.getLogger(__name__)
 
 MAX_WAIT_S = 20.0
+WALLETS = {"wechat": ("微信支付", "WeChat Pay"), "sandbox": ("微信支付", "WeChat Pay"), "alipay": ("支付宝", "Alipay")}
+"""The wallets a code may be for, with their names as each wallet writes its own (never translated)."""
 PAID = ("paid", "paid_conflict")
 
 
@@ -63,8 +66,10 @@ def start():
     except HallError as exc:
         session["bills_error"] = _refusal(refusal(exc, doing="payment order") or "unavailable")
         return go(url_for("bills.show"))
+    codes = [{"wallet": c["wallet"], "code_url": c["code_url"]} for c in order.get("codes") or []
+             if c.get("wallet") in WALLETS] or [{"wallet": "wechat", "code_url": order["code_url"]}]
     session["payment"] = {"order_id": order["order_id"], "amount_fen": int(order["amount_fen"]),
-                          "code_url": order["code_url"], "expires_at": float(order["expires_at"]),
+                          "code_url": order["code_url"], "codes": codes, "expires_at": float(order["expires_at"]),
                           "reference": order["out_trade_no"], "count": len(picked), "status": "created"}
     return go(url_for("payment.show"))
 
@@ -77,7 +82,10 @@ def show():
         return go(url_for("payment.done"))
     left = max(0, int(pay["expires_at"] - time.time()))
     settings = current_app.config["SETTINGS"]
-    return render_template("kiosk/bill_pay.html", pay=pay, qr_svg=qr_svg(pay["code_url"], scale=10), left=left,
+    codes = pay.get("codes") or [{"wallet": "wechat", "code_url": pay["code_url"]}]
+    shown = [{"wallet": c["wallet"], "names": WALLETS[c["wallet"]], "qr_svg": qr_svg(c["code_url"], scale=10)}
+             for c in codes]
+    return render_template("kiosk/bill_pay.html", pay=pay, codes=shown, left=left,
                            idle_s=max(settings.idle.form_s, left))
 
 
@@ -114,8 +122,25 @@ def done():
         for key in ("bills", "bills_pick", "bills_form"):
             session.pop(key, None)
         pay.pop("code_url", None)
+        pay.pop("codes", None)
+        _refund_of(pay)
     session["payment"] = pay
     return render_template("kiosk/bill_paid.html", pay=pay, paid=pay["status"] in PAID, idle_kind="result")
+
+
+def _refund_of(pay: dict[str, Any]) -> None:
+    """Paid with both codes: the edge knows, once the centre has refunded the second payment;
+    the paid screen says it is being given back."""
+    if pay.get("refund_fen"):
+        return
+    try:
+        answer = ask_edge("payment_status", {"order_id": pay["order_id"]})
+    except HallError as exc:
+        log.info("payment %s: no refund news from the edge (%s)", pay["order_id"], exc)
+        return
+    if answer.get("refund_fen"):
+        pay["refund_fen"] = int(answer["refund_fen"])
+        pay["refund_wallet"] = answer.get("refund_wallet") if answer.get("refund_wallet") in WALLETS else "wechat"
 
 
 @bp.post("/receipt")

@@ -80,23 +80,23 @@ class MiniHall:
     centres: list[Served] = field(default_factory=list)
     """The central servers among ``served``: they stop last, after the edge that talks to them."""
 
-    def central(self) -> Served:
+    def central(self, payments: dict[str, Any] | None = None) -> Served:
         import central_sync.server
 
         cfg = CentralConfig(data_dir=self.tmp / "central", database_url=f"sqlite:///{self.tmp}/central.db", http={"port": 1},
-                            demo=True)
+                            demo=True, **({"payments": payments} if payments else {}))
         s = Served(central_sync.server.create_app(cfg))
         self.served.append(s)
         self.centres.append(s)
         return s
 
-    def registered_centre(self) -> tuple[Served, Any, str]:
+    def registered_centre(self, payments: dict[str, Any] | None = None) -> tuple[Served, Any, str]:
         """The central server with this hall registered: the server, a connection to its
         database (closed with the hall) and an edge token to hand to :meth:`edge`."""
         from central_sync.server import credentials
         from central_sync.store import Store
 
-        centre = self.central()
+        centre = self.central(payments)
         store = Store.connect(f"sqlite:///{self.tmp}/central.db")
         self.closers.append(store.close)
         credentials.register_hall(store, self.broker.hall, "测试大厅")

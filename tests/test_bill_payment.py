@@ -113,7 +113,7 @@ def test_identify_pay_on_the_phone_see_paid_and_take_the_receipt(hall, browser):
     text = "\n".join(lines)
     assert "3-2-1201" in text and "车位管理费" in text and "水费" in text and "344.20" in text, text
     assert "重打" not in text and "张三" not in text and "5678" not in text
-    order = h["store"].query("SELECT * FROM payment_orders")[0]
+    order = h["store"].query("SELECT * FROM payment_orders WHERE pair_of IS NULL")[0]
     assert order["status"] == "paid" and order["out_trade_no"] in text
     # Paid lines are settled at the centre once; the household has left the session.
     statuses = {r["item"]: r["status"] for r in h["store"].query(
@@ -244,9 +244,12 @@ def test_a_tampered_pay_form_pays_only_what_the_visit_chose(hall, browser):
         body.set("csrf_token", document.querySelector("input[name=csrf_token]").value);
         return fetch("/bills/pay/", {method: "POST", body, headers: {"X-Kiosk-Nav": "1"}});
     }""", [theirs])
-    [order] = h["store"].query("SELECT * FROM payment_orders")
+    [order] = h["store"].query("SELECT * FROM payment_orders WHERE pair_of IS NULL")  # and its Alipay second code
     assert order["amount_fen"] == 4420 and order["room"] == "3-2-1201"
-    lines = [r["line_id"] for r in h["store"].query("SELECT line_id FROM payment_order_lines")]
+    assert [(r["amount_fen"], r["provider"]) for r in h["store"].query("SELECT * FROM payment_orders WHERE pair_of = ?",
+                                                                        (order["id"],))] == [(4420, "alipay")]
+    lines = [r["line_id"] for r in h["store"].query("SELECT line_id FROM payment_order_lines WHERE order_id = ?",
+                                                    (order["id"],))]
     assert [str(x) for x in lines] != [theirs] and len(lines) == 1
     # With nothing ticked, the kiosk asks for a choice and makes no order.
     page.goto(h["kiosk"].url + "bills/list")
@@ -259,4 +262,4 @@ def test_a_tampered_pay_form_pays_only_what_the_visit_chose(hall, browser):
     }""")
     page.goto(h["kiosk"].url + "bills/list")
     assert "请至少选择一项再缴费" in page.inner_text(".result.bad")
-    assert len(h["store"].query("SELECT * FROM payment_orders")) == 1
+    assert len(h["store"].query("SELECT * FROM payment_orders")) == 2  # the one payment's two codes only

@@ -83,6 +83,8 @@ class OrderCreated(BaseModel):
     amount_fen: int = Field(gt=0, description="the sum of the lines at the centre")
     code_url: str = Field(description="what the QR code holds")
     expires_at: float
+    provider: str = Field(description="the wallet of this order")
+    wallets: list[str] = Field(description="every wallet the centre offers (one order each, with beside)")
 
 
 class OrderLine(BaseModel):
@@ -94,6 +96,13 @@ class OrderLine(BaseModel):
     status: Literal["unpaid", "paid"]
 
 
+class OrderRefund(BaseModel):
+    model_config = _STRICT
+    status: Literal["requested", "confirmed"]
+    amount_fen: int
+    reason: str
+
+
 class OrderView(BaseModel):
     model_config = _STRICT
     order_id: str
@@ -101,6 +110,9 @@ class OrderView(BaseModel):
     amount_fen: int
     paid_at: float | None
     expires_at: float
+    provider: str
+    pair_of: str | None = Field(description="the first order of the pair, for a second code")
+    refund: OrderRefund | None = Field(description="paid twice: this payment's refund")
     lines: list[OrderLine]
 
 
@@ -144,7 +156,9 @@ _ORDER_REQUEST = {
                    "bill_ids": {"type": "array", "items": {"type": "string", "pattern": UUID_PATTERN},
                                 "minItems": 1, "maxItems": 24},
                    "provider": {"type": "string", "enum": ["sandbox", "wechat", "alipay"],
-                                "description": "the wallet (one the centre offers); unset: its default"}},
+                                "description": "the wallet (one the centre offers); unset: its default"},
+                   "beside": {"type": "string", "pattern": UUID_PATTERN,
+                              "description": "a second code: the open order (of another wallet) for the same lines"}},
 }
 _WECHAT_HEADERS = [
     {"name": name, "in": "header", "required": True, "schema": {"type": "string", "minLength": 1}, "description": what}

@@ -353,6 +353,30 @@ MIGRATIONS: list[Migration] = [
         ],
     ),
     Migration(
+        "021_refunds",
+        [
+            # One bill, two wallets (payments/refunds.py): an order made beside another for the
+            # same lines names it in pair_of (the lines stay locked to that first order); if both
+            # get paid, the second is refunded through its provider, one row per refund here,
+            # requested, then confirmed by the provider's answer or its refund notification.
+            "ALTER TABLE payment_orders ADD COLUMN pair_of TEXT",
+            "CREATE TABLE payment_refunds (id TEXT PRIMARY KEY, order_id TEXT NOT NULL, provider TEXT NOT NULL, "
+            "out_refund_no TEXT NOT NULL UNIQUE, amount_fen INTEGER NOT NULL, reason TEXT NOT NULL, status TEXT NOT NULL, "
+            "refund_id TEXT, requested_at DOUBLE PRECISION NOT NULL, confirmed_at DOUBLE PRECISION)",
+            "CREATE INDEX payment_refunds_order ON payment_refunds (order_id)",
+            "CREATE INDEX payment_orders_pair ON payment_orders (pair_of)",
+        ],
+        [
+            "ALTER TABLE payment_orders ADD COLUMN pair_of TEXT REFERENCES payment_orders(id)",
+            "CREATE TABLE payment_refunds (id TEXT PRIMARY KEY, order_id TEXT NOT NULL REFERENCES payment_orders(id), "
+            "provider TEXT NOT NULL, out_refund_no TEXT NOT NULL UNIQUE, amount_fen BIGINT NOT NULL CHECK (amount_fen > 0), "
+            "reason TEXT NOT NULL, status TEXT NOT NULL CHECK (status IN ('requested', 'confirmed')), refund_id TEXT, "
+            "requested_at DOUBLE PRECISION NOT NULL, confirmed_at DOUBLE PRECISION)",
+            "CREATE INDEX payment_refunds_order ON payment_refunds (order_id)",
+            "CREATE INDEX payment_orders_pair ON payment_orders (pair_of)",
+        ],
+    ),
+    Migration(
         "022_reconciliation",
         [
             # Day-end reconciliation (reconciliation.py): one row per run of a day (China time);

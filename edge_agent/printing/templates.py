@@ -95,6 +95,9 @@ class PaymentReceipt(Fields):
     total_fen: int = Field(ge=0, le=5_000_000_000)
     reference: str = Field(min_length=1, max_length=64)
     paid_at: str = Field(min_length=1, max_length=32)
+    refund_note: str | None = Field(None, max_length=80)
+    """Paid twice (both wallets): the second payment is being given back (Chinese)."""
+    refund_note_en: str | None = Field(None, max_length=80)
 
     @model_validator(mode="after")
     def _total_is_the_sum(self) -> "PaymentReceipt":

@@ -292,6 +292,8 @@ class PayAnswer(Answer):
     amount_fen: int
     code_url: str
     expires_at: float
+    codes: list[dict[str, str]] = Field(default_factory=list,
+                                        description="one {wallet, code_url, out_trade_no} per wallet the centre offers")
 
 
 class OrderArgs(Payload):
@@ -304,6 +306,9 @@ class OrderView(Answer):
     amount_fen: int
     paid_at: float | None
     receipt_job: str | None
+    refund_fen: int | None = Field(None, description="paid with both wallets: the second payment, being given back")
+    refund_status: str | None = Field(None, description="requested, or confirmed (the money is back)")
+    refund_wallet: str | None = None
 
 
 class ReceiptArgs(OrderArgs):

@@ -35,6 +35,7 @@ from central_sync.store import Store
 from hall_common.errors import HallError
 
 from ..refusal import Refused
+from .refunds import refund_paid_twice, refund_view
 from .provider import NewOrder, NotificationRefused, OrderAlreadyPaid, PaymentError, Provider, ProviderUnavailable, Trade
 
 log = logging.getLogger(__name__)
@@ -105,10 +106,14 @@ def new_trade_no(now: float) -> str:
 
 
 def create_order(store: Store, provider: Provider, *, hall: str, room: str, bill_ids: list[str], kiosk: str,
-                 ttl_s: float, notify_url: str, site_url: str, now: float) -> dict[str, Any]:
+                 ttl_s: float, notify_url: str, site_url: str, now: float, beside: str | None = None) -> dict[str, Any]:
     """Lock ``bill_ids`` (unpaid lines of ``hall``'s ``room``) to a new order for their sum,
     and open it at the provider. Refused (:class:`OrderRefused`) when a line is not that
-    room's, already paid or in another live order, or when the provider does not answer."""
+    room's, already paid or in another live order, or when the provider does not answer.
+
+    ``beside``: a live order of the same kiosk for the same lines in another wallet; the new
+    order is its pair (one code per wallet): the lines stay locked to that first order, and
+    whichever is paid first settles them (see :mod:`.refunds` for the second)."""
     ids = list(dict.fromkeys(bill_ids))
     if not ids or len(ids) > MAX_LINES or not all(isinstance(i, str) and UUID.match(i) for i in ids):
         raise OrderRefused("malformed", 422, f"bill_ids: 1 to {MAX_LINES} bill line ids")
@@ -122,17 +127,23 @@ def create_order(store: Store, provider: Provider, *, hall: str, room: str, bill
         if any(r["status"] != "unpaid" for r in rows):
             raise OrderRefused("already_paid", 409, "bill_ids: a line is paid already")
         amount = sum(int(r["amount_fen"]) for r in rows)
+        if beside is not None:
+            _check_pair(store, provider, beside, hall=hall, room=room, kiosk=kiosk, ids=ids)
         store.execute("INSERT INTO payment_orders (id, hall_id, room, kiosk, provider, out_trade_no, amount_fen, status, "
-                      "created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'created', ?, ?)",
-                      (order_id, hall, room, kiosk, provider.name, trade_no, amount, now, now + ttl_s))
-        locked = store.execute(f"UPDATE bill_lines SET order_id = ? WHERE hall_id = ? AND room = ? AND status = 'unpaid' "
-                               f"AND order_id IS NULL AND id IN ({_marks(len(ids))})", (order_id, hall, room, *ids)).rowcount
+                      "created_at, expires_at, pair_of) VALUES (?, ?, ?, ?, ?, ?, ?, 'created', ?, ?, ?)",
+                      (order_id, hall, room, kiosk, provider.name, trade_no, amount, now, now + ttl_s, beside))
+        if beside is not None:  # the lines are locked to the first order of the pair already
+            locked = len(ids)
+        else:
+            locked = store.execute(f"UPDATE bill_lines SET order_id = ? WHERE hall_id = ? AND room = ? AND status = 'unpaid' "
+                                   f"AND order_id IS NULL AND id IN ({_marks(len(ids))})", (order_id, hall, room, *ids)).rowcount
         if locked != len(ids):
             raise OrderRefused("locked", 409, "bill_ids: a line is in another payment that is still open; "
                                               "finish or wait for it to expire")
         store.executemany("INSERT INTO payment_order_lines (order_id, line_id, amount_fen) VALUES (?, ?, ?)",
                           [(order_id, str(r["id"]), int(r["amount_fen"])) for r in rows])
-        _event(store, order_id, now, "created", out_trade_no=trade_no, amount_fen=amount, kiosk=kiosk)
+        _event(store, order_id, now, "created", out_trade_no=trade_no, amount_fen=amount, kiosk=kiosk,
+               **({"pair_of": beside} if beside else {}))
     try:
         code_url = provider.create_native(NewOrder(trade_no, f"物业缴费 {room}", amount, now + ttl_s, notify_url, site_url))
     except PaymentError as exc:
@@ -140,12 +151,37 @@ def create_order(store: Store, provider: Provider, *, hall: str, room: str, bill
         with store.transaction():
             if store.execute("UPDATE payment_orders SET status = 'failed', closed_at = ? WHERE id = ? AND status = 'created'",
                              (now, order_id)).rowcount:
-                store.execute("UPDATE bill_lines SET order_id = NULL WHERE order_id = ? AND status = 'unpaid'", (order_id,))
+                if beside is None:  # a pair's second leaves the first order's lock alone
+                    store.execute("UPDATE bill_lines SET order_id = NULL WHERE order_id = ? AND status = 'unpaid'", (order_id,))
                 _event(store, order_id, now, "failed", reason=str(exc)[:200])
         raise OrderRefused("provider_unavailable", 503, "the payment provider does not answer; try again") from None
     store.execute("UPDATE payment_orders SET code_url = ? WHERE id = ?", (code_url, order_id))
-    return {"order_id": order_id, "out_trade_no": trade_no, "amount_fen": amount, "code_url": code_url,
+    return {"provider": provider.name, "order_id": order_id, "out_trade_no": trade_no, "amount_fen": amount, "code_url": code_url,
             "expires_at": now + ttl_s}
+
+
+def _check_pair(store: Store, provider: Provider, first_id: str, *, hall: str, room: str, kiosk: str,
+                ids: list[str]) -> None:
+    """Refused unless ``first_id`` is a live first order of this kiosk and room, for exactly
+    these lines, in another wallet, with no pair in this wallet yet."""
+    first = store.query("SELECT * FROM payment_orders WHERE id = ? AND hall_id = ?", (first_id, hall))
+    if (not first or first[0]["room"] != room or first[0]["kiosk"] != kiosk or first[0]["status"] not in LIVE
+            or first[0]["pair_of"] is not None):
+        raise OrderRefused("beside", 409, "beside: not an open first order of this kiosk and room")
+    if first[0]["provider"] == provider.name or store.scalar(
+            "SELECT count(*) FROM payment_orders WHERE pair_of = ? AND provider = ?", (first_id, provider.name)):
+        raise OrderRefused("beside", 409, "provider: that order has a code in this wallet already")
+    theirs = {str(r["line_id"]).lower() for r in store.query("SELECT line_id FROM payment_order_lines WHERE order_id = ?",
+                                                              (first_id,))}
+    held = store.scalar(f"SELECT count(*) FROM bill_lines WHERE order_id = ? AND status = 'unpaid' "
+                        f"AND id IN ({_marks(len(ids))})", (first_id, *ids))
+    if theirs != set(ids) or held != len(ids):
+        raise OrderRefused("beside", 409, "bill_ids: not the same lines as the order beside")
+
+
+def _lock_of(order: Mapping[str, Any]) -> str:
+    """The order the lines of ``order``'s pair are locked to (the first one)."""
+    return str(order.get("pair_of") or order["id"])
 
 
 def order_row(store: Store, order_id: str) -> dict[str, Any] | None:
@@ -159,7 +195,8 @@ def order_view(store: Store, order: Mapping[str, Any]) -> dict[str, Any]:
                         "JOIN bill_lines l ON l.id = ol.line_id WHERE ol.order_id = ? ORDER BY l.due_date, l.item",
                         (order["id"],))
     return {"order_id": order["id"], "status": order["status"], "amount_fen": int(order["amount_fen"]),
-            "paid_at": order["paid_at"], "expires_at": order["expires_at"],
+            "paid_at": order["paid_at"], "expires_at": order["expires_at"], "provider": order["provider"],
+            "pair_of": order.get("pair_of"), "refund": refund_view(store, order["id"]),
             "lines": [{"id": str(r["id"]), "item": r["item"], "period": r["period"], "amount_fen": int(r["amount_fen"]),
                        "status": r["status"]} for r in lines]}
 
@@ -177,8 +214,8 @@ def record_payment(store: Store, order: Mapping[str, Any], trade: Trade, *, now:
                          "WHERE id = ? AND status IN ('created', 'expired_unclosed')",
                          (now, trade.transaction_id, order_id)).rowcount == 1:
             wanted = store.scalar("SELECT count(*) FROM payment_order_lines WHERE order_id = ?", (order_id,))
-            settled = store.execute("UPDATE bill_lines SET status = 'paid', paid_at = ? WHERE order_id = ? AND status = 'unpaid'",
-                                    (_today(now), order_id)).rowcount
+            settled = store.execute("UPDATE bill_lines SET status = 'paid', paid_at = ?, order_id = ? "
+                                    "WHERE order_id = ? AND status = 'unpaid'", (_today(now), order_id, _lock_of(order))).rowcount
             if settled != wanted:  # a line settled by some other way meanwhile: money to give back
                 store.execute("UPDATE payment_orders SET status = 'paid_conflict' WHERE id = ?", (order_id,))
                 _event(store, order_id, now, "paid_conflict", source=source, settled=settled, lines=wanted,
@@ -231,7 +268,10 @@ def accept_notification(store: Store, provider: Provider, headers: Mapping[str, 
         raise NotificationRefused("trade_state", f"trade_state {trade.trade_state!r}")
     if trade.amount_total != int(order["amount_fen"]):
         raise NotificationRefused("amount", f"amount {trade.amount_total!r} is not the order's {order['amount_fen']}")
-    return order, record_payment(store, order, trade, now=now, source="notify")
+    outcome = record_payment(store, order, trade, now=now, source="notify")
+    if outcome == "paid_conflict":
+        refund_paid_twice(store, provider, order, now=now)
+    return order, outcome
 
 
 def sweep(store: Store, provider: Provider, *, now: float) -> dict[str, list[str]]:
@@ -260,13 +300,18 @@ def sweep(store: Store, provider: Provider, *, now: float) -> dict[str, list[str
                           order["id"], trade.amount_total, order["amount_fen"])
                 continue
             outcome = record_payment(store, order, trade, now=now, source="query")
+            if outcome == "paid_conflict":
+                refund_paid_twice(store, provider, order, now=now)
             if outcome != "unchanged":
                 done[outcome].append(order["id"])
             continue
         with store.transaction():
             if store.execute("UPDATE payment_orders SET status = 'closed', closed_at = ? WHERE id = ? "
                              "AND status IN ('created', 'expired_unclosed')", (now, order["id"])).rowcount == 1:
-                store.execute("UPDATE bill_lines SET order_id = NULL WHERE order_id = ? AND status = 'unpaid'", (order["id"],))
+                lock = _lock_of(order)  # a pair's lines are free once neither of its orders is live
+                if not store.scalar("SELECT count(*) FROM payment_orders WHERE (id = ? OR pair_of = ?) "
+                                    "AND status IN ('created', 'expired_unclosed')", (lock, lock)):
+                    store.execute("UPDATE bill_lines SET order_id = NULL WHERE order_id = ? AND status = 'unpaid'", (lock,))
                 _event(store, order["id"], now, "closed", trade_state=trade.trade_state)
                 done["closed"].append(order["id"])
     return done

@@ -22,6 +22,7 @@ from central_sync.store import Store
 from hall_common.config import PaymentsConfig
 
 from ..db import borrowed
+from . import refunds
 from .orders import Signals, sweep
 from .provider import Provider
 
@@ -56,6 +57,7 @@ class Payments:
             for provider in self.providers.values():
                 for outcome, ids in sweep(store, provider, now=self.clock()).items():
                     done.setdefault(outcome, []).extend(ids)
+                refunds.retry(store, provider, now=self.clock())
         for ids in done.values():
             for order_id in ids:
                 self.signals.fire(order_id)

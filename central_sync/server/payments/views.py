@@ -6,7 +6,9 @@ amount_fen, code_url, expires_at}``. A body that names an amount is refused: the
 sums the lines. ``GET /api/v1/payments/orders/<id>?wait=N`` answers when the order is final
 or after N (0 ≤ N ≤ 25, else 422) seconds. ``POST /api/v1/payments/notify/<provider>`` answers WeChat's way:
 ``{"code": "SUCCESS"}`` (also for a duplicate), or a 4xx with ``{"code": "FAIL", "message"}``.
-An order may name its wallet (``provider``: one the centre offers, else 409); Alipay's
+An order may be a second code for the same lines in another wallet (``beside``: the first
+order's id; see :mod:`.refunds` for when both are paid); the answer lists the centre's
+``wallets``. An order may name its wallet (``provider``: one the centre offers, else 409); Alipay's
 notifications (``/notify/alipay``, a signed form) are answered with the text ``success``/``fail``.
 """
 
@@ -25,8 +27,9 @@ from ..api import bearer_token, node_only, problem, refused
 from ..db import get_store
 from ..ingest import NodeIdentity
 from ..refusal import Refused
-from .orders import accept_notification, create_order, order_row, order_view, wait_final
+from .orders import UUID, accept_notification, create_order, order_row, order_view, wait_final
 from .provider import NotificationRefused
+from .refunds import confirm
 from .service import current
 
 log = logging.getLogger(__name__)
@@ -34,7 +37,7 @@ bp = Blueprint("payments", __name__, url_prefix="/api/v1/payments")
 bp.register_error_handler(Refused, refused)
 sandbox_bp = Blueprint("sandbox_pay", __name__, url_prefix="/sandbox")
 MAX_WAIT_S = 25.0
-ALLOWED = {"room", "bill_ids", "kiosk", "provider"}
+ALLOWED = {"room", "bill_ids", "kiosk", "provider", "beside"}
 WALLETS = ("sandbox", "wechat", "alipay")
 
 
@@ -48,12 +51,15 @@ def post_order(who: NodeIdentity):
         return problem(422, "amount_not_accepted", "the centre sums the lines itself; do not send an amount")
     extra = sorted(set(body) - ALLOWED)
     if extra:
-        return problem(422, "malformed", f"{extra[0]}: not a field of an order (room, bill_ids, kiosk, provider)")
+        return problem(422, "malformed", f"{extra[0]}: not a field of an order (room, bill_ids, kiosk, provider, beside)")
     room, ids, kiosk = body.get("room"), body.get("bill_ids"), body.get("kiosk", who.node_id)
     if (not isinstance(room, str) or not ROOM.match(room) or not isinstance(ids, list) or not isinstance(kiosk, str)
             or "\x00" in kiosk):  # PostgreSQL holds no NUL in text: it was a 500 once the lines were found
         return problem(422, "malformed", "room: building-unit-room; bill_ids: a list of bill line ids; "
                                          "kiosk: text without NUL characters")
+    beside = body.get("beside")
+    if beside is not None and (not isinstance(beside, str) or not UUID.match(beside)):
+        return problem(422, "malformed", "beside: the id of the order this one is a second code for")
     pay = current()
     name = body.get("provider", pay.provider.name)
     if name not in WALLETS:
@@ -64,8 +70,8 @@ def post_order(who: NodeIdentity):
     base = (pay.config.notify_base_url or request.host_url).rstrip("/")
     made = create_order(get_store(), wallet, hall=who.hall_id, room=room, bill_ids=ids, kiosk=kiosk[:64],
                         ttl_s=pay.config.order_ttl_s, notify_url=f"{base}/api/v1/payments/notify/{wallet.name}",
-                        site_url=base, now=pay.clock())
-    return jsonify(made), 201
+                        site_url=base, now=pay.clock(), beside=beside)
+    return jsonify({**made, "wallets": list(pay.providers)}), 201
 
 
 def _who_briefly() -> NodeIdentity | None:
@@ -119,6 +125,12 @@ def notify(provider: str):
     except NotificationRefused as exc:
         if exc.reason == "refund_notification":  # verified news of a refund we asked for: it pays nothing
             log.info("refund notification from %s: %s", provider, exc.detail)
+            try:
+                refund = wallet.verify_refund_notification(request.headers, request.get_data(), now=pay.clock())
+            except NotificationRefused as again:
+                log.warning("refund notification refused (%s): %s", again.reason, again.detail)
+                return _answer(provider, False, again.reason, again.status)
+            confirm(get_store(), refund, now=pay.clock(), source="notify")
             return _answer(provider, True)
         log.warning("payment notification refused (%s): %s; from %s", exc.reason, exc.detail, request.remote_addr)
         return _answer(provider, False, exc.reason, exc.status)

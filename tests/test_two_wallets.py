@@ -1,0 +1,189 @@
+"""One bill, two wallets at once, at the centre (SQLite and a real PostgreSQL): a second
+order ``beside`` the first for the same lines in the other wallet (refused for other
+lines, the same wallet, another kiosk's order, a third code); whichever is paid first
+settles the lines; the second payment is refunded through its own provider, the refund
+recorded, requested then confirmed, every step an event, and nothing credited twice, also
+with its notification 20 times at once; a forged refund notification changes nothing; the
+sweep closes a pair and frees its lines only when neither order is live."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from .test_alipay import notify as alipay_notify
+from .test_alipay import twin
+from .test_payments import Centre, close_centre, make_centre
+
+ROOM = "3-2-1201"
+
+
+@pytest.fixture
+def centre(central_db, tmp_path):
+    c = make_centre(tmp_path, central_db)
+    yield c
+    close_centre(c)
+
+
+def pair(c: Centre, n: int | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The WeChat (sandbox) order and its Alipay second code for the same lines."""
+    ids = list(c.unpaid(ROOM))[:n]
+    first = c.order({"room": ROOM, "bill_ids": ids, "kiosk": "kiosk-01"})
+    assert first.status_code == 201, first.get_json()
+    assert first.get_json()["wallets"] == ["sandbox", "alipay"]
+    second = c.order({"room": ROOM, "bill_ids": ids, "kiosk": "kiosk-01", "provider": "alipay",
+                      "beside": first.get_json()["order_id"]})
+    assert second.status_code == 201, second.get_json()
+    return first.get_json(), second.get_json()
+
+
+def pay_wechat(c: Centre, made: dict[str, Any]) -> None:
+    c.sandbox.pay(made["out_trade_no"], deliver=False)
+    r = c.notify(*c.sandbox.notification(made["out_trade_no"]))
+    assert r.status_code == 200, r.get_json()
+
+
+def pay_alipay(c: Centre, made: dict[str, Any]) -> None:
+    twin(c).pay(made["out_trade_no"], deliver=False)
+    assert alipay_notify(c, twin(c).notification(made["out_trade_no"])) == (200, "success")
+
+
+def kinds(c: Centre, order_id: str) -> list[str]:
+    return [r["kind"] for r in c.store.query("SELECT kind FROM payment_events WHERE order_id = ? ORDER BY id", (order_id,))]
+
+
+def lines_paid_by(c: Centre, ids: list[str]) -> set[tuple[str, str]]:
+    return {(r["status"], str(r["order_id"])) for r in c.store.query(
+        f"SELECT status, order_id FROM bill_lines WHERE id IN ({', '.join('?' * len(ids))})", ids)}
+
+
+def test_a_second_code_beside_the_first_for_the_same_lines_only(centre):
+    c = centre
+    ids = list(c.unpaid(ROOM))
+    first, second = pair(c, 2)
+    assert second["amount_fen"] == first["amount_fen"] and second["provider"] == "alipay"
+    assert second["code_url"].endswith("/sandbox/alipay/pay/" + second["out_trade_no"])
+    body = {"room": ROOM, "bill_ids": ids[:2], "kiosk": "kiosk-01"}
+    refusals = [
+        ({**body, "provider": "alipay", "beside": first["order_id"]}, 409),  # a third code in the same wallet
+        ({**body, "provider": "sandbox", "beside": first["order_id"]}, 409),  # the first order's own wallet
+        ({**body, "bill_ids": ids[:1], "provider": "alipay", "beside": first["order_id"]}, 409),  # other lines
+        ({**body, "kiosk": "kiosk-02", "provider": "alipay", "beside": first["order_id"]}, 409),  # another kiosk's
+        ({**body, "provider": "alipay", "beside": second["order_id"]}, 409),  # beside a second code
+        ({**body, "provider": "alipay", "beside": "not-an-order"}, 422),
+        ({**body, "provider": "alipay"}, 409),  # without beside the lines are locked, as before
+    ]
+    before = c.snapshot()
+    for sent, status in refusals:
+        r = c.order(sent)
+        assert r.status_code == status, (sent, r.get_json())
+    assert c.snapshot() == before  # refused: nothing written
+
+
+@pytest.mark.parametrize("first_wallet", ["alipay", "wechat"])
+def test_both_wallets_paid_one_credit_the_second_refunded_and_confirmed(centre, first_wallet):
+    c = centre
+    ids = list(c.unpaid(ROOM))[:2]
+    wx, ali = pair(c, 2)
+    first, second = (ali, wx) if first_wallet == "alipay" else (wx, ali)
+    (pay_alipay if first_wallet == "alipay" else pay_wechat)(c, first)
+    assert lines_paid_by(c, ids) == {("paid", first["order_id"])}
+    (pay_wechat if first_wallet == "alipay" else pay_alipay)(c, second)
+    statuses = {r["id"]: r["status"] for r in c.store.query("SELECT id, status FROM payment_orders")}
+    assert (statuses[first["order_id"]], statuses[second["order_id"]]) == ("paid", "paid_conflict")
+    assert lines_paid_by(c, ids) == {("paid", first["order_id"])}  # settled once, by the first
+    refunds = c.store.query("SELECT * FROM payment_refunds")
+    assert len(refunds) == 1
+    refund = refunds[0]
+    assert (refund["order_id"], refund["provider"], int(refund["amount_fen"]), refund["reason"], refund["status"]) == (
+        second["order_id"], second["provider"], second["amount_fen"], "paid twice", "confirmed")
+    assert refund["refund_id"] and refund["confirmed_at"] is not None
+    assert kinds(c, second["order_id"]) == ["created", "paid_conflict", "refund_requested", "refund_answered",
+                                            "refund_confirmed"]
+    assert kinds(c, first["order_id"]) == ["created", "paid"]
+    # the provider gave the money back once
+    if first_wallet == "alipay":
+        assert [fen for no, fen in c.sandbox.refunds.values()] == [second["amount_fen"]]
+    else:
+        assert twin(c).trade(second["out_trade_no"]).refunds == {refund["out_refund_no"]: second["amount_fen"]}
+        # Alipay's refund notification arrives afterwards: believed, and nothing changes
+        before = c.snapshot()
+        assert alipay_notify(c, twin(c).refund_notification(second["out_trade_no"], refund["out_refund_no"])) == (
+            200, "success")
+        assert c.snapshot() == before
+    # the hall is told: the second order's view carries its refund
+    view = c.get(second["order_id"]).get_json()
+    assert view["status"] == "paid_conflict" and view["refund"] == {"status": "confirmed",
+                                                                    "amount_fen": second["amount_fen"],
+                                                                    "reason": "paid twice"}
+    assert c.get(first["order_id"]).get_json()["refund"] is None
+
+
+def test_the_second_payments_notification_twenty_times_at_once_refunds_once(centre):
+    c = centre
+    wx, ali = pair(c)
+    pay_wechat(c, wx)
+    twin(c).pay(ali["out_trade_no"], deliver=False)
+    bodies = [twin(c).notification(ali["out_trade_no"]) for _ in range(20)]
+    answers: list[tuple[int, str]] = []
+    gate = threading.Barrier(20)
+
+    def send(body: bytes) -> None:
+        gate.wait()
+        answers.append(alipay_notify(c, body))
+
+    threads = [threading.Thread(target=send, args=(b,)) for b in bodies]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert answers == [(200, "success")] * 20
+    assert c.store.scalar("SELECT count(*) FROM payment_refunds") == 1
+    assert len(twin(c).trade(ali["out_trade_no"]).refunds) == 1
+    assert c.store.scalar("SELECT count(*) FROM payment_events WHERE kind = 'paid'") == 1
+    assert kinds(c, ali["order_id"]).count("refund_requested") == 1
+
+
+def test_a_forged_refund_notification_changes_nothing(centre):
+    c = centre
+    wx, ali = pair(c)
+    pay_wechat(c, wx)
+    twin(c).pay(ali["out_trade_no"], deliver=False)
+    # a refund asked for and not yet confirmed (its notification will say)
+    c.store.execute("INSERT INTO payment_refunds (id, order_id, provider, out_refund_no, amount_fen, reason, status, "
+                    "requested_at) VALUES ('r1', ?, 'alipay', 'RFforged', ?, 'paid twice', 'requested', 0)",
+                    (ali["order_id"], ali["amount_fen"]))
+    forger = twin(c).impostor()
+    twin(c)._trades[ali["out_trade_no"]] = replace(twin(c).trade(ali["out_trade_no"]), refunds={"RFforged": ali["amount_fen"]})
+    before = c.snapshot(), c.store.query("SELECT * FROM payment_refunds")
+    assert alipay_notify(c, forger.refund_notification(ali["out_trade_no"], "RFforged"))[0] >= 400
+    assert (c.snapshot(), c.store.query("SELECT * FROM payment_refunds")) == before
+    # the genuine one confirms it
+    assert alipay_notify(c, twin(c).refund_notification(ali["out_trade_no"], "RFforged")) == (200, "success")
+    assert c.store.scalar("SELECT status FROM payment_refunds WHERE out_refund_no = 'RFforged'") == "confirmed"
+
+
+def test_the_sweep_closes_a_pair_and_frees_its_lines_when_neither_is_live(centre):
+    c = centre
+    ids = list(c.unpaid(ROOM))[:1]
+    wx, ali = pair(c, 1)
+    c.clock.advance(c.payments.config.order_ttl_s + 1)
+    done = c.payments.sweep()
+    assert sorted(done["closed"]) == sorted([wx["order_id"], ali["order_id"]])
+    assert lines_paid_by(c, ids) == {("unpaid", "None")}
+    again = c.order({"room": ROOM, "bill_ids": ids, "kiosk": "kiosk-01"})
+    assert again.status_code == 201
+
+
+def test_the_sweep_finds_the_second_payment_and_refunds_it(centre):
+    c = centre
+    wx, ali = pair(c)
+    pay_alipay(c, ali)
+    c.sandbox.pay(wx["out_trade_no"], deliver=False)  # its notification is lost
+    c.clock.advance(c.payments.config.order_ttl_s + 1)
+    done = c.payments.sweep()
+    assert done["paid_conflict"] == [wx["order_id"]]
+    assert c.store.scalar("SELECT status FROM payment_refunds WHERE order_id = ?", (wx["order_id"],)) == "confirmed"
