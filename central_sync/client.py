@@ -90,7 +90,10 @@ def status(db: sqlite_utils.Database, now: float | None = None) -> SyncStatus:
     depth, oldest = db.execute("SELECT count(*), min(ts) FROM outbox WHERE sent_at IS NULL").fetchone()
     row = db.execute("SELECT last_success, last_error, last_error_at FROM sync_state WHERE key = 'centre'").fetchone()
     last_success, last_error, last_error_at = row if row else (None, None, None)
-    return SyncStatus(depth, now - oldest if oldest else None, last_success, last_error, last_error_at)
+    # A record queued after ``now`` was read (another thread, a moment later) is not from
+    # the future: its age is 0, never negative (the hall's status refuses a negative age).
+    age = max(0.0, now - oldest) if oldest else None
+    return SyncStatus(depth, age, last_success, last_error, last_error_at)
 
 
 FEEDS: dict[str, tuple[str, Any]] = {
