@@ -70,7 +70,7 @@ def side(which: str, rounds: int) -> dict:
     return out
 
 
-def kiosk_process() -> dict:
+def kiosk_process(settle_s: float = 1.0) -> dict:
     """``python -m kiosk`` as ``hall up`` starts it: RSS once it listens, first ``/ime`` time and RSS after."""
     from hall_cli.broker import free_port
 
@@ -83,7 +83,7 @@ def kiosk_process() -> dict:
         t0 = time.perf_counter()
         with part_process(["-m", "kiosk", "--config", str(d / "kiosk.toml")], port, timeout=30) as proc:
             listening_s = time.perf_counter() - t0
-            time.sleep(1.0)  # let start-up threads (bus, disk watch) settle
+            time.sleep(settle_s)  # let start-up threads (bus, disk watch) settle
             started = rss_mb(proc.pid)[0]
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
             t = time.perf_counter()
