@@ -345,6 +345,8 @@ class KioskConfig(NodeConfig):
     # Here, not in KioskSettings: the camera is this box's hardware, and a configuration the
     # centre pushes replaces the settings whole.
     camera: CameraConfig = Field(default_factory=CameraConfig)
+    ime_index: RelPath | None = Field(None, description="the pinyin keyboard's index, built at set-up "
+                                      "(`python -m kiosk.ime_build --path`); default: kiosk/ime_words.sqlite")
 
 
 class DisplayConfig(NodeConfig):
