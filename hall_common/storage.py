@@ -26,14 +26,34 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-import sqlite_utils
-from sqlite_utils.migrations import Migrations
 
-__all__ = ["Migrations", "immediate", "open_database", "next_session", "read_or_create_secret", "write_private"]
+def _import_sqlite_utils_without_numpy() -> None:
+    """Import sqlite-utils without letting it load numpy (about 14 MB of a process's memory
+    for good): it imports numpy when installed, only to store numpy values, which the hall
+    never stores. numpy is hidden while sqlite-utils loads and visible again afterwards, so
+    the kiosk's camera (OpenCV) still loads it when a resident scans. Every hall module
+    takes sqlite-utils through this one (the others import it for type hints only), and
+    ``tests/test_footprint_imports.py`` checks the edge agent starts without numpy."""
+    if "sqlite_utils" in sys.modules or "numpy" in sys.modules:
+        return
+    sys.modules["numpy"] = None  # type: ignore[assignment]  # import numpy raises ImportError
+    try:
+        import sqlite_utils  # noqa: F401
+    finally:
+        del sys.modules["numpy"]
+
+
+_import_sqlite_utils_without_numpy()
+
+import sqlite_utils  # noqa: E402
+from sqlite_utils.migrations import Migrations  # noqa: E402
+
+__all__ = ["Migrations", "immediate", "open_database"]
 
 
 def open_database(
