@@ -29,14 +29,15 @@ import urllib.request
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any, Callable
 
 from hall_common.errors import HallError
 from hall_common.storage import Migrations, immediate, open_database
 
 from .protocol import MAX_RECORDS, Ack, Batch, ConfigPage, ContentPage, Record
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 log = logging.getLogger(__name__)
 
