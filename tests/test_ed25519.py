@@ -1,4 +1,4 @@
-"""The pure-Python Ed25519 verifier (hall_common/ed25519.py) agrees with RFC 8032 and with
+"""The parts' Ed25519 verifier (hall_common/ed25519.py, PyNaCl) agrees with RFC 8032 and with
 ``cryptography``: every genuine signature passes, anything changed fails, and malformed
 keys and signatures are refused without an exception."""
 
@@ -10,7 +10,12 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from hall_common.ed25519 import L, P, verify
+from hall_common.ed25519 import verify
+
+P = 2**255 - 19
+"""The field's prime: a y coordinate at or above it is a non-canonical encoding."""
+L = 2**252 + 27742317777372353535851937790883648493
+"""The group order: S + L signs the same message again unless S < L is checked."""
 
 # RFC 8032, section 7.1, TEST 1 to 3: secret key, public key, message, signature.
 RFC_VECTORS = [
