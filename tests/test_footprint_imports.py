@@ -6,7 +6,7 @@ yet connected, signed-settings applier, app) in a fresh interpreter, and the tes
 any module it must not have loaded:
 
 - the board: no OpenCV, numpy, password hashing, ``cryptography``/``nacl`` (signatures are
-  verified by :mod:`hall_common.ed25519`), payment code, SQLite helpers, jieba, or the
+  verified by :mod:`hall_common.ed25519`, which loads PyNaCl only when a signature arrives), payment code, SQLite helpers, jieba, or the
   other parts' configuration schemas;
 - the kiosk: OpenCV and pyzbar only once a resident scans (checked by scanning), and none
   of the above but jieba (its keyboard's dictionary is another change's);
