@@ -78,11 +78,9 @@ class PaymentDesk(Component):
                                 what="payment order")
         order_id = str(made["order_id"])
         seconds = self._second_codes(made, room, ids, requester)
-        # The lines for the receipt: the centre's own view (item, period, amount each).
-        try:
-            lines = self.centre.call("GET", f"/api/v1/payments/orders/{order_id}", what="payment order").get("lines", [])
-        except RequestFailed:
-            lines = []  # the watcher fills them in with the final view
+        # The lines for the receipt, as the centre made the order (item, period, amount each);
+        # the watcher fills them in with the final view if they are missing.
+        lines = made.get("lines") or []
         now = self.clock()
         with self._lock:
             self.db["payment_orders"].insert({

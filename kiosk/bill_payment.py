@@ -32,6 +32,9 @@ bp = Blueprint("payment", __name__, url_prefix="/bills/pay")
 log = logging.getLogger(__name__)
 
 MAX_WAIT_S = 20.0
+PAY_TIMEOUT_S = 8.0
+"""How long the edge has to make a payment's orders: one code per wallet, each opened at
+its provider through the centre, is more than the 3 s of a screen's other requests."""
 WALLETS = {"wechat": ("微信支付", "WeChat Pay"), "sandbox": ("微信支付", "WeChat Pay"), "alipay": ("支付宝", "Alipay")}
 """The wallets a code may be for, with their names as each wallet writes its own (never translated)."""
 PAID = ("paid", "paid_conflict")
@@ -62,7 +65,7 @@ def start():
     if settings.printer:
         args["printer"] = settings.printer
     try:
-        order = ask_edge("pay", args)
+        order = ask_edge("pay", args, timeout=PAY_TIMEOUT_S)
     except HallError as exc:
         session["bills_error"] = _refusal(refusal(exc, doing="payment order") or "unavailable")
         return go(url_for("bills.show"))

@@ -21,13 +21,14 @@ from .features import snapshot
 log = logging.getLogger(__name__)
 
 
-def ask_edge(method: str, args: dict[str, Any]) -> dict[str, Any]:
-    """A request to the edge agent; raises HallError subclasses the views turn into screens
+def ask_edge(method: str, args: dict[str, Any], *, timeout: float | None = None) -> dict[str, Any]:
+    """A request to the edge agent, answered within ``timeout`` (default: the app's
+    ``BUS_TIMEOUT``); raises HallError subclasses the views turn into screens
     (:class:`BusTimeout` at once when the kiosk already knows the edge is away)."""
     bus = current_app.extensions.get("bus")
     if bus is None or not snapshot().edge_up:
         raise BusTimeout("the edge agent is unreachable")
-    return bus.request(method, args, timeout=current_app.config["BUS_TIMEOUT"])
+    return bus.request(method, args, timeout=timeout or current_app.config["BUS_TIMEOUT"])
 
 
 def refusal(exc: HallError, *, doing: str) -> str | None:

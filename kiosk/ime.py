@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
+from hall_common.errors import HallError
+
 INDEX_PATH = Path(__file__).with_name("ime_words.sqlite")
 """Where set-up writes the index; ignored by git (it is built, not edited)."""
 FORMAT = 1
@@ -38,7 +40,7 @@ BUILD_COMMAND = "scripts/setup (or: .venv/bin/python -m kiosk.ime_build)"
 Length = Literal["one", "many"] | None
 
 
-class ImeIndexMissing(RuntimeError):
+class ImeIndexMissing(HallError, RuntimeError):
     """The pinyin index file is absent or of another layout: set-up has not built it."""
 
 

@@ -85,6 +85,7 @@ class OrderCreated(BaseModel):
     expires_at: float
     provider: str = Field(description="the wallet of this order")
     wallets: list[str] = Field(description="every wallet the centre offers (one order each, with beside)")
+    lines: list[OrderLine] = Field(description="the order's lines (item, period, amount) for the receipt")
 
 
 class OrderLine(BaseModel):

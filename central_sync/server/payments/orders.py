@@ -165,7 +165,7 @@ def create_order(store: Store, provider: Provider, *, hall: str, room: str, bill
         raise OrderRefused("provider_unavailable", 503, "the payment provider does not answer; try again") from None
     store.execute("UPDATE payment_orders SET code_url = ? WHERE id = ?", (code_url, order_id))
     return {"provider": provider.name, "order_id": order_id, "out_trade_no": trade_no, "amount_fen": amount, "code_url": code_url,
-            "expires_at": now + ttl_s}
+            "expires_at": now + ttl_s, "lines": order_lines(store, order_id)}
 
 
 def _check_pair(store: Store, provider: Provider, first_id: str, *, hall: str, room: str, kiosk: str,
@@ -197,16 +197,21 @@ def order_row(store: Store, order_id: str) -> dict[str, Any] | None:
     return rows[0] if rows else None
 
 
-def order_view(store: Store, order: Mapping[str, Any]) -> dict[str, Any]:
-    """What the hall is told about its order: status, when paid, and each line's state."""
+def order_lines(store: Store, order_id: str) -> list[dict[str, Any]]:
+    """The order's lines as the hall shows them (item, period, amount, state), in bill order."""
     lines = store.query("SELECT l.id, l.item, l.period, ol.amount_fen, l.status FROM payment_order_lines ol "
                         "JOIN bill_lines l ON l.id = ol.line_id WHERE ol.order_id = ? ORDER BY l.due_date, l.item",
-                        (order["id"],))
+                        (order_id,))
+    return [{"id": str(r["id"]), "item": r["item"], "period": r["period"], "amount_fen": int(r["amount_fen"]),
+             "status": r["status"]} for r in lines]
+
+
+def order_view(store: Store, order: Mapping[str, Any]) -> dict[str, Any]:
+    """What the hall is told about its order: status, when paid, and each line's state."""
     return {"order_id": order["id"], "status": order["status"], "amount_fen": int(order["amount_fen"]),
             "paid_at": order["paid_at"], "expires_at": order["expires_at"], "provider": order["provider"],
             "pair_of": order.get("pair_of"), "refund": refund_view(store, order["id"]),
-            "lines": [{"id": str(r["id"]), "item": r["item"], "period": r["period"], "amount_fen": int(r["amount_fen"]),
-                       "status": r["status"]} for r in lines]}
+            "lines": order_lines(store, order["id"])}
 
 
 class _LinesNotFree(HallError, RuntimeError):
