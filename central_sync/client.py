@@ -29,14 +29,15 @@ import urllib.request
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any, Callable
 
 from hall_common.errors import HallError
 from hall_common.storage import Migrations, immediate, open_database
 
 from .protocol import MAX_RECORDS, Ack, Batch, ConfigPage, ContentPage, Record
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,10 @@ def status(db: sqlite_utils.Database, now: float | None = None) -> SyncStatus:
     depth, oldest = db.execute("SELECT count(*), min(ts) FROM outbox WHERE sent_at IS NULL").fetchone()
     row = db.execute("SELECT last_success, last_error, last_error_at FROM sync_state WHERE key = 'centre'").fetchone()
     last_success, last_error, last_error_at = row if row else (None, None, None)
-    return SyncStatus(depth, now - oldest if oldest else None, last_success, last_error, last_error_at)
+    # A record queued after ``now`` was read (another thread, a moment later) is not from
+    # the future: its age is 0, never negative (the hall's status refuses a negative age).
+    age = max(0.0, now - oldest) if oldest else None
+    return SyncStatus(depth, age, last_success, last_error, last_error_at)
 
 
 FEEDS: dict[str, tuple[str, Any]] = {

@@ -17,14 +17,15 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-
+from hall_common import ed25519
 from hall_common.bus.payloads import ConfigDesired
 from hall_common.errors import HallError
-from hall_common.storage import write_private
+from hall_common.private_files import write_private
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 
 class ConfigRejected(HallError, ValueError):
@@ -37,6 +38,11 @@ def canonical(hall: str, node: str, version: int, expires: float, body: dict[str
 
 
 def load_or_create_key(path: Path) -> Ed25519PrivateKey:
+    """The centre's signing key kept in ``path`` (made on first use). Signing is the
+    centre's (and ``hall up``'s) alone, so ``cryptography`` is loaded here, not with this
+    module: the parts only verify (:func:`verify`, with :mod:`hall_common.ed25519`)."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     try:
         raw = base64.b64decode(path.read_text().strip())
         return Ed25519PrivateKey.from_private_bytes(raw)
@@ -63,7 +69,9 @@ def sign(key: Ed25519PrivateKey, *, hall: str, node: str, version: int, expires:
 def verify(public_key: str, doc: ConfigDesired, *, hall: str, node: str) -> None:
     """Raise :class:`ConfigRejected` unless ``doc`` was signed by the centre for this node."""
     try:
-        pub = Ed25519PublicKey.from_public_bytes(base64.b64decode(public_key))
-        pub.verify(base64.b64decode(doc.sig), canonical(hall, node, doc.version, doc.expires, doc.body))
-    except (InvalidSignature, ValueError) as exc:
+        genuine = ed25519.verify(base64.b64decode(public_key), base64.b64decode(doc.sig),
+                                 canonical(hall, node, doc.version, doc.expires, doc.body))
+    except ValueError as exc:  # not base64 (binascii.Error)
         raise ConfigRejected(f"bad signature ({type(exc).__name__})") from None
+    if not genuine:
+        raise ConfigRejected("bad signature (InvalidSignature)")

@@ -35,14 +35,15 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, ClassVar, TypeVar
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, TypeVar
 
 from hall_common.bus.contract import TopicFamily
 from hall_common.bus.methods import METHODS
 from hall_common.storage import open_database
 from hall_common.threads import Periodic
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import sqlite_utils
+from typing import TYPE_CHECKING
 
 from central_sync.client import add_outbox_tables
 from hall_common.auth import add_user_table
 from hall_common.storage import Migrations
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 migrations = Migrations("edge_agent")
 add_user_table(migrations)

@@ -20,9 +20,7 @@ import json
 import logging
 import re
 from pathlib import Path
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from central_sync.protocol import ContentItem
 from hall_common.bus.methods import DisclosureArgs, DisclosuresArgs, ImageArgs, SearchArgs
@@ -30,6 +28,9 @@ from hall_common.disclosure_categories import BY_ID, CATEGORIES
 from hall_common.errors import RequestFailed
 
 from .component import Component, route
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 log = logging.getLogger(__name__)
 

@@ -46,9 +46,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Collection, Sequence
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any, Callable, Collection, Sequence
 
 from hall_common.bus import contract
 from hall_common.bus.client import BusMessage
@@ -57,6 +55,9 @@ from hall_common.storage import immediate, open_database
 
 from .alarms import Alarms
 from .component import Component, subscribe
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 log = logging.getLogger(__name__)
 

@@ -34,9 +34,8 @@ Example::
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-import sqlite_utils
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -46,6 +45,9 @@ from hall_common.bus.client import BusMessage
 
 from .alarms import SEVERITIES
 from .registry import Registry
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 log = logging.getLogger(__name__)
 

@@ -99,8 +99,7 @@ class PaymentDesk(Component):
                     "provider": second.get("provider"), "pair_of": order_id}, replace=True)
         log.info("payment order %s for %d fen started at %s (%d wallets)", order_id, int(made["amount_fen"]), requester,
                  1 + len(seconds))
-        for one in (made, *seconds):
-            self.watch(str(one["order_id"]))
+        self.watch(order_id)  # the centre answers for the pair through its first order
         codes = [{"wallet": str(one.get("provider") or ""), "code_url": str(one["code_url"]),
                   "out_trade_no": str(one["out_trade_no"])} for one in (made, *seconds)]
         return {**{k: made[k] for k in ("order_id", "out_trade_no", "amount_fen", "code_url", "expires_at")},
@@ -219,9 +218,9 @@ class PaymentDesk(Component):
         """Watch again the orders left open when the agent stopped."""
         since = self.clock() - RESUME_S
         with self._lock:
-            open_ = [r["order_id"] for r in self.db.query(
-                "SELECT order_id FROM payment_orders WHERE status NOT IN ('paid', 'paid_conflict', 'closed', 'failed') "
-                "AND created_at >= ?", [since])]
+            open_ = list(dict.fromkeys(r["lead"] for r in self.db.query(  # a pair through its first order
+                "SELECT coalesce(pair_of, order_id) AS lead FROM payment_orders "
+                "WHERE status NOT IN ('paid', 'paid_conflict', 'closed', 'failed') AND created_at >= ?", [since])))
         for order_id in open_:
             self.watch(order_id)
 
@@ -244,12 +243,16 @@ class PaymentDesk(Component):
         threading.Thread(target=self._watch, args=(order_id,), name=f"pay-{order_id[:8]}", daemon=True).start()
 
     def _watch(self, order_id: str) -> None:
-        """Long-poll the centre until the order is final; a network failure waits and tries
-        again (the centre keeps the order; the outcome is only late)."""
+        """Long-poll the centre until the payment has an outcome (the kiosk is told at once),
+        then until every code of it is final (a second payment's refund is news for the
+        receipt); a network failure waits and tries again (the centre keeps the order; the
+        outcome is only late). One poll per payment: a pair is watched through its first
+        order, so each open code does not hold one of the centre's threads."""
+        until = "outcome"
         try:
             while not self._stop.is_set():
                 try:
-                    view = self.centre.call("GET", f"/api/v1/payments/orders/{order_id}?wait={WAIT_S:g}",
+                    view = self.centre.call("GET", f"/api/v1/payments/orders/{order_id}?wait={WAIT_S:g}&until={until}",
                                             timeout=WAIT_S + 10, what="payment order")
                 except RequestFailed as exc:
                     if exc.code == "not_found":
@@ -259,9 +262,11 @@ class PaymentDesk(Component):
                     continue
                 if self._stop.is_set():
                     return
-                if view.get("status") in FINAL:
-                    self._record(view)
+                self._record(view)
+                if view.get("settled", view.get("status") in FINAL):
                     return
+                if view.get("outcome") in FINAL:
+                    until = "settled"
                 row = self._row(order_id)
                 if row is not None and self.clock() > row["expires_at"] + RESUME_S:
                     return  # the centre never closed it: the console's refresh will tell
@@ -270,26 +275,37 @@ class PaymentDesk(Component):
                 self._watching.discard(order_id)
 
     def _record(self, view: dict[str, Any]) -> None:
+        """Keep what the centre says of an order (and of its pair's other codes, when the view
+        is a pair's), and tell the kiosk once the payment's outcome is known."""
         order_id = str(view["order_id"])
         with self._lock:
             row = self._row(order_id)
             if row is None:
                 return
-            changes: dict[str, Any] = {"status": view["status"], "paid_at": view.get("paid_at")}
-            if view.get("lines"):
-                changes["lines_json"] = json.dumps(view["lines"], ensure_ascii=False)
-            refund = view.get("refund")
-            if isinstance(refund, dict):
-                changes.update(refund_status=str(refund.get("status")), refund_fen=int(refund.get("amount_fen") or 0))
-            self._update(order_id, **changes)
+            before = self._pair(row)["status"]
+            for one in (view, *(view.get("pair") or [])):
+                if isinstance(one, dict) and self._row(str(one.get("order_id"))) is not None:
+                    self._update(str(one["order_id"]), **self._changes(one))
             pair = self._pair(self._row(order_id))
-        log.info("payment order %s: %s", order_id, view["status"])
+        if pair["status"] == before:
+            return  # nothing new for the kiosk (a long poll that timed out, or a refund's news)
+        log.info("payment order %s: %s", order_id, pair["status"])
         if pair["status"] not in FINAL:
             return  # the other code of the pair may still be paid
         self.bus.publish(contract.PAYMENT_OUTCOME,
                          PaymentOutcome(order_id=pair["order_id"], status=pair["status"], amount_fen=int(pair["amount_fen"]),
                                         paid_at=pair.get("paid_at"), ts=self.clock()),
                          hall=self.bus.hall_id, node=row["kiosk"])
+
+    @staticmethod
+    def _changes(view: dict[str, Any]) -> dict[str, Any]:
+        changes: dict[str, Any] = {"status": view["status"], "paid_at": view.get("paid_at")}
+        if view.get("lines"):
+            changes["lines_json"] = json.dumps(view["lines"], ensure_ascii=False)
+        refund = view.get("refund")
+        if isinstance(refund, dict):
+            changes.update(refund_status=str(refund.get("status")), refund_fen=int(refund.get("amount_fen") or 0))
+        return changes
 
     def _pair(self, row: dict[str, Any] | None) -> dict[str, Any]:
         """A kiosk's payment as one: the first order's row with the pair's status (paid if

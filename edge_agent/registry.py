@@ -10,13 +10,14 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Callable, Sequence
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from hall_common.bus.payloads import TOOL_KINDS, Birth, NodeState
 from hall_common.config import DeviceInfo
 from hall_common.storage import immediate
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 log = logging.getLogger(__name__)
 

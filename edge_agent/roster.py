@@ -27,7 +27,7 @@ from central_sync.protocol import Roster
 from hall_common import passwd
 from hall_common.bus import contract
 from hall_common.config import EdgeConfig, RosterConfig
-from hall_common.storage import write_private
+from hall_common.private_files import write_private
 
 from .component import Component
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from string import Template
 
 from hall_common.errors import HallError
-from hall_common.storage import write_private
+from hall_common.private_files import write_private
 
 log = logging.getLogger(__name__)
 

@@ -36,7 +36,7 @@ from central_sync.protocol import Enrolment
 from hall_common import passwd
 from hall_common.config import load
 from hall_common.errors import ConfigError, HallError
-from hall_common.storage import read_or_create_secret, write_private
+from hall_common.private_files import read_or_create_secret, write_private
 
 from .broker import FIRMWARE_CONFIGS, render_config
 

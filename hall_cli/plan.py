@@ -32,7 +32,7 @@ from central_sync.signing import load_or_create_key, public_key_b64
 from hall_common.config import CounterConfig, KioskSettings, OpeningPeriod
 from hall_common.hours import DAYS
 from hall_common.errors import ConfigError
-from hall_common.storage import read_or_create_secret
+from hall_common.private_files import read_or_create_secret
 
 from .broker import FIRMWARE_CONFIGS, render_config, write_password_file
 

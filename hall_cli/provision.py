@@ -12,7 +12,7 @@ from pathlib import Path
 from central_sync.server import credentials
 from central_sync.server.schema import MIGRATIONS
 from central_sync.store import Store, migrate
-from hall_common.storage import write_private
+from hall_common.private_files import write_private
 
 
 def provision(database_url: str, hall_id: str, hall_name: str, node_id: str, out: Path) -> None:

@@ -19,6 +19,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from hall_common.errors import HallError
 
@@ -109,7 +110,9 @@ class Supervisor:
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.pid_file = layout.data_dir / "run" / "pids.json"
 
-    def start_all(self) -> None:
+    def start_all(self, on_ready: Callable[[Child, float], None] | None = None) -> None:
+        """Start every process in order, each once the one before is ready. ``on_ready``
+        hears each process's seconds from its start to ready (``bench/footprint.py``)."""
         for child in self.children:
             child.start(self.env)
             self._write_pids()
@@ -119,8 +122,10 @@ class Supervisor:
                     raise StartError(f"{child.spec.name} exited at start:\n{child.tail()}")
                 if time.monotonic() > deadline:
                     raise StartError(f"{child.spec.name} was not ready within {self.start_timeout:g} s:\n{child.tail()}")
-                time.sleep(0.1)
+                time.sleep(0.05)
             log.info("%s is ready", child.spec.name)
+            if on_ready is not None:
+                on_ready(child, time.monotonic() - child.last_start)
 
     def watch_once(self) -> None:
         """Restart any child that died, with a pause that grows if it keeps dying."""

@@ -30,9 +30,8 @@ import functools
 import threading
 import time
 import urllib.parse
-from typing import Any, Callable, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Protocol, TypeVar
 
-import sqlite_utils
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
 from flask import (Blueprint, Flask, Response, current_app, flash, g, jsonify, redirect, render_template, request, session,
@@ -43,6 +42,9 @@ from flask_wtf.csrf import CSRFProtect
 from hall_common.config import BootstrapUser, ConsoleConfig
 from hall_common.sessions import SessionPolicy, SessionStore
 from hall_common.storage import Migrations
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 ROLES = ("admin", "staff", "viewer", "manager", "auditor")
 """The edge console has admin, staff and viewer; the centre admin, manager and auditor

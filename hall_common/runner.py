@@ -14,7 +14,7 @@ from hall_common import logs
 from hall_common.bus.client import BusClient
 from hall_common.config import NodeConfig, PartConfig, load
 from hall_common.errors import ConfigError
-from hall_common.storage import next_session
+from hall_common.private_files import next_session
 
 C = TypeVar("C", bound=PartConfig)
 

@@ -43,7 +43,7 @@ from hall_common import disk
 from hall_common.bus import contract
 from hall_common.bus.client import BusMessage
 from hall_common.bus.payloads import ConfigDesired, ConfigReported
-from hall_common.storage import write_private
+from hall_common.private_files import write_private
 
 log = logging.getLogger(__name__)
 

@@ -25,18 +25,35 @@ keeps the product code to that one way.
 from __future__ import annotations
 
 import os
-import secrets
 import sqlite3
-import tempfile
-import time
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-import sqlite_utils
-from sqlite_utils.migrations import Migrations
 
-__all__ = ["Migrations", "immediate", "open_database", "next_session", "read_or_create_secret", "write_private"]
+def _import_sqlite_utils_without_numpy() -> None:
+    """Import sqlite-utils without letting it load numpy (about 14 MB of a process's memory
+    for good): it imports numpy when installed, only to store numpy values, which the hall
+    never stores. numpy is hidden while sqlite-utils loads and visible again afterwards, so
+    the kiosk's camera (OpenCV) still loads it when a resident scans. Every hall module
+    takes sqlite-utils through this one (the others import it for type hints only), and
+    ``tests/test_footprint_imports.py`` checks the edge agent starts without numpy."""
+    if "sqlite_utils" in sys.modules or "numpy" in sys.modules:
+        return
+    sys.modules["numpy"] = None  # type: ignore[assignment]  # import numpy raises ImportError
+    try:
+        import sqlite_utils  # noqa: F401
+    finally:
+        del sys.modules["numpy"]
+
+
+_import_sqlite_utils_without_numpy()
+
+import sqlite_utils  # noqa: E402
+from sqlite_utils.migrations import Migrations  # noqa: E402
+
+__all__ = ["Migrations", "immediate", "open_database"]
 
 
 def open_database(
@@ -90,55 +107,3 @@ def immediate(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
         if db.conn.in_transaction:
             db.conn.execute("ROLLBACK")
         raise
-
-
-def write_private(path: Path, data: bytes) -> None:
-    """Write a file readable by its owner only (mode 600), atomically: a crash leaves the
-    old content or the new, never half of it.
-
-    On a full disk ``os.write`` may write part of the data and return a short count
-    without an error: the loop writes the rest, which then fails with ``ENOSPC``. A failed
-    write removes its temporary file and leaves ``path`` as it was."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        try:
-            os.fchmod(fd, 0o600)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def read_or_create_secret(path: Path, nbytes: int = 24) -> str:
-    """A random secret kept in ``path`` (mode 600); made on first use."""
-    try:
-        return path.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        value = secrets.token_urlsafe(nbytes)
-        write_private(path, value.encode())
-        return value
-
-
-def next_session(path: Path) -> int:
-    """Increment and return the node's session counter kept in ``path``.
-
-    The counter goes into the Last Will and the birth message, so a subscriber can tell a
-    will from an earlier run (delivered late) from the live session.
-    """
-    try:
-        current = int(path.read_text(encoding="ascii").strip() or 0)
-    except FileNotFoundError:
-        current = 0
-    except ValueError:
-        # A damaged counter must not go backwards: the clock is larger than any count.
-        current = int(time.time())
-    value = current + 1
-    write_private(path, str(value).encode())
-    return value

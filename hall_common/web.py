@@ -11,21 +11,29 @@ import signal
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-import sqlite_utils
 from flask import Blueprint, Flask, current_app, g, jsonify
 
 from hall_common import systemd
 from hall_common.config import HttpConfig
-from hall_common.storage import Migrations, open_database
+
+if TYPE_CHECKING:
+    import sqlite_utils
+
+    from hall_common.storage import Migrations
 
 log = logging.getLogger(__name__)
 
 
 def init_db(app: Flask, migrations: Migrations) -> None:
     """Apply the app's migrations to ``app.config["DATABASE"]`` now, and close the
-    per-request connection at the end of each request."""
+    per-request connection at the end of each request.
+
+    SQLite's helpers are imported here, not with this module: the board has no database
+    and does not pay for them (sqlite-utils brings numpy, about 14 MB)."""
+    from hall_common.storage import open_database
+
     open_database(app.config["DATABASE"], migrations).close()
     app.teardown_appcontext(_close_db)
 
@@ -33,6 +41,8 @@ def init_db(app: Flask, migrations: Migrations) -> None:
 def get_db() -> sqlite_utils.Database:
     """The current request's database connection, opened on first use."""
     if "db" not in g:
+        from hall_common.storage import open_database
+
         g.db = open_database(current_app.config["DATABASE"])
     return g.db
 
@@ -111,6 +121,6 @@ def _answers(http: HttpConfig) -> bool:
 
 def instance_secret(path: Path) -> str:
     """The Flask secret key for one part, kept in its data directory (mode 600)."""
-    from hall_common.storage import read_or_create_secret
+    from hall_common.private_files import read_or_create_secret
 
     return read_or_create_secret(path, 32)

@@ -31,7 +31,7 @@ from hall_common.web import health_blueprint, instance_secret
 
 from . import disk_state
 from .camera import camera_from
-from .ime import PinyinIME
+from .ime import INDEX_PATH, PinyinIME
 from .payment_watch import PaymentWatch
 from .status import OFFLINE, HallStatus
 
@@ -78,7 +78,8 @@ def create_app(
     # Payment outcomes for orders started here wake the page that waits for them.
     app.extensions["payments"] = PaymentWatch(bus) if bus is not None else None
     app.extensions["voice"] = Voice(config.data_dir / "voice")
-    app.extensions["ime"] = PinyinIME()  # its index is built on first use (kiosk.__main__ warms it)
+    # The pinyin index is a file built at set-up, opened on first use (kiosk.__main__ opens it at start).
+    app.extensions["ime"] = PinyinIME(config.ime_index or INDEX_PATH)
     app.extensions["camera"] = camera_from(config.camera)  # None: no scan button on /track
     app.config.setdefault("CAMERA_SCAN_S", config.camera.scan_s)
     # Resident QR codes are signed with the centre's configuration key (domain-separated).

@@ -3,8 +3,8 @@
 The kiosk's on-screen keyboard sends the letters typed so far (``/ime?q=louti``) and shows
 the candidates; tapping one puts it in the field and consumes the letters it covers. No
 hand-made dictionary: words and their frequencies come from jieba's dictionary, their
-pinyin from pypinyin. Words residents of a property hall type often (漏水, 物业, 电梯 …)
-are lifted to the top of their pinyin, so 漏水 comes before 漏税.
+pinyin from pypinyin, and words residents of a property hall type often (漏水, 物业, 电梯 …)
+are lifted to the top of their pinyin, so 漏水 comes before 漏税 (:mod:`kiosk.ime_build`).
 
 Candidates, best first:
 
@@ -13,36 +13,33 @@ Candidates, best first:
 3. words for the start of what was typed (``tingchewei``: 停车, consuming ``tingche``);
 4. single characters of the first syllable typed, which consume only that syllable.
 
-The index (about 50,000 words, 1-2 s to build) is made once per process, on first use or
-by :meth:`PinyinIME.warm` in a background thread at start.
+The index (about 50,000 words) is built once, at set-up (``scripts/setup`` runs
+``python -m kiosk.ime_build``), into an SQLite file that the kiosk opens read-only. Building
+it in the kiosk cost about 85 MB of resident memory and 2-3 s before the first candidates
+(jieba's dictionary and pypinyin's tables); reading it from the file costs the SQLite page
+cache and a few queries of a few microseconds each, so neither jieba nor pypinyin is imported
+by a running kiosk. A kiosk whose index file is missing refuses to start (:meth:`PinyinIME.open`).
 """
 
 from __future__ import annotations
 
-import bisect
-import os
+import sqlite3
 import threading
 from dataclasses import dataclass
-from typing import Iterable
+from pathlib import Path
+from typing import Literal, Protocol
 
-DOMAIN_WORDS = (
-    "物业", "物业费", "漏水", "渗水", "水管", "停水", "停电", "电梯", "楼道", "楼梯", "门禁", "单元门", "路灯",
-    "噪音", "装修", "垃圾", "保洁", "卫生", "绿化", "消防", "消防通道", "停车", "车位", "车库", "地下室",
-    "保安", "快递", "宠物", "邻居", "楼上", "楼下", "天花板", "墙面", "卫生间", "厨房", "阳台", "窗户",
-    "维修", "投诉", "建议", "表扬", "咨询", "报修", "服务态度", "收费", "发票", "燃气", "煤气", "异味",
-    "尽快", "处理", "谢谢", "麻烦", "修好", "清理", "检查", "更换", "损坏", "坏了", "堵塞", "下水道", "停车位",
-)
-MIN_FREQ = 50
-MAX_LEN = 4
+INDEX_PATH = Path(__file__).with_name("ime_words.sqlite")
+"""Where set-up writes the index; ignored by git (it is built, not edited)."""
+FORMAT = 1
+"""The index file's layout (its ``user_version``); a file of another layout is rebuilt."""
+BUILD_COMMAND = "scripts/setup (or: .venv/bin/python -m kiosk.ime_build)"
+
+Length = Literal["one", "many"] | None
 
 
-def _common(ch: str) -> bool:
-    """In GB2312: the simplified characters of everyday writing."""
-    try:
-        ch.encode("gb2312")
-        return True
-    except UnicodeEncodeError:
-        return False
+class ImeIndexMissing(RuntimeError):
+    """The pinyin index file is absent or of another layout: set-up has not built it."""
 
 
 @dataclass(frozen=True)
@@ -52,24 +49,45 @@ class Candidate:
     """How many of the typed letters this candidate stands for."""
 
 
-class PinyinIME:
-    def __init__(self, extra_words: Iterable[str] = DOMAIN_WORDS) -> None:
-        self._extra = tuple(extra_words)
-        self._lock = threading.Lock()
-        self._index: dict[str, list[str]] | None = None
-        self._keys: list[str] = []
-        self._syllables: frozenset[str] = frozenset()
+class Words(Protocol):
+    """The index the candidates are drawn from: words by their pinyin (letters only, no tones
+    or spaces), best first. The kiosk reads :class:`IndexFile`; the set-up build holds the
+    same index in memory (:class:`kiosk.ime_build.MemoryWords`)."""
 
-    def warm(self) -> threading.Thread:
-        t = threading.Thread(target=self._ensure, name="ime-index", daemon=True)
-        t.start()
-        return t
+    def words(self, key: str, length: Length, limit: int) -> list[str]:
+        """The first ``limit`` words whose pinyin is ``key``: of one character, of more, or all."""
+
+    def heads(self, prefix: str, limit: int) -> list[str]:
+        """The best word of each of the first ``limit`` pinyins (in letter order) that start with
+        ``prefix`` and are longer than it."""
+
+    def syllable(self, letters: str) -> str | None:
+        """The longest start of ``letters`` (up to 6 letters) that is a single character's pinyin."""
+
+
+class PinyinIME:
+    """Candidates for the letters typed so far, from the index at ``path`` (set-up's file) or
+    from ``words`` (an index already at hand)."""
+
+    def __init__(self, path: Path = INDEX_PATH, *, words: Words | None = None) -> None:
+        self._path = path
+        self._words = words
+        self._lock = threading.Lock()
+
+    def open(self) -> Words:
+        """The index, opened on first use; :class:`ImeIndexMissing` names the command that builds it.
+        The kiosk calls it at start, so a missing index stops the kiosk there, not at a resident's
+        first letter."""
+        with self._lock:
+            if self._words is None:
+                self._words = IndexFile(self._path)
+            return self._words
 
     def candidates(self, letters: str, limit: int = 12) -> list[Candidate]:
         letters = letters.lower()
         if not letters.isascii() or not letters.isalpha():
             raise ValueError("letters: a to z only")
-        index = self._ensure()
+        index = self.open()
         out: list[Candidate] = []
         seen: set[str] = set()
 
@@ -78,53 +96,71 @@ class PinyinIME:
                 seen.add(text)
                 out.append(Candidate(text, take))
 
-        for word in index.get(letters, []):
+        for word in index.words(letters, None, limit):
             add(word, len(letters))
-        start = bisect.bisect_left(self._keys, letters)
-        longer = []
-        for key in self._keys[start:start + 400]:
-            if not key.startswith(letters):
-                break
-            if key != letters:
-                longer.append(index[key][0])
-        for word in longer[: max(0, limit // 2)]:
+        for word in index.heads(letters, max(0, limit // 2)):
             add(word, len(letters))
         for n in range(len(letters) - 1, 1, -1):  # a word for the start of what was typed
-            for word in index.get(letters[:n], []):
-                if len(word) > 1:
-                    add(word, n)
+            if len(out) >= limit:
+                break
+            for word in index.words(letters[:n], "many", limit):
+                add(word, n)
             if len(out) >= limit // 2:
                 break
-        first = next((letters[:n] for n in range(min(6, len(letters)), 0, -1) if letters[:n] in self._syllables), None)
+        first = index.syllable(letters) if len(out) < limit else None
         if first is not None:
-            for ch in index.get(first, []):
-                if len(ch) == 1:
-                    add(ch, len(first))
+            for ch in index.words(first, "one", limit):
+                add(ch, len(first))
         return out
 
-    def _ensure(self) -> dict[str, list[str]]:
+
+_LENGTH_SQL = {None: "", "one": " AND length(word) = 1", "many": " AND length(word) > 1"}
+
+
+class IndexFile:
+    """The index in set-up's SQLite file, opened read-only and immutable (no locks, no journal).
+
+    One connection serves every request thread, one query at a time: a lookup takes a few
+    queries of microseconds each, and one connection keeps one page cache (at most
+    ``cache_kib``) instead of one per thread.
+    """
+
+    def __init__(self, path: Path, *, cache_kib: int = 1024) -> None:
+        if not path.is_file():
+            raise ImeIndexMissing(f"the pinyin keyboard's index {path} is missing: build it with {BUILD_COMMAND}")
+        self._db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True,
+                                   check_same_thread=False)
+        try:
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.DatabaseError as exc:  # not SQLite at all: a copy cut short, another file
+            self._db.close()
+            raise ImeIndexMissing(f"the pinyin keyboard's index {path} cannot be read ({exc}): "
+                                  f"rebuild it with {BUILD_COMMAND}") from None
+        if version != FORMAT:
+            self._db.close()
+            raise ImeIndexMissing(f"the pinyin keyboard's index {path} has layout {version}, not {FORMAT}: "
+                                  f"rebuild it with {BUILD_COMMAND}")
+        self._db.execute(f"PRAGMA cache_size = -{int(cache_kib)}")
+        self._lock = threading.Lock()
+
+    def _column(self, sql: str, *args: object) -> list:
         with self._lock:
-            if self._index is None:
-                self._index = self._build()
-            return self._index
+            return [row[0] for row in self._db.execute(sql, args)]
 
-    def _build(self) -> dict[str, list[str]]:
-        import jieba
-        from pypinyin import lazy_pinyin
+    def words(self, key: str, length: Length, limit: int) -> list[str]:
+        return self._column(f"SELECT word FROM words WHERE key = ?{_LENGTH_SQL[length]} ORDER BY rank LIMIT ?",
+                            key, limit)
 
-        ranked: dict[str, list[tuple[int, str]]] = {}
-        boost = {w: 10**9 for w in self._extra}
-        path = os.path.join(os.path.dirname(jieba.__file__), "dict.txt")
-        with open(path, encoding="utf-8") as f:
-            words = [(w, int(freq)) for w, freq, _ in (line.split(" ") for line in f)
-                     if len(w) <= MAX_LEN and int(freq) >= MIN_FREQ]
-        for word, freq in [*words, *((w, 0) for w in self._extra)]:
-            if len(word) == 1 and not _common(word):
-                continue  # rare and traditional characters only crowd the candidate bar
-            key = "".join(lazy_pinyin(word))
-            if key.isascii() and key.isalpha():
-                ranked.setdefault(key, []).append((boost.get(word, freq), word))
-        index = {k: list(dict.fromkeys(w for _, w in sorted(v, reverse=True))) for k, v in ranked.items()}
-        self._keys = sorted(index)
-        self._syllables = frozenset(k for k, v in index.items() if any(len(w) == 1 for w in v))
-        return index
+    def heads(self, prefix: str, limit: int) -> list[str]:
+        # "{" follows "z": every key that starts with the prefix sorts below prefix + "{".
+        return self._column("SELECT word FROM words WHERE key > ? AND key < ? AND rank = 0 ORDER BY key LIMIT ?",
+                            prefix, prefix + "{", limit)
+
+    def syllable(self, letters: str) -> str | None:
+        starts = [letters[:n] for n in range(min(6, len(letters)), 0, -1)]
+        found = set(self._column(f"SELECT DISTINCT key FROM words WHERE key IN ({','.join('?' * len(starts))})"
+                                 " AND length(word) = 1", *starts))
+        return next((s for s in starts if s in found), None)
+
+    def close(self) -> None:
+        self._db.close()

@@ -215,7 +215,7 @@ class HallDay:
 
     def start(self) -> None:
         if self.payments:
-            self._prepare_households()
+            self.prepare_households()
         for n, (node, url) in enumerate(sorted(self.env.kiosks.items())):
             self._spawn(f"resident@{node}", self._residents, node, url, random.Random(self.rng.random()))
         if self.calls and self.env.counters:
@@ -363,8 +363,10 @@ class HallDay:
             time.sleep(0.5)
         return None
 
-    def _prepare_households(self) -> None:
-        """One household per kiosk (two kiosks never pay for one room at once)."""
+    def prepare_households(self) -> None:
+        """One household per kiosk (two kiosks never pay for one room at once): what
+        :meth:`payment` pays for. :meth:`start` makes them; a caller that drives visits
+        itself (``bench/footprint.py``) calls this first."""
         from central_sync.server.residents import Household, save_household
         from central_sync.store import Store
 

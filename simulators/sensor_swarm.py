@@ -26,7 +26,7 @@ from pathlib import Path
 
 from hall_cli.broker import write_password_file
 from hall_common.bus.client import BusClient
-from hall_common.storage import read_or_create_secret
+from hall_common.private_files import read_or_create_secret
 
 from .env_node import SW_VERSION, EnvNodeSim
 

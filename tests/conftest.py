@@ -101,6 +101,18 @@ class RunningBroker:
         self.broker.start()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def ime_index() -> Path:
+    """The pinyin keyboard's index, which ``scripts/setup`` builds (``.ci/run`` runs it first):
+    built here only in a checkout that has not run set-up, or after its inputs changed, once
+    for all workers (a few seconds). Kiosks in tests and those ``hall up`` starts read it."""
+    from kiosk.ime import INDEX_PATH
+    from kiosk.ime_build import ensure
+
+    ensure(INDEX_PATH)
+    return INDEX_PATH
+
+
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     """Each test's own data directory."""

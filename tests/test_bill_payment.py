@@ -35,7 +35,8 @@ SHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots" / "paymen
 def hall(mini, tmp_path):
     printer = mini.printer()
     counter = mini.printer("counter-paper")
-    centre, store, token = mini.registered_centre()
+    # No sweep at an interval: only a paid code's nudge sweeps (the other code closed at once)
+    centre, store, token = mini.registered_centre(payments={"sweep_s": 3600})
     load_demo(store, HALL)
     agent = mini.edge(centre_url=centre.url, token=token,
                       printers=[{"id": "printer-1", "host": "127.0.0.1", "port": printer.port, "timeout": 1,

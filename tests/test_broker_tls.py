@@ -23,7 +23,7 @@ from hall_cli.broker import Broker, free_port, render_config, write_password_fil
 from hall_cli.main import build_parser
 from hall_common.config import DoctorConfig
 from hall_common.runner import node_bus
-from hall_common.storage import write_private
+from hall_common.private_files import write_private
 
 from .conftest import wait_for
 

@@ -35,7 +35,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from central_sync.signing import public_key_b64, sign
 from hall_common import disk, logs
 from hall_common.bus import contract
-from hall_common.storage import write_private
+from hall_common.private_files import write_private
 from hall_common.voice import Voice, VoiceError
 
 from .conftest import HALL, wait_for

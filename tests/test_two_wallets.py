@@ -187,3 +187,53 @@ def test_the_sweep_finds_the_second_payment_and_refunds_it(centre):
     done = c.payments.sweep()
     assert done["paid_conflict"] == [wx["order_id"]]
     assert c.store.scalar("SELECT status FROM payment_refunds WHERE order_id = ?", (wx["order_id"],)) == "confirmed"
+
+
+def test_the_first_order_answers_for_the_pair(centre):
+    """The hall long-polls a payment through its first order: its view carries the pair's
+    outcome (paid as soon as either code is), whether every code is final, and the others."""
+    c = centre
+    wx, ali = pair(c)
+    view = c.get(wx["order_id"]).get_json()
+    assert (view["outcome"], view["settled"]) == ("created", False)
+    assert [(p["order_id"], p["status"], p["provider"]) for p in view["pair"]] == [(ali["order_id"], "created", "alipay")]
+    pay_alipay(c, ali)  # the second code is paid
+    view = c.get(wx["order_id"]).get_json()
+    assert (view["status"], view["outcome"], view["settled"]) == ("created", "paid", False)
+    assert view["pair"][0]["status"] == "paid"
+    assert "pair" not in c.get(ali["order_id"]).get_json()  # a second code answers for itself
+    done = c.payments.sweep()  # before expiry: the first code is closed, the payment settled
+    assert done["closed"] == [wx["order_id"]]
+    assert c.sandbox.query_order(wx["out_trade_no"]).trade_state == "CLOSED"
+    view = c.get(wx["order_id"]).get_json()
+    assert (view["status"], view["outcome"], view["settled"]) == ("closed", "paid", True)
+
+
+def test_a_paid_code_closes_the_other_before_expiry_and_a_late_payment_is_refunded(centre):
+    c = centre
+    ids = list(c.unpaid(ROOM))[:2]
+    wx, ali = pair(c, 2)
+    pay_wechat(c, wx)
+    twin(c).pay(ali["out_trade_no"], deliver=False)  # paid a moment before the close; its notification is late
+    done = c.payments.sweep()
+    assert done["paid_conflict"] == [ali["order_id"]] and not done["closed"]
+    assert lines_paid_by(c, ids) == {("paid", wx["order_id"])}
+    assert c.store.scalar("SELECT status FROM payment_refunds WHERE order_id = ?", (ali["order_id"],)) == "confirmed"
+    view = c.get(wx["order_id"]).get_json()
+    assert (view["outcome"], view["settled"]) == ("paid", True)
+    assert view["pair"][0]["refund"]["status"] == "confirmed"
+
+
+def test_a_long_poll_waits_for_the_outcome_or_for_every_code(centre):
+    c = centre
+    wx, ali = pair(c)
+    pay_wechat(c, wx)
+    client = c.app.test_client()
+    auth = {"Authorization": f"Bearer {c.tokens['h1']}"}
+    # outcome known: answered at once; settled asked: answered after the wait, not settled
+    r = client.get(f"/api/v1/payments/orders/{wx['order_id']}?wait=0.2&until=outcome", headers=auth)
+    assert r.get_json()["outcome"] == "paid"
+    r = client.get(f"/api/v1/payments/orders/{wx['order_id']}?wait=0.2&until=settled", headers=auth)
+    assert r.get_json()["settled"] is False
+    bad = client.get(f"/api/v1/payments/orders/{wx['order_id']}?wait=0&until=forever", headers=auth)
+    assert bad.status_code == 422 and "until" in bad.get_json()["detail"]

@@ -147,6 +147,15 @@ class OrderView(BaseModel):
     lines: list[OrderLine]
 
 
+class PaymentView(OrderView):
+    """An order as the hall long-polls it: for a pair's first order, the payment as one."""
+
+    outcome: ORDER_STATUS = Field(description="paid (or paid_conflict) once either code is paid; closed or failed once "
+                                              "every code is; created until then. A lone order's is its status")
+    settled: bool = Field(description="every code of the payment is final")
+    pair: list[OrderView] | None = Field(None, description="the pair's other codes (the first order's view only)")
+
+
 class NotifyAnswer(BaseModel):
     """WeChat Pay's own answer format: it retries until it reads SUCCESS."""
 
@@ -228,7 +237,7 @@ def _checked_bodies(schemas: dict[str, Any]) -> None:
 
 def document() -> dict[str, Any]:
     schemas: dict[str, Any] = {}
-    for model in (Batch, Ack, ConfigPage, ContentPage, ProblemDetail, ResidentBills, RoomList, OrderCreated, OrderView,
+    for model in (Batch, Ack, ConfigPage, ContentPage, ProblemDetail, ResidentBills, RoomList, OrderCreated, OrderView, PaymentView,
                   NotifyAnswer, HallRefunds, EnrolRequest, Enrolment, Roster):
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(schema.pop("$defs", {}))
@@ -328,15 +337,20 @@ def document() -> dict[str, Any]:
             "/api/v1/payments/orders/{order_id}": {
                 "get": {
                     "operationId": "getPaymentOrder",
-                    "summary": "An order's status and lines; with wait=N, answers when it is paid or closed (N <= 25 s)",
+                    "summary": "An order's status and lines, and for a pair's first order the payment as one; "
+                               "with wait=N, answers when the payment has an outcome (until=outcome) or every code "
+                               "is final (until=settled), or after N <= 25 s",
                     "parameters": [{"name": "order_id", "in": "path", "required": True, "schema": {"type": "string"}},
                                    {"name": "wait", "in": "query", "required": False,
-                                    "schema": {"type": "number", "minimum": 0, "maximum": 25}}],
+                                    "schema": {"type": "number", "minimum": 0, "maximum": 25}},
+                                   {"name": "until", "in": "query", "required": False,
+                                    "schema": {"type": "string", "enum": ["outcome", "settled"]}}],
                     "responses": {
-                        "200": _ok("status, paid_at and each line's state", "OrderView"),
+                        "200": _ok("status, paid_at and each line's state; outcome, settled and the pair", "PaymentView"),
                         "401": _UNAUTHORISED,
                         "404": _problem("no such order for this hall"),
-                        "422": _problem("wait is not a number of seconds from 0 to 25"),
+                        "422": _problem("wait is not a number of seconds from 0 to 25, or until is neither outcome "
+                                        "nor settled"),
                     },
                 }
             },

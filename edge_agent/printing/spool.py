@@ -24,11 +24,12 @@ import json
 import threading
 import time
 from pathlib import Path
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from hall_common.storage import immediate, open_database
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 FINAL = ("printed", "failed")
 

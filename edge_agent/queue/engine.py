@@ -47,10 +47,8 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 from zoneinfo import ZoneInfo
-
-import sqlite_utils
 
 from hall_common.config import CounterConfig, QueueConfig, ServiceConfig
 from hall_common.errors import RequestFailed
@@ -59,6 +57,9 @@ from hall_common.storage import immediate
 from hall_common.threads import locked
 
 from . import rating as ratings
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 ACTIVE = ("called", "serving")
 ENDED = ("done", "no_show", "cancelled")

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Any, Callable
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any, Callable
 
 from hall_common.errors import RequestFailed
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 RATINGS: dict[str, str] = {
     "very_satisfied": "非常满意", "satisfied": "满意", "basically_satisfied": "基本满意",
@@ -40,7 +41,7 @@ MAX_COMMENT = 200
 CODE = re.compile(r"^([A-Z]{1,2})(\d{1,4})$")
 """A ticket code as printed (``A012``); leading zeros may be left out (``A12``)."""
 
-Record = Callable[[sqlite_utils.Database, str, dict[str, Any], str, str], None]
+Record = Callable[["sqlite_utils.Database", str, dict[str, Any], str, str], None]
 
 
 def parse_code(code: str) -> tuple[str, int]:

@@ -26,8 +26,6 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-import sqlite_utils
-
 from central_sync import client as outbox
 from hall_common.bus import contract
 from hall_common.bus.methods import CounterArgs, RateServiceArgs, TicketArgs
@@ -40,6 +38,8 @@ from ..component import Component, route
 from .engine import Call, QueueEngine
 
 if TYPE_CHECKING:
+    import sqlite_utils
+
     from ..buttons import CounterButtons
 
 log = logging.getLogger(__name__)

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Iterable
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any, Iterable
 
 from .catalogue import registers
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 CHUNK = 400
 BLANK = "(SELECT coalesce(json_group_object(key, ''), '{{}}') FROM json_each({col}))"

@@ -73,11 +73,19 @@ class Signals:
                 else:
                     self._events[order_id] = (event, n - 1)
 
-    def fire(self, order_id: str) -> None:
+    def fire(self, order_id: str, lead: str | None = None) -> None:
+        """Wake the waiters on ``order_id``, and on ``lead``, the first order of its pair
+        (the hall waits on the pair through it)."""
         with self._lock:
-            entry = self._events.get(order_id)
-        if entry is not None:
-            entry[0].set()
+            entries = [self._events.get(i) for i in (order_id, lead) if i is not None]
+        for entry in entries:
+            if entry is not None:
+                entry[0].set()
+
+    def watched(self) -> set[str]:
+        """The orders someone is waiting on now (one per payment a hall watches)."""
+        with self._lock:
+            return set(self._events)
 
     def fire_all(self) -> None:
         """Wake every waiter (the service is closing)."""
@@ -275,11 +283,15 @@ def accept_notification(store: Store, provider: Provider, headers: Mapping[str, 
 
 
 def sweep(store: Store, provider: Provider, *, now: float) -> dict[str, list[str]]:
-    """Close the orders past expiry and free their lines; but ask the provider first, in
-    case a notification was lost: paid wins. Returns the order ids by what happened."""
+    """Close the orders past expiry, and the other codes of a payment paid by one of them
+    (the resident paid; the second code must stop taking money), and free their lines; but
+    ask the provider first, in case a notification was lost: paid wins (and a pair paid
+    twice is refunded). Returns the order ids by what happened."""
     done: dict[str, list[str]] = {"paid": [], "paid_conflict": [], "closed": [], "expired_unclosed": []}
-    due = store.query("SELECT * FROM payment_orders WHERE status IN ('created', 'expired_unclosed') AND expires_at <= ? "
-                      "AND provider = ? ORDER BY expires_at LIMIT 200", (now, provider.name))
+    due = store.query("SELECT * FROM payment_orders o WHERE o.status IN ('created', 'expired_unclosed') AND o.provider = ? "
+                      "AND (o.expires_at <= ? OR EXISTS (SELECT 1 FROM payment_orders p WHERE p.status IN ('paid', 'paid_conflict') "
+                      "AND p.id != o.id AND (p.id = COALESCE(o.pair_of, o.id) OR p.pair_of = COALESCE(o.pair_of, o.id)))) "
+                      "ORDER BY o.expires_at LIMIT 200", (provider.name, now))
     for order in due:
         try:
             trade = provider.query_order(order["out_trade_no"])
@@ -317,17 +329,48 @@ def sweep(store: Store, provider: Provider, *, now: float) -> dict[str, list[str
     return done
 
 
+def payment_view(store: Store, order: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`order_view`, and for the first order of a pair the resident's payment as one:
+    ``pair`` (the other codes' views), ``outcome`` (``paid``/``paid_conflict`` as soon as
+    either code is paid, ``closed``/``failed`` once every code is) and ``settled`` (every
+    code final: nothing more will change but a refund). A lone order's outcome is its status.
+    The hall watches the first order alone: one long poll per payment, not one per code."""
+    view = order_view(store, order)
+    others = store.query("SELECT * FROM payment_orders WHERE pair_of = ? ORDER BY created_at", (order["id"],)) \
+        if order.get("pair_of") is None else []
+    members = [view, *(order_view(store, o) for o in others)]
+    paid = [m["status"] for m in members if m["status"] in ("paid", "paid_conflict")]
+    if paid:
+        outcome = "paid" if "paid" in paid else paid[0]
+    elif all(m["status"] in FINAL for m in members):
+        outcome = "closed" if any(m["status"] == "closed" for m in members) else "failed"
+    else:
+        outcome = "created"
+    view.update(outcome=outcome, settled=all(m["status"] in FINAL for m in members))
+    if others:
+        view["pair"] = members[1:]
+    return view
+
+
+def siblings_due(store: Store, order: Mapping[str, Any]) -> bool:
+    """Whether ``order`` (just paid) has another code still open that should now be closed."""
+    lead = _lock_of(order)
+    return bool(store.scalar("SELECT count(*) FROM payment_orders WHERE (id = ? OR pair_of = ?) AND id != ? "
+                             "AND status IN ('created', 'expired_unclosed')", (lead, lead, order["id"])))
+
+
 def wait_final(load: Callable[[], dict[str, Any] | None], event: threading.Event, timeout: float,
                clock: Callable[[], float] = time.monotonic,
-               stopping: threading.Event | None = None) -> dict[str, Any] | None:
-    """Until the order is final or ``timeout`` passes: woken by ``event`` at once when this
-    process records it, and looking at the database every second for other workers. Ends
-    early, with the order as it stands, when ``stopping`` is set (the server is stopping:
-    no request may outlive it)."""
+               stopping: threading.Event | None = None,
+               done: Callable[[dict[str, Any]], bool] = lambda view: view["status"] in FINAL) -> dict[str, Any] | None:
+    """Until ``done(order)`` (by default: the order is final) or ``timeout`` passes: woken by
+    ``event`` at once when this process records it, and looking at the database every second
+    for other workers. Ends early, with the order as it stands, when ``stopping`` is set (the
+    server is stopping: no request may outlive it)."""
     deadline = clock() + timeout
     while True:
         order = load()
-        if order is None or order["status"] in FINAL:
+        if order is None or done(order):
             return order
         left = deadline - clock()
         if left <= 0 or (stopping is not None and stopping.is_set()):

@@ -34,7 +34,7 @@ from alipay import AliPay
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from hall_common.storage import write_private
+from hall_common.private_files import write_private
 
 from .alipay import AlipayPay, china_time, fen_of, yuan
 from .provider import NewOrder

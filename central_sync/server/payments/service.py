@@ -42,6 +42,8 @@ class Payments:
         self.signals = Signals()
         self._url, self._pool = database_url, pool
         self._stop = threading.Event()
+        self._due = threading.Event()
+        """Set to sweep before the interval is over (a pair's code was paid)."""
         self._thread: threading.Thread | None = None
 
     @contextlib.contextmanager
@@ -58,15 +60,23 @@ class Payments:
                 for outcome, ids in sweep(store, provider, now=self.clock()).items():
                     done.setdefault(outcome, []).extend(ids)
                 refunds.retry(store, provider, now=self.clock())
-        for ids in done.values():
-            for order_id in ids:
-                self.signals.fire(order_id)
+            changed = [i for ids in done.values() for i in ids]
+            leads = {str(r["id"]): r["pair_of"] for r in store.query(
+                f"SELECT id, pair_of FROM payment_orders WHERE id IN ({', '.join('?' * len(changed))})", changed)} \
+                if changed else {}
+        for order_id in changed:
+            self.signals.fire(order_id, leads.get(order_id))
         return done
+
+    def sweep_soon(self) -> None:
+        """A pair's code was just paid: sweep now rather than at the next interval, so the
+        other code stops taking money and the hall's long poll of the pair ends."""
+        self._due.set()
 
     def start_sweeper(self, interval: float) -> None:
         """Sweep every ``interval`` seconds in a daemon thread, until :meth:`close` or until
         this service is gone (the thread holds it weakly, so a discarded app stops it)."""
-        self._thread = threading.Thread(target=_sweep_forever, args=(weakref.ref(self), self._stop, interval),
+        self._thread = threading.Thread(target=_sweep_forever, args=(weakref.ref(self), self._stop, self._due, interval),
                                         name="payment-sweep", daemon=True)
         self._thread.start()
 
@@ -77,6 +87,7 @@ class Payments:
 
     def close(self) -> None:
         self._stop.set()
+        self._due.set()
         self.signals.fire_all()
         for part in (*self.providers.values(), *self.sandboxes):
             closer = getattr(part, "close", None)
@@ -84,8 +95,12 @@ class Payments:
                 closer()
 
 
-def _sweep_forever(ref: "weakref.ref[Payments]", stop: threading.Event, interval: float) -> None:
-    while not stop.wait(interval):
+def _sweep_forever(ref: "weakref.ref[Payments]", stop: threading.Event, due: threading.Event, interval: float) -> None:
+    while True:
+        due.wait(interval)
+        due.clear()
+        if stop.is_set():
+            return
         live = ref()
         if live is None:
             return

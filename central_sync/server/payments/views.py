@@ -3,8 +3,10 @@ and the sandbox's pay page.
 
 ``POST /api/v1/payments/orders`` ``{room, bill_ids[, kiosk]}`` → ``{order_id, out_trade_no,
 amount_fen, code_url, expires_at}``. A body that names an amount is refused: the centre
-sums the lines. ``GET /api/v1/payments/orders/<id>?wait=N`` answers when the order is final
-or after N (0 ≤ N ≤ 25, else 422) seconds. ``POST /api/v1/payments/notify/<provider>`` answers WeChat's way:
+sums the lines. ``GET /api/v1/payments/orders/<id>?wait=N`` answers when the payment has an
+outcome (``until=outcome``, the default) or when every code of it is final (``until=settled``),
+or after N (0 ≤ N ≤ 25, else 422) seconds; the first order of a pair answers for the pair
+(``outcome``, ``settled``, ``pair``: see :func:`.orders.payment_view`). ``POST /api/v1/payments/notify/<provider>`` answers WeChat's way:
 ``{"code": "SUCCESS"}`` (also for a duplicate), or a 4xx with ``{"code": "FAIL", "message"}``.
 An order may be a second code for the same lines in another wallet (``beside``: the first
 order's id; see :mod:`.refunds` for when both are paid); the answer lists the centre's
@@ -27,7 +29,7 @@ from ..api import bearer_token, node_only, problem, refused
 from ..db import get_store
 from ..ingest import NodeIdentity
 from ..refusal import Refused
-from .orders import UUID, accept_notification, create_order, order_row, order_view, wait_final
+from .orders import FINAL, UUID, accept_notification, create_order, order_row, payment_view, siblings_due, wait_final
 from .provider import NotificationRefused
 from .refunds import accept_refund_notification
 from .service import current
@@ -37,6 +39,9 @@ bp = Blueprint("payments", __name__, url_prefix="/api/v1/payments")
 bp.register_error_handler(Refused, refused)
 sandbox_bp = Blueprint("sandbox_pay", __name__, url_prefix="/sandbox")
 MAX_WAIT_S = 25.0
+UNTIL = {"outcome": lambda view: view["outcome"] in FINAL, "settled": lambda view: bool(view["settled"])}
+"""What a long poll waits for: the resident's payment has an outcome (either code paid, or
+all closed), or every code of it is final (the hall then learns of a second payment's refund)."""
 ALLOWED = {"room", "bill_ids", "kiosk", "provider", "beside"}
 WALLETS = ("sandbox", "wechat", "alipay")
 
@@ -93,15 +98,19 @@ def get_order(who: NodeIdentity, order_id: str):
         wait = math.nan
     if not 0.0 <= wait <= MAX_WAIT_S:  # also refuses nan, which never timed out: the poll spun until the order closed
         return problem(422, "malformed", "wait: seconds, from 0 to 25")
+    until = request.args.get("until", "outcome")
+    if until not in UNTIL:
+        return problem(422, "malformed", "until: outcome (the payment is paid, or every code closed) or settled "
+                                         "(every code final)")
     pay = current()
 
     def load() -> dict[str, Any] | None:
         with pay.store() as store:
             row = order_row(store, order_id)
-            return None if row is None or row["hall_id"] != who.hall_id else order_view(store, row)
+            return None if row is None or row["hall_id"] != who.hall_id else payment_view(store, row)
 
     with pay.signals.watch(order_id) as event:
-        found = wait_final(load, event, wait, stopping=pay.stopping)
+        found = wait_final(load, event, wait, stopping=pay.stopping, done=UNTIL[until])
     if found is None:
         return problem(404, "not_found", "no such order for this hall")
     return jsonify(found)
@@ -132,7 +141,9 @@ def notify(provider: str):
         log.info("payment notification for order %s again: already recorded, nothing changed", order["id"])
     else:
         log.info("payment order %s: %s (notification)", order["id"], outcome)
-        pay.signals.fire(order["id"])
+        pay.signals.fire(order["id"], order.get("pair_of"))
+        if outcome in ("paid", "paid_conflict") and siblings_due(get_store(), order):
+            pay.sweep_soon()  # the pair's other code stops taking money now, not at expiry
     return _answer(provider, True)
 
 
