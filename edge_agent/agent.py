@@ -31,6 +31,7 @@ from .managed import managed_components
 from .metrics import EdgeMetrics
 from .nodes import Nodes
 from .payments import PaymentDesk
+from .refund_slips import RefundSlips
 from .printing.service import PrintService
 from .queue.service import QueueService
 from .registers.service import Registers
@@ -78,6 +79,7 @@ class EdgeAgent:
         self.bills = BillsRelay(api) if api is not None else None
         self.payments = (PaymentDesk(db_path=path, centre=api, bus=bus, printing=self.printing, timezone=zone)
                          if api is not None else None)
+        self.refunds = RefundSlips(db_path=path, centre=api, printing=self.printing, timezone=zone) if api is not None else None
         self.metrics = EdgeMetrics(alarms=self.alarms, printing=self.printing, environment=self.environment, bus=bus)
         self.nodes = Nodes(config, db_path=path, metrics=self.metrics, syncs=self.sync.syncs, session=lambda: bus.session)
         self.ha = HaDiscovery(config, registry=self.nodes.registry, sw=SW_VERSION)
@@ -109,6 +111,8 @@ class EdgeAgent:
         self.bus.close()
         for component in reversed(self.components):
             component.close()
+        if self.refunds is not None:
+            self.refunds.close()
 
     def _republish(self) -> None:
         """After a reconnect: what the broker may have lost, retained again."""

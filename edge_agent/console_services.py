@@ -20,6 +20,7 @@ WHAT = {
     "complaints": ("报事投诉服务", "request and complaint service"),
     "alarms": ("告警服务", "alarm service"),
     "payments": ("缴费服务", "payment service"),
+    "refunds": ("退款服务", "refund service"),
     "aed": ("AED 监测", "AED monitor"),
     "first_aid": ("急救箱管理", "first-aid service"),
     "environment": ("环境监测", "environment monitor"),

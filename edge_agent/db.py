@@ -486,3 +486,33 @@ def add_payment_pairs(db: sqlite_utils.Database) -> None:
     for column in ("provider TEXT", "pair_of TEXT", "refund_status TEXT", "refund_fen INTEGER"):
         db.execute(f"ALTER TABLE payment_orders ADD COLUMN {column}")
     db.execute("CREATE INDEX payment_orders_pair ON payment_orders (pair_of)")
+
+
+@migrations()
+def create_payment_refunds(db: sqlite_utils.Database) -> None:
+    # The hall's copy of the refunds the centre made of its payments (a person's from the
+    # centre's console, or the automatic one of a bill paid twice), learned from the centre
+    # (refund_slips.py): what the counter shows a resident who asks, and the refund slip's
+    # print job. The centre holds the money's truth; this is refreshed from it.
+    db.execute(
+        """CREATE TABLE payment_refunds (
+            id TEXT PRIMARY KEY,
+            order_id TEXT NOT NULL,
+            out_refund_no TEXT NOT NULL,
+            out_trade_no TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            room TEXT NOT NULL,
+            amount_fen INTEGER NOT NULL,
+            order_fen INTEGER NOT NULL,
+            reason TEXT NOT NULL,
+            status TEXT NOT NULL,
+            automatic INTEGER NOT NULL,
+            requested_at REAL NOT NULL,
+            confirmed_at REAL,
+            paid_at REAL,
+            lines_json TEXT NOT NULL,
+            slip_job TEXT,
+            updated_at REAL NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX payment_refunds_requested ON payment_refunds (requested_at)")

@@ -8,6 +8,8 @@ page asks the centre again about orders not yet known to be paid each time it op
 
 from __future__ import annotations
 
+import json
+
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
 from hall_common.auth import login_required
@@ -16,6 +18,7 @@ from hall_common.errors import RequestFailed
 from .console import active_alarms
 from .console_services import require, services
 from .payments import PaymentDesk
+from .refund_slips import STATES, RefundSlips
 
 bp = Blueprint("payments", __name__, url_prefix="/payments")
 
@@ -60,3 +63,41 @@ def receipt(order_id: str):
         flash(f"收据已送 {view['printer']}{'（重打）' if view.get('reprint') else ''} · "
               f"Receipt sent to {view['printer']}{' as a reprint' if view.get('reprint') else ''}")
     return redirect(url_for("payments.index"))
+
+
+@bp.get("/refunds")
+@login_required()
+def refunds():
+    """The hall's refunds (asked of the centre each time the page opens), and their slips."""
+    slips = services().refunds
+    if slips is None:
+        return render_template("console/refunds.html", refunds=[], printers=[], states=STATES, alarms=active_alarms(),
+                               available=False, fresh=False, slips={})
+    fresh = slips.refresh()
+    rows = slips.recent()
+    printing = services().printing
+    views = {r["id"]: printing.view(r["slip_job"]) if printing is not None and r["slip_job"] else None for r in rows}
+    return render_template("console/refunds.html", refunds=rows, printers=current_app.config["PRINTERS"], states=STATES,
+                           alarms=active_alarms(), available=True, fresh=fresh, slips=views,
+                           lines={r["id"]: json.loads(r["lines_json"]) for r in rows})
+
+
+@bp.post("/refunds/<refund_id>/slip")
+@login_required()
+def refund_slip(refund_id: str):
+    slips: RefundSlips = require("refunds")
+    printer = request.form.get("printer", "")
+    if printer not in {p.id for p in current_app.config["PRINTERS"]}:
+        flash("请选择打印机 · Choose a printer")
+        return redirect(url_for("payments.refunds"))
+    try:
+        view = slips.print_slip(refund_id, printer)
+    except RequestFailed:
+        flash("找不到这笔退款 · No such refund")
+        return redirect(url_for("payments.refunds"))
+    if view["status"] == "failed":
+        flash("打印机不能打印，凭条未打出 · The printer cannot print; no slip printed")
+    else:
+        flash(f"退款凭条已送 {view['printer']}{'（重打）' if view.get('reprint') else ''} · "
+              f"Refund slip sent to {view['printer']}{' as a reprint' if view.get('reprint') else ''}")
+    return redirect(url_for("payments.refunds"))

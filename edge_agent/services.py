@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from .payments import PaymentDesk
     from .printing.service import PrintService
     from .queue.service import QueueService
+    from .refund_slips import RefundSlips
     from .registers.service import Registers
     from .retention import Retention
 
@@ -42,6 +43,8 @@ class EdgeServices:
     """Acknowledging an alarm from the bell, and the alarm history."""
     payments: PaymentDesk | None = None
     """The kiosks' payments and their receipts."""
+    refunds: RefundSlips | None = None
+    """The hall's refunds, learned from the centre, and their slips at the counter."""
     aed: Aed | None = None
     """The AED's state, its checklist after a use, its battery and pad dates."""
     first_aid: FirstAid | None = None

@@ -34,6 +34,8 @@ TRACKING = {A: "1000000000001", B: "2000000000002"}
 ROLLOUT = {A: 101, B: 102}
 DEVICE = {A: "device-east-a", B: "device-west-b"}
 DISCLOSURE = {A: "disc-east-a", B: "disc-west-b", "*": "disc-every-hall"}
+ORDER = {A: "0000000a-0000-4000-8000-00000000000a", B: "0000000b-0000-4000-8000-00000000000b"}
+"""Each hall's payment that took money and settled nothing: the refund pages' subject."""
 PASSWORD = "role password 1"
 USERS = {"admin": ("admin", []), "manager": ("manager", [A]), "auditor": ("auditor", [])}
 """The matrix's three users: user name -> (role, halls). The manager's hall is east-a."""
@@ -135,6 +137,10 @@ CASES: dict[str, tuple[Call, list[Call]]] = {
                            [get(f"/reports/export.csv?month=2026-03&hall={B}")]),
     "reports.export_xlsx": (get(f"/reports/export.xlsx?month=2026-03&hall={A}"),
                             [get(f"/reports/export.xlsx?month=2026-03&hall={B}")]),
+    "payment_console.index": (get(f"/payments/?hall={A}"), [get(f"/payments/?hall={B}")]),
+    "payment_console.order": (get(f"/payments/{ORDER[A]}"), [get(f"/payments/{ORDER[B]}")]),
+    "payment_console.refund": (post(f"/payments/{ORDER[A]}/refund", scope="full", reason="matrix"),
+                               [post(f"/payments/{ORDER[B]}/refund", scope="full", reason="matrix")]),
     "admin.add_hall": (post("/halls", hall_id="new-hall", name="新厅"), []),  # company-wide: admins
     "users.add": (post("/users/", username="new-user", password="new password 1", role="manager", halls=A), []),
     "users.change": (post("/users/spare", role="manager", halls=A), []),
@@ -143,12 +149,12 @@ CASES: dict[str, tuple[Call, list[Call]]] = {
 }
 
 SHOWS_EVERY_HALL = {"reports.index", "rollouts.index", "devices.index", "admin.overview", "admin.registers", "configs.index", "content.index", "disclosures.index",
-                    "complaints.index", "complaints.stats"}
+                    "complaints.index", "complaints.stats", "payment_console.index"}
 """List pages where an admin sees west-b's data: proof that what the manager does not see
 was there to be seen."""
 
 WRITES = ("halls", "configs", "config_assignments", "content", "audit_log", "users", "user_halls", "devices", "join_codes", "rollouts",
-          "rollout_nodes")
+          "rollout_nodes", "payment_refunds", "payment_refund_lines", "payment_events")
 """Tables a refused request must leave as they were."""
 
 
@@ -189,6 +195,9 @@ def plant(store: Any, hall: str) -> None:
                   "halted_node, halted_reason, created_by, created_at, updated_at) "
                   "VALUES (?, 1, 'kiosk', ?, '[{\"rest\": true}]', 30, 'halted', 0, ?, ?, ?, 'admin', ?, ?)",
                   (ROLLOUT[hall], json.dumps([hall]), hall, f"kiosk-{hall}", f"rejected {mark}", now, now))
+    store.execute("INSERT INTO payment_orders (id, hall_id, room, kiosk, provider, out_trade_no, amount_fen, status, created_at, "
+                  "expires_at, paid_at, transaction_id) VALUES (?, ?, '1-1-101', ?, 'sandbox', ?, 1000, 'paid_conflict', ?, ?, ?, "
+                  "'4200')", (ORDER[hall], hall, f"kiosk-{hall}", f"HP{mark.replace('-', '')}", now - 900, now - 600, now - 300))
 
 
 @pytest.fixture

@@ -49,7 +49,14 @@ HANDOVER = {"label": "早班", "staff": "张三、李四", "opened_at": "2026-11
 SLIP = {"title": "快递取件单", "serial": "KD261124007", "code": "042917", "code_label": "取件码",
         "body": "收件：2-1-301 王* 139****1111\n快递：顺丰 SF1234567890\n货架：A-03\n到件：2026-11-24 09:12",
         "footer": "凭取件码到服务台取件"}
-FIELDS = {"queue_ticket": TICKET, "complaint_receipt": COMPLAINT, "payment_receipt": PAYMENT, "handover_sheet": HANDOVER, "register_slip": SLIP}
+REFUND = {"room": "3 栋 2 单元 **01", "wallet": "支付宝", "reference": "HP20261124092800a1b2c3d4e5f6a7",
+          "refund_no": "RM20261125101500f6e5d4c3b2a1f0", "paid_fen": 87500, "refund_fen": 1250,
+          "reason": "车位管理费本月已按月卡收取，重复计费退回", "status": "退款处理中",
+          "status_en": "Refund in progress: the money is on its way back", "asked_at": "2026-11-25 10:15",
+          "items": [{"name": "车位管理费", "period": "2026 年 11 月", "amount_fen": 1250}],
+          "reopened": "以上项目退款后恢复为待缴，请重新缴纳"}
+FIELDS = {"queue_ticket": TICKET, "complaint_receipt": COMPLAINT, "payment_receipt": PAYMENT, "handover_sheet": HANDOVER, "register_slip": SLIP,
+          "refund_slip": REFUND}
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +82,8 @@ def test_every_profile_and_the_default_templates_load(profiles, templates):
     assert {"xprinter-xp58", "gp-80250", "epson-tm-t82", "generic-58-bitmap", "generic-80-bitmap"} <= set(profiles)
     assert {p.mode for p in profiles.values()} == {"text", "bitmap"}
     assert {p.paper_mm for p in profiles.values()} == {58, 80}
-    assert templates.kinds == {"queue_ticket", "complaint_receipt", "payment_receipt", "disclosure", "handover_sheet", "register_slip"}
+    assert templates.kinds == {"queue_ticket", "complaint_receipt", "payment_receipt", "disclosure", "handover_sheet", "register_slip",
+                               "refund_slip"}
 
 
 def test_text_mode_ticket_decodes_back_from_gb18030(templates, profiles):
@@ -138,7 +146,8 @@ def test_payment_receipt_amounts_total_and_wrapping(templates, profiles):
     assert all(columns(x) == 48 for x in wide if x.endswith("0") and "￥" in x and not x.startswith("合计"))
 
 
-@pytest.mark.parametrize("kind", ["queue_ticket", "complaint_receipt", "payment_receipt", "disclosure", "handover_sheet", "register_slip"])
+@pytest.mark.parametrize("kind", ["queue_ticket", "complaint_receipt", "payment_receipt", "disclosure", "handover_sheet", "register_slip",
+                                  "refund_slip"])
 def test_58mm_text_lines_never_pass_32_columns(templates, profiles, kind):
     """A Chinese (double-byte) character takes two columns, ``·`` included, and a line of
     size n takes n times its width: no line may be wider than the paper, or the printer
@@ -373,7 +382,8 @@ def test_a_bad_profile_names_the_file_and_key(tmp_path):
         load_profiles(tmp_path)
 
 
-@pytest.mark.parametrize("kind", ["queue_ticket", "complaint_receipt", "payment_receipt", "handover_sheet", "register_slip"])
+@pytest.mark.parametrize("kind", ["queue_ticket", "complaint_receipt", "payment_receipt", "handover_sheet", "register_slip",
+                                  "refund_slip"])
 @pytest.mark.parametrize("profile", ["gp-80250", "generic-58-bitmap"], ids=["text", "bitmap"])
 def test_paper_pictures_for_a_person_to_look_at(templates, profiles, tmp_path, kind, profile):
     """The printouts as paper, in both Chinese modes; ``UPDATE_DOC_SCREENS=1`` refreshes the

@@ -240,7 +240,7 @@ def test_a_bill_that_cannot_be_had_fails_the_run_and_raises_the_banner(world):
 def test_the_wechat_tradebill_format_round_trips_and_a_cut_file_is_refused():
     rows = [BillRow("HP1", "pay", 1230, "4200aa", "2026-12-05 10:00:00"),
             BillRow("HP2", "pay", 5, "4200bb", "2026-12-05 11:00:00"),
-            BillRow("HP1", "refund", 230, "4200aa", "2026-12-05 12:00:00")]
+            BillRow("HP1", "refund", 230, "4200aa", "2026-12-05 12:00:00", "RMHP1a")]
     text = bills.wechat_tradebill(rows, appid="wx1", mchid="1900000109")
     assert text.splitlines()[1].startswith("`2026-12-05 10:00:00,`wx1,`1900000109")
     assert text.splitlines()[-2].startswith("总交易单数")
@@ -255,7 +255,7 @@ def test_the_wechat_tradebill_format_round_trips_and_a_cut_file_is_refused():
 
 def test_the_alipay_bill_zip_is_gbk_with_comments_and_tab_padding():
     rows = [BillRow("HP1", "pay", 1230, "2026120522001", "2026-12-05 10:00:00"),
-            BillRow("HP1", "refund", 230, "2026120522001", "2026-12-05 12:00:00")]
+            BillRow("HP1", "refund", 230, "2026120522001", "2026-12-05 12:00:00", "RMHP1b")]
     data = bills.alipay_bill_zip(rows, seller_id="2088000000000001", day="2026-12-05", exported="2026-12-06 09:00:00")
     import io
     import zipfile

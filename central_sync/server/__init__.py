@@ -36,10 +36,10 @@ def create_app(config: CentralConfig, test_config: dict[str, Any] | None = None)
     auth.init_app(app, lambda: StoreUsers(get_store()), lambda: StoreSessions(get_store()),
                   bootstrap=config.bootstrap_user, console=config.console)
     from . import (access, admin, api, complaints, config_views, configs, content, devices, disclosures, enrol_api,
-                   fleet, handovers, report_views, rollouts, users)
+                   fleet, handovers, payment_console, report_views, rollouts, users)
 
     for area in (admin, fleet, configs, config_views, content, disclosures, complaints, handovers, report_views, users,
-                 devices, rollouts, api, enrol_api):
+                 devices, rollouts, payment_console, api, enrol_api):
         app.register_blueprint(area.bp)
     app.context_processor(access.template_helpers)
     auth.csrf.exempt(api.bp)  # halls authenticate with a bearer token, not a browser cookie

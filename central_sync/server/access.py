@@ -5,7 +5,7 @@ in may see or change all of them. Three roles:
 
 - ``admin``: the company's administrator, every hall, every action;
 - ``manager``: a hall manager, only the halls assigned to them (``user_halls``): see,
-  export, configure;
+  export, configure, refund their halls' payments;
 - ``auditor``: every hall, read only (see and export).
 
 Every admin route says which *action* it is with :func:`require`, and every route that
@@ -27,14 +27,15 @@ from .db import get_store
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-Action = Literal["view", "export", "configure", "manage"]
+Action = Literal["view", "export", "configure", "refund", "manage"]
 """``view`` a page, ``export`` a file, ``configure`` a hall (settings, devices, content),
-``manage`` the company's own things (users, halls, payments' refunds)."""
+``refund`` a hall's payment (money back through its provider), ``manage`` the company's own
+things (users, halls, a reconciliation run)."""
 
 CENTRE_ROLES = ("admin", "manager", "auditor")
 PERMITS: dict[str, frozenset[str]] = {
-    "admin": frozenset({"view", "export", "configure", "manage"}),
-    "manager": frozenset({"view", "export", "configure"}),
+    "admin": frozenset({"view", "export", "configure", "refund", "manage"}),
+    "manager": frozenset({"view", "export", "configure", "refund"}),
     "auditor": frozenset({"view", "export"}),
 }
 

@@ -99,9 +99,40 @@ class OrderLine(BaseModel):
 
 class OrderRefund(BaseModel):
     model_config = _STRICT
-    status: Literal["requested", "confirmed"]
+    status: Literal["requested", "confirmed", "failed"]
     amount_fen: int
     reason: str
+
+
+class RefundLine(BaseModel):
+    model_config = _STRICT
+    item: str
+    period: str
+    amount_fen: int
+
+
+class HallRefund(BaseModel):
+    model_config = _STRICT
+    id: str
+    order_id: str
+    provider: str
+    out_refund_no: str
+    out_trade_no: str
+    room: str
+    amount_fen: int = Field(gt=0)
+    order_fen: int = Field(description="what the payment was")
+    reason: str
+    status: Literal["requested", "confirmed", "failed"]
+    requested_at: float
+    confirmed_at: float | None
+    paid_at: float | None
+    automatic: bool = Field(description="the automatic refund of a bill paid twice (no person asked)")
+    lines: list[RefundLine] = Field(description="the bill lines it gives back (owed again once it is confirmed)")
+
+
+class HallRefunds(BaseModel):
+    model_config = _STRICT
+    refunds: list[HallRefund]
 
 
 class OrderView(BaseModel):
@@ -208,7 +239,7 @@ def _checked_bodies(schemas: dict[str, Any]) -> None:
 def document() -> dict[str, Any]:
     schemas: dict[str, Any] = {}
     for model in (Batch, Ack, ConfigPage, ContentPage, ProblemDetail, ResidentBills, RoomList, OrderCreated, OrderView, PaymentView,
-                  NotifyAnswer, EnrolRequest, Enrolment, Roster):
+                  NotifyAnswer, HallRefunds, EnrolRequest, Enrolment, Roster):
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(schema.pop("$defs", {}))
         schemas[model.__name__] = schema
@@ -337,6 +368,36 @@ def document() -> dict[str, Any]:
                         "200": _ok('{"code": "SUCCESS"}: recorded, or recorded before', "NotifyAnswer"),
                         "400": _ok('{"code": "FAIL", "message": reason}: not believed; nothing changed', "NotifyAnswer"),
                         "404": _ok('{"code": "FAIL"}: unknown provider or order', "NotifyAnswer"),
+                    },
+                }
+            },
+            "/api/v1/payments/refund-notify/{provider}": {
+                "post": {
+                    "operationId": "postRefundNotification",
+                    "summary": "The provider's refund notification (WeChat's REFUND.*, to the notify_url each refund is asked "
+                               "with): verified, then the refund confirmed and its bill lines reopened",
+                    "security": [],
+                    "parameters": [{"name": "provider", "in": "path", "required": True, "schema": {"type": "string"}},
+                                   *_WECHAT_HEADERS],
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": _NOTIFICATION}}},
+                    "responses": {
+                        "200": _ok('{"code": "SUCCESS"}: applied, applied before, or a refund the centre did not ask for',
+                                   "NotifyAnswer"),
+                        "400": _ok('{"code": "FAIL", "message": reason}: not believed; nothing changed', "NotifyAnswer"),
+                        "404": _ok('{"code": "FAIL"}: unknown provider', "NotifyAnswer"),
+                    },
+                }
+            },
+            "/api/v1/payments/refunds": {
+                "get": {
+                    "operationId": "getHallRefunds",
+                    "summary": "The refunds of the caller's hall asked for in the last days (the counter's refund slips)",
+                    "parameters": [{"name": "days", "in": "query", "required": False,
+                                    "schema": {"type": "number", "exclusiveMinimum": 0, "maximum": 31}}],
+                    "responses": {
+                        "200": _ok("newest first, at most 500", "HallRefunds"),
+                        "401": _UNAUTHORISED,
+                        "422": _problem("days is not a number of days above 0, at most 31"),
                     },
                 }
             },

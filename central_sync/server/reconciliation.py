@@ -10,10 +10,13 @@ provider's bill (:meth:`~.payments.provider.Provider.download_bill`), and lists:
 - ``amount_differs``: both have it, for different amounts.
 
 A bill payment whose order the centre recorded paid on the day before or after (the
-notification crossed midnight) is matched, not a difference. Refunds in a bill are counted
-and summed per provider, not matched. Each run, its per-provider and per-hall counts and its
-differences are stored (migration ``022_reconciliation``); the newest run of a day is the one
-the page and the alarm go by.
+notification crossed midnight) is matched, not a difference. Refunds are counted and summed
+per provider, and matched one by one by their own number (``out_refund_no``) against the
+centre's confirmed refunds (``payment_refunds``, :func:`compare_refunds`): a refund in the bill
+the centre has not confirmed, a refund the centre confirmed that day missing from the bill,
+or different amounts. Each run, its per-provider and per-hall counts and its differences are
+stored (migrations ``022_reconciliation``, ``023_person_refunds``); the newest run of a day is
+the one the page and the alarm go by.
 
 :class:`ReconciliationJob` runs yesterday's once a day, after :data:`READY_HOUR` China time
 (WeChat Pay publishes the day's bill from 10:00 the next day, Alipay from 09:00).
@@ -45,6 +48,9 @@ KEEP_DAYS = 90
 KINDS = {"missing_at_centre": "中心无此笔 · missing at the centre",
          "missing_at_provider": "账单无此笔 · missing from the provider's bill",
          "amount_differs": "金额不符 · amount differs"}
+REFUND_KINDS = {"refund_missing_at_centre": "退款：中心未确认此笔 · refund not confirmed at the centre",
+                "refund_missing_at_provider": "退款：账单无此笔 · refund missing from the provider's bill",
+                "refund_amount_differs": "退款金额不符 · refund amount differs"}
 PAID = ("paid", "paid_conflict")
 
 
@@ -146,6 +152,40 @@ def compare(store: Store, provider: str, bill: list[Any], day: str
     return tallies, diffs
 
 
+RefundDiff = tuple[str, str, str, str, str | None, int | None, int | None]
+"""out_refund_no, out_trade_no, kind, hall, refund id, bill fen, centre fen."""
+
+
+def compare_refunds(store: Store, provider: str, bill: list[Any], day: str) -> list[RefundDiff]:
+    """The refund differences of one provider's ``bill`` against the refunds the centre
+    confirmed on ``day``. A bill refund the centre confirmed on the day before or after is
+    matched (its notification crossed midnight)."""
+    start, end = day_bounds(day)
+    centre = {r["out_refund_no"]: r for r in store.query(
+        "SELECT r.id, r.out_refund_no, r.amount_fen, o.out_trade_no, o.hall_id FROM payment_refunds r "
+        "JOIN payment_orders o ON o.id = r.order_id WHERE r.provider = ? AND r.status = 'confirmed' "
+        "AND r.confirmed_at >= ? AND r.confirmed_at < ?", (provider, start - 86400, end + 86400))}
+    diffs: list[RefundDiff] = []
+    billed = {r.out_refund_no: r for r in bill if r.kind == "refund" and r.out_refund_no}
+    for no, b in billed.items():
+        mine = centre.get(no)
+        if mine is None:
+            known = store.query("SELECT r.id, o.hall_id FROM payment_refunds r JOIN payment_orders o ON o.id = r.order_id "
+                                "WHERE r.out_refund_no = ?", (no,))
+            diffs.append((no, b.out_trade_no, "refund_missing_at_centre", known[0]["hall_id"] if known else "",
+                          known[0]["id"] if known else None, b.amount_fen, None))
+        elif int(mine["amount_fen"]) != b.amount_fen:
+            diffs.append((no, b.out_trade_no, "refund_amount_differs", mine["hall_id"], mine["id"], b.amount_fen,
+                          int(mine["amount_fen"])))
+    for r in store.query("SELECT r.id, r.out_refund_no, r.amount_fen, o.out_trade_no, o.hall_id FROM payment_refunds r "
+                         "JOIN payment_orders o ON o.id = r.order_id WHERE r.provider = ? AND r.status = 'confirmed' "
+                         "AND r.confirmed_at >= ? AND r.confirmed_at < ?", (provider, start, end)):
+        if r["out_refund_no"] not in billed:
+            diffs.append((r["out_refund_no"], r["out_trade_no"], "refund_missing_at_provider", r["hall_id"], r["id"], None,
+                          int(r["amount_fen"])))
+    return diffs
+
+
 def reconcile(store: Store, providers: Mapping[str, Provider], day: str, *, now: float, by: str,
               auto: bool = False) -> str | None:
     """Reconcile ``day`` (checked by the caller) for every provider; store the run. Returns
@@ -165,6 +205,7 @@ def reconcile(store: Store, providers: Mapping[str, Provider], day: str, *, now:
             errors.append(f"{name}: {str(exc)[:200]}")
             continue
         tallies, diffs = compare(store, name, bill, day)
+        refund_diffs = compare_refunds(store, name, bill, day)
         with store.transaction():
             store.executemany("INSERT INTO reconciliation_totals (run_id, provider, hall_id, bill_count, bill_fen, centre_count, "
                               "centre_fen, refund_count, refund_fen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -173,9 +214,13 @@ def reconcile(store: Store, providers: Mapping[str, Provider], day: str, *, now:
             store.executemany("INSERT INTO reconciliation_differences (run_id, provider, out_trade_no, kind, hall_id, order_id, "
                               "bill_fen, centre_fen) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                               [(run_id, name, *d) for d in diffs])
-        found += len(diffs)
-        if diffs:
-            log.warning("reconciliation %s: %d difference(s) with %s's bill", day, len(diffs), name)
+            store.executemany("INSERT INTO reconciliation_refund_differences (run_id, provider, out_refund_no, out_trade_no, "
+                              "kind, hall_id, refund_id, bill_fen, centre_fen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                              [(run_id, name, *d) for d in refund_diffs])
+        found += len(diffs) + len(refund_diffs)
+        if diffs or refund_diffs:
+            log.warning("reconciliation %s: %d difference(s) with %s's bill (%d of refunds)", day,
+                        len(diffs) + len(refund_diffs), name, len(refund_diffs))
     store.execute("UPDATE reconciliation_runs SET status = ?, error = ?, differences = ?, finished_at = ? WHERE id = ?",
                   ("failed" if errors else "done", "; ".join(errors) or None, found, now, run_id))
     store.execute("INSERT INTO audit_log (ts, username, action, detail, hall_id) VALUES (?, ?, ?, ?, ?)",
@@ -203,7 +248,9 @@ def alarms(store: Store, hall_where: tuple[str, list[str]], *, now: float, days:
     for run in latest_runs(store, limit=days + 1):
         if run["day"] < since:
             continue
-        n = store.scalar(f"SELECT count(*) FROM reconciliation_differences WHERE run_id = ? AND {where}", (run["id"], *args))
+        n = (store.scalar(f"SELECT count(*) FROM reconciliation_differences WHERE run_id = ? AND {where}", (run["id"], *args))
+             + store.scalar(f"SELECT count(*) FROM reconciliation_refund_differences WHERE run_id = ? AND {where}",
+                            (run["id"], *args)))
         if n or run["status"] == "failed":
             out.append({"day": run["day"], "differences": int(n or 0), "failed": run["status"] == "failed",
                         "error": run["error"]})

@@ -19,7 +19,7 @@ from hall_common.config import CentralConfig
 
 from . import access
 from .db import get_store
-from .reconciliation import KINDS, DayRefused, ReconciliationJob, alarms, check_day, latest_runs, reconcile
+from .reconciliation import KINDS, REFUND_KINDS, DayRefused, ReconciliationJob, alarms, check_day, latest_runs, reconcile
 
 bp = Blueprint("reconciliation", __name__, url_prefix="/reconciliation")
 
@@ -55,7 +55,7 @@ def index():
     run = next((r for r in runs if r["day"] == day), None)
     where, args = access.hall_clause("hall_id")
     dwhere, dargs = access.hall_clause("d.hall_id")
-    totals, diffs = [], []
+    totals, diffs, refund_diffs = [], [], []
     if run is not None:
         totals = store.query(f"SELECT provider, sum(bill_count) AS bill_count, sum(bill_fen) AS bill_fen, "
                              f"sum(centre_count) AS centre_count, sum(centre_fen) AS centre_fen, sum(refund_count) AS "
@@ -64,8 +64,11 @@ def index():
         diffs = store.query(f"SELECT d.*, h.name AS hall_name FROM reconciliation_differences d LEFT JOIN halls h "
                             f"ON h.hall_id = d.hall_id WHERE d.run_id = ? AND {dwhere} "
                             f"ORDER BY d.provider, d.kind, d.out_trade_no LIMIT 1000", (run["id"], *dargs))
+        refund_diffs = store.query(f"SELECT d.*, h.name AS hall_name FROM reconciliation_refund_differences d LEFT JOIN "
+                                   f"halls h ON h.hall_id = d.hall_id WHERE d.run_id = ? AND {dwhere} "
+                                   f"ORDER BY d.provider, d.kind, d.out_refund_no LIMIT 1000", (run["id"], *dargs))
     page = render_template("admin/reconciliation.html", runs=runs, run=run, day=day, totals=totals, diffs=diffs,
-                           kinds=KINDS, error=error, wallets=WALLETS)
+                           refund_diffs=refund_diffs, kinds={**KINDS, **REFUND_KINDS}, error=error, wallets=WALLETS)
     return (page, 400) if error else page
 
 

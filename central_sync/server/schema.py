@@ -397,4 +397,61 @@ MIGRATIONS: list[Migration] = [
             "order_id TEXT, bill_fen BIGINT, centre_fen BIGINT, PRIMARY KEY (run_id, provider, out_trade_no))",
         ],
     ),
+    Migration(
+        "023_person_refunds",
+        [
+            # Refunds a person starts from the console (payments/person_refunds.py), beside the
+            # automatic ones of 021: who asked (NULL: automatic), which bill lines a refund gives
+            # back (reopened only when the refund is confirmed; a line is refunded once per
+            # order: the primary key), the provider's last word, the failed attempts (asked
+            # again with the same number, later each time); 'failed' when the provider closes
+            # the refund. refunded_fen is what is asked back
+            # and not failed, raised by a conditional update, so two people at once cannot
+            # refund more than was paid. Reconciliation matches refunds one by one.
+            "ALTER TABLE payment_refunds ADD COLUMN requested_by TEXT",
+            "ALTER TABLE payment_refunds ADD COLUMN notify_url TEXT",
+            "ALTER TABLE payment_refunds ADD COLUMN provider_status TEXT",
+            "ALTER TABLE payment_refunds ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE payment_refunds ADD COLUMN error TEXT",
+            "ALTER TABLE payment_refunds ADD COLUMN failed_at DOUBLE PRECISION",
+            "ALTER TABLE payment_refunds ADD COLUMN tried_at DOUBLE PRECISION",
+            "CREATE INDEX payment_refunds_status ON payment_refunds (status, provider)",
+            "ALTER TABLE payment_orders ADD COLUMN refunded_fen INTEGER NOT NULL DEFAULT 0",
+            "UPDATE payment_orders SET refunded_fen = COALESCE((SELECT sum(r.amount_fen) FROM payment_refunds r "
+            "WHERE r.order_id = payment_orders.id), 0)",
+            "CREATE TABLE payment_refund_lines (order_id TEXT NOT NULL, line_id TEXT NOT NULL, refund_id TEXT NOT NULL, "
+            "amount_fen INTEGER NOT NULL, PRIMARY KEY (order_id, line_id))",
+            "CREATE INDEX payment_refund_lines_refund ON payment_refund_lines (refund_id)",
+            "CREATE TABLE reconciliation_refund_differences (run_id TEXT NOT NULL REFERENCES reconciliation_runs(id), "
+            "provider TEXT NOT NULL, out_refund_no TEXT NOT NULL, out_trade_no TEXT NOT NULL, kind TEXT NOT NULL, "
+            "hall_id TEXT NOT NULL, refund_id TEXT, bill_fen BIGINT, centre_fen BIGINT, "
+            "PRIMARY KEY (run_id, provider, out_refund_no))",
+        ],
+        [
+            "ALTER TABLE payment_refunds ADD COLUMN requested_by TEXT",
+            "ALTER TABLE payment_refunds ADD COLUMN notify_url TEXT",
+            "ALTER TABLE payment_refunds ADD COLUMN provider_status TEXT",
+            "ALTER TABLE payment_refunds ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE payment_refunds ADD COLUMN error TEXT",
+            "ALTER TABLE payment_refunds ADD COLUMN failed_at DOUBLE PRECISION",
+            "ALTER TABLE payment_refunds ADD COLUMN tried_at DOUBLE PRECISION",
+            "ALTER TABLE payment_refunds DROP CONSTRAINT payment_refunds_status_check",
+            "ALTER TABLE payment_refunds ADD CONSTRAINT payment_refunds_status_check "
+            "CHECK (status IN ('requested', 'confirmed', 'failed'))",
+            "CREATE INDEX payment_refunds_status ON payment_refunds (status, provider)",
+            "ALTER TABLE payment_orders ADD COLUMN refunded_fen BIGINT NOT NULL DEFAULT 0",
+            "UPDATE payment_orders SET refunded_fen = COALESCE((SELECT sum(r.amount_fen) FROM payment_refunds r "
+            "WHERE r.order_id = payment_orders.id), 0)",
+            "ALTER TABLE payment_orders ADD CONSTRAINT payment_orders_refund_cap "
+            "CHECK (refunded_fen >= 0 AND refunded_fen <= amount_fen)",
+            "CREATE TABLE payment_refund_lines (order_id TEXT NOT NULL REFERENCES payment_orders(id), line_id UUID NOT NULL, "
+            "refund_id TEXT NOT NULL REFERENCES payment_refunds(id), amount_fen BIGINT NOT NULL, "
+            "PRIMARY KEY (order_id, line_id))",
+            "CREATE INDEX payment_refund_lines_refund ON payment_refund_lines (refund_id)",
+            "CREATE TABLE reconciliation_refund_differences (run_id TEXT NOT NULL REFERENCES reconciliation_runs(id), "
+            "provider TEXT NOT NULL, out_refund_no TEXT NOT NULL, out_trade_no TEXT NOT NULL, kind TEXT NOT NULL, "
+            "hall_id TEXT NOT NULL, refund_id TEXT, bill_fen BIGINT, centre_fen BIGINT, "
+            "PRIMARY KEY (run_id, provider, out_refund_no))",
+        ],
+    ),
 ]

@@ -106,6 +106,26 @@ class PaymentReceipt(Fields):
         return self
 
 
+class RefundSlip(Fields):
+    """A refund's slip for the resident (edge_agent/refund_slips.py): which payment, how much
+    goes back to which wallet, why, the lines owed again, and where it stands."""
+
+    room: str = Field(min_length=1, max_length=32)
+    wallet: str = Field(min_length=1, max_length=32)
+    reference: str = Field(min_length=1, max_length=64)
+    refund_no: str = Field(min_length=1, max_length=64)
+    paid_fen: int = Field(ge=0, le=5_000_000_000)
+    refund_fen: int = Field(ge=1, le=5_000_000_000)
+    reason: str = Field(min_length=1, max_length=80)
+    status: str = Field(min_length=1, max_length=40)
+    status_en: str = Field(min_length=1, max_length=60)
+    asked_at: str = Field(min_length=1, max_length=32)
+    items: list[PaymentItem] = Field(default_factory=list, max_length=50)
+    """The bill lines the refund gives back (owed again once it is confirmed)."""
+    reopened: str | None = Field(None, max_length=80)
+    """Said when lines are given back: they are to be paid again."""
+
+
 class Disclosure(Fields):
     multiline = frozenset({"body"})
 
@@ -174,8 +194,9 @@ KINDS: dict[str, type[Fields]] = {
     "disclosure": Disclosure,
     "handover_sheet": HandoverSheet,
     "register_slip": RegisterSlip,
+    "refund_slip": RefundSlip,
 }
-STAFF_ONLY = frozenset({"handover_sheet"})
+STAFF_ONLY = frozenset({"handover_sheet", "refund_slip"})
 """Kinds only the staff console prints (the edge itself is the requester): a kiosk's
 ``print`` request for one is refused, so no kiosk login can put a forged handover on paper."""
 LIST_BLOCKS: dict[str, type[Fields]] = {"items": PaymentItem, "sections": SheetSection}
@@ -193,10 +214,12 @@ def display_values(kind: str, fields: Fields) -> dict[str, str]:
     out = {k: ("" if v is None else str(v)) for k, v in out.items()}
     if isinstance(fields, PaymentReceipt):
         out["total"] = yuan(fields.total_fen)
+    if isinstance(fields, RefundSlip):
+        out["paid"], out["refund"] = yuan(fields.paid_fen), yuan(fields.refund_fen)
     return out
 
 
-_DERIVED = {"payment_receipt": ("total",)}
+_DERIVED = {"payment_receipt": ("total",), "refund_slip": ("paid", "refund")}
 BLOCK_KINDS = ("text", "qr", "logo", "rule", "items", "sections", "lines", "feed")
 _NAME = string.ascii_lowercase + "_"
 

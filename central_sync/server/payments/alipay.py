@@ -154,10 +154,12 @@ class AlipayPay:
                 return
         raise ProviderUnavailable(f"close: {reply.get('code')} {reply.get('sub_code', '')}")
 
-    def refund(self, out_trade_no: str, out_refund_no: str, refund_fen: int, total_fen: int, reason: str = "") -> Refund:
+    def refund(self, out_trade_no: str, out_refund_no: str, refund_fen: int, total_fen: int, reason: str = "",
+               notify_url: str = "") -> Refund:
         """``alipay.trade.refund``, full or partial; ``out_refund_no`` (Alipay's
         ``out_request_no``) is unique per refund, so asking again is the same refund.
-        Alipay answers synchronously: ``fund_change = Y`` is the refund done."""
+        Alipay answers synchronously: ``fund_change = Y`` is the refund done. ``notify_url``
+        is not Alipay's to take: its refund notification goes to the payment's notify URL."""
         reply = self._call("refund", lambda: self._sdk.api_alipay_trade_refund(
             refund_amount=yuan(refund_fen), out_trade_no=out_trade_no, out_request_no=out_refund_no,
             refund_reason=reason[:256]))

@@ -39,6 +39,8 @@ class BillRow:
     transaction_id: str = ""
     at: str = ""
     """When, as the bill says it (China time, ``YYYY-MM-DD HH:MM:SS``)."""
+    out_refund_no: str = ""
+    """A refund's own number (WeChat's 商户退款单号, Alipay's 退款批次号/请求号); empty for a payment."""
 
 
 def yuan(fen: int) -> str:
@@ -83,7 +85,7 @@ def wechat_tradebill(rows: list[BillRow], *, appid: str, mchid: str) -> str:
         fen = yuan(r.amount_fen)
         lines.append(_bq([r.at, appid, mchid, "0", "", r.transaction_id, r.out_trade_no, "sandbox-payer", "NATIVE",
                           "SUCCESS" if pay else "REFUND", "OTHERS", "CNY", fen if pay else "0.00", "0.00",
-                          "" if pay else "5030" + r.transaction_id[-20:], "" if pay else r.out_trade_no + "R",
+                          "" if pay else "5030" + r.transaction_id[-20:], "" if pay else (r.out_refund_no or r.out_trade_no + "R"),
                           "0.00" if pay else fen, "0.00", "" if pay else "ORIGINAL", "" if pay else "SUCCESS",
                           "物业缴费", "", "0.00000", "0.60%", fen if pay else "0.00", "0.00" if pay else fen, ""]))
     lines.append(",".join(WECHAT_SUMMARY))
@@ -118,7 +120,7 @@ def parse_wechat_tradebill(text: str) -> list[BillRow]:
         if fen is None:
             raise BillUnreadable(f"wechat bill line {n}: the amount is not in yuan")
         rows.append(BillRow(fields[col["商户订单号"]], "refund" if refund else "pay", fen, fields[col["微信订单号"]],
-                            fields[col["交易时间"]]))
+                            fields[col["交易时间"]], fields[col["商户退款单号"]] if refund and "商户退款单号" in col else ""))
     if summary is None or len(summary) < 2 or summary[0] != str(len(rows)):
         raise BillUnreadable("wechat bill: the summary is missing or does not count the lines")
     if fen_of(summary[1]) != sum(r.amount_fen for r in rows if r.kind == "pay"):
@@ -150,7 +152,7 @@ def alipay_bill_zip(rows: list[BillRow], *, seller_id: str, day: str, exported: 
         fen = yuan(r.amount_fen) if pay else "-" + yuan(r.amount_fen)
         fields = [r.transaction_id, r.out_trade_no, "交易" if pay else "退款", "物业缴费", r.at, r.at, "", "", "", "",
                   "san***@sandbox", fen, fen, "0.00", "0.00", "0.00", "0.00", "0.00", "", "0.00", "0.00",
-                  "" if pay else r.out_trade_no + "R", "0.00", "0.00", ""]
+                  "" if pay else (r.out_refund_no or r.out_trade_no + "R"), "0.00", "0.00", ""]
         out.write(",".join(f + "\t" for f in fields) + "\r\n")
     pays = [r for r in rows if r.kind == "pay"]
     refunds = [r for r in rows if r.kind == "refund"]
@@ -204,8 +206,9 @@ def parse_alipay_bill_zip(data: bytes) -> list[BillRow]:
         fen = fen_of(fields[col["订单金额（元）"]].lstrip("-"))
         if fen is None:
             raise BillUnreadable(f"alipay bill line {n}: the amount is not in yuan")
+        refund_no = fields[col["退款批次号/请求号"]] if kind == "refund" and "退款批次号/请求号" in col else ""
         rows.append(BillRow(fields[col["商户订单号"]], kind, fen, fields[col["支付宝交易号"]],
-                            fields[col.get("完成时间", col["支付宝交易号"])]))
+                            fields[col.get("完成时间", col["支付宝交易号"])], refund_no))
     if col is None or declared != sum(1 for r in rows if r.kind == "pay"):
         raise BillUnreadable("alipay bill: the 交易合计 line is missing or does not count the lines")
     return rows

@@ -97,9 +97,12 @@ class Provider(Protocol):
     def verify_notification(self, headers: Mapping[str, str], body: bytes, *, now: float) -> dict[str, Any]:
         """The decrypted transaction of a genuine notification, or :class:`NotificationRefused`."""
 
-    def refund(self, out_trade_no: str, out_refund_no: str, refund_fen: int, total_fen: int, reason: str = "") -> Refund:
+    def refund(self, out_trade_no: str, out_refund_no: str, refund_fen: int, total_fen: int, reason: str = "",
+               notify_url: str = "") -> Refund:
         """Refund ``refund_fen`` of a paid order (all of ``total_fen``, or part); asking again
-        with the same ``out_refund_no`` is the same refund, never a second one."""
+        with the same ``out_refund_no`` is the same refund, never a second one. ``notify_url``:
+        where the provider posts the refund's notification (WeChat takes it with the request;
+        Alipay posts to the payment's notify URL and ignores it)."""
 
     def verify_refund_notification(self, headers: Mapping[str, str], body: bytes, *, now: float) -> Refund:
         """The refund a genuine refund notification reports, or :class:`NotificationRefused`."""

@@ -97,6 +97,13 @@ class Sandbox:
         self._stop = threading.Event()
         self.refunds: dict[str, tuple[str, int]] = {}
         """out_refund_no -> (out_trade_no, fen), the refunds made."""
+        self.refund_states: dict[str, tuple[str, float]] = {}
+        """out_refund_no -> (``PROCESSING`` | ``SUCCESS``, when it was asked or succeeded)."""
+        self.deliver_refunds = True
+        """Send each refund's ``REFUND.SUCCESS`` to the notify URL it was asked with (tests
+        without an HTTP server turn it off and post :meth:`refund_notification` themselves)."""
+        self.refund_deliveries: list[tuple[str, int]] = []
+        """(out_refund_no, HTTP status) of every refund notification sent."""
         self.deliveries: list[tuple[str, int]] = []
         """(out_trade_no, HTTP status) of every notification sent, for the curious and the tests."""
 
@@ -155,18 +162,56 @@ class Sandbox:
     def verify_notification(self, headers: Mapping[str, str], body: bytes, *, now: float) -> dict[str, Any]:
         return wechat.verify_notification(headers, body, platform_keys=self.platform_keys, apiv3_key=self.apiv3_key, now=now)
 
-    def refund(self, out_trade_no: str, out_refund_no: str, refund_fen: int, total_fen: int, reason: str = "") -> Refund:
+    def refund(self, out_trade_no: str, out_refund_no: str, refund_fen: int, total_fen: int, reason: str = "",
+               notify_url: str = "") -> Refund:
         """WeChat's refund rules: a paid trade, the total right, never more than was paid;
-        the same ``out_refund_no`` again is the same refund."""
+        the same ``out_refund_no`` again is the same refund (answered with its state now).
+        Asked with a ``notify_url``, it answers ``PROCESSING`` as WeChat does, then the money
+        goes back and the ``REFUND.SUCCESS`` notification is posted there (retried after 1 s
+        and 3 s); without one (the automatic refund of a bill paid twice) it answers
+        ``SUCCESS`` at once."""
         with self._lock:
             t = self._trades.get(out_trade_no)
             if out_refund_no in self.refunds:
-                return Refund(out_refund_no, "SUCCESS", self.refunds[out_refund_no][1], out_refund_no, None, out_trade_no)
+                state = self.refund_states.get(out_refund_no, ("SUCCESS", 0.0))[0]
+                return Refund(out_refund_no, state, self.refunds[out_refund_no][1], out_refund_no, None, out_trade_no)
             done = sum(f for no, f in self.refunds.values() if no == out_trade_no)
             if t is None or t.state != "SUCCESS" or total_fen != t.order.amount_fen or not 0 < refund_fen <= total_fen - done:
                 raise ProviderUnavailable(f"refund {out_refund_no}: refused (not paid, or more than was paid)")
             self.refunds[out_refund_no] = (out_trade_no, refund_fen)
-        return Refund(out_refund_no, "SUCCESS", refund_fen, out_refund_no, done + refund_fen, out_trade_no)
+            state = "PROCESSING" if notify_url else "SUCCESS"
+            self.refund_states[out_refund_no] = (state, self._clock())
+        if notify_url and self.deliver_refunds:
+            threading.Thread(target=self._deliver_refund, args=(out_refund_no, notify_url),
+                             name=f"sandbox-refund-{out_refund_no[-8:]}", daemon=True).start()
+        return Refund(out_refund_no, state, refund_fen, out_refund_no, done + refund_fen, out_trade_no)
+
+    def settle_refund(self, out_refund_no: str) -> None:
+        """The money of a ``PROCESSING`` refund is back with the payer: ``SUCCESS`` now."""
+        with self._lock:
+            if out_refund_no in self.refunds and self.refund_states.get(out_refund_no, ("",))[0] != "SUCCESS":
+                self.refund_states[out_refund_no] = ("SUCCESS", self._clock())
+
+    def _deliver_refund(self, out_refund_no: str, url: str) -> None:
+        self.settle_refund(out_refund_no)
+        for delay in self.retry_delays:
+            if self._stop.wait(delay):
+                return
+            headers, body = self.refund_notification(out_refund_no)
+            try:
+                status, reply = _post(url, headers, body)
+            except OSError as exc:
+                log.warning("sandbox refund notification %s not delivered: %s", out_refund_no, exc)
+                continue
+            with self._lock:
+                self.refund_deliveries.append((out_refund_no, status))
+            try:
+                answered = json.loads(reply or b"{}").get("code") == "SUCCESS"
+            except ValueError:
+                answered = False
+            if status in (200, 204) and (answered or not reply):
+                return
+        log.error("sandbox refund notification %s gave up after %d attempts", out_refund_no, len(self.retry_delays))
 
     def verify_refund_notification(self, headers: Mapping[str, str], body: bytes, *, now: float) -> Refund:
         return wechat.verify_refund_notification(headers, body, platform_keys=self.platform_keys, apiv3_key=self.apiv3_key,
@@ -201,12 +246,20 @@ class Sandbox:
 
         with self._lock:
             paid = [t for t in self._trades.values() if t.state == "SUCCESS" and t.success_time is not None]
+            refunds = [(no, *self.refunds[no], self.refund_states[no][1]) for no in self.refunds
+                       if self.refund_states.get(no, ("",))[0] == "SUCCESS"]
         rows = []
         for t in sorted(paid, key=lambda t: t.success_time or 0.0):
             at = datetime.fromtimestamp(t.success_time or 0.0, wechat.CHINA)
             if at.date().isoformat() == day:
                 rows.append(BillRow(t.order.out_trade_no, "pay", t.order.amount_fen, t.transaction_id or "",
                                     at.strftime("%Y-%m-%d %H:%M:%S")))
+        for refund_no, trade_no, fen, when in sorted(refunds, key=lambda r: r[3]):
+            at = datetime.fromtimestamp(when, wechat.CHINA)
+            t = self._trades.get(trade_no)
+            if at.date().isoformat() == day and t is not None:
+                rows.append(BillRow(trade_no, "refund", fen, t.transaction_id or "", at.strftime("%Y-%m-%d %H:%M:%S"),
+                                    out_refund_no=refund_no))
         return rows
 
     def paid_trade(self, order: NewOrder, at: float) -> SandboxTrade:

@@ -55,6 +55,7 @@ class AlipayTrade:
     transaction_id: str | None = None
     success_time: float | None = None
     refunds: dict[str, int] = field(default_factory=dict)  # out_request_no -> fen
+    refunded_at: dict[str, float] = field(default_factory=dict)  # out_request_no -> when
 
 
 def _pem_private(key: rsa.RSAPrivateKey) -> bytes:
@@ -120,6 +121,10 @@ class AlipaySandbox:
         self.deliveries: list[tuple[str, int, bytes]] = []
         self.calls: list[tuple[str, str]] = []
         """(method, out_trade_no) of every believed gateway request, in order (for the tests)."""
+        self.deliver_refunds = True
+        """After a refund, post its notification (``refund_fee``, ``out_biz_no``) to the
+        payment's notify URL, as Alipay does; tests without an HTTP server turn it off."""
+        self.refund_deliveries: list[tuple[str, int, bytes]] = []
 
     @functools.cached_property
     def _keys(self) -> tuple[str, str]:
@@ -251,8 +256,11 @@ class AlipaySandbox:
         elif sum(t.refunds.values()) + fen > t.order.amount_fen:
             return self._failed("ACQ.REFUND_AMT_NOT_EQUAL_TOTAL", "退款金额超限")
         else:
-            t = replace(t, refunds={**t.refunds, request_no: fen})
+            t = replace(t, refunds={**t.refunds, request_no: fen}, refunded_at={**t.refunded_at, request_no: self._clock()})
             self._trades[no] = t
+            if self.deliver_refunds:
+                threading.Thread(target=self._deliver_refund, args=(no, request_no), daemon=True,
+                                 name=f"alipay-sandbox-refund-{request_no[-8:]}").start()
         return {"code": "10000", "msg": "Success", "out_trade_no": no, "trade_no": t.transaction_id,
                 "refund_fee": yuan(sum(t.refunds.values())), "fund_change": "Y"}
 
@@ -269,14 +277,19 @@ class AlipaySandbox:
         return {"code": "10000", "msg": "Success", "bill_download_url": f"{BILLS}{day}.zip?token={uuid.uuid4().hex}"}
 
     def bill_rows(self, day: str) -> list[Any]:
-        """The trades paid here on ``day`` (China time), as bill rows; refunds are not
-        listed (the sandbox keeps no refund times)."""
+        """The trades paid here on ``day`` (China time), then the refunds made that day, as
+        bill rows."""
         from .bills import BillRow
 
         with self._lock:
             paid = [t for t in self._trades.values() if t.state == "SUCCESS" and t.success_time is not None]
-        return [BillRow(t.order.out_trade_no, "pay", t.order.amount_fen, t.transaction_id or "", china_time(t.success_time or 0))
+        rows = [BillRow(t.order.out_trade_no, "pay", t.order.amount_fen, t.transaction_id or "", china_time(t.success_time or 0))
                 for t in sorted(paid, key=lambda t: t.success_time or 0.0) if china_time(t.success_time or 0)[:10] == day]
+        refunds = sorted(((t.refunded_at.get(no, 0.0), t, no, fen) for t in paid for no, fen in t.refunds.items()),
+                         key=lambda r: r[0])
+        rows += [BillRow(t.order.out_trade_no, "refund", fen, t.transaction_id or "", china_time(at), out_refund_no=no)
+                 for at, t, no, fen in refunds if china_time(at)[:10] == day]
+        return rows
 
     def bill_file(self, url: str) -> bytes:
         """What the ``bill_download_url`` serves: the zip of GBK CSVs, as Alipay's is."""
@@ -351,6 +364,24 @@ class AlipaySandbox:
                   "total_amount": yuan(t.order.amount_fen)}
         fields.update(overrides)
         return self.sign_notification(fields)
+
+    def _deliver_refund(self, out_trade_no: str, out_request_no: str) -> None:
+        t = self.trade(out_trade_no)
+        if t is None:
+            return
+        for delay in self.retry_delays:
+            if self._stop.wait(delay):
+                return
+            try:
+                status, reply = _post_form(t.order.notify_url, self.refund_notification(out_trade_no, out_request_no))
+            except OSError as exc:
+                log.warning("alipay sandbox refund notification %s not delivered: %s", out_request_no, exc)
+                continue
+            with self._lock:
+                self.refund_deliveries.append((out_request_no, status, reply))
+            if status == 200 and reply.strip() == b"success":
+                return
+        log.error("alipay sandbox refund notification %s gave up", out_request_no)
 
     def _deliver(self, t: AlipayTrade) -> None:
         for delay in self.retry_delays:

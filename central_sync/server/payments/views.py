@@ -31,7 +31,7 @@ from ..ingest import NodeIdentity
 from ..refusal import Refused
 from .orders import FINAL, UUID, accept_notification, create_order, order_row, payment_view, siblings_due, wait_final
 from .provider import NotificationRefused
-from .refunds import confirm
+from .refunds import accept_refund_notification
 from .service import current
 
 log = logging.getLogger(__name__)
@@ -134,13 +134,7 @@ def notify(provider: str):
     except NotificationRefused as exc:
         if exc.reason == "refund_notification":  # verified news of a refund we asked for: it pays nothing
             log.info("refund notification from %s: %s", provider, exc.detail)
-            try:
-                refund = wallet.verify_refund_notification(request.headers, request.get_data(), now=pay.clock())
-            except NotificationRefused as again:
-                log.warning("refund notification refused (%s): %s", again.reason, again.detail)
-                return _answer(provider, False, again.reason, again.status)
-            confirm(get_store(), refund, now=pay.clock(), source="notify")
-            return _answer(provider, True)
+            return refund_notify(provider)
         log.warning("payment notification refused (%s): %s; from %s", exc.reason, exc.detail, request.remote_addr)
         return _answer(provider, False, exc.reason, exc.status)
     if outcome == "unchanged":
@@ -151,6 +145,65 @@ def notify(provider: str):
         if outcome in ("paid", "paid_conflict") and siblings_due(get_store(), order):
             pay.sweep_soon()  # the pair's other code stops taking money now, not at expiry
     return _answer(provider, True)
+
+
+@bp.post("/refund-notify/<provider>")
+def refund_notify(provider: str):
+    """A provider's refund notification (WeChat's ``REFUND.*`` to the ``notify_url`` each
+    refund is asked with; Alipay's come to ``/notify/alipay`` and are handed here): believed
+    only when verified (:func:`.refunds.accept_refund_notification`), then the refund is
+    confirmed and its lines reopened. A forged one changes nothing."""
+    pay = current()
+    wallet = pay.providers.get(provider)
+    if wallet is None:
+        return jsonify(code="FAIL", message="unknown provider"), 404
+    try:
+        refund, status = accept_refund_notification(get_store(), wallet, request.headers, request.get_data(),
+                                                    now=pay.clock())
+    except NotificationRefused as exc:
+        log.warning("refund notification refused (%s): %s; from %s", exc.reason, exc.detail, request.remote_addr)
+        return _answer(provider, False, exc.reason, exc.status)
+    if refund is not None:
+        log.info("refund %s of order %s: %s (notification)", refund["out_refund_no"], refund["order_id"], status)
+    return _answer(provider, True)
+
+
+REFUND_DAYS = 31
+
+
+@bp.get("/refunds")
+@node_only
+def hall_refunds(who: NodeIdentity):
+    """The refunds of the caller's hall asked for in the last ``days`` (at most 31): what the
+    hall's counter shows and prints a slip for. Each with its order's room, reference and
+    wallet, the amount, the reason, the status, and the lines it gives back."""
+    try:
+        days = float(request.args.get("days", "7"))
+    except ValueError:
+        days = math.nan
+    if not 0 < days <= REFUND_DAYS:
+        return problem(422, "malformed", f"days: more than 0, at most {REFUND_DAYS}")
+    since = current().clock() - days * 86400
+    store = get_store()
+    rows = store.query("SELECT r.id, r.order_id, r.provider, r.out_refund_no, r.amount_fen, r.reason, r.status, "
+                       "r.requested_at, r.confirmed_at, r.requested_by, o.room, o.out_trade_no, o.amount_fen AS order_fen, "
+                       "o.paid_at FROM payment_refunds r JOIN payment_orders o ON o.id = r.order_id "
+                       "WHERE o.hall_id = ? AND r.requested_at >= ? ORDER BY r.requested_at DESC LIMIT 500",
+                       (who.hall_id, since))
+    lines: dict[str, list[dict[str, Any]]] = {}
+    if rows:
+        marks = ", ".join("?" * len(rows))
+        for line in store.query(f"SELECT rl.refund_id, l.item, l.period, rl.amount_fen FROM payment_refund_lines rl "
+                                f"JOIN bill_lines l ON l.id = rl.line_id WHERE rl.refund_id IN ({marks}) "
+                                f"ORDER BY l.due_date, l.item", [r["id"] for r in rows]):
+            lines.setdefault(line["refund_id"], []).append({"item": line["item"], "period": line["period"],
+                                                            "amount_fen": int(line["amount_fen"])})
+    return jsonify({"refunds": [{
+        "id": r["id"], "order_id": r["order_id"], "provider": r["provider"], "out_refund_no": r["out_refund_no"],
+        "out_trade_no": r["out_trade_no"], "room": r["room"], "amount_fen": int(r["amount_fen"]),
+        "order_fen": int(r["order_fen"]), "reason": r["reason"], "status": r["status"], "requested_at": r["requested_at"],
+        "confirmed_at": r["confirmed_at"], "paid_at": r["paid_at"], "automatic": r["requested_by"] is None,
+        "lines": lines.get(r["id"], [])} for r in rows]})
 
 
 @sandbox_bp.get("/pay/")

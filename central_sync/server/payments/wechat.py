@@ -299,13 +299,17 @@ class WeChatPay:
     def verify_notification(self, headers: Mapping[str, str], body: bytes, *, now: float) -> dict[str, Any]:
         return verify_notification(headers, body, platform_keys=self.platform_keys, apiv3_key=self.apiv3_key, now=now)
 
-    def refund(self, out_trade_no: str, out_refund_no: str, refund_fen: int, total_fen: int, reason: str = "") -> Refund:
+    def refund(self, out_trade_no: str, out_refund_no: str, refund_fen: int, total_fen: int, reason: str = "",
+               notify_url: str = "") -> Refund:
         """``POST /v3/refund/domestic/refunds``, full or partial; WeChat answers
-        ``PROCESSING`` or ``SUCCESS`` and later sends a ``REFUND.SUCCESS`` notification."""
+        ``PROCESSING`` or ``SUCCESS`` and later sends a ``REFUND.SUCCESS`` notification to
+        ``notify_url`` (the centre's ``/api/v1/payments/refund-notify/wechat``)."""
         payload: dict[str, Any] = {"out_trade_no": out_trade_no, "out_refund_no": out_refund_no,
                                    "amount": {"refund": refund_fen, "total": total_fen, "currency": "CNY"}}
         if reason:
             payload["reason"] = reason[:80]
+        if notify_url:
+            payload["notify_url"] = notify_url
         status, data = self._call("POST", "/v3/refund/domestic/refunds", payload)
         if status != 200 or not data.get("out_refund_no"):
             raise ProviderUnavailable(f"refund: HTTP {status} {data.get('code', '')} {data.get('message', '')}")
