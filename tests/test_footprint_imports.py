@@ -30,9 +30,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 NOWHERE = ("cv2", "pyzbar", "numpy", "nacl", "central_sync.server", "central_sync.server.payments",
            "pydantic_settings", "asyncio", "dotenv")
-BOARD_NEVER = (*NOWHERE, "argon2", "cryptography", "sqlite_utils", "jieba", "PIL", "escpos",
+BOARD_NEVER = (*NOWHERE, "argon2", "cryptography", "sqlite_utils", "sqlite3", "jieba", "PIL", "escpos", "segno",
                "hall_common.config.kiosk", "hall_common.config.edge", "hall_common.config.central")
-KIOSK_NEVER = (*NOWHERE, "argon2", "cryptography", "sqlite_utils",
+KIOSK_NEVER = (*NOWHERE, "argon2", "cryptography", "sqlite_utils", "segno",
                "hall_common.config.display", "hall_common.config.edge", "hall_common.config.central")
 EDGE_NEVER = (*NOWHERE, "cryptography", "hall_common.config.kiosk", "hall_common.config.display",
               "hall_common.config.central")
@@ -117,7 +117,7 @@ def loaded(modules: set[str], names: tuple[str, ...]) -> list[str]:
 def test_the_check_sees_a_planted_import(tmp_path):
     # sqlite-utils imported directly, not through hall_common.storage, brings numpy with it.
     steps = run_part("import sqlite_utils\nimport cryptography.exceptions\nreport('planted')", tmp_path)
-    assert loaded(steps["planted"], BOARD_NEVER) == ["cryptography", "numpy", "sqlite_utils"]
+    assert loaded(steps["planted"], BOARD_NEVER) == ["cryptography", "numpy", "sqlite3", "sqlite_utils"]
 
 
 def test_the_board_loads_no_camera_crypto_payments_database_or_other_schemas(tmp_path):
