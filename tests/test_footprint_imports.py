@@ -5,11 +5,15 @@ each part is built here the way its ``__main__`` builds it (configuration, bus c
 yet connected, signed-settings applier, app) in a fresh interpreter, and the test names
 any module it must not have loaded:
 
+- every part: no pydantic-settings (nor the asyncio and python-dotenv it imports: it is
+  loaded only when the environment overrides a key, see ``hall_common.config.base``);
 - the board: no OpenCV, numpy, password hashing, ``cryptography``/``nacl`` (signatures are
-  verified by :mod:`hall_common.ed25519`, which loads PyNaCl only when a signature arrives), payment code, SQLite helpers, jieba, or the
-  other parts' configuration schemas;
-- the kiosk: OpenCV and pyzbar only once a resident scans (checked by scanning), and none
-  of the above but jieba (its keyboard's dictionary is another change's);
+  verified by :mod:`hall_common.ed25519`, which loads PyNaCl only when a signature arrives),
+  payment code, SQLite (sqlite3 and its helpers), segno, jieba, or the other parts'
+  configuration schemas;
+- the kiosk: none of the above but sqlite3 (its keyboard's index), segno only once a QR
+  code is shown, and OpenCV, pyzbar and numpy never, not even after a scan (each scan runs
+  in a child process, :class:`kiosk.camera.ChildProcessCamera`);
 - the edge agent: no OpenCV, numpy (sqlite-utils' optional import), ``cryptography``,
   ``nacl``, the centre's payment code, or the kiosk's, board's and centre's schemas.
 
