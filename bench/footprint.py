@@ -18,9 +18,16 @@ while the board's event stream is read and its voice clips fetched.
 
 Memory is the resident set (``VmRSS`` in ``/proc/PID/status``) at start (the hall up and
 idle, before any visit) and at its peak (``VmHWM``, the kernel's high-water mark, which
-also catches a peak between two samples). "Four together" is the sum of the kiosk, edge,
-board and broker, sampled every ``--sample-s``; the sum of their four peaks is printed too
-(an upper bound: the peaks need not come at once).
+also catches a peak between two samples), and beside it the proportional set size (``Pss``
+in ``/proc/PID/smaps_rollup``, sampled: the kernel keeps no high-water mark of it). RSS
+counts every shared page in full in each process that maps it: libpython, libcrypto and
+libssl, the wheels' shared libraries, the interpreter's own pages are in memory once but
+in every part's RSS. PSS splits each shared page among the processes that map it, so the
+PSS of several processes adds up to the memory they really take. "Four together" is the
+sum of the kiosk, edge, board and broker (each with any child process it runs, such as a
+camera scan), sampled every ``--sample-s``, as the sum of PSS (the real memory) and the
+sum of RSS (what each part's own figure adds up to); the sum of their four RSS peaks is
+printed too (an upper bound: the peaks need not come at once).
 
 Baseline, in the same run: a bare Flask app answering "hello" and ``/healthz`` under
 waitress with 8 threads (how the parts serve), started and visited the same way.
@@ -78,29 +85,71 @@ def status_kb(pid: int, field: str) -> int:
     return 0
 
 
+def pss_kb(pid: int) -> int:
+    """The process's proportional set size in kB (``Pss`` of ``/proc/PID/smaps_rollup``),
+    0 once the process is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def family(pid: int) -> list[int]:
+    """``pid`` and its descendants (a part's camera scan runs in a child process)."""
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        found.append(p)
+        try:
+            tasks = list(Path(f"/proc/{p}/task").iterdir())
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                todo.extend(int(c) for c in (task / "children").read_text().split())
+            except OSError:
+                continue
+    return found
+
+
 @dataclass
 class Figures:
     name: str
     pid: int
     start_s: float
     rss_start_mb: float = 0.0
+    pss_start_mb: float = 0.0
     peak_mb: float = 0.0
+    pss_peak_mb: float = 0.0
     end_mb: float = 0.0
+    pss_end_mb: float = 0.0
 
 
 class Sampler:
-    """Samples the watched processes' RSS every ``every_s``; keeps the peak of their sum."""
+    """Samples the watched processes (with their children) every ``every_s``: each one's
+    peak PSS and the peaks of the sums of their RSS and of their PSS."""
 
-    def __init__(self, pids: dict[str, int], every_s: float) -> None:
-        self.pids, self.every_s = pids, every_s
+    def __init__(self, figures: dict[str, Figures], every_s: float) -> None:
+        self.figures, self.every_s = figures, every_s
         self.peak_sum_mb = 0.0
+        self.peak_pss_sum_mb = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.wait(self.every_s):
-            total = sum(status_kb(pid, "VmRSS") for pid in self.pids.values()) / 1024
-            self.peak_sum_mb = max(self.peak_sum_mb, total)
+            rss_total = pss_total = 0.0
+            for f in self.figures.values():
+                pids = family(f.pid)
+                rss_total += sum(status_kb(p, "VmRSS") for p in pids) / 1024
+                pss = sum(pss_kb(p) for p in pids) / 1024
+                f.pss_peak_mb = max(f.pss_peak_mb, pss)
+                pss_total += pss
+            self.peak_sum_mb = max(self.peak_sum_mb, rss_total)
+            self.peak_pss_sum_mb = max(self.peak_pss_sum_mb, pss_total)
 
     def __enter__(self) -> "Sampler":
         self._thread.start()
@@ -248,6 +297,7 @@ def run(d: Path, minutes: float, nodes: int, sample_s: float) -> tuple[dict[str,
         time.sleep(3.0)  # settled: retained state delivered, the first readings stored
         for f in figures.values():
             f.rss_start_mb = status_kb(f.pid, "VmRSS") / 1024
+            f.pss_start_mb = f.pss_peak_mb = pss_kb(f.pid) / 1024
         env = HallEnv.discover(layout.data_dir)
         day = HallDay(env, seed=20)
         day.prepare_households()
@@ -256,7 +306,7 @@ def run(d: Path, minutes: float, nodes: int, sample_s: float) -> tuple[dict[str,
         calls = [0]
         threads = [threading.Thread(target=follow_board, args=(board_url, stop, heard), daemon=True),
                    threading.Thread(target=call_numbers, args=(day, env.counters, stop, calls), daemon=True)]
-        with Sampler({n: figures[n].pid for n in WATCHED}, sample_s) as sampler:
+        with Sampler({n: figures[n] for n in WATCHED}, sample_s) as sampler:
             for t in threads:
                 t.start()
             swarm = subprocess.Popen([sys.executable, "-m", "simulators.sensor_swarm", "--data-dir",
@@ -279,7 +329,10 @@ def run(d: Path, minutes: float, nodes: int, sample_s: float) -> tuple[dict[str,
             for f in figures.values():
                 f.peak_mb = status_kb(f.pid, "VmHWM") / 1024
                 f.end_mb = status_kb(f.pid, "VmRSS") / 1024
-        extra.update(tours, calls=calls[0], refused=day.ledger.summary()["refused"], heard=len(heard), peak_sum_mb=sampler.peak_sum_mb,
+                f.pss_end_mb = pss_kb(f.pid) / 1024
+                f.pss_peak_mb = max(f.pss_peak_mb, f.pss_end_mb)
+        extra.update(tours, calls=calls[0], refused=day.ledger.summary()["refused"], heard=len(heard),
+                     peak_sum_mb=sampler.peak_sum_mb, peak_pss_sum_mb=sampler.peak_pss_sum_mb,
                      minutes=minutes, nodes=nodes, stored=stored_readings(layout.data_dir))
     finally:
         stop.set()
@@ -306,15 +359,18 @@ def stored_readings(data_dir: Path) -> int:
 
 
 def table(figures: dict[str, Figures], extra: dict[str, Any]) -> str:
-    rows = ["| part | RSS at start | peak (VmHWM) | at the end | start → healthy |", "|---|---|---|---|---|"]
+    rows = ["| part | RSS at start | PSS at start | peak RSS (VmHWM) | peak PSS (sampled) | RSS / PSS at the end "
+            "| start → healthy |", "|---|---|---|---|---|---|---|"]
     for name in (*WATCHED, "central", "hello"):
         f = figures[name]
-        rows.append(f"| {LABELS[name]} | {f.rss_start_mb:.1f} MB | {f.peak_mb:.1f} MB | {f.end_mb:.1f} MB | "
-                    f"{f.start_s:.2f} s |")
+        rows.append(f"| {LABELS[name]} | {f.rss_start_mb:.1f} MB | {f.pss_start_mb:.1f} MB | {f.peak_mb:.1f} MB | "
+                    f"{f.pss_peak_mb:.1f} MB | {f.end_mb:.1f} / {f.pss_end_mb:.1f} MB | {f.start_s:.2f} s |")
     four = sum(figures[n].peak_mb for n in WATCHED)
     rows.append(f"| the four together | {sum(figures[n].rss_start_mb for n in WATCHED):.1f} MB | "
+                f"{sum(figures[n].pss_start_mb for n in WATCHED):.1f} MB | "
                 f"{extra['peak_sum_mb']:.1f} MB sampled (sum of peaks {four:.1f} MB) | "
-                f"{sum(figures[n].end_mb for n in WATCHED):.1f} MB | |")
+                f"**{extra['peak_pss_sum_mb']:.1f} MB** sampled | "
+                f"{sum(figures[n].end_mb for n in WATCHED):.1f} / {sum(figures[n].pss_end_mb for n in WATCHED):.1f} MB | |")
     return "\n".join(rows)
 
 
@@ -328,6 +384,8 @@ def main() -> None:
           f"{extra['pages']} pages, {extra['pinyin']} pinyin lookups, {extra['scans']} camera scans, "
           f"{extra['ticket']} tickets, {extra['complaint']} complaints, {extra['payment']} payments; "
           f"{extra['calls']} counter calls, {extra['heard']} heard on the board; refused: {extra['refused']}")
+    print("PSS splits each shared page (libpython, libcrypto, ...) among the processes that map it: the sum of "
+          "PSS is the memory the four really take; the sum of RSS counts shared pages once per process.")
     print(f"machine: {machine()}; load average at start {extra['load']:.1f}")
 
 

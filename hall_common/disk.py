@@ -32,7 +32,7 @@ from __future__ import annotations
 import errno
 import logging
 import shutil
-import sqlite3
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,7 +52,11 @@ _DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 def is_disk_full(exc: BaseException) -> bool:
     """True if ``exc`` says the disk (or the user's quota) has no room left."""
-    if isinstance(exc, sqlite3.OperationalError):
+    # SQLite's error class, looked up among the loaded modules: a part that never opens a
+    # database (the board) does not load sqlite3 for this check (about 1 MB, issue 20), and
+    # an error from SQLite means sqlite3 is loaded.
+    sqlite3 = sys.modules.get("sqlite3")
+    if sqlite3 is not None and isinstance(exc, sqlite3.OperationalError):
         return getattr(exc, "sqlite_errorname", "") == "SQLITE_FULL"
     if isinstance(exc, OSError):
         return exc.errno in _DISK_FULL_ERRNOS

@@ -20,24 +20,34 @@ that is not a complaint receipt's code (a queue ticket's ``/q/`` link, a payment
     >>> tracking_number_from("http://edge.hall.lan:8081/q/8f14e45f") is None
     True
 
-OpenCV and pyzbar are imported when first used: a kiosk without a camera never loads them.
+OpenCV, pyzbar and numpy take about 43 MB, which a process keeps once it has loaded them.
+The kiosk itself never does: :func:`camera_from` gives a :class:`ChildProcessCamera`, which
+runs each scan in a short-lived child process (this file run as a script) that loads them,
+scans and exits, handing back the payload or the camera's error. A scan costs the child's
+start (about 0.3 s here) on top of the look itself; the kiosk stays at its size all day
+(issue 20). The in-process cameras are what the child runs, and what tests drive directly.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import re
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
-from hall_common.config import CameraConfig
 from hall_common.errors import HallError
 from hall_common.tracking_numbers import valid
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from hall_common.config import CameraConfig
 
 log = logging.getLogger(__name__)
 
@@ -195,10 +205,90 @@ class ImageCamera:
             time.sleep(self.poll_s)
 
 
-def camera_from(config: CameraConfig) -> Camera | None:
-    """The camera the configuration names, or None when the kiosk has none."""
+CHILD_START_S = 20.0
+"""How long a scan's child process may take, beyond the scan itself, to start (loading
+OpenCV from a Pi's SD card) and exit, before it is killed and the camera said not to work."""
+
+
+def local_camera(kind: str, source: int | str) -> Camera:
+    """The camera in this process: ``opencv`` with its device, ``images`` with its folder."""
+    if kind == "opencv":
+        return OpenCVCamera(source)
+    if kind == "images":
+        return ImageCamera(source)
+    raise ValueError(f"no camera of kind {kind!r}")
+
+
+class ChildProcessCamera:
+    """Each scan in a child process of its own, so OpenCV's memory goes back when it ends.
+
+    The child is this file run by the same interpreter (``python -P kiosk/camera.py``:
+    not ``-m kiosk.camera``, which would import the kiosk's app package and Flask), with
+    the project's root first on its path so it runs the same code as the kiosk. It prints
+    one JSON line, ``{"payload": ...}`` or ``{"error": ...}`` for a :class:`CameraError`;
+    whatever it logs on stderr is logged here. A child that fails, or does not finish
+    within the scan's time and :data:`CHILD_START_S`, is a :class:`CameraError`.
+    """
+
+    def __init__(self, kind: str, source: int | str, *, start_s: float = CHILD_START_S) -> None:
+        self.kind, self.source, self.start_s = kind, source, start_s
+        # One scan at a time: two waitress threads must not fight over the device.
+        self._lock = threading.Lock()
+
+    def local(self) -> Camera:
+        """The camera the child runs (for tests and tools that want it in-process)."""
+        return local_camera(self.kind, self.source)
+
+    def scan(self, timeout_s: float) -> str | None:
+        root = str(Path(__file__).resolve().parent.parent)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
+        command = [sys.executable, "-P", str(Path(__file__).resolve()), self.kind, json.dumps(self.source),
+                   repr(float(timeout_s))]
+        with self._lock:
+            try:
+                done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout_s + self.start_s)
+            except subprocess.TimeoutExpired:
+                raise CameraError(f"camera {self.source!r}: the scan did not end within "
+                                  f"{timeout_s + self.start_s:g} s") from None
+        for line in done.stderr.splitlines()[-20:]:
+            name, _, message = line.partition(":")
+            level = logging.getLevelName(name)
+            log.log(level if isinstance(level, int) else logging.WARNING, "camera %r: %s", self.source,
+                    message if isinstance(level, int) else line)
+        try:
+            answer = json.loads(done.stdout.splitlines()[-1])
+            if not isinstance(answer, dict):
+                raise ValueError(answer)
+        except (IndexError, ValueError):
+            raise CameraError(f"camera {self.source!r}: the scan ended with status {done.returncode} "
+                              f"and no answer: {done.stderr.strip()[-300:]}") from None
+        if "error" in answer:
+            raise CameraError(answer["error"])
+        payload = answer.get("payload")
+        return payload if isinstance(payload, str) else None
+
+
+def camera_from(config: CameraConfig) -> ChildProcessCamera | None:
+    """The camera the configuration names (scanning in a child process), or None when the
+    kiosk has none."""
     if config.kind == "opencv":
-        return OpenCVCamera(config.device)
+        return ChildProcessCamera("opencv", config.device)
     if config.kind == "images":
-        return ImageCamera(config.images_dir)
+        return ChildProcessCamera("images", config.images_dir)
     return None
+
+
+def _scan_in_child(argv: list[str]) -> None:
+    """The child's side of :class:`ChildProcessCamera`: ``KIND SOURCE_JSON TIMEOUT_S``."""
+    kind, source, timeout_s = argv[0], json.loads(argv[1]), float(argv[2])
+    try:
+        payload = local_camera(kind, source).scan(timeout_s)
+    except CameraError as exc:
+        print(json.dumps({"error": str(exc)}, ensure_ascii=False), flush=True)
+        return
+    print(json.dumps({"payload": payload}, ensure_ascii=False), flush=True)
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:%(message)s")  # to stderr, which the kiosk logs
+    _scan_in_child(sys.argv[1:])

@@ -79,6 +79,25 @@ def test_environment_overrides_a_nested_key(tmp_path, monkeypatch):
     assert load(KioskConfig, write(tmp_path, GOOD)).broker.port == 1999
 
 
+def test_environment_overrides_keep_the_rest_of_a_table_and_reach_constructors(tmp_path, monkeypatch):
+    monkeypatch.setenv("kiosk_broker__keepalive", "45")  # any case, as before
+    cfg = load(KioskConfig, write(tmp_path, GOOD.replace("port = 1883", 'port = 1883\nhost = "10.0.0.2"')))
+    assert (cfg.broker.host, cfg.broker.port, cfg.broker.keepalive) == ("10.0.0.2", 1883, 45)
+    monkeypatch.setenv("KIOSK_DISK_MIN_FREE_MB", "7")  # a schema built in code sees them too
+    assert KioskConfig(**cfg.model_dump(exclude={"disk_min_free_mb"})).disk_min_free_mb == 7
+
+
+def test_pydantic_settings_is_loaded_only_for_an_override(tmp_path):
+    path = write(tmp_path, GOOD)
+    code = ("import sys; from hall_common.config import KioskConfig, load; load(KioskConfig, sys.argv[1]); "
+            "print('pydantic_settings' in sys.modules)")
+    env = {"PYTHONPATH": str(Path(__file__).resolve().parent.parent), "PATH": "/usr/bin:/bin"}
+    plain = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60, env=env)
+    overridden = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60,
+                                env={**env, "KIOSK_BROKER__PORT": "1999"})
+    assert (plain.stdout.strip(), overridden.stdout.strip()) == ("False", "True"), plain.stderr + overridden.stderr
+
+
 def test_bad_environment_override_names_the_variable(tmp_path, monkeypatch):
     monkeypatch.setenv("KIOSK_BROKER__PORT", "abc")
     with pytest.raises(ConfigError, match=r"KIOSK_BROKER__PORT \(environment\): broker.port"):

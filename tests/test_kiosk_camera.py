@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -187,12 +189,36 @@ def test_a_camera_that_cannot_be_opened_is_a_camera_error(tmp_path):
         OpenCVCamera(str(tmp_path / "no-such-camera.avi")).scan(1)
 
 
+def test_a_scan_in_a_child_process_answers_like_the_camera_and_loads_no_opencv_here(tmp_path):
+    """camera_from's camera scans in a child process: the payload, or the camera's error, come
+    back; a child that does not finish in time is a camera error, not a hung screen."""
+    from kiosk.camera import ChildProcessCamera
+
+    receipt_png(tmp_path / "receipt.png")
+    assert ChildProcessCamera("images", str(tmp_path)).scan(2) == RECEIPT
+    (tmp_path / "receipt.png").unlink()
+    assert ChildProcessCamera("images", str(tmp_path)).scan(0) is None
+    with pytest.raises(CameraError, match="does not exist"):
+        ChildProcessCamera("images", str(tmp_path / "nope")).scan(0)
+    with pytest.raises(CameraError, match="cannot be opened"):
+        ChildProcessCamera("opencv", str(tmp_path / "no-such-camera.avi")).scan(1)
+    with pytest.raises(CameraError, match="did not end"):
+        ChildProcessCamera("images", str(tmp_path), start_s=0).scan(0.01)
+    code = ("import sys; from kiosk.camera import ChildProcessCamera; "
+            "assert ChildProcessCamera('images', sys.argv[1]).scan(0) is None; "
+            "print(sorted({'cv2', 'numpy', 'pyzbar'} & set(sys.modules)))")
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parent.parent)
+    assert done.stdout.strip() == "[]", done.stderr
+
+
 # configuration -------------------------------------------------------------------------
 
 def test_camera_configuration(tmp_path):
     assert camera_from(CameraConfig()) is None
-    assert isinstance(camera_from(CameraConfig(kind="opencv", device="/dev/video2")), OpenCVCamera)
-    assert isinstance(camera_from(CameraConfig(kind="images", images_dir=str(tmp_path))), ImageCamera)
+    # Each scan runs in a child process (OpenCV's memory goes back); this is the camera it runs.
+    assert isinstance(camera_from(CameraConfig(kind="opencv", device="/dev/video2")).local(), OpenCVCamera)
+    assert isinstance(camera_from(CameraConfig(kind="images", images_dir=str(tmp_path))).local(), ImageCamera)
     assert CameraConfig(kind="opencv", device="1").device == 1  # an environment override is a string
     with pytest.raises(ValueError, match="images_dir"):
         CameraConfig(kind="images")

@@ -12,11 +12,10 @@ import contextvars
 import os
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from hall_common.bus import contract
 from hall_common.bus.payloads import ID_PATTERN
@@ -129,10 +128,20 @@ class ConsoleConfig(Section):
         return self.public_url.startswith("https://")
 
 
-class PartConfig(BaseSettings):
-    """Settings every part has."""
+class PartConfig(BaseModel):
+    """Settings every part has.
 
-    model_config = SettingsConfigDict(extra="forbid", frozen=True, env_nested_delimiter="__")
+    Environment variables named ``{env_prefix}{KEY}`` (nested keys joined by ``__``,
+    any case) override the file's keys, read by pydantic-settings' own environment
+    source. That library, with the asyncio, argparse and python-dotenv it imports, costs
+    a part about 5 MB for its whole life (issue 20), so it is imported only when the
+    environment holds a variable with the part's prefix: a hall without overrides never
+    loads it, and one with them gets exactly pydantic-settings' parsing.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    env_prefix: ClassVar[str] = ""
+    """The environment variables' prefix for this part (``KIOSK_``)."""
 
     data_dir: RelPath
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -143,18 +152,36 @@ class PartConfig(BaseSettings):
         description="below this much free space in data_dir the part says its disk is full (screens, console, "
                     "hall doctor), before writes start failing")
 
+    @model_validator(mode="before")
     @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
+    def _environment_wins(cls, data: Any) -> Any:
         # The environment wins over the file: a technician can override one key in a
         # systemd drop-in without editing the file.
-        return (env_settings, init_settings)
+        if not isinstance(data, dict) or not _has_overrides(cls.env_prefix):
+            return data
+        from pydantic_settings import EnvSettingsSource
+
+        found = EnvSettingsSource(cls, case_sensitive=False, env_prefix=cls.env_prefix,  # type: ignore[arg-type]
+                                  env_nested_delimiter="__")()
+        return _deep_update(data, found)
+
+
+def _has_overrides(prefix: str) -> bool:
+    """Whether any environment variable starts with ``prefix`` (in any case)."""
+    prefix = prefix.upper()
+    return any(name.upper().startswith(prefix) for name in os.environ)
+
+
+def _deep_update(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``override``'s keys, nested tables merged key by key (as pydantic-settings
+    merges its sources: ``KIOSK_BROKER__PORT`` changes the port and keeps the host)."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_update(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 class NodeConfig(PartConfig):
@@ -188,7 +215,7 @@ def load(schema: type[C], path: str | os.PathLike[str]) -> C:
         raise ConfigError(f"{path}: no such configuration file") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    prefix = schema.model_config.get("env_prefix", "")
+    prefix = schema.env_prefix
     token = _base_dir.set(path.parent.resolve())
     try:
         return schema(**data)

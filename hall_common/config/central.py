@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
-from pydantic_settings import SettingsConfigDict
 
 from .base import BootstrapUser, ConsoleConfig, HttpConfig, PartConfig, PrivacyConfig, RelPath, Section, relative_to_file
 
@@ -90,7 +89,7 @@ class PaymentsConfig(Section):
 class CentralConfig(PartConfig):
     """The central server (``central_sync/``): many halls sync to it."""
 
-    model_config = SettingsConfigDict(env_prefix="CENTRAL_")
+    env_prefix = "CENTRAL_"
     http: HttpConfig
     database_url: str = Field(
         pattern=r"^(sqlite:///|postgresql://)",

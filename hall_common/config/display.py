@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pydantic import Field
-from pydantic_settings import SettingsConfigDict
 
 from .base import HttpConfig, NodeConfig, Section, TimeZone
 
@@ -11,7 +10,7 @@ from .base import HttpConfig, NodeConfig, Section, TimeZone
 class DisplayConfig(NodeConfig):
     """The now-serving board for the hall TV (``hall_display/``)."""
 
-    model_config = SettingsConfigDict(env_prefix="DISPLAY_")
+    env_prefix = "DISPLAY_"
     http: HttpConfig
     voice: bool = Field(True, description="chime and a spoken call for every number called")
     voice_en: bool = Field(False, description="also call in English after Mandarin")

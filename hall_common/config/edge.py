@@ -7,7 +7,6 @@ from datetime import date
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
-from pydantic_settings import SettingsConfigDict
 
 from hall_common.bus import contract
 
@@ -318,7 +317,7 @@ class RegistersConfig(Section):
 class EdgeConfig(NodeConfig):
     """The hall's one writer of hall-wide state (``edge_agent/``), with the staff console."""
 
-    model_config = SettingsConfigDict(env_prefix="EDGE_")
+    env_prefix = "EDGE_"
     http: HttpConfig
     centre: CentreLink | None = None
     bootstrap_user: BootstrapUser | None = None

@@ -6,7 +6,6 @@ import math
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
-from pydantic_settings import SettingsConfigDict
 
 from .base import HttpConfig, Id, NodeConfig, RelPath, Section
 from .hours import HoursConfig
@@ -131,7 +130,7 @@ class KioskSettings(Section):
 class KioskConfig(NodeConfig):
     """The resident-facing touchscreen (``kiosk/``)."""
 
-    model_config = SettingsConfigDict(env_prefix="KIOSK_")
+    env_prefix = "KIOSK_"
     http: HttpConfig
     settings: KioskSettings
     config_public_key: str | None = Field(None, description="the centre's key for signed configuration (base64)")

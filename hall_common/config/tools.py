@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pydantic import Field
-from pydantic_settings import SettingsConfigDict
 
 from .base import NodeConfig
 
@@ -11,7 +10,7 @@ from .base import NodeConfig
 class SensorSimConfig(NodeConfig):
     """A simulated ESPHome node (``simulators/``): the environment node or the AED cabinet."""
 
-    model_config = SettingsConfigDict(env_prefix="SIM_")
+    env_prefix = "SIM_"
     interval: float = Field(5.0, gt=0, le=3600)
     control_port: int | None = Field(None, ge=0, le=65535, description="HTTP port to tell it what to do (raise CO2, open the door, go silent)")
 
@@ -20,4 +19,4 @@ class DoctorConfig(NodeConfig):
     """``hall doctor``'s own login on the bus (node ``doctor``), so it never takes the edge
     agent's place on the broker."""
 
-    model_config = SettingsConfigDict(env_prefix="DOCTOR_")
+    env_prefix = "DOCTOR_"
