@@ -76,10 +76,9 @@ class EdgeAgent:
         self.registers = Registers(config.registers, db_path=path, alarms=self.alarms, printing=self.printing, node=node,
                                    nudge=nudge, timezone=zone)
         api = self.sync.api()
-        self.bills = BillsRelay(api) if api is not None else None
-        self.payments = (PaymentDesk(db_path=path, centre=api, bus=bus, printing=self.printing, timezone=zone)
-                         if api is not None else None)
-        self.refunds = RefundSlips(db_path=path, centre=api, printing=self.printing, timezone=zone) if api is not None else None
+        self.bills, self.payments, self.refunds = (None, None, None) if api is None else (
+            BillsRelay(api), PaymentDesk(db_path=path, centre=api, bus=bus, printing=self.printing, timezone=zone),
+            RefundSlips(db_path=path, centre=api, printing=self.printing, timezone=zone))
         self.metrics = EdgeMetrics(alarms=self.alarms, printing=self.printing, environment=self.environment, bus=bus)
         self.nodes = Nodes(config, db_path=path, metrics=self.metrics, syncs=self.sync.syncs, session=lambda: bus.session)
         self.ha = HaDiscovery(config, registry=self.nodes.registry, sw=SW_VERSION)
@@ -87,11 +86,10 @@ class EdgeAgent:
         self.components: list[Component] = [c for c in (
             self.nodes, self.alarms, self.buzzer, self.environment, self.aed, self.first_aid, self.printing, self.queue,
             self.complaints, self.disclosures, self.help, self.registers, self.retention, self.bills, self.payments,
-            self.handover, self.ha, self.sync, *managed_components(self),
+            self.refunds, self.handover, self.ha, self.sync, *managed_components(self),
         ) if c is not None]
         for component in self.components:
             component.attach(bus)
-        # Off the network thread: republishing reads the database.
         bus.on_connected(lambda: threading.Thread(target=self._republish, name="republish", daemon=True).start())
 
     @property
@@ -111,11 +109,9 @@ class EdgeAgent:
         self.bus.close()
         for component in reversed(self.components):
             component.close()
-        if self.refunds is not None:
-            self.refunds.close()
 
     def _republish(self) -> None:
-        """After a reconnect: what the broker may have lost, retained again."""
+        """After a reconnect, on its own thread (it reads the database): retain what the broker lost."""
         for component in self.components:
             try:
                 component.republish()

@@ -28,6 +28,7 @@ from hall_common.errors import RequestFailed
 from hall_common.storage import open_database
 
 from .centre_api import CentreAPI
+from .component import Component
 
 log = logging.getLogger(__name__)
 DAYS = 31
@@ -37,8 +38,11 @@ STATES = {"requested": ("退款处理中", "Refund in progress: the money is on 
           "failed": ("退款未成功，请到服务台", "Refund failed: please see the front desk")}
 
 
-class RefundSlips:
-    """The hall's copy of its refunds and their slips (``services.refunds`` on the console)."""
+class RefundSlips(Component):
+    """The hall's copy of its refunds and their slips (``services.refunds`` on the console);
+    no bus routes: the console asks it directly, and it asks the centre."""
+
+    name = "refunds"
 
     def __init__(self, *, db_path: Any, centre: CentreAPI, printing: Any, timezone: str = "Asia/Shanghai",
                  clock: Callable[[], float] = time.time) -> None:

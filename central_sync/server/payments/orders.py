@@ -22,7 +22,6 @@ refused to open it; lines free again).
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import re
 import threading
@@ -35,7 +34,7 @@ from central_sync.store import Store
 from hall_common.errors import HallError
 
 from ..refusal import Refused
-from .refunds import refund_paid_twice, refund_view
+from .refunds import event, refund_paid_twice, refund_view
 from .provider import NewOrder, NotificationRefused, OrderAlreadyPaid, PaymentError, Provider, ProviderUnavailable, Trade
 
 log = logging.getLogger(__name__)
@@ -99,11 +98,6 @@ def _marks(n: int) -> str:
     return ", ".join("?" * n)
 
 
-def _event(store: Store, order_id: str, now: float, kind: str, **detail: Any) -> None:
-    store.execute("INSERT INTO payment_events (order_id, ts, kind, detail) VALUES (?, ?, ?, ?)",
-                  (order_id, now, kind, json.dumps(detail, ensure_ascii=False, sort_keys=True)))
-
-
 def _today(now: float) -> str:
     return date.fromtimestamp(now).isoformat()
 
@@ -150,7 +144,7 @@ def create_order(store: Store, provider: Provider, *, hall: str, room: str, bill
                                               "finish or wait for it to expire")
         store.executemany("INSERT INTO payment_order_lines (order_id, line_id, amount_fen) VALUES (?, ?, ?)",
                           [(order_id, str(r["id"]), int(r["amount_fen"])) for r in rows])
-        _event(store, order_id, now, "created", out_trade_no=trade_no, amount_fen=amount, kiosk=kiosk,
+        event(store, order_id, now, "created", out_trade_no=trade_no, amount_fen=amount, kiosk=kiosk,
                **({"pair_of": beside} if beside else {}))
     try:
         code_url = provider.create_native(NewOrder(trade_no, f"物业缴费 {room}", amount, now + ttl_s, notify_url, site_url))
@@ -161,7 +155,7 @@ def create_order(store: Store, provider: Provider, *, hall: str, room: str, bill
                              (now, order_id)).rowcount:
                 if beside is None:  # a pair's second leaves the first order's lock alone
                     store.execute("UPDATE bill_lines SET order_id = NULL WHERE order_id = ? AND status = 'unpaid'", (order_id,))
-                _event(store, order_id, now, "failed", reason=str(exc)[:200])
+                event(store, order_id, now, "failed", reason=str(exc)[:200])
         raise OrderRefused("provider_unavailable", 503, "the payment provider does not answer; try again") from None
     store.execute("UPDATE payment_orders SET code_url = ? WHERE id = ?", (code_url, order_id))
     return {"provider": provider.name, "order_id": order_id, "out_trade_no": trade_no, "amount_fen": amount, "code_url": code_url,
@@ -231,11 +225,11 @@ def record_payment(store: Store, order: Mapping[str, Any], trade: Trade, *, now:
                                     "WHERE order_id = ? AND status = 'unpaid'", (_today(now), order_id, _lock_of(order))).rowcount
             if settled != wanted:  # a line settled by some other way meanwhile: money to give back
                 store.execute("UPDATE payment_orders SET status = 'paid_conflict' WHERE id = ?", (order_id,))
-                _event(store, order_id, now, "paid_conflict", source=source, settled=settled, lines=wanted,
+                event(store, order_id, now, "paid_conflict", source=source, settled=settled, lines=wanted,
                        transaction_id=trade.transaction_id)
                 log.warning("payment order %s paid, but only %d of %d lines were unpaid: refund due", order_id, settled, wanted)
                 return "paid_conflict"
-            _event(store, order_id, now, "paid", source=source, transaction_id=trade.transaction_id)
+            event(store, order_id, now, "paid", source=source, transaction_id=trade.transaction_id)
             return "paid"
     # Not live: already recorded, or closed before the money came.
     try:
@@ -248,7 +242,7 @@ def record_payment(store: Store, order: Mapping[str, Any], trade: Trade, *, now:
                                     f"AND order_id IS NULL AND id IN ({_marks(len(ids))})", (_today(now), order_id, *ids)).rowcount
             if settled != len(ids):
                 raise _LinesNotFree()
-            _event(store, order_id, now, "paid", source=source, late=True, transaction_id=trade.transaction_id)
+            event(store, order_id, now, "paid", source=source, late=True, transaction_id=trade.transaction_id)
             log.info("payment order %s paid after it was closed; its lines were still free and are settled", order_id)
             return "paid"
     except _LinesNotFree:
@@ -257,7 +251,7 @@ def record_payment(store: Store, order: Mapping[str, Any], trade: Trade, *, now:
         if store.execute("UPDATE payment_orders SET status = 'paid_conflict', paid_at = ?, transaction_id = ? "
                          "WHERE id = ? AND status = 'closed'", (now, trade.transaction_id, order_id)).rowcount != 1:
             return "unchanged"
-        _event(store, order_id, now, "paid_conflict", source=source, late=True, transaction_id=trade.transaction_id)
+        event(store, order_id, now, "paid_conflict", source=source, late=True, transaction_id=trade.transaction_id)
     log.warning("payment order %s (%s) paid after it was closed and its lines were taken: flagged for refund",
                 order_id, order["out_trade_no"])
     return "paid_conflict"
@@ -329,7 +323,7 @@ def sweep(store: Store, provider: Provider, *, now: float) -> dict[str, list[str
                 if not store.scalar("SELECT count(*) FROM payment_orders WHERE (id = ? OR pair_of = ?) "
                                     "AND status IN ('created', 'expired_unclosed')", (lock, lock)):
                     store.execute("UPDATE bill_lines SET order_id = NULL WHERE order_id = ? AND status = 'unpaid'", (lock,))
-                _event(store, order["id"], now, "closed", trade_state=trade.trade_state)
+                event(store, order["id"], now, "closed", trade_state=trade.trade_state)
                 done["closed"].append(order["id"])
     return done
 

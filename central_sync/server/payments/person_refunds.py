@@ -150,8 +150,8 @@ def start(store: Store, providers: dict[str, Provider], order: dict[str, Any], a
                 raise _refuse("lines", 409, "所选账单行刚被另一笔退款选中", "A chosen line was just taken by another refund")
         detail = {"out_refund_no": number, "amount_fen": amount, "reason": reason, "by": user, "provider": provider.name,
                   "lines": [line["id"] for line in lines]}
-        refunds._event(store, order["id"], now, "refund_requested", **detail)
-        refunds._audit(store, {"requested_by": user, "provider": provider.name, "order_id": order["id"],
+        refunds.event(store, order["id"], now, "refund_requested", **detail)
+        refunds.audit_step(store, {"requested_by": user, "provider": provider.name, "order_id": order["id"],
                                "out_refund_no": number, "hall_id": order["hall_id"]}, now, "request", who=user,
                        amount_fen=amount, reason=reason, lines=[line["id"] for line in lines],
                        scope=ask.scope)

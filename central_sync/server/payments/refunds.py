@@ -44,12 +44,13 @@ class _Taken(HallError, RuntimeError):
     """Rolls back an automatic refund when a person refunded the order first."""
 
 
-def _event(store: Store, order_id: str, now: float, kind: str, **detail: Any) -> None:
+def event(store: Store, order_id: str, now: float, kind: str, **detail: Any) -> None:
+    """A line of an order's history (``payment_events``): every step of a payment and its refunds."""
     store.execute("INSERT INTO payment_events (order_id, ts, kind, detail) VALUES (?, ?, ?, ?)",
                   (order_id, now, kind, json.dumps(detail, ensure_ascii=False, sort_keys=True)))
 
 
-def _audit(store: Store, refund: Mapping[str, Any], now: float, action: str, who: str | None = None,
+def audit_step(store: Store, refund: Mapping[str, Any], now: float, action: str, who: str | None = None,
            **detail: Any) -> None:
     """An audit line for a step of a person's refund (automatic ones are payment events only)."""
     if refund.get("requested_by") is None:
@@ -109,7 +110,7 @@ def refund_paid_twice(store: Store, provider: Provider, order: Mapping[str, Any]
             if store.execute("UPDATE payment_orders SET refunded_fen = refunded_fen + ? WHERE id = ? "
                              "AND refunded_fen + ? <= amount_fen", (amount, order["id"], amount)).rowcount != 1:
                 raise _Taken()
-            _event(store, order["id"], now, "refund_requested", out_refund_no=number, amount_fen=amount, reason=PAID_TWICE,
+            event(store, order["id"], now, "refund_requested", out_refund_no=number, amount_fen=amount, reason=PAID_TWICE,
                    first_order=twin, provider=provider.name)
     except _Taken:
         log.warning("payment order %s paid after its pair %s: refunded by a person already", order["id"], twin)
@@ -135,9 +136,9 @@ def ask(store: Store, provider: Provider, number: str, *, now: float) -> str:
         with store.transaction():
             store.execute("UPDATE payment_refunds SET attempts = attempts + 1, error = ?, tried_at = ? "
                           "WHERE out_refund_no = ? AND status = 'requested'", (reason, now, number))
-            _event(store, r["order_id"], now, "refund_failed", out_refund_no=number, reason=reason,
+            event(store, r["order_id"], now, "refund_failed", out_refund_no=number, reason=reason,
                    attempt=int(r["attempts"]) + 1)
-            _audit(store, r, now, "fail", reason=reason, attempt=int(r["attempts"]) + 1)
+            audit_step(store, r, now, "fail", reason=reason, attempt=int(r["attempts"]) + 1)
         log.error("refund %s of order %s: the provider did not take it (%s); the sweep asks again in %.0f s", number,
                   r["order_id"], exc, backoff_s(int(r["attempts"]) + 1))
         return "requested"
@@ -145,9 +146,9 @@ def ask(store: Store, provider: Provider, number: str, *, now: float) -> str:
         if store.execute("UPDATE payment_refunds SET refund_id = COALESCE(?, refund_id), provider_status = ?, error = NULL, "
                          "tried_at = ? WHERE out_refund_no = ? AND (provider_status IS NULL OR provider_status != ?)",
                          (answer.refund_id, answer.status, now, number, answer.status)).rowcount:
-            _event(store, r["order_id"], now, "refund_answered", out_refund_no=number, status=answer.status,
+            event(store, r["order_id"], now, "refund_answered", out_refund_no=number, status=answer.status,
                    refund_id=answer.refund_id)
-            _audit(store, r, now, "answer", status=answer.status, refund_id=answer.refund_id)
+            audit_step(store, r, now, "answer", status=answer.status, refund_id=answer.refund_id)
     return settle(store, answer, now=now, source="answer")
 
 
@@ -162,8 +163,8 @@ def settle(store: Store, refund: Refund, *, now: float, source: str) -> str:
         r = load(store, refund.out_refund_no)
         if r is not None and r["status"] == "requested":
             with store.transaction():
-                _event(store, r["order_id"], now, "refund_abnormal", out_refund_no=r["out_refund_no"], source=source)
-                _audit(store, r, now, "abnormal", source=source)
+                event(store, r["order_id"], now, "refund_abnormal", out_refund_no=r["out_refund_no"], source=source)
+                audit_step(store, r, now, "abnormal", source=source)
             log.error("refund %s of order %s is ABNORMAL at the provider: finish it in the merchant platform",
                       r["out_refund_no"], r["order_id"])
     return "requested"
@@ -182,12 +183,12 @@ def confirm(store: Store, refund: Refund, *, now: float, source: str) -> str | N
                          "refund_id = COALESCE(refund_id, ?), error = NULL WHERE out_refund_no = ? AND status = 'requested'",
                          (now, refund.refund_id, refund.out_refund_no)).rowcount != 1:
             return str(r["status"])
-        _event(store, r["order_id"], now, "refund_confirmed", out_refund_no=refund.out_refund_no, source=source)
-        _audit(store, r, now, "confirm", source=source, amount_fen=int(r["amount_fen"]))
+        event(store, r["order_id"], now, "refund_confirmed", out_refund_no=refund.out_refund_no, source=source)
+        audit_step(store, r, now, "confirm", source=source, amount_fen=int(r["amount_fen"]))
         reopened = _reopen_lines(store, r)
         if reopened:
-            _event(store, r["order_id"], now, "lines_reopened", out_refund_no=refund.out_refund_no, lines=reopened)
-            _audit(store, r, now, "reopen_lines", lines=reopened)
+            event(store, r["order_id"], now, "lines_reopened", out_refund_no=refund.out_refund_no, lines=reopened)
+            audit_step(store, r, now, "reopen_lines", lines=reopened)
     log.info("refund %s of order %s confirmed (%s)", refund.out_refund_no, r["order_id"], source)
     return "confirmed"
 
@@ -222,8 +223,8 @@ def fail(store: Store, out_refund_no: str, *, now: float, reason: str) -> str:
         store.execute("UPDATE payment_orders SET refunded_fen = refunded_fen - ? WHERE id = ?", (int(r["amount_fen"]),
                                                                                               r["order_id"]))
         store.execute("DELETE FROM payment_refund_lines WHERE refund_id = ?", (r["id"],))
-        _event(store, r["order_id"], now, "refund_closed", out_refund_no=out_refund_no, reason=reason[:200])
-        _audit(store, r, now, "closed", reason=reason[:200])
+        event(store, r["order_id"], now, "refund_closed", out_refund_no=out_refund_no, reason=reason[:200])
+        audit_step(store, r, now, "closed", reason=reason[:200])
     log.error("refund %s of order %s failed: %s", out_refund_no, r["order_id"], reason)
     return "failed"
 
