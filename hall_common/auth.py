@@ -259,12 +259,18 @@ class LoginLimiter:
     """Failed logins are limited: ``per_user`` in ``window_s`` for one user name, and
     ``per_address`` for one client address (guessing many names from one place). While
     over the limit even the right password is refused, so guessing learns nothing. Kept in
-    memory: a console is one process (the centre's API workers do not serve logins)."""
+    memory: a console is one process (the centre's API workers do not serve logins).
+
+    Every name and address tried is a key; tries older than the window are dropped for all
+    keys at most once a window (on a failure), not only when the same key is tried again,
+    so names typed once and never again do not stay for the life of the process. Held at
+    most: what one window's failures make (``per_address`` a window for each address)."""
 
     def __init__(self, *, per_user: int = 5, per_address: int = 20, window_s: float = 600.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.per_user, self.per_address, self.window_s, self.clock = per_user, per_address, window_s, clock
         self._failures: dict[str, list[float]] = {}
+        self._swept = clock()
         self._lock = threading.Lock()
 
     def _recent(self, key: str, now: float) -> list[float]:
@@ -274,6 +280,14 @@ class LoginLimiter:
         else:
             self._failures.pop(key, None)
         return kept
+
+    def _sweep(self, now: float) -> None:
+        """Drop the tries older than the window, of every key (once a window at most)."""
+        if now - self._swept < self.window_s:
+            return
+        self._swept = now
+        for key in list(self._failures):
+            self._recent(key, now)
 
     def wait_s(self, username: str, address: str) -> float:
         """Seconds until this user name (from this address) may try again; 0: now."""
@@ -289,6 +303,7 @@ class LoginLimiter:
     def failed(self, username: str, address: str) -> None:
         now = self.clock()
         with self._lock:
+            self._sweep(now)
             for key in (f"u:{username.lower()}", f"a:{address}"):
                 self._failures.setdefault(key, []).append(now)
 
