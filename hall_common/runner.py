@@ -20,10 +20,9 @@ C = TypeVar("C", bound=PartConfig)
 
 
 def start_part(schema: type[C], prog: str, argv: list[str] | None = None) -> C:
-    """Parse ``--config FILE``, load it against ``schema`` and configure logging. Also fixes
-    the C allocator's mmap threshold, so a freed password hash's 19 MiB go back to the
-    system (:mod:`hall_common.malloc`)."""
-    malloc.pin_mmap_threshold()
+    """Parse ``--config FILE``, load it against ``schema`` and configure logging. First tunes
+    the C allocator, so memory the part frees goes back to the system (:mod:`hall_common.malloc`)."""
+    malloc.tune()
     parser = argparse.ArgumentParser(prog=prog, description=f"Run {prog}.")
     parser.add_argument("--config", required=True, help="the part's TOML configuration file")
     args = parser.parse_args(argv)
