@@ -51,13 +51,28 @@ ROLES = ("admin", "staff", "viewer", "manager", "auditor")
 # 64 MiB per hash: on a Pi whose whole hall must fit in 150 MB, every login would spike the
 # staff console's memory by that much.
 _hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+_hashing = threading.Lock()
+"""One hash at a time in a process: each holds its 19 MiB while it runs, and eight staff
+logging in at once through eight web threads took 150 MB at that moment (issue 20,
+``bench/edge_growth.py``). A hash takes tens of milliseconds; a second login waits that long."""
+
+
+def _hash(password: str) -> str:
+    with _hashing:
+        return _hasher.hash(password)
+
+
+def _verify(stored: str, password: str) -> None:
+    """Returns if ``password`` matches ``stored``; raises argon2's errors if not."""
+    with _hashing:
+        _hasher.verify(stored, password)
 
 
 @functools.cache
 def _dummy_hash() -> str:
     """Verified against when the user does not exist, so that takes as long as a wrong
     password. Made on first use, not at import."""
-    return _hasher.hash("not a password")
+    return _hash("not a password")
 F = TypeVar("F", bound=Callable[..., Any])
 
 bp = Blueprint("auth", __name__, template_folder="templates")
@@ -107,7 +122,7 @@ def set_password(users: UserStore, username: str, password: str, role: str, *,
         raise ValueError(f"role must be one of {ROLES}")
     if len(password) < 8:
         raise ValueError("a console password needs at least 8 characters")
-    users.save(username, _hasher.hash(password), role)
+    users.save(username, _hash(password), role)
     if sessions is not None:
         sessions.remove_user(username)
 
@@ -125,7 +140,7 @@ def check_password(users: UserStore, username: str, password: str) -> str | None
     row = users.find(username)
     stored = row["password_hash"] if row else _dummy_hash()
     try:
-        _hasher.verify(stored, password)
+        _verify(stored, password)
     except (VerifyMismatchError, InvalidHashError):
         return None
     if not row or row.get("disabled_at"):
