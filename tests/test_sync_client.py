@@ -177,3 +177,14 @@ def test_acknowledged_records_are_purged_after_the_retention_and_unsent_ones_kep
     assert worker.purge(db, older_than=worker.keep_sent) == 2
     left = [r[0] for r in db.execute("SELECT id FROM outbox ORDER BY seq").fetchall()]
     assert left == ids[2:]  # one sent yesterday, one not sent at all
+
+
+def test_a_record_added_after_now_was_taken_is_of_age_zero(tmp_path):
+    """The fleet status takes ``now``, then reads the outbox, while the bus worker may add a
+    record in between: its age must be 0, not a negative number the status refuses."""
+    db = node_db(tmp_path / "node.db")
+    before = time.time()
+    with immediate(db):
+        outbox.add(db, "help_request", {"node": "kiosk-01"}, node="kiosk-01")
+    st = outbox.status(db, now=before - 0.5)
+    assert st.depth == 1 and st.oldest_age == 0.0
