@@ -43,27 +43,30 @@ def _probe() -> dict:
     import ctypes
     import gc
     import re
+    import tempfile
     import threading
 
     sqlite = ctypes.CDLL("libsqlite3.so.0")  # the library Python's sqlite3 module uses
     sqlite.sqlite3_memory_used.restype = ctypes.c_int64
-    r, w = os.pipe()  # sys._debugmallocstats writes to the C-level stderr
-    saved = os.dup(2)
-    os.dup2(w, 2)
-    try:
-        sys._debugmallocstats()
-    finally:
-        os.dup2(saved, 2)
-        os.close(w)
-        os.close(saved)
-    text = b""
-    while chunk := os.read(r, 65536):
-        text += chunk
-    os.close(r)
-    arenas = re.search(rb"# arenas allocated current += +([\d,]+)", text)
+
+    with tempfile.TemporaryFile() as tmp:  # sys._debugmallocstats writes to the C-level stderr
+        saved = os.dup(2)
+        os.dup2(tmp.fileno(), 2)
+        try:
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        tmp.seek(0)
+        text = tmp.read()
+
+    def figure(label: bytes) -> float:
+        found = re.search(re.escape(label) + rb" += +([\d,]+)", text)
+        return int(found.group(1).replace(b",", b"")) / 2**20 if found else float("nan")
+
     types = collections.Counter(type(o).__name__ for o in gc.get_objects())
     return {"threads": sorted(t.name for t in threading.enumerate()), "sqlite_mb": sqlite.sqlite3_memory_used() / 2**20,
-            "obmalloc_arenas_mb": int(arenas.group(1).replace(b",", b"")) * 256 / 1024 if arenas else None,
+            "obmalloc_mb": figure(b"Total"), "obmalloc_used_mb": figure(b"# bytes in allocated blocks"),
             "objects": types.most_common(10)}
 
 
@@ -311,7 +314,8 @@ def probe_edge(proc: subprocess.Popen, snaps: Path) -> dict:
 def show_probe(label: str, p: dict) -> None:
     names = collections.Counter(re.sub(r"[-_]?[0-9a-f]{6,}$|-\d+$|\(.*\)", "", n) for n in p["threads"])
     print(f"probe {label}: {len(p['threads'])} threads ({', '.join(f'{k} x{v}' if v > 1 else k for k, v in sorted(names.items()))}); "
-          f"SQLite {p['sqlite_mb']:.1f} MB; Python object arenas {p['obmalloc_arenas_mb']:.1f} MB; "
+          f"SQLite {p['sqlite_mb']:.1f} MB; Python's small-object arenas {p['obmalloc_mb']:.1f} MB "
+          f"({p['obmalloc_used_mb']:.1f} MB in use); "
           f"most objects: {', '.join(f'{k} {v}' for k, v in p['objects'][:6])}", flush=True)
 
 
