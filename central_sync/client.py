@@ -87,6 +87,9 @@ class SyncStatus:
 
 
 def status(db: sqlite_utils.Database, now: float | None = None) -> SyncStatus:
+    """The outbox and the last exchange with the centre. ``now`` may be taken before a
+    record that another thread adds meanwhile: that record's age is 0, not negative (the
+    fleet status refused a negative one and skipped its report, ``bench/edge_growth.py``)."""
     now = time.time() if now is None else now
     depth, oldest = db.execute("SELECT count(*), min(ts) FROM outbox WHERE sent_at IS NULL").fetchone()
     row = db.execute("SELECT last_success, last_error, last_error_at FROM sync_state WHERE key = 'centre'").fetchone()

@@ -53,13 +53,28 @@ ROLES = ("admin", "staff", "viewer", "manager", "auditor")
 # 64 MiB per hash: on a Pi whose whole hall must fit in 150 MB, every login would spike the
 # staff console's memory by that much.
 _hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+_hashing = threading.Lock()
+"""One hash at a time in a process: each holds its 19 MiB while it runs, and eight staff
+logging in at once through eight web threads took 150 MB at that moment (issue 20,
+``bench/edge_growth.py``). A hash takes tens of milliseconds; a second login waits that long."""
+
+
+def _hash(password: str) -> str:
+    with _hashing:
+        return _hasher.hash(password)
+
+
+def _verify(stored: str, password: str) -> None:
+    """Returns if ``password`` matches ``stored``; raises argon2's errors if not."""
+    with _hashing:
+        _hasher.verify(stored, password)
 
 
 @functools.cache
 def _dummy_hash() -> str:
     """Verified against when the user does not exist, so that takes as long as a wrong
     password. Made on first use, not at import."""
-    return _hasher.hash("not a password")
+    return _hash("not a password")
 F = TypeVar("F", bound=Callable[..., Any])
 
 bp = Blueprint("auth", __name__, template_folder="templates")
@@ -109,7 +124,7 @@ def set_password(users: UserStore, username: str, password: str, role: str, *,
         raise ValueError(f"role must be one of {ROLES}")
     if len(password) < 8:
         raise ValueError("a console password needs at least 8 characters")
-    users.save(username, _hasher.hash(password), role)
+    users.save(username, _hash(password), role)
     if sessions is not None:
         sessions.remove_user(username)
 
@@ -127,7 +142,7 @@ def check_password(users: UserStore, username: str, password: str) -> str | None
     row = users.find(username)
     stored = row["password_hash"] if row else _dummy_hash()
     try:
-        _hasher.verify(stored, password)
+        _verify(stored, password)
     except (VerifyMismatchError, InvalidHashError):
         return None
     if not row or row.get("disabled_at"):
@@ -261,12 +276,18 @@ class LoginLimiter:
     """Failed logins are limited: ``per_user`` in ``window_s`` for one user name, and
     ``per_address`` for one client address (guessing many names from one place). While
     over the limit even the right password is refused, so guessing learns nothing. Kept in
-    memory: a console is one process (the centre's API workers do not serve logins)."""
+    memory: a console is one process (the centre's API workers do not serve logins).
+
+    Every name and address tried is a key; tries older than the window are dropped for all
+    keys at most once a window (on a failure), not only when the same key is tried again,
+    so names typed once and never again do not stay for the life of the process. Held at
+    most: what one window's failures make (``per_address`` a window for each address)."""
 
     def __init__(self, *, per_user: int = 5, per_address: int = 20, window_s: float = 600.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.per_user, self.per_address, self.window_s, self.clock = per_user, per_address, window_s, clock
         self._failures: dict[str, list[float]] = {}
+        self._swept = clock()
         self._lock = threading.Lock()
 
     def _recent(self, key: str, now: float) -> list[float]:
@@ -276,6 +297,14 @@ class LoginLimiter:
         else:
             self._failures.pop(key, None)
         return kept
+
+    def _sweep(self, now: float) -> None:
+        """Drop the tries older than the window, of every key (once a window at most)."""
+        if now - self._swept < self.window_s:
+            return
+        self._swept = now
+        for key in list(self._failures):
+            self._recent(key, now)
 
     def wait_s(self, username: str, address: str) -> float:
         """Seconds until this user name (from this address) may try again; 0: now."""
@@ -291,6 +320,7 @@ class LoginLimiter:
     def failed(self, username: str, address: str) -> None:
         now = self.clock()
         with self._lock:
+            self._sweep(now)
             for key in (f"u:{username.lower()}", f"a:{address}"):
                 self._failures.setdefault(key, []).append(now)
 

@@ -10,7 +10,7 @@ import argparse
 import sys
 from typing import TypeVar
 
-from hall_common import logs
+from hall_common import logs, malloc
 from hall_common.bus.client import BusClient
 from hall_common.config import NodeConfig, PartConfig, load
 from hall_common.errors import ConfigError
@@ -20,7 +20,9 @@ C = TypeVar("C", bound=PartConfig)
 
 
 def start_part(schema: type[C], prog: str, argv: list[str] | None = None) -> C:
-    """Parse ``--config FILE``, load it against ``schema`` and configure logging."""
+    """Parse ``--config FILE``, load it against ``schema`` and configure logging. First tunes
+    the C allocator, so memory the part frees goes back to the system (:mod:`hall_common.malloc`)."""
+    malloc.tune()
     parser = argparse.ArgumentParser(prog=prog, description=f"Run {prog}.")
     parser.add_argument("--config", required=True, help="the part's TOML configuration file")
     args = parser.parse_args(argv)
