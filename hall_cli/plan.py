@@ -216,7 +216,7 @@ def prepare(data_dir: Path, plan: HallPlan, *, base_port: int, host: str = "127.
                     "expected_interval_s": 5.0} for n in plan.env_nodes),
                  *({"id": n, "kind": "aed_node", "model": "ESP32 + DS18B20 (simulated)", "location": "服务大厅入口",
                     "expected_interval_s": 30.0} for n in aed_nodes)],
-        aed={"node": plan.aed_node or None, "location": "服务大厅入口"},
+        aed={"node": plan.aed_node or "", "location": "服务大厅入口"},  # "": no AED node (TOML has no None)
         hardware={"gpio": "mock", "buzzer_pin": 18},
         config_public_key=public_key_b64(signing_key),  # edge settings from the centre (docs/rollouts.md)
     )

@@ -261,3 +261,22 @@ def test_supervisor_restarts_a_long_healthy_process_at_once_and_backs_off_a_cras
         assert child.alive and child.restarts == 1
     finally:
         sup.stop_all(timeout=5)
+
+
+def test_a_hall_without_an_aed_cabinet_is_prepared(tmp_path):
+    """A plan with no AED node: the edge's TOML says ``aed.node = ""`` (TOML has no None;
+    writing None failed), read back as no node; no AED simulator is started."""
+    import tomllib
+
+    from hall_cli.plan import HallPlan, prepare
+    from hall_common.config import EdgeConfig, load
+
+    sample = tomllib.loads((Path(__file__).resolve().parent.parent / "firmware_configs" / "hall.sample.toml")
+                           .read_text(encoding="utf-8"))
+    layout = prepare(tmp_path, HallPlan.model_validate({**sample, "aed_node": ""}), base_port=24000)
+    [edge] = [p for p in layout.processes if p.name == "edge"]
+    conf = Path(edge.argv[edge.argv.index("--config") + 1])
+    doc = tomllib.loads(conf.read_text(encoding="utf-8"))
+    assert doc["aed"]["node"] == ""
+    assert load(EdgeConfig, conf).aed.node is None
+    assert not [p for p in layout.processes if "aed_node" in " ".join(p.argv)]

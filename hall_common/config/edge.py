@@ -283,9 +283,14 @@ class AedConfig(Section):
     """The AED cabinet (seed 000 clause 4.4): which node reports its door, temperature and
     the AED's self-test, or the edge Pi's GPIO pin wired to its door reed switch."""
 
-    node: Id | None = Field("aed-01", description="the ESPHome cabinet node; None: no node")
+    node: Id | None = Field("aed-01", description='the ESPHome cabinet node; "" (TOML has no None): no node')
     location: str = Field("服务大厅", max_length=64)
     door_pin: int | None = Field(None, ge=0, le=40, description="BCM pin of a reed switch on the edge Pi (closed = door shut)")
+
+    @field_validator("node", mode="before")
+    @classmethod
+    def _no_node(cls, value: object) -> object:
+        return None if value == "" else value
     temp_low: float = 0.0
     temp_high: float = 50.0
     self_test_window_h: float = Field(26.0, gt=0, le=24 * 8, description="an alarm when no self-test result arrives in this long")
