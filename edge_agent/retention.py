@@ -12,7 +12,8 @@ What erasure takes and what it leaves, so the hall's figures stay whole:
 * the slips printed for it (``print_jobs``): their fields;
 * records for the centre not sent yet: the same fields, so nothing personal leaves afterwards;
 * ratings of the service at a counter (``service_ratings``): the comment;
-* the hall's copy of kiosk payments (``payment_orders``): the room (the centre keeps the
+* the hall's copy of kiosk payments (``payment_orders``) and of their refunds
+  (``payment_refunds``): the room (the centre keeps the
   accounting record, docs/privacy.md);
 * the front desk's registers (``register_entries`` and their steps, photos, slips and
   unsent records; :mod:`edge_agent.registers.privacy`): every personal value, counted from an
@@ -101,6 +102,8 @@ class Retention(Component):
                 "UPDATE service_ratings SET comment = '' WHERE rated_at < ? AND comment != ''", [cutoff]).rowcount
             counts["payments"] = self.db.execute(
                 "UPDATE payment_orders SET room = '' WHERE created_at < ? AND room != ''", [cutoff]).rowcount
+            counts["refunds"] = self.db.execute(  # the counter's copy of the centre's refunds
+                "UPDATE payment_refunds SET room = '' WHERE requested_at < ? AND room != ''", [cutoff]).rowcount
             counts["track_failures"] = self.db.execute(
                 "DELETE FROM track_failures WHERE ts < ?", [now - 86400]).rowcount
             counts["handovers"] = self._erase_sheets(cutoff)

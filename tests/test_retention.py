@@ -80,6 +80,10 @@ def _history(path: Path, clock: Clock, desk: ComplaintService) -> tuple[dict, di
             db.execute("INSERT INTO payment_orders (order_id, out_trade_no, kiosk, room, amount_fen, lines_json, status, "
                        "created_at, expires_at, updated_at) VALUES (?, ?, 'kiosk-01', ?, 12000, '[]', 'paid', ?, ?, ?)",
                        [rid, rid, room, when, when + 900, when])
+            db.execute("INSERT INTO payment_refunds (id, order_id, out_refund_no, out_trade_no, provider, room, amount_fen, "
+                       "order_fen, reason, status, automatic, requested_at, lines_json, updated_at) "
+                       "VALUES (?, ?, ?, ?, 'alipay', ?, 12000, 12000, '重复缴费', 'confirmed', 0, ?, '[]', ?)",
+                       [rid, rid, "RM" + rid, rid, room, when + 60, when + 60])
     db.close()
     return old, recent
 
@@ -102,7 +106,8 @@ def test_retention_erases_what_is_older_than_keep_years_everywhere_and_keeps_the
     clock.t = at(2025, 3, 5, 4, 0)  # the old request closed 2022-03-02: three years and three days ago
     counts = retention.daily()
 
-    assert counts is not None and (counts["complaints"], counts["ratings"], counts["payments"]) == (1, 1, 1)
+    assert counts is not None and (counts["complaints"], counts["ratings"], counts["payments"], counts["refunds"]) == (
+        1, 1, 1, 1)
     assert retention.daily() is None  # once a day, however often the timer looks
     raw = _raw(path)
     left = [k for k, v in OLD.items() if v.encode() in raw]
