@@ -209,9 +209,13 @@ def test_silent_env_node_is_offline_by_its_will_and_comes_back(env):
 def test_aed_node_starts_shut_passed_and_at_22_degrees(aed):
     snoop = aed.snoop
     online = snoop.wait(STATUS, b"online")
-    door = snoop.messages()[snoop.wait(B, b"OFF", after=online, object_id="door")]
-    test = snoop.messages()[snoop.wait(T, b"pass", after=online, object_id="self_test")]
-    temp = snoop.messages()[snoop.wait(S, S.encode(22), after=online, object_id="cabinet_temperature")]
+    # wait first, then read the list: ``messages()[wait()]`` took the list before waiting,
+    # and an index of a message that came meanwhile was out of its range
+    door_at = snoop.wait(B, b"OFF", after=online, object_id="door")
+    test_at = snoop.wait(T, b"pass", after=online, object_id="self_test")
+    temp_at = snoop.wait(S, S.encode(22), after=online, object_id="cabinet_temperature")
+    seen = snoop.messages()
+    door, test, temp = seen[door_at], seen[test_at], seen[temp_at]
     assert (door.value, door.qos, door.retain) == (False, 1, True)
     assert (test.value, test.qos, test.retain) == ("pass", 1, True)
     assert (temp.value, temp.qos, temp.retain) == (22.0, 0, False)
