@@ -256,24 +256,26 @@ def build_base(directory: Path, log: Path, timings: Timings) -> Path:
     return base
 
 
+def project_files() -> list[str]:
+    """The working tree's files as a clone has them, plus new ones not yet added: what git
+    does not ignore. What ``scripts/setup`` builds (the .mo files, the pinyin index) is
+    ignored, so the root builds its own, as a Pi does."""
+    done = subprocess.run(["git", "-C", str(REPO), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                          capture_output=True, check=True)
+    return [name for name in done.stdout.decode().split("\0") if name and (REPO / name).exists()]
+
+
 def sync_sources(root: Path) -> None:
-    """The working tree's project files into the root's ``/opt/service-hall``, replacing the
-    previous ones; the virtual environments ``scripts/setup`` made there stay."""
+    """The project's files (:func:`project_files`) into the root's ``/opt/service-hall``,
+    replacing the previous ones; the virtual environments ``scripts/setup`` made there stay."""
     dest = root / PROJECT_DIR.lstrip("/")
     dest.mkdir(parents=True, exist_ok=True)
-    keep = {".venv", ".venv-esphome"}
     for old in dest.iterdir():
-        if old.name not in keep:
+        if old.name not in (".venv", ".venv-esphome"):
             shutil.rmtree(old) if old.is_dir() and not old.is_symlink() else old.unlink()
-    skip = shutil.ignore_patterns(".git", ".venv", ".venv-esphome", "var", "__pycache__", "*.egg-info",
-                                  ".pytest_cache", ".hypothesis", ".benchmarks", "build", "*.mo")
-    for item in REPO.iterdir():
-        if skip(str(REPO), [item.name]):
-            continue
-        if item.is_dir():
-            shutil.copytree(item, dest / item.name, ignore=skip, symlinks=True)
-        else:
-            shutil.copy2(item, dest / item.name)
+    for name in project_files():
+        (dest / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, dest / name, follow_symlinks=False)
 
 
 @dataclass
