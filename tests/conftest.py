@@ -50,6 +50,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
+def pytest_terminal_summary(terminalreporter) -> None:
+    """What the arm64 run found (tests/test_arm64.py: its timings and the wheels pip built
+    from source), in the summary of every run that includes it: with ``-n`` a test's own
+    output is not shown, so it travels as a recorded property."""
+    for report in terminalreporter.getreports("passed") + terminalreporter.getreports("failed"):
+        for name, value in getattr(report, "user_properties", []):
+            if name == "arm64" and report.when == "call":
+                terminalreporter.write_sep("-", "arm64 run")
+                terminalreporter.write_line(str(value))
+
+
 def free_port_block(size: int) -> int:
     """A base port with ``size`` consecutive free ports after it (for ``hall up``).
 
