@@ -12,6 +12,7 @@ the processes share, so the PSS of all of them adds up to what Chromium costs th
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -184,3 +185,51 @@ def board_calls(page: Any, call: Callable[[], str], count: int) -> None:
     for _ in range(count):
         ticket = call()
         page.wait_for_function("t => document.getElementById('latest-ticket').textContent === t", arg=ticket)
+
+
+# -- Chromium with nothing attached -------------------------------------------------------
+
+def descendants(pid: int) -> list[int]:
+    """``pid`` and every process under it (Chromium's zygotes fork the renderers)."""
+    children: dict[int, list[int]] = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(d.name))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo += children.get(p, [])
+    return out
+
+
+def process_tree(pid: int) -> list[ProcessMemory]:
+    """The memory of Chromium's processes under the browser ``pid``, each named by its
+    ``--type=`` (``browser`` for the one without)."""
+    out = []
+    for p in descendants(pid):
+        try:
+            cmdline = Path(f"/proc/{p}/cmdline").read_bytes()
+        except OSError:
+            continue
+        # A child rewrites its command line into one string: look for the flag anywhere.
+        found = re.search(rb"--type=([\w.-]+)", cmdline)
+        kind = found.group(1).decode() if found else "browser"
+        out.append(ProcessMemory(kind, p, *smaps_rollup(p)))
+    return out
+
+
+def launch_bare(url: str, profile: Path) -> Any:
+    """Chromium started as the launcher starts it (its flags, ``--user-data-dir`` and
+    ``--disk-cache-dir``, the URL), headless, with no DevTools client attached: Playwright
+    keeps the Network domain on, whose copies of every response body grow the renderer
+    (the board's voice clips: about 0.4 MB a call), which the Pi's Chromium does not do.
+    Returns the ``subprocess.Popen``; the caller terminates it."""
+    import subprocess
+
+    return subprocess.Popen([CHROMIUM, "--headless", "--no-sandbox", *launch_args(profile), f"--user-data-dir={profile}",
+                             url], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
