@@ -139,3 +139,19 @@ def test_the_board_tab_does_not_grow_and_forgets_old_calls(hall, tab) -> None:
     assert spoken[-len(recent):] == recent  # in the order called
     assert last.nodes <= first.nodes + 20, (first, last)
     assert last.js_heap_used <= first.js_heap_used + HEAP_MARGIN, (first, last)
+
+
+OLDER_CHROMIUM_ONLY = {"ozone-platform-hint"}
+"""Flags chromium.flags keeps for the Chromium of an older Raspberry Pi OS image; it says why."""
+
+
+def test_every_flag_is_one_this_chromium_knows() -> None:
+    """Chromium ignores a flag it does not know, silently: each switch's name must be in the
+    installed binary (switch names are kept there as strings)."""
+    binary = Path("/usr/lib/chromium/chromium")
+    if not binary.exists():
+        pytest.skip("Debian's Chromium is not installed here")
+    data = binary.read_bytes()
+    names = {f[2:].split("=", 1)[0] for f in launcher_flags()}
+    unknown = sorted(n for n in names if n.encode() + b"\0" not in data)
+    assert unknown == sorted(OLDER_CHROMIUM_ONLY), unknown
