@@ -10,7 +10,7 @@
 # present: /etc/default/hall-kiosk-browser, or the file named by HALL_BROWSER_DEFAULTS.
 #   CHROMIUM        the browser (default chromium, or chromium-browser if only that exists)
 #   CHROMIUM_FLAGS  extra flags, split on spaces. Chromium takes only the last
-#                   --disable-features, so add features to the one below instead.
+#                   --disable-features, so add features to the one in chromium.flags.
 #   SCREEN_POLL     seconds between two reads of /healthz (default 60; 0 never blanks)
 #   SCREEN_OFF_CMD  run with bash when the page says "off" (default: wlr-randr --output
 #   SCREEN_ON_CMD   HDMI-A-1 --off / --on, for Raspberry Pi OS Bookworm under Wayland; see
@@ -47,31 +47,28 @@ else
 fi
 
 poll=${SCREEN_POLL:-60}
+# A tmpfs for the profile: the unit's RuntimeDirectory=, else the session's runtime
+# directory, else /dev/shm.
+profiles=${RUNTIME_DIRECTORY:-${XDG_RUNTIME_DIR:-/dev/shm}}
 screen_off_cmd=${SCREEN_OFF_CMD:-wlr-randr --output HDMI-A-1 --off}
 screen_on_cmd=${SCREEN_ON_CMD:-wlr-randr --output HDMI-A-1 --on}
 
-flags=(
-  --kiosk
-  --noerrdialogs
-  --disable-session-crashed-bubble
-  # A resident's pinch or swipe must not zoom the page or go back a page.
-  --disable-pinch
-  --overscroll-history-navigation=0
-  --disable-features=TouchpadOverscrollHistoryNavigation
-  # Nothing of one resident's session survives into the next launch.
-  --incognito
-  # Voice prompts and calls must play without a tap first.
-  --autoplay-policy=no-user-gesture-required
-  # No update, sync or first-run dialogs on a screen nobody can dismiss.
-  --check-for-update-interval=31536000
-  --disable-background-networking
-  --no-first-run
-  --password-store=basic
-  # Native Wayland under the Bookworm desktop, X11 under X.
-  --ozone-platform-hint=auto
-  # Chromium has no flag that reliably disables the context menu (long press, right
-  # click): the kiosk page blocks the contextmenu event in JavaScript.
-)
+# The flags, one a line, are in chromium.flags beside this script (the benchmark and the
+# tests read the same file). Chromium has no flag that reliably disables the context menu
+# (long press, right click): the kiosk page blocks the contextmenu event in JavaScript.
+flags_file=$(dirname "${BASH_SOURCE[0]}")/chromium.flags
+if [[ ! -r $flags_file ]]; then
+  log "cannot read $flags_file: it holds Chromium's flags and sits beside this script"
+  exit 1
+fi
+flags=()
+while IFS= read -r line || [[ -n $line ]]; do
+  line=${line#"${line%%[![:space:]]*}"}
+  line=${line%"${line##*[![:space:]]}"}
+  if [[ -n $line && $line != \#* ]]; then
+    flags+=("$line")
+  fi
+done <"$flags_file"
 read -r -a extra_flags <<<"${CHROMIUM_FLAGS:-}"
 
 find_display() {
@@ -157,9 +154,12 @@ fi
 
 restarts=0
 while :; do
-  profile=$(mktemp -d "${TMPDIR:-/tmp}/hall-chromium.XXXXXX")
+  # A fresh profile for each launch, on a tmpfs: nothing of one resident's session
+  # survives the launch, the SD card sees none of the browser's writes, and the HTTP cache
+  # (bounded by --disk-cache-size) goes with it.
+  profile=$(mktemp -d "$profiles/hall-chromium.XXXXXX")
   # Chromium runs in the background so that TERM from systemd is handled at once.
-  "$chromium" "${flags[@]}" "${extra_flags[@]}" --user-data-dir="$profile" "$url" &
+  "$chromium" "${flags[@]}" "${extra_flags[@]}" --user-data-dir="$profile" --disk-cache-dir="$profile/cache" "$url" &
   chromium_pid=$!
   status=0
   wait "$chromium_pid" || status=$?
