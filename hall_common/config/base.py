@@ -64,6 +64,26 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class QueueService(Section):
+    """One queue service (seed 000 clause 5.2) as every part names it: its names on the
+    kiosk's screens, its ticket prefix and its number range. The edge's ``ServiceConfig``
+    and the kiosk's ``KioskService`` add only their own word for whether priority is
+    offered (their keys are pushed to halls under those names)."""
+
+    id: Id
+    name_zh: str = Field(min_length=1, max_length=16)
+    name_en: str = Field(min_length=1, max_length=40)
+    prefix: str = Field(pattern=r"^[A-Z]{1,2}$")
+    first: int = Field(1, ge=0, le=9998)
+    last: int = Field(999, ge=1, le=9999)
+
+    @model_validator(mode="after")
+    def _range(self) -> "QueueService":
+        if self.last <= self.first:
+            raise ValueError(f"last ({self.last}) must be above first ({self.first})")
+        return self
+
+
 class BrokerConfig(Section):
     """Where the hall broker is and how this node logs in (its user name is its node id)."""
 

@@ -10,8 +10,8 @@ from pydantic import Field, field_validator, model_validator
 
 from hall_common.bus import contract
 
-from .base import (BootstrapUser, ConsoleConfig, HttpConfig, Id, NodeConfig, PrivacyConfig, RelPath, Section,
-                   TimeZone, read_secret)
+from .base import (BootstrapUser, ConsoleConfig, HttpConfig, Id, NodeConfig, PrivacyConfig, QueueService, RelPath,
+                   Section, TimeZone, read_secret)
 from .hours import HoursConfig
 
 
@@ -97,22 +97,10 @@ class PrintingConfig(Section):
     timezone: TimeZone = Field("Asia/Shanghai", description="for the time printed on tickets")
 
 
-class ServiceConfig(Section):
-    """One queue service (seed 000 clause 5.2), its ticket prefix and number range."""
+class ServiceConfig(QueueService):
+    """One queue service (seed 000 clause 5.2) as the edge's queue numbers it."""
 
-    id: Id
-    name_zh: str = Field(min_length=1, max_length=16)
-    name_en: str = Field(min_length=1, max_length=40)
-    prefix: str = Field(pattern=r"^[A-Z]{1,2}$")
-    first: int = Field(1, ge=0, le=9998)
-    last: int = Field(999, ge=1, le=9999)
     priority_allowed: bool = Field(True, description="the kiosk offers a priority ticket (elderly, disabled, pregnant) for it")
-
-    @model_validator(mode="after")
-    def _range(self) -> "ServiceConfig":
-        if self.last <= self.first:
-            raise ValueError(f"last ({self.last}) must be above first ({self.first})")
-        return self
 
 
 class CounterConfig(Section):

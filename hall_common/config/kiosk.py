@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from .base import HttpConfig, Id, NodeConfig, RelPath, Section
+from .base import HttpConfig, Id, NodeConfig, QueueService, RelPath, Section
 from .hours import HoursConfig
 
 
@@ -84,24 +84,12 @@ class CameraConfig(Section):
         return self
 
 
-class KioskService(Section):
+class KioskService(QueueService):
     """One queue service as the kiosks offer it: its names on the home and choice screens,
     whether a resident may ask for priority, and its ticket prefix and number range as the
     centre keeps them (the edge's queue numbers the tickets)."""
 
-    id: Id
-    name_zh: str = Field(min_length=1, max_length=16)
-    name_en: str = Field(min_length=1, max_length=40)
-    prefix: str = Field(pattern=r"^[A-Z]{1,2}$")
-    first: int = Field(1, ge=0, le=9998)
-    last: int = Field(999, ge=1, le=9999)
     priority: bool = Field(True, description="a resident may ask for priority service (elderly, disabled, pregnant)")
-
-    @model_validator(mode="after")
-    def _range(self) -> "KioskService":
-        if self.last <= self.first:
-            raise ValueError(f"last ({self.last}) must be above first ({self.first})")
-        return self
 
 
 class KioskSettings(Section):
