@@ -43,13 +43,30 @@ def index():
                            status=STATUS, alarms=active_alarms(), available=True, receipts=receipts)
 
 
+def _chosen_printer() -> str | None:
+    """The printer the form names, if the hall has it; otherwise flashes why not."""
+    printer = request.form.get("printer", "")
+    if printer not in {p.id for p in current_app.config["PRINTERS"]}:
+        flash("请选择打印机 · Choose a printer")
+        return None
+    return printer
+
+
+def _flash_sent(view: dict, zh: str, en: str) -> None:
+    """Says where a receipt or slip went (marked as a reprint), or that the printer failed."""
+    if view["status"] == "failed":
+        flash(f"打印机不能打印，{zh}未打出 · The printer cannot print; no {en} printed")
+    else:
+        flash(f"{zh}已送 {view['printer']}{'（重打）' if view.get('reprint') else ''} · "
+              f"{en.capitalize()} sent to {view['printer']}{' as a reprint' if view.get('reprint') else ''}")
+
+
 @bp.post("/<order_id>/receipt")
 @login_required()
 def receipt(order_id: str):
     desk: PaymentDesk = require("payments")
-    printer = request.form.get("printer", "")
-    if printer not in {p.id for p in current_app.config["PRINTERS"]}:
-        flash("请选择打印机 · Choose a printer")
+    printer = _chosen_printer()
+    if printer is None:
         return redirect(url_for("payments.index"))
     try:
         view = desk.counter_receipt(order_id, printer)
@@ -57,11 +74,7 @@ def receipt(order_id: str):
         flash("这笔订单未支付，不能打印收据 · This order is not paid; no receipt"
               if exc.code == "not_paid" else "找不到这笔订单 · No such order")
         return redirect(url_for("payments.index"))
-    if view["status"] == "failed":
-        flash("打印机不能打印，收据未打出 · The printer cannot print; no receipt printed")
-    else:
-        flash(f"收据已送 {view['printer']}{'（重打）' if view.get('reprint') else ''} · "
-              f"Receipt sent to {view['printer']}{' as a reprint' if view.get('reprint') else ''}")
+    _flash_sent(view, "收据", "receipt")
     return redirect(url_for("payments.index"))
 
 
@@ -86,18 +99,13 @@ def refunds():
 @login_required()
 def refund_slip(refund_id: str):
     slips: RefundSlips = require("refunds")
-    printer = request.form.get("printer", "")
-    if printer not in {p.id for p in current_app.config["PRINTERS"]}:
-        flash("请选择打印机 · Choose a printer")
+    printer = _chosen_printer()
+    if printer is None:
         return redirect(url_for("payments.refunds"))
     try:
         view = slips.print_slip(refund_id, printer)
     except RequestFailed:
         flash("找不到这笔退款 · No such refund")
         return redirect(url_for("payments.refunds"))
-    if view["status"] == "failed":
-        flash("打印机不能打印，凭条未打出 · The printer cannot print; no slip printed")
-    else:
-        flash(f"退款凭条已送 {view['printer']}{'（重打）' if view.get('reprint') else ''} · "
-              f"Refund slip sent to {view['printer']}{' as a reprint' if view.get('reprint') else ''}")
+    _flash_sent(view, "退款凭条", "refund slip")
     return redirect(url_for("payments.refunds"))
