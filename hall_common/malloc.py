@@ -3,13 +3,13 @@
 Two glibc defaults cost a hall part tens of megabytes (issue 20, ``bench/edge_growth.py``,
 figures in bench/README.md):
 
-* **The dynamic mmap threshold.** A console login verifies an argon2id hash, which takes a
-  19 MiB buffer from ``malloc`` (hall_common/auth.py). glibc serves it with ``mmap`` and
-  gives it back when freed, but then raises its threshold for ``mmap`` to the size just
-  freed: from then on every such buffer comes from an arena's heap and stays in the process.
-  Each web server thread had its own arena, so the staff console kept up to eight of them:
-  the edge agent grew from 96 MB to 217 MB after a dozen logins. Setting the threshold
-  explicitly turns the dynamic threshold off (``mallopt(3)``).
+* **The dynamic mmap threshold.** A console login verifies an argon2id hash, which takes a 7
+  MiB buffer (19 MiB when this was found) from ``malloc`` (hall_common/auth.py). glibc
+  serves it with ``mmap`` and gives it back when freed, but then raises its threshold for
+  ``mmap`` to the size just freed: from then on every such buffer comes from an arena's heap
+  and stays in the process. Each web server thread had its own arena, so the staff console
+  kept up to eight of them: the edge agent grew from 96 MB to 217 MB after a dozen logins.
+  Setting the threshold explicitly turns the dynamic threshold off (``mallopt(3)``).
 * **One arena per thread**, up to eight per core. A part runs 20-odd threads (web server,
   bus, timers, printers); each arena keeps its own free memory. Python's own objects live in
   its object allocator's arenas, not these, and the GIL lets one thread run Python at a

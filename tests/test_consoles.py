@@ -66,8 +66,21 @@ def test_login_without_csrf_token_is_refused(edge_app):
 def test_passwords_are_stored_as_argon2_hashes(edge_app):
     with edge_app.app_context():
         row = next(get_db()["users"].rows_where("username = ?", ["staff"]))  # the edge's own sqlite file
-    assert row["password_hash"].startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    assert row["password_hash"].startswith("$argon2id$v=19$m=7168,t=5,p=1$")  # OWASP's 7 MiB profile
     assert "correct horse" not in row["password_hash"]
+
+
+def test_a_hash_made_with_the_earlier_profile_still_logs_in(edge_app):
+    """Hashes made before the 7 MiB profile (19 MiB, 2 passes) keep their parameters and
+    are verified as made: nobody's password stops working."""
+    from argon2 import PasswordHasher
+
+    earlier = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1).hash("correct horse 1")
+    with edge_app.app_context():
+        get_db()["users"].update("staff", {"password_hash": earlier})
+        users = auth.SqliteUsers(get_db())
+        assert auth.check_password(users, "staff", "correct horse 1") == "staff"
+        assert auth.check_password(users, "staff", "correct horse 2") is None
 
 
 def test_session_is_replaced_at_login(edge_app):
