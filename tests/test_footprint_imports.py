@@ -145,3 +145,32 @@ def test_the_edge_loads_no_numpy_opencv_crypto_or_other_schemas(tmp_path, never)
     steps = run_part(EDGE, tmp_path)
     assert loaded(steps["created"], never) == []
     assert "sqlite_utils" in steps["created"]  # it has a database: sqlite-utils, without numpy
+
+
+def test_the_edge_keeps_escpos_parsed_printer_database_between_starts(tmp_path: Path) -> None:
+    """python-escpos parses its printer database (YAML) at import unless it finds the pickle
+    of an earlier parse; by default it looks in a new temporary folder each time, so every
+    start parsed again and left a folder behind. The edge gives it a cache folder: systemd's
+    ``$CACHE_DIRECTORY`` on the Pi, the user's cache folder otherwise."""
+    probe = ("import edge_agent.printing.compose, escpos.capabilities as c; "
+             "print(c.full_load, c.pickle_dir)")
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    base = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "TMPDIR": str(tmp)}
+
+    def start(**env: str) -> tuple[bool, Path]:
+        done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True,
+                              timeout=60, env={**base, **env})
+        assert done.returncode == 0, done.stderr[-2000:]
+        parsed, folder = done.stdout.split()
+        return parsed == "True", Path(folder)
+
+    user = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+    assert start(**user) == (True, tmp_path / "cache" / "service-hall" / "escpos")  # the first start parses
+    assert start(**user) == (False, tmp_path / "cache" / "service-hall" / "escpos")  # the next reads the pickle
+    systemd = {**user, "CACHE_DIRECTORY": str(tmp_path / "var-cache")}
+    assert start(**systemd) == (True, tmp_path / "var-cache" / "escpos")
+    assert start(**systemd) == (False, tmp_path / "var-cache" / "escpos")
+    # No pickle in the temporary folder. (escpos still makes one empty folder there at each
+    # import: ``environ.get(..., mkdtemp())`` makes its default before looking.)
+    assert not list(tmp.rglob("*.pickle"))
