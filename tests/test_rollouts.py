@@ -538,3 +538,23 @@ def test_each_workers_tick_continues_a_rollout_nobody_watches(tmp_path):
         assert store.scalar("SELECT published_by FROM config_assignments WHERE node_id = 'kiosk-02'") == "system"
     finally:
         store.close()
+
+
+def test_the_tick_of_a_centre_that_was_shut_down_stops(pg_server, tmp_path, caplog):
+    """A centre shut down (its PostgreSQL pool closed) while something still holds its app:
+    its tick ends instead of logging an error every round for the rest of the process."""
+    import threading
+
+    import central_sync.server
+    from hall_common.config import CentralConfig
+
+    url = pg_server.create_database(f"t_{uuid.uuid4().hex[:12]}")
+    cfg = CentralConfig(data_dir=tmp_path / "central", database_url=url, http={"port": 1}, demo=True)
+    before = set(threading.enumerate())
+    app = central_sync.server.create_app(cfg, {"ROLLOUT_TICK_S": 0.05, "RETENTION_THREAD": False})
+    [tick] = [t for t in threading.enumerate() if t not in before and t.name == "rollout-tick"]
+    wait_for(lambda: app.extensions["store_pool"].get_stats().get("requests_num", 0) > 0)  # it has ticked
+    app.extensions["store_pool"].close()
+    tick.join(5)
+    assert not tick.is_alive()  # ended though ``app`` is still held here
+    assert "judging rollouts failed" not in caplog.text

@@ -189,7 +189,8 @@ def save_settings():
 @bp.record_once
 def start_tick(state: Any) -> None:
     """Each worker judges the waiting rollouts every ``ROLLOUT_TICK_S`` seconds on a daemon
-    thread that holds the app weakly (a discarded app stops it). Judging is idempotent, so
+    thread that holds the app weakly (a discarded app stops it, and so does an app whose
+    database pool was closed). Judging is idempotent, so
     several workers ticking at once make one decision."""
     every = float(state.app.config.get("ROLLOUT_TICK_S", TICK_S))
     if every > 0:
@@ -202,8 +203,11 @@ def _tick(ref: "weakref.ref[Flask]", every: float) -> None:
         app = ref()
         if app is None:
             return
+        pool = app.extensions.get("store_pool")
+        if pool is not None and pool.closed:
+            return  # the server was shut down (its pool closed) while something still holds the app
         try:
-            with borrowed(app.config["DATABASE_URL"], app.extensions.get("store_pool")) as store:
+            with borrowed(app.config["DATABASE_URL"], pool) as store:
                 gate.judge_waiting(store, publisher=gate.Publisher.of(app), offline_after=presence.offline_after(app))
         except Exception:  # a database hiccup must not end the tick: it looks again later
             log.exception("judging rollouts failed; looking again in %s s", every)
