@@ -332,7 +332,8 @@ def payment_view(store: Store, order: Mapping[str, Any]) -> dict[str, Any]:
     """:func:`order_view`, and for the first order of a pair the resident's payment as one:
     ``pair`` (the other codes' views), ``outcome`` (``paid``/``paid_conflict`` as soon as
     either code is paid, ``closed``/``failed`` once every code is) and ``settled`` (every
-    code final: nothing more will change but a refund). A lone order's outcome is its status.
+    code final and a second payment's refund recorded: nothing more will change but that
+    refund's status). A lone order's outcome is its status.
     The hall watches the first order alone: one long poll per payment, not one per code."""
     view = order_view(store, order)
     others = store.query("SELECT * FROM payment_orders WHERE pair_of = ? ORDER BY created_at", (order["id"],)) \
@@ -345,7 +346,11 @@ def payment_view(store: Store, order: Mapping[str, Any]) -> dict[str, Any]:
         outcome = "closed" if any(m["status"] == "closed" for m in members) else "failed"
     else:
         outcome = "created"
-    view.update(outcome=outcome, settled=all(m["status"] in FINAL for m in members))
+    # A second payment is flagged paid_conflict in one transaction and its refund recorded in
+    # the next: between them the pair is not settled yet, or the hall's long poll would end
+    # without the refund and never hear of it.
+    refund_due = "paid" in paid and any(m["status"] == "paid_conflict" and m.get("refund") is None for m in members)
+    view.update(outcome=outcome, settled=all(m["status"] in FINAL for m in members) and not refund_due)
     if others:
         view["pair"] = members[1:]
     return view
