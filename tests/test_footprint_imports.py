@@ -151,7 +151,8 @@ def test_the_edge_keeps_escpos_parsed_printer_database_between_starts(tmp_path: 
     """python-escpos parses its printer database (YAML) at import unless it finds the pickle
     of an earlier parse; by default it looks in a new temporary folder each time, so every
     start parsed again and left a folder behind. The edge gives it a cache folder: systemd's
-    ``$CACHE_DIRECTORY`` on the Pi, the user's cache folder otherwise."""
+    ``$CACHE_DIRECTORY`` on the Pi, the user's cache folder otherwise; processes starting
+    together take turns, and a pickle cut short is parsed again."""
     probe = ("import edge_agent.printing.compose, escpos.capabilities as c; "
              "print(c.full_load, c.pickle_dir)")
     tmp = tmp_path / "tmp"
@@ -174,3 +175,17 @@ def test_the_edge_keeps_escpos_parsed_printer_database_between_starts(tmp_path: 
     # No pickle in the temporary folder. (escpos still makes one empty folder there at each
     # import: ``environ.get(..., mkdtemp())`` makes its default before looking.)
     assert not list(tmp.rglob("*.pickle"))
+
+    # Six starting at once on an empty folder: one parses and writes, none reads half a pickle.
+    together = {"XDG_CACHE_HOME": str(tmp_path / "together")}
+    starts = [subprocess.Popen([sys.executable, "-c", probe], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env={**base, **together}) for _ in range(6)]
+    outcomes = [p.communicate(timeout=120) for p in starts]
+    assert [p.returncode for p in starts] == [0] * 6, [err[-500:] for _, err in outcomes]
+    assert sorted(out.split()[0] for out, _ in outcomes) == ["False"] * 5 + ["True"]
+
+    # A pickle cut short (a power cut while escpos wrote it) is parsed again, not fatal.
+    [kept] = (tmp_path / "cache" / "service-hall" / "escpos").glob("*.pickle")
+    kept.write_bytes(kept.read_bytes()[:100])
+    assert start(**user)[0] is True
+    assert start(**user)[0] is False
