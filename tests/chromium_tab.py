@@ -258,8 +258,9 @@ class PipeTab:
     Chromium reads commands from its fd 3 and writes answers to its fd 4, each a JSON text
     ended by a NUL byte (the protocol Puppeteer's pipe transport speaks)."""
 
-    STEP_S = 15.0
-    """How long a step may wait for an element, an answer or a page."""
+    STEP_S = 30.0
+    """How long a step may wait for an element, an answer or a page: a resident's patience,
+    and room for a renderer slowed by a machine running six test workers on two cores."""
 
     def __init__(self, url: str, profile: Path, flags: list[str] | None = None) -> None:
         """Opens ``url`` in a Chromium on the profile folder ``profile``, with the launcher's
@@ -368,7 +369,11 @@ class PipeTab:
             if self.proc.poll() is not None:
                 raise TabGone(f"Chromium ended (status {self.proc.returncode})")
             time.sleep(0.05)
-        raise TabGone(f"no {selector!r}{f' saying {text!r}' if text else ''} within {self.STEP_S:g} s")
+        seen = self.evaluate(f"(() => {{ const e = {self._find(selector, text)}, r = e && e.getBoundingClientRect(), "
+                             "top = r && document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2); "
+                             "return [location.href, !!e, top && (top.tagName + '#' + top.id + '.' + top.className)]; })()")
+        raise TabGone(f"no {selector!r}{f' saying {text!r}' if text else ''} within {self.STEP_S:g} s "
+                      f"(page, found, topmost at its centre: {seen})")
 
     def tap(self, selector: str, text: str | None = None, until: str | None = None) -> None:
         """A press and release of the mouse at the element's centre, as a finger would.

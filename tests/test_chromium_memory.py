@@ -135,7 +135,8 @@ def test_a_pipe_tab_taps_where_a_finger_would(mini, tmp_path) -> None:
         tab.evaluate("const c = document.createElement('div'); c.style.cssText = "
                      "'position:fixed;inset:0;z-index:99'; document.body.append(c); 1")
         tab.STEP_S = 1.0
-        with pytest.raises(chromium_tab.TabGone, match=r"no \".key\[data-key='5'\]\""):
+        with pytest.raises(chromium_tab.TabGone, match=r"no \".key\[data-key='5'\]\" within 1 s \(page, found, "
+                           r"topmost at its centre: \['http://[^']+/track', True, 'DIV#\.'\]\)"):
             tab.tap(".key[data-key='5']")
         assert tab.evaluate("document.getElementById('number').value") == "73"
     finally:

@@ -66,7 +66,8 @@ def test_a_refund_made_at_the_centre_is_printed_at_the_counter(hall, browser):
     assert refund["status"] in ("requested", "confirmed")
     answered = [json.loads(r["detail"]) for r in store.query(
         "SELECT detail FROM payment_events WHERE order_id = ? AND kind = 'refund_answered'", (order["id"],))]
-    assert [a["status"] for a in answered] == ["PROCESSING"]
+    statuses = [a["status"] for a in answered]  # then SUCCESS too, if a sweep asked again meanwhile
+    assert statuses[0] == "PROCESSING" and set(statuses[1:]) <= {"SUCCESS"}, statuses
     wait_for(lambda: store.scalar("SELECT status FROM payment_refunds WHERE id = ?", (refund["id"],)) == "confirmed")
     assert store.scalar("SELECT status FROM bill_lines WHERE id = ?", (made["ids"][0],)) == "unpaid"
     console = h["mini"].console(h["agent"], printing=h["agent"].printing, refunds=h["agent"].refunds)
