@@ -221,7 +221,9 @@ def test_a_whole_shift_from_opening_to_the_next_shift_signing_for_it(hall, brows
         assert row == {"acked_by": "王五", "acked_user": "staff"}
         # Printed again: marked a reprint, with who signed for it.
         page.click("#print-form button")
-        page.wait_for_selector("text=（重打）")
+        said = "document.body.innerText.includes('交接单已送') || document.body.innerText.includes('交接单未打出')"
+        page.wait_for_function(said, timeout=60000)  # either outcome, said on the page
+        assert "（重打）" in page.inner_text("body"), page.inner_text("body")[:500]
         wait_for(lambda: len(h["counter"].printed_jobs()) == 2)
         reprint = text_lines(h["counter"].printed_jobs()[1].data)
         assert "重打 REPRINT" in reprint and any(x.startswith("接班人：王五（") for x in reprint)
