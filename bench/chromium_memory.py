@@ -41,15 +41,11 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable
 
-from harness import ALWAYS, broker, machine, options, scratch
+from harness import broker, machine, options, scratch
 
 from tests import chromium_tab
-from tests.chromium_tab import FAST_AUDIO, PipeTab, Snapshot, board_calls, kiosk_visit, snapshot
+from tests.chromium_tab import FAST_AUDIO, PipeTab, Snapshot, board_calls, kiosk_visit, screens_hall, snapshot
 
-QUEUE = {"hours": ALWAYS, "counters": [
-    {"id": "c1", "name": "1", "services": ["procedures", "consult", "repair", "payment"]},
-    {"id": "c2", "name": "2", "services": ["procedures", "consult", "repair", "payment"]},
-]}
 FIRST = 10
 """The figures are taken after this many visits (or calls), and again after all of them."""
 
@@ -94,7 +90,7 @@ def run(d: Path, visits: int, calls: int, baseline: bool, bare_calls: int) -> di
 
     from kiosk.ime import INDEX_PATH
     from kiosk.ime_build import ensure
-    from tests.conftest import NODES, wait_for
+    from tests.conftest import NODES
     from tests.minihall import MiniHall
 
     ensure(INDEX_PATH)
@@ -102,12 +98,7 @@ def run(d: Path, visits: int, calls: int, baseline: bool, bare_calls: int) -> di
     with broker(d, NODES) as running:
         hall = MiniHall(running, d)
         try:
-            central = hall.central()
-            agent = hall.edge(centre_url=central.url, queue=QUEUE)
-            kiosk, app = hall.kiosk()
-            board, _ = hall.display()
-            status = app.extensions["hall_status"]
-            wait_for(lambda: status.queue is not None and status.snapshot().centre_up, 30)
+            agent, kiosk, board, _ = screens_hall(hall)
             with sync_playwright() as p:
                 results["kiosk"] = kiosk_tab(kiosk.url, visits, baseline)
                 for _ in range(calls + bare_calls):

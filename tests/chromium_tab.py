@@ -147,6 +147,31 @@ def snapshot(page: Any) -> Snapshot:
                     int(metrics["JSEventListeners"]), processes(page.context))
 
 
+# -- the hall the screens show -------------------------------------------------------------
+
+ALWAYS = {"periods": [{"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "open": "00:00", "close": "23:59"}]}
+QUEUE = {"hours": ALWAYS, "counters": [
+    {"id": "c1", "name": "1", "services": ["procedures", "consult", "repair", "payment"]},
+    {"id": "c2", "name": "2", "services": ["procedures", "consult", "repair", "payment"]},
+]}
+"""Open all day, two counters: every visit gets a ticket and both counters can call."""
+
+
+def screens_hall(hall: Any) -> tuple[Any, Any, Any, Any]:
+    """In a :class:`~tests.minihall.MiniHall`: a centre, the edge with :data:`QUEUE`, a kiosk
+    and a board, once the kiosk sees the queue and the centre. ``(agent, kiosk, board,
+    board_state)``; the kiosk and the board are served, with ``.url``."""
+    from .conftest import wait_for
+
+    central = hall.central()
+    agent = hall.edge(centre_url=central.url, queue=QUEUE)
+    kiosk, app = hall.kiosk()
+    board, state = hall.display()
+    status = app.extensions["hall_status"]
+    wait_for(lambda: status.queue is not None and status.snapshot().centre_up, 30)
+    return agent, kiosk, board, state
+
+
 # -- a resident at the kiosk ---------------------------------------------------------------
 
 def tap_home(page: Any, base: str) -> None:
@@ -248,8 +273,8 @@ class TabGone(RuntimeError):
 
 class PipeTab:
     """Chromium started as the launcher starts it (``launch_args``, headless, the kiosk
-    panel's 1920x1080 set by ``Emulation.setDeviceMetricsOverride``) and driven over ``--remote-debugging-pipe`` with no DevTools domain
-    enabled: Playwright keeps the Network, Page and Runtime domains on and holds handles
+    panel's 1920x1080 set by ``Emulation.setDeviceMetricsOverride``) and driven over
+    ``--remote-debugging-pipe`` with no DevTools domain enabled: Playwright keeps the Network, Page and Runtime domains on and holds handles
     into every page it drove, so what it measures is not the Pi's browser (the kiosk's
     renderer ran out of V8 heap under it, see bench/README.md). Here each step is one
     ``Runtime.evaluate`` returning a plain value or one mouse press at an element's
@@ -260,7 +285,7 @@ class PipeTab:
 
     STEP_S = 30.0
     """How long a step may wait for an element, an answer or a page: a resident's patience,
-    and room for a renderer slowed by a machine running six test workers on two cores."""
+    and room for a renderer slowed by a test run on a busy 2-core machine."""
 
     def __init__(self, url: str, profile: Path, flags: list[str] | None = None) -> None:
         """Opens ``url`` in a Chromium on the profile folder ``profile``, with the launcher's

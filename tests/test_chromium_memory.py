@@ -18,17 +18,11 @@ from pathlib import Path
 import pytest
 
 from . import chromium_tab
-from .chromium_tab import FAST_AUDIO, PipeTab, board_calls, kiosk_visit, launcher_flags, snapshot
-from .conftest import wait_for
+from .chromium_tab import FAST_AUDIO, PipeTab, board_calls, kiosk_visit, launcher_flags, screens_hall, snapshot
 from .test_deployment import LAUNCHER, fake_chromium, launcher_env, launches
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench" / "chromium_memory.py"
-ALWAYS = {"periods": [{"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "open": "00:00", "close": "23:59"}]}
-QUEUE = {"hours": ALWAYS, "counters": [
-    {"id": "c1", "name": "1", "services": ["procedures", "consult", "repair", "payment"]},
-    {"id": "c2", "name": "2", "services": ["procedures", "consult", "repair", "payment"]},
-]}
 HEAP_MARGIN = 256 * 1024
 """Bytes the heap may differ by between two looks at the same screen: a few KB is noise."""
 
@@ -90,13 +84,7 @@ def test_the_browser_runs_with_those_flags_and_one_renderer(tab) -> None:
 
 @pytest.fixture
 def hall(mini):
-    central = mini.central()
-    agent = mini.edge(centre_url=central.url, queue=QUEUE)
-    kiosk, app = mini.kiosk()
-    board, state = mini.display()
-    status = app.extensions["hall_status"]
-    wait_for(lambda: status.queue is not None and status.snapshot().centre_up, 30)
-    return agent, kiosk, board, state
+    return screens_hall(mini)
 
 
 @pytest.mark.slow

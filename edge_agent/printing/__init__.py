@@ -14,8 +14,9 @@ PICKLE_DIR = "ESCPOS_CAPABILITIES_PICKLE_DIR"
 def _capabilities_folder() -> Path | None:
     """Where python-escpos keeps its parsed printer database: ``$ESCPOS_CAPABILITIES_PICKLE_DIR``
     if set (a parent process set it), else systemd's ``CacheDirectory=``
-    (``$CACHE_DIRECTORY``, hall-edge.service) or the user's cache folder; None when no such
-    folder can be made (escpos then uses a temporary one, as it does by default)."""
+    (``$CACHE_DIRECTORY``, hall-edge.service) or the user's cache folder, then set in the
+    environment for escpos and for this process's children; None when no such folder can
+    be made (escpos then uses a temporary one, as it does by default)."""
     if os.environ.get(PICKLE_DIR):
         return Path(os.environ[PICKLE_DIR])
     systemd = os.environ.get("CACHE_DIRECTORY", "").split(":")[0]
