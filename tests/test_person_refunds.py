@@ -274,6 +274,28 @@ def test_refusals_write_nothing(centre):
     assert manager.get("/payments/?hall=h2").status_code == 403
 
 
+def test_an_answer_that_comes_back_after_the_notification_confirmed_the_refund_changes_nothing(centre, monkeypatch):
+    """Under load WeChat's REFUND.SUCCESS can be posted and confirmed while the refund call
+    that started it is still on its way back: its late PROCESSING must not be written over
+    the provider's SUCCESS, nor recorded as news."""
+    c = centre
+    made = paid(c, 1)
+    asked = c.sandbox.refund
+
+    def answered_late(*args: Any, **kwargs: Any) -> Any:
+        answer = asked(*args, **kwargs)
+        c.sandbox.settle_refund(answer.out_refund_no)
+        assert wechat_refund_notice(c, answer.out_refund_no).status_code == 200
+        return answer  # what the provider said before the notification: PROCESSING
+
+    monkeypatch.setattr(c.sandbox, "refund", answered_late)
+    refund = person_refunds.start(c.store, c.payments.providers, order_of(c, made["order_id"]),
+                                  RefundAsk("full", "退回本月"), user="admin", notify_base="http://centre", now=c.clock())
+    assert (refund["status"], refund["provider_status"]) == ("confirmed", "SUCCESS")
+    assert events(c, made["order_id"])[-3:] == ["refund_requested", "refund_confirmed", "lines_reopened"]
+    assert lines(c, made["line_ids"]) == {made["line_ids"][0]: ("unpaid", None)}
+
+
 def test_a_forged_refund_notification_changes_nothing(centre, tmp_path):
     c = centre
     made = paid(c, 2)

@@ -61,13 +61,13 @@ def test_a_refund_made_at_the_centre_is_printed_at_the_counter(hall, browser):
     refund = person_refunds.start(store, app.extensions["payments"].providers, order,
                                   RefundAsk("lines", "多收一个月", (made["ids"][0],)), user="admin",
                                   notify_base=h["centre"].url, now=time.time())
-    # WeChat answers PROCESSING; its notification comes over HTTP (under load, perhaps before
-    # start() has read the refund back): only the notification confirms it
+    # WeChat answers PROCESSING; its notification comes over HTTP: only the notification (or a
+    # sweep asking again) confirms it. Under load either can land before start()'s answer is
+    # written, and then that late PROCESSING is not recorded.
     assert refund["status"] in ("requested", "confirmed")
-    answered = [json.loads(r["detail"]) for r in store.query(
-        "SELECT detail FROM payment_events WHERE order_id = ? AND kind = 'refund_answered'", (order["id"],))]
-    statuses = [a["status"] for a in answered]  # then SUCCESS too, if a sweep asked again meanwhile
-    assert statuses[0] == "PROCESSING" and set(statuses[1:]) <= {"SUCCESS"}, statuses
+    answered = [json.loads(r["detail"])["status"] for r in store.query(
+        "SELECT detail FROM payment_events WHERE order_id = ? AND kind = 'refund_answered' ORDER BY id", (order["id"],))]
+    assert answered in (["PROCESSING"], ["PROCESSING", "SUCCESS"], ["SUCCESS"], []), answered
     wait_for(lambda: store.scalar("SELECT status FROM payment_refunds WHERE id = ?", (refund["id"],)) == "confirmed")
     assert store.scalar("SELECT status FROM bill_lines WHERE id = ?", (made["ids"][0],)) == "unpaid"
     console = h["mini"].console(h["agent"], printing=h["agent"].printing, refunds=h["agent"].refunds)

@@ -142,9 +142,12 @@ def ask(store: Store, provider: Provider, number: str, *, now: float) -> str:
         log.error("refund %s of order %s: the provider did not take it (%s); the sweep asks again in %.0f s", number,
                   r["order_id"], exc, backoff_s(int(r["attempts"]) + 1))
         return "requested"
+    # Only while still requested: the notification (or a sweep) may have confirmed the refund
+    # while this call was on its way back, and its late PROCESSING is no news then.
     with store.transaction():
         if store.execute("UPDATE payment_refunds SET refund_id = COALESCE(?, refund_id), provider_status = ?, error = NULL, "
-                         "tried_at = ? WHERE out_refund_no = ? AND (provider_status IS NULL OR provider_status != ?)",
+                         "tried_at = ? WHERE out_refund_no = ? AND status = 'requested' "
+                         "AND (provider_status IS NULL OR provider_status != ?)",
                          (answer.refund_id, answer.status, now, number, answer.status)).rowcount:
             event(store, r["order_id"], now, "refund_answered", out_refund_no=number, status=answer.status,
                    refund_id=answer.refund_id)
