@@ -1,10 +1,11 @@
 """Fixtures shared by the suite: a real mosquitto with the project's config, bus clients,
-a data directory per test, a mini hall; the hypothesis profiles; slow tests first.
+a data directory per test, a mini hall; the hypothesis profiles; how the workers share
+the tests.
 
 The suite runs in parallel (pytest-xdist, the README's command). Every test has its own
 ports, temporary directories and file names, so workers share nothing; each test file runs
-on one worker, in order, so a module-scoped fixture (a campaign's hall, ``hall up``) starts
-once.
+on one worker, in order, so a module-scoped fixture (``hall up``) starts once; the slow
+tests (the campaigns, each a whole hall) come last and take turns.
 
 Hypothesis profiles, chosen by ``HYPOTHESIS_PROFILE``: ``ci`` (the default, and what
 ``.ci/run`` uses) runs every example count in full; ``dev`` runs a tenth of them, for
@@ -13,6 +14,7 @@ many under ``ci`` with :func:`examples`, so it scales with the profile."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import secrets
 import socket
@@ -44,10 +46,29 @@ def examples(ci: int) -> int:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Slow tests first (in their files' order), so a parallel run starts its long poles at
-    once and fills the other workers with the short tests (``--dist loadfile
-    --no-loadscope-reorder`` in pyproject.toml hands files out in this order)."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    """Slow tests last (in their files' order): ``--dist loadfile --no-loadscope-reorder`` in
+    pyproject.toml hands files out in this order, so every worker runs short tests first and
+    the slow files, which take turns (:func:`one_slow_module_at_a_time`), come at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is not None)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_slow_module_at_a_time(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """A test file with slow tests holds the run's lock from before its first fixture to after
+    its last: each is a whole hall (or a browser's hundred visits, or an arm64 root under
+    qemu) that waits on its parts with a resident's patience, and four of them at once on two
+    cores starved each other past those waits (one CI run lost five tests so). Workers share
+    the lock through the run's common temporary folder; without ``-n`` nothing waits."""
+    mine = (item for item in request.session.items if item.path == request.path)
+    if not hasattr(request.config, "workerinput") or not any(item.get_closest_marker("slow") for item in mine):
+        yield
+        return
+    with open(tmp_path_factory.getbasetemp().parent / "slow-tests.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
@@ -192,17 +213,24 @@ def wait_for(predicate: Callable[[], object], timeout: float = 10.0, interval: f
 
 
 @pytest.fixture(scope="session")
-def browser():
-    """Headless Chromium from Debian (never a browser Playwright downloads)."""
+def playwright():
+    """The worker's one Playwright: its sync API runs an event loop on the thread that
+    started it, and a second one started there while the first runs is refused."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=["--no-sandbox", "--disable-gpu", "--autoplay-policy=no-user-gesture-required"],
-        )
-        yield b
-        b.close()
+        yield p
+
+
+@pytest.fixture(scope="session")
+def browser(playwright):
+    """Headless Chromium from Debian (never a browser Playwright downloads)."""
+    b = playwright.chromium.launch(
+        executable_path="/usr/bin/chromium",
+        args=["--no-sandbox", "--disable-gpu", "--autoplay-policy=no-user-gesture-required"],
+    )
+    yield b
+    b.close()
 
 
 class Pages:

@@ -28,22 +28,20 @@ HEAP_MARGIN = 256 * 1024
 
 
 @pytest.fixture
-def tab(tmp_path):
+def tab(playwright, tmp_path):
     """A function opening Chromium as the launcher starts it, on a profile under
     ``tmp_path``; every browser it opened is closed after the test."""
-    from playwright.sync_api import sync_playwright
-
     opened = []
-    with sync_playwright() as p:
-        def open_tab(**context):
-            profile = tmp_path / f"profile-{len(opened)}"
-            ctx = chromium_tab.launch(p, profile, **context)
-            opened.append(ctx)
-            return ctx, ctx.pages[0]
 
-        yield open_tab
-        for ctx in opened:
-            ctx.close()
+    def open_tab(**context):
+        profile = tmp_path / f"profile-{len(opened)}"
+        ctx = chromium_tab.launch(playwright, profile, **context)
+        opened.append(ctx)
+        return ctx, ctx.pages[0]
+
+    yield open_tab
+    for ctx in opened:
+        ctx.close()
 
 
 def test_the_launcher_and_the_bench_give_chromium_one_list_of_flags(tmp_path: Path) -> None:
