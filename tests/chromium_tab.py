@@ -274,9 +274,10 @@ class TabGone(RuntimeError):
 class PipeTab:
     """Chromium started as the launcher starts it (``launch_args``, headless, the kiosk
     panel's 1920x1080 set by ``Emulation.setDeviceMetricsOverride``) and driven over
-    ``--remote-debugging-pipe`` with no DevTools domain enabled: Playwright keeps the Network, Page and Runtime domains on and holds handles
-    into every page it drove, so what it measures is not the Pi's browser (the kiosk's
-    renderer ran out of V8 heap under it, see bench/README.md). Here each step is one
+    ``--remote-debugging-pipe`` with no DevTools domain enabled: Playwright keeps the
+    Network, Page and Runtime domains on and holds handles into every page it drove, so
+    what it measures is not the Pi's browser (the kiosk's renderer ran out of V8 heap under
+    it, see bench/README.md). Here each step is one
     ``Runtime.evaluate`` returning a plain value or one mouse press at an element's
     centre (``Input.dispatchMouseEvent``), and nothing on the page side outlives a step.
 

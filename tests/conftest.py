@@ -64,11 +64,8 @@ def one_slow_module_at_a_time(request: pytest.FixtureRequest, tmp_path_factory: 
         yield
         return
     with open(tmp_path_factory.getbasetemp().parent / "slow-tests.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        yield
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
